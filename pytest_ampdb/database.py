@@ -1,0 +1,202 @@
+"""Context injection: the repositories in effect for the code running now.
+
+Production code calls ``database.connections()`` and gets whatever is in effect: a repository
+injected for this context (``with_connection_repository``, ``use``), else the process-wide default.
+Injection uses contextvars, so it is scoped to the current thread or asyncio task and never leaks
+into another. The default is created lazily from the environment (``AMPDB_BACKEND``, ``AMPDB_DSN``
+or ``DB_DSN``); under pytest the plugin sets it to the running test's repositories, so threads the
+code under test starts see the test's data.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Generic, TypeVar
+
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.types import (
+    TABLE_NAMES,
+    ApiKeyRepository,
+    ConnectionRepository,
+    DestinationRepository,
+    InstallationRepository,
+    IntegrationRepository,
+    JwtKeyRepository,
+    OperationRepository,
+    OrganizationRepository,
+    ProjectRepository,
+    ProviderAppRepository,
+    ReadStateRepository,
+    Repositories,
+    RevisionRepository,
+)
+
+R = TypeVar("R")
+
+_injected: dict[str, ContextVar[Any]] = {
+    table: ContextVar(f"ampdb_{table}", default=None) for table in TABLE_NAMES
+}
+_default: Repositories | None = None
+_provider: Callable[[], Repositories] | None = None
+_default_lock = threading.Lock()
+_testing = False
+
+
+def current(table: str) -> Any:
+    """The repository in effect for ``table`` in this context."""
+    repo = _injected[table].get()
+    return repo if repo is not None else getattr(default(), table)
+
+
+def repositories() -> Repositories:
+    """All repositories in effect in this context, as one bundle."""
+    return Repositories(**{table: current(table) for table in TABLE_NAMES})
+
+
+@contextmanager
+def use(repos: Repositories | None = None, /, **by_table: Any) -> Iterator[Repositories]:
+    """Put ``repos`` (and/or single repositories by table name) in effect inside the block."""
+    unknown = sorted(set(by_table) - set(TABLE_NAMES))
+    if unknown:
+        raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
+    chosen = dict(repos.by_table()) if repos is not None else {}
+    chosen.update(by_table)
+    tokens = [(_injected[table], _injected[table].set(repo)) for table, repo in chosen.items()]
+    try:
+        yield repositories()
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+class _Accessor(Generic[R]):
+    """``database.<table>()``: the repository of one table in effect now."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def __call__(self) -> R:
+        repo: R = current(self.table)
+        return repo
+
+
+class _Injector(Generic[R]):
+    """``database.with_<entity>_repository(repo)``: a context manager injecting one repository."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    @contextmanager
+    def __call__(self, repo: R) -> Iterator[R]:
+        with use(**{self.table: repo}):
+            yield repo
+
+
+organizations = _Accessor[OrganizationRepository]("organizations")
+projects = _Accessor[ProjectRepository]("projects")
+integrations = _Accessor[IntegrationRepository]("integrations")
+revisions = _Accessor[RevisionRepository]("revisions")
+installations = _Accessor[InstallationRepository]("installations")
+operations = _Accessor[OperationRepository]("operations")
+connections = _Accessor[ConnectionRepository]("connections")
+provider_apps = _Accessor[ProviderAppRepository]("provider_apps")
+api_keys = _Accessor[ApiKeyRepository]("api_keys")
+destinations = _Accessor[DestinationRepository]("destinations")
+jwt_keys = _Accessor[JwtKeyRepository]("jwt_keys")
+read_states = _Accessor[ReadStateRepository]("read_states")
+
+with_organization_repository = _Injector[OrganizationRepository]("organizations")
+with_project_repository = _Injector[ProjectRepository]("projects")
+with_integration_repository = _Injector[IntegrationRepository]("integrations")
+with_revision_repository = _Injector[RevisionRepository]("revisions")
+with_installation_repository = _Injector[InstallationRepository]("installations")
+with_operation_repository = _Injector[OperationRepository]("operations")
+with_connection_repository = _Injector[ConnectionRepository]("connections")
+with_provider_app_repository = _Injector[ProviderAppRepository]("provider_apps")
+with_api_key_repository = _Injector[ApiKeyRepository]("api_keys")
+with_destination_repository = _Injector[DestinationRepository]("destinations")
+with_jwt_key_repository = _Injector[JwtKeyRepository]("jwt_keys")
+with_read_state_repository = _Injector[ReadStateRepository]("read_states")
+
+
+def default() -> Repositories:
+    """The process-wide default, created on first use (by the provider, else the environment)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = (_provider or _from_environment)()
+    return _default
+
+
+DefaultState = tuple[Repositories | None, Callable[[], Repositories] | None]
+
+
+def set_default(
+    repos: Repositories | None = None, *, provider: Callable[[], Repositories] | None = None
+) -> DefaultState:
+    """Make ``repos`` (or what ``provider`` creates on first use) the process-wide default.
+
+    With neither, the default is recreated lazily from the environment. Returns the previous
+    state for ``restore_default``; the plugin uses this to make each test's repositories the
+    default while it runs, without creating them for tests that never touch the database.
+    """
+    global _default, _provider
+    with _default_lock:
+        previous = (_default, _provider)
+        _default, _provider = repos, provider
+    return previous
+
+
+def restore_default(state: DefaultState) -> None:
+    """Put back what ``set_default`` returned."""
+    global _default, _provider
+    with _default_lock:
+        _default, _provider = state
+
+
+def mark_testing(active: bool) -> None:
+    """Told by the pytest plugin that a test run is active (memory is then the lazy default)."""
+    global _testing
+    _testing = active
+
+
+def _from_environment() -> Repositories:
+    backend = os.environ.get("AMPDB_BACKEND", "").strip().lower()
+    dsn = os.environ.get("AMPDB_DSN") or os.environ.get("DB_DSN")
+    makers: dict[str, Callable[[], Repositories]] = {
+        "memory": _memory_default,
+        "postgres": lambda: _postgres_default(dsn),
+    }
+    if backend:
+        if backend not in makers:
+            raise AmpdbError(f"AMPDB_BACKEND={backend!r} is not one of memory, postgres")
+        return makers[backend]()
+    if dsn:
+        return _postgres_default(dsn)
+    if _testing:
+        return _memory_default()
+    raise AmpdbError(
+        "no database configured: set AMPDB_DSN (or DB_DSN) to a PostgreSQL URL, "
+        "or AMPDB_BACKEND=memory for the in-memory store"
+    )
+
+
+def _memory_default() -> Repositories:
+    from pytest_ampdb import memory, seeds
+
+    store = memory.MemoryStore()
+    seeds.load_into_store(store, seeds.read_seeds())
+    return memory.repositories(store)
+
+
+def _postgres_default(dsn: str | None) -> Repositories:
+    if not dsn:
+        raise AmpdbError("AMPDB_BACKEND=postgres needs AMPDB_DSN (or DB_DSN) set to a PostgreSQL URL")
+    from pytest_ampdb import postgres
+
+    return postgres.repositories(postgres.connect(dsn))

@@ -1,0 +1,127 @@
+"""The fixtures: ``ampdb``, ``ampdb_seed``, ``ampdb_dsn``, ``ampdb_mock``, and per entity
+``<entity>_factory`` / ``<entity>`` (pytest-factoryboy naming). Thin: the work is in ``run.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from pytest_ampdb import database
+from pytest_ampdb.backend import TestOptions
+from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.randomness import reseed_factories, test_seed
+from pytest_ampdb.run import AmpdbRun, TestScope
+from pytest_ampdb.seeds import SeedIds
+from pytest_ampdb.types import Repositories
+
+RUN_KEY = pytest.StashKey[AmpdbRun]()
+BASE_SEED_KEY = pytest.StashKey[int]()
+FAILED_KEY = pytest.StashKey[bool]()
+
+MARKER_ARGS = {"isolation", "seed", "backend"}
+
+
+def marker_options(item: pytest.Item, run: AmpdbRun) -> TestOptions:
+    """The test's options from its ``ampdb`` marker(s), closest first."""
+    marker = item.get_closest_marker("ampdb")
+    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    return TestOptions(
+        seed=bool(kwargs.get("seed", True)) and run.seeds is not None,
+        isolation=kwargs.get("isolation"),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
+    """Every test: its own (lazily opened) database as the process default, seeded fake data."""
+    run = request.config.stash[RUN_KEY]
+    scope = TestScope(run, marker_options(request.node, run))
+    reseed_factories(test_seed(request.config.stash[BASE_SEED_KEY], request.node.nodeid))
+    previous = database.set_default(provider=scope.repos)
+    try:
+        yield scope
+    finally:
+        database.restore_default(previous)
+        scope.close(failed=request.node.stash.get(FAILED_KEY, False))
+
+
+@pytest.fixture
+def ampdb(_ampdb_test: TestScope) -> Repositories:
+    """The test's repositories, isolated from every other test and starting from the seeds."""
+    return _ampdb_test.repos()
+
+
+@pytest.fixture
+def ampdb_dsn(_ampdb_test: TestScope) -> str:
+    """Postgres mode: the URL of the database this test sees (for subprocesses, other drivers)."""
+    dsn = _ampdb_test.database().dsn
+    if dsn is None:
+        pytest.skip(f"ampdb_dsn needs a PostgreSQL backend (this run uses {_ampdb_test.run.settings.backend})")
+    return dsn
+
+
+@pytest.fixture
+def ampdb_seed(_ampdb_test: TestScope) -> SeedIds:
+    """The seeded ids: ``project_id``, ``organization_id``, ``api_key``, ``admin_key``."""
+    if _ampdb_test.run.seeds is None:
+        pytest.fail("ampdb_seed: this run has no seeds (--ampdb-no-seed)", pytrace=False)
+    if not _ampdb_test.options.seed:
+        pytest.fail("ampdb_seed: this test is marked ampdb(seed=False)", pytrace=False)
+    return _ampdb_test.run.seeds.ids
+
+
+@pytest.fixture
+def ampdb_mock() -> ModuleType:
+    """The ``pytest_ampdb.mock`` module: one builder per entity."""
+    from pytest_ampdb import mock
+
+    return mock
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _factory_fixture(model_name: str) -> Callable[..., Any]:
+    def fixture(ampdb: Repositories) -> Any:
+        import factories
+
+        return getattr(factories, f"{model_name}Factory")
+
+    fixture.__doc__ = f"``factories.{model_name}Factory``, writing to this test's repositories."
+    return pytest.fixture(name=f"{_snake(model_name)}_factory")(fixture)
+
+
+def _model_fixture(model_name: str) -> Callable[..., Any]:
+    factory_name = f"{_snake(model_name)}_factory"
+
+    def fixture(request: pytest.FixtureRequest) -> Any:
+        return request.getfixturevalue(factory_name).create()
+
+    fixture.__doc__ = f"A saved ``{model_name}`` made by ``{factory_name}`` (parents included)."
+    return pytest.fixture(name=_snake(model_name))(fixture)
+
+
+ENTITY_FIXTURES: dict[str, Callable[..., Any]] = {}
+for _model in ENTITIES:
+    ENTITY_FIXTURES[f"{_snake(_model.__name__)}_factory"] = _factory_fixture(_model.__name__)
+    ENTITY_FIXTURES[_snake(_model.__name__)] = _model_fixture(_model.__name__)
+
+__all__ = [
+    "BASE_SEED_KEY",
+    "ENTITY_FIXTURES",
+    "FAILED_KEY",
+    "MARKER_ARGS",
+    "RUN_KEY",
+    "ampdb",
+    "ampdb_dsn",
+    "ampdb_mock",
+    "ampdb_seed",
+    "marker_options",
+]
+

@@ -1,0 +1,56 @@
+"""Immutable models of the twelve entities, their enums, and the table declarations."""
+
+from pytest_ampdb.models.entities import (
+    ENTITIES,
+    ApiKey,
+    Connection,
+    Destination,
+    Installation,
+    Integration,
+    JwtKey,
+    Model,
+    Operation,
+    Organization,
+    Project,
+    ProviderApp,
+    ReadState,
+    Revision,
+)
+from pytest_ampdb.models.enums import (
+    ApiKeyScope,
+    AuthScheme,
+    ConnectionStatus,
+    DestinationType,
+    HealthStatus,
+    JwtAlgorithm,
+    OperationStatus,
+    OperationType,
+)
+from pytest_ampdb.models.ids import new_id, new_uuid7
+
+__all__ = [
+    "ENTITIES",
+    "ApiKey",
+    "ApiKeyScope",
+    "AuthScheme",
+    "Connection",
+    "ConnectionStatus",
+    "Destination",
+    "DestinationType",
+    "HealthStatus",
+    "Installation",
+    "Integration",
+    "JwtAlgorithm",
+    "JwtKey",
+    "Model",
+    "Operation",
+    "OperationStatus",
+    "OperationType",
+    "Organization",
+    "Project",
+    "ProviderApp",
+    "ReadState",
+    "Revision",
+    "new_id",
+    "new_uuid7",
+]

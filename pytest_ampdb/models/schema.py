@@ -1,0 +1,241 @@
+"""The declarative table description one mechanism in every layer works from.
+
+A ``TableSpec`` says what differs per entity: its model, primary key, unique keys, foreign keys
+(with the ON DELETE the migrations declare), CHECK rules, the status moves a column allows, the
+list order and the project scope. Constraint names are the ones the migrations give, so the
+postgres backend maps a violated constraint back to the same error the memory store raises.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from pytest_ampdb.errors import ValidationError
+from pytest_ampdb.models.columns import Column, Kind, columns_of
+
+M = TypeVar("M")
+Row = dict[str, Any]
+
+
+class OnDelete(Enum):
+    """What deleting a referenced row does to the rows that reference it."""
+
+    CASCADE = "CASCADE"
+    NO_ACTION = "NO ACTION"
+    """Refuse, checked once the whole cascade is known (not RESTRICT, which would refuse a
+    delete whose cascade removes the referencing row too, e.g. a project's installations)."""
+    SET_NULL = "SET NULL"
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueKey:
+    """A unique (or primary) key and the constraint name the migrations give it."""
+
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """A single-column reference to another table's primary key."""
+
+    name: str
+    column: str
+    table: str
+    on_delete: OnDelete
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A CHECK constraint: its name, the column it guards, a predicate and the rule in words."""
+
+    name: str
+    column: str
+    predicate: Callable[[Any], bool]
+    rule: str
+
+
+@dataclass(frozen=True)
+class TableSpec(Generic[M]):
+    """Everything about one table that is not plain column data."""
+
+    name: str
+    model: type[M]
+    primary_key: str = "id"
+    unique: tuple[UniqueKey, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
+    order_by: tuple[str, ...] = ("create_time", "id")
+    scope: str | None = "project_id"
+    created_column: str | None = "create_time"
+    updated_column: str | None = "update_time"
+    updated_on_create: bool = False
+    immutable: bool = False
+    transitions: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    normalizers: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    @cached_property
+    def columns(self) -> tuple[Column, ...]:
+        """Model columns; the repository-filled times are NOT NULL in the table."""
+        required = {self.created_column} if self.created_column else set()
+        if self.updated_on_create and self.updated_column:
+            required.add(self.updated_column)
+        return tuple(
+            Column(c.name, c.kind, False, c.enum) if c.name in required else c
+            for c in columns_of(self.model)
+        )
+
+    @cached_property
+    def column_map(self) -> dict[str, Column]:
+        return {c.name: c for c in self.columns}
+
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def primary(self) -> UniqueKey:
+        return UniqueKey(f"{self.name}_pkey", (self.primary_key,))
+
+    @cached_property
+    def keys(self) -> tuple[UniqueKey, ...]:
+        """The primary key first, then the unique keys: the order duplicates are reported in."""
+        return (self.primary, *self.unique)
+
+    def constraint(self, name: str) -> UniqueKey | ForeignKey | Check | None:
+        """The key, reference or check with this constraint name, if it is one of ours."""
+        items: tuple[UniqueKey | ForeignKey | Check, ...] = (
+            *self.keys,
+            *self.foreign_keys,
+            *self.checks,
+        )
+        return next((item for item in items if item.name == name), None)
+
+    def to_row(self, entity: M) -> Row:
+        return {name: getattr(entity, name) for name in self.column_names}
+
+    def to_model(self, row: Mapping[str, Any]) -> M:
+        return self.model(**row)
+
+    def normalize(self, row: Mapping[str, Any]) -> Row:
+        """Coerce values to their stored form and enforce what a column type, NOT NULL and CHECK do.
+
+        Both backends call this before writing, so a value PostgreSQL would reject (or store in a
+        different form: an upper-case UUID, a naive time, a JSON tuple) is treated the same way.
+        """
+        out: Row = {}
+        for column in self.columns:
+            value = row.get(column.name)
+            normalizer = self.normalizers.get(column.name)
+            if normalizer is not None and value is not None:
+                value = normalizer(value)
+            if value is None:
+                if not column.nullable:
+                    raise ValidationError(self.name, column.name, "must not be null")
+                out[column.name] = None
+                continue
+            out[column.name] = coerce(self.name, column, value)
+        for check in self.checks:
+            value = out[check.column]
+            if value is not None and not check.predicate(value):
+                raise ValidationError(self.name, check.column, check.rule)
+        return out
+
+
+def coerce(table: str, column: Column, value: Any) -> Any:
+    """One value in its stored Python form, or a ``ValidationError`` naming table and column."""
+    try:
+        return _COERCE[column.kind](column, value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(table, column.name, f"{exc}") from None
+
+
+def _uuid(column: Column, value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"expected a UUID, got {type(value).__name__}")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid UUID") from None
+
+
+def _text(column: Column, value: Any) -> Any:
+    if column.enum is not None:
+        try:
+            return column.enum(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in column.enum)
+            raise ValueError(f"{value!r} is not one of {allowed}") from None
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError("text cannot contain NUL characters")
+    return value
+
+
+def _boolean(column: Column, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _bigint(column: Column, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    if not -(2**63) <= value < 2**63:
+        raise ValueError("out of range for bigint")
+    return value
+
+
+def _timestamptz(column: Column, value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _jsonb(column: Column, value: Any) -> Any:
+    text = json.dumps(value, allow_nan=False)
+    if "\\u0000" in text:
+        raise ValueError("jsonb cannot contain NUL characters")
+    return json.loads(text)
+
+
+def _text_array(column: Column, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list of text, got {type(value).__name__}")
+    if not all(isinstance(item, str) for item in value):
+        raise TypeError("expected a list of text")
+    return tuple(value)
+
+
+_COERCE: dict[Kind, Callable[[Column, Any], Any]] = {
+    Kind.UUID: _uuid,
+    Kind.TEXT: _text,
+    Kind.BOOLEAN: _boolean,
+    Kind.BIGINT: _bigint,
+    Kind.TIMESTAMPTZ: _timestamptz,
+    Kind.JSONB: _jsonb,
+    Kind.TEXT_ARRAY: _text_array,
+}
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON document (dicts, lists and scalars), cheaper than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value

@@ -1,0 +1,240 @@
+"""The twelve tables: what each adds to its model's columns (keys, references, rules, order).
+
+The migrations in ``schema/migrations`` create exactly this; ``tests/`` compares the migrated
+catalog with these declarations, so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_ampdb.models import entities as e
+from pytest_ampdb.models.enums import ApiKeyScope, JwtAlgorithm, OperationStatus
+from pytest_ampdb.models.schema import Check, ForeignKey, OnDelete, TableSpec, UniqueKey
+
+PROJECT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+CREATED_BY_PATTERN = re.compile(r"^(consumer|builder):.+$", re.DOTALL)
+_API_KEY_SCOPES = frozenset(s.value for s in ApiKeyScope)
+
+OPERATION_MOVES: Mapping[str, frozenset[str]] = {
+    OperationStatus.PENDING: frozenset({OperationStatus.RUNNING, OperationStatus.FAILED}),
+    OperationStatus.RUNNING: frozenset({OperationStatus.COMPLETED, OperationStatus.FAILED}),
+    OperationStatus.COMPLETED: frozenset(),
+    OperationStatus.FAILED: frozenset(),
+}
+"""Allowed operation status moves; nothing leaves completed or failed."""
+
+
+def _project_fk(table: str) -> ForeignKey:
+    return ForeignKey(f"{table}_project_id_fkey", "project_id", "projects", OnDelete.CASCADE)
+
+
+def _unique(table: str, *columns: str) -> UniqueKey:
+    return UniqueKey(f"{table}_{'_'.join(columns)}_key", columns)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+ORGANIZATIONS = TableSpec(name="organizations", model=e.Organization, scope=None)
+
+PROJECTS = TableSpec(
+    name="projects",
+    model=e.Project,
+    scope=None,
+    unique=(_unique("projects", "name"),),
+    foreign_keys=(
+        ForeignKey(
+            "projects_organization_id_fkey", "organization_id", "organizations", OnDelete.NO_ACTION
+        ),
+    ),
+    checks=(
+        Check(
+            "projects_name_check",
+            "name",
+            lambda v: bool(PROJECT_NAME_PATTERN.fullmatch(v)),
+            f"must match {PROJECT_NAME_PATTERN.pattern}",
+        ),
+    ),
+    normalizers={"name": _lower},
+)
+
+INTEGRATIONS = TableSpec(
+    name="integrations",
+    model=e.Integration,
+    unique=(_unique("integrations", "project_id", "name"),),
+    foreign_keys=(
+        _project_fk("integrations"),
+        ForeignKey(
+            "integrations_latest_revision_id_fkey",
+            "latest_revision_id",
+            "revisions",
+            OnDelete.SET_NULL,
+        ),
+    ),
+)
+
+REVISIONS = TableSpec(
+    name="revisions",
+    model=e.Revision,
+    updated_column=None,
+    immutable=True,
+    foreign_keys=(
+        _project_fk("revisions"),
+        ForeignKey(
+            "revisions_integration_id_fkey", "integration_id", "integrations", OnDelete.CASCADE
+        ),
+    ),
+)
+
+INSTALLATIONS = TableSpec(
+    name="installations",
+    model=e.Installation,
+    unique=(_unique("installations", "integration_id", "group_ref"),),
+    foreign_keys=(
+        _project_fk("installations"),
+        ForeignKey(
+            "installations_integration_id_fkey",
+            "integration_id",
+            "integrations",
+            OnDelete.CASCADE,
+        ),
+        ForeignKey(
+            "installations_connection_id_fkey", "connection_id", "connections", OnDelete.NO_ACTION
+        ),
+    ),
+    checks=(
+        Check(
+            "installations_created_by_check",
+            "created_by",
+            lambda v: bool(CREATED_BY_PATTERN.fullmatch(v)),
+            "must look like consumer:<ref> or builder:<id>",
+        ),
+    ),
+)
+
+OPERATIONS = TableSpec(
+    name="operations",
+    model=e.Operation,
+    foreign_keys=(
+        _project_fk("operations"),
+        ForeignKey(
+            "operations_integration_id_fkey", "integration_id", "integrations", OnDelete.CASCADE
+        ),
+        ForeignKey(
+            "operations_installation_id_fkey",
+            "installation_id",
+            "installations",
+            OnDelete.CASCADE,
+        ),
+    ),
+    transitions={"status": OPERATION_MOVES},
+)
+
+CONNECTIONS = TableSpec(
+    name="connections",
+    model=e.Connection,
+    foreign_keys=(
+        _project_fk("connections"),
+        ForeignKey(
+            "connections_provider_app_id_fkey",
+            "provider_app_id",
+            "provider_apps",
+            OnDelete.SET_NULL,
+        ),
+    ),
+)
+
+PROVIDER_APPS = TableSpec(
+    name="provider_apps",
+    model=e.ProviderApp,
+    unique=(_unique("provider_apps", "project_id", "provider"),),
+    foreign_keys=(_project_fk("provider_apps"),),
+)
+
+API_KEYS = TableSpec(
+    name="api_keys",
+    model=e.ApiKey,
+    primary_key="key",
+    order_by=("create_time", "key"),
+    updated_column=None,
+    foreign_keys=(_project_fk("api_keys"),),
+    checks=(
+        Check(
+            "api_keys_scopes_check",
+            "scopes",
+            lambda v: set(v) <= _API_KEY_SCOPES,
+            f"every scope must be one of {', '.join(s.value for s in ApiKeyScope)}",
+        ),
+    ),
+)
+
+DESTINATIONS = TableSpec(
+    name="destinations",
+    model=e.Destination,
+    unique=(_unique("destinations", "project_id", "name"),),
+    foreign_keys=(_project_fk("destinations"),),
+)
+
+JWT_KEYS = TableSpec(
+    name="jwt_keys",
+    model=e.JwtKey,
+    updated_on_create=True,
+    foreign_keys=(_project_fk("jwt_keys"),),
+    checks=(
+        Check(
+            "jwt_keys_label_check",
+            "label",
+            lambda v: 1 <= len(v) <= 255,
+            "must be 1 to 255 characters",
+        ),
+        Check(
+            "jwt_keys_algorithm_check",
+            "algorithm",
+            lambda v: v in {a.value for a in JwtAlgorithm},
+            "must be RS256",
+        ),
+    ),
+)
+
+READ_STATES = TableSpec(
+    name="read_states",
+    model=e.ReadState,
+    created_column=None,
+    updated_on_create=True,
+    order_by=("installation_id", "object_name", "id"),
+    unique=(_unique("read_states", "installation_id", "object_name"),),
+    foreign_keys=(
+        _project_fk("read_states"),
+        ForeignKey(
+            "read_states_installation_id_fkey",
+            "installation_id",
+            "installations",
+            OnDelete.CASCADE,
+        ),
+    ),
+)
+
+TABLES: Mapping[str, TableSpec[Any]] = {
+    spec.name: spec
+    for spec in (
+        ORGANIZATIONS,
+        PROJECTS,
+        INTEGRATIONS,
+        REVISIONS,
+        INSTALLATIONS,
+        OPERATIONS,
+        CONNECTIONS,
+        PROVIDER_APPS,
+        API_KEYS,
+        DESTINATIONS,
+        JWT_KEYS,
+        READ_STATES,
+    )
+}
+"""Every table by name, in the public order of ``Repositories``."""
+
+SPEC_BY_MODEL: Mapping[type[Any], TableSpec[Any]] = {spec.model: spec for spec in TABLES.values()}

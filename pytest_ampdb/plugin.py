@@ -1,0 +1,151 @@
+"""pytest glue: options, hooks, marker, report header, per-test seeds. The logic lives in the
+core (``settings``, ``run``, ``backend``, ``memory``...); this module only wires it into pytest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_ampdb import database, hooks
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.fixtures import (
+    BASE_SEED_KEY,
+    ENTITY_FIXTURES,
+    FAILED_KEY,
+    MARKER_ARGS,
+    RUN_KEY,
+    _ampdb_test,
+    ampdb,
+    ampdb_dsn,
+    ampdb_mock,
+    ampdb_seed,
+)
+from pytest_ampdb.randomness import new_base_seed
+from pytest_ampdb.run import AmpdbRun
+from pytest_ampdb.settings import OPTIONS, Option, Settings, resolve
+
+globals().update(ENTITY_FIXTURES)  # <entity>_factory and <entity>, registered with this plugin
+
+__all__ = ["_ampdb_test", "ampdb", "ampdb_dsn", "ampdb_mock", "ampdb_seed", *ENTITY_FIXTURES]
+
+WORKER_SEED = "ampdb_random_seed"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ampdb", "pytest-ampdb: repositories over memory or PostgreSQL")
+    for option in OPTIONS:
+        help_text = f"{option.help} [env {option.env}, ini {option.ini}]"
+        if option.kind == "bool":
+            group.addoption(option.flag, action="store_true", dest=f"ampdb_{option.dest}", help=help_text)
+            parser.addini(option.ini, option.help, type="bool", default=None)
+        else:
+            group.addoption(
+                option.flag,
+                dest=f"ampdb_{option.dest}",
+                default=None,
+                metavar=option.dest.upper() if not option.choices else "|".join(option.choices),
+                help=help_text,
+            )
+            parser.addini(option.ini, option.help, default=None)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "ampdb(isolation=None, seed=True, backend=None): per-test pytest-ampdb options; "
+        "a test naming a backend runs only there and is skipped on the other",
+    )
+
+    def cli(option: Option) -> Any:
+        return config.getoption(f"ampdb_{option.dest}")
+
+    def ini(option: Option) -> Any:
+        return config.getini(option.ini)
+
+    try:
+        settings = resolve(cli, ini, os.environ)
+        config.hook.pytest_ampdb_configure(config=config, settings=settings)
+        run = AmpdbRun(settings, lambda repos: config.hook.pytest_ampdb_seed(repos=repos))
+    except AmpdbError as exc:
+        raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
+    config.stash[RUN_KEY] = run
+    database.mark_testing(True)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.close()
+        database.mark_testing(False)
+
+
+def _base_seed(config: pytest.Config) -> int:
+    """The run's base seed: the option, the xdist controller's, pytest-randomly's, or random."""
+    if BASE_SEED_KEY not in config.stash:
+        settings: Settings = config.stash[RUN_KEY].settings
+        worker = getattr(config, "workerinput", {}).get(WORKER_SEED)
+        randomly = getattr(config.option, "randomly_seed", None)
+        seed = settings.random_seed
+        if seed is None:
+            seed = worker if worker is not None else randomly if isinstance(randomly, int) else None
+        config.stash[BASE_SEED_KEY] = seed if seed is not None else new_base_seed()
+    return config.stash[BASE_SEED_KEY]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _base_seed(session.config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash[RUN_KEY]
+    seed = _base_seed(config)
+    try:
+        described = run.backend.describe()
+    except AmpdbError as exc:
+        described = [f"backend {run.settings.backend}: not started: {exc}"]
+    return [f"ampdb: {line}" for line in described] + [
+        f"ampdb: random seed {seed} (repeat with --ampdb-random-seed={seed})"
+    ]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("ampdb")
+    if marker is None:
+        return
+    unknown = sorted(set(marker.kwargs) - MARKER_ARGS)
+    if marker.args or unknown:
+        pytest.fail(
+            f"@pytest.mark.ampdb takes only keyword arguments {', '.join(sorted(MARKER_ARGS))}"
+            + (f"; got {', '.join(unknown)}" if unknown else ""),
+            pytrace=False,
+        )
+    wanted = marker.kwargs.get("backend")
+    backend = item.config.stash[RUN_KEY].settings.backend
+    if wanted is not None and wanted != backend:
+        pytest.skip(f"marked for the {wanted} backend; this run uses {backend}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED_KEY] = True
+    return report
+
+
+class _XdistHooks:
+    """Send the controller's base seed to every worker, so the header's seed reproduces."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKER_SEED] = _base_seed(node.config)

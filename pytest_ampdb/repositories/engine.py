@@ -1,0 +1,55 @@
+"""The storage contract the repository classes are written against, once for every backend.
+
+An engine stores normalized rows (``TableSpec.normalize``) and enforces what the schema enforces:
+keys, references with their ON DELETE, and status moves. The memory store and the postgres
+backend implement it; ``pytest_ampdb.repositories`` builds all twelve repositories over either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
+
+
+class Engine(Protocol):
+    """Row storage for the twelve tables."""
+
+    def insert(self, spec: TableSpec[Any], row: Row) -> Row:
+        """Store a new row; duplicates are ``AlreadyExistsError``, missing parents ``ForeignKeyError``."""
+        ...
+
+    def select(
+        self,
+        spec: TableSpec[Any],
+        where: Mapping[str, object],
+        *,
+        after: Sequence[object] | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """Rows equal to ``where`` on each column, in ``spec.order_by`` order, after that key."""
+        ...
+
+    def update(
+        self,
+        spec: TableSpec[Any],
+        where: Mapping[str, object],
+        changes: Row,
+        *,
+        expect: Mapping[str, Collection[object]] | None = None,
+    ) -> Row | None:
+        """Change the one row matching ``where`` (and ``expect``: column value in a set).
+
+        Returns the stored row, or ``None`` when no row matched; the check and the write are one
+        atomic step, which is what makes racing status moves have exactly one winner.
+        """
+        ...
+
+    def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
+        """Delete matching rows, cascading or refusing as the references say; the count deleted."""
+        ...
+
+    def upsert(self, spec: TableSpec[Any], row: Row, key: UniqueKey, update: Sequence[str]) -> Row:
+        """Insert, or on a conflict of ``key`` update the ``update`` columns of the existing row."""
+        ...

@@ -1,0 +1,54 @@
+"""Opaque page tokens: the list-order key of the last row served, so paging is keyset-based.
+
+The same token format serves every backend, so a token from one page request is valid for the
+next whatever the storage, and rows inserted meanwhile never shift a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from pytest_ampdb.errors import ValidationError
+from pytest_ampdb.models.schema import Row, TableSpec, coerce
+
+MAX_PAGE_SIZE = 1000
+
+
+def encode(spec: TableSpec[Any], row: Row) -> str:
+    """The token for the page that starts after ``row``."""
+    key = [_plain(row[name]) for name in spec.order_by]
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
+    """The list-order key a token carries, or a ``ValidationError`` for a token we never issued."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(key, list) or len(key) != len(spec.order_by):
+            raise ValueError("wrong shape")
+        columns = {c.name: c for c in spec.columns}
+        return tuple(
+            coerce(spec.name, columns[name], value)
+            for name, value in zip(spec.order_by, key, strict=True)
+        )
+    except (ValueError, binascii.Error, UnicodeDecodeError, ValidationError):
+        raise ValidationError(spec.name, "page_token", "is not a token this list issued") from None
+
+
+def check_page_size(spec: TableSpec[Any], page_size: int) -> None:
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise ValidationError(spec.name, "page_size", "must be an integer")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationError(spec.name, "page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+

@@ -1,0 +1,134 @@
+"""One repository mechanism for every table, over any ``Engine``.
+
+Create, get, list, update and delete are written here once; the twelve repository classes only
+name their lookups. Values are normalized here (identically for every backend) before the engine
+stores them, and timestamps come from one clock, so both backends hand back the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pytest_ampdb.errors import NotFoundError, ValidationError
+from pytest_ampdb.models.schema import Row, TableSpec, coerce
+from pytest_ampdb.repositories import pagination
+from pytest_ampdb.repositories.engine import Engine
+from pytest_ampdb.types import Page
+
+M = TypeVar("M")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, at the microsecond precision PostgreSQL keeps."""
+    return datetime.now(UTC)
+
+
+class TableRepository(Generic[M]):
+    """The building blocks every repository method is made of."""
+
+    spec: ClassVar[TableSpec[Any]]
+
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._engine!r})"
+
+    def _insert(self, entity: M) -> M:
+        spec = self.spec
+        row = spec.to_row(entity)
+        now = self._clock()
+        if spec.created_column and row[spec.created_column] is None:
+            row[spec.created_column] = now
+        if spec.updated_on_create and spec.updated_column and row[spec.updated_column] is None:
+            row[spec.updated_column] = row.get(spec.created_column or "", None) or now
+        return self._model(self._engine.insert(spec, spec.normalize(row)))
+
+    def _one(self, where: Mapping[str, object]) -> M:
+        key = self._where(where)
+        rows = self._engine.select(self.spec, key, limit=1)
+        if not rows:
+            raise NotFoundError(self.spec.name, _describe(key))
+        return self._model(rows[0])
+
+    def _all(self, where: Mapping[str, object]) -> list[M]:
+        return [self._model(r) for r in self._engine.select(self.spec, self._where(where))]
+
+    def _page(self, where: Mapping[str, object], page_size: int, page_token: str | None) -> Page[M]:
+        spec = self.spec
+        pagination.check_page_size(spec, page_size)
+        after = pagination.decode(spec, page_token) if page_token is not None else None
+        rows = self._engine.select(spec, self._where(where), after=after, limit=page_size + 1)
+        token = pagination.encode(spec, rows[page_size - 1]) if len(rows) > page_size else None
+        return Page([self._model(r) for r in rows[:page_size]], token)
+
+    def _save(self, entity: M) -> M:
+        spec = self.spec
+        if spec.immutable:
+            raise ValidationError(spec.name, spec.primary_key, "rows are immutable once written")
+        row = spec.to_row(entity)
+        now = self._clock()
+        if spec.created_column:
+            row[spec.created_column] = row[spec.created_column] or now  # kept as stored
+        if spec.updated_column:
+            row[spec.updated_column] = now
+        row = spec.normalize(row)
+        key = self._key_of(row)
+        fixed = {*key, spec.created_column}
+        changes = {k: v for k, v in row.items() if k not in fixed}
+        stored = self._engine.update(spec, key, changes)
+        if stored is None:
+            raise NotFoundError(spec.name, _describe(key))
+        return self._model(stored)
+
+    def _remove(self, where: Mapping[str, object]) -> None:
+        key = self._where(where)
+        if self._engine.delete(self.spec, key) == 0:
+            raise NotFoundError(self.spec.name, _describe(key))
+
+    def _key_of(self, row: Row) -> dict[str, object]:
+        key = {self.spec.primary_key: row[self.spec.primary_key]}
+        if self.spec.scope:
+            key[self.spec.scope] = row[self.spec.scope]
+        return key
+
+    def _where(self, where: Mapping[str, object]) -> dict[str, object]:
+        """Lookup values in stored form (``None`` filters are left out)."""
+        return {
+            name: coerce(self.spec.name, self.spec.column_map[name], value)
+            for name, value in where.items()
+            if value is not None
+        }
+
+    def _model(self, row: Row) -> M:
+        model: M = self.spec.to_model(row)
+        return model
+
+
+class ScopedRepository(TableRepository[M]):
+    """The methods every project-scoped repository has."""
+
+    def create(self, entity: M) -> M:
+        return self._insert(entity)
+
+    def get_by_id(self, project_id: str, id: str) -> M:
+        return self._one({"project_id": project_id, self.spec.primary_key: id})
+
+    def list(
+        self, project_id: str, *, page_size: int = 100, page_token: str | None = None
+    ) -> Page[M]:
+        return self._page({"project_id": project_id}, page_size, page_token)
+
+    def update(self, entity: M) -> M:
+        return self._save(entity)
+
+    def delete(self, project_id: str, id: str) -> None:
+        self._remove({"project_id": project_id, self.spec.primary_key: id})
+
+
+def _describe(key: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items())

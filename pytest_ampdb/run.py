@@ -1,0 +1,70 @@
+"""One test run's state, independent of pytest: settings, checked seeds, the lazy backend.
+
+Seeds are read and checked when the run is created (so a broken seed file stops the session at
+once, with one line); the backend starts on the first test that touches the database, so a run
+that never does pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from pytest_ampdb.backend import Backend, SeedHook, TestDatabase, TestOptions, start_backend
+from pytest_ampdb.seeds import SeedSet, read_seeds
+from pytest_ampdb.settings import Settings
+from pytest_ampdb.types import Repositories
+
+
+class AmpdbRun:
+    """Settings, seeds and the (lazily started) backend of one run."""
+
+    def __init__(self, settings: Settings, seed_hook: SeedHook) -> None:
+        self.settings = settings
+        self.seeds: SeedSet | None = None if settings.no_seed else read_seeds(settings.seeds)
+        self._seed_hook = seed_hook
+        self._backend: Backend | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = start_backend(self.settings, self.seeds, self._seed_hook)
+        return self._backend
+
+    @property
+    def started(self) -> bool:
+        return self._backend is not None
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+@dataclass
+class TestScope:
+    """The database of one test, opened on first use and closed at teardown."""
+
+    run: AmpdbRun
+    options: TestOptions
+    _db: TestDatabase | None = field(default=None, init=False)
+
+    def repos(self) -> Repositories:
+        return self.database().repos
+
+    def database(self) -> TestDatabase:
+        if self._db is None:
+            self._db = self.run.backend.open(self.options)
+        return self._db
+
+    @property
+    def opened(self) -> bool:
+        return self._db is not None
+
+    def close(self, *, failed: bool) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close(failed=failed)

@@ -1,0 +1,138 @@
+"""Read and check ``schema/seed/<table>.json``: one JSON array of rows per table.
+
+Every value is normalized as the repositories would store it, and the whole set is loaded into a
+scratch ``MemoryStore`` in foreign-key order, so a duplicate key or a dangling reference is found
+here, before any database is touched. Every problem is one ``SeedError`` line naming the file, the
+row (1-based) and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.models.ordering import LoadPlan, load_plan
+from pytest_ampdb.models.schema import Row, TableSpec
+from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.paths import seeds_dir
+
+
+class SeedError(AmpdbError):
+    """A seed file or row that cannot be loaded; the message names file, row and rule."""
+
+
+@dataclass(frozen=True)
+class SeedIds:
+    """The fixed ids tests and ``ampdb env`` name (``PROJECT_ID``, ``API_KEY``, ``ADMIN_KEY``)."""
+
+    found: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def organization_id(self) -> str:
+        return self._get("organization_id", "an organization")
+
+    @property
+    def project_id(self) -> str:
+        return self._get("project_id", "a project")
+
+    @property
+    def api_key(self) -> str:
+        return self._get("api_key", "an api key with the 'full' scope")
+
+    @property
+    def admin_key(self) -> str:
+        return self._get("admin_key", "an api key with the 'admin' scope")
+
+    def _get(self, name: str, what: str) -> str:
+        value = self.found.get(name)
+        if value is None:
+            raise AmpdbError(f"the seeds hold no {what}, so there is no {name}")
+        return value
+
+    def __repr__(self) -> str:
+        masked = {k: ("***" if k.endswith("key") and v else v) for k, v in self.found.items()}
+        return f"SeedIds({', '.join(f'{k}={v!r}' for k, v in masked.items())})"
+
+
+@dataclass(frozen=True)
+class SeedSet:
+    """Checked seed rows per table, the order to load them in, and the ids they define."""
+
+    directory: Path
+    rows: Mapping[str, list[Row]]
+    plan: LoadPlan
+    ids: SeedIds
+    files: Mapping[str, Path] = field(default_factory=dict)
+
+    def count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+def read_seeds(directory: Path | None = None) -> SeedSet:
+    """Read, normalize and check every seed file of ``directory`` (default: the packaged seeds)."""
+    directory = Path(directory) if directory is not None else seeds_dir()
+    if not directory.is_dir():
+        raise SeedError(f"{directory}: seed directory not found")
+    files: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.json")):
+        if path.stem not in TABLES:
+            raise SeedError(f"{path}: no table named {path.stem!r} (expected one of {', '.join(TABLES)})")
+        files[path.stem] = path
+    rows = {name: _read_file(TABLES[name], files[name]) for name in TABLES if name in files}
+    plan = load_plan(TABLES.values())
+    seeds = SeedSet(directory, {n: rows.get(n, []) for n in plan.order}, plan, _ids(rows), files)
+    _check_together(seeds)
+    return seeds
+
+
+def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SeedError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedError(f"{path}: cannot be read: {exc}") from None
+    if not isinstance(data, list):
+        raise SeedError(f"{path}: expected a JSON array of rows, found {type(data).__name__}")
+    out = []
+    known = set(spec.column_names)
+    for number, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            raise SeedError(f"{path}: row {number}: expected an object, found {type(item).__name__}")
+        unknown = sorted(set(item) - known)
+        if unknown:
+            raise SeedError(f"{path}: row {number}: unknown column {', '.join(unknown)} in {spec.name}")
+        try:
+            out.append(spec.normalize(item))
+        except AmpdbError as exc:
+            raise SeedError(f"{path}: row {number}: {exc}") from None
+    return out
+
+
+def _check_together(seeds: SeedSet) -> None:
+    """Keys and references across all files, by loading into a scratch memory store."""
+    from pytest_ampdb.seeds.memory import load_into_store
+    from pytest_ampdb.memory import MemoryStore
+
+    load_into_store(MemoryStore(), seeds)
+
+
+def _ids(rows: Mapping[str, list[Row]]) -> SeedIds:
+    def first(table: str, column: str, scope: str | None = None) -> str | None:
+        for row in rows.get(table, []):
+            if scope is None or scope in row.get("scopes", ()):
+                return str(row[column])
+        return None
+
+    return SeedIds(
+        {
+            "organization_id": first("organizations", "id"),
+            "project_id": first("projects", "id"),
+            "api_key": first("api_keys", "key", "full"),
+            "admin_key": first("api_keys", "key", "admin"),
+        }
+    )

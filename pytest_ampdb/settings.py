@@ -1,0 +1,127 @@
+"""The plugin's settings: one table of options, each a flag, an ini key and an env variable.
+
+Resolution is plain Python (no pytest): ``plugin.py`` hands in getters for the command line and
+the ini file, and every value is checked here, so a bad value anywhere is one line naming the
+option and where it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_ampdb.errors import AmpdbError
+
+BACKENDS = ("memory",)
+
+
+class SettingsError(AmpdbError):
+    """An option value that cannot be used; the message names the option and its source."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its flag, ini key, environment variable, type and default."""
+
+    dest: str
+    flag: str
+    ini: str
+    env: str
+    help: str
+    kind: str = "str"  # str | bool | int | path
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "backend",
+        "--ampdb",
+        "ampdb_backend",
+        "AMPDB_BACKEND",
+        "storage the repositories use: " + "|".join(BACKENDS) + " (default memory)",
+        default="memory",
+        choices=BACKENDS,
+    ),
+    Option(
+        "seeds",
+        "--ampdb-seeds",
+        "ampdb_seeds",
+        "AMPDB_SEEDS",
+        "directory of <table>.json seed files (default: the packaged schema/seed)",
+        kind="path",
+    ),
+    Option(
+        "no_seed",
+        "--ampdb-no-seed",
+        "ampdb_no_seed",
+        "AMPDB_NO_SEED",
+        "start every test from empty tables instead of the seeds",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "random_seed",
+        "--ampdb-random-seed",
+        "ampdb_random_seed",
+        "AMPDB_RANDOM_SEED",
+        "seed for Faker and factory sequences (default: pytest-randomly's seed, else random)",
+        kind="int",
+    ),
+)
+
+
+@dataclass
+class Settings:
+    """Resolved settings; ``pytest_ampdb_configure`` implementations may change them."""
+
+    backend: str = "memory"
+    seeds: Path | None = None
+    no_seed: bool = False
+    random_seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Getter = Callable[[Option], Any]
+
+
+def resolve(cli: Getter, ini: Getter, environ: Mapping[str, str]) -> Settings:
+    """Command line first, then the environment, then the ini file, then the default."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, source = cli(option), option.flag
+        if raw in (None, False) and option.env in environ and environ[option.env] != "":
+            raw, source = environ[option.env], option.env
+        if raw in (None, False, "", []):
+            ini_value = ini(option)
+            if ini_value not in (None, "", []):
+                raw, source = ini_value, f"ini {option.ini}"
+        values[option.dest] = (
+            option.default if raw in (None, "") else _convert(option, raw, source)
+        )
+    return Settings(**values)
+
+
+def _convert(option: Option, raw: Any, source: str) -> Any:
+    if option.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{source}={raw!r}: expected true or false")
+    if option.kind == "int":
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise SettingsError(f"{source}={raw!r}: expected an integer") from None
+    if option.kind == "path":
+        return Path(str(raw)).expanduser()
+    text = str(raw).strip()
+    if option.choices and text not in option.choices:
+        raise SettingsError(f"{source}={text!r}: expected one of {', '.join(option.choices)}")
+    return text
