@@ -40,10 +40,19 @@ R = TypeVar("R")
 _injected: dict[str, ContextVar[Any]] = {
     table: ContextVar(f"ampdb_{table}", default=None) for table in TABLE_NAMES
 }
-_default: Repositories | None = None
-_provider: Callable[[], Repositories] | None = None
-_default_lock = threading.Lock()
-_testing = False
+
+
+class _Default:
+    """The process-wide default: the repositories, or what creates them on first use."""
+
+    def __init__(self) -> None:
+        self.repos: Repositories | None = None
+        self.provider: Callable[[], Repositories] | None = None
+        self.testing = False
+        self.lock = threading.Lock()
+
+
+_state = _Default()
 
 
 def current(table: str) -> Any:
@@ -58,8 +67,12 @@ def repositories() -> Repositories:
 
 
 @contextmanager
-def use(repos: Repositories | None = None, /, **by_table: Any) -> Iterator[Repositories]:
-    """Put ``repos`` (and/or single repositories by table name) in effect inside the block."""
+def use(repos: Repositories | None = None, /, **by_table: Any) -> Iterator[Repositories | None]:
+    """Put ``repos`` (and/or single repositories by table name) in effect inside the block.
+
+    Yields ``repos`` as given; nothing else is looked up, so injecting one mock never creates
+    the default repositories.
+    """
     unknown = sorted(set(by_table) - set(TABLE_NAMES))
     if unknown:
         raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
@@ -67,7 +80,7 @@ def use(repos: Repositories | None = None, /, **by_table: Any) -> Iterator[Repos
     chosen.update(by_table)
     tokens = [(_injected[table], _injected[table].set(repo)) for table, repo in chosen.items()]
     try:
-        yield repositories()
+        yield repos
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
@@ -125,12 +138,13 @@ with_read_state_repository = _Injector[ReadStateRepository]("read_states")
 
 def default() -> Repositories:
     """The process-wide default, created on first use (by the provider, else the environment)."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = (_provider or _from_environment)()
-    return _default
+    repos = _state.repos
+    if repos is None:
+        with _state.lock:
+            if _state.repos is None:
+                _state.repos = (_state.provider or _from_environment)()
+            repos = _state.repos
+    return repos
 
 
 DefaultState = tuple[Repositories | None, Callable[[], Repositories] | None]
@@ -145,24 +159,21 @@ def set_default(
     state for ``restore_default``; the plugin uses this to make each test's repositories the
     default while it runs, without creating them for tests that never touch the database.
     """
-    global _default, _provider
-    with _default_lock:
-        previous = (_default, _provider)
-        _default, _provider = repos, provider
+    with _state.lock:
+        previous = (_state.repos, _state.provider)
+        _state.repos, _state.provider = repos, provider
     return previous
 
 
 def restore_default(state: DefaultState) -> None:
     """Put back what ``set_default`` returned."""
-    global _default, _provider
-    with _default_lock:
-        _default, _provider = state
+    with _state.lock:
+        _state.repos, _state.provider = state
 
 
 def mark_testing(active: bool) -> None:
     """Told by the pytest plugin that a test run is active (memory is then the lazy default)."""
-    global _testing
-    _testing = active
+    _state.testing = active
 
 
 def _from_environment() -> Repositories:
@@ -178,7 +189,7 @@ def _from_environment() -> Repositories:
         return makers[backend]()
     if dsn:
         return _postgres_default(dsn)
-    if _testing:
+    if _state.testing:
         return _memory_default()
     raise AmpdbError(
         "no database configured: set AMPDB_DSN (or DB_DSN) to a PostgreSQL URL, "
@@ -196,7 +207,9 @@ def _memory_default() -> Repositories:
 
 def _postgres_default(dsn: str | None) -> Repositories:
     if not dsn:
-        raise AmpdbError("AMPDB_BACKEND=postgres needs AMPDB_DSN (or DB_DSN) set to a PostgreSQL URL")
+        raise AmpdbError(
+            "AMPDB_BACKEND=postgres needs AMPDB_DSN (or DB_DSN) set to a PostgreSQL URL"
+        )
     from pytest_ampdb import postgres
 
     return postgres.repositories(postgres.connect(dsn))

@@ -61,7 +61,8 @@ def ampdb_dsn(_ampdb_test: TestScope) -> str:
     """Postgres mode: the URL of the database this test sees (for subprocesses, other drivers)."""
     dsn = _ampdb_test.database().dsn
     if dsn is None:
-        pytest.skip(f"ampdb_dsn needs a PostgreSQL backend (this run uses {_ampdb_test.run.settings.backend})")
+        backend = _ampdb_test.run.settings.backend
+        pytest.skip(f"ampdb_dsn needs a PostgreSQL backend (this run uses {backend})")
     return dsn
 
 
@@ -111,6 +112,7 @@ ENTITY_FIXTURES: dict[str, Callable[..., Any]] = {}
 for _model in ENTITIES:
     ENTITY_FIXTURES[f"{_snake(_model.__name__)}_factory"] = _factory_fixture(_model.__name__)
     ENTITY_FIXTURES[_snake(_model.__name__)] = _model_fixture(_model.__name__)
+globals().update(ENTITY_FIXTURES)  # pytest finds fixtures as attributes of a plugin module
 
 __all__ = [
     "BASE_SEED_KEY",
@@ -124,4 +126,3 @@ __all__ = [
     "ampdb_seed",
     "marker_options",
 ]
-

@@ -10,27 +10,12 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb import database, hooks
+from pytest_ampdb import database, fixtures, hooks
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.fixtures import (
-    BASE_SEED_KEY,
-    ENTITY_FIXTURES,
-    FAILED_KEY,
-    MARKER_ARGS,
-    RUN_KEY,
-    _ampdb_test,
-    ampdb,
-    ampdb_dsn,
-    ampdb_mock,
-    ampdb_seed,
-)
+from pytest_ampdb.fixtures import BASE_SEED_KEY, FAILED_KEY, MARKER_ARGS, RUN_KEY
 from pytest_ampdb.randomness import new_base_seed
 from pytest_ampdb.run import AmpdbRun
 from pytest_ampdb.settings import OPTIONS, Option, Settings, resolve
-
-globals().update(ENTITY_FIXTURES)  # <entity>_factory and <entity>, registered with this plugin
-
-__all__ = ["_ampdb_test", "ampdb", "ampdb_dsn", "ampdb_mock", "ampdb_seed", *ENTITY_FIXTURES]
 
 WORKER_SEED = "ampdb_random_seed"
 
@@ -40,7 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         help_text = f"{option.help} [env {option.env}, ini {option.ini}]"
         if option.kind == "bool":
-            group.addoption(option.flag, action="store_true", dest=f"ampdb_{option.dest}", help=help_text)
+            group.addoption(
+                option.flag, action="store_true", dest=f"ampdb_{option.dest}", help=help_text
+            )
             parser.addini(option.ini, option.help, type="bool", default=None)
         else:
             group.addoption(
@@ -55,6 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
+    if not pluginmanager.is_registered(fixtures):
+        pluginmanager.register(fixtures, "ampdb.fixtures")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,14 +118,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             + (f"; got {', '.join(unknown)}" if unknown else ""),
             pytrace=False,
         )
-    wanted = marker.kwargs.get("backend")
-    backend = item.config.stash[RUN_KEY].settings.backend
-    if wanted is not None and wanted != backend:
-        pytest.skip(f"marked for the {wanted} backend; this run uses {backend}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip, with the reason, tests marked for the other backend."""
+    backend = config.stash[RUN_KEY].settings.backend
+    for item in items:
+        marker = item.get_closest_marker("ampdb")
+        wanted = marker.kwargs.get("backend") if marker else None
+        if wanted is not None and wanted != backend:
+            reason = f"marked for the {wanted} backend; this run uses {backend}"
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report = yield
     if report.failed:
         item.stash[FAILED_KEY] = True

@@ -8,7 +8,6 @@ factory sequences are the same whatever runs before it (in any order, on any xdi
 from __future__ import annotations
 
 import random
-import sys
 import zlib
 
 
@@ -23,8 +22,7 @@ def test_seed(base: int, nodeid: str) -> int:
 
 
 def reseed_factories(seed: int) -> None:
-    """Seed Faker and reset factory sequences, if the factories are in use in this process."""
-    module = sys.modules.get("factories")
-    reseed = getattr(module, "reseed", None)
-    if reseed is not None:
-        reseed(seed)
+    """Seed Faker and reset factory sequences (``factories`` ships in the same wheel)."""
+    import factories
+
+    factories.reseed(seed)

@@ -98,9 +98,7 @@ def resolve(cli: Getter, ini: Getter, environ: Mapping[str, str]) -> Settings:
             ini_value = ini(option)
             if ini_value not in (None, "", []):
                 raw, source = ini_value, f"ini {option.ini}"
-        values[option.dest] = (
-            option.default if raw in (None, "") else _convert(option, raw, source)
-        )
+        values[option.dest] = option.default if raw in (None, "") else _convert(option, raw, source)
     return Settings(**values)
 
 

@@ -33,7 +33,9 @@ class _Table:
     def __init__(self, spec: TableSpec[Any]) -> None:
         self.spec = spec
         self.rows: dict[object, Row] = {}
-        self.indexes: dict[str, dict[tuple[object, ...], object]] = {k.name: {} for k in spec.unique}
+        self.indexes: dict[str, dict[tuple[object, ...], object]] = {
+            k.name: {} for k in spec.unique
+        }
         self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
 
 
@@ -63,7 +65,9 @@ class MemoryStore:
     def snapshot(self) -> Snapshot:
         """Copy the current state (rows are immutable, so only the dictionaries are copied)."""
         with self._lock:
-            return Snapshot({name: _copy_table(t.rows, t.indexes) for name, t in self._tables.items()})
+            return Snapshot(
+                {name: _copy_table(t.rows, t.indexes) for name, t in self._tables.items()}
+            )
 
     def restore(self, snapshot: Snapshot) -> None:
         """Return to ``snapshot``; the snapshot stays usable for later restores."""
@@ -136,7 +140,9 @@ class MemoryStore:
             if spec.primary_key in changes and changes[spec.primary_key] != old[spec.primary_key]:
                 raise ValidationError(spec.name, spec.primary_key, "the primary key cannot change")
             if spec.immutable:
-                raise ValidationError(spec.name, spec.primary_key, "rows are immutable once written")
+                raise ValidationError(
+                    spec.name, spec.primary_key, "rows are immutable once written"
+                )
             new = {**old, **changes}
             self._check_moves(spec, old, new)
             self._check_unique(table, new, exclude=old)
@@ -242,9 +248,9 @@ class MemoryStore:
                             f"{name} row {parent_pk}={pk} is still referenced",
                         )
                     for child in survivors:
-                        nulls.setdefault((child_spec.name, child[child_spec.primary_key]), []).append(
-                            fk.column
-                        )
+                        nulls.setdefault(
+                            (child_spec.name, child[child_spec.primary_key]), []
+                        ).append(fk.column)
         return nulls
 
     def _referencing(self, spec: TableSpec[Any], fk: ForeignKey, pk: object) -> list[Row]:

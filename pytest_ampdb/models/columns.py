@@ -72,7 +72,12 @@ def _column(name: str, hint: Any) -> Column:
         return Column(name, kind, nullable)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         return Column(name, Kind.TEXT, nullable, enum=hint)
-    simple: dict[Any, Kind] = {str: Kind.TEXT, bool: Kind.BOOLEAN, int: Kind.BIGINT, datetime: Kind.TIMESTAMPTZ}
+    simple: dict[Any, Kind] = {
+        str: Kind.TEXT,
+        bool: Kind.BOOLEAN,
+        int: Kind.BIGINT,
+        datetime: Kind.TIMESTAMPTZ,
+    }
     if hint in simple:
         return Column(name, simple[hint], nullable)
     raise TypeError(f"column {name}: no column kind for {hint!r}")

@@ -1,15 +1,15 @@
 """The twelve entities as immutable dataclasses; their fields are exactly the table columns.
 
-``create_time``/``update_time`` default to ``None`` meaning "not saved yet": the repository fills
-them on save, as GORM does for zero timestamps. Ids default to a fresh UUID so ``build()``-style
-construction needs no boilerplate. Secrets are masked in ``repr`` (and so in logs and pytest output).
+``create_time``/``update_time`` default to ``None`` meaning "not saved yet": the repository
+fills them on save, as GORM does for zero timestamps. Ids default to a fresh UUID, so building a
+model needs no boilerplate. Secrets are masked in ``repr`` (so in logs and pytest output too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from pytest_ampdb.models.columns import Id, JsonObject, TextArray
 from pytest_ampdb.models.enums import (
@@ -43,7 +43,13 @@ class Model:
         return repr(self)
 
 
-_entity = dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+def _entity(cls: type[T]) -> type[T]:
+    """Every entity: a frozen, slotted, keyword-only dataclass with ``Model``'s masked repr."""
+    return dataclass(frozen=True, slots=True, kw_only=True, repr=False)(cls)
 
 
 @_entity

@@ -62,9 +62,9 @@ class Check:
     rule: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TableSpec(Generic[M]):
-    """Everything about one table that is not plain column data."""
+    """Everything about one table that is not plain column data (compared by identity)."""
 
     name: str
     model: type[M]

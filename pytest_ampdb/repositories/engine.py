@@ -17,7 +17,7 @@ class Engine(Protocol):
     """Row storage for the twelve tables."""
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
-        """Store a new row; duplicates are ``AlreadyExistsError``, missing parents ``ForeignKeyError``."""
+        """Store a new row (duplicates: ``AlreadyExistsError``; no parent: ``ForeignKeyError``)."""
         ...
 
     def select(

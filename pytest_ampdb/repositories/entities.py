@@ -88,7 +88,9 @@ class RevisionRepository(ScopedRepository[Revision]):
 class InstallationRepository(ScopedRepository[Installation]):
     spec = t.INSTALLATIONS
 
-    def get_by_group_ref(self, project_id: str, integration_id: str, group_ref: str) -> Installation:
+    def get_by_group_ref(
+        self, project_id: str, integration_id: str, group_ref: str
+    ) -> Installation:
         return self._one(
             {"project_id": project_id, "integration_id": integration_id, "group_ref": group_ref}
         )
@@ -184,5 +186,9 @@ class ReadStateRepository(ScopedRepository[ReadState]):
 
     def get(self, project_id: str, installation_id: str, object_name: str) -> ReadState:
         return self._one(
-            {"project_id": project_id, "installation_id": installation_id, "object_name": object_name}
+            {
+                "project_id": project_id,
+                "installation_id": installation_id,
+                "object_name": object_name,
+            }
         )

@@ -80,7 +80,9 @@ def read_seeds(directory: Path | None = None) -> SeedSet:
     files: dict[str, Path] = {}
     for path in sorted(directory.glob("*.json")):
         if path.stem not in TABLES:
-            raise SeedError(f"{path}: no table named {path.stem!r} (expected one of {', '.join(TABLES)})")
+            raise SeedError(
+                f"{path}: no table named {path.stem!r} (expected one of {', '.join(TABLES)})"
+            )
         files[path.stem] = path
     rows = {name: _read_file(TABLES[name], files[name]) for name in TABLES if name in files}
     plan = load_plan(TABLES.values())
@@ -93,7 +95,9 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise SeedError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise SeedError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(f"{path}: cannot be read: {exc}") from None
     if not isinstance(data, list):
@@ -102,10 +106,14 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     known = set(spec.column_names)
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict):
-            raise SeedError(f"{path}: row {number}: expected an object, found {type(item).__name__}")
+            raise SeedError(
+                f"{path}: row {number}: expected an object, found {type(item).__name__}"
+            )
         unknown = sorted(set(item) - known)
         if unknown:
-            raise SeedError(f"{path}: row {number}: unknown column {', '.join(unknown)} in {spec.name}")
+            raise SeedError(
+                f"{path}: row {number}: unknown column {', '.join(unknown)} in {spec.name}"
+            )
         try:
             out.append(spec.normalize(item))
         except AmpdbError as exc:
@@ -115,8 +123,8 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
 
 def _check_together(seeds: SeedSet) -> None:
     """Keys and references across all files, by loading into a scratch memory store."""
-    from pytest_ampdb.seeds.memory import load_into_store
     from pytest_ampdb.memory import MemoryStore
+    from pytest_ampdb.seeds.memory import load_into_store
 
     load_into_store(MemoryStore(), seeds)
 

@@ -1,0 +1,112 @@
+"""Per-test overhead of pytest-ampdb in memory mode.
+
+Runs the same trivial test N times (default 2,000) in three variants, each in a fresh pytest
+process, and prints the time per test measured from the first test's setup to the end of the
+session (collection and start-up excluded):
+
+  disabled  the trivial test with the plugin disabled (-p no:ampdb): pytest's own cost
+  plain     the trivial test, no ampdb fixture (the plugin's autouse fixture still runs)
+  ampdb     the trivial test taking ``ampdb`` (fixture setup, a store reset to the seeded
+            state, teardown): the overhead target is at most 0.2 ms per test
+  factory   as ``ampdb`` plus one ``connection_factory.create()`` (org, project, connection)
+
+Usage: python bench/memory_overhead.py [--tests N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+TIMER_PLUGIN = textwrap.dedent(
+    """
+    import json, os, time
+    _start = []
+
+    def pytest_runtest_logstart(nodeid, location):
+        if not _start:
+            _start.append(time.perf_counter())
+
+    def pytest_sessionfinish(session):
+        with open(os.environ["BENCH_OUT"], "w") as out:
+            seconds = time.perf_counter() - _start[0]
+            json.dump({"seconds": seconds, "tests": session.testscollected}, out)
+    """
+)
+
+VARIANTS = {
+    "disabled": "def test_trivial(i):\n    assert i >= 0\n",
+    "plain": "def test_trivial(i):\n    assert i >= 0\n",
+    "ampdb": "def test_trivial(i, ampdb):\n    assert i >= 0\n",
+    "factory": (
+        "def test_trivial(i, ampdb, connection_factory):\n"
+        "    assert connection_factory.create().id\n"
+    ),
+}
+
+
+def run_variant(workdir: Path, name: str, tests: int) -> float:
+    body = f"import pytest\n\n@pytest.mark.parametrize('i', range({tests}))\n" + VARIANTS[name]
+    (workdir / f"test_{name}.py").write_text(body)
+    out = workdir / f"{name}.json"
+    env = {**os.environ, "BENCH_OUT": str(out), "PYTHONPATH": str(workdir)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "bench_timer",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        f"test_{name}.py",
+    ]
+    if name == "disabled":
+        cmd[3:3] = ["-p", "no:ampdb"]
+    subprocess.run(cmd, cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
+    result = json.loads(out.read_text())
+    assert result["tests"] == tests, result
+    return float(result["seconds"]) / tests * 1000.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per variant; the best is kept")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "bench_timer.py").write_text(TIMER_PLUGIN)
+        best = {
+            name: min(run_variant(workdir, name, args.tests) for _ in range(args.repeat))
+            for name in VARIANTS
+        }
+    overhead = best["ampdb"] - best["disabled"]
+    with_factory = best["factory"] - best["disabled"]
+    autouse = best["plain"] - best["disabled"]
+    print(f"memory mode, {args.tests} tests per variant, best of {args.repeat} runs")
+    print(f"  plugin disabled                  {best['disabled']:.3f} ms/test")
+    print(f"  plain test, plugin active        {best['plain']:.3f} ms/test")
+    print(f"  with ampdb fixture               {best['ampdb']:.3f} ms/test")
+    print(f"  with ampdb + factory create()    {best['factory']:.3f} ms/test")
+    print(
+        f"ampdb fixture overhead (setup, reset to seeds, teardown): {overhead:.3f} ms/test "
+        f"(target <= 0.200) {'OK' if overhead <= 0.2 else 'OVER TARGET'}"
+    )
+    print(f"cost to a test that does not use the database: {autouse:.3f} ms/test")
+    print(f"overhead including one factory create(): {with_factory:.3f} ms/test")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The one base every factory shares: build unsaved models, create through ``database``.
+
+``create()`` saves through the repository in effect for the model's table
+(``pytest_ampdb.database``), so one factory call writes to the memory store, to PostgreSQL or to
+whatever a ``database.use(...)`` block injected. Parents are made by ``parent_id`` declarations
+(a ``SubFactory`` that yields the parent's id) with the same strategy, so ``create()`` saves parents
+first and ``build()`` saves nothing; ``project_id_from`` keeps a child in its parents' project.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from factories._boy import factory
+from pytest_ampdb import database
+from pytest_ampdb.models.tables import SPEC_BY_MODEL
+
+ENTITIES_MODULE = "factories.entities"
+
+
+class AmpdbFactory(factory.Factory):  # type: ignore[misc]
+    """Base of the entity factories: frozen models, saved through the repositories in effect."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _build(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
+        return model_class(*args, **kwargs)
+
+    @classmethod
+    def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
+        table = SPEC_BY_MODEL[model_class].name
+        return database.current(table).create(model_class(*args, **kwargs))
+
+
+class ParentId(factory.SubFactory):  # type: ignore[misc]
+    """A ``SubFactory`` whose value is the made parent's ``id`` (the column the model holds).
+
+    Giving the id column a value (``project_id=...``) replaces this declaration, so no parent
+    is made then; keyword arguments set the parent's fields as with ``SubFactory``.
+    """
+
+    def evaluate(self, instance: Any, step: Any, extra: Any) -> Any:
+        return super().evaluate(instance, step, extra).id
+
+
+def parent_id(parent: str, factory_name: str, **fields: Any) -> Any:
+    """``<parent>_id``: the id of the ``parent`` object given, else a new parent in this project.
+
+    ``factory_name`` is a class in ``factories.entities``; the new parent gets ``project_id`` (and
+    ``fields``) from the factory being built, so a fresh chain shares one project.
+    """
+    return factory.Maybe(
+        parent,
+        yes_declaration=factory.SelfAttribute(f"{parent}.id"),
+        no_declaration=ParentId(
+            f"{ENTITIES_MODULE}.{factory_name}",
+            project_id=factory.SelfAttribute("..project_id"),
+            **fields,
+        ),
+    )
+
+
+def project_id_from(*parents: str) -> Any:
+    """``project_id``: the ``project`` given, else the first given parent's, else a new project."""
+    declaration: Any = ParentId(f"{ENTITIES_MODULE}.ProjectFactory")
+    for parent in reversed(parents):
+        declaration = factory.Maybe(
+            parent,
+            yes_declaration=factory.SelfAttribute(f"{parent}.project_id"),
+            no_declaration=declaration,
+        )
+    return factory.Maybe(
+        "project",
+        yes_declaration=factory.SelfAttribute("project.id"),
+        no_declaration=declaration,
+    )
+
+
+def given_or(parent: str, attribute: str, otherwise: Any) -> Any:
+    """A field copied from the ``parent`` object when one is given, else ``otherwise``."""
+    return factory.Maybe(
+        parent,
+        yes_declaration=factory.SelfAttribute(f"{parent}.{attribute}"),
+        no_declaration=otherwise,
+    )
+
+
+def rng() -> random.Random:
+    """factory_boy's random generator (reseeded together with Faker's by ``reseed``)."""
+    generator: random.Random = factory.random.randgen
+    return generator

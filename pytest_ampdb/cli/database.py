@@ -1,0 +1,203 @@
+"""``ampdb seed``, ``ampdb refresh-db`` and ``ampdb env``: a local database ready to run against.
+
+``seed`` loads the packaged (or given) seed files into a migrated database; ``refresh-db`` drops
+and recreates a *local* database, migrates and seeds it (it refuses any other host unless
+``--force``, because dropping a shared database by a typo is not recoverable); ``env`` prints
+the shell exports a local run of the app needs (``eval "$(ampdb env)"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pytest_ampdb import migrations
+from pytest_ampdb.cli import common
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.paths import migrations_dir
+from pytest_ampdb.seeds import SeedSet, read_seeds
+from pytest_ampdb.seeds.postgres import load_into_postgres
+
+URL_ENV = "AMPDB_URL"
+DSN_ENVS = ("AMPDB_DSN", "DB_DSN")
+DEFAULT_LOCAL_DSN = "postgresql://postgres@localhost:5432/ampdb"
+PROTECTED_DATABASES = frozenset({"postgres", "template0", "template1"})
+
+
+def register(subparsers: Any) -> None:
+    """Add ``seed``, ``refresh-db`` and ``env``."""
+    p = subparsers.add_parser(
+        "seed",
+        help="load the seed rows into a migrated database",
+        description="Load schema/seed/*.json into a migrated database, in one transaction.",
+    )
+    p.add_argument(
+        "-u", "--url", default=os.environ.get(URL_ENV), help=f"database URL (default: ${URL_ENV})"
+    )
+    p.add_argument(
+        "--dir", type=Path, default=None, help="seed directory (default: the packaged schema/seed)"
+    )
+    p.add_argument(
+        "--replace", action="store_true", help="delete the rows already in the twelve tables first"
+    )
+    p.set_defaults(func=run_seed, parser_error=p.error)
+
+    p = subparsers.add_parser(
+        "refresh-db",
+        help="drop, create, migrate and seed a local database",
+        description="Drop the database named in --url, create it again, apply the migrations "
+        "and load the seeds. Only a local server is accepted unless --force.",
+    )
+    p.add_argument("-u", "--url", required=True, help="URL of the database to recreate")
+    p.add_argument(
+        "--force", action="store_true", help="also drop a database on a host that is not local"
+    )
+    p.add_argument(
+        "--dir", type=Path, default=None, help="migration directory (default: the packaged one)"
+    )
+    p.add_argument(
+        "--seeds", type=Path, default=None, help="seed directory (default: the packaged one)"
+    )
+    p.set_defaults(func=run_refresh, parser_error=p.error)
+
+    p = subparsers.add_parser(
+        "env",
+        help="print shell exports for a local run (PROJECT_ID, API_KEY, ADMIN_KEY, DB_DSN)",
+        description="Print the seeded ids and the database URL as shell exports: "
+        'eval "$(ampdb env)".',
+    )
+    p.add_argument(
+        "-u",
+        "--url",
+        default=None,
+        help=f"database URL to export as DB_DSN (default: ${DSN_ENVS[0]}, ${DSN_ENVS[1]}, "
+        f"else {DEFAULT_LOCAL_DSN})",
+    )
+    p.add_argument(
+        "--dir", type=Path, default=None, help="seed directory (default: the packaged one)"
+    )
+    p.set_defaults(func=run_env, parser_error=p.error)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    """``seed``: load the seeds; refuses a database that already holds rows unless --replace."""
+    if not args.url:
+        args.parser_error(f"the --url flag is required (or set ${URL_ENV})")
+    url = str(args.url)
+    seeds = read_seeds(args.dir)
+    count = seed_database(url, seeds, replace=args.replace)
+    print(f"seeded {count} rows into {common.redact_url(url)}")
+    return common.EXIT_OK
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    """``refresh-db``: drop and recreate the URL's database, migrate it, seed it."""
+    url = str(args.url)
+    target = database_name(url)
+    if not args.force:
+        require_local(url, target)
+    directory = args.dir or migrations_dir()
+    migrations.validate_dir(directory)  # check everything before dropping anything
+    seeds = read_seeds(args.seeds)
+    recreate_database(url, target)
+    report = migrations.apply(url, directory)
+    count = seed_database(url, seeds, replace=False)
+    print(
+        f"refreshed {common.redact_url(url)}: {len(report.applied)} migration files applied, "
+        f"{count} seed rows loaded"
+    )
+    return common.EXIT_OK
+
+
+def run_env(args: argparse.Namespace) -> int:
+    """``env``: one ``export`` line with the seeded ids and the database URL, shell-quoted."""
+    url = args.url or next(
+        (os.environ[k] for k in DSN_ENVS if os.environ.get(k)), DEFAULT_LOCAL_DSN
+    )
+    ids = read_seeds(args.dir).ids
+    values = {
+        "PROJECT_ID": ids.project_id,
+        "API_KEY": ids.api_key,
+        "ADMIN_KEY": ids.admin_key,
+        "DB_DSN": url,
+    }
+    sys.stdout.write(
+        "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items()) + "\n"
+    )
+    return common.EXIT_OK
+
+
+# -- helpers (also used by tests and other commands) ------------------------------------------
+
+
+def seed_database(url: str, seeds: SeedSet, *, replace: bool) -> int:
+    """Connect to ``url`` and load ``seeds`` in one transaction; the number of rows written."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return load_into_postgres(conn, seeds, replace=replace)
+
+
+def database_name(url: str) -> str:
+    """The database a URL names; refresh-db will not guess one, nor drop a system database."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise AmpdbError(f"invalid database URL {common.redact_url(url)}: {exc}") from None
+    name = str(params.get("dbname") or "")
+    if not name:
+        raise AmpdbError(f"the URL {common.redact_url(url)} names no database to recreate")
+    if name in PROTECTED_DATABASES:
+        raise AmpdbError(f"refusing to drop the system database {name!r}")
+    return name
+
+
+def remote_hosts(url: str) -> list[str]:
+    """The hosts a URL connects to that are not local (empty: everything is local)."""
+    params = conninfo_to_dict(url)
+    hosts = str(params.get("host") or os.environ.get("PGHOST") or "").split(",")
+    addrs = str(params.get("hostaddr") or os.environ.get("PGHOSTADDR") or "").split(",")
+    return [h for h in [*hosts, *addrs] if not _is_local(h.strip())]
+
+
+def require_local(url: str, name: str) -> None:
+    """Raise unless every host of ``url`` is a Unix socket, localhost or a loopback address."""
+    remote = remote_hosts(url)
+    if remote:
+        raise AmpdbError(
+            f"refusing to drop database {name!r} on {', '.join(remote)}: not a local host "
+            "(a Unix socket, localhost, 127.0.0.0/8 or ::1); pass --force to do it anyway"
+        )
+
+
+def recreate_database(url: str, name: str) -> None:
+    """``DROP DATABASE ... WITH (FORCE)`` then ``CREATE DATABASE``, from a maintenance database."""
+    admin = make_conninfo(url, dbname="postgres")
+    try:
+        conn = psycopg.connect(admin, autocommit=True)
+    except psycopg.OperationalError:
+        conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
+    with conn:
+        ident = sql.Identifier(name)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+
+
+def _is_local(host: str) -> bool:
+    if host == "" or host.startswith(("/", "@")) or host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback

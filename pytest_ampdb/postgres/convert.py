@@ -1,0 +1,74 @@
+"""Python values to query parameters and result rows back to the memory store's stored form.
+
+Rows from PostgreSQL must be exactly what ``TableSpec.normalize`` produces (str UUIDs, enum
+members, tuples for text[], aware UTC datetimes), or the two backends would hand out different
+models for the same row. Loaders registered on each connection do the per-value work in psycopg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.types.json import Jsonb
+
+from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.models.schema import Row, TableSpec
+
+
+class _UuidTextLoader(Loader):
+    """``uuid`` columns as canonical text, the form every model holds."""
+
+    def load(self, data: Any) -> str:
+        return bytes(data).decode()
+
+
+def configure_connection(conn: psycopg.Connection[Any]) -> None:
+    """Loaders and session settings every connection of ours uses."""
+    conn.adapters.register_loader("uuid", _UuidTextLoader)
+
+
+def params(spec: TableSpec[Any], names: Sequence[str], values: Sequence[object]) -> list[object]:
+    """Query parameters for ``names`` columns (jsonb wrapped, text[] as lists)."""
+    kinds = spec.column_map
+    return [
+        _param(kinds[n].kind, v) if n in kinds else v for n, v in zip(names, values, strict=True)
+    ]
+
+
+def _param(kind: Kind, value: object) -> object:
+    if value is None:
+        return None
+    if kind is Kind.JSONB:
+        return Jsonb(value)
+    if kind is Kind.TEXT_ARRAY and isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def row_params(spec: TableSpec[Any], row: Row) -> list[object]:
+    return params(spec, spec.column_names, [row[c] for c in spec.column_names])
+
+
+@cache
+def _readers(spec: TableSpec[Any]) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    readers: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for column in spec.columns:
+        if column.enum is not None:
+            readers.append((column.name, column.enum))
+        elif column.kind is Kind.TEXT_ARRAY:
+            readers.append((column.name, tuple))
+        else:
+            readers.append((column.name, None))
+    return tuple(readers)
+
+
+def from_db(spec: TableSpec[Any], values: Sequence[Any]) -> Row:
+    """A result row (columns in ``spec.column_names`` order) in stored form."""
+    return {
+        name: (read(value) if read is not None and value is not None else value)
+        for (name, read), value in zip(_readers(spec), values, strict=True)
+    }

@@ -1,0 +1,54 @@
+"""Where the engine gets a connection: a pool (production), or one shared connection (tests).
+
+With a pool every repository call takes a connection, runs in its own transaction and returns
+it. With a shared connection (``transaction`` isolation: the test's writes are rolled back at
+teardown) every call runs in a savepoint of the test's transaction, under a lock, so threads the
+code under test starts take turns and a failed call never aborts the test's transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+class ConnectionSource(Protocol):
+    """Lends a connection for the duration of one repository call."""
+
+    def connection(self) -> Any:
+        """A context manager yielding a ``psycopg.Connection``."""
+        ...
+
+
+class PoolSource:
+    """Connections from a ``psycopg_pool.ConnectionPool``."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    def connection(self) -> Any:
+        return self.pool.connection()
+
+    def __repr__(self) -> str:
+        return f"PoolSource({self.pool.name})"
+
+
+class SharedSource:
+    """One connection for every call, taken in turns."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            yield self.conn
+
+    def __repr__(self) -> str:
+        return "SharedSource()"

@@ -1,0 +1,86 @@
+"""SQL for every engine operation, composed from a ``TableSpec`` (never by string pasting).
+
+One function per operation shape serves all twelve tables; the compositions are cached, so a
+repository call costs one dictionary lookup before psycopg executes (and, after a few calls,
+prepares) the statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from psycopg import sql
+
+from pytest_ampdb.models.schema import TableSpec
+
+
+def _columns(spec: TableSpec[Any]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, spec.column_names))
+
+
+def _conditions(names: Sequence[str], any_of: Sequence[str] = ()) -> sql.Composable:
+    parts = [sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names]
+    parts += [sql.SQL("{} = ANY(%s)").format(sql.Identifier(n)) for n in any_of]
+    return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
+
+
+@cache
+def insert(spec: TableSpec[Any]) -> sql.Composed:
+    return sql.SQL("{} RETURNING {}").format(insert_values(spec), _columns(spec))
+
+
+@cache
+def select(spec: TableSpec[Any], where: tuple[str, ...], after: bool, limit: bool) -> sql.Composed:
+    order = sql.SQL(", ").join(map(sql.Identifier, spec.order_by))
+    condition = _conditions(where)
+    if after:
+        placeholders = sql.SQL(", ").join(sql.Placeholder() * len(spec.order_by))
+        condition = sql.SQL("{} AND ({}) > ({})").format(condition, order, placeholders)
+    return sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {}{}").format(
+        _columns(spec),
+        sql.Identifier(spec.name),
+        condition,
+        order,
+        sql.SQL(" LIMIT %s") if limit else sql.SQL(""),
+    )
+
+
+@cache
+def update(
+    spec: TableSpec[Any], where: tuple[str, ...], changes: tuple[str, ...], expect: tuple[str, ...]
+) -> sql.Composed:
+    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
+    return sql.SQL("UPDATE {} SET {} WHERE {} RETURNING {}").format(
+        sql.Identifier(spec.name), assignments, _conditions(where, expect), _columns(spec)
+    )
+
+
+@cache
+def delete(spec: TableSpec[Any], where: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(spec.name), _conditions(where))
+
+
+@cache
+def upsert(
+    spec: TableSpec[Any], key: tuple[str, ...], update_columns: tuple[str, ...]
+) -> sql.Composed:
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in update_columns
+    )
+    return sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET {} RETURNING {}").format(
+        insert_values(spec),
+        sql.SQL(", ").join(map(sql.Identifier, key)),
+        assignments,
+        _columns(spec),
+    )
+
+
+@cache
+def insert_values(spec: TableSpec[Any]) -> sql.Composed:
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(spec.name),
+        _columns(spec),
+        sql.SQL(", ").join(sql.Placeholder() * len(spec.column_names)),
+    )

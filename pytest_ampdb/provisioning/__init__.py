@@ -1,0 +1,31 @@
+"""Provisioning: where the PostgreSQL server behind a test run comes from.
+
+Library code, usable without pytest. ``local`` runs a cluster from the PostgreSQL binaries on this
+machine; other backends (containers, a given DSN) build on the same errors.
+"""
+
+from pytest_ampdb.provisioning.binaries import PgBinaries, find_binaries
+from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
+from pytest_ampdb.provisioning.local import (
+    DEFAULT_SETTINGS,
+    InitdbCache,
+    LocalCluster,
+    default_base_dir,
+    default_cache_dir,
+    ensure_initdb_cache,
+    sweep_orphans,
+)
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "BinariesNotFoundError",
+    "InitdbCache",
+    "LocalCluster",
+    "PgBinaries",
+    "ProvisioningError",
+    "default_base_dir",
+    "default_cache_dir",
+    "ensure_initdb_cache",
+    "find_binaries",
+    "sweep_orphans",
+]

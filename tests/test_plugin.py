@@ -1,0 +1,340 @@
+"""The pytest plugin as a downstream suite sees it, driven through pytester."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_ampdb.paths import seeds_dir
+
+pytest_plugins = ["pytester"]
+
+
+def test_header_names_backend_seeds_and_random_seed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--ampdb-random-seed=4242")
+    result.stdout.fnmatch_lines(
+        [
+            "ampdb: backend memory (in-process MemoryStore), seeds * (27 rows in 12 tables)",
+            "ampdb: random seed 4242 (repeat with --ampdb-random-seed=4242)",
+        ]
+    )
+    result.assert_outcomes(passed=1)
+
+
+WRITER_AND_READER = """
+from pytest_ampdb.models import Organization, new_id
+
+def test_{a}(ampdb):
+    ampdb.organizations.create(Organization(label="written by {a}", default_team_id=new_id()))
+    assert [o.label for o in ampdb.organizations.list().items] == ["Ampersand Local", "written by {a}"]
+
+def test_{b}(ampdb):
+    assert [o.label for o in ampdb.organizations.list().items] == ["Ampersand Local"]
+"""
+
+
+@pytest.mark.parametrize(("a", "b"), [("first", "second"), ("zsecond", "afirst")])
+def test_what_one_test_writes_no_other_test_sees(pytester: pytest.Pytester, a: str, b: str) -> None:
+    pytester.makepyfile(WRITER_AND_READER.format(a=a, b=b))
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_threads_started_by_the_code_under_test_see_the_test_data(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import threading
+        from pytest_ampdb import database
+        from pytest_ampdb.models import Organization, new_id
+
+        def test_thread(ampdb):
+            ampdb.organizations.create(Organization(label="mine", default_team_id=new_id()))
+            seen = []
+            worker = threading.Thread(
+                target=lambda: seen.extend(o.label for o in database.organizations().list().items)
+            )
+            worker.start()
+            worker.join()
+            assert seen == ["Ampersand Local", "mine"]
+
+        def test_without_fixture_still_isolated():
+            database.organizations().create(Organization(label="leak?", default_team_id=new_id()))
+
+        def test_after():
+            assert len(database.organizations().list().items) == 1
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
+
+
+def test_use_inside_a_test_overrides_only_its_own_context(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_ampdb import database, memory
+
+        def test_use(ampdb):
+            other = memory.repositories(memory.MemoryStore())
+            with database.use(other):
+                assert database.projects().list().items == []
+            assert len(database.projects().list().items) == 1
+            assert database.projects() is ampdb.projects
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_marker_backend_skips_with_reason_and_seed_false_starts_empty(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.ampdb(backend="postgres")
+        def test_only_postgres(ampdb):
+            raise AssertionError("must not run in memory mode")
+
+        @pytest.mark.ampdb(backend="memory")
+        def test_only_memory(ampdb):
+            assert ampdb.projects.list().items
+
+        @pytest.mark.ampdb(seed=False)
+        def test_empty(ampdb):
+            assert ampdb.projects.list().items == []
+
+        @pytest.mark.ampdb(seed=False)
+        def test_no_seed_ids(ampdb_seed):
+            pass
+
+        @pytest.mark.ampdb(colour="red")
+        def test_bad_marker(ampdb):
+            pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=2, skipped=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "ampdb_seed: this test is marked ampdb(seed=False)",
+            "@pytest.mark.ampdb takes only keyword arguments backend, isolation, seed; got colour",
+            "SKIPPED [[]1[]] test_marker_*.py:3: marked for the postgres backend; this run uses memory",
+        ]
+    )
+
+
+def test_hooks_configure_and_seed_are_called(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from pytest_ampdb.models import Organization
+
+        CALLS = []
+
+        def pytest_ampdb_configure(config, settings):
+            CALLS.append(("configure", settings.backend))
+
+        def pytest_ampdb_seed(repos):
+            CALLS.append(("seed", len(repos.organizations.list().items)))
+            repos.organizations.create(
+                Organization(label="from hook", default_team_id="00000000-0000-4000-8000-000000000001")
+            )
+        """
+    )
+    pytester.makepyfile(
+        """
+        import conftest
+
+        def test_a(ampdb):
+            labels = [o.label for o in ampdb.organizations.list().items]
+            assert labels == ["Ampersand Local", "from hook"]
+
+        def test_b(ampdb):
+            assert len(ampdb.organizations.list().items) == 2
+            assert conftest.CALLS == [("configure", "memory"), ("seed", 1)]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "ini", "message"),
+    [
+        (
+            ["--ampdb=oracle"],
+            {},
+            "",
+            "ERROR: pytest-ampdb: --ampdb='oracle': expected one of memory",
+        ),
+        ([], {"AMPDB_BACKEND": "oracle"}, "", "ERROR: pytest-ampdb: AMPDB_BACKEND='oracle'*"),
+        ([], {}, "ampdb_backend = oracle", "ERROR: pytest-ampdb: ini ampdb_backend='oracle'*"),
+        (
+            ["--ampdb-random-seed=abc"],
+            {},
+            "",
+            "ERROR: pytest-ampdb: --ampdb-random-seed='abc': expected an integer",
+        ),
+        (
+            [],
+            {"AMPDB_NO_SEED": "maybe"},
+            "",
+            "ERROR: pytest-ampdb: AMPDB_NO_SEED='maybe': expected true or false",
+        ),
+    ],
+)
+def test_a_bad_option_is_one_line_naming_it(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    ini: str,
+    message: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: pytest-ampdb: {message}"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_command_line_beats_environment_beats_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\nampdb_random_seed = 1\n")
+    pytester.makepyfile("def test_x(): pass")
+    pytester.runpytest().stdout.fnmatch_lines(["ampdb: random seed 1 *"])
+    monkeypatch.setenv("AMPDB_RANDOM_SEED", "2")
+    pytester.runpytest().stdout.fnmatch_lines(["ampdb: random seed 2 *"])
+    pytester.runpytest("--ampdb-random-seed=3").stdout.fnmatch_lines(["ampdb: random seed 3 *"])
+
+
+def _copy_seeds(tmp: Path) -> Path:
+    target = tmp / "seed"
+    shutil.copytree(seeds_dir(), target)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("table", "edit", "message"),
+    [
+        (
+            "connections",
+            lambda rows: "[{not json",
+            "connections.json: not valid JSON: *line 1 column 3",
+        ),
+        (
+            "connections",
+            lambda rows: {"a": 1},
+            "connections.json: expected a JSON array of rows, found dict",
+        ),
+        (
+            "connections",
+            lambda rows: [rows[0], {**rows[1], "status": "sleeping"}],
+            "connections.json: row 2: connections.status: 'sleeping' is not one of created, "
+            "working, bad_credentials",
+        ),
+        (
+            "projects",
+            lambda rows: [{**rows[0], "colour": "red"}],
+            "projects.json: row 1: unknown column colour in projects",
+        ),
+        (
+            "destinations",
+            lambda rows: [rows[0], {**rows[1], "name": rows[0]["name"]}],
+            "destinations.json: row 2: destinations: a row with project_id=*, "
+            "name=defaultWebhook already exists",
+        ),
+        (
+            "read_states",
+            lambda rows: [{**rows[0], "installation_id": "00000000-0000-4000-8000-00000000dead"}],
+            "read_states.json: row 1: read_states.installation_id -> installations: "
+            "no installations row with id=00000000-0000-4000-8000-00000000dead",
+        ),
+    ],
+)
+def test_a_broken_seed_stops_the_session_with_one_line(
+    pytester: pytest.Pytester, table: str, edit: object, message: str
+) -> None:
+    directory = _copy_seeds(pytester.path)
+    path = directory / f"{table}.json"
+    rows = json.loads(path.read_text())
+    new = edit(rows)  # type: ignore[operator]
+    path.write_text(new if isinstance(new, str) else json.dumps(new))
+    pytester.makepyfile("def test_x(ampdb): pass")
+    result = pytester.runpytest_subprocess(f"--ampdb-seeds={directory}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: pytest-ampdb: *{message}"])
+    assert len([line for line in result.stderr.lines if line.strip()]) == 1
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_no_seed_option_starts_every_test_empty(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_empty(ampdb):
+            assert ampdb.organizations.list().items == []
+        """
+    )
+    pytester.runpytest("--ampdb-no-seed").assert_outcomes(passed=1)
+
+
+def test_random_seed_reproduces_factory_values_whatever_the_order(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_values="""
+        import json, os
+
+        def test_b(connection_factory):
+            with open(os.environ["OUT"], "a") as out:
+                out.write(json.dumps(["b", connection_factory.build().group_name]) + "\\n")
+
+        def test_a(project_factory):
+            with open(os.environ["OUT"], "a") as out:
+                out.write(json.dumps(["a", project_factory.build().name]) + "\\n")
+        """
+    )
+    runs = []
+    for order in (
+        ["test_values.py::test_b", "test_values.py::test_a"],
+        ["test_values.py::test_a", "test_values.py::test_b"],
+    ):
+        out = pytester.path / f"out{len(runs)}.jsonl"
+        pytester._monkeypatch.setenv("OUT", str(out))
+        pytester.runpytest("-p", "no:randomly", "--ampdb-random-seed=77", *order).assert_outcomes(
+            passed=2
+        )
+        runs.append(sorted(json.loads(line) for line in out.read_text().splitlines()))
+    assert runs[0] == runs[1]
+    out = pytester.path / "other.jsonl"
+    pytester._monkeypatch.setenv("OUT", str(out))
+    pytester.runpytest("-p", "no:randomly", "--ampdb-random-seed=78").assert_outcomes(passed=2)
+    assert sorted(json.loads(line) for line in out.read_text().splitlines()) != runs[0]
+
+
+def test_entity_fixtures_are_saved_in_the_tests_repositories(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_saved(ampdb, connection, operation, read_state):
+            assert ampdb.connections.get_by_id(connection.project_id, connection.id) == connection
+            assert ampdb.operations.get_by_id(operation.project_id, operation.id) == operation
+            assert ampdb.read_states.get_by_id(read_state.project_id, read_state.id) == read_state
+
+        def test_mock_fixture(ampdb_mock):
+            repo = ampdb_mock.ProjectBuilder().with_get_by_name(lambda name: name.upper()).build()
+            assert repo.get_by_name("x") == "X"
+
+        def test_dsn_needs_postgres(ampdb_dsn):
+            pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*ampdb_dsn needs a PostgreSQL backend (this run uses memory)*"])
