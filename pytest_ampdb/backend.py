@@ -8,8 +8,9 @@ opens one ``TestDatabase`` per test; closing it undoes what the test wrote. ``me
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.settings import Settings
@@ -33,8 +34,8 @@ class TestDatabase(Protocol):
     @property
     def dsn(self) -> str | None: ...
 
-    def close(self, *, failed: bool) -> None:
-        """Undo the test's writes (or keep them for a failed test, where the backend can)."""
+    def close(self, *, failed: bool) -> str | None:
+        """Undo the test's writes; a backend that keeps a failed test's database returns its URL."""
         ...
 
 
@@ -53,10 +54,30 @@ class Backend(Protocol):
 SeedHook = Callable[[Repositories], None]
 
 
-def start_backend(settings: Settings, seeds: SeedSet | None, seed_hook: SeedHook) -> Backend:
+@dataclass
+class BackendContext:
+    """What a backend needs from its surroundings (the pytest glue fills it in)."""
+
+    seed_hook: SeedHook = field(default=lambda repos: None)
+    """Adds rows after the JSON seeds (the ``pytest_ampdb_seed`` hook)."""
+    on_ready: Callable[[str], None] = field(default=lambda dsn: None)
+    """Told the URL of each database made ready for tests (``pytest_ampdb_database_ready``)."""
+    fingerprint_files: Callable[[], tuple[Path, ...]] = field(default=lambda: ())
+    """Source files of the seed hooks: a change to them rebuilds the template."""
+    shared: dict[str, Any] | None = None
+    """A server and template another process provisioned (the xdist controller's)."""
+    worker: str = "main"
+    project_root: Path = field(default_factory=Path.cwd)
+
+
+def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
     """Start the backend the settings name."""
     if settings.backend == "memory":
         from pytest_ampdb.memory.backend import MemoryBackend
 
-        return MemoryBackend(seeds, seed_hook)
+        return MemoryBackend(seeds, context.seed_hook)
+    if settings.backend == "postgres":
+        from pytest_ampdb.postgres.backend import PostgresBackend
+
+        return PostgresBackend(settings, seeds, context)
     raise ValueError(f"unknown backend {settings.backend!r}")

@@ -24,6 +24,7 @@ BASE_SEED_KEY = pytest.StashKey[int]()
 FAILED_KEY = pytest.StashKey[bool]()
 
 MARKER_ARGS = {"isolation", "seed", "backend"}
+KEPT_PROPERTY = "ampdb_kept_database"
 
 
 def marker_options(item: pytest.Item, run: AmpdbRun) -> TestOptions:
@@ -47,7 +48,9 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
         yield scope
     finally:
         database.restore_default(previous)
-        scope.close(failed=request.node.stash.get(FAILED_KEY, False))
+        kept = scope.close(failed=request.node.stash.get(FAILED_KEY, False))
+        if kept is not None:
+            request.node.user_properties.append((KEPT_PROPERTY, kept))
 
 
 @pytest.fixture

@@ -4,20 +4,24 @@ core (``settings``, ``run``, ``backend``, ``memory``...); this module only wires
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_ampdb import database, fixtures, hooks
+from pytest_ampdb.backend import BackendContext
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.fixtures import BASE_SEED_KEY, FAILED_KEY, MARKER_ARGS, RUN_KEY
+from pytest_ampdb.fixtures import BASE_SEED_KEY, FAILED_KEY, KEPT_PROPERTY, MARKER_ARGS, RUN_KEY
 from pytest_ampdb.randomness import new_base_seed
 from pytest_ampdb.run import AmpdbRun
 from pytest_ampdb.settings import OPTIONS, Option, Settings, resolve
 
 WORKER_SEED = "ampdb_random_seed"
+WORKER_SITE = "ampdb_site"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,13 +66,31 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = resolve(cli, ini, os.environ)
         config.hook.pytest_ampdb_configure(config=config, settings=settings)
-        run = AmpdbRun(settings, lambda repos: config.hook.pytest_ampdb_seed(repos=repos))
+        run = AmpdbRun(settings, _context(config))
     except AmpdbError as exc:
         raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
     config.stash[RUN_KEY] = run
     database.mark_testing(True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")
+
+
+def _context(config: pytest.Config) -> BackendContext:
+    hook = config.hook
+
+    def hook_files() -> tuple[Path, ...]:
+        impls = hook.pytest_ampdb_seed.get_hookimpls()
+        files = (inspect.getsourcefile(impl.function) for impl in impls)
+        return tuple(Path(f) for f in files if f)
+
+    return BackendContext(
+        seed_hook=lambda repos: hook.pytest_ampdb_seed(repos=repos),
+        on_ready=lambda dsn: hook.pytest_ampdb_database_ready(dsn=dsn),
+        fingerprint_files=hook_files,
+        shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
+        worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        project_root=config.rootpath,
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -147,3 +169,34 @@ class _XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKER_SEED] = _base_seed(node.config)
+        run = node.config.stash[RUN_KEY]
+        shared = getattr(run.backend, "provisioned", None)  # postgres: one template for all
+        if shared is not None:
+            node.workerinput[WORKER_SITE] = shared.to_shared()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == KEPT_PROPERTY and report.when == "teardown":
+            _KEPT.append((report.nodeid, str(value)))
+
+
+_KEPT: list[tuple[str, str]] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    kept = list(_KEPT)
+    _KEPT.clear()
+    if not kept:
+        return
+    from pytest_ampdb.provisioning.urls import redact
+
+    terminalreporter.section("pytest-ampdb: databases kept for failed tests")
+    for nodeid, dsn in kept:
+        terminalreporter.write_line(f"{nodeid}: psql '{redact(dsn)}'")
+    run = config.stash[RUN_KEY]
+    if not run.settings.reuse:
+        terminalreporter.write_line(
+            "(a container or cluster the run started is removed at exit: use --ampdb-reuse "
+            "to keep it, and the databases with it)"
+        )

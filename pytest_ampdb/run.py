@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from pytest_ampdb.backend import Backend, SeedHook, TestDatabase, TestOptions, start_backend
+from pytest_ampdb.backend import Backend, BackendContext, TestDatabase, TestOptions, start_backend
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.settings import Settings
 from pytest_ampdb.types import Repositories
@@ -19,10 +19,10 @@ from pytest_ampdb.types import Repositories
 class AmpdbRun:
     """Settings, seeds and the (lazily started) backend of one run."""
 
-    def __init__(self, settings: Settings, seed_hook: SeedHook) -> None:
+    def __init__(self, settings: Settings, context: BackendContext) -> None:
         self.settings = settings
         self.seeds: SeedSet | None = None if settings.no_seed else read_seeds(settings.seeds)
-        self._seed_hook = seed_hook
+        self.context = context
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 
@@ -31,7 +31,7 @@ class AmpdbRun:
         if self._backend is None:
             with self._lock:
                 if self._backend is None:
-                    self._backend = start_backend(self.settings, self.seeds, self._seed_hook)
+                    self._backend = start_backend(self.settings, self.seeds, self.context)
         return self._backend
 
     @property
@@ -64,7 +64,9 @@ class TestScope:
     def opened(self) -> bool:
         return self._db is not None
 
-    def close(self, *, failed: bool) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            db.close(failed=failed)
+    def close(self, *, failed: bool) -> str | None:
+        """Close the test's database; the URL of a database kept for a failed test, if any."""
+        if self._db is None:
+            return None
+        db, self._db = self._db, None
+        return db.close(failed=failed)

@@ -14,7 +14,9 @@ from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
 
-BACKENDS = ("memory",)
+BACKENDS = ("memory", "postgres")
+POSTGRES_MODES = ("auto", "container", "local", "dsn")
+ISOLATIONS = ("transaction", "database", "truncate")
 
 
 class SettingsError(AmpdbError):
@@ -44,6 +46,69 @@ OPTIONS: tuple[Option, ...] = (
         "storage the repositories use: " + "|".join(BACKENDS) + " (default memory)",
         default="memory",
         choices=BACKENDS,
+    ),
+    Option(
+        "postgres",
+        "--ampdb-postgres",
+        "ampdb_postgres",
+        "AMPDB_POSTGRES",
+        "where PostgreSQL comes from: auto (a DSN if given, else a container when Docker "
+        "answers, else local binaries), container, local or dsn",
+        default="auto",
+        choices=POSTGRES_MODES,
+    ),
+    Option("dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use"),
+    Option(
+        "image",
+        "--ampdb-image",
+        "ampdb_image",
+        "AMPDB_IMAGE",
+        "image for container mode (default postgres:15)",
+        default="postgres:15",
+    ),
+    Option(
+        "isolation",
+        "--ampdb-isolation",
+        "ampdb_isolation",
+        "AMPDB_ISOLATION",
+        "per-test isolation in postgres mode: transaction (default), database or truncate",
+        default="transaction",
+        choices=ISOLATIONS,
+    ),
+    Option(
+        "reuse",
+        "--ampdb-reuse",
+        "ampdb_reuse",
+        "AMPDB_REUSE",
+        "keep the container or cluster and its template for the next run",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "recreate",
+        "--ampdb-recreate",
+        "ampdb_recreate",
+        "AMPDB_RECREATE",
+        "throw away a kept container or cluster and its templates first",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "migrations",
+        "--ampdb-migrations",
+        "ampdb_migrations",
+        "AMPDB_MIGRATIONS",
+        "Atlas migration directory (default: the packaged schema/migrations)",
+        kind="path",
+    ),
+    Option(
+        "postgres_version",
+        "--ampdb-postgres-version",
+        "ampdb_postgres_version",
+        "AMPDB_POSTGRES_VERSION",
+        "PostgreSQL major version the server must run (default 15)",
+        kind="int",
+        default=15,
     ),
     Option(
         "seeds",
@@ -78,6 +143,14 @@ class Settings:
     """Resolved settings; ``pytest_ampdb_configure`` implementations may change them."""
 
     backend: str = "memory"
+    postgres: str = "auto"
+    dsn: str | None = None
+    image: str = "postgres:15"
+    isolation: str = "transaction"
+    reuse: bool = False
+    recreate: bool = False
+    migrations: Path | None = None
+    postgres_version: int = 15
     seeds: Path | None = None
     no_seed: bool = False
     random_seed: int | None = None

@@ -6,11 +6,17 @@
   from the last page rather than from the start;
 - an authentication failure marks the connection ``bad_credentials``, the installation
   unhealthy, and the operation failed.
+
+Reading an object's pages and advancing its read state is a read-modify-write, so operations of
+one installation that run at the same time take turns per object (a lock per read state);
+without it two threads would both add their count to the same starting value and lose one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +52,8 @@ class SyncWorker:
         self.provider = provider
         self.deliver = deliver
         self.max_pages = max_pages
+        self._read_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
 
     def run_installation(self, project_id: str, installation_id: str) -> RunResult:
         """Process every pending read operation of the installation, oldest first."""
@@ -108,6 +116,12 @@ class SyncWorker:
         result.completed.append(operation.id)
 
     def _read_object(self, operation: Operation, connection_id: str, object_name: str) -> int:
+        with self._locks_lock:
+            lock = self._read_locks[(operation.installation_id, object_name)]
+        with lock:
+            return self._read_pages(operation, connection_id, object_name)
+
+    def _read_pages(self, operation: Operation, connection_id: str, object_name: str) -> int:
         read_states = database.read_states()
         try:
             state = read_states.get(operation.project_id, operation.installation_id, object_name)

@@ -26,6 +26,7 @@ class MemoryTestDatabase:
 
     def close(self, *, failed: bool) -> None:
         """Nothing to undo: the next test gets a store of its own."""
+        return None
 
 
 class MemoryBackend:

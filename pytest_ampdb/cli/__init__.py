@@ -1,0 +1,74 @@
+"""The ``ampdb`` command line.
+
+Subcommands live in their own modules, each exposing ``register(subparsers)``; adding one is a
+one-line change to :data:`COMMANDS`. Errors the user can fix (bad directory, failed statement,
+unreachable server) end as one ``ampdb: error: ...`` line and exit status 1; bad usage exits 2
+(argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+import psycopg
+
+from pytest_ampdb import __version__
+from pytest_ampdb.cli import common
+from pytest_ampdb.errors import AmpdbError
+
+# Modules of ``pytest_ampdb.cli``, each exposing ``register(subparsers)``; every parser it adds
+# sets ``func`` (args -> exit code) with ``set_defaults``. A new command group: add its name here.
+COMMANDS: tuple[str, ...] = ("migrate", "database")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog=common.PROG,
+        description="pytest-ampdb tools: Atlas-compatible migrations and test databases.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in commands:
+        importlib.import_module(f"pytest_ampdb.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``ampdb`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or bad usage (argparse prints the message)
+        code = exc.code
+        return code if isinstance(code, int) else common.EXIT_USAGE
+    handler: Handler | None = getattr(args, "func", None)
+    if handler is None:
+        parser.print_usage(sys.stderr)
+        return common.EXIT_USAGE
+    try:
+        return handler(args)
+    except SystemExit as exc:  # a subcommand's parser.error(): bad usage
+        return exc.code if isinstance(exc.code, int) else common.EXIT_USAGE
+    except AmpdbError as exc:
+        common.print_error(exc)
+    except psycopg.OperationalError as exc:
+        common.print_error(f"cannot connect to the database: {_first_line(exc)}")
+    except psycopg.Error as exc:
+        common.print_error(_first_line(exc))
+    except KeyboardInterrupt:
+        common.print_error("interrupted")
+        return 130
+    except OSError as exc:
+        common.print_error(exc)
+    return common.EXIT_FAILURE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,86 @@
+"""An Atlas-compatible migration engine for PostgreSQL, usable without pytest.
+
+A directory that ``atlas`` manages can be hashed, validated and applied here with the same
+``atlas.sum``, the same statements, the same revisions table and the same advisory lock, so the
+two tools can take turns on one database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest_ampdb
+from pytest_ampdb.migrations.checksum import hash_dir, validate_dir, write_sum
+from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile, new_file
+from pytest_ampdb.migrations.errors import (
+    ChecksumError,
+    DirectiveError,
+    DirectoryError,
+    FileScanError,
+    HistoryChangedError,
+    HistoryNonLinearError,
+    LockTimeoutError,
+    MigrationError,
+    MissingMigrationError,
+    NotCleanError,
+    ScanError,
+    StatementError,
+    UsageError,
+)
+from pytest_ampdb.migrations.executor import (
+    AppliedFile,
+    ApplyReport,
+    SetReport,
+    Status,
+    apply,
+    set_revision,
+    status,
+)
+from pytest_ampdb.migrations.revisions import Revision
+from pytest_ampdb.migrations.splitter import Statement, split_statements
+
+__all__ = [
+    "AppliedFile",
+    "ApplyReport",
+    "ChecksumError",
+    "DirectiveError",
+    "DirectoryError",
+    "FileScanError",
+    "HistoryChangedError",
+    "HistoryNonLinearError",
+    "LockTimeoutError",
+    "MigrationDir",
+    "MigrationError",
+    "MigrationFile",
+    "MissingMigrationError",
+    "NotCleanError",
+    "Revision",
+    "ScanError",
+    "SetReport",
+    "Statement",
+    "StatementError",
+    "Status",
+    "UsageError",
+    "apply",
+    "default_migrations_dir",
+    "hash_dir",
+    "new_file",
+    "set_revision",
+    "split_statements",
+    "status",
+    "validate_dir",
+    "write_sum",
+]
+
+
+def default_migrations_dir() -> Path:
+    """The project's packaged ``schema/migrations`` directory.
+
+    In an installed wheel it sits inside the package (``pytest_ampdb/schema/migrations``); in a
+    source checkout it is ``<repo>/schema/migrations``.
+    """
+    package = Path(pytest_ampdb.__file__).resolve().parent
+    installed = package / "schema" / "migrations"
+    if installed.is_dir():
+        return installed
+    return package.parent / "schema" / "migrations"

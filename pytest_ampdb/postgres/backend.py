@@ -1,0 +1,194 @@
+"""The postgres backend for test runs: a server, a template, and per-test isolation.
+
+Provisioning (server and template) happens once per run; under pytest-xdist the controller does
+it and hands the result to the workers (``shared``), so every worker clones the same template.
+Each process then clones its own databases, named after the run and the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+
+from pytest_ampdb import migrations
+from pytest_ampdb.backend import BackendContext, TestOptions
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.paths import migrations_dir
+from pytest_ampdb.postgres import template as tpl
+from pytest_ampdb.postgres.isolation import (
+    ISOLATIONS,
+    DatabaseIsolation,
+    PostgresTestDatabase,
+    Site,
+    TransactionIsolation,
+    TruncateIsolation,
+    repositories_over,
+)
+from pytest_ampdb.provisioning.select import ServerRequest, obtain_server
+from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.seeds import SeedSet
+from pytest_ampdb.seeds.postgres import load_into_postgres
+from pytest_ampdb.settings import Settings
+
+Isolation = TransactionIsolation | DatabaseIsolation | TruncateIsolation
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """A server with a ready template: what the workers of one run share (JSON-friendly)."""
+
+    admin_dsn: str
+    kind: str
+    description: str
+    version: str
+    server_reused: bool
+    template: str
+    template_reused: bool
+    template_seconds: float
+    strategy: str
+    migration_version: str
+    run_id: str
+
+    def to_shared(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_shared(cls, data: dict[str, Any]) -> Provisioned:
+        return cls(**data)
+
+
+def provision(
+    settings: Settings, seeds: SeedSet | None, context: BackendContext
+) -> tuple[Provisioned, Server]:
+    """Obtain the server and make sure the template for these migrations and seeds is ready."""
+    request = ServerRequest(
+        mode=settings.postgres,
+        dsn=settings.dsn,
+        image=settings.image,
+        reuse=settings.reuse,
+        recreate=settings.recreate,
+        project_root=context.project_root,
+        major=settings.postgres_version,
+    )
+    directory = settings.migrations or migrations_dir()
+    migrations.validate_dir(directory)  # an edited atlas.sum stops the run before any server work
+    server = obtain_server(request)
+    try:
+        tpl.sweep_dead_runs(server)
+        seed_files = list(seeds.files.values()) if seeds is not None else []
+        digest = tpl.fingerprint(directory, seed_files, context.fingerprint_files())
+
+        def build(dsn: str) -> None:
+            migrations.apply(dsn, directory)
+            if seeds is None:
+                return
+            with psycopg.connect(dsn) as conn:
+                load_into_postgres(conn, seeds)
+                context.seed_hook(repositories_over(conn))
+                conn.commit()
+
+        template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
+        if settings.reuse or settings.recreate:
+            tpl.prune_templates(server, keep=template.name)
+        provisioned = Provisioned(
+            admin_dsn=server.admin_dsn,
+            kind=server.kind,
+            description=server.description,
+            version=server.version,
+            server_reused=server.reused,
+            template=template.name,
+            template_reused=template.reused,
+            template_seconds=template.seconds,
+            strategy=tpl.clone_strategy(server),
+            migration_version=_migration_version(directory),
+            run_id=secrets.token_hex(3),
+        )
+    except BaseException:
+        server.close()
+        raise
+    return provisioned, server
+
+
+def _migration_version(directory: Any) -> str:
+    files = sorted(p.name for p in directory.glob("*.sql"))
+    return files[-1].split("_")[0].removesuffix(".sql") if files else "none"
+
+
+class PostgresBackend:
+    """Opens each test's database with the isolation it asks for."""
+
+    name = "postgres"
+
+    def __init__(self, settings: Settings, seeds: SeedSet | None, context: BackendContext) -> None:
+        self.settings = settings
+        self._server: Server | None = None
+        if context.shared is not None:
+            self.provisioned = Provisioned.from_shared(context.shared)
+            server = Server(
+                self.provisioned.admin_dsn,
+                self.provisioned.kind,
+                self.provisioned.description,
+                owned=False,
+            )
+        else:
+            self.provisioned, server = provision(settings, seeds, context)
+            self._server = server
+        prefix = f"{tpl.RUN_PREFIX}{self.provisioned.run_id}_{context.worker}_{os.getpid()}_"
+        self.site = Site(
+            server, self.provisioned.template, self.provisioned.strategy, prefix, context.on_ready
+        )
+        self._isolations: dict[str, Isolation] = {}
+
+    def open(self, options: TestOptions) -> PostgresTestDatabase:
+        mode = options.isolation or self.settings.isolation
+        if mode not in ISOLATIONS:
+            raise AmpdbError(f"isolation={mode!r}: expected one of {', '.join(ISOLATIONS)}")
+        isolation = self._isolations.get(mode)
+        if isolation is None:
+            isolation = self._isolations[mode] = _ISOLATION_CLASSES[mode](self.site)
+        return isolation.open(options.seed)
+
+    def describe(self) -> list[str]:
+        p = self.provisioned
+        server = (
+            "reused"
+            if p.server_reused
+            else "started"
+            if p.kind in {"container", "local"}
+            else "given"
+        )
+        template = "reused" if p.template_reused else f"built in {p.template_seconds:.2f} s"
+        return [
+            f"backend postgres: PostgreSQL {p.version}, {p.description} ({server})",
+            f"migrations at version {p.migration_version}; template {p.template} ({template}); "
+            f"isolation {self.settings.isolation}",
+        ]
+
+    def close(self) -> None:
+        for isolation in self._isolations.values():
+            isolation.close()
+        self._isolations.clear()
+        if self._server is not None:
+            release_provisioned(self.settings, self.provisioned, self._server)
+            self._server = None
+
+
+def release_provisioned(settings: Settings, provisioned: Provisioned, server: Server) -> None:
+    """End of run: drop an unkept template on a server that outlives us; release the server."""
+    try:
+        if not settings.reuse and not server.owned:
+            with tpl.admin(server) as conn:
+                tpl.drop(conn, provisioned.template)
+    finally:
+        server.close()
+
+
+_ISOLATION_CLASSES: dict[str, type[Isolation]] = {
+    "transaction": TransactionIsolation,
+    "database": DatabaseIsolation,
+    "truncate": TruncateIsolation,
+}

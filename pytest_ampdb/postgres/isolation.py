@@ -1,0 +1,219 @@
+"""Per-test isolation over a migrated, seeded template: three strategies, one interface.
+
+- ``transaction``: one database per process, one connection; each test runs inside a
+  transaction rolled back at teardown, each repository call in a savepoint of it.
+- ``database``: each test gets a database of its own, cloned from the template ahead of demand
+  by a background thread and dropped off the test's path by another.
+- ``truncate``: one database per process; the test commits for real, and afterwards the tables
+  are emptied and reloaded with the rows the database started with.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pytest_ampdb import repositories
+from pytest_ampdb.models.ordering import load_plan
+from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.postgres import template as tpl
+from pytest_ampdb.postgres.convert import configure_connection
+from pytest_ampdb.postgres.engine import PostgresEngine
+from pytest_ampdb.postgres.source import SharedSource
+from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.seeds import SeedIds, SeedSet
+from pytest_ampdb.seeds.postgres import load_into_postgres
+from pytest_ampdb.types import Repositories
+
+ISOLATIONS = ("transaction", "database", "truncate")
+_DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
+
+
+@dataclass
+class Site:
+    """The server, the ready template and how to name and clone databases on it."""
+
+    server: Server
+    template: str
+    strategy: str
+    prefix: str
+    """``ampdb_run_<run>_<worker>_``: names of this process's databases."""
+    on_ready: Callable[[str], None] = field(default=lambda dsn: None)
+    _names: Any = field(default_factory=lambda: itertools.count(1))
+
+    def new_name(self) -> str:
+        return f"{self.prefix}{next(self._names)}"
+
+    def clone(self, conn: psycopg.Connection[Any]) -> str:
+        name = self.new_name()
+        tpl.clone(conn, self.template, name, self.strategy)
+        return name
+
+    def connect(self, name: str) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.server.dsn(name))
+        configure_connection(conn)
+        return conn
+
+
+@dataclass
+class PostgresTestDatabase:
+    """One test's repositories over a connection; ``finish`` undoes or keeps its writes."""
+
+    repos: Repositories
+    dsn: str | None
+    finish: Callable[[bool], str | None]
+
+    def close(self, *, failed: bool) -> str | None:
+        return self.finish(failed)
+
+
+def repositories_over(conn: psycopg.Connection[Any]) -> Repositories:
+    return repositories.build(PostgresEngine(SharedSource(conn)))
+
+
+def empty_tables(conn: psycopg.Connection[Any]) -> None:
+    """Delete every row, children first (cheaper than TRUNCATE on small tables)."""
+    for table in _DELETE_ORDER:
+        conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+
+
+class TransactionIsolation:
+    """Each test inside a transaction of one shared connection, rolled back at teardown."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        with tpl.admin(site.server) as admin:
+            self.name = site.clone(admin)
+        self.dsn = site.server.dsn(self.name)
+        site.on_ready(self.dsn)
+        self.conn = site.connect(self.name)
+        self.repos = repositories_over(self.conn)
+
+    def open(self, seed: bool) -> PostgresTestDatabase:
+        self.conn.execute("SELECT 1")  # opens the test's transaction; calls nest savepoints
+        if not seed:
+            empty_tables(self.conn)
+        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+
+    def _finish(self, failed: bool) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+        with tpl.admin(self.site.server) as admin:
+            tpl.drop(admin, self.name)
+
+
+class TruncateIsolation:
+    """Tests commit for real; afterwards the tables are reloaded with the starting rows."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        with tpl.admin(site.server) as admin:
+            self.name = site.clone(admin)
+        self.dsn = site.server.dsn(self.name)
+        site.on_ready(self.dsn)
+        self.conn = site.connect(self.name)
+        self.repos = repositories_over(self.conn)
+        self.start = self._snapshot()
+
+    def _snapshot(self) -> SeedSet:
+        engine = PostgresEngine(SharedSource(self.conn))
+        rows = {name: engine.select(spec, {}) for name, spec in TABLES.items()}
+        plan = load_plan(TABLES.values())
+        return SeedSet(Path(self.name), rows, plan, SeedIds())
+
+    def open(self, seed: bool) -> PostgresTestDatabase:
+        if not seed:
+            with self.conn.transaction():
+                empty_tables(self.conn)
+        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+
+    def _finish(self, failed: bool) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.rollback()
+        load_into_postgres(self.conn, self.start, replace=True)
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+        with tpl.admin(self.site.server) as admin:
+            tpl.drop(admin, self.name)
+
+
+class DatabaseIsolation:
+    """A database per test, cloned ahead of demand and dropped in the background."""
+
+    def __init__(self, site: Site, ahead: int = 2) -> None:
+        self.site = site
+        self.ahead = ahead
+        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]]] = queue.Queue()
+        self._wanted = threading.Semaphore(ahead)
+        self._doomed: queue.Queue[str | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._cloner = threading.Thread(target=self._clone_ahead, name="ampdb-cloner", daemon=True)
+        self._dropper = threading.Thread(
+            target=self._drop_behind, name="ampdb-dropper", daemon=True
+        )
+        self._cloner.start()
+        self._dropper.start()
+        self.kept: list[str] = []
+
+    def open(self, seed: bool) -> PostgresTestDatabase:
+        name, conn = self._take()
+        if not seed:
+            with conn.transaction():
+                empty_tables(conn)
+        dsn = self.site.server.dsn(name)
+        self.site.on_ready(dsn)
+
+        def finish(failed: bool) -> str | None:
+            conn.close()
+            if failed:
+                self.kept.append(name)
+                return dsn
+            self._doomed.put(name)
+            return None
+
+        return PostgresTestDatabase(repositories_over(conn), dsn, finish)
+
+    def _take(self) -> tuple[str, psycopg.Connection[Any]]:
+        try:
+            item = self._ready.get(timeout=30)
+        except queue.Empty:
+            raise TimeoutError("pytest-ampdb: no cloned database became ready in 30 s") from None
+        self._wanted.release()
+        return item
+
+    def _clone_ahead(self) -> None:
+        with tpl.admin(self.site.server) as admin:
+            while True:
+                self._wanted.acquire()
+                if self._stop.is_set():
+                    return
+                name = self.site.clone(admin)
+                self._ready.put((name, self.site.connect(name)))
+
+    def _drop_behind(self) -> None:
+        with tpl.admin(self.site.server) as admin:
+            while (name := self._doomed.get()) is not None:
+                tpl.drop(admin, name)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wanted.release()
+        self._cloner.join(timeout=60)
+        while not self._ready.empty():
+            name, conn = self._ready.get_nowait()
+            conn.close()
+            self._doomed.put(name)
+        self._doomed.put(None)
+        self._dropper.join(timeout=120)

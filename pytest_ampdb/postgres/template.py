@@ -1,0 +1,188 @@
+"""The template database: migrations applied and seeds loaded once, cloned for every test run.
+
+Its name carries a hash of everything that shapes its contents (the migration files, the seed
+files, the code that turns them into tables and rows, and the seed hooks), so a kept template is
+reused exactly while that holds and a stale one is never used. It is built under an advisory lock
+(concurrent starts build it once), under a temporary name, and renamed and marked ready only when
+complete: a half-built template is never cloned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+import pytest_ampdb
+from pytest_ampdb.provisioning.server import Server
+
+TEMPLATE_PREFIX = "ampdb_tpl_"
+RUN_PREFIX = "ampdb_run_"
+READY = "pytest-ampdb template ready"
+RUN_MARK = "pytest-ampdb run"
+
+_PACKAGE = Path(pytest_ampdb.__file__).resolve().parent
+SCHEMA_CODE = ("models", "seeds", "migrations")
+"""Packages whose source decides what a template holds."""
+
+
+def fingerprint(migrations: Path, seed_files: Iterable[Path], extra: Iterable[Path] = ()) -> str:
+    """A hash of the migration directory, the seed files, the schema code and ``extra`` files."""
+    digest = hashlib.sha256()
+    code = sorted(p for package in SCHEMA_CODE for p in (_PACKAGE / package).rglob("*.py"))
+    sources = [
+        *sorted(p for p in migrations.iterdir() if p.is_file()),
+        *sorted(seed_files),
+        *code,
+        *sorted(set(extra)),
+    ]
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Template:
+    """A ready template on a server."""
+
+    name: str
+    reused: bool
+    seconds: float
+
+
+Builder = Callable[[str], None]
+"""Fills an empty database (given by URL) with the schema and the seeds."""
+
+
+def ensure_template(
+    server: Server, digest: str, build: Builder, *, rebuild: bool = False
+) -> Template:
+    """The ready template for ``digest``, built now unless a ready one exists."""
+    name = TEMPLATE_PREFIX + digest[:16]
+    started = time.perf_counter()
+    with admin(server) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
+        try:
+            if rebuild:
+                drop(conn, name)
+            if _is_ready(conn, name):
+                return Template(name, True, time.perf_counter() - started)
+            building = f"{name}_build"
+            drop(conn, building)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+            try:
+                build(server.dsn(building))
+            except BaseException:
+                drop(conn, building)
+                raise
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(building), sql.Identifier(name)
+                )
+            )
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(f"{READY} {digest}")
+                )
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
+    return Template(name, False, time.perf_counter() - started)
+
+
+def prune_templates(server: Server, keep: str) -> list[str]:
+    """Drop our other templates that nobody is connected to; returns their names."""
+    dropped = []
+    with admin(server) as conn:
+        rows = conn.execute(
+            "SELECT d.datname FROM pg_database d"
+            " WHERE d.datname LIKE %s AND d.datname <> %s"
+            " AND shobj_description(d.oid, 'pg_database') LIKE %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            (TEMPLATE_PREFIX + "%", keep, READY + "%"),
+        ).fetchall()
+        for (name,) in rows:
+            drop(conn, str(name))
+            dropped.append(str(name))
+    return dropped
+
+
+def clone_strategy(server: Server) -> str:
+    """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
+    with admin(server) as conn:
+        fsync = conn.execute("SHOW fsync").fetchone()
+    return "FILE_COPY" if fsync and fsync[0] == "off" else "WAL_LOG"
+
+
+def clone(conn: psycopg.Connection[Any], template: str, name: str, strategy: str) -> None:
+    """Create ``name`` from ``template``, marked with the owning process."""
+    conn.execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
+            sql.Identifier(name), sql.Identifier(template), sql.SQL(strategy)
+        )
+    )
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name),
+            sql.Literal(f"{RUN_MARK} pid={os.getpid()} host={socket.gethostname()}"),
+        )
+    )
+
+
+def sweep_dead_runs(server: Server) -> list[str]:
+    """Drop run databases whose owning process on this host is gone (a crashed run's leftovers)."""
+    host = socket.gethostname()
+    dropped = []
+    with admin(server) as conn:
+        rows = conn.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname LIKE %s AND shobj_description(oid, 'pg_database') LIKE %s",
+            (RUN_PREFIX + "%", RUN_MARK + "%"),
+        ).fetchall()
+        for name, mark in rows:
+            fields = dict(part.split("=", 1) for part in str(mark).split()[3:] if "=" in part)
+            if fields.get("host") == host and not _alive(int(fields.get("pid", "0"))):
+                drop(conn, str(name))
+                dropped.append(str(name))
+    return dropped
+
+
+def drop(conn: psycopg.Connection[Any], name: str) -> None:
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def admin(server: Server) -> psycopg.Connection[Any]:
+    """An autocommit connection to the server's maintenance database."""
+    return psycopg.connect(server.admin_dsn, autocommit=True)
+
+
+def _is_ready(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (name,),
+    ).fetchone()
+    return bool(row and row[0] and str(row[0]).startswith(READY))
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

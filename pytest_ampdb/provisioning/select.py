@@ -1,0 +1,144 @@
+"""Obtain the PostgreSQL server for a run: ``dsn``, ``container``, ``local``, or ``auto``.
+
+``auto`` takes a DSN when one is given, else a container when a Docker engine answers, else a
+local cluster from PostgreSQL binaries, else fails with one line naming all three ways. The
+server's major version is checked (15 unless told otherwise) before anything is created on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
+from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.provisioning.urls import redact
+
+MODES = ("auto", "container", "local", "dsn")
+
+
+@dataclass(frozen=True)
+class ServerRequest:
+    """What the settings ask for."""
+
+    mode: str = "auto"
+    dsn: str | None = None
+    image: str = "postgres:15"
+    reuse: bool = False
+    recreate: bool = False
+    project_root: Path = field(default_factory=Path.cwd)
+    major: int = 15
+
+
+def obtain_server(request: ServerRequest) -> Server:
+    """A started (or found) server of the requested kind, its version checked."""
+    mode = request.mode
+    if mode == "auto":
+        mode = _auto(request)
+    if mode == "dsn":
+        server = use_dsn(request.dsn)
+    elif mode == "container":
+        from pytest_ampdb.provisioning.container import start_container
+
+        server = start_container(
+            image=request.image,
+            reuse=request.reuse,
+            recreate=request.recreate,
+            project_root=request.project_root,
+        )
+    elif mode == "local":
+        server = start_local(request)
+    else:
+        raise ProvisioningError(f"--ampdb-postgres={mode!r}: expected one of {', '.join(MODES)}")
+    try:
+        check_version(server, request.major)
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def _auto(request: ServerRequest) -> str:
+    if request.dsn:
+        return "dsn"
+    from pytest_ampdb.provisioning.container import docker_available
+
+    if docker_available():
+        return "container"
+    try:
+        from pytest_ampdb.provisioning.binaries import find_binaries
+
+        find_binaries(request.major)
+    except BinariesNotFoundError as exc:
+        raise ProvisioningError(
+            "no PostgreSQL to use: give a server with --ampdb-dsn (or AMPDB_DSN), "
+            "start a Docker engine for a postgres container, "
+            f"or install PostgreSQL {request.major} server binaries ({exc})"
+        ) from None
+    return "local"
+
+
+def use_dsn(dsn: str | None) -> Server:
+    """A server the user runs: only the plugin's own databases on it are ever touched."""
+    if not dsn:
+        raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
+    try:
+        with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as conn:
+            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProvisioningError(f"cannot connect to {redact(dsn)}: {reason}") from None
+    return Server(dsn, "dsn", f"server at {redact(dsn)}", version=version, owned=False)
+
+
+def start_local(request: ServerRequest) -> Server:
+    """A local cluster: throwaway, or kept for the next run (named after the project root)."""
+    from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
+
+    if not (request.reuse or request.recreate):
+        cluster = LocalCluster.start(major=request.major)
+        reused = False
+    else:
+        keep = default_base_dir() / f"pytest-ampdb-reuse-{project_key(request.project_root)}"
+        if request.recreate:
+            _discard_local(keep)
+        cluster = LocalCluster.attach_or_start(keep, major=request.major)
+        reused = cluster.attached
+    release = (lambda: None) if request.reuse else cluster.stop
+    how = "kept for reuse" if request.reuse else "throwaway"
+    return Server(
+        cluster.dsn("postgres"),
+        "local",
+        f"local cluster {cluster.version} at {cluster.host} port {cluster.port} ({how})",
+        version=cluster.version,
+        reused=reused,
+        owned=True,
+        release=release,
+    )
+
+
+def _discard_local(keep: Path) -> None:
+    from pytest_ampdb.provisioning.local import LocalCluster
+
+    if keep.exists():
+        LocalCluster.attach_or_start(keep).stop()
+        shutil.rmtree(keep, ignore_errors=True)
+
+
+def project_key(root: Path) -> str:
+    """A short stable name for a checkout, so two checkouts never share a kept server."""
+    return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def check_version(server: Server, major: int) -> None:
+    """Refuse a server whose major version is not ``major``."""
+    found = server.version.split(".")[0].split(" ")[0]
+    if found != str(major):
+        raise ProvisioningError(
+            f"{server.description} runs PostgreSQL {server.version}, not {major}; "
+            f"set ampdb_postgres_version = {found} in the ini file to use it anyway"
+        )

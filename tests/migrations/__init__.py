@@ -1,0 +1,1 @@
+"""Tests of the Atlas-compatible migration engine and the ``ampdb migrate`` CLI."""

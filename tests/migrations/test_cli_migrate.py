@@ -1,0 +1,268 @@
+"""``ampdb migrate ...``: exit codes, Atlas-shaped output, one-line errors, redacted passwords."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pytest_ampdb
+from pytest_ampdb.cli import main
+from pytest_ampdb.cli.common import redact_text, redact_url
+from pytest_ampdb.cli.migrate import go_duration, parse_duration
+from pytest_ampdb.migrations import default_migrations_dir
+
+from ._support import MakeDir, conformance_copy, revisions, tables
+
+SECRET = "s3cr3t-Pa55"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_hash_writes_atlas_sum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = conformance_copy("1995parham-teaching__tinyurl", tmp_path)
+    original = (directory / "atlas.sum").read_bytes()
+    (directory / "atlas.sum").unlink()
+    assert _run(capsys, "migrate", "hash", "--dir", f"file://{directory}") == (0, "", "")
+    assert (directory / "atlas.sum").read_bytes() == original
+
+
+def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = conformance_copy("ariga__atlas", tmp_path)
+    assert _run(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
+    with (directory / "1_initial.sql").open("a") as fh:
+        fh.write("\n")
+    code, out, err = _run(capsys, "migrate", "validate", "--dir", str(directory))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "You have a checksum error in your migration directory.",
+        "L2: 1_initial.sql was edited",
+        "Please check your migration files and run 'atlas migrate hash' to re-hash the contents",
+        "ampdb: error: checksum mismatch: L2: 1_initial.sql was edited",
+    ]
+
+
+def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "migrate", "validate", "--dir", str(tmp_path / "nope"))
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith("ampdb: error: migration directory")
+    assert "nope" in err
+
+
+def test_default_dir_is_the_packaged_schema() -> None:
+    repo = Path(pytest_ampdb.__file__).resolve().parent.parent
+    expected = repo / "schema" / "migrations"
+    installed = Path(pytest_ampdb.__file__).resolve().parent / "schema" / "migrations"
+    assert default_migrations_dir() in (expected, installed)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["migrate", "apply", "--tx-mode", "bogus", "--url", "postgres://x"],
+        ["migrate", "apply", "--exec-order", "sideways", "--url", "postgres://x"],
+        ["migrate", "apply", "--url", "postgres://x", "--", "-1"],
+        ["migrate", "apply", "--url", "postgres://x", "--lock-timeout", "soon"],
+        ["migrate", "frobnicate"],
+        ["migrate"],
+        [],
+    ],
+)
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert "error:" in err
+    assert "Traceback" not in err
+
+
+def test_url_is_required_for_database_commands(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AMPDB_URL", raising=False)
+    code, _, err = _run(capsys, "migrate", "status", "--dir", str(make_dir({})))
+    assert code == 2
+    assert "the --url flag is required" in err
+
+
+def test_unreachable_server_one_line_no_password(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "SELECT 1;"})
+    url = f"postgresql://admin:{SECRET}@127.0.0.1:1/db?connect_timeout=2"
+    code, out, err = _run(capsys, "migrate", "apply", "--dir", str(directory), "--url", url)
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("ampdb: error: cannot connect to the database:")
+    assert SECRET not in err
+
+
+def test_redaction_helpers() -> None:
+    assert redact_url(f"postgres://u:{SECRET}@h:5432/db?sslmode=disable") == (
+        "postgres://u:xxxxx@h:5432/db?sslmode=disable"
+    )
+    assert redact_url("postgres://u@h/db") == "postgres://u@h/db"
+    assert SECRET not in redact_url(f"postgres://h/db?password={SECRET}&x=1")
+    assert SECRET not in redact_url(f"host=h password={SECRET} dbname=d")
+    assert SECRET not in redact_text(f"failed for postgresql://a:{SECRET}@h/d: boom")
+
+
+def test_duration_and_format_helpers() -> None:
+    assert parse_duration("10s") == 10
+    assert parse_duration("1m30s") == 90
+    assert parse_duration("250ms") == pytest.approx(0.25)
+    assert parse_duration("2.5") == 2.5
+    assert go_duration(0.0015) == "1.5ms"
+    assert go_duration(90.5) == "1m30.5s"
+
+
+@pytest.mark.postgres
+def test_apply_status_set_roundtrip(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(
+        {"1_a.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id int);", "2_c.sql": "SELECT 1;"}
+    )
+    common = ["--dir", str(directory), "--url", fresh_database]
+
+    code, out, err = _run(capsys, "migrate", "status", *common)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "Migration Status: PENDING",
+        "  -- Current Version: No migration applied yet",
+        "  -- Next Version:    1",
+        "  -- Executed Files:  0",
+        "  -- Pending Files:   2",
+    ]
+
+    code, out, err = _run(capsys, "migrate", "apply", *common, "--dry-run")
+    assert (code, err) == (0, "")
+    assert "    -> CREATE TABLE a (id int);" in out
+    assert tables(fresh_database) == []
+
+    code, out, err = _run(capsys, "migrate", "apply", *common, "1")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:5] == [
+        "Migrating to version 1 (1 migrations in total):",
+        "",
+        "  -- migrating version 1",
+        "    -> CREATE TABLE a (id int);",
+        "    -> CREATE TABLE b (id int);",
+    ]
+    assert lines[5].startswith("  -- ok (")
+    assert lines[-2:] == ["  -- 1 migrations", "  -- 2 sql statements"]
+
+    code, out, _ = _run(capsys, "migrate", "apply", *common)
+    assert code == 0
+    assert out.startswith("Migrating to version 2 from 1 (1 migrations in total):")
+    code, out, _ = _run(capsys, "migrate", "apply", *common)
+    assert (code, out) == (0, "No migration files to execute\n")
+
+    code, out, _ = _run(capsys, "migrate", "status", *common)
+    assert out.splitlines()[:2] == ["Migration Status: OK", "  -- Current Version: 2"]
+
+    code, out, _ = _run(capsys, "migrate", "set", *common, "1")
+    assert (code, out) == (0, "Current version is 1 (1 removed):\n  - 2\n")
+    assert [r["version"] for r in revisions(fresh_database)] == ["1"]
+
+
+@pytest.mark.postgres
+def test_failed_apply_prints_log_and_one_error_line(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "CREATE TABLE a ();\nINSERT INTO nope VALUES (1);"})
+    code, out, err = _run(
+        capsys, "migrate", "apply", "--dir", str(directory), "--url", fresh_database
+    )
+    assert code == 1
+    assert "    -> INSERT INTO nope VALUES (1);" in out
+    assert "  -- 0 migrations ok (1 with errors)" in out
+    assert err == (
+        'ampdb: error: executing statement "INSERT INTO nope VALUES (1);" from version "1": '
+        'ERROR: relation "nope" does not exist (SQLSTATE 42P01)\n'
+    )
+
+
+@pytest.mark.postgres
+def test_validate_with_dev_url_replays_and_rolls_back(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = make_dir({"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "INSERT INTO a VALUES (1);"})
+    args = ["migrate", "validate", "--dir", str(good), "--dev-url", fresh_database]
+    assert _run(capsys, *args) == (0, "", "")
+    assert tables(fresh_database) == []
+    bad = make_dir({"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "INSERT INTO b VALUES (1);"})
+    args = ["migrate", "validate", "--dir", str(bad), "--dev-url", fresh_database]
+    code, _, err = _run(capsys, *args)
+    assert code == 1
+    assert err.startswith('ampdb: error: executing statement "INSERT INTO b VALUES (1);"')
+    assert tables(fresh_database) == []
+
+
+def test_new_creates_a_file_and_rehashes(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "SELECT 1;"})
+    code, out, err = _run(capsys, "migrate", "new", "--dir", str(directory), "add_users")
+    assert (code, err) == (0, "")
+    created = Path(out.strip())
+    assert created.parent == directory
+    assert created.name.endswith("_add_users.sql")
+    assert _run(capsys, "migrate", "validate", "--dir", str(directory))[0] == 0
+
+
+def _ampdb_command() -> list[str]:
+    script = shutil.which("ampdb") or str(Path(sys.executable).parent / "ampdb")
+    if os.path.exists(script):
+        return [script]
+    # Not installed as a console script (no editable install yet): same entry point.
+    return [sys.executable, "-c", "import sys; from pytest_ampdb.cli import main; sys.exit(main())"]
+
+
+@pytest.mark.postgres
+def test_console_script_subprocess(make_dir: MakeDir, fresh_database: str) -> None:
+    directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);"})
+    repo = str(Path(pytest_ampdb.__file__).resolve().parent.parent)
+    pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "AMPDB_URL": fresh_database, "PYTHONPATH": pythonpath}
+    done = subprocess.run(
+        [*_ampdb_command(), "migrate", "apply", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "-- 1 migrations" in done.stdout
+    assert tables(fresh_database) == ["public.a"]
+
+    (directory / "1_a.sql").write_text("changed")
+    done = subprocess.run(
+        [*_ampdb_command(), "migrate", "apply", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == "ampdb: error: checksum mismatch: L2: 1_a.sql was edited"
+    assert "Traceback" not in done.stderr
+
+    done = subprocess.run(
+        [*_ampdb_command(), "migrate", "apply", "--tx-mode", "nope"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2
