@@ -113,17 +113,22 @@ def _base_seed(config: pytest.Config) -> int:
     return config.stash[BASE_SEED_KEY]
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter prints the header
 def pytest_sessionstart(session: pytest.Session) -> None:
+    """Seed the run; in postgres mode provision now, so a failure stops the run with one line."""
     _base_seed(session.config)
+    run = session.config.stash[RUN_KEY]
+    if run.settings.backend != "memory" and not hasattr(session.config, "workerinput"):
+        try:
+            run.backend  # noqa: B018 - starting it is the point
+        except AmpdbError as exc:
+            raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN_KEY]
     seed = _base_seed(config)
-    try:
-        described = run.backend.describe()
-    except AmpdbError as exc:
-        described = [f"backend {run.settings.backend}: not started: {exc}"]
+    described = run.backend.describe() if run.started or run.settings.backend == "memory" else []
     return [f"ampdb: {line}" for line in described] + [
         f"ampdb: random seed {seed} (repeat with --ampdb-random-seed={seed})"
     ]

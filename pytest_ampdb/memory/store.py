@@ -93,10 +93,13 @@ class MemoryStore:
             table = self._tables[spec.name]
             pk = row[spec.primary_key]
             if pk in table.rows:
-                raise AlreadyExistsError(spec.name, (spec.primary_key,), (pk,))
+                key = (spec.primary_key,)
+                raise AlreadyExistsError(spec.name, key, spec.shown(key, (pk,)))
             self._check_unique(table, row, exclude=None)
             self._check_references(spec, row, spec.foreign_keys)
             stored = dict(row)
+            for name in table.json_columns:  # the caller keeps no handle on the stored JSON
+                stored[name] = copy_json(stored[name])
             table.rows[pk] = stored
             self._index(table, stored)
             return self._out(table, stored)
@@ -190,7 +193,7 @@ class MemoryStore:
                 continue
             holder = table.indexes[key.name].get(values)
             if holder is not None and (exclude is None or holder != exclude[spec.primary_key]):
-                raise AlreadyExistsError(spec.name, key.columns, values)
+                raise AlreadyExistsError(spec.name, key.columns, spec.shown(key.columns, values))
 
     def _check_references(
         self, spec: TableSpec[Any], row: Row, foreign_keys: Sequence[ForeignKey]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -118,6 +118,11 @@ class TableSpec(Generic[M]):
         )
         return next((item for item in items if item.name == name), None)
 
+    def shown(self, columns: Sequence[str], values: Sequence[object]) -> tuple[object, ...]:
+        """Values as an error message may show them: secrets (an API key) as ``***``."""
+        secrets: frozenset[str] = getattr(self.model, "secrets", frozenset())
+        return tuple("***" if c in secrets else v for c, v in zip(columns, values, strict=True))
+
     def to_row(self, entity: M) -> Row:
         return {name: getattr(entity, name) for name in self.column_names}
 
@@ -218,6 +223,8 @@ def _text_array(column: Column, value: Any) -> tuple[str, ...]:
         raise TypeError(f"expected a list of text, got {type(value).__name__}")
     if not all(isinstance(item, str) for item in value):
         raise TypeError("expected a list of text")
+    if any("\x00" in item for item in value):
+        raise ValueError("text cannot contain NUL characters")
     return tuple(value)
 
 

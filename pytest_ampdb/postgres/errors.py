@@ -35,9 +35,8 @@ def translate(
     table = TABLES.get(diag.table_name or "", spec)
     constraint = table.constraint(diag.constraint_name or "")
     if state == sqlstate.UNIQUE_VIOLATION and isinstance(constraint, UniqueKey):
-        return AlreadyExistsError(
-            table.name, constraint.columns, [row.get(c) for c in constraint.columns]
-        )
+        values = table.shown(constraint.columns, [row.get(c) for c in constraint.columns])
+        return AlreadyExistsError(table.name, constraint.columns, values)
     if state == sqlstate.FOREIGN_KEY_VIOLATION and isinstance(constraint, ForeignKey):
         parent = TABLES[constraint.table]
         if table is spec and constraint.column in row:  # the written row points nowhere

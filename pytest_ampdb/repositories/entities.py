@@ -20,7 +20,7 @@ from pytest_ampdb.models import (
     Revision,
 )
 from pytest_ampdb.models import tables as t
-from pytest_ampdb.repositories.table import ScopedRepository, TableRepository
+from pytest_ampdb.repositories.table import ScopedRepository, TableRepository, present
 from pytest_ampdb.types import Page
 
 
@@ -53,7 +53,7 @@ class ProjectRepository(TableRepository[Project]):
         return self._one({"id": id})
 
     def get_by_name(self, name: str) -> Project:
-        return self._one({"name": name.lower()})
+        return self._one({"name": name.lower() if isinstance(name, str) else name})
 
     def list(
         self,
@@ -62,7 +62,7 @@ class ProjectRepository(TableRepository[Project]):
         page_size: int = 100,
         page_token: str | None = None,
     ) -> Page[Project]:
-        return self._page({"organization_id": organization_id}, page_size, page_token)
+        return self._page(present(organization_id=organization_id), page_size, page_token)
 
     def update(self, entity: Project) -> Project:
         return self._save(entity)
@@ -119,9 +119,8 @@ class OperationRepository(ScopedRepository[Operation]):
     def list_by_installation(
         self, project_id: str, installation_id: str, *, status: OperationStatus | None = None
     ) -> list[Operation]:
-        return self._all(
-            {"project_id": project_id, "installation_id": installation_id, "status": status}
-        )
+        where = {"project_id": project_id, "installation_id": installation_id}
+        return self._all(where | present(status=status))
 
 
 class ConnectionRepository(ScopedRepository[Connection]):
@@ -138,14 +137,10 @@ class ConnectionRepository(ScopedRepository[Connection]):
         page_size: int = 100,
         page_token: str | None = None,
     ) -> Page[Connection]:
-        where = {
-            "project_id": project_id,
-            "provider": provider,
-            "group_ref": group_ref,
-            "consumer_ref": consumer_ref,
-            "status": status,
-        }
-        return self._page(where, page_size, page_token)
+        filters = present(
+            provider=provider, group_ref=group_ref, consumer_ref=consumer_ref, status=status
+        )
+        return self._page({"project_id": project_id} | filters, page_size, page_token)
 
 
 class ProviderAppRepository(ScopedRepository[ProviderApp]):

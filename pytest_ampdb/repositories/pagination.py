@@ -27,6 +27,8 @@ def encode(spec: TableSpec[Any], row: Row) -> str:
 def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
     """The list-order key a token carries, or a ``ValidationError`` for a token we never issued."""
     try:
+        if not isinstance(token, str):
+            raise ValueError("not text")
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
         if not isinstance(key, list) or len(key) != len(spec.order_by):
             raise ValueError("wrong shape")

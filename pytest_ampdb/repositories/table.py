@@ -52,7 +52,7 @@ class TableRepository(Generic[M]):
         key = self._where(where)
         rows = self._engine.select(self.spec, key, limit=1)
         if not rows:
-            raise NotFoundError(self.spec.name, _describe(key))
+            raise NotFoundError(self.spec.name, _describe(self.spec, key))
         return self._model(rows[0])
 
     def _all(self, where: Mapping[str, object]) -> list[M]:
@@ -82,13 +82,13 @@ class TableRepository(Generic[M]):
         changes = {k: v for k, v in row.items() if k not in fixed}
         stored = self._engine.update(spec, key, changes)
         if stored is None:
-            raise NotFoundError(spec.name, _describe(key))
+            raise NotFoundError(spec.name, _describe(spec, key))
         return self._model(stored)
 
     def _remove(self, where: Mapping[str, object]) -> None:
         key = self._where(where)
         if self._engine.delete(self.spec, key) == 0:
-            raise NotFoundError(self.spec.name, _describe(key))
+            raise NotFoundError(self.spec.name, _describe(self.spec, key))
 
     def _key_of(self, row: Row) -> dict[str, object]:
         key = {self.spec.primary_key: row[self.spec.primary_key]}
@@ -97,12 +97,14 @@ class TableRepository(Generic[M]):
         return key
 
     def _where(self, where: Mapping[str, object]) -> dict[str, object]:
-        """Lookup values in stored form (``None`` filters are left out)."""
-        return {
-            name: coerce(self.spec.name, self.spec.column_map[name], value)
-            for name, value in where.items()
-            if value is not None
-        }
+        """Lookup values in stored form. A key may not be ``None`` (it would match every row:
+        ``get_by_key(None)`` must not find an API key); optional filters go through ``present``."""
+        out: dict[str, object] = {}
+        for name, value in where.items():
+            if value is None:
+                raise ValidationError(self.spec.name, name, "must not be null")
+            out[name] = coerce(self.spec.name, self.spec.column_map[name], value)
+        return out
 
     def _model(self, row: Row) -> M:
         model: M = self.spec.to_model(row)
@@ -130,5 +132,11 @@ class ScopedRepository(TableRepository[M]):
         self._remove({"project_id": project_id, self.spec.primary_key: id})
 
 
-def _describe(key: Mapping[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in key.items())
+def present(**filters: object) -> dict[str, object]:
+    """The optional filters that were given (``None`` means "any")."""
+    return {name: value for name, value in filters.items() if value is not None}
+
+
+def _describe(spec: TableSpec[Any], key: Mapping[str, object]) -> str:
+    shown = spec.shown(list(key), list(key.values()))
+    return ", ".join(f"{k}={v}" for k, v in zip(key, shown, strict=True))
