@@ -144,7 +144,8 @@ def test_a_failed_test_in_database_mode_keeps_its_database(
         ]
     )
     kept = ours(server)
-    assert len(kept) == 1 and kept[0].startswith("ampdb_run_")
+    assert len(kept) == 1
+    assert kept[0].startswith("ampdb_run_")
     with psycopg.connect(server.replace("/postgres?", f"/{kept[0]}?")) as conn:
         labels = [r[0] for r in conn.execute("SELECT label FROM organizations ORDER BY 1")]
     assert labels == ["Ampersand Local", "evidence"]
@@ -169,7 +170,8 @@ def test_reuse_keeps_the_template_and_a_migration_change_rebuilds_it(
     migrations.write_sum(directory)
     result = run(pytester, server, *args)
     result.stdout.fnmatch_lines(["*migrations at version 20990101000000; template * (built in *)*"])
-    assert len(ours(server)) == 1 and ours(server) != first  # the old template was pruned
+    assert len(ours(server)) == 1
+    assert ours(server) != first  # the old template was pruned
     run(pytester, server, f"--ampdb-migrations={directory}").assert_outcomes(passed=1)
     assert ours(server) == []  # without --ampdb-reuse the template goes at the end
 
@@ -276,7 +278,8 @@ def test_local_cluster_mode_runs_the_example_suite_and_leaves_no_cluster(
         ["ampdb: backend postgres: PostgreSQL 15.*, local cluster * (throwaway) (started)"]
     )
     ready = (pytester.path / "ready.txt").read_text().split()
-    assert ready and all(_gone(dsn) for dsn in ready)  # the cluster is stopped
+    assert ready
+    assert all(_gone(dsn) for dsn in ready)  # the cluster is stopped
 
 
 def test_the_example_suite_under_xdist_in_database_mode(
