@@ -194,11 +194,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     _KEPT.clear()
     if not kept:
         return
-    from pytest_ampdb.provisioning.urls import redact
+    from pytest_ampdb.provisioning.urls import redact_url
 
     terminalreporter.section("pytest-ampdb: databases kept for failed tests")
     for nodeid, dsn in kept:
-        terminalreporter.write_line(f"{nodeid}: psql '{redact(dsn)}'")
+        terminalreporter.write_line(f"{nodeid}: psql '{redact_url(dsn)}'")
     run = config.stash[RUN_KEY]
     if not run.settings.reuse:
         terminalreporter.write_line(

@@ -85,8 +85,8 @@ def empty_tables(conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
 
-class TransactionIsolation:
-    """Each test inside a transaction of one shared connection, rolled back at teardown."""
+class _ProcessDatabase:
+    """One database of this process, cloned from the template, and one connection to it."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
@@ -96,6 +96,15 @@ class TransactionIsolation:
         site.on_ready(self.dsn)
         self.conn = site.connect(self.name)
         self.repos = repositories_over(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+        with tpl.admin(self.site.server) as admin:
+            tpl.drop(admin, self.name)
+
+
+class TransactionIsolation(_ProcessDatabase):
+    """Each test inside a transaction of one shared connection, rolled back at teardown."""
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         self.conn.execute("SELECT 1")  # opens the test's transaction; calls nest savepoints
@@ -106,30 +115,19 @@ class TransactionIsolation:
     def _finish(self, failed: bool) -> None:
         self.conn.rollback()
 
-    def close(self) -> None:
-        self.conn.close()
-        with tpl.admin(self.site.server) as admin:
-            tpl.drop(admin, self.name)
 
-
-class TruncateIsolation:
+class TruncateIsolation(_ProcessDatabase):
     """Tests commit for real; afterwards the tables are reloaded with the starting rows."""
 
     def __init__(self, site: Site) -> None:
-        self.site = site
-        with tpl.admin(site.server) as admin:
-            self.name = site.clone(admin)
-        self.dsn = site.server.dsn(self.name)
-        site.on_ready(self.dsn)
-        self.conn = site.connect(self.name)
-        self.repos = repositories_over(self.conn)
+        super().__init__(site)
         self.start = self._snapshot()
 
     def _snapshot(self) -> SeedSet:
         engine = PostgresEngine(SharedSource(self.conn))
         rows = {name: engine.select(spec, {}) for name, spec in TABLES.items()}
-        plan = load_plan(TABLES.values())
-        return SeedSet(Path(self.name), rows, plan, SeedIds())
+        self.conn.commit()
+        return SeedSet(Path(self.name), rows, load_plan(TABLES.values()), SeedIds())
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         if not seed:
@@ -142,11 +140,6 @@ class TruncateIsolation:
             self.conn.rollback()
         load_into_postgres(self.conn, self.start, replace=True)
         self.conn.commit()
-
-    def close(self) -> None:
-        self.conn.close()
-        with tpl.admin(self.site.server) as admin:
-            tpl.drop(admin, self.name)
 
 
 class DatabaseIsolation:

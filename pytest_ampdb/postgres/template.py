@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 import pytest_ampdb
+from pytest_ampdb.provisioning.local import pid_alive
 from pytest_ampdb.provisioning.server import Server
 
 TEMPLATE_PREFIX = "ampdb_tpl_"
@@ -149,7 +150,7 @@ def sweep_dead_runs(server: Server) -> list[str]:
         ).fetchall()
         for name, mark in rows:
             fields = dict(part.split("=", 1) for part in str(mark).split()[3:] if "=" in part)
-            if fields.get("host") == host and not _alive(int(fields.get("pid", "0"))):
+            if fields.get("host") == host and not pid_alive(int(fields.get("pid", "0"))):
                 drop(conn, str(name))
                 dropped.append(str(name))
     return dropped
@@ -174,15 +175,3 @@ def _is_ready(conn: psycopg.Connection[Any], name: str) -> bool:
 
 def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -293,8 +293,10 @@ _LIVE: set[LocalCluster] = set()
 _REGISTRY_LOCK = threading.Lock()
 
 
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone)."""
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs on this host (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
     child = _CHILDREN.get(pid)
     if child is not None:
         return child.poll() is None
@@ -321,7 +323,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         _CHILDREN.pop(pid, None)
         return True
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
@@ -446,7 +448,7 @@ class LocalCluster:
     @property
     def running(self) -> bool:
         """True while the server process runs."""
-        return not self._stopped and _pid_alive(self.pid)
+        return not self._stopped and pid_alive(self.pid)
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else f"pid {self.pid}"
@@ -545,7 +547,7 @@ class LocalCluster:
         try:
             state: dict[str, Any] = json.loads((persistent_dir / STATE_FILE).read_text())
             pid = int(state["pid"])
-            if _postmaster_pid(persistent_dir / "data") != pid or not _pid_alive(pid):
+            if _postmaster_pid(persistent_dir / "data") != pid or not pid_alive(pid):
                 return None
             binaries = PgBinaries(
                 bindir=Path(state["bindir"]),
@@ -740,7 +742,7 @@ class LocalCluster:
             _LIVE.discard(self)
         pid = self.pid
         ours = pid in _CHILDREN or _postmaster_pid(self.data_dir) == pid
-        if pid and ours and _pid_alive(pid):
+        if pid and ours and pid_alive(pid):
             _signal(pid, signal.SIGINT)  # fast shutdown: abort sessions, checkpoint, exit
             if not _wait_gone(pid, timeout):
                 self._kill_hard(pid)
@@ -815,7 +817,7 @@ def _clear_stale(persistent_dir: Path) -> None:
         state = json.loads((persistent_dir / STATE_FILE).read_text())
         shutil.rmtree(state["host"], ignore_errors=True)
     pid = _postmaster_pid(persistent_dir / "data")
-    if pid is not None and not _pid_alive(pid):
+    if pid is not None and not pid_alive(pid):
         with contextlib.suppress(FileNotFoundError):
             (persistent_dir / "data" / "postmaster.pid").unlink()
 
@@ -847,10 +849,10 @@ def sweep_orphans(temp_dir: Path | None = None) -> int:
             owner = int(state["owner_pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _pid_alive(owner):
+        if pid_alive(owner):
             continue
         pid = int(state["pid"])
-        if _postmaster_pid(root / "data") == pid and _pid_alive(pid):
+        if _postmaster_pid(root / "data") == pid and pid_alive(pid):
             _signal(pid, signal.SIGQUIT, group=True)
             if not _wait_gone(pid, 5):
                 _signal(pid, signal.SIGKILL, group=True)

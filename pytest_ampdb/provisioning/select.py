@@ -16,7 +16,7 @@ import psycopg
 
 from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.provisioning.server import Server
-from pytest_ampdb.provisioning.urls import redact
+from pytest_ampdb.provisioning.urls import redact_url
 
 MODES = ("auto", "container", "local", "dsn")
 
@@ -91,8 +91,8 @@ def use_dsn(dsn: str | None) -> Server:
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ProvisioningError(f"cannot connect to {redact(dsn)}: {reason}") from None
-    return Server(dsn, "dsn", f"server at {redact(dsn)}", version=version, owned=False)
+        raise ProvisioningError(f"cannot connect to {redact_url(dsn)}: {reason}") from None
+    return Server(dsn, "dsn", f"server at {redact_url(dsn)}", version=version, owned=False)
 
 
 def start_local(request: ServerRequest) -> Server:

@@ -23,14 +23,29 @@ def dbname_of(dsn: str) -> str:
     return str(conninfo_to_dict(dsn).get("dbname") or "postgres")
 
 
-def redact(dsn: str) -> str:
-    """``dsn`` with any password replaced by ``***``."""
-    if _URL.match(dsn):
-        parts = urlsplit(dsn)
-        if parts.password is not None:
-            host = parts.netloc.rpartition("@")[2]
-            user = parts.username or ""
-            parts = parts._replace(netloc=f"{quote(user, safe='')}:***@{host}")
-        query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
-        return urlunsplit(parts._replace(query=query))
-    return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"\b(postgres(?:ql)?|[a-z][a-z0-9+.-]*)://[^\s'\"]+", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``xxxxx`` (URL userinfo, query or key=value form)."""
+    if "://" not in url:
+        return _KV_PASSWORD.sub(r"\1xxxxx", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _KV_PASSWORD.sub(r"\1xxxxx", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:xxxxx@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2xxxxx", parts.query, flags=re.IGNORECASE)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def redact_text(text: str) -> str:
+    """Redact every URL and ``password=`` pair found inside a free-form message."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _KV_PASSWORD.sub(r"\1xxxxx", text)
