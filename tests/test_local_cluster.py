@@ -34,7 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _gone(pid: int) -> bool:
-    return not local_module._pid_alive(pid)
+    return not local_module.pid_alive(pid)
 
 
 def _run_python(code: str) -> dict[str, object]:

@@ -65,9 +65,9 @@ def obtain_server(request: ServerRequest) -> Server:
 def _auto(request: ServerRequest) -> str:
     if request.dsn:
         return "dsn"
-    from pytest_ampdb.provisioning.container import docker_available
+    from pytest_ampdb.provisioning.container import docker_available, image_present
 
-    if docker_available():
+    if docker_available() and image_present(request.image):
         return "container"
     try:
         from pytest_ampdb.provisioning.binaries import find_binaries
@@ -76,7 +76,7 @@ def _auto(request: ServerRequest) -> str:
     except BinariesNotFoundError as exc:
         raise ProvisioningError(
             "no PostgreSQL to use: give a server with --ampdb-dsn (or AMPDB_DSN), "
-            "start a Docker engine for a postgres container, "
+            f"start a Docker engine with the {request.image} image for a container, "
             f"or install PostgreSQL {request.major} server binaries ({exc})"
         ) from None
     return "local"
