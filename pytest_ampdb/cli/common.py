@@ -6,6 +6,7 @@ traceback) and never prints a password, whatever URL the user passed.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -26,6 +27,16 @@ EXIT_FAILURE = 1  # a failed check or apply
 EXIT_USAGE = 2  # bad usage (argparse exits with 2 as well)
 
 PROG = "ampdb"
+
+URL_ENVS = ("AMPDB_DSN", "DB_DSN")
+"""Where ``--url`` defaults from: the variables the rest of pytest-ampdb (and the seed) use."""
+URL_HELP = "database URL (default: $AMPDB_DSN, else $DB_DSN)"
+URL_REQUIRED = "the --url flag is required (or set AMPDB_DSN)"
+
+
+def default_url() -> str | None:
+    """The database URL from the environment, if any."""
+    return next((os.environ[name] for name in URL_ENVS if os.environ.get(name)), None)
 
 
 def print_error(message: object, stream: TextIO | None = None) -> None:

@@ -27,8 +27,6 @@ from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 
-URL_ENV = "AMPDB_URL"
-DSN_ENVS = ("AMPDB_DSN", "DB_DSN")
 DEFAULT_LOCAL_DSN = "postgresql://postgres@localhost:5432/ampdb"
 PROTECTED_DATABASES = frozenset({"postgres", "template0", "template1"})
 
@@ -40,9 +38,7 @@ def register(subparsers: Any) -> None:
         help="load the seed rows into a migrated database",
         description="Load schema/seed/*.json into a migrated database, in one transaction.",
     )
-    p.add_argument(
-        "-u", "--url", default=os.environ.get(URL_ENV), help=f"database URL (default: ${URL_ENV})"
-    )
+    p.add_argument("-u", "--url", default=common.default_url(), help=common.URL_HELP)
     p.add_argument(
         "--dir", type=Path, default=None, help="seed directory (default: the packaged schema/seed)"
     )
@@ -79,7 +75,7 @@ def register(subparsers: Any) -> None:
         "-u",
         "--url",
         default=None,
-        help=f"database URL to export as DB_DSN (default: ${DSN_ENVS[0]}, ${DSN_ENVS[1]}, "
+        help="database URL to export as DB_DSN (default: $AMPDB_DSN, $DB_DSN, "
         f"else {DEFAULT_LOCAL_DSN})",
     )
     p.add_argument(
@@ -94,7 +90,7 @@ def register(subparsers: Any) -> None:
 def run_seed(args: argparse.Namespace) -> int:
     """``seed``: load the seeds; refuses a database that already holds rows unless --replace."""
     if not args.url:
-        args.parser_error(f"the --url flag is required (or set ${URL_ENV})")
+        args.parser_error(common.URL_REQUIRED)
     url = str(args.url)
     seeds = read_seeds(args.dir)
     count = seed_database(url, seeds, replace=args.replace)
@@ -123,9 +119,7 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 def run_env(args: argparse.Namespace) -> int:
     """``env``: one ``export`` line with the seeded ids and the database URL, shell-quoted."""
-    url = args.url or next(
-        (os.environ[k] for k in DSN_ENVS if os.environ.get(k)), DEFAULT_LOCAL_DSN
-    )
+    url = args.url or common.default_url() or DEFAULT_LOCAL_DSN
     ids = read_seeds(args.dir).ids
     values = {
         "PROJECT_ID": ids.project_id,

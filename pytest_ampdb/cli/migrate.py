@@ -7,7 +7,6 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -18,8 +17,6 @@ from pytest_ampdb.cli import common
 from pytest_ampdb.migrations import executor
 from pytest_ampdb.migrations.directory import TX_MODES
 from pytest_ampdb.migrations.plan import EXEC_ORDERS
-
-URL_ENV = "AMPDB_URL"
 
 
 def register(subparsers: Any) -> None:
@@ -105,8 +102,8 @@ def _add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-u",
         "--url",
-        default=os.environ.get(URL_ENV),
-        help=f"database URL (default: ${URL_ENV})",
+        default=common.default_url(),
+        help=common.URL_HELP,
     )
     p.set_defaults(parser_error=p.error)
 
@@ -163,7 +160,7 @@ def parse_duration(value: str) -> float:
 
 def _url(args: argparse.Namespace) -> str:
     if not args.url:
-        args.parser_error(f"the --url flag is required (or set ${URL_ENV})")
+        args.parser_error(common.URL_REQUIRED)
     return str(args.url)
 
 

@@ -87,7 +87,8 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
 def test_url_is_required_for_database_commands(
     make_dir: MakeDir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("AMPDB_URL", raising=False)
+    monkeypatch.delenv("AMPDB_DSN", raising=False)
+    monkeypatch.delenv("DB_DSN", raising=False)
     code, _, err = _run(capsys, "migrate", "status", "--dir", str(make_dir({})))
     assert code == 2
     assert "the --url flag is required" in err
@@ -234,7 +235,7 @@ def test_console_script_subprocess(make_dir: MakeDir, fresh_database: str) -> No
     directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);"})
     repo = str(Path(pytest_ampdb.__file__).resolve().parent.parent)
     pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "AMPDB_URL": fresh_database, "PYTHONPATH": pythonpath}
+    env = {**os.environ, "AMPDB_DSN": fresh_database, "PYTHONPATH": pythonpath}
     done = subprocess.run(
         [*_ampdb_command(), "migrate", "apply", "--dir", str(directory)],
         capture_output=True,
