@@ -1,0 +1,103 @@
+"""The distribution as a user gets it: a wheel installed into a fresh virtualenv.
+
+A test file that uses only the public names (fixtures, factories, ``database``, ``mock``,
+``errors``, ``models``) runs green in an unrelated folder with no conftest, the plugin loading by
+entry point; the ``ampdb`` console script and the packaged ``schema/`` work from the wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PUBLIC_NAMES_SUITE = '''
+import threading
+
+import pytest
+
+from factories import ConnectionFactory, OperationFactory
+from pytest_ampdb import database, errors, mock, models
+
+
+def test_fixtures_and_factories(ampdb, ampdb_seed, installation_factory):
+    project = ampdb.projects.get_by_id(ampdb_seed.project_id)
+    installation = installation_factory.create(project_id=project.id)
+    op = OperationFactory.create(installation=installation)
+    moved = ampdb.operations.transition(op.project_id, op.id, models.OperationStatus.RUNNING)
+    assert moved.status is models.OperationStatus.RUNNING
+    with pytest.raises(errors.InvalidTransitionError):
+        ampdb.operations.transition(op.project_id, op.id, models.OperationStatus.PENDING)
+
+
+def test_isolation_and_threads(ampdb):
+    assert len(ampdb.connections.list(ampdb.projects.list().items[0].id).items) == 3
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(len(database.projects().list().items)))
+    worker.start()
+    worker.join()
+    assert seen == [1]
+
+
+def test_mock_builders(ampdb_mock):
+    connection = ConnectionFactory.build()
+    repo = mock.ConnectionBuilder().with_get_by_id(lambda project_id, id: connection).build()
+    with database.with_connection_repository(repo):
+        assert database.connections().get_by_id("p", "c") is connection
+    with pytest.raises(mock.NotStubbedError):
+        repo.delete("p", "c")
+    assert repr(models.ApiKey(key="s3cret", project_id=connection.project_id, label="x", scopes=("full",))).count("s3cret") == 0
+'''
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel built from this checkout installed (with its dependencies)."""
+    where = tmp_path_factory.mktemp("pkg")
+    wheels = where / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+        check=True,
+    )
+    env_dir = where / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    (wheel,) = wheels.glob("pytest_ampdb-*.whl")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True)
+    return env_dir
+
+
+def test_a_public_names_suite_runs_green_in_an_unrelated_folder(installed: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "test_downstream.py").write_text(textwrap.dedent(PUBLIC_NAMES_SUITE))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPDB_", "PYTEST_"))}
+    result = subprocess.run(
+        [str(installed / "bin" / "pytest"), "--ampdb=memory", "-p", "no:cacheprovider"],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+    assert "ampdb: backend memory" in result.stdout
+    assert str(ROOT) not in result.stdout  # the seeds come from the installed wheel
+
+
+def test_the_console_script_and_packaged_schema_work_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(installed / "bin" / "ampdb"), "migrate", "validate"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    env = subprocess.run(
+        [str(installed / "bin" / "ampdb"), "env", "--url", "postgresql://me@localhost/app"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert env.returncode == 0, env.stderr
+    assert env.stdout.startswith("export PROJECT_ID=a0000002-0000-4000-8000-000000000001 ")
