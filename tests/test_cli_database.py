@@ -93,6 +93,15 @@ def seeded(migrated: str, capsys: pytest.CaptureFixture[str]) -> str:
     return migrated
 
 
+def test_a_second_apply_on_the_seeded_database_has_nothing_to_do(
+    seeded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "migrate", "apply", "--url", seeded)
+    assert (code, err) == (0, "")
+    assert "No migration files to execute" in out
+    assert table_counts(seeded) == seed_file_counts(seeds_dir())
+
+
 def test_seed_loads_exactly_the_seed_files(seeded: str) -> None:
     assert table_counts(seeded) == seed_file_counts(seeds_dir())
     assert stored_rows(seeded) == seed_rows()

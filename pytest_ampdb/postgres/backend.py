@@ -63,7 +63,7 @@ class Provisioned:
 
 def provision(
     settings: Settings, seeds: SeedSet | None, context: BackendContext
-) -> tuple[Provisioned, Server]:
+) -> tuple[Provisioned, Server, tpl.Template]:
     """Obtain the server and make sure the template for these migrations and seeds is ready."""
     request = ServerRequest(
         mode=settings.postgres,
@@ -92,6 +92,10 @@ def provision(
                 conn.commit()
 
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
+    except BaseException:
+        server.close()
+        raise
+    try:
         if settings.reuse or settings.recreate:
             tpl.prune_templates(server, keep=template.name)
         provisioned = Provisioned(
@@ -108,9 +112,9 @@ def provision(
             run_id=secrets.token_hex(3),
         )
     except BaseException:
-        server.close()
+        release_provisioned(settings, template, server)
         raise
-    return provisioned, server
+    return provisioned, server, template
 
 
 def _migration_version(directory: Any) -> str:
@@ -135,7 +139,7 @@ class PostgresBackend:
                 owned=False,
             )
         else:
-            self.provisioned, server = provision(settings, seeds, context)
+            self.provisioned, server, self._template = provision(settings, seeds, context)
             self._server = server
         prefix = f"{tpl.RUN_PREFIX}{self.provisioned.run_id}_{context.worker}_{os.getpid()}_"
         self.site = Site(
@@ -173,16 +177,15 @@ class PostgresBackend:
             isolation.close()
         self._isolations.clear()
         if self._server is not None:
-            release_provisioned(self.settings, self.provisioned, self._server)
+            release_provisioned(self.settings, self._template, self._server)
             self._server = None
 
 
-def release_provisioned(settings: Settings, provisioned: Provisioned, server: Server) -> None:
-    """End of run: drop an unkept template on a server that outlives us; release the server."""
+def release_provisioned(settings: Settings, template: tpl.Template, server: Server) -> None:
+    """End of run: stop using the template (dropping it, when unkept on a server that outlives
+    us and no other run uses it), then release the server."""
     try:
-        if not settings.reuse and not server.owned:
-            with tpl.admin(server) as conn:
-                tpl.drop(conn, provisioned.template)
+        template.release(server, drop=not settings.reuse and not server.owned)
     finally:
         server.close()
 

@@ -100,7 +100,7 @@ class _ProcessDatabase:
     def close(self) -> None:
         self.conn.close()
         with tpl.admin(self.site.server) as admin:
-            tpl.drop(admin, self.name)
+            tpl.drop_database(admin, self.name)
 
 
 class TransactionIsolation(_ProcessDatabase):
@@ -198,7 +198,7 @@ class DatabaseIsolation:
     def _drop_behind(self) -> None:
         with tpl.admin(self.site.server) as admin:
             while (name := self._doomed.get()) is not None:
-                tpl.drop(admin, name)
+                tpl.drop_database(admin, name)
 
     def close(self) -> None:
         self._stop.set()

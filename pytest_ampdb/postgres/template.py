@@ -50,13 +50,39 @@ def fingerprint(migrations: Path, seed_files: Iterable[Path], extra: Iterable[Pa
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Template:
-    """A ready template on a server."""
+    """A ready template on a server, held in use by this run until ``release``.
+
+    Every run using a template holds a shared advisory lock on it for as long as it runs; the
+    template is dropped only by a run that can take that lock exclusively, i.e. the last user,
+    so a run finishing never pulls the template from under another one still cloning it.
+    """
 
     name: str
     reused: bool
     seconds: float
+    hold: psycopg.Connection[Any] | None = None
+
+    def release(self, server: Server, *, drop: bool) -> bool:
+        """Stop using the template; drop it if asked and no other run uses it. True if dropped."""
+        if self.hold is not None:
+            self.hold.close()
+            self.hold = None
+        if not drop:
+            return False
+        with admin(server) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.name),))
+            try:
+                row = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (_use_key(self.name),)
+                ).fetchone()
+                if not (row and row[0]):
+                    return False  # another run still uses it; the last one drops it
+                drop_database(conn, self.name)
+                return True
+            finally:
+                conn.execute("SELECT pg_advisory_unlock_all()")
 
 
 Builder = Callable[[str], None]
@@ -66,41 +92,60 @@ Builder = Callable[[str], None]
 def ensure_template(
     server: Server, digest: str, build: Builder, *, rebuild: bool = False
 ) -> Template:
-    """The ready template for ``digest``, built now unless a ready one exists."""
+    """The ready template for ``digest``, built now unless a ready one exists; held in use."""
     name = TEMPLATE_PREFIX + digest[:16]
     started = time.perf_counter()
-    with admin(server) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
+    hold = admin(server)
+    try:
+        reused = _ensure(hold, server, name=name, digest=digest, build=build, rebuild=rebuild)
+    except BaseException:
+        hold.close()
+        raise
+    return Template(name, reused, time.perf_counter() - started, hold)
+
+
+def _ensure(
+    conn: psycopg.Connection[Any],
+    server: Server,
+    *,
+    name: str,
+    digest: str,
+    build: Builder,
+    rebuild: bool,
+) -> bool:
+    """Under the build lock: reuse or build; then hold the shared use lock (on ``conn``)."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
+    try:
+        if rebuild:
+            drop_database(conn, name)
+        elif _is_ready(conn, name):
+            return True
+        building = f"{name}_build"
+        drop_database(conn, building)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
         try:
-            if rebuild:
-                drop(conn, name)
-            if _is_ready(conn, name):
-                return Template(name, True, time.perf_counter() - started)
-            building = f"{name}_build"
-            drop(conn, building)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
-            try:
-                build(server.dsn(building))
-            except BaseException:
-                drop(conn, building)
-                raise
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    sql.Identifier(building), sql.Identifier(name)
-                )
+            build(server.dsn(building))
+        except BaseException:
+            drop_database(conn, building)
+            raise
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(building), sql.Identifier(name)
             )
-            conn.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name), sql.Literal(f"{READY} {digest}")
-                )
+        )
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(f"{READY} {digest}")
             )
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
-    return Template(name, False, time.perf_counter() - started)
+        )
+        return False
+    finally:
+        conn.execute("SELECT pg_advisory_lock_shared(%s)", (_use_key(name),))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
 
 
 def prune_templates(server: Server, keep: str) -> list[str]:
-    """Drop our other templates that nobody is connected to; returns their names."""
+    """Drop our other templates that no run uses; returns their names."""
     dropped = []
     with admin(server) as conn:
         rows = conn.execute(
@@ -111,8 +156,12 @@ def prune_templates(server: Server, keep: str) -> list[str]:
             (TEMPLATE_PREFIX + "%", keep, READY + "%"),
         ).fetchall()
         for (name,) in rows:
-            drop(conn, str(name))
-            dropped.append(str(name))
+            key = _use_key(str(name))
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if row and row[0]:
+                drop_database(conn, str(name))
+                dropped.append(str(name))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     return dropped
 
 
@@ -151,12 +200,12 @@ def sweep_dead_runs(server: Server) -> list[str]:
         for name, mark in rows:
             fields = dict(part.split("=", 1) for part in str(mark).split()[3:] if "=" in part)
             if fields.get("host") == host and not pid_alive(int(fields.get("pid", "0"))):
-                drop(conn, str(name))
+                drop_database(conn, str(name))
                 dropped.append(str(name))
     return dropped
 
 
-def drop(conn: psycopg.Connection[Any], name: str) -> None:
+def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -174,4 +223,10 @@ def _is_ready(conn: psycopg.Connection[Any], name: str) -> bool:
 
 
 def _lock_key(name: str) -> int:
+    """The advisory lock serializing builds and drops of one template."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _use_key(name: str) -> int:
+    """The advisory lock every run using a template holds shared."""
+    return _lock_key("in use: " + name)

@@ -1,0 +1,84 @@
+"""Template databases on a real server: built once, never dropped under another run's feet."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from pytest_ampdb.postgres import template as tpl
+from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.provisioning.server import Server
+
+
+@pytest.fixture
+def server(pg_cluster: LocalCluster) -> Server:
+    return Server(
+        pg_cluster.dsn("postgres"), "dsn", "test server", version=pg_cluster.version, owned=False
+    )
+
+
+def databases(server: Server) -> set[str]:
+    with tpl.admin(server) as conn:
+        return {str(r[0]) for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+
+
+def one_table(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int)")
+
+
+def test_the_last_run_using_a_template_drops_it(server: Server) -> None:
+    first = tpl.ensure_template(server, "a" * 64, one_table)
+    second = tpl.ensure_template(server, "a" * 64, one_table)
+    assert (first.reused, second.reused) == (False, True)
+    assert first.release(server, drop=True) is False  # the second run still clones from it
+    assert first.name in databases(server)
+    assert second.release(server, drop=True) is True
+    assert first.name not in databases(server)
+
+
+def test_concurrent_starts_build_once_and_a_failed_build_leaves_nothing(server: Server) -> None:
+    builds: list[str] = []
+
+    def build(dsn: str) -> None:
+        builds.append(dsn)
+        one_table(dsn)
+
+    results: list[tpl.Template] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(tpl.ensure_template(server, "b" * 64, build))
+        )
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1
+    assert sorted(r.reused for r in results) == [False, True, True, True]
+    for result in results:
+        result.release(server, drop=True)
+    assert results[0].name not in databases(server)
+
+    def broken(dsn: str) -> None:
+        one_table(dsn)
+        raise RuntimeError("migration failed halfway")
+
+    with pytest.raises(RuntimeError):
+        tpl.ensure_template(server, "c" * 64, broken)
+    assert not {n for n in databases(server) if n.startswith(tpl.TEMPLATE_PREFIX + "c")}
+
+
+def test_prune_keeps_the_current_template_and_those_in_use(server: Server) -> None:
+    old = tpl.ensure_template(server, "d" * 64, one_table)
+    busy = tpl.ensure_template(server, "e" * 64, one_table)
+    current = tpl.ensure_template(server, "f" * 64, one_table)
+    old.release(server, drop=False)  # a finished --ampdb-reuse run left it
+    dropped = tpl.prune_templates(server, keep=current.name)
+    assert dropped == [old.name]
+    assert {busy.name, current.name} <= databases(server)
+    for template in (busy, current):
+        template.release(server, drop=True)
