@@ -167,21 +167,26 @@ def test_hooks_configure_and_seed_are_called(pytester: pytest.Pytester) -> None:
             ["--ampdb=oracle"],
             {},
             "",
-            "ERROR: pytest-ampdb: --ampdb='oracle': expected one of memory",
+            "--ampdb='oracle': expected one of memory, postgres",
         ),
-        ([], {"AMPDB_BACKEND": "oracle"}, "", "ERROR: pytest-ampdb: AMPDB_BACKEND='oracle'*"),
-        ([], {}, "ampdb_backend = oracle", "ERROR: pytest-ampdb: ini ampdb_backend='oracle'*"),
+        (
+            [],
+            {"AMPDB_BACKEND": "oracle"},
+            "",
+            "AMPDB_BACKEND='oracle': expected one of memory, postgres",
+        ),
+        ([], {}, "ampdb_backend = oracle", "ini ampdb_backend='oracle': expected one of *"),
         (
             ["--ampdb-random-seed=abc"],
             {},
             "",
-            "ERROR: pytest-ampdb: --ampdb-random-seed='abc': expected an integer",
+            "--ampdb-random-seed='abc': expected an integer",
         ),
         (
             [],
             {"AMPDB_NO_SEED": "maybe"},
             "",
-            "ERROR: pytest-ampdb: AMPDB_NO_SEED='maybe': expected true or false",
+            "AMPDB_NO_SEED='maybe': expected true or false",
         ),
     ],
 )
@@ -338,3 +343,16 @@ def test_entity_fixtures_are_saved_in_the_tests_repositories(pytester: pytest.Py
     result = pytester.runpytest("-rs")
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(["*ampdb_dsn needs a PostgreSQL backend (this run uses memory)*"])
+
+
+def test_pytest_randomly_seed_is_used_when_that_plugin_is_active(pytester: pytest.Pytester) -> None:
+    # stands in for pytest-randomly, which stores its seed as config.option.randomly_seed
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            config.option.randomly_seed = 987654
+        """
+    )
+    pytester.makepyfile("def test_x(): pass")
+    pytester.runpytest().stdout.fnmatch_lines(["ampdb: random seed 987654 *"])
+    pytester.runpytest("--ampdb-random-seed=5").stdout.fnmatch_lines(["ampdb: random seed 5 *"])
