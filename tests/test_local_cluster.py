@@ -32,6 +32,8 @@ from pytest_ampdb.provisioning import local as local_module
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.postgres  # real PostgreSQL 15 clusters
+
 
 def _gone(pid: int) -> bool:
     return not local_module.pid_alive(pid)

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PUBLIC_NAMES_SUITE = '''
+PUBLIC_NAMES_SUITE = """
 import threading
 
 import pytest
@@ -54,7 +54,7 @@ def test_mock_builders(ampdb_mock):
     with pytest.raises(mock.NotStubbedError):
         repo.delete("p", "c")
     assert repr(models.ApiKey(key="s3cret", project_id=connection.project_id, label="x", scopes=("full",))).count("s3cret") == 0
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +74,21 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env_dir
 
 
-def test_a_public_names_suite_runs_green_in_an_unrelated_folder(installed: Path, tmp_path: Path) -> None:
+def test_a_public_names_suite_runs_green_in_an_unrelated_folder(
+    installed: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     (folder / "test_downstream.py").write_text(textwrap.dedent(PUBLIC_NAMES_SUITE))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPDB_", "PYTEST_"))}
     result = subprocess.run(
         [str(installed / "bin" / "pytest"), "--ampdb=memory", "-p", "no:cacheprovider"],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+        check=False,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
@@ -89,15 +96,25 @@ def test_a_public_names_suite_runs_green_in_an_unrelated_folder(installed: Path,
     assert str(ROOT) not in result.stdout  # the seeds come from the installed wheel
 
 
-def test_the_console_script_and_packaged_schema_work_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+def test_the_console_script_and_packaged_schema_work_from_the_wheel(
+    installed: Path, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [str(installed / "bin" / "ampdb"), "migrate", "validate"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     env = subprocess.run(
         [str(installed / "bin" / "ampdb"), "env", "--url", "postgresql://me@localhost/app"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert env.returncode == 0, env.stderr
     assert env.stdout.startswith("export PROJECT_ID=a0000002-0000-4000-8000-000000000001 ")

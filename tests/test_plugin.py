@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ampdb.paths import seeds_dir
+from pytest_ampdb.settings import OPTIONS
 
 pytest_plugins = ["pytester"]
 
@@ -198,6 +199,8 @@ def test_a_bad_option_is_one_line_naming_it(
     ini: str,
     message: str,
 ) -> None:
+    for option in OPTIONS:  # only what each case sets may be in effect (tox sets AMPDB_BACKEND)
+        monkeypatch.delenv(option.env, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     if ini:
