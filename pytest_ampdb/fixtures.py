@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from pytest_ampdb import database
-from pytest_ampdb.backend import TestOptions
+from pytest_ampdb.backend import TestDatabase, TestOptions
+from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models import ENTITIES
 from pytest_ampdb.randomness import reseed_factories, test_seed
 from pytest_ampdb.run import AmpdbRun, TestScope
@@ -53,16 +54,24 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
             request.node.user_properties.append((KEPT_PROPERTY, kept))
 
 
+def _database(scope: TestScope) -> TestDatabase:
+    """The test's database; a backend that cannot give one fails the test with one line."""
+    try:
+        return scope.database()
+    except AmpdbError as exc:
+        pytest.fail(f"pytest-ampdb: {exc}", pytrace=False)
+
+
 @pytest.fixture
 def ampdb(_ampdb_test: TestScope) -> Repositories:
     """The test's repositories, isolated from every other test and starting from the seeds."""
-    return _ampdb_test.repos()
+    return _database(_ampdb_test).repos
 
 
 @pytest.fixture
 def ampdb_dsn(_ampdb_test: TestScope) -> str:
     """Postgres mode: the URL of the database this test sees (for subprocesses, other drivers)."""
-    dsn = _ampdb_test.database().dsn
+    dsn = _database(_ampdb_test).dsn
     if dsn is None:
         backend = _ampdb_test.run.settings.backend
         pytest.skip(f"ampdb_dsn needs a PostgreSQL backend (this run uses {backend})")

@@ -19,6 +19,7 @@ from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import template as tpl
+from pytest_ampdb.postgres.errors import ConnectionLostError
 from pytest_ampdb.postgres.isolation import (
     ISOLATIONS,
     DatabaseIsolation,
@@ -28,6 +29,8 @@ from pytest_ampdb.postgres.isolation import (
     TruncateIsolation,
     repositories_over,
 )
+from pytest_ampdb.provisioning.connect import reason
+from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.select import ServerRequest, obtain_server
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedSet
@@ -143,7 +146,12 @@ class PostgresBackend:
             self._server = server
         prefix = f"{tpl.RUN_PREFIX}{self.provisioned.run_id}_{context.worker}_{os.getpid()}_"
         self.site = Site(
-            server, self.provisioned.template, self.provisioned.strategy, prefix, context.on_ready
+            server,
+            self.provisioned.template,
+            self.provisioned.strategy,
+            prefix,
+            context.on_ready,
+            label=f"postgres backend ({self.provisioned.description})",
         )
         self._isolations: dict[str, Isolation] = {}
 
@@ -151,10 +159,16 @@ class PostgresBackend:
         mode = options.isolation or self.settings.isolation
         if mode not in ISOLATIONS:
             raise AmpdbError(f"isolation={mode!r}: expected one of {', '.join(ISOLATIONS)}")
-        isolation = self._isolations.get(mode)
-        if isolation is None:
-            isolation = self._isolations[mode] = _ISOLATION_CLASSES[mode](self.site)
-        return isolation.open(options.seed)
+        if self.site.lost is not None:  # fail at once rather than wait on a dead server
+            raise ConnectionLostError(self.site.lost)
+        try:
+            isolation = self._isolations.get(mode)
+            if isolation is None:
+                isolation = self._isolations[mode] = _ISOLATION_CLASSES[mode](self.site)
+            return isolation.open(options.seed)
+        except (psycopg.OperationalError, ProvisioningError) as exc:
+            self.site.mark_lost(f"{self.site.label} stopped answering: {reason(exc)}")
+            raise ConnectionLostError(str(self.site.lost)) from None
 
     def describe(self) -> list[str]:
         p = self.provisioned
@@ -173,19 +187,37 @@ class PostgresBackend:
         ]
 
     def close(self) -> None:
-        for isolation in self._isolations.values():
-            isolation.close()
-        self._isolations.clear()
-        if self._server is not None:
-            release_provisioned(self.settings, self._template, self._server)
-            self._server = None
+        """Drop this process's databases; the provisioning process also sweeps the whole run's
+        (a dead xdist worker's too) and releases the template and the server."""
+        try:
+            for isolation in self._isolations.values():
+                isolation.close()
+        finally:
+            self._isolations.clear()
+            if self._server is not None:
+                server, self._server = self._server, None
+                release_provisioned(
+                    self.settings, self._template, server, self.provisioned.run_id, self.site.lost
+                )
 
 
-def release_provisioned(settings: Settings, template: tpl.Template, server: Server) -> None:
-    """End of run: stop using the template (dropping it, when unkept on a server that outlives
-    us and no other run uses it), then release the server."""
+def release_provisioned(
+    settings: Settings,
+    template: tpl.Template,
+    server: Server,
+    run_id: str | None = None,
+    lost: str | None = None,
+) -> None:
+    """End of run: drop the run's databases, stop using the template (dropping it, when unkept
+    on a server that outlives us and no other run uses it), then release the server. With the
+    server gone (``lost``) only the release is left to do."""
     try:
-        template.release(server, drop=not settings.reuse and not server.owned)
+        if lost is None:
+            if run_id is not None:
+                tpl.drop_run_databases(server, run_id)
+            template.release(server, drop=not settings.reuse and not server.owned)
+        else:
+            template.release(server, drop=False)
     finally:
         server.close()
 

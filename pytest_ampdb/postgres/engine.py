@@ -7,7 +7,7 @@ savepoint inside the test's transaction on a shared one. Status moves are one
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,15 +17,28 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.postgres import sqlstate, statements
 from pytest_ampdb.postgres.convert import from_db, params, row_params
-from pytest_ampdb.postgres.errors import translate
+from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, translate
 from pytest_ampdb.postgres.source import ConnectionSource
+from pytest_ampdb.provisioning.connect import reason
 
 
 class PostgresEngine:
-    """Row storage in PostgreSQL (a ``repositories.Engine``)."""
+    """Row storage in PostgreSQL (a ``repositories.Engine``).
 
-    def __init__(self, source: ConnectionSource) -> None:
+    ``label`` names the server in a lost-connection error; ``on_lost`` is told when the server
+    stops answering (the test backend then fails the remaining tests at once).
+    """
+
+    def __init__(
+        self,
+        source: ConnectionSource,
+        *,
+        label: str = "PostgreSQL",
+        on_lost: Callable[[str], None] = lambda message: None,
+    ) -> None:
         self.source = source
+        self.label = label
+        self.on_lost = on_lost
 
     def __repr__(self) -> str:
         return f"PostgresEngine({self.source!r})"
@@ -98,6 +111,10 @@ class PostgresEngine:
             with self.source.connection() as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
+            if connection_lost(exc):
+                message = f"{self.label} stopped answering: {reason(exc)}"
+                self.on_lost(message)
+                raise ConnectionLostError(message) from None
             mapped = translate(exc, spec, row)
             if mapped is None:
                 raise

@@ -23,6 +23,21 @@ from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import sqlstate
 
 
+class ConnectionLostError(AmpdbError):
+    """The server stopped answering (killed, shut down, out of connections)."""
+
+
+_LOST_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def connection_lost(exc: psycopg.Error) -> bool:
+    """True for errors that mean the server (or the connection to it) is gone, not the query."""
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, psycopg.OperationalError)
+    return state.startswith("08") or state in _LOST_STATES
+
+
 def translate(
     exc: psycopg.Error, spec: TableSpec[Any], row: Mapping[str, object]
 ) -> AmpdbError | None:

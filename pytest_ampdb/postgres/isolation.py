@@ -22,18 +22,21 @@ import psycopg
 from psycopg import sql
 
 from pytest_ampdb import repositories
+from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.ordering import load_plan
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import SharedSource
+from pytest_ampdb.provisioning.connect import connect, reason
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 
 ISOLATIONS = ("transaction", "database", "truncate")
+CLONE_TIMEOUT = 60
 _DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
 
 
@@ -47,7 +50,19 @@ class Site:
     prefix: str
     """``ampdb_run_<run>_<worker>_``: names of this process's databases."""
     on_ready: Callable[[str], None] = field(default=lambda dsn: None)
+    label: str = "PostgreSQL"
+    """Names the backend and server in errors."""
+    lost: str | None = None
+    """Why the server stopped answering; once set, every later test fails at once."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
+
+    def mark_lost(self, message: str) -> None:
+        if self.lost is None:
+            self.lost = message
+
+    def repositories(self, conn: psycopg.Connection[Any]) -> Repositories:
+        """Repositories over ``conn`` that report a lost server to this site."""
+        return repositories_over(conn, label=self.label, on_lost=self.mark_lost)
 
     def new_name(self) -> str:
         return f"{self.prefix}{next(self._names)}"
@@ -58,7 +73,7 @@ class Site:
         return name
 
     def connect(self, name: str) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.server.dsn(name))
+        conn = connect(self.server.dsn(name))
         configure_connection(conn)
         return conn
 
@@ -75,8 +90,14 @@ class PostgresTestDatabase:
         return self.finish(failed)
 
 
-def repositories_over(conn: psycopg.Connection[Any]) -> Repositories:
-    return repositories.build(PostgresEngine(SharedSource(conn)))
+def repositories_over(
+    conn: psycopg.Connection[Any],
+    *,
+    label: str = "PostgreSQL",
+    on_lost: Callable[[str], None] = lambda message: None,
+) -> Repositories:
+    """All twelve repositories sharing one connection (calls take turns, each in a savepoint)."""
+    return repositories.build(PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost))
 
 
 def empty_tables(conn: psycopg.Connection[Any]) -> None:
@@ -95,12 +116,13 @@ class _ProcessDatabase:
         self.dsn = site.server.dsn(self.name)
         site.on_ready(self.dsn)
         self.conn = site.connect(self.name)
-        self.repos = repositories_over(self.conn)
+        self.repos = site.repositories(self.conn)
 
     def close(self) -> None:
         self.conn.close()
-        with tpl.admin(self.site.server) as admin:
-            tpl.drop_database(admin, self.name)
+        if self.site.lost is None:
+            with tpl.admin(self.site.server) as admin:
+                tpl.drop_database(admin, self.name)
 
 
 class TransactionIsolation(_ProcessDatabase):
@@ -113,7 +135,8 @@ class TransactionIsolation(_ProcessDatabase):
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
-        self.conn.rollback()
+        if self.site.lost is None:
+            self.conn.rollback()
 
 
 class TruncateIsolation(_ProcessDatabase):
@@ -136,6 +159,8 @@ class TruncateIsolation(_ProcessDatabase):
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
+        if self.site.lost is not None:
+            return
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.rollback()
         load_into_postgres(self.conn, self.start, replace=True)
@@ -148,7 +173,9 @@ class DatabaseIsolation:
     def __init__(self, site: Site, ahead: int = 2) -> None:
         self.site = site
         self.ahead = ahead
-        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]]] = queue.Queue()
+        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException] = (
+            queue.Queue()
+        )
         self._wanted = threading.Semaphore(ahead)
         self._doomed: queue.Queue[str | None] = queue.Queue()
         self._stop = threading.Event()
@@ -170,42 +197,62 @@ class DatabaseIsolation:
 
         def finish(failed: bool) -> str | None:
             conn.close()
+            if self.site.lost is not None:
+                return None
             if failed:
+                with tpl.admin(self.site.server) as admin:
+                    tpl.mark_kept(admin, name, "for a failed test")
                 self.kept.append(name)
                 return dsn
             self._doomed.put(name)
             return None
 
-        return PostgresTestDatabase(repositories_over(conn), dsn, finish)
+        return PostgresTestDatabase(self.site.repositories(conn), dsn, finish)
 
     def _take(self) -> tuple[str, psycopg.Connection[Any]]:
         try:
-            item = self._ready.get(timeout=30)
+            item = self._ready.get(timeout=CLONE_TIMEOUT)
         except queue.Empty:
-            raise TimeoutError("pytest-ampdb: no cloned database became ready in 30 s") from None
+            raise AmpdbError(
+                f"{self.site.label}: no cloned database became ready in {CLONE_TIMEOUT} s"
+            ) from None
+        if isinstance(item, BaseException):
+            self._ready.put(item)  # every later test gets the same answer at once
+            raise item
         self._wanted.release()
         return item
 
     def _clone_ahead(self) -> None:
-        with tpl.admin(self.site.server) as admin:
-            while True:
-                self._wanted.acquire()
-                if self._stop.is_set():
-                    return
-                name = self.site.clone(admin)
-                self._ready.put((name, self.site.connect(name)))
+        try:
+            with tpl.admin(self.site.server) as admin:
+                while True:
+                    self._wanted.acquire()
+                    if self._stop.is_set():
+                        return
+                    name = self.site.clone(admin)
+                    self._ready.put((name, self.site.connect(name)))
+        except Exception as exc:  # told to the test that waits for the clone
+            message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
+            self.site.mark_lost(message)
+            self._ready.put(AmpdbError(message))
 
     def _drop_behind(self) -> None:
-        with tpl.admin(self.site.server) as admin:
-            while (name := self._doomed.get()) is not None:
-                tpl.drop_database(admin, name)
+        try:
+            with tpl.admin(self.site.server) as admin:
+                while (name := self._doomed.get()) is not None:
+                    tpl.drop_database(admin, name)
+        except Exception:  # the run's final sweep drops what is left
+            return
 
     def close(self) -> None:
         self._stop.set()
         self._wanted.release()
         self._cloner.join(timeout=60)
         while not self._ready.empty():
-            name, conn = self._ready.get_nowait()
+            item = self._ready.get_nowait()
+            if isinstance(item, BaseException):
+                continue
+            name, conn = item
             conn.close()
             self._doomed.put(name)
         self._doomed.put(None)

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 import pytest_ampdb
+from pytest_ampdb.provisioning.connect import connect
 from pytest_ampdb.provisioning.local import pid_alive
 from pytest_ampdb.provisioning.server import Server
 
@@ -29,6 +30,7 @@ TEMPLATE_PREFIX = "ampdb_tpl_"
 RUN_PREFIX = "ampdb_run_"
 READY = "pytest-ampdb template ready"
 RUN_MARK = "pytest-ampdb run"
+KEPT_MARK = "pytest-ampdb kept"
 
 _PACKAGE = Path(pytest_ampdb.__file__).resolve().parent
 SCHEMA_CODE = ("models", "seeds", "migrations")
@@ -211,7 +213,31 @@ def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
 
 def admin(server: Server) -> psycopg.Connection[Any]:
     """An autocommit connection to the server's maintenance database."""
-    return psycopg.connect(server.admin_dsn, autocommit=True)
+    return connect(server.admin_dsn, autocommit=True)
+
+
+def drop_run_databases(server: Server, run_id: str) -> list[str]:
+    """Drop every database of one run (a dead xdist worker's too), except those kept."""
+    dropped = []
+    with admin(server) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s"
+            " AND coalesce(shobj_description(oid, 'pg_database'), '') NOT LIKE %s",
+            (f"{RUN_PREFIX}{run_id}\\_%", KEPT_MARK + "%"),
+        ).fetchall()
+        for (name,) in rows:
+            drop_database(conn, str(name))
+            dropped.append(str(name))
+    return dropped
+
+
+def mark_kept(conn: psycopg.Connection[Any], name: str, why: str) -> None:
+    """Mark a database kept for inspection: no sweep of ours drops it."""
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(f"{KEPT_MARK} {why}")
+        )
+    )
 
 
 def _is_ready(conn: psycopg.Connection[Any], name: str) -> bool:

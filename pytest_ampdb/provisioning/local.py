@@ -86,6 +86,8 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     # JIT compilation only slows down the short queries tests run.
     "jit": "off",
     "TimeZone": "UTC",
+    # Shared memory segments in the data directory, not /dev/shm: a killed server's go with it.
+    "dynamic_shared_memory_type": "mmap",
     "listen_addresses": "127.0.0.1",
     "logging_collector": "off",
     "log_destination": "stderr",

@@ -12,8 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-
+from pytest_ampdb.provisioning.connect import connect
 from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.provisioning.urls import redact_url
@@ -86,12 +85,8 @@ def use_dsn(dsn: str | None) -> Server:
     """A server the user runs: only the plugin's own databases on it are ever touched."""
     if not dsn:
         raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
-    try:
-        with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as conn:
-            version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ProvisioningError(f"cannot connect to {redact_url(dsn)}: {reason}") from None
+    with connect(dsn, autocommit=True) as conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     return Server(dsn, "dsn", f"server at {redact_url(dsn)}", version=version, owned=False)
 
 

@@ -1,0 +1,32 @@
+"""Connecting to a server, with a failure told as one line that names it (password hidden).
+
+Used wherever the plugin opens a connection itself, so a refused login, an exhausted
+``max_connections`` (SQLSTATE 53300) or a server that is gone all end as one
+``ProvisioningError`` line instead of a driver traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from pytest_ampdb.provisioning.errors import ProvisioningError
+from pytest_ampdb.provisioning.urls import redact_url
+
+CONNECT_TIMEOUT = 10
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """``psycopg.connect`` with a bounded wait and a one-line error naming the server."""
+    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    try:
+        return psycopg.connect(dsn, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise ProvisioningError(f"cannot connect to {redact_url(dsn)}: {reason(exc)}") from None
+
+
+def reason(exc: BaseException) -> str:
+    """The first meaningful line of a driver error."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return next((line for line in lines if line), type(exc).__name__)
