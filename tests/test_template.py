@@ -78,7 +78,9 @@ def test_prune_keeps_the_current_template_and_those_in_use(server: Server) -> No
     current = tpl.ensure_template(server, "f" * 64, one_table)
     old.release(server, drop=False)  # a finished --ampdb-reuse run left it
     dropped = tpl.prune_templates(server, keep=current.name)
-    assert dropped == [old.name]
+    assert old.name in dropped  # (other runs' unused templates on this server may go too)
+    assert busy.name not in dropped
+    assert current.name not in dropped
     assert {busy.name, current.name} <= databases(server)
     for template in (busy, current):
         template.release(server, drop=True)
