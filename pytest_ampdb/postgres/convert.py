@@ -35,11 +35,12 @@ def params(spec: TableSpec[Any], names: Sequence[str], values: Sequence[object])
     """Query parameters for ``names`` columns (jsonb wrapped, text[] as lists)."""
     kinds = spec.column_map
     return [
-        _param(kinds[n].kind, v) if n in kinds else v for n, v in zip(names, values, strict=True)
+        param(kinds[n].kind, v) if n in kinds else v for n, v in zip(names, values, strict=True)
     ]
 
 
-def _param(kind: Kind, value: object) -> object:
+def param(kind: Kind, value: object) -> object:
+    """One normalized value as psycopg should receive it (jsonb wrapped, text[] a list)."""
     if value is None:
         return None
     if kind is Kind.JSONB:

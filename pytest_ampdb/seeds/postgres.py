@@ -9,17 +9,14 @@ column or table added to the models is loaded without touching this module.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from enum import Enum
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from pytest_ampdb.models.columns import Column, Kind
 from pytest_ampdb.models.schema import Row, TableSpec
 from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.postgres.convert import param
 from pytest_ampdb.seeds.reader import SeedError, SeedSet
 
 _COPY_LINE = re.compile(r"\bline (\d+)")
@@ -88,7 +85,6 @@ def _copy_rows(
     if not rows:
         return
     columns = spec.columns
-    adapters = [_adapter(column) for column in columns]
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(spec.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     )
@@ -97,8 +93,10 @@ def _copy_rows(
             for row in rows:
                 copy.write_row(
                     [
-                        None if column.name in deferred else adapt(row.get(column.name))
-                        for column, adapt in zip(columns, adapters, strict=True)
+                        None
+                        if column.name in deferred
+                        else param(column.kind, row.get(column.name))
+                        for column in columns
                     ]
                 )
     except psycopg.Error as exc:
@@ -123,17 +121,6 @@ def _fill_deferred(
     )
     with conn.cursor() as cur:
         cur.executemany(statement, params)
-
-
-def _adapter(column: Column) -> Callable[[Any], Any]:
-    """How a normalized Python value of this column is passed to psycopg."""
-    if column.kind is Kind.JSONB:
-        return lambda v: None if v is None else Jsonb(v)
-    if column.kind is Kind.TEXT_ARRAY:
-        return lambda v: None if v is None else list(v)
-    if column.enum is not None:
-        return lambda v: v.value if isinstance(v, Enum) else v
-    return lambda v: v
 
 
 def _row_error(seeds: SeedSet, table: str, exc: psycopg.Error) -> SeedError:
