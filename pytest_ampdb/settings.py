@@ -15,7 +15,7 @@ from typing import Any
 from pytest_ampdb.errors import AmpdbError
 
 BACKENDS = ("memory", "postgres")
-POSTGRES_MODES = ("auto", "container", "local", "dsn")
+POSTGRES_MODES = ("auto", "container", "local", "dsn", "preview")
 ISOLATIONS = ("transaction", "database", "truncate")
 
 
@@ -53,11 +53,19 @@ OPTIONS: tuple[Option, ...] = (
         "ampdb_postgres",
         "AMPDB_POSTGRES",
         "where PostgreSQL comes from: auto (a DSN if given, else a container when Docker "
-        "answers, else local binaries), container, local or dsn",
+        "answers, else local binaries), container, local, dsn, or preview (the branch's "
+        "pr-<branch> database on the --ampdb-dsn / AMPDB_PREVIEW_SERVER server)",
         default="auto",
         choices=POSTGRES_MODES,
     ),
     Option("dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use"),
+    Option(
+        "branch",
+        "--ampdb-branch",
+        "ampdb_branch",
+        "AMPDB_BRANCH",
+        "branch whose preview database to use (default: the CI's branch variables, else git)",
+    ),
     Option(
         "image",
         "--ampdb-image",
@@ -145,6 +153,7 @@ class Settings:
     backend: str = "memory"
     postgres: str = "auto"
     dsn: str | None = None
+    branch: str | None = None
     image: str = "postgres:15"
     isolation: str = "transaction"
     reuse: bool = False

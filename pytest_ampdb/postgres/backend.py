@@ -7,6 +7,7 @@ Each process then clones its own databases, named after the run and the worker.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from pytest_ampdb import migrations
+from pytest_ampdb import migrations, preview
 from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.paths import migrations_dir
@@ -29,10 +30,11 @@ from pytest_ampdb.postgres.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.provisioning.connect import reason
+from pytest_ampdb.provisioning.connect import connect, reason
 from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.select import ServerRequest, obtain_server
+from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
 from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.provisioning.urls import redact_url
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.settings import Settings
@@ -55,6 +57,8 @@ class Provisioned:
     strategy: str
     migration_version: str
     run_id: str
+    preview: str | None = None
+    """The branch's preview database, used in place by ``transaction`` isolation."""
 
     def to_shared(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,8 +70,11 @@ class Provisioned:
 
 def provision(
     settings: Settings, seeds: SeedSet | None, context: BackendContext
-) -> tuple[Provisioned, Server, tpl.Template]:
+) -> tuple[Provisioned, Server, tpl.Template | None]:
     """Obtain the server and make sure the template for these migrations and seeds is ready."""
+    if settings.postgres == "preview":
+        provisioned, server = provision_preview(settings, seeds, context)
+        return provisioned, server, None
     request = ServerRequest(
         mode=settings.postgres,
         dsn=settings.dsn,
@@ -120,6 +127,65 @@ def provision(
     return provisioned, server, template
 
 
+def provision_preview(
+    settings: Settings, seeds: SeedSet | None, context: BackendContext
+) -> tuple[Provisioned, Server]:
+    """Ensure the branch's preview on the shared server: created, migrated, seeded once.
+
+    Tests then run inside it in rolled-back transactions, so a run never leaves rows behind in
+    the shared database; other isolations clone from a template copy of it, made on demand.
+    """
+    server_dsn = settings.dsn or os.environ.get(preview.SERVER_ENV)
+    if not server_dsn:
+        raise ProvisioningError(
+            "--ampdb-postgres=preview needs the shared server: --ampdb-dsn or "
+            f"{preview.SERVER_ENV} (a URL of its maintenance database)"
+        )
+    server = use_dsn(server_dsn)
+    check_version(server, settings.postgres_version)
+    branch = preview.branch_name(settings.branch, cwd=context.project_root)
+
+    def on_create(dsn: str) -> None:
+        with connect(dsn) as conn:
+            context.seed_hook(repositories_over(conn))
+            conn.commit()
+
+    try:
+        report = preview.ensure(
+            server_dsn,
+            branch,
+            migrations=settings.migrations or migrations_dir(),
+            seeds=seeds,
+            seed=seeds is not None,
+            recreate=settings.recreate,
+            on_create=on_create if seeds is not None else None,
+        )
+    except preview.HistoryDriftError as exc:
+        raise ProvisioningError(str(exc).replace("--recreate", "--ampdb-recreate")) from None
+    state = "created" if report.created else f"{len(report.applied)} migrations applied"
+    if not report.created and not report.applied:
+        state = "up to date"
+    description = (
+        f"preview {report.name} of branch {preview.printable(branch)} "
+        f"on {redact_url(server_dsn)}, {state}"
+    )
+    provisioned = Provisioned(
+        admin_dsn=server_dsn,
+        kind="preview",
+        description=description,
+        version=server.version,
+        server_reused=not report.created,
+        template="",
+        template_reused=not report.created,
+        template_seconds=report.seconds,
+        strategy=tpl.clone_strategy(server),
+        migration_version=report.version,
+        run_id=secrets.token_hex(3),
+        preview=report.name,
+    )
+    return provisioned, server
+
+
 def _migration_version(directory: Any) -> str:
     files = sorted(p.name for p in directory.glob("*.sql"))
     return files[-1].split("_")[0].removesuffix(".sql") if files else "none"
@@ -144,16 +210,37 @@ class PostgresBackend:
         else:
             self.provisioned, server, self._template = provision(settings, seeds, context)
             self._server = server
+        self._copy: tpl.Template | None = None
         prefix = f"{tpl.RUN_PREFIX}{self.provisioned.run_id}_{context.worker}_{os.getpid()}_"
         self.site = Site(
             server,
-            self.provisioned.template,
+            self.provisioned.template or None,
             self.provisioned.strategy,
             prefix,
             context.on_ready,
             label=f"postgres backend ({self.provisioned.description})",
+            in_place=self.provisioned.preview,
+            make_template=self._copy_preview,
         )
         self._isolations: dict[str, Isolation] = {}
+
+    def _copy_preview(self) -> str:
+        """A template copy of the preview, for isolations that clone (made once, on demand)."""
+        name = self.provisioned.preview
+        if name is None:
+            raise AmpdbError(f"{self.site.label}: no template to clone databases from")
+        digest = hashlib.sha256(f"preview {name} {self.provisioned.migration_version}".encode())
+        try:
+            self._copy = tpl.ensure_template(
+                self.site.server, digest.hexdigest(), lambda dsn: None, source=name
+            )
+        except psycopg.Error as exc:
+            raise AmpdbError(
+                f"{self.site.label}: isolation {self.settings.isolation!r} clones databases from "
+                f"a copy of the preview, and PostgreSQL refused to make it ({reason(exc)}); "
+                "use --ampdb-isolation=transaction on a shared preview"
+            ) from None
+        return self._copy.name
 
     def open(self, options: TestOptions) -> PostgresTestDatabase:
         mode = options.isolation or self.settings.isolation
@@ -194,6 +281,9 @@ class PostgresBackend:
                 isolation.close()
         finally:
             self._isolations.clear()
+            if self._copy is not None:
+                self._copy.release(self.site.server, drop=self.site.lost is None)
+                self._copy = None
             if self._server is not None:
                 server, self._server = self._server, None
                 release_provisioned(
@@ -203,7 +293,7 @@ class PostgresBackend:
 
 def release_provisioned(
     settings: Settings,
-    template: tpl.Template,
+    template: tpl.Template | None,
     server: Server,
     run_id: str | None = None,
     lost: str | None = None,
@@ -212,12 +302,11 @@ def release_provisioned(
     on a server that outlives us and no other run uses it), then release the server. With the
     server gone (``lost``) only the release is left to do."""
     try:
-        if lost is None:
-            if run_id is not None:
-                tpl.drop_run_databases(server, run_id)
-            template.release(server, drop=not settings.reuse and not server.owned)
-        else:
-            template.release(server, drop=False)
+        if lost is None and run_id is not None:
+            tpl.drop_run_databases(server, run_id)
+        if template is not None:
+            drop = lost is None and not settings.reuse and not server.owned
+            template.release(server, drop=drop)
     finally:
         server.close()
 

@@ -45,7 +45,8 @@ class Site:
     """The server, the ready template and how to name and clone databases on it."""
 
     server: Server
-    template: str
+    template: str | None
+    """The database clones are made from; made on first use by ``make_template`` when None."""
     strategy: str
     prefix: str
     """``ampdb_run_<run>_<worker>_``: names of this process's databases."""
@@ -54,7 +55,20 @@ class Site:
     """Names the backend and server in errors."""
     lost: str | None = None
     """Why the server stopped answering; once set, every later test fails at once."""
+    in_place: str | None = None
+    """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
+    make_template: Callable[[], str] | None = None
     _names: Any = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clone_source(self) -> str:
+        """The template to clone from (made now, the first time, if it is made lazily)."""
+        with self._lock:
+            if self.template is None:
+                if self.make_template is None:
+                    raise AmpdbError(f"{self.label}: no template to clone databases from")
+                self.template = self.make_template()
+            return self.template
 
     def mark_lost(self, message: str) -> None:
         if self.lost is None:
@@ -68,8 +82,9 @@ class Site:
         return f"{self.prefix}{next(self._names)}"
 
     def clone(self, conn: psycopg.Connection[Any]) -> str:
+        source = self.clone_source()
         name = self.new_name()
-        tpl.clone(conn, self.template, name, self.strategy)
+        tpl.clone(conn, source, name, self.strategy)
         return name
 
     def connect(self, name: str) -> psycopg.Connection[Any]:
@@ -107,12 +122,17 @@ def empty_tables(conn: psycopg.Connection[Any]) -> None:
 
 
 class _ProcessDatabase:
-    """One database of this process, cloned from the template, and one connection to it."""
+    """One database of this process, cloned from the template (or ``in_place``, a database used
+    as it is and never dropped), and one connection to it."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, in_place: str | None = None) -> None:
         self.site = site
-        with tpl.admin(site.server) as admin:
-            self.name = site.clone(admin)
+        self.owned = in_place is None
+        if in_place is not None:
+            self.name = in_place
+        else:
+            with tpl.admin(site.server) as admin:
+                self.name = site.clone(admin)
         self.dsn = site.server.dsn(self.name)
         site.on_ready(self.dsn)
         self.conn = site.connect(self.name)
@@ -120,13 +140,19 @@ class _ProcessDatabase:
 
     def close(self) -> None:
         self.conn.close()
-        if self.site.lost is None:
+        if self.owned and self.site.lost is None:
             with tpl.admin(self.site.server) as admin:
                 tpl.drop_database(admin, self.name)
 
 
 class TransactionIsolation(_ProcessDatabase):
-    """Each test inside a transaction of one shared connection, rolled back at teardown."""
+    """Each test inside a transaction of one shared connection, rolled back at teardown.
+
+    On a shared preview the preview itself is used: nothing a test writes is ever committed.
+    """
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(site, in_place=site.in_place)
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         self.conn.execute("SELECT 1")  # opens the test's transaction; calls nest savepoints

@@ -92,14 +92,24 @@ Builder = Callable[[str], None]
 
 
 def ensure_template(
-    server: Server, digest: str, build: Builder, *, rebuild: bool = False
+    server: Server,
+    digest: str,
+    build: Builder,
+    *,
+    rebuild: bool = False,
+    source: str | None = None,
 ) -> Template:
-    """The ready template for ``digest``, built now unless a ready one exists; held in use."""
+    """The ready template for ``digest``, built now unless a ready one exists; held in use.
+
+    ``source``: start from a copy of that database (a preview) instead of an empty one.
+    """
     name = TEMPLATE_PREFIX + digest[:16]
     started = time.perf_counter()
     hold = admin(server)
     try:
-        reused = _ensure(hold, server, name=name, digest=digest, build=build, rebuild=rebuild)
+        reused = _ensure(
+            hold, server, name=name, digest=digest, build=build, rebuild=rebuild, source=source
+        )
     except BaseException:
         hold.close()
         raise
@@ -114,6 +124,7 @@ def _ensure(
     digest: str,
     build: Builder,
     rebuild: bool,
+    source: str | None,
 ) -> bool:
     """Under the build lock: reuse or build; then hold the shared use lock (on ``conn``)."""
     conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
@@ -124,7 +135,10 @@ def _ensure(
             return True
         building = f"{name}_build"
         drop_database(conn, building)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building))
+        if source is not None:
+            create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(source))
+        conn.execute(create)
         try:
             build(server.dsn(building))
         except BaseException:

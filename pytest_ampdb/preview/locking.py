@@ -1,0 +1,60 @@
+"""The per-preview advisory lock, held on the server's maintenance database.
+
+Keyed by the preview's name, so two jobs of the same branch serialize while jobs of other
+branches run freely. The migration engine's own lock (inside the preview) only guards
+``apply``; this one also covers CREATE DATABASE, seeding, marking and dropping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from pytest_ampdb.preview.errors import PreviewLockTimeoutError
+
+Connection = psycopg.Connection[Any]
+
+
+def lock_key(name: str) -> int:
+    """The advisory lock key of the preview ``name`` (on the maintenance database)."""
+    digest = hashlib.sha256(f"pytest-ampdb preview {name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
+    """An autocommit connection to the maintenance database holding the preview's lock."""
+    conn = psycopg.connect(server_dsn, autocommit=True)
+    try:
+        key = lock_key(name)
+        acquire(conn, name, key, timeout)
+        try:
+            yield conn
+        finally:
+            if not conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    finally:
+        conn.close()
+
+
+def acquire(conn: Connection, name: str, key: int, timeout: float) -> None:
+    """Take the lock: at once if free, else wait up to ``timeout`` s (negative: forever)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    if row and row[0]:
+        return
+    if 0 <= timeout < 0.001:
+        raise PreviewLockTimeoutError(name, timeout)
+    # Block in the server (woken the moment the holder lets go), bounded by lock_timeout.
+    limit = "0" if timeout < 0 else f"{int(timeout * 1000)}ms"
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (limit,))
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    except psycopg.errors.LockNotAvailable:
+        raise PreviewLockTimeoutError(name, timeout) from None
+    finally:
+        conn.execute("SET lock_timeout TO DEFAULT")

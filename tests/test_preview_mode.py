@@ -1,0 +1,106 @@
+"""``--ampdb-postgres=preview``: the downstream suite in the branch's preview database.
+
+The session's local cluster plays the shared development server. The suite runs twice on the
+same preview; the preview's rows must be exactly as they were before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pytest_ampdb import preview
+from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.provisioning import LocalCluster
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[1]
+BRANCH = 'feature/JIRA-1 drop"; --x'
+
+
+@pytest.fixture
+def shared(pg_cluster: LocalCluster) -> Iterator[str]:
+    """The shared server's maintenance URL; the branch's preview is dropped afterwards."""
+    dsn = pg_cluster.dsn("postgres")
+    yield dsn
+    if any(p.branch == BRANCH for p in preview.list_previews(dsn)):
+        preview.drop(dsn, BRANCH, force=True)
+
+
+def snapshot(dsn: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(dsn) as conn:
+        return {
+            table: conn.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
+            for table in TABLES
+        }
+
+
+def run(pytester: pytest.Pytester, shared: str, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "--ampdb=postgres",
+        "--ampdb-postgres=preview",
+        f"--ampdb-dsn={shared}",
+        f"--ampdb-branch={BRANCH}",
+        "-p",
+        "no:randomly",
+        *args,
+        str(ROOT / "examples"),
+    )
+
+
+def test_the_suite_passes_twice_on_one_preview_and_leaves_its_rows_alone(
+    pytester: pytest.Pytester, shared: str
+) -> None:
+    name = preview.database_name(BRANCH)
+    assert name == "pr-feature-jira-1-drop-x"
+
+    first = run(pytester, shared)
+    first.assert_outcomes(passed=9)
+    first.stdout.fnmatch_lines(
+        [f"ampdb: backend postgres: PostgreSQL 15.*, preview {name} of branch *, created*"]
+    )
+    preview_dsn = shared.replace("/postgres?", f"/{name}?")
+    before = snapshot(preview_dsn)
+    assert sum(len(rows) for rows in before.values()) == 27  # the seeds, nothing else
+
+    second = run(pytester, shared)
+    second.assert_outcomes(passed=9)
+    second.stdout.fnmatch_lines([f"*preview {name} of branch *, up to date*"])
+    assert snapshot(preview_dsn) == before
+    assert [p.name for p in preview.list_previews(shared) if p.branch == BRANCH] == [name]
+
+
+def test_database_isolation_clones_from_a_copy_of_the_preview(
+    pytester: pytest.Pytester, shared: str
+) -> None:
+    run(pytester, shared).assert_outcomes(passed=9)  # creates the preview
+    name = preview.database_name(BRANCH)
+    before = snapshot(shared.replace("/postgres?", f"/{name}?"))
+    run(pytester, shared, "--ampdb-isolation=database").assert_outcomes(passed=9)
+    assert snapshot(shared.replace("/postgres?", f"/{name}?")) == before
+    with psycopg.connect(shared) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'ampdb\\_%'"
+        ).fetchall()
+    assert left == []  # the copy and the per-test clones are gone
+
+
+def test_database_isolation_says_why_when_the_preview_cannot_be_copied(
+    pytester: pytest.Pytester, shared: str
+) -> None:
+    run(pytester, shared).assert_outcomes(passed=9)
+    name = preview.database_name(BRANCH)
+    with psycopg.connect(shared.replace("/postgres?", f"/{name}?")):  # someone else is in it
+        result = run(pytester, shared, "--ampdb-isolation=database")
+    result.assert_outcomes(passed=2, errors=7)  # the mock-only unit tests need no database
+    result.stdout.fnmatch_lines(
+        [
+            "*isolation 'database' clones databases from a copy of the preview, and PostgreSQL "
+            f'refused to make it (source database "{name}" is being accessed by other users*'
+        ]
+    )
