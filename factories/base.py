@@ -15,6 +15,7 @@ from typing import Any
 from factories._boy import factory
 from pytest_ampdb import database
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
+from pytest_ampdb.randomness import take_factory_seed
 
 ENTITIES_MODULE = "factories.entities"
 
@@ -26,6 +27,13 @@ class AmpdbFactory(factory.Factory):  # type: ignore[misc]
         abstract = True
 
     @classmethod
+    def _generate(cls, strategy: Any, params: Any) -> Any:
+        seed = take_factory_seed()  # the running test's seed, on its first factory call
+        if seed is not None:
+            reseed(seed)
+        return super()._generate(strategy, params)
+
+    @classmethod
     def _build(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
         return model_class(*args, **kwargs)
 
@@ -33,6 +41,23 @@ class AmpdbFactory(factory.Factory):  # type: ignore[misc]
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
         table = SPEC_BY_MODEL[model_class].name
         return database.current(table).create(model_class(*args, **kwargs))
+
+
+def reseed(seed: int) -> None:
+    """Seed Faker and factory_boy's random generator and restart every factory's sequence.
+
+    The plugin schedules this for each test with a per-test seed, so a failing test's values
+    (names, ids, tokens) are the same when it is run again with the same seed. An explicit call
+    replaces the seed the plugin scheduled for the running test.
+    """
+    take_factory_seed()
+    factory.random.reseed_random(seed)
+    pending = [AmpdbFactory]
+    while pending:
+        each = pending.pop()
+        pending.extend(each.__subclasses__())
+        if not each._meta.abstract:
+            each.reset_sequence()
 
 
 class ParentId(factory.SubFactory):  # type: ignore[misc]

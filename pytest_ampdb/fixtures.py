@@ -15,7 +15,7 @@ from pytest_ampdb import database
 from pytest_ampdb.backend import TestDatabase, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models import ENTITIES
-from pytest_ampdb.randomness import reseed_factories, test_seed
+from pytest_ampdb.randomness import schedule_factory_seed, test_seed
 from pytest_ampdb.run import AmpdbRun, TestScope
 from pytest_ampdb.seeds import SeedIds
 from pytest_ampdb.types import Repositories
@@ -43,7 +43,7 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
     """Every test: its own (lazily opened) database as the process default, seeded fake data."""
     run = request.config.stash[RUN_KEY]
     scope = TestScope(run, marker_options(request.node, run))
-    reseed_factories(test_seed(request.config.stash[BASE_SEED_KEY], request.node.nodeid))
+    schedule_factory_seed(test_seed(request.config.stash[BASE_SEED_KEY], request.node.nodeid))
     previous = database.set_default(provider=scope.repos)
     try:
         yield scope

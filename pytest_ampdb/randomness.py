@@ -21,8 +21,22 @@ def test_seed(base: int, nodeid: str) -> int:
     return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
 
 
-def reseed_factories(seed: int) -> None:
-    """Seed Faker and reset factory sequences (``factories`` ships in the same wheel)."""
-    import factories
+class _Pending:
+    """The seed the next factory call of the running test must start from."""
 
-    factories.reseed(seed)
+    seed: int | None = None
+
+
+def schedule_factory_seed(seed: int) -> None:
+    """Seed Faker and the factory sequences with ``seed`` at the test's first factory call.
+
+    Lazily, so a test that uses no factory pays nothing for it (reseeding costs more than the
+    rest of a memory-mode test's setup).
+    """
+    _Pending.seed = seed
+
+
+def take_factory_seed() -> int | None:
+    """The scheduled seed, once: the factories call this before generating anything."""
+    seed, _Pending.seed = _Pending.seed, None
+    return seed
