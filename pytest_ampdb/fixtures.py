@@ -59,7 +59,8 @@ def _database(scope: TestScope) -> TestDatabase:
     try:
         return scope.database()
     except AmpdbError as exc:
-        pytest.fail(f"pytest-ampdb: {exc}", pytrace=False)
+        message = f"pytest-ampdb: {exc}"
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 @pytest.fixture

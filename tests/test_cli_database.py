@@ -211,6 +211,15 @@ def test_refresh_db_rebuilds_a_local_database(
     with psycopg.connect(seeded) as conn:
         conn.execute("CREATE TABLE leftover (x int)")
         conn.execute("DELETE FROM operations")
+    # it did not create this database, so it refuses, and changes nothing ...
+    code, out, err = run(capsys, "refresh-db", "--url", seeded)
+    assert code == 1
+    assert "refresh-db did not create it (use --force to drop it anyway)" in err
+    with psycopg.connect(seeded) as conn:
+        assert conn.execute("SELECT to_regclass('public.leftover')").fetchone() != (None,)
+    # ... unless told; from then on the database is its own
+    code, out, err = run(capsys, "refresh-db", "--url", seeded, "--force")
+    assert (code, err) == (0, "")
     code, out, err = run(capsys, "refresh-db", "--url", seeded)
     assert (code, err) == (0, "")
     assert "6 migration files applied" in out

@@ -107,7 +107,7 @@ def run_refresh(args: argparse.Namespace) -> int:
     directory = args.dir or migrations_dir()
     migrations.validate_dir(directory)  # check everything before dropping anything
     seeds = read_seeds(args.seeds)
-    recreate_database(url, target)
+    recreate_database(url, target, force=args.force)
     report = migrations.apply(url, directory)
     count = seed_database(url, seeds, replace=False)
     print(
@@ -174,8 +174,15 @@ def require_local(url: str, name: str) -> None:
         )
 
 
-def recreate_database(url: str, name: str) -> None:
-    """``DROP DATABASE ... WITH (FORCE)`` then ``CREATE DATABASE``, from a maintenance database."""
+REFRESH_MARK = "pytest-ampdb refresh-db"
+"""The comment ``refresh-db`` leaves on a database it made: only such a one is dropped unasked."""
+
+
+def recreate_database(url: str, name: str, *, force: bool = False) -> None:
+    """``DROP DATABASE ... WITH (FORCE)`` then ``CREATE DATABASE``, from a maintenance database.
+
+    An existing database that ``refresh-db`` did not make is refused unless ``force``.
+    """
     admin = make_conninfo(url, dbname="postgres")
     try:
         conn = psycopg.connect(admin, autocommit=True)
@@ -183,8 +190,21 @@ def recreate_database(url: str, name: str) -> None:
         conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
     with conn:
         ident = sql.Identifier(name)
+        row = conn.execute(
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
+            " WHERE datname = %s",
+            (name,),
+        ).fetchone()
+        if row is not None and not str(row[0]).startswith(REFRESH_MARK) and not force:
+            raise AmpdbError(
+                f"refusing to drop database {name!r}: refresh-db did not create it "
+                "(use --force to drop it anyway)"
+            )
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(REFRESH_MARK))
+        )
 
 
 def _is_local(host: str) -> bool:

@@ -13,6 +13,7 @@ import pytest_ampdb
 from pytest_ampdb.migrations.checksum import hash_dir, validate_dir, write_sum
 from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile, new_file
 from pytest_ampdb.migrations.errors import (
+    AppliedFileEditedError,
     ChecksumError,
     DirectiveError,
     DirectoryError,
@@ -41,6 +42,7 @@ from pytest_ampdb.migrations.splitter import Statement, split_statements
 
 __all__ = [
     "AppliedFile",
+    "AppliedFileEditedError",
     "ApplyReport",
     "ChecksumError",
     "DirectiveError",

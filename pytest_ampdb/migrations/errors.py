@@ -127,6 +127,17 @@ class HistoryChangedError(MigrationError):
         super().__init__(f"history changed: statement {stmt} from file {go_quote(name)} changed")
 
 
+class AppliedFileEditedError(MigrationError):
+    """A fully applied file was edited (and atlas.sum re-hashed) since it ran."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"migration file {go_quote(name)} was edited after it was applied: the database no "
+            "longer matches it; restore the file and add a new migration for the change"
+        )
+
+
 class HistoryNonLinearError(MigrationError):
     """Files were added before the last applied version (exec order ``linear``)."""
 

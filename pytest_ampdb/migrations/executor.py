@@ -29,6 +29,7 @@ from pytest_ampdb.migrations.directory import (
     MigrationFile,
 )
 from pytest_ampdb.migrations.errors import (
+    AppliedFileEditedError,
     HistoryChangedError,
     HistoryNonLinearError,
     MigrationError,
@@ -36,6 +37,7 @@ from pytest_ampdb.migrations.errors import (
     StatementError,
     UsageError,
 )
+from pytest_ampdb.migrations.history import drift
 from pytest_ampdb.migrations.plan import EXEC_ORDERS, LINEAR, Plan, compute_plan
 from pytest_ampdb.migrations.revisions import (
     DEFAULT_SCHEMA,
@@ -146,6 +148,10 @@ def apply(
             if not dry_run:
                 table.create(conn)
             revisions = table.read(conn)
+            complete = [r for r in revisions if r.total <= r.applied and not r.error]
+            edited = drift(files, complete)  # partial files: the partial hashes decide
+            if edited is not None and edited[1] == "changed":  # Atlas would skip it silently
+                raise AppliedFileEditedError(edited[0])
             if not revisions and not (baseline or allow_dirty):
                 reason = check_clean(conn, table.schema, bound)
                 if reason:

@@ -30,7 +30,7 @@ from pytest_ampdb.postgres.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.provisioning.connect import connect, reason
+from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
 from pytest_ampdb.provisioning.server import Server
@@ -85,10 +85,15 @@ def provision(
         major=settings.postgres_version,
     )
     directory = settings.migrations or migrations_dir()
-    migrations.validate_dir(directory)  # an edited atlas.sum stops the run before any server work
+    try:  # an edited atlas.sum stops the run before any server work
+        migrations.validate_dir(directory)
+    except migrations.ChecksumError as exc:
+        raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
     server = obtain_server(request)
     try:
-        tpl.sweep_dead_runs(server)
+        with tpl.admin(server) as conn:
+            tpl.sweep_dead_runs(server, conn=conn)
+            strategy = tpl.clone_strategy(server, conn=conn)
         seed_files = list(seeds.files.values()) if seeds is not None else []
         digest = tpl.fingerprint(directory, seed_files, context.fingerprint_files())
 
@@ -107,7 +112,7 @@ def provision(
         raise
     try:
         if settings.reuse or settings.recreate:
-            tpl.prune_templates(server, keep=template.name)
+            tpl.prune_templates(server, keep=template.name, conn=template.hold)
         provisioned = Provisioned(
             admin_dsn=server.admin_dsn,
             kind=server.kind,
@@ -117,7 +122,7 @@ def provision(
             template=template.name,
             template_reused=template.reused,
             template_seconds=template.seconds,
-            strategy=tpl.clone_strategy(server),
+            strategy=strategy,
             migration_version=_migration_version(directory),
             run_id=secrets.token_hex(3),
         )
@@ -211,7 +216,7 @@ class PostgresBackend:
             self.provisioned, server, self._template = provision(settings, seeds, context)
             self._server = server
         self._copy: tpl.Template | None = None
-        prefix = f"{tpl.RUN_PREFIX}{self.provisioned.run_id}_{context.worker}_{os.getpid()}_"
+        prefix = tpl.run_prefix(self.provisioned.run_id, context.worker.lower())
         self.site = Site(
             server,
             self.provisioned.template or None,
@@ -253,6 +258,8 @@ class PostgresBackend:
             if isolation is None:
                 isolation = self._isolations[mode] = _ISOLATION_CLASSES[mode](self.site)
             return isolation.open(options.seed)
+        except ServerBusyError as exc:  # full for now, not gone: only this test fails
+            raise AmpdbError(f"{self.site.label}: {exc}") from None
         except (psycopg.OperationalError, ProvisioningError) as exc:
             self.site.mark_lost(f"{self.site.label} stopped answering: {reason(exc)}")
             raise ConnectionLostError(str(self.site.lost)) from None

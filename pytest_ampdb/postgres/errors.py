@@ -27,7 +27,7 @@ class ConnectionLostError(AmpdbError):
     """The server stopped answering (killed, shut down, out of connections)."""
 
 
-_LOST_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def connection_lost(exc: psycopg.Error) -> bool:

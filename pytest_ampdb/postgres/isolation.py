@@ -29,7 +29,7 @@ from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import SharedSource
-from pytest_ampdb.provisioning.connect import connect, reason
+from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -162,7 +162,9 @@ class TransactionIsolation(_ProcessDatabase):
 
     def _finish(self, failed: bool) -> None:
         if self.site.lost is None:
-            self.conn.rollback()
+            # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
+            # test would parse and plan each statement again; the server keeps them over this.
+            self.conn.execute("ROLLBACK")
 
 
 class TruncateIsolation(_ProcessDatabase):
@@ -193,13 +195,20 @@ class TruncateIsolation(_ProcessDatabase):
         self.conn.commit()
 
 
+@dataclass(frozen=True)
+class _Busy:
+    """A clone the server had no room for: one test's error, not the end of the run."""
+
+    error: AmpdbError
+
+
 class DatabaseIsolation:
     """A database per test, cloned ahead of demand and dropped in the background."""
 
     def __init__(self, site: Site, ahead: int = 2) -> None:
         self.site = site
         self.ahead = ahead
-        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException] = (
+        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException | _Busy] = (
             queue.Queue()
         )
         self._wanted = threading.Semaphore(ahead)
@@ -223,6 +232,7 @@ class DatabaseIsolation:
 
         def finish(failed: bool) -> str | None:
             conn.close()
+            self._wanted.release()  # the next clone is made between tests, not during one
             if self.site.lost is not None:
                 return None
             if failed:
@@ -242,25 +252,39 @@ class DatabaseIsolation:
             raise AmpdbError(
                 f"{self.site.label}: no cloned database became ready in {CLONE_TIMEOUT} s"
             ) from None
+        if isinstance(item, _Busy):  # this test fails; the cloner tries again for the next
+            self._wanted.release()
+            raise item.error
         if isinstance(item, BaseException):
             self._ready.put(item)  # every later test gets the same answer at once
             raise item
-        self._wanted.release()
         return item
 
     def _clone_ahead(self) -> None:
+        admin: psycopg.Connection[Any] | None = None
         try:
-            with tpl.admin(self.site.server) as admin:
-                while True:
-                    self._wanted.acquire()
-                    if self._stop.is_set():
-                        return
+            while True:
+                self._wanted.acquire()
+                if self._stop.is_set():
+                    return
+                try:
+                    if admin is None or admin.closed:
+                        admin = tpl.admin(self.site.server)
                     name = self.site.clone(admin)
-                    self._ready.put((name, self.site.connect(name)))
-        except Exception as exc:  # told to the test that waits for the clone
+                    try:
+                        self._ready.put((name, self.site.connect(name)))
+                    except ServerBusyError:
+                        self._doomed.put(name)
+                        raise
+                except ServerBusyError as exc:  # full for now, not gone
+                    self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+        except Exception as exc:  # told to the test that waits for the clone, and every later one
             message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
             self.site.mark_lost(message)
             self._ready.put(AmpdbError(message))
+        finally:
+            if admin is not None:
+                admin.close()
 
     def _drop_behind(self) -> None:
         try:
@@ -276,7 +300,7 @@ class DatabaseIsolation:
         self._cloner.join(timeout=60)
         while not self._ready.empty():
             item = self._ready.get_nowait()
-            if isinstance(item, BaseException):
+            if isinstance(item, BaseException | _Busy):
                 continue
             name, conn = item
             conn.close()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,11 +162,25 @@ def _ensure(
         conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
 
 
-def prune_templates(server: Server, keep: str) -> list[str]:
+@contextmanager
+def admin_or(
+    server: Server, conn: psycopg.Connection[Any] | None
+) -> Iterator[psycopg.Connection[Any]]:
+    """``conn`` when the caller has an admin connection open already, else a new one."""
+    if conn is not None:
+        yield conn
+        return
+    with admin(server) as opened:
+        yield opened
+
+
+def prune_templates(
+    server: Server, keep: str, *, conn: psycopg.Connection[Any] | None = None
+) -> list[str]:
     """Drop our other templates that no run uses; returns their names."""
     dropped = []
-    with admin(server) as conn:
-        rows = conn.execute(
+    with admin_or(server, conn) as admin_conn:
+        rows = admin_conn.execute(
             "SELECT d.datname FROM pg_database d"
             " WHERE d.datname LIKE %s AND d.datname <> %s"
             " AND shobj_description(d.oid, 'pg_database') LIKE %s"
@@ -173,18 +189,18 @@ def prune_templates(server: Server, keep: str) -> list[str]:
         ).fetchall()
         for (name,) in rows:
             key = _use_key(str(name))
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            row = admin_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
             if row and row[0]:
-                drop_database(conn, str(name))
+                drop_database(admin_conn, str(name))
                 dropped.append(str(name))
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                admin_conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     return dropped
 
 
-def clone_strategy(server: Server) -> str:
+def clone_strategy(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> str:
     """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
-    with admin(server) as conn:
-        fsync = conn.execute("SHOW fsync").fetchone()
+    with admin_or(server, conn) as admin_conn:
+        fsync = admin_conn.execute("SHOW fsync").fetchone()
     return "FILE_COPY" if fsync and fsync[0] == "off" else "WAL_LOG"
 
 
@@ -203,21 +219,39 @@ def clone(conn: psycopg.Connection[Any], template: str, name: str, strategy: str
     )
 
 
-def sweep_dead_runs(server: Server) -> list[str]:
-    """Drop run databases whose owning process on this host is gone (a crashed run's leftovers)."""
+HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+"""Identifies this host in run database names, so a sweep knows whose databases they are."""
+_RUN_NAME = re.compile(r"^ampdb_run_[0-9a-f]+_(?P<host>[0-9a-f]{6})_[a-z0-9]+_(?P<pid>\d+)_\d+$")
+
+
+def run_prefix(run_id: str, worker: str) -> str:
+    """Names of one process's run databases: run, host, xdist worker and pid, so the owner is
+    known from the name alone (a crash can come between CREATE DATABASE and its comment)."""
+    return f"{RUN_PREFIX}{run_id}_{HOST_TAG}_{worker}_{os.getpid()}_"
+
+
+def sweep_dead_runs(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> list[str]:
+    """Drop run databases whose owning process on this host is gone (a crashed run's leftovers).
+
+    The owner comes from the name; a database marked by another host, or kept for a failed
+    test, is left alone.
+    """
     host = socket.gethostname()
     dropped = []
-    with admin(server) as conn:
-        rows = conn.execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-            " WHERE datname LIKE %s AND shobj_description(oid, 'pg_database') LIKE %s",
-            (RUN_PREFIX + "%", RUN_MARK + "%"),
+    with admin_or(server, conn) as admin_conn:
+        rows = admin_conn.execute(
+            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')"
+            " FROM pg_database WHERE datname LIKE %s",
+            (RUN_PREFIX + "%",),
         ).fetchall()
         for name, mark in rows:
-            fields = dict(part.split("=", 1) for part in str(mark).split()[3:] if "=" in part)
-            if fields.get("host") == host and not pid_alive(int(fields.get("pid", "0"))):
-                drop_database(conn, str(name))
-                dropped.append(str(name))
+            found = _RUN_NAME.match(str(name))
+            if found is None or found["host"] != HOST_TAG or pid_alive(int(found["pid"])):
+                continue
+            if str(mark).startswith(KEPT_MARK) or (mark and f"host={host}" not in str(mark)):
+                continue
+            drop_database(admin_conn, str(name))
+            dropped.append(str(name))
     return dropped
 
 

@@ -1,17 +1,12 @@
-"""Has a migration that the preview already ran been edited or removed since?
-
-The revisions table keeps, per applied file, the running ``atlas.sum`` hash of that file. Those
-hashes are compared with the directory's: a removed file or a different hash means the preview's
-schema is no longer what the branch's migrations describe. Atlas would skip an edited, fully
-applied file without a word; a preview refuses instead and asks for a rebuild.
-"""
+"""Has a migration that the preview already ran been edited or removed since? (A preview refuses
+either and asks for a rebuild; the comparison itself is the migration engine's.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_ampdb.migrations.checksum import compute_entries
 from pytest_ampdb.migrations.directory import MigrationFile
+from pytest_ampdb.migrations.history import drift
 from pytest_ampdb.migrations.revisions import Revision
 from pytest_ampdb.preview.errors import HistoryDriftError
 
@@ -19,36 +14,7 @@ from pytest_ampdb.preview.errors import HistoryDriftError
 def check_history(
     database: str, files: Sequence[MigrationFile], revisions: Sequence[Revision]
 ) -> None:
-    """Raise :class:`HistoryDriftError` for the first applied file that changed or is gone.
-
-    Hashes are running hashes, so an edit also changes every later file's hash, and a file added
-    *before* applied ones (out of order) changes the applied ones after it. The hashes are
-    therefore compared twice: against the whole directory (the common case: everything matches),
-    then, if anything differs, against a chain over the applied files alone, which ignores files
-    added out of order (the migration engine reports those) and pins an edit on its own file.
-    """
-    by_version = {f.version: f for f in files}
-    checked = [r for r in revisions if r.hash]
-    for rev in revisions:
-        if rev.version not in by_version:
-            raise HistoryDriftError(database, _name(rev), "removed")
-    if all(by_version[r.version].hash == r.hash for r in checked):
-        return
-    applied = sorted(
-        (f for f in files if f.version in {r.version for r in revisions}),
-        key=lambda f: f.name.encode("utf-8", "surrogateescape"),
-    )
-    chain = {
-        entry.name.decode("utf-8", "surrogateescape"): entry.hash
-        for entry in compute_entries(
-            [(f.name.encode("utf-8", "surrogateescape"), f.content) for f in applied]
-        )
-    }
-    for rev in checked:
-        f = by_version[rev.version]
-        if chain.get(f.name, "") != rev.hash:
-            raise HistoryDriftError(database, f.name, "changed")
-
-
-def _name(rev: Revision) -> str:
-    return f"{rev.version}_{rev.description}.sql" if rev.description else f"{rev.version}.sql"
+    """Raise :class:`HistoryDriftError` for the first applied file that changed or is gone."""
+    found = drift(files, revisions)
+    if found is not None:
+        raise HistoryDriftError(database, *found)

@@ -17,13 +17,21 @@ from pytest_ampdb.provisioning.urls import redact_url
 CONNECT_TIMEOUT = 10
 
 
+class ServerBusyError(ProvisioningError):
+    """The server refused a connection for now (``max_connections`` reached): it is not gone."""
+
+
 def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """``psycopg.connect`` with a bounded wait and a one-line error naming the server."""
     kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
     try:
         return psycopg.connect(dsn, **kwargs)
     except psycopg.OperationalError as exc:
-        raise ProvisioningError(f"cannot connect to {redact_url(dsn)}: {reason(exc)}") from None
+        message = f"cannot connect to {redact_url(dsn)}: {reason(exc)}"
+        # libpq gives no SQLSTATE for a refused startup; its text is the only signal here
+        if exc.sqlstate == "53300" or "too many clients" in str(exc):
+            raise ServerBusyError(message) from None
+        raise ProvisioningError(message) from None
 
 
 def reason(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from pytest_ampdb.migrations import (
+    AppliedFileEditedError,
     HistoryChangedError,
     HistoryNonLinearError,
     LockTimeoutError,
@@ -262,14 +263,18 @@ def test_statements_run_one_by_one_when_a_file_changes_lexing(
     assert query(fresh_database, "SELECT v FROM q") == [("a\\b",)]
 
 
-def test_edited_fully_applied_file_is_not_reapplied(fresh_database: str, make_dir: MakeDir) -> None:
-    # Atlas only checks statements of a *partially* applied file; a complete one is history.
-    directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);"})
+def test_an_edited_fully_applied_file_is_refused(fresh_database: str, make_dir: MakeDir) -> None:
+    # Atlas skips an edited, complete file silently (it only checks partially applied ones);
+    # ampdb refuses on purpose: re-hashing atlas.sum hid an edit the database never saw.
+    directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "CREATE TABLE b ();"})
     apply(fresh_database, directory)
     (directory / "1_a.sql").write_text("CREATE TABLE a (id int);\nCREATE TABLE z (id int);")
+    (directory / "3_c.sql").write_text("CREATE TABLE c ();")
     write_sum(directory)
-    assert apply(fresh_database, directory).message == "No migration files to execute"
-    assert tables(fresh_database) == ["public.a"]
+    with pytest.raises(AppliedFileEditedError) as info:
+        apply(fresh_database, directory)
+    assert str(info.value).startswith('migration file "1_a.sql" was edited after it was applied')
+    assert tables(fresh_database) == ["public.a", "public.b"]  # 3_c.sql did not run either
 
 
 def _out_of_order_dir(make_dir: MakeDir, fresh_database: str) -> Path:

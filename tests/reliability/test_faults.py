@@ -1,0 +1,606 @@
+"""Faults injected for real into a child pytest run: the server killed mid-test, Ctrl-C during the
+template build and during a test, an xdist worker killed, Docker missing or hung, PostgreSQL
+binaries missing or of the wrong major, ``max_connections`` exhausted.
+
+Each asserts what a user relies on: the run fails (or stops) within seconds with a line naming the
+backend and the server, no later test waits for a timeout, nothing of the run is left behind, and
+the next run starts cleanly and sweeps what the dead run left. Each records its time to fail or
+to recover as a figure (see RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pytest_ampdb.provisioning import LocalCluster
+
+from .conftest import PYTEST as PYTEST_ARGS
+from .conftest import (
+    Child,
+    Figures,
+    Run,
+    clusters_of,
+    containers_of,
+    outcome_counts,
+    plugin_databases,
+    process_alive,
+    require_binaries,
+    require_docker,
+    run_pytest,
+    skip_or_fail,
+    stopwatch,
+    summary_lines,
+    wait_for,
+    write,
+)
+
+FAIL_FAST = 10.0
+"""Seconds a run may take, after its server is gone, to fail every remaining test."""
+
+# A victim test that signals it runs, then waits for the fault before touching the database;
+# three later tests that each need the database.
+KILL_SUITE = """
+import pathlib, time
+
+HERE = pathlib.Path(__file__).parent
+
+def test_1_victim(ampdb):
+    ampdb.organizations.list()
+    (HERE / "started").write_text("x")
+    deadline = time.monotonic() + 60
+    while not (HERE / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ampdb.organizations.list()
+
+def test_2_later(ampdb):
+    ampdb.organizations.list()
+
+def test_3_later(ampdb):
+    ampdb.organizations.list()
+
+def test_4_later(ampdb):
+    ampdb.organizations.list()
+"""
+
+SMOKE = "def test_smoke(ampdb):\n    assert ampdb.projects.list().items\n"
+
+
+def _assert_fails_fast_naming(result: Run, kind_words: tuple[str, ...], since_kill: float) -> None:
+    assert not result.timed_out, result.describe()
+    counts = outcome_counts(result)
+    assert counts.get("failed", 0) + counts.get("errors", 0) == 4, result.describe()
+    assert since_kill <= FAIL_FAST, f"took {since_kill:.1f} s to fail after the kill"
+    lines = summary_lines(result)
+    assert len(lines) == 4, result.describe()
+    for line in lines:
+        # one line naming the backend and the server, not psycopg's raw error
+        assert "postgres" in line.lower(), line
+        assert any(word in line for word in kind_words), line
+        assert "psycopg." not in line, line
+    assert "Exception in thread" not in result.output, result.describe()
+    # the failure is shown once, not chained to the exception it replaced
+    assert "During handling of the above exception" not in result.output, result.describe()
+
+
+# ------------------------------------------------------------------------------ server killed
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("isolation", ["transaction", "database"])
+def test_local_cluster_killed_mid_test(project: Path, isolation: str, figure: Figures) -> None:
+    require_binaries()
+    write(project / "test_suite.py", KILL_SUITE)
+    child = Child(
+        [
+            *PYTEST_ARGS,
+            "-rfE",
+            "--ampdb=postgres",
+            "--ampdb-postgres=local",
+            f"--ampdb-isolation={isolation}",
+        ],
+        project,
+    )
+    try:
+        assert wait_for(project / "started", 60, child), child.wait(5).describe()
+        cluster = clusters_of(child.pid)
+        assert len(cluster) == 1
+        postmaster = int(cluster[0]["pid"])
+        os.killpg(postmaster, signal.SIGKILL)  # the whole cluster, as the OOM killer would
+        since_kill = stopwatch()
+        (project / "go").write_text("x")
+        result = child.wait(45)
+        elapsed = since_kill()
+    finally:
+        child.kill()
+    figure(f"local cluster killed mid-test ({isolation}): time to fail 4 tests", elapsed)
+    leftovers = clusters_of(child.pid)
+    _assert_fails_fast_naming(result, ("local cluster",), elapsed)
+    assert leftovers == [], leftovers
+    assert not process_alive(postmaster)
+
+    (project / "started").unlink()
+    write(project / "test_suite.py", SMOKE)
+    recover = run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=local", timeout=90)
+    figure(f"local cluster killed ({isolation}): next run, green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+
+
+@pytest.mark.docker
+def test_container_killed_mid_test(project: Path, figure: Figures) -> None:
+    require_docker()
+    write(project / "test_suite.py", KILL_SUITE)
+    child = Child([*PYTEST_ARGS, "-rfE", "--ampdb=postgres", "--ampdb-postgres=container"], project)
+    try:
+        assert wait_for(project / "started", 120, child), child.wait(5).describe()
+        (container,) = containers_of(child.pid)
+        container.kill()
+        since_kill = stopwatch()
+        (project / "go").write_text("x")
+        result = child.wait(60)
+        elapsed = since_kill()
+    finally:
+        child.kill()
+    figure("container killed mid-test: time to fail 4 tests", elapsed)
+    leftovers = containers_of(child.pid)
+    for found in leftovers:
+        with contextlib.suppress(Exception):
+            found.remove(force=True, v=True)
+    _assert_fails_fast_naming(result, ("container",), elapsed)
+    assert leftovers == []
+
+    write(project / "test_suite.py", SMOKE)
+    recover = run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=container", timeout=120)
+    figure("container killed: next run, green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert containers_of(recover.pid) == []
+
+
+# ------------------------------------------------------------------------------ the run crashes
+
+CRASH_SUITE = """
+import pathlib, time
+
+def test_crashes_midway(ampdb, ampdb_dsn):
+    (pathlib.Path(__file__).parent / "started").write_text(ampdb_dsn)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param("dsn", marks=pytest.mark.postgres),
+        pytest.param("local", marks=pytest.mark.postgres),
+        pytest.param("container", marks=pytest.mark.docker),
+    ],
+)
+def test_a_sigkilled_run_is_swept_by_the_next(
+    project: Path, request: pytest.FixtureRequest, mode: str, figure: Figures
+) -> None:
+    """pytest itself SIGKILLed mid-test (no atexit, no teardown): what it leaves is unavoidable,
+    and the next run on the machine removes it before doing anything else."""
+    where: list[str]
+    if mode == "dsn":
+        server = request.getfixturevalue("server")
+        where = [f"--ampdb-dsn={server}", "--ampdb-isolation=database"]
+    elif mode == "local":
+        require_binaries()
+        where = ["--ampdb-postgres=local"]
+    else:
+        require_docker()
+        where = ["--ampdb-postgres=container"]
+    write(project / "test_suite.py", CRASH_SUITE)
+    child = Child([*PYTEST_ARGS, "--ampdb=postgres", *where], project)
+    try:
+        assert wait_for(project / "started", 120, child), child.wait(5).describe()
+        os.killpg(child.pid, signal.SIGKILL)  # the run and its workers; not the server it started
+        child.proc.communicate(timeout=30)
+        if mode == "dsn":
+            left = plugin_databases(server)
+            assert any(n.startswith("ampdb_run_") for n in left), left
+        elif mode == "local":
+            (cluster,) = clusters_of(child.pid)
+            assert process_alive(int(cluster["pid"]))
+        else:
+            assert len(containers_of(child.pid)) == 1
+
+        write(project / "test_suite.py", SMOKE)
+        recover = run_pytest(project, "--ampdb=postgres", *where, timeout=120)
+    finally:
+        child.kill()
+    figure(f"pytest SIGKILLed mid-test ({mode}): next run sweeps and is green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    if mode == "dsn":
+        assert plugin_databases(server) == []
+    elif mode == "local":
+        assert clusters_of(child.pid) == []
+        assert not process_alive(int(cluster["pid"]))
+    else:
+        assert containers_of(child.pid) == []
+    assert clusters_of(recover.pid) == []
+
+
+# ------------------------------------------------------------------------------ Ctrl-C
+
+SLOW_SEED_HOOK = """
+import os, pathlib, time
+
+def pytest_ampdb_seed(repos):
+    if os.environ.get("SLOW_BUILD"):
+        (pathlib.Path(__file__).parent / "building").write_text("x")
+        time.sleep(60)
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["dsn", "local"])
+def test_ctrl_c_during_the_template_build(
+    project: Path, pg_admin_dsn: str, mode: str, figure: Figures
+) -> None:
+    """SIGINT while the template is being built: the run stops at once, and neither the
+    half-built template nor (local) the cluster is left."""
+    from .conftest import drop_plugin_databases
+
+    drop_plugin_databases(pg_admin_dsn)
+    write(project / "conftest.py", SLOW_SEED_HOOK)
+    write(project / "test_suite.py", SMOKE)
+    where = [f"--ampdb-dsn={pg_admin_dsn}"] if mode == "dsn" else ["--ampdb-postgres=local"]
+    child = Child([*PYTEST_ARGS, "--ampdb=postgres", *where], project, env={"SLOW_BUILD": "1"})
+    try:
+        assert wait_for(project / "building", 90, child), child.wait(5).describe()
+        building = plugin_databases(pg_admin_dsn) if mode == "dsn" else []
+        child.signal(signal.SIGINT)
+        since = stopwatch()
+        result = child.wait(30)
+        elapsed = since()
+    finally:
+        child.kill()
+    figure(f"Ctrl-C during the template build ({mode}): time to stop", elapsed)
+    assert not result.timed_out, result.describe()
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, result.describe()
+    assert elapsed <= FAIL_FAST
+    if mode == "dsn":
+        assert any(n.endswith("_build") for n in building), building  # it was mid-build
+        assert plugin_databases(pg_admin_dsn) == []
+    assert clusters_of(child.pid) == []
+
+    recover = run_pytest(project, "--ampdb=postgres", *where, timeout=90)
+    figure(f"Ctrl-C during the template build ({mode}): next run, green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    if mode == "dsn":
+        assert plugin_databases(pg_admin_dsn) == []
+
+
+SLEEPY_SUITE = """
+import pathlib, time
+
+def test_slow(ampdb, ampdb_dsn):
+    (pathlib.Path(__file__).parent / "started").write_text(ampdb_dsn)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("isolation", ["transaction", "database"])
+def test_ctrl_c_during_a_test_drops_the_run_databases(
+    project: Path, server: str, isolation: str, figure: Figures
+) -> None:
+    write(project / "test_suite.py", SLEEPY_SUITE)
+    args = ["--ampdb=postgres", f"--ampdb-dsn={server}", f"--ampdb-isolation={isolation}"]
+    child = Child([*PYTEST_ARGS, *args], project)
+    try:
+        assert wait_for(project / "started", 60, child), child.wait(5).describe()
+        assert plugin_databases(server)
+        child.signal(signal.SIGINT)
+        since = stopwatch()
+        result = child.wait(30)
+        elapsed = since()
+    finally:
+        child.kill()
+    figure(f"Ctrl-C during a test ({isolation}): time to stop and clean up", elapsed)
+    assert not result.timed_out, result.describe()
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, result.describe()
+    assert elapsed <= FAIL_FAST
+    assert plugin_databases(server) == []
+
+    write(project / "test_suite.py", SMOKE)
+    recover = run_pytest(project, *args, timeout=90)
+    figure(f"Ctrl-C during a test ({isolation}): next run, green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+
+
+# ------------------------------------------------------------------------------ xdist worker
+
+WORKER_KILL_SUITE = """
+import os, signal, pytest
+
+@pytest.mark.parametrize("n", range(6))
+def test_fine(ampdb, n):
+    assert ampdb.projects.list().items
+
+def test_worker_dies(ampdb, ampdb_dsn):
+    ampdb.projects.list()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.postgres
+def test_a_killed_xdist_worker_leaves_no_database(
+    project: Path, server: str, figure: Figures
+) -> None:
+    write(project / "test_suite.py", WORKER_KILL_SUITE)
+    args = ["--ampdb=postgres", f"--ampdb-dsn={server}", "--ampdb-isolation=database"]
+    result = run_pytest(project, "-n", "2", *args, timeout=120)
+    figure("xdist worker SIGKILLed: the run finishes", result.seconds)
+    assert not result.timed_out, result.describe()
+    counts = outcome_counts(result)
+    assert counts.get("passed") == 6, result.describe()
+    assert counts.get("failed") == 1, result.describe()
+    assert "crashed" in result.stdout, result.describe()
+    left = plugin_databases(server)
+
+    write(project / "test_suite.py", SMOKE)
+    recover = run_pytest(project, *args, timeout=90)
+    figure("xdist worker SIGKILLed: next run sweeps and is green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert plugin_databases(server) == []  # the next run swept the dead worker's databases
+    # the controller drops every database of its run id at the end
+    assert left == [], f"the dead worker's databases outlived the run: {left}"
+
+
+# ------------------------------------------------------------------------------ Docker
+
+
+@pytest.fixture
+def hung_docker(tmp_path: Path) -> Iterator[str]:
+    """A Docker socket that accepts connections and never answers (a wedged engine)."""
+    path = Path("/tmp") / f"ampdb-hung-{os.getpid()}-{tmp_path.name[-8:]}.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"unix://{path}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+        path.unlink(missing_ok=True)
+
+
+def test_no_docker_engine_is_one_line(project: Path, figure: Figures) -> None:
+    write(project / "test_suite.py", SMOKE)
+    result = run_pytest(
+        project,
+        "--ampdb=postgres",
+        "--ampdb-postgres=container",
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        timeout=60,
+    )
+    figure("Docker engine missing: time to the error", result.seconds)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    lines = result.error_lines("ERROR: pytest-ampdb:")
+    assert len(lines) == 1, result.describe()
+    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in lines[0]
+    assert "Traceback" not in result.output
+    assert result.seconds <= 15
+
+
+def test_a_hung_docker_engine_is_one_line_not_a_hang(
+    project: Path, hung_docker: str, figure: Figures
+) -> None:
+    write(project / "test_suite.py", SMOKE)
+    result = run_pytest(
+        project,
+        "--ampdb=postgres",
+        "--ampdb-postgres=container",
+        env={"DOCKER_HOST": hung_docker},
+        timeout=60,
+    )
+    figure("Docker engine not answering: time to the error", result.seconds)
+    assert not result.timed_out, result.describe()
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    lines = result.error_lines("ERROR: pytest-ampdb:")
+    assert len(lines) == 1, result.describe()
+    assert f"no Docker engine answers at {hung_docker}" in lines[0]
+    assert result.seconds <= 20
+
+
+@pytest.mark.postgres
+def test_auto_mode_passes_over_a_hung_docker_engine(
+    project: Path, hung_docker: str, figure: Figures
+) -> None:
+    require_binaries()
+    write(project / "test_suite.py", SMOKE)
+    result = run_pytest(project, "--ampdb=postgres", env={"DOCKER_HOST": hung_docker}, timeout=90)
+    figure("auto mode, Docker not answering: falls back to a local cluster", result.seconds)
+    assert result.returncode == 0, result.describe()
+    assert "local cluster" in result.stdout
+    assert clusters_of(result.pid) == []
+
+
+# ------------------------------------------------------------------------------ binaries
+
+
+def _fake_postgres(bindir: Path, version: str) -> None:
+    bindir.mkdir(parents=True)
+    for name in ("postgres", "initdb"):
+        script = bindir / name
+        script.write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {version}'\n")
+        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _without_postgresql(project: Path, path: str, *args: str) -> Run:
+    """A pytest run in a mount namespace where /usr/lib/postgresql is empty and PATH is ``path``."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        skip_or_fail("needs root and unshare to hide the installed PostgreSQL")
+    script = f'mount -t tmpfs ampdb-empty /usr/lib/postgresql && PATH="{path}" exec "$0" "$@"'
+    from .conftest import run
+
+    return run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, *PYTEST_ARGS, *args],
+        project,
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("found", ["none", "16.4"])
+@pytest.mark.parametrize("mode", ["local", "auto"])
+def test_missing_or_wrong_major_binaries_are_one_line(
+    project: Path, tmp_path: Path, found: str, mode: str, figure: Figures
+) -> None:
+    write(project / "test_suite.py", SMOKE)
+    bindir = tmp_path / "bin"
+    venv_bin = str(Path(PYTEST_ARGS[0]).parent)
+    path = f"{venv_bin}:/bin"
+    if found != "none":
+        _fake_postgres(bindir, found)
+        path = f"{bindir}:{path}"
+    result = _without_postgresql(project, path, "--ampdb=postgres", f"--ampdb-postgres={mode}")
+    figure(f"PostgreSQL binaries {found} ({mode}): time to the error", result.seconds)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    lines = result.error_lines("ERROR: pytest-ampdb:")
+    assert len(lines) == 1, result.describe()
+    assert "PostgreSQL 15 server binaries not found" in lines[0]
+    if found != "none":
+        assert f"{bindir} holds PostgreSQL {found}, not 15" in lines[0]
+    if mode == "auto":
+        assert "no PostgreSQL to use" in lines[0]
+    assert "Traceback" not in result.output
+    assert result.seconds <= 15
+
+
+# ------------------------------------------------------------------------------ max_connections
+
+
+@pytest.fixture(scope="module")
+def tiny_cluster() -> Iterator[LocalCluster]:
+    """A cluster of its own with max_connections = 12, none reserved, so it can be filled."""
+    require_binaries()
+    settings = {"max_connections": "12", "superuser_reserved_connections": "0"}
+    with LocalCluster.start(major=15, extra_settings=settings) as cluster:
+        yield cluster
+
+
+def _fill(dsn: str) -> list[psycopg.Connection[tuple[object, ...]]]:
+    """Open connections until the server refuses one with SQLSTATE 53300."""
+    held: list[psycopg.Connection[tuple[object, ...]]] = []
+    while len(held) < 100:
+        try:
+            held.append(psycopg.connect(dsn, autocommit=True, connect_timeout=5))
+        except psycopg.OperationalError as exc:
+            if "too many clients" not in str(exc):
+                raise
+            return held
+    raise AssertionError("the server never refused a connection")
+
+
+@pytest.mark.postgres
+def test_max_connections_exhausted_before_the_run_is_one_line(
+    project: Path, tiny_cluster: LocalCluster, figure: Figures
+) -> None:
+    write(project / "test_suite.py", SMOKE)
+    dsn = tiny_cluster.tcp_dsn()
+    held = _fill(dsn)
+    try:
+        result = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=60)
+    finally:
+        for conn in held:
+            conn.close()
+    figure("max_connections exhausted at start: time to the error", result.seconds)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    lines = result.error_lines("ERROR: pytest-ampdb:")
+    assert len(lines) == 1, result.describe()
+    assert f"127.0.0.1:{tiny_cluster.port}" in lines[0]
+    assert "too many clients" in lines[0]
+    assert result.seconds <= FAIL_FAST + 5
+
+
+EXHAUST_SUITE = """
+import pathlib, time, pytest
+
+HERE = pathlib.Path(__file__).parent
+
+def _wait(name):
+    deadline = time.monotonic() + 60
+    while not (HERE / name).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+def test_1_fills(ampdb):
+    ampdb.projects.list()
+    (HERE / "started").write_text("x")
+    _wait("full")
+
+@pytest.mark.ampdb(isolation="database")
+def test_2_needs_a_new_database(ampdb):
+    ampdb.projects.list()
+
+def test_3_after(ampdb):
+    (HERE / "third").write_text("x")
+    _wait("released")
+    assert ampdb.projects.list().items
+"""
+
+
+@pytest.mark.postgres
+def test_max_connections_exhausted_mid_run_fails_fast(
+    project: Path, tiny_cluster: LocalCluster, figure: Figures
+) -> None:
+    write(project / "test_suite.py", EXHAUST_SUITE)
+    dsn = tiny_cluster.tcp_dsn()
+    child = Child([*PYTEST_ARGS, "-rfE", "--ampdb=postgres", f"--ampdb-dsn={dsn}"], project)
+    held: list[psycopg.Connection[tuple[object, ...]]] = []
+    try:
+        assert wait_for(project / "started", 60, child), child.wait(5).describe()
+        held = _fill(dsn)
+        (project / "full").write_text("x")
+        since = stopwatch()
+        reached = wait_for(project / "third", 45, child)
+        to_fail = since()
+        for conn in held:
+            conn.close()
+        (project / "released").write_text("x")
+        result = child.wait(45)
+    finally:
+        for conn in held:
+            conn.close()
+        child.kill()
+    figure("max_connections exhausted mid-run: time to fail the test", to_fail)
+    assert not result.timed_out, result.describe()
+    lines = summary_lines(result)
+    # only the test that needed a new connection fails, with one line naming server and cause
+    assert len(lines) == 1, result.describe()
+    assert "test_2_needs_a_new_database" in lines[0]
+    assert "too many clients" in lines[0], lines[0]
+    assert f"127.0.0.1:{tiny_cluster.port}" in lines[0], lines[0]
+    assert to_fail <= FAIL_FAST
+    assert "Exception in thread" not in result.output, result.describe()
+    assert "During handling of the above exception" not in result.output, result.describe()
+    # the server was full, not gone: once connections free up the run goes on
+    assert reached, result.describe()
+    assert outcome_counts(result).get("passed") == 2, result.describe()
+    assert plugin_databases(tiny_cluster.dsn()) == []
