@@ -405,3 +405,24 @@ Timer = Callable[[], float]
 def stopwatch() -> Timer:
     started = time.monotonic()
     return lambda: time.monotonic() - started
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """With ``$AMPDB_RELIABILITY_FIGURES`` set, print the figures tables (the CI log's copy)."""
+    path = os.environ.get(FIGURES_ENV)
+    if not path or not Path(path).exists():
+        return
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "reliability_report",
+        Path(__file__).resolve().parents[2] / "bench" / "reliability_report.py",
+    )
+    if spec is None or spec.loader is None:
+        return
+    report = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = report  # dataclasses look their module up while it loads
+    spec.loader.exec_module(report)
+    terminalreporter.section("pytest-ampdb reliability figures (RELIABILITY.md)")
+    for line in report.render(report.read_figures(Path(path))).splitlines():
+        terminalreporter.write_line(line)
