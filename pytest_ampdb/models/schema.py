@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from functools import cached_property
 from typing import Any, Generic, TypeVar
@@ -158,7 +159,7 @@ def coerce(table: str, column: Column, value: Any) -> Any:
     """One value in its stored Python form, or a ``ValidationError`` naming table and column."""
     try:
         return _COERCE[column.kind](column, value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(table, column.name, f"{exc}") from None
 
 
@@ -184,7 +185,17 @@ def _text(column: Column, value: Any) -> Any:
         raise TypeError(f"expected text, got {type(value).__name__}")
     if "\x00" in value:
         raise ValueError("text cannot contain NUL characters")
+    _check_encodable(value)
     return value
+
+
+def _check_encodable(value: str) -> None:
+    """PostgreSQL stores UTF-8: a str with a surrogate code point (lone, or a pair left
+    uncombined) cannot be sent, so it is refused here as it would be there."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text cannot contain surrogate characters") from None
 
 
 def _boolean(column: Column, value: Any) -> bool:
@@ -215,7 +226,36 @@ def _jsonb(column: Column, value: Any) -> Any:
     text = json.dumps(value, allow_nan=False)
     if "\\u0000" in text:
         raise ValueError("jsonb cannot contain NUL characters")
-    return json.loads(text)
+    return _as_jsonb(json.loads(text, parse_float=_jsonb_number))
+
+
+def _jsonb_number(literal: str) -> int | float:
+    """A JSON number with a fraction or exponent as jsonb hands it back: ``numeric`` keeps no
+    exponent, so ``1e+16`` reads back as the integer 10000000000000000, and has no negative
+    zero, so ``-0.0`` reads back as ``0.0``."""
+    exponent = Decimal(literal).as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
+        return int(Decimal(literal))
+    return float(literal) + 0.0
+
+
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    """jsonb's object key order: shorter keys (in UTF-8 bytes) first, then bytewise."""
+    data = key.encode("utf-8")
+    return len(data), data
+
+
+def _as_jsonb(value: Any) -> Any:
+    """A parsed document in jsonb's stored form: object keys in jsonb order, text checked."""
+    if isinstance(value, dict):
+        for key in value:
+            _check_encodable(key)
+        return {key: _as_jsonb(value[key]) for key in sorted(value, key=_jsonb_key)}
+    if isinstance(value, list):
+        return [_as_jsonb(item) for item in value]
+    if isinstance(value, str):
+        _check_encodable(value)
+    return value
 
 
 def _text_array(column: Column, value: Any) -> tuple[str, ...]:
@@ -225,6 +265,8 @@ def _text_array(column: Column, value: Any) -> tuple[str, ...]:
         raise TypeError("expected a list of text")
     if any("\x00" in item for item in value):
         raise ValueError("text cannot contain NUL characters")
+    for item in value:
+        _check_encodable(item)
     return tuple(value)
 
 

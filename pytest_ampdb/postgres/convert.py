@@ -27,8 +27,17 @@ class _UuidTextLoader(Loader):
 
 
 def configure_connection(conn: psycopg.Connection[Any]) -> None:
-    """Loaders and session settings every connection of ours uses."""
+    """Loaders and session settings every connection of ours uses.
+
+    Times come back in UTC (the memory store's form) whatever the server's ``TimeZone``, and
+    in ISO ``DateStyle``, the only one psycopg can parse. Call it on a new connection: the
+    settings are committed at once (a pool's ``configure`` must leave the connection idle).
+    """
     conn.adapters.register_loader("uuid", _UuidTextLoader)
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false)"
+        )
 
 
 def params(spec: TableSpec[Any], names: Sequence[str], values: Sequence[object]) -> list[object]:

@@ -1,12 +1,15 @@
 """PostgreSQL errors to ``pytest_ampdb.errors``, by SQLSTATE and constraint name only.
 
 The migrations name every constraint as ``TableSpec`` does, so the violated constraint says which
-key, reference or rule it was; the values come from the row the repository was writing, never
-from PostgreSQL's message text. The result is the exact error the memory store raises.
+key, reference or rule it was; the values come from the row the repository was writing, not
+from PostgreSQL's message text (one exception: a delete refused for a row its cascade reached,
+whose key only the detail's untranslated ``(column)=(value)`` part names). The result is the
+exact error the memory store raises.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,7 +61,7 @@ def translate(
             value = row[constraint.column]
             detail = f"no {parent.name} row with {parent.primary_key}={value}"
         else:  # a delete of the parent would leave this table's rows dangling
-            value = row.get(parent.primary_key)
+            value = _referenced_key(diag.message_detail) or row.get(parent.primary_key)
             detail = f"{parent.name} row {parent.primary_key}={value} is still referenced"
         return ForeignKeyError(table.name, constraint.column, parent.name, detail)
     if state == sqlstate.NOT_NULL_VIOLATION and diag.column_name:
@@ -68,6 +71,19 @@ def translate(
     if state == sqlstate.IMMUTABLE_ROW:
         return ValidationError(table.name, table.primary_key, "rows are immutable once written")
     return None
+
+
+_KEY_DETAIL = re.compile(r"\((?P<column>[^)]*)\)=\((?P<value>[^)]*)\)")
+
+
+def _referenced_key(detail: str | None) -> str | None:
+    """The parent key in PostgreSQL's detail ``Key (id)=(<uuid>) is still referenced ...``.
+
+    A delete that cascades (a project's connections) is refused for a row the repository never
+    named, so its key is only in the detail; the ``(column)=(value)`` part is not translated.
+    """
+    found = _KEY_DETAIL.search(detail or "")
+    return found["value"] if found else None
 
 
 def _check(table: TableSpec[Any], name: str, row: Mapping[str, object]) -> ValidationError:
