@@ -81,13 +81,18 @@ def test_database_isolation_clones_from_a_copy_of_the_preview(
     run(pytester, shared).assert_outcomes(passed=9)  # creates the preview
     name = preview.database_name(BRANCH)
     before = snapshot(shared.replace("/postgres?", f"/{name}?"))
+    databases = ours(shared)
     run(pytester, shared, "--ampdb-isolation=database").assert_outcomes(passed=9)
     assert snapshot(shared.replace("/postgres?", f"/{name}?")) == before
-    with psycopg.connect(shared) as conn:
-        left = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'ampdb\\_%'"
+    assert ours(shared) == databases  # the copy and the per-test clones are gone
+
+
+def ours(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'ampdb\\_%' ORDER BY 1"
         ).fetchall()
-    assert left == []  # the copy and the per-test clones are gone
+    return [str(r[0]) for r in rows]
 
 
 def test_database_isolation_says_why_when_the_preview_cannot_be_copied(
