@@ -1,17 +1,12 @@
 """Provisioning: where the PostgreSQL server behind a test run comes from.
 
 Library code, usable without pytest. ``local`` runs a cluster from the PostgreSQL binaries on this
-machine, ``container`` a testcontainers PostgresContainer, ``select`` picks one (or a given DSN);
-each ends as a ``server.Server``.
+machine, ``container`` a testcontainers PostgresContainer (imported only when used: Docker's
+libraries cost start-up time), ``select`` picks one (or a given DSN); each ends as a
+``server.Server``.
 """
 
 from pytest_ampdb.provisioning.binaries import PgBinaries, find_binaries
-from pytest_ampdb.provisioning.container import (
-    docker_available,
-    image_present,
-    start_container,
-    sweep_dead_containers,
-)
 from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.provisioning.local import (
     DEFAULT_SETTINGS,
@@ -32,11 +27,7 @@ __all__ = [
     "ProvisioningError",
     "default_base_dir",
     "default_cache_dir",
-    "docker_available",
     "ensure_initdb_cache",
     "find_binaries",
-    "image_present",
-    "start_container",
-    "sweep_dead_containers",
     "sweep_orphans",
 ]
