@@ -82,17 +82,7 @@ def docker_available(timeout: float = 2.0) -> bool:
     """True when a Docker engine answers within ``timeout`` seconds (never hangs, never raises)."""
     if not os.environ.get("DOCKER_HOST") and not _DOCKER_SOCKET.exists():
         return False
-    try:
-        client = _docker_client(timeout)
-    except Exception:
-        return False
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
+    return _ask(timeout, lambda client: bool(client.ping()))
 
 
 def image_present(image: str = DEFAULT_IMAGE, timeout: float = 2.0) -> bool:
@@ -100,13 +90,17 @@ def image_present(image: str = DEFAULT_IMAGE, timeout: float = 2.0) -> bool:
     before choosing a container, since no registry may be reachable to pull it)."""
     if not docker_available(timeout=timeout):
         return False
+    return _ask(timeout, lambda client: client.images.get(image) is not None)
+
+
+def _ask(timeout: float, question: Callable[[Any], bool]) -> bool:
+    """``question(client)``; False when the engine cannot be reached or answers with an error."""
     try:
         client = _docker_client(timeout)
     except Exception:
         return False
     try:
-        client.images.get(image)
-        return True
+        return question(client)
     except Exception:
         return False
     finally:
