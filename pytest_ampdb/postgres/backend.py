@@ -85,8 +85,9 @@ def provision(
         major=settings.postgres_version,
     )
     directory = settings.migrations or migrations_dir()
+    files = migrations.MigrationDir(directory)
     try:  # an edited atlas.sum stops the run before any server work
-        migrations.validate_dir(directory)
+        files.validate()
     except migrations.ChecksumError as exc:
         raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
     server = obtain_server(request)
@@ -99,12 +100,8 @@ def provision(
 
         def build(dsn: str) -> None:
             migrations.apply(dsn, directory)
-            if seeds is None:
-                return
-            with psycopg.connect(dsn) as conn:
-                load_into_postgres(conn, seeds)
-                context.seed_hook(repositories_over(conn))
-                conn.commit()
+            if seeds is not None:
+                _load_seeds(dsn, context, seeds)
 
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
     except BaseException:
@@ -123,7 +120,7 @@ def provision(
             template_reused=template.reused,
             template_seconds=template.seconds,
             strategy=strategy,
-            migration_version=_migration_version(directory),
+            migration_version=_last_version(files),
             run_id=secrets.token_hex(3),
         )
     except BaseException:
@@ -150,11 +147,6 @@ def provision_preview(
     check_version(server, settings.postgres_version)
     branch = preview.branch_name(settings.branch, cwd=context.project_root)
 
-    def on_create(dsn: str) -> None:
-        with connect(dsn) as conn:
-            context.seed_hook(repositories_over(conn))
-            conn.commit()
-
     try:
         report = preview.ensure(
             server_dsn,
@@ -163,7 +155,7 @@ def provision_preview(
             seeds=seeds,
             seed=seeds is not None,
             recreate=settings.recreate,
-            on_create=on_create if seeds is not None else None,
+            on_create=(lambda dsn: _load_seeds(dsn, context)) if seeds is not None else None,
         )
     except preview.HistoryDriftError as exc:
         raise ProvisioningError(str(exc).replace("--recreate", "--ampdb-recreate")) from None
@@ -191,9 +183,18 @@ def provision_preview(
     return provisioned, server
 
 
-def _migration_version(directory: Any) -> str:
-    files = sorted(p.name for p in directory.glob("*.sql"))
-    return files[-1].split("_")[0].removesuffix(".sql") if files else "none"
+def _last_version(directory: migrations.MigrationDir) -> str:
+    files = directory.files()
+    return files[-1].version if files else "none"
+
+
+def _load_seeds(dsn: str, context: BackendContext, seeds: SeedSet | None = None) -> None:
+    """Load ``seeds`` (when given) and the ``pytest_ampdb_seed`` hooks' rows, in one commit."""
+    with connect(dsn) as conn:
+        if seeds is not None:
+            load_into_postgres(conn, seeds)
+        context.seed_hook(repositories_over(conn))
+        conn.commit()
 
 
 class PostgresBackend:
