@@ -216,9 +216,7 @@ class Bench:
 
     def discard_kept_cluster(self) -> None:
         keep = self.kept_cluster_dir()
-        if keep.exists():
-            LocalCluster.attach_or_start(keep).stop()
-            shutil.rmtree(keep, ignore_errors=True)
+        LocalCluster.discard(keep)
 
 
 def measure(bench: Bench, repeat: int, slow_repeat: int) -> dict[str, Result]:

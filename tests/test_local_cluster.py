@@ -303,3 +303,24 @@ def test_taken_port_is_retried(pg_cluster: LocalCluster, monkeypatch: pytest.Mon
 def test_fixed_port_in_use_is_a_clear_error(pg_cluster: LocalCluster) -> None:
     with pytest.raises(ProvisioningError, match="Address already in use"):
         LocalCluster.start(port=pg_cluster.port)
+
+
+def test_discard_stops_a_kept_cluster_and_never_starts_one(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep = short_tmp / "discard"
+    kept = LocalCluster.attach_or_start(keep)
+    pid = kept.pid
+    stopped = short_tmp / "stopped"
+    LocalCluster.attach_or_start(stopped).stop()  # a kept directory with no server running
+
+    def no_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("discard started a cluster")
+
+    monkeypatch.setattr(LocalCluster, "_start", no_start)
+    LocalCluster.discard(keep)
+    assert _gone(pid)
+    assert not keep.exists()
+    LocalCluster.discard(stopped)
+    assert not stopped.exists()
+    LocalCluster.discard(short_tmp / "never-made")  # nothing there: nothing to do

@@ -545,6 +545,19 @@ class LocalCluster:
             )
 
     @classmethod
+    def discard(cls, persistent_dir: Path, *, timeout: float = 30.0) -> None:
+        """Stop the cluster kept in ``persistent_dir`` if it runs (never starting one) and
+        remove the directory with its data (``--ampdb-recreate``, or cleaning up after reuse)."""
+        persistent_dir = persistent_dir.resolve()
+        if not persistent_dir.exists():
+            return
+        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+            found = cls._attach(persistent_dir)
+            if found is not None:
+                found.stop()
+        shutil.rmtree(persistent_dir, ignore_errors=True)
+
+    @classmethod
     def _attach(cls, persistent_dir: Path) -> LocalCluster | None:
         try:
             state: dict[str, Any] = json.loads((persistent_dir / STATE_FILE).read_text())

@@ -8,7 +8,6 @@ server's major version is checked (15 unless told otherwise) before anything is 
 from __future__ import annotations
 
 import hashlib
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +99,7 @@ def start_local(request: ServerRequest) -> Server:
     else:
         keep = default_base_dir() / f"pytest-ampdb-reuse-{project_key(request.project_root)}"
         if request.recreate:
-            _discard_local(keep)
+            LocalCluster.discard(keep)
         cluster = LocalCluster.attach_or_start(keep, major=request.major)
         reused = cluster.attached
     release = (lambda: None) if request.reuse else cluster.stop
@@ -114,14 +113,6 @@ def start_local(request: ServerRequest) -> Server:
         owned=True,
         release=release,
     )
-
-
-def _discard_local(keep: Path) -> None:
-    from pytest_ampdb.provisioning.local import LocalCluster
-
-    if keep.exists():
-        LocalCluster.attach_or_start(keep).stop()
-        shutil.rmtree(keep, ignore_errors=True)
 
 
 def project_key(root: Path) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import sys
 import threading
 import time
@@ -113,9 +112,7 @@ def _discard_kept(project: Path) -> None:
     from pytest_ampdb.provisioning.select import project_key
 
     keep = default_base_dir() / f"pytest-ampdb-reuse-{project_key(project)}"
-    if keep.exists():
-        LocalCluster.attach_or_start(keep).stop()
-        shutil.rmtree(keep, ignore_errors=True)
+    LocalCluster.discard(keep)
     from pytest_ampdb.provisioning.container import docker_available
 
     if docker_available():
