@@ -245,11 +245,11 @@ def test_an_edited_migration_sum_stops_the_run(pytester: pytest.Pytester, server
 
 
 READY_HOOK = """
-import pathlib
+import pathlib, threading
 
 def pytest_ampdb_database_ready(dsn):
     with open(pathlib.Path(__file__).parent / "ready.txt", "a") as out:
-        out.write(dsn + "\\n")
+        out.write(threading.current_thread().name + " " + dsn + "\\n")
 """
 
 
@@ -278,9 +278,11 @@ def test_local_cluster_mode_runs_the_example_suite_and_leaves_no_cluster(
     result.stdout.fnmatch_lines(
         ["ampdb: backend postgres: PostgreSQL 15.*, local cluster * (throwaway) (started)"]
     )
-    ready = (pytester.path / "ready.txt").read_text().split()
-    assert ready
-    assert all(_gone(dsn) for dsn in ready)  # the cluster is stopped
+    lines = [line.split(" ") for line in (pytester.path / "ready.txt").read_text().splitlines()]
+    assert lines
+    # The database is cloned in the background, but the hook runs where the tests run.
+    assert {thread for thread, _ in lines} == {"MainThread"}
+    assert all(_gone(dsn) for _, dsn in lines)  # the cluster is stopped
 
 
 def test_the_example_suite_under_xdist_in_database_mode(

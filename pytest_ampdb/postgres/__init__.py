@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from pytest_ampdb import repositories as _repositories
 from pytest_ampdb.postgres.convert import configure_connection
@@ -13,6 +12,9 @@ from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
 from pytest_ampdb.repositories.table import Clock, utc_now
 from pytest_ampdb.types import Repositories
+
+if TYPE_CHECKING:  # imported when used: a test run that never pools does not pay for it
+    from psycopg_pool import ConnectionPool
 
 MIN_IDLE = 10
 MAX_OPEN = 100
@@ -33,6 +35,8 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
         "name": "ampdb",
     }
     options.update(pool_options)
+    from psycopg_pool import ConnectionPool
+
     return ConnectionPool(dsn, configure=configure_connection, **options)
 
 
@@ -44,6 +48,8 @@ def repositories(
 
     A shared connection must have been set up with ``configure_connection``.
     """
+    from psycopg_pool import ConnectionPool
+
     source: ConnectionSource
     if isinstance(target, ConnectionPool):
         source = PoolSource(target)

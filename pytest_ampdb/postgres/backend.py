@@ -7,21 +7,26 @@ Each process then clones its own databases, named after the run and the worker.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
-from pytest_ampdb import migrations, preview
+from pytest_ampdb import migrations
 from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.errors import ConnectionLostError
 from pytest_ampdb.postgres.isolation import (
+    CLONE_TIMEOUT,
     ISOLATIONS,
     DatabaseIsolation,
     PostgresTestDatabase,
@@ -40,6 +45,7 @@ from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.settings import Settings
 
 Isolation = TransactionIsolation | DatabaseIsolation | TruncateIsolation
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,13 @@ def provision(
         raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
     server = obtain_server(request)
     try:
-        with tpl.admin(server) as conn:
-            tpl.sweep_dead_runs(server, conn=conn)
-            strategy = tpl.clone_strategy(server, conn=conn)
+        hold = tpl.admin(server)  # also holds the template in use, for the whole run
+        try:
+            tpl.sweep_dead_runs(server, conn=hold)
+            strategy = tpl.clone_strategy(server, conn=hold)
+        except BaseException:
+            hold.close()
+            raise
         seed_files = list(seeds.files.values()) if seeds is not None else []
         digest = tpl.fingerprint(directory, seed_files, context.fingerprint_files())
 
@@ -103,7 +113,7 @@ def provision(
             if seeds is not None:
                 _load_seeds(dsn, context, seeds)
 
-        template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
+        template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate, hold=hold)
     except BaseException:
         server.close()
         raise
@@ -137,6 +147,8 @@ def provision_preview(
     Tests then run inside it in rolled-back transactions, so a run never leaves rows behind in
     the shared database; other isolations clone from a template copy of it, made on demand.
     """
+    from pytest_ampdb import preview  # only this mode needs it (and its import time)
+
     server_dsn = settings.dsn or os.environ.get(preview.SERVER_ENV)
     if not server_dsn:
         raise ProvisioningError(
@@ -229,6 +241,9 @@ class PostgresBackend:
             make_template=self._copy_preview,
         )
         self._isolations: dict[str, Isolation] = {}
+        self._early: Future[TransactionIsolation] | None = None
+        if settings.isolation == "transaction":
+            self._early = _in_background(lambda: TransactionIsolation(self.site, announce=False))
 
     def _copy_preview(self) -> str:
         """A template copy of the preview, for isolations that clone (made once, on demand)."""
@@ -255,15 +270,25 @@ class PostgresBackend:
         if self.site.lost is not None:  # fail at once rather than wait on a dead server
             raise ConnectionLostError(self.site.lost)
         try:
-            isolation = self._isolations.get(mode)
-            if isolation is None:
-                isolation = self._isolations[mode] = _ISOLATION_CLASSES[mode](self.site)
-            return isolation.open(options.seed)
+            return self._isolation(mode).open(options.seed)
         except ServerBusyError as exc:  # full for now, not gone: only this test fails
             raise AmpdbError(f"{self.site.label}: {exc}") from None
         except (psycopg.OperationalError, ProvisioningError) as exc:
             self.site.mark_lost(f"{self.site.label} stopped answering: {reason(exc)}")
             raise ConnectionLostError(str(self.site.lost)) from None
+
+    def _isolation(self, mode: str) -> Isolation:
+        isolation = self._isolations.get(mode)
+        if isolation is None:
+            if mode == "transaction" and self._early is not None:
+                early, self._early = self._early, None
+                prepared = early.result()
+                prepared.announce()
+                isolation = prepared
+            else:
+                isolation = _ISOLATION_CLASSES[mode](self.site)
+            self._isolations[mode] = isolation
+        return isolation
 
     def describe(self) -> list[str]:
         p = self.provisioned
@@ -284,6 +309,10 @@ class PostgresBackend:
     def close(self) -> None:
         """Drop this process's databases; the provisioning process also sweeps the whole run's
         (a dead xdist worker's too) and releases the template and the server."""
+        if self._early is not None:  # made in the background, never used: dropped with the rest
+            early, self._early = self._early, None
+            with contextlib.suppress(Exception):
+                self._isolations["transaction"] = early.result(timeout=CLONE_TIMEOUT)
         try:
             for isolation in self._isolations.values():
                 isolation.close()
@@ -297,6 +326,24 @@ class PostgresBackend:
                 release_provisioned(
                     self.settings, self._template, server, self.provisioned.run_id, self.site.lost
                 )
+
+
+def _in_background(make: Callable[[], T]) -> Future[T]:
+    """Run ``make`` in a thread now; its result (or error) is taken from the future when needed.
+
+    The process's database for ``transaction`` isolation is cloned and connected to this way
+    while pytest collects and sets up the session, instead of on the first test's path.
+    """
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(make())
+        except BaseException as exc:  # handed to whoever takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="ampdb-prepare", daemon=True).start()
+    return future
 
 
 def release_provisioned(

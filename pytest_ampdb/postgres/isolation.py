@@ -144,7 +144,7 @@ class _ProcessDatabase:
     """One database of this process, cloned from the template (or ``in_place``, a database used
     as it is and never dropped), and one connection to it."""
 
-    def __init__(self, site: Site, *, in_place: str | None = None) -> None:
+    def __init__(self, site: Site, *, in_place: str | None = None, announce: bool = True) -> None:
         self.site = site
         self.owned = in_place is None
         if in_place is not None:
@@ -153,9 +153,14 @@ class _ProcessDatabase:
             with tpl.admin(site.server) as admin:
                 self.name = site.clone(admin)
         self.dsn = site.server.dsn(self.name)
-        site.on_ready(self.dsn)
+        if announce:
+            self.announce()
         self.conn = site.connect(self.name)
         self.repos = site.repositories(self.conn)
+
+    def announce(self) -> None:
+        """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
+        self.site.on_ready(self.dsn)
 
     def close(self) -> None:
         self.conn.close()
@@ -170,8 +175,8 @@ class TransactionIsolation(_ProcessDatabase):
     On a shared preview the preview itself is used: nothing a test writes is ever committed.
     """
 
-    def __init__(self, site: Site) -> None:
-        super().__init__(site, in_place=site.in_place)
+    def __init__(self, site: Site, *, announce: bool = True) -> None:
+        super().__init__(site, in_place=site.in_place, announce=announce)
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         self.conn.execute("SELECT 1")  # opens the test's transaction; calls nest savepoints
