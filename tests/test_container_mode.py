@@ -12,7 +12,7 @@ import docker  # type: ignore[import-untyped]
 import pytest
 from test_container import require_docker
 
-from pytest_ampdb.provisioning.container import LABEL, reuse_name
+from pytest_ampdb.provisioning.container import LABEL, LABEL_PROJECT, project_key, reuse_name
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.docker
@@ -20,10 +20,13 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def our_containers() -> list[str]:
+def our_containers(project: Path | None = None) -> list[str]:
+    """The plugin's containers (of one project root only, if given: other tests running at the
+    same time under xdist start their own)."""
+    labels = [LABEL] if project is None else [LABEL, f"{LABEL_PROJECT}={project_key(project)}"]
     client = docker.from_env()
     try:
-        return sorted(c.name for c in client.containers.list(all=True, filters={"label": LABEL}))
+        return sorted(c.name for c in client.containers.list(all=True, filters={"label": labels}))
     finally:
         client.close()
 
@@ -36,12 +39,13 @@ def docker_engine() -> None:
 def test_the_example_suite_runs_in_a_container_that_is_removed_afterwards(
     pytester: pytest.Pytester,
 ) -> None:
-    before = our_containers()
     result = pytester.runpytest_subprocess(
         "--ampdb=postgres",
         "--ampdb-postgres=container",
         "-p",
         "no:randomly",
+        "--rootdir",
+        str(pytester.path),
         str(ROOT / "examples"),
     )
     result.assert_outcomes(passed=9)
@@ -50,7 +54,7 @@ def test_the_example_suite_runs_in_a_container_that_is_removed_afterwards(
     )
     header = next(line for line in result.stdout.lines if line.startswith("ampdb: backend"))
     assert "://" not in header  # no URL, so no password, in the header
-    assert our_containers() == before
+    assert our_containers(pytester.path) == []
 
 
 def test_reuse_keeps_the_container_named_after_the_project_and_recreate_replaces_it(
