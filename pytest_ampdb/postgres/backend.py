@@ -98,13 +98,6 @@ def provision(
         raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
     server = obtain_server(request)
     try:
-        hold = tpl.admin(server)  # also holds the template in use, for the whole run
-        try:
-            tpl.sweep_dead_runs(server, conn=hold)
-            strategy = tpl.clone_strategy(server, conn=hold)
-        except BaseException:
-            hold.close()
-            raise
         seed_files = list(seeds.files.values()) if seeds is not None else []
         digest = tpl.fingerprint(directory, seed_files, context.fingerprint_files())
 
@@ -113,11 +106,13 @@ def provision(
             if seeds is not None:
                 _load_seeds(dsn, context, seeds)
 
-        template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate, hold=hold)
+        template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
     except BaseException:
         server.close()
         raise
-    try:
+    try:  # on the connection that holds the template in use: no second admin connection
+        tpl.sweep_dead_runs(server, conn=template.hold)
+        strategy = tpl.clone_strategy(server, conn=template.hold)
         if settings.reuse or settings.recreate:
             tpl.prune_templates(server, keep=template.name, conn=template.hold)
         provisioned = Provisioned(

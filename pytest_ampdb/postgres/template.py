@@ -100,16 +100,14 @@ def ensure_template(
     *,
     rebuild: bool = False,
     source: str | None = None,
-    hold: psycopg.Connection[Any] | None = None,
 ) -> Template:
     """The ready template for ``digest``, built now unless a ready one exists; held in use.
 
     ``source``: start from a copy of that database (a preview) instead of an empty one.
-    ``hold``: an open admin connection to hold it with (handed over: closed on release).
     """
     name = TEMPLATE_PREFIX + digest[:16]
     started = time.perf_counter()
-    hold = hold if hold is not None else admin(server)
+    hold = admin(server)
     try:
         reused = _ensure(
             hold, server, name=name, digest=digest, build=build, rebuild=rebuild, source=source
