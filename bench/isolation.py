@@ -117,6 +117,20 @@ NO_AMPDB = ["-p", "no:ampdb"]
 NO_PGPG = ["-p", "no:pytest_postgresql"]
 
 
+def run_env() -> dict[str, str]:
+    """The environment the measured pytest processes get: none of the caller's ``PG*``,
+    ``AMPDB_*`` or ``PYTEST_*`` settings, and bytecode caching on, as in a normal setup (with
+    ``PYTHONDONTWRITEBYTECODE`` pytest re-runs its assertion rewriting of every plugin module at
+    every start, ~0.3 s here)."""
+    skip = ("PG", "AMPDB_", "PYTEST_", "PYTHONDONTWRITEBYTECODE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+
+
+def discard_kept_cluster(project: Path) -> None:
+    """Stop and remove the cluster ``--ampdb-reuse`` keeps for the project rooted at ``project``."""
+    LocalCluster.discard(default_base_dir() / f"pytest-ampdb-reuse-{project_key(project)}")
+
+
 @dataclass(frozen=True)
 class Result:
     """One pytest process: per-test figures in ms, session start in s."""
@@ -164,10 +178,7 @@ class Bench:
             wrapper.chmod(0o755)
             workdir.chmod(0o711)  # the postgres user must reach pytest's basetemp below it
             self.pg_ctl = str(wrapper)
-        # Bytecode caching on, as in a normal setup: with PYTHONDONTWRITEBYTECODE pytest re-runs
-        # its assertion rewriting on every plugin module at every start (~0.3 s here).
-        skip = ("PG", "AMPDB_", "PYTEST_", "PYTHONDONTWRITEBYTECODE")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+        self.env = run_env()
         self.env["PYTHONPATH"] = str(BENCH_DIR)
         self.env["BENCH_PG_BASETEMP"] = str(self.pgtmp)
 
@@ -210,13 +221,8 @@ class Bench:
         finally:
             shutil.rmtree(self.pgtmp, ignore_errors=True)
 
-    def kept_cluster_dir(self) -> Path:
-        """Where ``--ampdb-reuse`` keeps this scratch project's cluster."""
-        return default_base_dir() / f"pytest-ampdb-reuse-{project_key(self.workdir)}"
-
     def discard_kept_cluster(self) -> None:
-        keep = self.kept_cluster_dir()
-        LocalCluster.discard(keep)
+        discard_kept_cluster(self.workdir)
 
 
 def measure(bench: Bench, repeat: int, slow_repeat: int) -> dict[str, Result]:

@@ -26,23 +26,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
-from pytest_ampdb.provisioning.select import project_key
+from isolation import BENCH_DIR, TEST_FILES, discard_kept_cluster, run_env
 
-BENCH_DIR = Path(__file__).resolve().parent
 EXAMPLES = BENCH_DIR.parent / "examples"
-BODY_TEST = """
-import pytest
-from isolation_support.body import exercise
-
-@pytest.mark.parametrize("i", range({n}))
-def test_body(i, repos, project_id):
-    exercise(repos, project_id)
-"""
 COMMON = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:pytest_postgresql"]
 POSTGRES = ["--ampdb=postgres", "--ampdb-postgres=local", "--ampdb-reuse"]
 
@@ -83,20 +74,18 @@ class Suite:
         return Timing(wall, (_cpu_busy() - busy) / wall)
 
     def discard_kept_cluster(self) -> None:
-        LocalCluster.discard(default_base_dir() / f"pytest-ampdb-reuse-{project_key(self.root)}")
+        discard_kept_cluster(self.root)
 
 
 def make_suites(workdir: Path, tests: int) -> dict[str, Suite]:
-    # Bytecode caching on, as in a normal setup (see bench/isolation.py).
-    skip = ("PG", "AMPDB_", "PYTEST_", "PYTHONDONTWRITEBYTECODE")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+    env = run_env()
     examples = workdir / "examples"
     shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("__pycache__"))
     (examples / "pytest.ini").write_text("[pytest]\n")
     body = workdir / "body"
     body.mkdir()
     (body / "pytest.ini").write_text("[pytest]\n")
-    (body / "test_body.py").write_text(BODY_TEST.format(n=tests))
+    (body / "test_body.py").write_text(textwrap.dedent(TEST_FILES["body"]).format(n=tests))
     body_env = {**env, "PYTHONPATH": str(BENCH_DIR)}
     return {
         "examples (9 tests)": Suite(examples, ["tests"], env),
