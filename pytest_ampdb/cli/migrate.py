@@ -188,7 +188,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def _check_sum(directory: Path) -> bool:
     try:
-        migrations.validate_dir(directory)
+        migrations.MigrationDir(directory).validate()
     except migrations.ChecksumError as exc:
         for line in exc.atlas_report():
             print(line, file=sys.stderr)

@@ -58,13 +58,25 @@ def sum_ignored(content: bytes) -> bool:
 
 
 def list_sql_files(directory: Path) -> list[tuple[bytes, Path]]:
-    """Every regular file of ``directory`` whose name ends in ``.sql``, sorted byte-wise."""
+    """Every regular file of ``directory`` whose name ends in ``.sql``, sorted byte-wise.
+
+    A symlink named like a migration that points nowhere is refused, not skipped: skipping it
+    would hash and apply the directory as if the file had never been written.
+    """
     found: list[tuple[bytes, Path]] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                if entry.name.endswith(".sql") and entry.is_file():
+                if not entry.name.endswith(".sql"):
+                    continue
+                if entry.is_file():
                     found.append((os.fsencode(entry.name), Path(entry.path)))
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    target = os.readlink(entry.path)
+                    raise DirectoryError(
+                        f"migration file {entry.name} is a dangling symlink (to {target}): "
+                        "restore its target or remove the link"
+                    )
     except FileNotFoundError:
         raise DirectoryError(f"migration directory {str(directory)!r} does not exist") from None
     except NotADirectoryError:

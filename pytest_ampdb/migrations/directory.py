@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -166,11 +167,26 @@ class MigrationDir:
         return self._files
 
     def validate(self) -> None:
-        """Raise :class:`~pytest_ampdb.migrations.errors.ChecksumError` on any drift."""
+        """Raise :class:`~pytest_ampdb.migrations.errors.ChecksumError` on any drift, and
+        :class:`~pytest_ampdb.migrations.errors.DirectoryError` on two files of one version."""
         files = self.files()
         checksum.validate_entries(
             self.path / checksum.SUM_FILE, self._entries, has_files=bool(files)
         )
+        check_versions(files)
+
+
+def check_versions(files: Sequence[MigrationFile]) -> None:
+    """Refuse two files with one version: the revisions table keys rows by version, so both
+    would run and share (and garble) one row. Atlas has no check of its own for this."""
+    seen: dict[str, str] = {}
+    for f in files:
+        if f.version in seen:
+            raise DirectoryError(
+                f"migration files {seen[f.version]} and {f.name} have the same version "
+                f"{f.version}: rename one of them and run 'ampdb migrate hash'"
+            )
+        seen[f.version] = f.name
 
 
 def new_file(

@@ -36,8 +36,9 @@ from pytest_ampdb.migrations.errors import (
     NotCleanError,
     StatementError,
     UsageError,
+    go_quote,
 )
-from pytest_ampdb.migrations.history import drift
+from pytest_ampdb.migrations.history import drift, revision_name
 from pytest_ampdb.migrations.plan import EXEC_ORDERS, LINEAR, Plan, compute_plan
 from pytest_ampdb.migrations.revisions import (
     DEFAULT_SCHEMA,
@@ -419,6 +420,7 @@ class Status:
     executed: list[Revision]
     pending: list[str]
     out_of_order: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # applied, but no file in the directory
     applied_statements: int = 0  # of the last, partially applied file
     total_statements: int = 0
     error: str = ""
@@ -450,6 +452,9 @@ class Status:
         if self.out_of_order:
             lines.append("")
             lines.append(f"  ERROR: {HistoryNonLinearError(self.out_of_order, [])}")
+        if self.missing:
+            lines.append("")
+            lines.append(f"  ERROR: {missing_files_message(self.missing)}")
         if self.partial:
             lines += [
                 "",
@@ -458,6 +463,22 @@ class Status:
                 f"  -- ERROR: {self.error}",
             ]
         return "\n".join(lines) + "\n"
+
+
+MISSING = "MISSING"
+"""The status of a database holding revisions whose files the directory lacks (never "OK")."""
+
+
+def missing_files_message(names: Sequence[str]) -> str:
+    """One line naming applied revisions without a file, worded like Atlas's missing-migration
+    error (Atlas's own status says "OK" here; ours must not)."""
+    quoted = ", ".join(go_quote(n) for n in names)
+    what = "revision" if len(names) == 1 else "revisions"
+    verb = "was" if len(names) == 1 else "were"
+    return (
+        f"missing migration: {what} {quoted} {verb} applied to the database "
+        "but the migration directory has no such file"
+    )
 
 
 def status(
@@ -479,13 +500,16 @@ def status(
         plan = Plan(pending=[f for f in files if f.name in set(exc.out_of_order + exc.pending)])
     pending = [f.name for f in plan.pending]
     last = revisions[-1] if revisions else None
+    versions = {f.version for f in files}
+    missing = [revision_name(r) for r in revisions if r.version not in versions]
     st = Status(
-        state="PENDING" if pending else "OK",
+        state=MISSING if missing else "PENDING" if pending else "OK",
         current=last.version if last else "No migration applied yet",
         next=plan.pending[0].version if plan.pending else "Already at latest version",
         executed=list(revisions),
         pending=pending,
         out_of_order=out_of_order,
+        missing=missing,
         from_checkpoint=plan.from_checkpoint and not revisions,
     )
     if out_of_order:

@@ -31,7 +31,7 @@ def drift(files: Sequence[MigrationFile], revisions: Sequence[Revision]) -> Drif
     checked = [r for r in revisions if r.hash]
     for rev in revisions:
         if rev.version not in by_version:
-            return _name(rev), "removed"
+            return revision_name(rev), "removed"
     if all(by_version[r.version].hash == r.hash for r in checked):
         return None
     applied = sorted(
@@ -51,5 +51,6 @@ def drift(files: Sequence[MigrationFile], revisions: Sequence[Revision]) -> Drif
     return None
 
 
-def _name(rev: Revision) -> str:
+def revision_name(rev: Revision) -> str:
+    """The file name a revision row stands for."""
     return f"{rev.version}_{rev.description}.sql" if rev.description else f"{rev.version}.sql"

@@ -93,7 +93,7 @@ def read_seeds(directory: Path | None = None) -> SeedSet:
 
 def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise SeedError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -109,6 +109,12 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
             raise SeedError(
                 f"{path}: row {number}: expected an object, found {type(item).__name__}"
             )
+        repeated = _repeated_key(item)
+        if repeated is not None:
+            raise SeedError(
+                f"{path}: row {number}: key {repeated!r} appears twice in {spec.name} "
+                "(JSON keeps only the last one)"
+            )
         unknown = sorted(set(item) - known)
         if unknown:
             raise SeedError(
@@ -119,6 +125,36 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
         except AmpdbError as exc:
             raise SeedError(f"{path}: row {number}: {exc}") from None
     return out
+
+
+class _Object(dict[str, Any]):
+    """A JSON object that remembers the first key it was given twice."""
+
+    repeated: str | None = None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    """``object_pairs_hook``: build the object, noting a repeated key instead of dropping it."""
+    obj = _Object()
+    for key, value in pairs:
+        if key in obj and obj.repeated is None:
+            obj.repeated = key
+        obj[key] = value
+    return obj
+
+
+def _repeated_key(value: Any) -> str | None:
+    """The first repeated key in ``value`` or any object nested in it."""
+    if isinstance(value, _Object) and value.repeated is not None:
+        return value.repeated
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    for child in children:
+        found = _repeated_key(child)
+        if found is not None:
+            return found
+    return None
 
 
 def _check_together(seeds: SeedSet) -> None:

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pytest_ampdb.cli import main
 from pytest_ampdb.migrations import write_sum
 from pytest_ampdb.provisioning import LocalCluster
 
@@ -95,3 +96,10 @@ def tables(dsn: str) -> list[str]:
         "ORDER BY 1",
     )
     return [str(r[0]) for r in rows]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``ampdb <argv>`` in process: exit code, stdout, stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

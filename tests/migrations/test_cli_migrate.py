@@ -11,36 +11,29 @@ from pathlib import Path
 import pytest
 
 import pytest_ampdb
-from pytest_ampdb.cli import main
 from pytest_ampdb.cli.common import redact_text, redact_url
 from pytest_ampdb.cli.migrate import go_duration, parse_duration
 from pytest_ampdb.migrations import default_migrations_dir
 
-from ._support import MakeDir, conformance_copy, revisions, tables
+from ._support import MakeDir, conformance_copy, revisions, run_cli, tables
 
 SECRET = "s3cr3t-Pa55"
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_hash_writes_atlas_sum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = conformance_copy("1995parham-teaching__tinyurl", tmp_path)
     original = (directory / "atlas.sum").read_bytes()
     (directory / "atlas.sum").unlink()
-    assert _run(capsys, "migrate", "hash", "--dir", f"file://{directory}") == (0, "", "")
+    assert run_cli(capsys, "migrate", "hash", "--dir", f"file://{directory}") == (0, "", "")
     assert (directory / "atlas.sum").read_bytes() == original
 
 
 def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = conformance_copy("ariga__atlas", tmp_path)
-    assert _run(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
+    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
     with (directory / "1_initial.sql").open("a") as fh:
         fh.write("\n")
-    code, out, err = _run(capsys, "migrate", "validate", "--dir", str(directory))
+    code, out, err = run_cli(capsys, "migrate", "validate", "--dir", str(directory))
     assert (code, out) == (1, "")
     assert err.splitlines() == [
         "You have a checksum error in your migration directory.",
@@ -51,7 +44,7 @@ def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "migrate", "validate", "--dir", str(tmp_path / "nope"))
+    code, _, err = run_cli(capsys, "migrate", "validate", "--dir", str(tmp_path / "nope"))
     assert code == 1
     assert err.count("\n") == 1
     assert err.startswith("ampdb: error: migration directory")
@@ -78,7 +71,7 @@ def test_default_dir_is_the_packaged_schema() -> None:
     ],
 )
 def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 2
     assert "error:" in err
     assert "Traceback" not in err
@@ -89,7 +82,7 @@ def test_url_is_required_for_database_commands(
 ) -> None:
     monkeypatch.delenv("AMPDB_DSN", raising=False)
     monkeypatch.delenv("DB_DSN", raising=False)
-    code, _, err = _run(capsys, "migrate", "status", "--dir", str(make_dir({})))
+    code, _, err = run_cli(capsys, "migrate", "status", "--dir", str(make_dir({})))
     assert code == 2
     assert "the --url flag is required" in err
 
@@ -99,7 +92,7 @@ def test_unreachable_server_one_line_no_password(
 ) -> None:
     directory = make_dir({"1_a.sql": "SELECT 1;"})
     url = f"postgresql://admin:{SECRET}@127.0.0.1:1/db?connect_timeout=2"
-    code, out, err = _run(capsys, "migrate", "apply", "--dir", str(directory), "--url", url)
+    code, out, err = run_cli(capsys, "migrate", "apply", "--dir", str(directory), "--url", url)
     assert code == 1
     assert out == ""
     assert err.count("\n") == 1
@@ -135,7 +128,7 @@ def test_apply_status_set_roundtrip(
     )
     common = ["--dir", str(directory), "--url", fresh_database]
 
-    code, out, err = _run(capsys, "migrate", "status", *common)
+    code, out, err = run_cli(capsys, "migrate", "status", *common)
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         "Migration Status: PENDING",
@@ -145,12 +138,12 @@ def test_apply_status_set_roundtrip(
         "  -- Pending Files:   2",
     ]
 
-    code, out, err = _run(capsys, "migrate", "apply", *common, "--dry-run")
+    code, out, err = run_cli(capsys, "migrate", "apply", *common, "--dry-run")
     assert (code, err) == (0, "")
     assert "    -> CREATE TABLE a (id int);" in out
     assert tables(fresh_database) == []
 
-    code, out, err = _run(capsys, "migrate", "apply", *common, "1")
+    code, out, err = run_cli(capsys, "migrate", "apply", *common, "1")
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[:5] == [
@@ -163,16 +156,16 @@ def test_apply_status_set_roundtrip(
     assert lines[5].startswith("  -- ok (")
     assert lines[-2:] == ["  -- 1 migrations", "  -- 2 sql statements"]
 
-    code, out, _ = _run(capsys, "migrate", "apply", *common)
+    code, out, _ = run_cli(capsys, "migrate", "apply", *common)
     assert code == 0
     assert out.startswith("Migrating to version 2 from 1 (1 migrations in total):")
-    code, out, _ = _run(capsys, "migrate", "apply", *common)
+    code, out, _ = run_cli(capsys, "migrate", "apply", *common)
     assert (code, out) == (0, "No migration files to execute\n")
 
-    code, out, _ = _run(capsys, "migrate", "status", *common)
+    code, out, _ = run_cli(capsys, "migrate", "status", *common)
     assert out.splitlines()[:2] == ["Migration Status: OK", "  -- Current Version: 2"]
 
-    code, out, _ = _run(capsys, "migrate", "set", *common, "1")
+    code, out, _ = run_cli(capsys, "migrate", "set", *common, "1")
     assert (code, out) == (0, "Current version is 1 (1 removed):\n  - 2\n")
     assert [r["version"] for r in revisions(fresh_database)] == ["1"]
 
@@ -182,7 +175,7 @@ def test_failed_apply_prints_log_and_one_error_line(
     make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     directory = make_dir({"1_a.sql": "CREATE TABLE a ();\nINSERT INTO nope VALUES (1);"})
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "migrate", "apply", "--dir", str(directory), "--url", fresh_database
     )
     assert code == 1
@@ -200,11 +193,11 @@ def test_validate_with_dev_url_replays_and_rolls_back(
 ) -> None:
     good = make_dir({"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "INSERT INTO a VALUES (1);"})
     args = ["migrate", "validate", "--dir", str(good), "--dev-url", fresh_database]
-    assert _run(capsys, *args) == (0, "", "")
+    assert run_cli(capsys, *args) == (0, "", "")
     assert tables(fresh_database) == []
     bad = make_dir({"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "INSERT INTO b VALUES (1);"})
     args = ["migrate", "validate", "--dir", str(bad), "--dev-url", fresh_database]
-    code, _, err = _run(capsys, *args)
+    code, _, err = run_cli(capsys, *args)
     assert code == 1
     assert err.startswith('ampdb: error: executing statement "INSERT INTO b VALUES (1);"')
     assert tables(fresh_database) == []
@@ -214,12 +207,12 @@ def test_new_creates_a_file_and_rehashes(
     make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
 ) -> None:
     directory = make_dir({"1_a.sql": "SELECT 1;"})
-    code, out, err = _run(capsys, "migrate", "new", "--dir", str(directory), "add_users")
+    code, out, err = run_cli(capsys, "migrate", "new", "--dir", str(directory), "add_users")
     assert (code, err) == (0, "")
     created = Path(out.strip())
     assert created.parent == directory
     assert created.name.endswith("_add_users.sql")
-    assert _run(capsys, "migrate", "validate", "--dir", str(directory))[0] == 0
+    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory))[0] == 0
 
 
 def _ampdb_command() -> list[str]:
