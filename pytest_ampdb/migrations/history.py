@@ -8,6 +8,7 @@ re-hashing ``atlas.sum`` hid the edit), and a preview asks for a rebuild.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Literal
 
@@ -21,34 +22,54 @@ Drift = tuple[str, Literal["changed", "removed"]]
 def drift(files: Sequence[MigrationFile], revisions: Sequence[Revision]) -> Drift | None:
     """The first applied file that changed or is gone, and how; ``None`` when all match.
 
-    Hashes are running hashes, so an edit also changes every later file's hash, and a file added
-    *before* applied ones (out of order) changes the applied ones after it. The hashes are
-    therefore compared twice: against the whole directory (the common case: everything matches),
-    then, if anything differs, against a chain over the applied files alone, which ignores files
-    added out of order (the engine reports those) and pins an edit on its own file.
+    A revision stores the running ``atlas.sum`` hash of its file as it was when it ran, over the
+    files that preceded it *then*. Files added before it later (out of order, run with
+    ``--exec-order non-linear`` or skipped) change the running hash without any edit, so each
+    file is judged by its own hash: it matches if its stored hash is the running hash over some
+    set of predecessors it can have had when it ran (see :func:`_predecessor_sets`).
     """
     by_version = {f.version: f for f in files}
-    checked = [r for r in revisions if r.hash]
     for rev in revisions:
         if rev.version not in by_version:
             return revision_name(rev), "removed"
-    if all(by_version[r.version].hash == r.hash for r in checked):
+    checked = [r for r in revisions if r.hash and by_version[r.version].hash != r.hash]
+    if not checked:  # the common case: the directory's own hashes match every row
         return None
-    applied = sorted(
-        (f for f in files if f.version in {r.version for r in revisions}),
-        key=lambda f: f.name.encode("utf-8", "surrogateescape"),
-    )
-    chain = {
-        entry.name.decode("utf-8", "surrogateescape"): entry.hash
-        for entry in compute_entries(
-            [(f.name.encode("utf-8", "surrogateescape"), f.content) for f in applied]
-        )
-    }
+    ran_at = {r.version: (r.executed_at, _key(r.version)) for r in revisions}
+    ordered = sorted(files, key=lambda f: _key(f.name))
     for rev in checked:
         f = by_version[rev.version]
-        if chain.get(f.name, "") != rev.hash:
+        before = [g for g in ordered if _key(g.name) < _key(f.name)]
+        if not any(
+            _running_hash([*preds, f]) == rev.hash
+            for preds in _predecessor_sets(before, ran_at, ran_at[rev.version])
+        ):
             return f.name, "changed"
     return None
+
+
+def _predecessor_sets(
+    before: Sequence[MigrationFile],
+    ran_at: dict[str, tuple[dt.datetime, bytes]],
+    when: tuple[dt.datetime, bytes],
+) -> list[list[MigrationFile]]:
+    """The files that may have preceded a file when it ran, most likely first.
+
+    Files that ran later than it were added after it (out of order); files never applied were
+    either there all along (before a checkpoint, or skipped) or added later and skipped.
+    """
+    not_later = [g for g in before if ran_at.get(g.version, when) <= when]
+    applied_earlier = [g for g in not_later if g.version in ran_at]
+    return [not_later, applied_earlier]
+
+
+def _running_hash(chain: Sequence[MigrationFile]) -> str:
+    entries = compute_entries([(_key(g.name), g.content) for g in chain])
+    return entries[-1].hash if entries else ""
+
+
+def _key(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
 
 
 def revision_name(rev: Revision) -> str:
