@@ -7,8 +7,10 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,10 @@ from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
 from pytest_ampdb.migrations import executor
 from pytest_ampdb.migrations.directory import TX_MODES
+from pytest_ampdb.migrations.errors import go_quote
 from pytest_ampdb.migrations.plan import EXEC_ORDERS
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def register(subparsers: Any) -> None:
@@ -50,13 +55,14 @@ def register(subparsers: Any) -> None:
     _add_revisions_schema(p)
     p.add_argument("--baseline", help="start the first migration after the given baseline version")
     p.add_argument(
-        "--tx-mode", choices=TX_MODES, default="file", help="set transaction mode (default: file)"
+        "--tx-mode",
+        default="file",
+        help=f"set transaction mode [{', '.join(TX_MODES)}] (default: file)",
     )
     p.add_argument(
         "--exec-order",
-        choices=EXEC_ORDERS,
         default="linear",
-        help="set file execution order (default: linear)",
+        help=f"set file execution order [{', '.join(EXEC_ORDERS)}] (default: linear)",
     )
     p.add_argument(
         "--allow-dirty", action="store_true", help="allow start working on a non-clean database"
@@ -64,11 +70,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print SQL without executing it")
     _add_lock_timeout(p)
     p.add_argument(
-        "amount",
-        nargs="?",
-        type=_non_negative_int,
-        default=0,
-        help="maximum number of migration files to apply (default: all)",
+        "amount", nargs="*", help="maximum number of migration files to apply (default: all)"
     )
     p.set_defaults(func=run_apply)
 
@@ -77,12 +79,16 @@ def register(subparsers: Any) -> None:
     _add_url(p)
     _add_revisions_schema(p)
     _add_lock_timeout(p)
-    p.add_argument("version", nargs="?", help="target version (default: the last file)")
+    p.add_argument(
+        "version",
+        nargs="*",
+        help="target version (default: the last file; refused on a database without revisions)",
+    )
     p.set_defaults(func=run_set)
 
     p = sub.add_parser("new", help="create a new, empty migration file")
     _add_dir(p)
-    p.add_argument("name", nargs="?", default="", help="description part of the file name")
+    p.add_argument("name", nargs="*", help="description part of the file name")
     p.set_defaults(func=run_new)
 
 
@@ -125,14 +131,36 @@ def _dir_path(value: str) -> Path:
     return Path(value.removeprefix("file://"))
 
 
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid amount {value!r}: not a number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"invalid amount {value!r}: must be >= 0")
-    return number
+def _one_arg(values: list[str], *, required: bool = False) -> str | None:
+    """The single positional argument, refused in cobra's words when there are more."""
+    if len(values) > 1 or (required and not values):
+        at_most = "" if required else "at most "
+        raise migrations.UsageError(f"accepts {at_most}1 arg(s), received {len(values)}")
+    return values[0] if values else None
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_amount(values: list[str]) -> int:
+    """``migrate apply [amount]``: a positive count, refused in Atlas's words otherwise (0 =
+    no argument, i.e. every pending file)."""
+    text = _one_arg(values)
+    if text is None:
+        return 0
+    if not _GO_INT.fullmatch(text):
+        reason = "invalid syntax"
+    elif not -(2**63) <= int(text) < 2**63:
+        reason = "value out of range"
+    else:
+        count = int(text)
+        if count < 1:
+            raise migrations.UsageError(f"cannot apply '{count}' migration files")
+        return count
+    raise migrations.UsageError(
+        f"invalid amount argument {go_quote(text)} ({reason}). "
+        "Omit the argument or pass a valid integer instead"
+    )
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -167,62 +195,84 @@ def _url(args: argparse.Namespace) -> str:
 # -- commands ---------------------------------------------------------------------------------
 
 
+def _usage_errors(run: Handler) -> Handler:
+    """Report a :class:`~pytest_ampdb.migrations.UsageError` as bad usage (exit 2), one line."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except migrations.UsageError as exc:
+            common.print_error(exc)
+            return common.EXIT_USAGE
+
+    return wrapped
+
+
+def _directory(args: argparse.Namespace) -> Path:
+    return Path(args.dir or migrations.default_migrations_dir())
+
+
+@_usage_errors
 def run_hash(args: argparse.Namespace) -> int:
     """``migrate hash``: rewrite atlas.sum unconditionally."""
-    directory = args.dir or migrations.default_migrations_dir()
+    directory = _directory(args)
     migrations.MigrationDir(directory)  # a clear error if the directory is missing
     migrations.write_sum(directory)
     return common.EXIT_OK
 
 
+@_usage_errors
 def run_validate(args: argparse.Namespace) -> int:
     """``migrate validate``: atlas.sum check, then an optional replay on a dev database."""
-    directory = args.dir or migrations.default_migrations_dir()
-    migrations.MigrationDir(directory)
-    if not _check_sum(directory):
+    directory = _directory(args)
+    if not check_dir(directory):
         return common.EXIT_FAILURE
     if args.dev_url:
         executor.replay(args.dev_url, directory)
     return common.EXIT_OK
 
 
-def _check_sum(directory: Path) -> bool:
+def check_dir(directory: Path) -> bool:
+    """Validate the directory; on a checksum error print Atlas's block on stdout, and the one
+    error line on stderr, and return False."""
     try:
         migrations.MigrationDir(directory).validate()
     except migrations.ChecksumError as exc:
-        for line in exc.atlas_report():
-            print(line, file=sys.stderr)
+        sys.stdout.write("\n".join(exc.atlas_report(str(directory))))
+        sys.stdout.flush()
         common.print_error(exc)
         return False
     return True
 
 
+@_usage_errors
 def run_status(args: argparse.Namespace) -> int:
     """``migrate status``: what is applied, what is pending, the last error."""
-    url = _url(args)
-    directory = args.dir or migrations.default_migrations_dir()
-    if not _check_sum(directory):
+    directory = _directory(args)
+    if not check_dir(directory):
         return common.EXIT_FAILURE
-    st = migrations.status(url, directory, revisions_schema=args.revisions_schema)
+    st = migrations.status(_url(args), directory, revisions_schema=args.revisions_schema)
     sys.stdout.write(st.render())
     return common.EXIT_OK
 
 
+@_usage_errors
 def run_apply(args: argparse.Namespace) -> int:
     """``migrate apply [amount]``: run pending files, print Atlas's apply log."""
-    url = _url(args)
-    directory = args.dir or migrations.default_migrations_dir()
-    if not _check_sum(directory):
+    count = parse_amount(args.amount)
+    directory = _directory(args)
+    if not check_dir(directory):
         return common.EXIT_FAILURE
     try:
         report = migrations.apply(
-            url,
+            _url(args),
             directory,
             tx_mode=args.tx_mode,
             exec_order=args.exec_order,
             baseline=args.baseline,
             allow_dirty=args.allow_dirty,
-            count=args.amount,
+            count=count,
             dry_run=args.dry_run,
             revisions_schema=args.revisions_schema,
             lock_timeout=args.lock_timeout,
@@ -236,38 +286,32 @@ def run_apply(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
+@_usage_errors
 def run_set(args: argparse.Namespace) -> int:
     """``migrate set [version]``: edit the revisions table to say the database is at a version."""
-    url = _url(args)
-    directory = args.dir or migrations.default_migrations_dir()
-    if not _check_sum(directory):
+    version = _one_arg(args.version, required=bool(args.version))
+    directory = _directory(args)
+    if not check_dir(directory):
         return common.EXIT_FAILURE
     report = migrations.set_revision(
-        url,
+        _url(args),
         directory,
-        args.version,
+        version,
         revisions_schema=args.revisions_schema,
         lock_timeout=args.lock_timeout,
     )
-    changes = []
-    if report.set:
-        changes.append(f"{len(report.set)} set")
-    if report.removed:
-        changes.append(f"{len(report.removed)} removed")
-    if changes:
-        print(f"Current version is {report.current} ({', '.join(changes)}):")
-        ops = [(v, "+") for v in report.set] + [(v, "-") for v in report.removed]
-        for version, op in sorted(ops):
-            print(f"  {op} {version}")
+    sys.stdout.write(render_set(report))
     return common.EXIT_OK
 
 
+@_usage_errors
 def run_new(args: argparse.Namespace) -> int:
     """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum."""
-    directory = args.dir or migrations.default_migrations_dir()
-    if directory.exists() and not _check_sum(directory):
+    name = _one_arg(args.name) or ""
+    directory = _directory(args)
+    if directory.exists() and not check_dir(directory):
         return common.EXIT_FAILURE
-    path = migrations.new_file(directory, args.name)
+    path = migrations.new_file(directory, name)
     print(path)
     return common.EXIT_OK
 
@@ -275,35 +319,72 @@ def run_new(args: argparse.Namespace) -> int:
 # -- output -----------------------------------------------------------------------------------
 
 
+def render_set(report: executor.SetReport) -> str:
+    """Atlas's ``migrate set`` report: a header, a blank line, one line per changed version
+    (``+`` set, ``-`` removed, description in parentheses), a closing blank line."""
+    changed = len(report.set) + len(report.removed)
+    if not changed:
+        return ""
+    if not report.current:
+        header = f"All revisions deleted ({changed} in total):"
+    else:
+        summary = [f"{len(report.set)} set"] if report.set else []
+        summary += [f"{len(report.removed)} removed"] if report.removed else []
+        header = f"Current version is {report.current} ({', '.join(summary)}):"
+    ops = sorted([(v, "+") for v in report.set] + [(v, "-") for v in report.removed])
+    lines = [header, ""]
+    for version, op in ops:
+        description = report.descriptions.get(version, "")
+        lines.append(f"  {op} {version}" + (f" ({description})" if description else ""))
+    return "\n".join(lines) + "\n\n"
+
+
 def render_apply(report: executor.ApplyReport) -> str:
     """Atlas's ``migrate apply`` log (without colours)."""
     if not report.pending:
         return "No migration files to execute\n"
     lines = [report.message + ":"]
-    failed = False
     for f in report.applied:
         lines.append("")
         lines.append(f"  -- migrating version {f.version}")
-        lines += [f"    -> {stmt}" for stmt in f.statements]
+        lines += [f"    -> {_indent(stmt)}" for stmt in f.statements]
         if f.error is not None:
-            failed = True
-            lines.append(f"    -> {f.error_stmt}")
+            lines.append(f"    -> {_indent(f.error_stmt or '')}")
             lines.append(f"    {f.error}")
         else:
             lines.append(f"  -- ok ({go_duration(f.seconds)})")
     lines.append("")
     lines.append("  -------------------------")
-    lines.append(f"  -- {go_duration(report.seconds)}")
-    statements = report.statement_count
-    if failed:
-        lines.append(f"  -- {len(report.applied) - 1} migrations ok (1 with errors)")
-        lines.append(f"  -- {statements} sql statements ok (1 with errors)")
-    else:
-        lines.append(f"  -- {len(report.applied)} migrations")
-        lines.append(f"  -- {statements} sql statements")
-    if report.dry_run:
-        lines.append("  -- dry run: nothing was executed")
+    lines += [f"  -- {line}" for line in _summary(report)]
     return "\n".join(lines) + "\n"
+
+
+def _indent(stmt: str) -> str:
+    """A multi-line statement's later lines, indented under its first as Atlas does."""
+    return stmt.replace("\n", "\n" + " " * 7)
+
+
+def _summary(report: executor.ApplyReport) -> list[str]:
+    """Atlas's closing lines: time, files and statements, with its singulars and plurals."""
+    failed_files = sum(1 for f in report.applied if f.error is not None)
+    passed_files = len(report.applied) - failed_files
+    passed_stmts = report.statement_count
+    lines = [go_duration(report.seconds)]
+    for passed, failed, noun in (
+        (passed_files, failed_files, "migration"),
+        (passed_stmts, failed_files, "sql statement"),
+    ):
+        if passed and failed:
+            lines.append(f"{passed} {_plural(noun, passed)} ok, {failed} with errors")
+        elif passed:
+            lines.append(f"{passed} {_plural(noun, passed)}")
+        elif failed:
+            lines.append(f"{failed} {_plural(noun, failed)} with errors")
+    return lines
+
+
+def _plural(noun: str, count: int) -> str:
+    return noun + "s" if count > 1 else noun
 
 
 def go_duration(seconds: float) -> str:

@@ -58,7 +58,11 @@ class MigrationFile:
         return self.content.decode("utf-8", "surrogateescape")
 
     def header_comments(self) -> list[str]:
-        """The leading ``--``/``#`` lines, only if a blank line separates them from the SQL."""
+        """The leading ``--``/``#`` lines, only if a blank line separates them from the SQL.
+
+        As in Atlas, the separating line may hold spaces or tabs, and a file holding nothing
+        but header comments keeps them all.
+        """
         comments: list[str] = []
         content = self.text
         while content.startswith(("#", "--")):
@@ -68,7 +72,7 @@ class MigrationFile:
                 break
             comments.append(content[:idx].strip())
             content = content[idx + 1 :]
-        if not content.startswith("\n"):
+        if content and not content.lstrip(" \t").startswith("\n"):
             return []
         return comments
 

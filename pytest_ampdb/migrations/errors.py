@@ -55,14 +55,22 @@ class ChecksumError(MigrationError):
             message = f"{message}: L{line}: {file} was {reason}"
         super().__init__(message)
 
-    def atlas_report(self) -> list[str]:
-        """The lines Atlas prints for this error (``atlas migrate validate`` and friends)."""
+    def atlas_report(self, directory: str | None = None) -> list[str]:
+        """The block Atlas prints on stdout for this error, line by line (blank lines included).
+
+        The hint names ``ampdb migrate hash --dir <directory>`` where Atlas names its own
+        command; without a directory it names Atlas's, as Atlas does.
+        """
         lines = ["You have a checksum error in your migration directory."]
         if self.file is not None:
-            lines.append(f"L{self.line}: {self.file} was {self.reason}")
-        lines.append(
-            "Please check your migration files and run 'atlas migrate hash' to re-hash the contents"
+            lines += ["", f"\tL{self.line}: {self.file} was {self.reason}", ""]
+        command = (
+            "atlas migrate hash" if directory is None else f"ampdb migrate hash --dir {directory}"
         )
+        lines += [
+            f"Please check your migration files and run '{command}' to re-hash the contents",
+            "",
+        ]
         return lines
 
 

@@ -138,7 +138,7 @@ def apply(
     """
     _validate_options(tx_mode, exec_order, baseline, allow_dirty)
     if count < 0:
-        raise UsageError(f"invalid count {count}: must be >= 0")
+        raise UsageError(f"cannot apply '{count}' migration files")
     files = _load(directory)
     started = time.monotonic()
     with open_connection(target) as (conn, bound):
@@ -170,7 +170,7 @@ def apply(
             for f in pending:
                 f.statements()
             if plan.baseline is not None:
-                report.baseline = plan.baseline.version
+                report.baseline = report.current = plan.baseline.version
                 if not dry_run:
                     table.write(conn, _baseline_row(plan.baseline))
             existing = {r.version: r for r in revisions}
@@ -525,11 +525,16 @@ def status(
 
 @dataclass
 class SetReport:
-    """What ``migrate set`` changed: rows removed, rows set (resolved or added)."""
+    """What ``migrate set`` changed: rows removed, rows set (resolved or added).
+
+    ``current`` is the last revision afterwards ("" when every revision was deleted);
+    ``descriptions`` maps each changed version to its description, for the report.
+    """
 
     current: str
     removed: list[str] = field(default_factory=list)
     set: list[str] = field(default_factory=list)
+    descriptions: dict[str, str] = field(default_factory=dict)
 
 
 def set_revision(
@@ -540,45 +545,61 @@ def set_revision(
     revisions_schema: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> SetReport:
-    """Make the revisions table say the database is at ``version`` (default: the last file).
+    """Make the revisions table say the database is at ``version``, as ``atlas migrate set``.
 
     Rows above it are deleted, a failed or partial row at it is marked resolved (type 6), and
     files between the last row and it get resolved (type 4) rows, all in one transaction.
+    Without a version, a database with revisions is set to the last file (or, with an empty
+    directory, loses every revision); a database without revisions is refused, as Atlas does,
+    so ``set`` never marks a whole directory applied by accident.
     """
     files = _load(directory)
-    if version is None:
-        if not files:
-            raise UsageError("no migration files found to set a version from")
-        version = files[-1].version
-    elif not any(f.version == version for f in files):
+    if version is not None and not any(f.version == version for f in files):
         raise UsageError(f'migration with version "{version}" not found')
-    report = SetReport(current=version)
     with open_connection(target) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
         acquire_lock(conn, lock_timeout)
         try:
             table.create(conn)
             with conn.transaction():
-                for rev in table.read(conn):
-                    if rev.version > version:
-                        table.delete(conn, rev.version)
-                        report.removed.append(rev.version)
-                    elif rev.version == version and (rev.error or rev.applied != rev.total):
-                        rev.type = TYPE_EXECUTE | TYPE_RESOLVED
-                        table.write(conn, rev)
-                        report.set.append(rev.version)
-                revisions = table.read(conn)
-                last = revisions[-1].version if revisions else None
-                rows = [
-                    Revision(f.version, f.description, type=TYPE_RESOLVED, hash=f.hash)
-                    for f in files
-                    if (last is None or f.version > last) and f.version <= version
-                ]
-                if rows:
-                    table.write_many(conn, rows)
-                    report.set += [r.version for r in rows]
+                return _set(conn, table, files, version)
         finally:
             release_lock(conn)
+
+
+def _set(
+    conn: Connection, table: RevisionTable, files: Sequence[MigrationFile], version: str | None
+) -> SetReport:
+    existing = table.read(conn)
+    if version is None:
+        if not existing:
+            raise UsageError("accepts 1 arg(s), received 0")
+        version = files[-1].version if files else ""
+    report = SetReport(current="")
+    for rev in existing:
+        if rev.version > version:
+            table.delete(conn, rev.version)
+            report.removed.append(rev.version)
+        elif rev.version == version and (rev.error or rev.applied != rev.total):
+            rev.type = TYPE_EXECUTE | TYPE_RESOLVED
+            table.write(conn, rev)
+            report.set.append(rev.version)
+        else:
+            continue
+        report.descriptions[rev.version] = rev.description
+    revisions = table.read(conn)
+    last = revisions[-1].version if revisions else None
+    rows = [
+        Revision(f.version, f.description, type=TYPE_RESOLVED, hash=f.hash)
+        for f in files
+        if (last is None or f.version > last) and f.version <= version
+    ]
+    if rows:
+        table.write_many(conn, rows)
+        report.set += [r.version for r in rows]
+        report.descriptions.update((r.version, r.description) for r in rows)
+        last = rows[-1].version
+    report.current = last or ""
     return report
 
 

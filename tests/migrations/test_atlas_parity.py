@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ampdb.migrations import AppliedFileEditedError, apply, status, write_sum
+from pytest_ampdb.migrations import (
+    AppliedFileEditedError,
+    DirectiveError,
+    apply,
+    status,
+    write_sum,
+)
 
-from ._support import MakeDir, revisions, run_cli, tables
+from ._support import MakeDir, query, revisions, run_cli, tables
 
 pytestmark = pytest.mark.postgres
 
@@ -78,3 +84,198 @@ def test_cli_non_linear_then_nothing_to_execute(
         capsys, "migrate", "apply", "--dir", str(directory), "--url", fresh_database
     )
     assert (code, out, err) == (0, "No migration files to execute\n", "")
+
+
+# -- 2. migrate set -----------------------------------------------------------------------------
+
+THREE = {"1_a.sql": "CREATE TABLE a ();", "2_b.sql": "CREATE TABLE b ();", "3_c.sql": ""}
+
+
+def test_set_without_a_version_on_a_database_without_revisions_is_refused(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(THREE)
+    common = ["--dir", str(directory), "--url", fresh_database]
+    assert run_cli(capsys, "migrate", "set", *common) == (
+        2,
+        "",
+        "ampdb: error: accepts 1 arg(s), received 0\n",
+    )
+    assert revisions(fresh_database) == []
+    assert run_cli(capsys, "migrate", "set", *common, "1", "2") == (
+        2,
+        "",
+        "ampdb: error: accepts 1 arg(s), received 2\n",
+    )
+
+
+def test_set_without_a_version_syncs_to_the_last_file_or_deletes_everything(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(THREE)
+    common = ["--url", fresh_database]
+    assert main_ok(capsys, "migrate", "apply", "--dir", str(directory), *common, "1")
+    code, out, err = run_cli(capsys, "migrate", "set", "--dir", str(directory), *common)
+    assert (code, err) == (0, "")
+    assert out == "Current version is 3 (2 set):\n\n  + 2 (b)\n  + 3 (c)\n\n"
+    empty = make_dir({})
+    code, out, err = run_cli(capsys, "migrate", "set", "--dir", str(empty), *common)
+    assert (code, err) == (0, "")
+    assert out == "All revisions deleted (3 in total):\n\n  - 1 (a)\n  - 2 (b)\n  - 3 (c)\n\n"
+    assert revisions(fresh_database) == []
+
+
+def main_ok(capsys: pytest.CaptureFixture[str], *argv: str) -> bool:
+    code, _, err = run_cli(capsys, *argv)
+    return (code, err) == (0, "")
+
+
+# -- 3 and 5. apply's usage errors, in Atlas's words ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["0"], "cannot apply '0' migration files"),
+        (["--", "-2"], "cannot apply '-2' migration files"),
+        (
+            ["two"],
+            'invalid amount argument "two" (invalid syntax). '
+            "Omit the argument or pass a valid integer instead",
+        ),
+        (
+            ["99999999999999999999"],
+            'invalid amount argument "99999999999999999999" (value out of range). '
+            "Omit the argument or pass a valid integer instead",
+        ),
+        (["1", "2"], "accepts at most 1 arg(s), received 2"),
+        (["--tx-mode", "bogus"], 'unknown tx-mode "bogus"'),
+        (["--exec-order", "sideways"], 'unknown execution order: "sideways"'),
+    ],
+)
+def test_apply_usage_errors_in_atlas_words(
+    extra: list[str],
+    message: str,
+    make_dir: MakeDir,
+    fresh_database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory = make_dir(THREE)
+    argv = ["migrate", "apply", "--dir", str(directory), "--url", fresh_database, *extra]
+    assert run_cli(capsys, *argv) == (2, "", f"ampdb: error: {message}\n")
+    assert tables(fresh_database) == []
+    assert revisions_table_absent(fresh_database)
+
+
+def revisions_table_absent(url: str) -> bool:
+    rows = query(url, "SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')")
+    return rows == [(None,)]
+
+
+# -- 4. directives ------------------------------------------------------------------------------
+
+
+def test_a_file_holding_only_a_directive_keeps_it(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "CREATE TABLE a ();", "2_b.sql": "-- atlas:txmode bogus\n"})
+    code, out, err = run_cli(
+        capsys, "migrate", "apply", "--dir", str(directory), "--url", fresh_database
+    )
+    assert (code, out) == (1, "")
+    assert err == 'ampdb: error: unknown txmode "bogus" found in file directive "2_b.sql"\n'
+    assert tables(fresh_database) == []
+    directory = make_dir({"1_a.sql": "CREATE TABLE a ();", "2_b.sql": "-- atlas:txmode none\n"})
+    with pytest.raises(DirectiveError, match=r'cannot set txmode directive to "none"'):
+        apply(fresh_database, directory, tx_mode="all")
+
+
+@pytest.mark.parametrize("separator", [" ", "\t", " \t  "])
+def test_a_blank_line_of_spaces_or_tabs_still_ends_the_header(
+    separator: str, make_dir: MakeDir, fresh_database: str
+) -> None:
+    directory = make_dir(
+        {
+            "1_t.sql": "CREATE TABLE t (a int);",
+            "2_i.sql": f"-- atlas:txmode none\n{separator}\nCREATE INDEX CONCURRENTLY i ON t (a);",
+        }
+    )
+    apply(fresh_database, directory)  # CONCURRENTLY fails inside a transaction
+    assert query(fresh_database, "SELECT indexname FROM pg_indexes WHERE tablename = 't'") == [
+        ("i",)
+    ]
+
+
+# -- 5. output as Atlas writes it ---------------------------------------------------------------
+
+
+def test_a_missing_atlas_sum_is_reported_before_a_missing_url(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AMPDB_DSN", raising=False)
+    monkeypatch.delenv("DB_DSN", raising=False)
+    directory = make_dir({"1_a.sql": "SELECT 1;"}, hashed=False)
+    for command in ("status", "apply", "set"):
+        assert run_cli(capsys, "migrate", command, "--dir", str(directory)) == (
+            1,
+            "You have a checksum error in your migration directory.\n"
+            f"Please check your migration files and run 'ampdb migrate hash --dir {directory}' "
+            "to re-hash the contents\n",
+            "ampdb: error: checksum file not found\n",
+        )
+
+
+def test_failure_summary_singulars_and_plurals(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(
+        {
+            "1_a.sql": "CREATE TABLE a ();",
+            "2_b.sql": "CREATE TABLE b ();\nCREATE TABLE c (\n  id int\n);\nSELECT nope;",
+        }
+    )
+    code, out, _ = run_cli(
+        capsys,
+        "migrate",
+        "apply",
+        "--dir",
+        str(directory),
+        "--url",
+        fresh_database,
+        "--tx-mode",
+        "none",
+    )
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[:8] == [
+        "Migrating to version 2 (2 migrations in total):",
+        "",
+        "  -- migrating version 1",
+        "    -> CREATE TABLE a ();",
+        lines[4],
+        "",
+        "  -- migrating version 2",
+        "    -> CREATE TABLE b ();",
+    ]
+    assert lines[8:12] == [
+        "    -> CREATE TABLE c (",
+        "         id int",
+        "       );",
+        "    -> SELECT nope;",
+    ]
+    assert lines[-2:] == [
+        "  -- 1 migration ok, 1 with errors",
+        "  -- 3 sql statements ok, 1 with errors",
+    ]
+
+
+def test_baseline_header_says_from_the_baseline(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query(fresh_database, "CREATE TABLE a ()")
+    directory = make_dir(THREE)
+    argv = ["migrate", "apply", "--dir", str(directory), "--url", fresh_database]
+    code, out, _ = run_cli(capsys, *argv, "--baseline", "1")
+    assert code == 0
+    assert out.splitlines()[0] == "Migrating to version 3 from 1 (2 migrations in total):"
+    assert out.splitlines()[-2:] == ["  -- 2 migrations", "  -- 1 sql statement"]

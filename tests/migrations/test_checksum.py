@@ -49,8 +49,11 @@ def test_validate_names_an_edited_file(folder: str, tmp_path: Path) -> None:
     assert str(info.value) == f"checksum mismatch: L{info.value.line}: {last} was edited"
     assert info.value.atlas_report() == [
         "You have a checksum error in your migration directory.",
-        f"L{info.value.line}: {last} was edited",
+        "",
+        f"\tL{info.value.line}: {last} was edited",
+        "",
         "Please check your migration files and run 'atlas migrate hash' to re-hash the contents",
+        "",
     ]
 
 
