@@ -1,4 +1,4 @@
-"""``ampdb migrate hash|validate|status|apply|set|new``, with Atlas's flag names.
+"""``ampdb migrate hash|validate|status|apply|set|new|rebase|lint``, with Atlas's flag names.
 
 Output follows Atlas's own (``migrate apply`` log, ``migrate status`` summary, the checksum error
 block) so scripts and people used to ``atlas`` read it the same way.
@@ -20,6 +20,7 @@ from pytest_ampdb.migrations import executor
 from pytest_ampdb.migrations.directory import TX_MODES
 from pytest_ampdb.migrations.errors import go_quote
 from pytest_ampdb.migrations.plan import EXEC_ORDERS
+from pytest_ampdb.migrations.rebase import rebase
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,6 +86,20 @@ def register(subparsers: Any) -> None:
         help="target version (default: the last file; refused on a database without revisions)",
     )
     p.set_defaults(func=run_set)
+
+    p = sub.add_parser(
+        "rebase",
+        help="move migration files to the end of the history with new versions",
+        description="Give the files of VERSION... new versions after every other file (same "
+        "descriptions and contents) and re-hash atlas.sum: the answer to an out-of-order error "
+        "after merging main. With --url (or $AMPDB_DSN/$DB_DSN), a file that database already "
+        "ran is refused.",
+    )
+    _add_dir(p)
+    p.add_argument("-u", "--url", default=common.default_url(), help=common.URL_HELP)
+    _add_revisions_schema(p)
+    p.add_argument("versions", nargs="*", metavar="VERSION", help="versions of the files to move")
+    p.set_defaults(func=run_rebase)
 
     p = sub.add_parser("new", help="create a new, empty migration file")
     _add_dir(p)
@@ -301,6 +316,20 @@ def run_set(args: argparse.Namespace) -> int:
         lock_timeout=args.lock_timeout,
     )
     sys.stdout.write(render_set(report))
+    return common.EXIT_OK
+
+
+@_usage_errors
+def run_rebase(args: argparse.Namespace) -> int:
+    """``migrate rebase VERSION...``: new versions after every file, atlas.sum re-hashed."""
+    directory = _directory(args)
+    if not check_dir(directory):
+        return common.EXIT_FAILURE
+    applied: set[str] = set()
+    if args.url and args.versions:
+        applied = {r.version for r in executor.read_revisions(args.url, args.revisions_schema)}
+    for moved in rebase(directory, args.versions, applied=applied):
+        print(f"{moved.old} -> {moved.new}")
     return common.EXIT_OK
 
 

@@ -37,6 +37,7 @@ from pytest_ampdb.migrations.executor import (
     set_revision,
     status,
 )
+from pytest_ampdb.migrations.rebase import Moved, rebase
 from pytest_ampdb.migrations.revisions import Revision
 from pytest_ampdb.migrations.splitter import Statement, split_statements
 
@@ -55,6 +56,7 @@ __all__ = [
     "MigrationError",
     "MigrationFile",
     "MissingMigrationError",
+    "Moved",
     "NotCleanError",
     "Revision",
     "ScanError",
@@ -67,6 +69,7 @@ __all__ = [
     "default_migrations_dir",
     "hash_dir",
     "new_file",
+    "rebase",
     "set_revision",
     "split_statements",
     "status",

@@ -481,6 +481,12 @@ def missing_files_message(names: Sequence[str]) -> str:
     )
 
 
+def read_revisions(target: str | Connection, revisions_schema: str | None = None) -> list[Revision]:
+    """The revisions table's rows (none if it does not exist); nothing is locked or written."""
+    with open_connection(target) as (conn, bound):
+        return RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA).read(conn)
+
+
 def status(
     target: str | Connection,
     directory: PathLike | None = None,
@@ -489,9 +495,7 @@ def status(
 ) -> Status:
     """Compare the directory with the revisions table (validates the directory first)."""
     files = _load(directory)
-    with open_connection(target) as (conn, bound):
-        table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
-        revisions = table.read(conn)
+    revisions = read_revisions(target, revisions_schema)
     out_of_order: list[str] = []
     try:
         plan = compute_plan(files, revisions, exec_order=LINEAR)
