@@ -16,9 +16,11 @@ from typing import Any
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
-from pytest_ampdb.migrations import executor
+from pytest_ampdb.migrations import devdb, executor
 from pytest_ampdb.migrations.directory import TX_MODES
 from pytest_ampdb.migrations.errors import go_quote
+from pytest_ampdb.migrations.goformat import go_duration
+from pytest_ampdb.migrations.lint import lint
 from pytest_ampdb.migrations.plan import EXEC_ORDERS
 from pytest_ampdb.migrations.rebase import rebase
 
@@ -100,6 +102,31 @@ def register(subparsers: Any) -> None:
     _add_revisions_schema(p)
     p.add_argument("versions", nargs="*", metavar="VERSION", help="versions of the files to move")
     p.set_defaults(func=run_rebase)
+
+    p = sub.add_parser(
+        "lint",
+        help="analyse the latest migration files for risky changes",
+        description="Replay the files before the change on a dev database, then report the "
+        "change's destructive, backward-incompatible, data-dependent, locking and "
+        "non-transactional statements in Atlas's report shape. Exits 1 on an error-level "
+        "finding. '-- atlas:nolint [analyzer|code ...]' silences a statement (or, in the "
+        "header, a file).",
+    )
+    _add_dir(p)
+    p.add_argument(
+        "--dev-url",
+        help="a clean database to replay on, left unchanged (default: a throwaway local cluster)",
+    )
+    p.add_argument(
+        "--latest", type=int, default=0, metavar="N", help="analyse the latest N migration files"
+    )
+    p.add_argument(
+        "--git-base",
+        default="",
+        metavar="BRANCH",
+        help="analyse the files added since the git branch BRANCH",
+    )
+    p.set_defaults(func=run_lint)
 
     p = sub.add_parser("new", help="create a new, empty migration file")
     _add_dir(p)
@@ -244,7 +271,7 @@ def run_validate(args: argparse.Namespace) -> int:
     if not check_dir(directory):
         return common.EXIT_FAILURE
     if args.dev_url:
-        executor.replay(args.dev_url, directory)
+        devdb.replay(args.dev_url, directory)
     return common.EXIT_OK
 
 
@@ -334,6 +361,17 @@ def run_rebase(args: argparse.Namespace) -> int:
 
 
 @_usage_errors
+def run_lint(args: argparse.Namespace) -> int:
+    """``migrate lint``: Atlas's report; exit 1 on an error-level finding."""
+    directory = _directory(args)
+    if not check_dir(directory):
+        return common.EXIT_FAILURE
+    report = lint(directory, dev_url=args.dev_url, latest=args.latest, git_base=args.git_base)
+    sys.stdout.write(report.render())
+    return common.EXIT_FAILURE if report.failed else common.EXIT_OK
+
+
+@_usage_errors
 def run_new(args: argparse.Namespace) -> int:
     """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum."""
     name = _one_arg(args.name) or ""
@@ -414,30 +452,3 @@ def _summary(report: executor.ApplyReport) -> list[str]:
 
 def _plural(noun: str, count: int) -> str:
     return noun + "s" if count > 1 else noun
-
-
-def go_duration(seconds: float) -> str:
-    """Format like Go's ``time.Duration.String`` (``1.5s``, ``2m3s``, ``850µs``)."""
-    ns = round(seconds * 1e9)
-    if ns == 0:
-        return "0s"
-    if ns < 1000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{_trim(ns / 1e3)}µs"
-    if ns < 1_000_000_000:
-        return f"{_trim(ns / 1e6)}ms"
-    total = ns / 1e9
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = ""
-    if hours:
-        out += f"{int(hours)}h"
-    if hours or minutes:
-        out += f"{int(minutes)}m"
-    return out + f"{_trim(secs)}s"
-
-
-def _trim(value: float) -> str:
-    text = f"{value:.9f}".rstrip("0").rstrip(".")
-    return text or "0"

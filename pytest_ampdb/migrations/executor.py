@@ -109,7 +109,8 @@ def _validate_options(
         raise UsageError("baseline and allow-dirty are mutually exclusive")
 
 
-def _load(directory: PathLike | None) -> list[MigrationFile]:
+def load_dir(directory: PathLike | None) -> list[MigrationFile]:
+    """The files of ``directory`` (default: the packaged one), validated."""
     from pytest_ampdb.migrations import default_migrations_dir
 
     mdir = MigrationDir(directory if directory is not None else default_migrations_dir())
@@ -139,7 +140,7 @@ def apply(
     _validate_options(tx_mode, exec_order, baseline, allow_dirty)
     if count < 0:
         raise UsageError(f"cannot apply '{count}' migration files")
-    files = _load(directory)
+    files = load_dir(directory)
     started = time.monotonic()
     with open_connection(target) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
@@ -380,33 +381,6 @@ def check_clean(conn: Connection, revisions_schema: str, bound: str | None) -> s
     return None
 
 
-def replay(target: str | Connection, directory: PathLike | None = None) -> int:
-    """Run every statement of every file on a clean database, then roll everything back.
-
-    This is ``migrate validate --dev-url``: it proves the files execute, in order, on an empty
-    PostgreSQL, without leaving anything behind. Returns the number of statements executed.
-    """
-    files = _load(directory)
-    executed = 0
-    with open_connection(target) as (conn, bound):
-        reason = check_clean(conn, DEFAULT_SCHEMA, bound)
-        if reason:
-            raise MigrationError(f"connected database is not clean: {reason}")
-        with conn.transaction(force_rollback=True):
-            cur = conn.cursor()
-            for f in files:
-                for stmt in f.statements():
-                    try:
-                        cur.execute(stmt.encode("utf-8", "surrogateescape"), prepare=False)
-                    except psycopg.Error as exc:
-                        pg_error = format_pg_error(exc)
-                        raise StatementError(
-                            stmt, f.version, f.name, pg_error, exc.sqlstate
-                        ) from None
-                    executed += 1
-    return executed
-
-
 # -- status -----------------------------------------------------------------------------------
 
 
@@ -494,7 +468,7 @@ def status(
     revisions_schema: str | None = None,
 ) -> Status:
     """Compare the directory with the revisions table (validates the directory first)."""
-    files = _load(directory)
+    files = load_dir(directory)
     revisions = read_revisions(target, revisions_schema)
     out_of_order: list[str] = []
     try:
@@ -557,7 +531,7 @@ def set_revision(
     directory, loses every revision); a database without revisions is refused, as Atlas does,
     so ``set`` never marks a whole directory applied by accident.
     """
-    files = _load(directory)
+    files = load_dir(directory)
     if version is not None and not any(f.version == version for f in files):
         raise UsageError(f'migration with version "{version}" not found')
     with open_connection(target) as (conn, bound):

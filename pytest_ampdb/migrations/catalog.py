@@ -1,0 +1,186 @@
+"""What one statement changed in the schema, read from PostgreSQL's own catalogs.
+
+``migrate lint`` runs each statement of a change on the dev database and compares the catalogs
+before and after it, instead of parsing SQL: objects are matched by OID, so a rename is told
+from a drop and re-create, and a new ``relfilenode`` shows that PostgreSQL rewrote a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_ampdb.migrations.connection import Connection
+from pytest_ampdb.migrations.revisions import DEFAULT_SCHEMA
+
+_USER_SCHEMAS = """
+n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', %(revisions)s)
+AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
+"""
+_SCHEMAS = "SELECT n.oid, n.nspname FROM pg_namespace n WHERE" + _USER_SCHEMAS
+_TABLES = (
+    "SELECT c.oid, n.oid, c.relname, c.relfilenode FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND"
+    + _USER_SCHEMAS
+)
+_COLUMNS = (
+    "SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), "
+    "a.attnotnull, a.atthasdef, a.attidentity <> '' OR a.attgenerated <> '' "
+    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND" + _USER_SCHEMAS
+)
+_INDEXES = (
+    "SELECT i.indexrelid, i.indrelid, ic.relname, i.indisunique AND NOT i.indisprimary, "
+    "ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord) "
+    "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+    "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE"
+    + _USER_SCHEMAS
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: its schema's OID, its name, and the file its rows live in."""
+
+    schema: int
+    name: str
+    filenode: int
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table, keyed by (table OID, attnum)."""
+
+    name: str
+    type: str
+    not_null: bool
+    has_default: bool
+    implicit: bool  # identity or generated: filled without a default
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index of a table; ``unique`` excludes primary keys."""
+
+    table: int
+    name: str
+    unique: bool
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The user schemas, tables, columns and indexes of the database at one moment."""
+
+    schemas: dict[int, str]
+    tables: dict[int, Table]
+    columns: dict[tuple[int, int], Column]
+    indexes: dict[int, Index]
+
+
+def snapshot(conn: Connection, revisions_schema: str = DEFAULT_SCHEMA) -> Snapshot:
+    """Read the catalogs (inside the caller's transaction, so its own changes are seen)."""
+    params = {"revisions": revisions_schema}
+    q = conn.execute
+    return Snapshot(
+        schemas={int(o): str(n) for o, n in q(_SCHEMAS, params).fetchall()},
+        tables={
+            int(o): Table(int(s), str(n), int(f)) for o, s, n, f in q(_TABLES, params).fetchall()
+        },
+        columns={
+            (int(r), int(a)): Column(str(n), str(t), bool(nn), bool(d), bool(imp))
+            for r, a, n, t, nn, d, imp in q(_COLUMNS, params).fetchall()
+        },
+        indexes={
+            int(o): Index(int(t), str(n), bool(u), tuple(str(c) for c in cols))
+            for o, t, n, u, cols in q(_INDEXES, params).fetchall()
+        },
+    )
+
+
+@dataclass
+class Change:
+    """Everything one statement changed, by kind (names as they were where it matters)."""
+
+    added_schemas: list[int] = field(default_factory=list)
+    dropped_schemas: list[tuple[int, str, int]] = field(default_factory=list)  # +tables in it
+    added_tables: list[int] = field(default_factory=list)
+    dropped_tables: list[tuple[int, str]] = field(default_factory=list)
+    renamed_tables: list[tuple[int, str, str]] = field(default_factory=list)
+    dropped_columns: list[tuple[int, Column]] = field(default_factory=list)
+    renamed_columns: list[tuple[int, str, str]] = field(default_factory=list)
+    added_columns: list[tuple[int, Column]] = field(default_factory=list)
+    retyped_columns: list[tuple[int, Column, Column]] = field(default_factory=list)
+    now_not_null: list[tuple[int, Column]] = field(default_factory=list)
+    added_indexes: list[Index] = field(default_factory=list)
+    rewritten: list[int] = field(default_factory=list)  # tables given a new relfilenode
+    after: Snapshot | None = None
+
+    def table_name(self, oid: int) -> str:
+        """A table's name after the statement."""
+        assert self.after is not None
+        return self.after.tables[oid].name
+
+    @property
+    def count(self) -> int:
+        """Schema changes in Atlas's sense: each schema or table the statement touched."""
+        tables = {
+            *self.added_tables,
+            *(t for t, *_ in self.renamed_tables),
+            *(t for t, *_ in self.dropped_columns),
+            *(t for t, *_ in self.renamed_columns),
+            *(t for t, *_ in self.added_columns),
+            *(t for t, *_ in self.retyped_columns),
+            *(t for t, *_ in self.now_not_null),
+            *(i.table for i in self.added_indexes),
+        }
+        return (
+            len(self.added_schemas)
+            + len(self.dropped_schemas)
+            + len(self.dropped_tables)
+            + len(tables)
+        )
+
+
+def diff(before: Snapshot, after: Snapshot) -> Change:
+    """What changed from ``before`` to ``after``."""
+    ch = Change(after=after)
+    ch.added_schemas = [o for o in after.schemas if o not in before.schemas]
+    gone_schemas = {o for o in before.schemas if o not in after.schemas}
+    ch.dropped_schemas = [
+        (o, before.schemas[o], sum(1 for t in before.tables.values() if t.schema == o))
+        for o in gone_schemas
+    ]
+    ch.added_tables = [o for o in after.tables if o not in before.tables]
+    for oid, old in before.tables.items():
+        new = after.tables.get(oid)
+        if new is None:
+            if old.schema not in gone_schemas:
+                ch.dropped_tables.append((oid, old.name))
+            continue
+        if new.name != old.name:
+            ch.renamed_tables.append((oid, old.name, new.name))
+        if new.filenode != old.filenode:
+            ch.rewritten.append(oid)
+    for key, old_col in before.columns.items():
+        table = key[0]
+        if table not in after.tables:
+            continue
+        new_col = after.columns.get(key)
+        if new_col is None:
+            ch.dropped_columns.append((table, old_col))
+            continue
+        if new_col.name != old_col.name:
+            ch.renamed_columns.append((table, old_col.name, new_col.name))
+        if new_col.type != old_col.type:
+            ch.retyped_columns.append((table, old_col, new_col))
+        if new_col.not_null and not old_col.not_null:
+            ch.now_not_null.append((table, new_col))
+    ch.added_columns = [
+        (key[0], col)
+        for key, col in after.columns.items()
+        if key not in before.columns and key[0] in before.tables
+    ]
+    ch.added_indexes = [idx for oid, idx in after.indexes.items() if oid not in before.indexes]
+    return ch
