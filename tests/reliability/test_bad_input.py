@@ -121,6 +121,26 @@ SYNTAX_ERROR = _broken_migration("CREATE TABL broken_middle (id int);")
 UNCLOSED = _broken_migration("CREATE TABLE broken_middle (id int;")
 
 
+def _same_version(ctx: Ctx) -> None:
+    directory = ctx.migrations()
+    first = sorted(directory.glob("*.sql"))[0]
+    (directory / f"{first.name.split('_')[0]}_again.sql").write_text("CREATE TABLE again (id int);")
+    migrations.write_sum(directory)
+
+
+def _dangling_symlink(ctx: Ctx) -> None:
+    (ctx.migrations() / "20991231000000_gone.sql").symlink_to(ctx.project / "nowhere.sql")
+
+
+def _repeat_key(table: str, key: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        path = ctx.seeds() / f"{table}.json"
+        text = path.read_text()
+        path.write_text(text.replace(f'"{key}":', f'"{key}": null,\n    "{key}":', 1))
+
+    return setup
+
+
 def _seed_file(table: str, text: str) -> Callable[[Ctx], None]:
     def setup(ctx: Ctx) -> None:
         (ctx.seeds() / f"{table}.json").write_text(text)
@@ -228,7 +248,38 @@ CASES: list[Case] = [
         lambda ctx: _pg(ctx, f"--ampdb-migrations={ctx.migrations()}"),
         r'scanning statements from "20991231000000_broken\.sql": 2:\d+: unclosed',
     ),
+    Case(
+        "two migration files with one version (ampdb migrate apply)",
+        _same_version,
+        lambda ctx: ctx.ampdb(
+            "migrate", "apply", "--dir", str(ctx.migrations()), "--url", ctx.target
+        ),
+        r"migration files 20261123230000_\w+\.sql and 20261123230000_\w+\.sql have the same "
+        r"version 20261123230000",
+        prefix=CLI_ERROR,
+    ),
+    Case(
+        "two migration files with one version (pytest)",
+        _same_version,
+        lambda ctx: _pg(ctx, f"--ampdb-migrations={ctx.migrations()}"),
+        r".*migration files 20261123230000_\w+\.sql and 20261123230000_\w+\.sql have the same",
+    ),
+    Case(
+        "dangling symlink named like a migration (ampdb migrate validate)",
+        _dangling_symlink,
+        lambda ctx: ctx.ampdb("migrate", "validate", "--dir", str(ctx.migrations())),
+        r"migration file 20991231000000_gone\.sql is a dangling symlink",
+        prefix=CLI_ERROR,
+        needs_postgres=False,
+    ),
     # seeds
+    Case(
+        "seed key given twice in a row (pytest)",
+        _repeat_key("projects", "name"),
+        lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.seeds()}"),
+        r"\S+/projects\.json: row 1: key 'name' appears twice in projects",
+        needs_postgres=False,
+    ),
     Case(
         "seed file that is not JSON (pytest)",
         _seed_file("projects", '[{"id": '),
@@ -531,6 +582,9 @@ def test_the_catalog_covers_every_kind_of_bad_input() -> None:
         "atlas.sum edited",
         "edited after it was applied",
         "syntax error in its middle",
+        "two migration files with one version",
+        "dangling symlink",
+        "key given twice",
         "not JSON",
         "breaks a key",
         "breaks a reference",
