@@ -279,3 +279,24 @@ def test_baseline_header_says_from_the_baseline(
     assert code == 0
     assert out.splitlines()[0] == "Migrating to version 3 from 1 (2 migrations in total):"
     assert out.splitlines()[-2:] == ["  -- 2 migrations", "  -- 1 sql statement"]
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("new", ["a", "b"], "accepts at most 1 arg(s), received 2"),
+        ("set", ["1", "2"], "accepts 1 arg(s), received 2"),
+    ],
+)
+def test_wrong_number_of_arguments_in_cobra_s_words(
+    command: str,
+    args: list[str],
+    message: str,
+    make_dir: MakeDir,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory = make_dir(THREE)
+    before = sorted(p.name for p in directory.iterdir())
+    argv = ["migrate", command, "--dir", str(directory), *args]
+    assert run_cli(capsys, *argv) == (2, "", f"ampdb: error: {message}\n")
+    assert sorted(p.name for p in directory.iterdir()) == before

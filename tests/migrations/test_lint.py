@@ -302,3 +302,18 @@ def test_without_dev_url_a_throwaway_cluster_is_used(
     code, out, _ = run_cli(capsys, "migrate", "lint", "--dir", str(directory), "--latest", "1")
     assert code == 1
     assert _codes(out) == ["DS102"]
+
+
+def test_a_dev_database_that_is_not_clean_is_refused_and_left_alone(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query(fresh_database, "CREATE TABLE precious (id int)")
+    query(fresh_database, "INSERT INTO precious VALUES (1)")
+    directory = make_dir({"1_base.sql": BASE, "2_drop.sql": "DROP TABLE pets;"})
+    assert _lint(capsys, directory, fresh_database, "--latest", "1") == (
+        1,
+        "",
+        'ampdb: error: connected database is not clean: found table "precious" in schema '
+        '"public"\n',
+    )
+    assert query(fresh_database, "SELECT id FROM precious") == [(1,)]
