@@ -23,6 +23,7 @@ from pytest_ampdb.migrations.errors import (
     FileScanError,
     ScanError,
     go_quote,
+    rehash_hint,
 )
 from pytest_ampdb.migrations.splitter import split_statements
 
@@ -177,10 +178,10 @@ class MigrationDir:
         checksum.validate_entries(
             self.path / checksum.SUM_FILE, self._entries, has_files=bool(files)
         )
-        check_versions(files)
+        check_versions(files, self.path)
 
 
-def check_versions(files: Sequence[MigrationFile]) -> None:
+def check_versions(files: Sequence[MigrationFile], directory: Path) -> None:
     """Refuse two files with one version: the revisions table keys rows by version, so both
     would run and share (and garble) one row. Atlas has no check of its own for this."""
     seen: dict[str, str] = {}
@@ -188,7 +189,7 @@ def check_versions(files: Sequence[MigrationFile]) -> None:
         if f.version in seen:
             raise DirectoryError(
                 f"migration files {seen[f.version]} and {f.name} have the same version "
-                f"{f.version}: rename one of them and run 'ampdb migrate hash'"
+                f"{f.version}: rename one of them and run {rehash_hint(directory)}"
             )
         seen[f.version] = f.name
 

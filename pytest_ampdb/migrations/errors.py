@@ -8,6 +8,7 @@ recognises every failure.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,23 +56,20 @@ class ChecksumError(MigrationError):
             message = f"{message}: L{line}: {file} was {reason}"
         super().__init__(message)
 
-    def atlas_report(self, directory: str | None = None) -> list[str]:
-        """The block Atlas prints on stdout for this error, line by line (blank lines included).
-
-        The hint names ``ampdb migrate hash --dir <directory>`` where Atlas names its own
-        command; without a directory it names Atlas's, as Atlas does.
-        """
+    def atlas_report(self, directory: object = "DIR") -> list[str]:
+        """The block Atlas prints on stdout for this error, line by line (blank lines included),
+        the hint naming our own command for ``directory``, the one a user of ``ampdb`` has."""
         lines = ["You have a checksum error in your migration directory."]
         if self.file is not None:
             lines += ["", f"\tL{self.line}: {self.file} was {self.reason}", ""]
-        command = (
-            "atlas migrate hash" if directory is None else f"ampdb migrate hash --dir {directory}"
-        )
-        lines += [
-            f"Please check your migration files and run '{command}' to re-hash the contents",
-            "",
-        ]
+        lines += [f"Please check your migration files and run {rehash_hint(directory)}", ""]
         return lines
+
+
+def rehash_hint(directory: object = "DIR") -> str:
+    """What re-hashes ``directory`` after a deliberate edit: ``ampdb migrate hash --dir ...``."""
+    quoted = shlex.quote(str(directory)) if directory != "DIR" else "DIR"
+    return f"'ampdb migrate hash --dir {quoted}' to re-hash the contents"
 
 
 class ScanError(MigrationError):

@@ -11,11 +11,6 @@ from pytest_ampdb.cli import main
 
 from ._support import MakeDir, revisions, run_cli, tables
 
-DUPLICATE = (
-    "ampdb: error: migration files 2_b.sql and 2_c.sql have the same version 2: "
-    "rename one of them and run 'ampdb migrate hash'\n"
-)
-
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("command", ["validate", "status", "apply"])
@@ -27,7 +22,12 @@ def test_two_files_with_one_version_are_refused(
     )
     url = [] if command == "validate" else ["--url", fresh_database]
     code, out, err = run_cli(capsys, "migrate", command, "--dir", str(directory), *url)
-    assert (code, out, err) == (1, "", DUPLICATE)
+    assert (code, out, err) == (
+        1,
+        "",
+        "ampdb: error: migration files 2_b.sql and 2_c.sql have the same version 2: rename one "
+        f"of them and run 'ampdb migrate hash --dir {directory}' to re-hash the contents\n",
+    )
     assert tables(fresh_database) == []
 
 

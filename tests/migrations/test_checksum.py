@@ -52,9 +52,14 @@ def test_validate_names_an_edited_file(folder: str, tmp_path: Path) -> None:
         "",
         f"\tL{info.value.line}: {last} was edited",
         "",
-        "Please check your migration files and run 'atlas migrate hash' to re-hash the contents",
+        "Please check your migration files and run 'ampdb migrate hash --dir DIR' to re-hash "
+        "the contents",
         "",
     ]
+    assert info.value.atlas_report(directory)[-2] == (
+        f"Please check your migration files and run 'ampdb migrate hash --dir {directory}' to "
+        "re-hash the contents"
+    )
 
 
 @pytest.mark.parametrize("folder", CONFORMANCE_FOLDERS)
