@@ -137,7 +137,6 @@ def data_depend(ctx: Context) -> list[Diagnostic]:
                     f"might fail in case {what} duplicate entries",
                 )
             )
-    added = {(t, c.name) for t, c in ch.added_columns}
     for table, col in ch.added_columns:
         if ctx.existing(table) and col.not_null and not col.has_default and not col.implicit:
             out.append(
@@ -148,7 +147,7 @@ def data_depend(ctx: Context) -> list[Diagnostic]:
                 )
             )
     for table, col in ch.now_not_null:
-        if ctx.existing(table) and (table, col.name) not in added:
+        if ctx.existing(table):
             out.append(
                 ctx.diag(
                     "MF104",

@@ -22,7 +22,7 @@ from pytest_ampdb.migrations.checksum import directive
 from pytest_ampdb.migrations.connection import Connection
 from pytest_ampdb.migrations.devdb import dev_database, execute, replayed
 from pytest_ampdb.migrations.directory import TX_NONE, MigrationFile
-from pytest_ampdb.migrations.errors import MigrationError, UsageError
+from pytest_ampdb.migrations.errors import MigrationError, StatementError, UsageError
 from pytest_ampdb.migrations.executor import PathLike, load_dir
 from pytest_ampdb.migrations.goformat import go_duration
 from pytest_ampdb.migrations.splitter import Statement, split_statements
@@ -159,8 +159,8 @@ def analyse_file(conn: Connection, f: MigrationFile, created: Created) -> FileRe
     for stmt in split_statements(f.text):
         try:
             execute(conn, f, stmt.text)
-        except MigrationError as exc:
-            fr.error = f"executing statement: {stmt.text}: {exc}"
+        except StatementError as exc:  # Atlas's wording: the statement, then the server's
+            fr.error = f"executing statement: {stmt.text}: {exc.pg_error}"
             break
         after = snapshot(conn)
         change = diff(before, after)
