@@ -281,7 +281,7 @@ def check_dir(directory: Path) -> bool:
     try:
         migrations.MigrationDir(directory).validate()
     except migrations.ChecksumError as exc:
-        sys.stdout.write("\n".join(exc.atlas_report(directory)))
+        sys.stdout.write("\n".join(exc.atlas_report(directory)) + "\n")
         sys.stdout.flush()
         common.print_error(exc)
         return False

@@ -220,7 +220,7 @@ def test_a_missing_atlas_sum_is_reported_before_a_missing_url(
             1,
             "You have a checksum error in your migration directory.\n"
             f"Please check your migration files and run 'ampdb migrate hash --dir {directory}' "
-            "to re-hash the contents\n",
+            "to re-hash the contents\n\n",
             "ampdb: error: checksum file not found\n",
         )
 

@@ -43,6 +43,7 @@ def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[st
         "\n"
         f"Please check your migration files and run 'ampdb migrate hash --dir {directory}' "
         "to re-hash the contents\n"
+        "\n"
     )
     assert err == "ampdb: error: checksum mismatch: L2: 1_initial.sql was edited\n"
 
