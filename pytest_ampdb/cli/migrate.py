@@ -279,7 +279,7 @@ def check_dir(directory: Path) -> bool:
     """Validate the directory; on a checksum error print Atlas's block on stdout, and the one
     error line on stderr, and return False."""
     try:
-        migrations.MigrationDir(directory).validate()
+        migrations.validate_dir(directory)
     except migrations.ChecksumError as exc:
         sys.stdout.write("\n".join(exc.atlas_report(directory)) + "\n")
         sys.stdout.flush()

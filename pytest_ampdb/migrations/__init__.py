@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest_ampdb
-from pytest_ampdb.migrations.checksum import hash_dir, validate_dir, write_sum
-from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile, new_file
+from pytest_ampdb.migrations.checksum import hash_dir, write_sum
+from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile, new_file, validate_dir
 from pytest_ampdb.migrations.errors import (
     AppliedFileEditedError,
     ChecksumError,

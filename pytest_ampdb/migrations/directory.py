@@ -194,6 +194,12 @@ def check_versions(files: Sequence[MigrationFile], directory: Path) -> None:
         seen[f.version] = f.name
 
 
+def validate_dir(directory: str | os.PathLike[str]) -> None:
+    """Everything ``migrate validate`` checks without a database: ``atlas.sum`` against the
+    files (:class:`ChecksumError`), then one file per version (:class:`DirectoryError`)."""
+    MigrationDir(directory).validate()
+
+
 def new_file(
     directory: str | os.PathLike[str], name: str = "", *, now: dt.datetime | None = None
 ) -> Path:
@@ -204,7 +210,7 @@ def new_file(
     """
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    checksum.validate_dir(path)
+    validate_dir(path)
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d%H%M%S")
     filename = f"{stamp}_{name}.sql" if name else f"{stamp}.sql"
     if "/" in filename or os.sep in filename:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ampdb.cli import main
+from pytest_ampdb.migrations import DirectoryError, new_file, validate_dir
 
 from ._support import MakeDir, revisions, run_cli, tables
 
@@ -80,3 +81,13 @@ def test_status_reports_applied_revisions_the_directory_lacks(
         "database but the migration directory has no such file",
     ]
     assert [r["version"] for r in revisions(fresh_database)] == ["1", "2", "3"]
+
+
+def test_validate_dir_refuses_one_version_twice_before_anything_runs(make_dir: MakeDir) -> None:
+    # refresh-db and migrate new check with validate_dir before they drop or write anything.
+    directory = make_dir({"1_a.sql": "SELECT 1;", "1_b.sql": "SELECT 2;"})
+    with pytest.raises(DirectoryError, match=r"^migration files 1_a\.sql and 1_b\.sql have"):
+        validate_dir(directory)
+    with pytest.raises(DirectoryError, match="have the same version 1"):
+        new_file(directory, "next")
+    assert sorted(p.name for p in directory.iterdir()) == ["1_a.sql", "1_b.sql", "atlas.sum"]
