@@ -161,8 +161,9 @@ json_values = st.recursive(
 
 @dataclass(frozen=True)
 class Field:
-    """How one column is drawn: ``valid`` values the schema accepts (duplicates and references
-    to other projects included), and ``wild`` ones it must refuse the same way on both sides."""
+    """How one column is drawn: ``valid`` values the schema accepts (duplicates included), and
+    ``wild`` ones it must refuse the same way on both sides (references to other projects
+    included)."""
 
     valid: FieldMaker
     wild: FieldMaker
@@ -211,18 +212,23 @@ def member(enum: type[StrEnum], *, nullable: bool = False) -> Field:
 
 
 def refers_to(table: str, *, nullable: bool = False) -> Field:
-    """A reference: an id in the row's project, or (still valid) any known id; wild: a
-    dangling or malformed id."""
+    """A reference: an id in the row's project (any known id when it has none); wild: another
+    project's id (refused as a dangling one is), a dangling or a malformed id."""
 
     def valid(world: World, project_id: object) -> st.SearchStrategy[Any]:
         same = world.ids_in(table, project_id)
         return weighted(
-            *([(12, st.sampled_from(same))] if same else []),
-            (4, st.sampled_from(world.known_ids(table))),
+            (12, st.sampled_from(same or world.known_ids(table))),
             *_none(nullable, 4),
         )
 
-    wild = weighted((2, random_uuid), (1, st.sampled_from(INVALID_UUIDS)))
+    def wild(world: World, project_id: object) -> st.SearchStrategy[Any]:
+        return weighted(
+            (3, st.sampled_from(world.known_ids(table))),
+            (2, random_uuid),
+            (1, st.sampled_from(INVALID_UUIDS)),
+        )
+
     return field_of(valid, wild)
 
 

@@ -45,12 +45,38 @@ class UniqueKey:
 
 @dataclass(frozen=True, slots=True)
 class ForeignKey:
-    """A single-column reference to another table's primary key."""
+    """A reference from ``column`` to another table's primary key.
+
+    With a ``scope`` (``project_id``) the reference is composite, ``(scope, column) ->
+    (scope, <primary key>)``: the referenced row must be in the referencing row's project, so
+    no reference, and no ON DELETE, ever leaves the project. SET NULL clears ``column`` only.
+    """
 
     name: str
     column: str
     table: str
     on_delete: OnDelete
+    scope: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The referencing columns, in the constraint's order."""
+        return (self.column,) if self.scope is None else (self.scope, self.column)
+
+    def target(self, parent: TableSpec[Any]) -> tuple[str, ...]:
+        """The referenced columns of ``parent``, matching ``columns`` one to one."""
+        pk = parent.primary_key
+        return (pk,) if self.scope is None else (self.scope, pk)
+
+    def missing(self, parent: TableSpec[Any], row: Mapping[str, object]) -> str:
+        """Why ``row``'s reference is refused: no such parent (in its project, when scoped).
+
+        A row of another project is described exactly as a missing one, so the error tells
+        nothing about other tenants.
+        """
+        values = [row.get(c) for c in self.columns]
+        pairs = ", ".join(f"{c}={v}" for c, v in zip(self.target(parent), values, strict=True))
+        return f"no {parent.name} row with {pairs}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +130,14 @@ class TableSpec(Generic[M]):
     @cached_property
     def primary(self) -> UniqueKey:
         return UniqueKey(f"{self.name}_pkey", (self.primary_key,))
+
+    @cached_property
+    def scope_key(self) -> UniqueKey | None:
+        """``UNIQUE (scope, primary key)``: what a project-scoped reference to this table needs."""
+        if self.scope is None:
+            return None
+        columns = (self.scope, self.primary_key)
+        return UniqueKey(f"{self.name}_{'_'.join(columns)}_key", columns)
 
     @cached_property
     def keys(self) -> tuple[UniqueKey, ...]:

@@ -58,10 +58,10 @@ def translate(
     if state == sqlstate.FOREIGN_KEY_VIOLATION and isinstance(constraint, ForeignKey):
         parent = TABLES[constraint.table]
         if table is spec and constraint.column in row:  # the written row points nowhere
-            value = row[constraint.column]
-            detail = f"no {parent.name} row with {parent.primary_key}={value}"
+            detail = constraint.missing(parent, row)
         else:  # a delete of the parent would leave this table's rows dangling
-            value = _referenced_key(diag.message_detail) or row.get(parent.primary_key)
+            named = _referenced_key(diag.message_detail, parent.primary_key)
+            value = named if named is not None else row.get(parent.primary_key)
             detail = f"{parent.name} row {parent.primary_key}={value} is still referenced"
         return ForeignKeyError(table.name, constraint.column, parent.name, detail)
     if state == sqlstate.NOT_NULL_VIOLATION and diag.column_name:
@@ -73,17 +73,22 @@ def translate(
     return None
 
 
-_KEY_DETAIL = re.compile(r"\((?P<column>[^)]*)\)=\((?P<value>[^)]*)\)")
+_KEY_DETAIL = re.compile(r"\((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
 
 
-def _referenced_key(detail: str | None) -> str | None:
-    """The parent key in PostgreSQL's detail ``Key (id)=(<uuid>) is still referenced ...``.
+def _referenced_key(detail: str | None, column: str) -> str | None:
+    """``column``'s value in PostgreSQL's detail ``Key (project_id, id)=(<p>, <id>) is still
+    referenced ...``.
 
-    A delete that cascades (a project's connections) is refused for a row the repository never
-    named, so its key is only in the detail; the ``(column)=(value)`` part is not translated.
+    A delete that cascades is refused for a row the repository never named, so its key is only
+    in the detail; the ``(columns)=(values)`` part is not translated. The referenced columns
+    are uuids, so a comma only ever separates two values.
     """
     found = _KEY_DETAIL.search(detail or "")
-    return found["value"] if found else None
+    if found is None:
+        return None
+    pairs = dict(zip(found["columns"].split(", "), found["values"].split(", "), strict=False))
+    return pairs.get(column)
 
 
 def _check(table: TableSpec[Any], name: str, row: Mapping[str, object]) -> ValidationError:
