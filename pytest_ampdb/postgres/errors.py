@@ -30,7 +30,22 @@ class ConnectionLostError(AmpdbError):
     """The server stopped answering (killed, shut down, out of connections)."""
 
 
+class DatabaseError(AmpdbError):
+    """PostgreSQL refused a call for a reason the schema's rules do not name: a serialization
+    failure or deadlock (class 40, worth retrying), a cancelled statement (57), a read-only
+    transaction (25), a missing privilege (42), ... ``sqlstate`` says which (``None`` when the
+    driver itself refused, before the server)."""
+
+    def __init__(self, table: str, sqlstate: str | None, message: str) -> None:
+        self.table = table
+        self.sqlstate = sqlstate
+        code = f"SQLSTATE {sqlstate}" if sqlstate else "driver"
+        super().__init__(f"{table}: PostgreSQL refused the call ({code}): {message}")
+
+
 _LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
+_VALUE_CLASSES = ("22", "54")
+"""Data exceptions and program limits: the value written is at fault, as with a ValidationError."""
 
 
 def connection_lost(exc: psycopg.Error) -> bool:
@@ -44,9 +59,10 @@ def connection_lost(exc: psycopg.Error) -> bool:
 def translate(
     exc: psycopg.Error, spec: TableSpec[Any], row: Mapping[str, object]
 ) -> AmpdbError | None:
-    """The ``AmpdbError`` for ``exc`` raised while writing ``row`` to ``spec``'s table, if any.
+    """The ``AmpdbError`` for ``exc`` raised while writing ``row`` to ``spec``'s table.
 
-    ``row`` holds what the statement wrote (insert/update) or its key (delete).
+    ``row`` holds what the statement wrote (insert/update) or its key (delete). Only an invalid
+    status move gives ``None``: the engine reads the current status to report it.
     """
     state = exc.sqlstate
     diag = exc.diag
@@ -70,7 +86,12 @@ def translate(
         return _check(table, diag.constraint_name or "", row)
     if state == sqlstate.IMMUTABLE_ROW:
         return ValidationError(table.name, table.primary_key, "rows are immutable once written")
-    return None
+    if state == sqlstate.INVALID_TRANSITION:
+        return None
+    message = diag.message_primary or str(exc).strip() or type(exc).__name__
+    if state is not None and state.startswith(_VALUE_CLASSES):
+        return ValidationError(table.name, diag.column_name or "value", message)
+    return DatabaseError(table.name, state, message)
 
 
 _KEY_DETAIL = re.compile(r"\((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
