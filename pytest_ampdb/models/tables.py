@@ -46,7 +46,7 @@ character this stays far below PostgreSQL's btree entry limit (2704 bytes), whic
 value would otherwise hit as a raw "index row size exceeds maximum" error."""
 
 
-def _short(table: str, column: str) -> Check:
+def _length_limit(table: str, column: str) -> Check:
     """The length CHECK every indexed text column carries (``<table>_<column>_length_check``)."""
     return Check(
         f"{table}_{column}_length_check",
@@ -73,7 +73,7 @@ PROJECTS = TableSpec(
         ),
     ),
     checks=(
-        _short("projects", "name"),
+        _length_limit("projects", "name"),
         Check(
             "projects_name_check",
             "name",
@@ -92,7 +92,7 @@ INTEGRATIONS = TableSpec(
         _project_fk("integrations"),
         _ref("integrations", "latest_revision_id", "revisions", OnDelete.SET_NULL),
     ),
-    checks=(_short("integrations", "name"),),
+    checks=(_length_limit("integrations", "name"),),
 )
 
 REVISIONS = TableSpec(
@@ -116,7 +116,7 @@ INSTALLATIONS = TableSpec(
         _ref("installations", "connection_id", "connections", OnDelete.NO_ACTION),
     ),
     checks=(
-        _short("installations", "group_ref"),
+        _length_limit("installations", "group_ref"),
         Check(
             "installations_created_by_check",
             "created_by",
@@ -151,7 +151,7 @@ PROVIDER_APPS = TableSpec(
     model=e.ProviderApp,
     unique=(_unique("provider_apps", "project_id", "provider"),),
     foreign_keys=(_project_fk("provider_apps"),),
-    checks=(_short("provider_apps", "provider"),),
+    checks=(_length_limit("provider_apps", "provider"),),
 )
 
 API_KEYS = TableSpec(
@@ -162,7 +162,7 @@ API_KEYS = TableSpec(
     updated_column=None,
     foreign_keys=(_project_fk("api_keys"),),
     checks=(
-        _short("api_keys", "key"),
+        _length_limit("api_keys", "key"),
         Check(
             "api_keys_scopes_check",
             "scopes",
@@ -177,7 +177,7 @@ DESTINATIONS = TableSpec(
     model=e.Destination,
     unique=(_unique("destinations", "project_id", "name"),),
     foreign_keys=(_project_fk("destinations"),),
-    checks=(_short("destinations", "name"),),
+    checks=(_length_limit("destinations", "name"),),
 )
 
 JWT_KEYS = TableSpec(
@@ -212,7 +212,7 @@ READ_STATES = TableSpec(
         _project_fk("read_states"),
         _ref("read_states", "installation_id", "installations", OnDelete.CASCADE),
     ),
-    checks=(_short("read_states", "object_name"),),
+    checks=(_length_limit("read_states", "object_name"),),
 )
 
 TABLES: Mapping[str, TableSpec[Any]] = {
