@@ -580,6 +580,24 @@ def test_on_delete_behaviour(conn: psycopg.Connection[Any], table: str, fk: Any)
         assert row == (None,)
 
 
+SCOPED_FOREIGN_KEYS = [(name, fk) for name, fk in FOREIGN_KEYS if fk.scope is not None]
+
+
+@pytest.mark.parametrize(("table", "fk"), SCOPED_FOREIGN_KEYS, ids=lambda x: getattr(x, "name", x))
+def test_a_reference_into_another_project_is_refused_by_postgresql(
+    conn: psycopg.Connection[Any], table: str, fk: Any
+) -> None:
+    """The composite key itself refuses it: no repository, no memory store involved."""
+    mine, theirs = Rows(conn), Rows(conn)
+    theirs.counter = itertools.count(1000)  # other names, keys and refs
+    mine.build_graph()
+    other = theirs.build_graph()
+    row = mine.make(table, **{fk.column: other[fk.table][TABLES[fk.table].primary_key]})
+    error = refused(conn, lambda: mine.insert(table, row))
+    assert isinstance(error, pg_errors.ForeignKeyViolation)
+    assert error.diag.constraint_name == fk.name
+
+
 def test_deleting_a_project_removes_everything_it_scopes(conn: psycopg.Connection[Any]) -> None:
     rows = Rows(conn)
     graph = rows.build_graph()
