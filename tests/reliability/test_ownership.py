@@ -185,8 +185,7 @@ def test_what_a_kill_before_the_mark_leaves_is_ours_and_rebuilt(
         assert created.returncode == 0, created.describe()
         with psycopg.connect(server, autocommit=True) as conn:
             row = conn.execute(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database"
-                " WHERE datname = %s",
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                 (preview,),
             ).fetchone()
         assert row is not None
