@@ -15,6 +15,7 @@ from pytest_ampdb import database
 from pytest_ampdb.backend import TestDatabase, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.provisioning.urls import redact_url
 from pytest_ampdb.randomness import schedule_factory_seed, test_seed
 from pytest_ampdb.run import AmpdbRun, TestScope
 from pytest_ampdb.seeds import SeedIds
@@ -50,8 +51,8 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
     finally:
         database.restore_default(previous)
         kept = scope.close(failed=request.node.stash.get(FAILED_KEY, False))
-        if kept is not None:
-            request.node.user_properties.append((KEPT_PROPERTY, kept))
+        if kept is not None:  # a report property reaches junit XML: never with the password
+            request.node.user_properties.append((KEPT_PROPERTY, redact_url(kept)))
 
 
 def _database(scope: TestScope) -> TestDatabase:

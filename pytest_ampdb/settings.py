@@ -32,7 +32,7 @@ class Option:
     ini: str
     env: str
     help: str
-    kind: str = "str"  # str | bool | int | path
+    kind: str = "str"  # str | bool | int | path | dsn
     default: Any = None
     choices: tuple[str, ...] = ()
 
@@ -58,7 +58,9 @@ OPTIONS: tuple[Option, ...] = (
         default="auto",
         choices=POSTGRES_MODES,
     ),
-    Option("dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use"),
+    Option(
+        "dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use", "dsn"
+    ),
     Option(
         "branch",
         "--ampdb-branch",
@@ -201,6 +203,10 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
             raise SettingsError(f"{source}={raw!r}: expected an integer") from None
     if option.kind == "path":
         return Path(str(raw)).expanduser()
+    if option.kind == "dsn":  # never echoed: it may hold a password
+        from pytest_ampdb.provisioning.urls import check_dsn
+
+        return check_dsn(str(raw).strip(), source)
     text = str(raw).strip()
     if option.choices and text not in option.choices:
         raise SettingsError(f"{source}={text!r}: expected one of {', '.join(option.choices)}")

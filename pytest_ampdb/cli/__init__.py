@@ -28,7 +28,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = common.Parser(
         prog=common.PROG,
         description="pytest-ampdb tools: Atlas-compatible migrations and test databases.",
     )
@@ -42,6 +42,7 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``ampdb`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
+    common.Parser.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or bad usage (argparse prints the message)

@@ -39,7 +39,7 @@ from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
 from pytest_ampdb.provisioning.server import Server
-from pytest_ampdb.provisioning.urls import redact_url
+from pytest_ampdb.provisioning.urls import Dsn, redact_url
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.settings import Settings
@@ -67,11 +67,12 @@ class Provisioned:
     """The branch's preview database, used in place by ``transaction`` isolation."""
 
     def to_shared(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values (a ``Dsn`` becomes a ``str``: execnet sends only exact types)."""
+        return {k: str(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_shared(cls, data: dict[str, Any]) -> Provisioned:
-        return cls(**data)
+        return cls(**{**data, "admin_dsn": Dsn(data["admin_dsn"])})
 
 
 def provision(

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.urls import redact_url
+from pytest_ampdb.provisioning.urls import check_dsn, redact_url
 
 CONNECT_TIMEOUT = 10
 
@@ -26,6 +26,9 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
     kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
     try:
         return psycopg.connect(dsn, **kwargs)
+    except psycopg.ProgrammingError:  # libpq cannot parse it; its message quotes the DSN
+        check_dsn(dsn, "the DSN")
+        raise
     except psycopg.OperationalError as exc:
         message = f"cannot connect to {redact_url(dsn)}: {reason(exc)}"
         # libpq gives no SQLSTATE for a refused startup; its text is the only signal here

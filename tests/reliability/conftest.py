@@ -373,6 +373,28 @@ def _write_figures(item: pytest.Item) -> None:
 # ------------------------------------------------------------------------------ fixtures
 
 
+@contextlib.contextmanager
+def scram_cluster(*statements: str, **settings: str) -> Iterator[Any]:
+    """A throwaway local cluster that checks passwords over TCP (scram-sha-256; the Unix socket
+    trusts), started with ``settings`` (e.g. ``max_connections="5"``), after ``statements``
+    (roles, grants) ran as its superuser. Stopped at the end."""
+    from pytest_ampdb.provisioning import LocalCluster
+
+    require_binaries()
+    with LocalCluster.start(major=15, extra_settings=settings) as cluster:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement.encode())
+        (cluster.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        yield cluster
+
+
 @pytest.fixture
 def server(pg_admin_dsn: str) -> Iterator[str]:
     """The session cluster as a user's existing server, with none of the plugin's databases on
