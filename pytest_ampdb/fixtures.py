@@ -50,9 +50,16 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
         yield scope
     finally:
         database.restore_default(previous)
+    kept: str | None = None
+    message: str | None = None
+    try:
         kept = scope.close(failed=request.node.stash.get(FAILED_KEY, False))
-        if kept is not None:  # a report property reaches junit XML: never with the password
-            request.node.user_properties.append((KEPT_PROPERTY, redact_url(kept)))
+    except AmpdbError as exc:  # the server went away during the test: one line, no traceback
+        message = f"pytest-ampdb: {exc}"
+    if kept is not None:  # a report property reaches junit XML: never with the password
+        request.node.user_properties.append((KEPT_PROPERTY, redact_url(kept)))
+    if message is not None:
+        pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 def _database(scope: TestScope) -> TestDatabase:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,11 @@ def _context(config: pytest.Config) -> BackendContext:
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
-        run.close()
         database.mark_testing(False)
+        try:
+            run.close()
+        except AmpdbError as exc:  # e.g. the server stopped answering: one line, no traceback
+            sys.stderr.write(f"pytest-ampdb: cleaning up at the end of the run failed: {exc}\n")
 
 
 def _base_seed(config: pytest.Config) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -33,6 +35,14 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
         description="pytest-ampdb tools: Atlas-compatible migrations and test databases.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--timeout",
+        type=common.seconds_arg,
+        default=os.environ.get(common.TIMEOUT_ENV) or common.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a server that does not answer a connection within SECONDS "
+        f"(default: ${common.TIMEOUT_ENV}, else {common.DEFAULT_TIMEOUT})",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in commands:
         importlib.import_module(f"pytest_ampdb.cli.{name}").register(subparsers)
@@ -48,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or bad usage (argparse prints the message)
         code = exc.code
         return code if isinstance(code, int) else common.EXIT_USAGE
+    # libpq's (and psycopg's) own variable: every connection the command opens is bounded
+    os.environ["PGCONNECT_TIMEOUT"] = str(max(2, math.ceil(args.timeout)))
     handler: Handler | None = getattr(args, "func", None)
     if handler is None:
         parser.print_usage(sys.stderr)
@@ -58,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else common.EXIT_USAGE
     except AmpdbError as exc:
         common.print_error(exc)
+    except psycopg.errors.ConnectionTimeout:
+        common.print_error(
+            f"cannot connect to the database: no answer within {args.timeout:g} s "
+            f"(--timeout, ${common.TIMEOUT_ENV})"
+        )
     except psycopg.OperationalError as exc:
         common.print_error(f"cannot connect to the database: {_first_line(exc)}")
     except psycopg.Error as exc:

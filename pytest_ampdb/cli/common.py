@@ -25,6 +25,7 @@ __all__ = [
     "print_error",
     "redact_text",
     "redact_url",
+    "seconds_arg",
 ]
 
 EXIT_OK = 0
@@ -36,6 +37,8 @@ PROG = "ampdb"
 URL_ENVS = ("AMPDB_DSN", "DB_DSN")
 """Where ``--url`` defaults from: the variables the rest of pytest-ampdb (and the seed) use."""
 URL_HELP = "database URL (default: $AMPDB_DSN, else $DB_DSN)"
+TIMEOUT_ENV = "AMPDB_TIMEOUT"
+DEFAULT_TIMEOUT = "10"
 URL_REQUIRED = "the --url flag is required (or set AMPDB_DSN)"
 
 
@@ -57,6 +60,17 @@ def dsn_arg(text: str) -> Dsn:
         return check_dsn(text, "the DSN")
     except AmpdbError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def seconds_arg(text: str) -> float:
+    """argparse ``type`` of ``--timeout``: a number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86400:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return seconds
 
 
 class Parser(argparse.ArgumentParser):

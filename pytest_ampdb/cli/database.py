@@ -190,6 +190,8 @@ def recreate_database(url: str, name: str, *, force: bool = False) -> None:
     admin = make_conninfo(url, dbname="postgres")
     try:
         conn = psycopg.connect(admin, autocommit=True)
+    except psycopg.errors.ConnectionTimeout:  # no answer at all: a second try would not help
+        raise
     except psycopg.OperationalError:
         conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
     with conn:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -90,6 +90,7 @@ def provision(
         recreate=settings.recreate,
         project_root=context.project_root,
         major=settings.postgres_version,
+        timeout=settings.timeout,
     )
     directory = settings.migrations or migrations_dir()
     files = migrations.MigrationDir(directory)
@@ -151,7 +152,7 @@ def provision_preview(
             "--ampdb-postgres=preview needs the shared server: --ampdb-dsn or "
             f"{preview.SERVER_ENV} (a URL of its maintenance database)"
         )
-    server = use_dsn(server_dsn)
+    server = use_dsn(server_dsn, settings.timeout)
     check_version(server, settings.postgres_version)
     branch = preview.branch_name(settings.branch, cwd=context.project_root)
 
@@ -222,7 +223,10 @@ class PostgresBackend:
                 owned=False,
             )
         else:
-            self.provisioned, server, self._template = provision(settings, seeds, context)
+            try:
+                self.provisioned, server, self._template = provision(settings, seeds, context)
+            except psycopg.Error as exc:  # provision has let go of the server already
+                raise _refused(exc, settings) from None
             self._server = server
         self._copy: tpl.Template | None = None
         prefix = tpl.run_prefix(self.provisioned.run_id, context.worker.lower())
@@ -235,6 +239,7 @@ class PostgresBackend:
             label=f"postgres backend ({self.provisioned.description})",
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
+            timeout=settings.timeout,
         )
         self._isolations: dict[str, Isolation] = {}
         self._early: Future[TransactionIsolation] | None = None
@@ -265,13 +270,29 @@ class PostgresBackend:
             raise AmpdbError(f"isolation={mode!r}: expected one of {', '.join(ISOLATIONS)}")
         if self.site.lost is not None:  # fail at once rather than wait on a dead server
             raise ConnectionLostError(self.site.lost)
+        with self._one_line():
+            db = self._isolation(mode).open(options.seed)
+        finish = db.finish
+
+        def guarded(failed: bool) -> str | None:
+            with self._one_line():
+                return finish(failed)
+
+        db.finish = guarded  # a teardown on a server gone meanwhile is one line too
+        return db
+
+    @contextlib.contextmanager
+    def _one_line(self) -> Iterator[None]:
+        """A driver error as one line: a full server fails this test, any other the run."""
         try:
-            return self._isolation(mode).open(options.seed)
+            yield
         except ServerBusyError as exc:  # full for now, not gone: only this test fails
             raise AmpdbError(f"{self.site.label}: {exc}") from None
         except (psycopg.OperationalError, ProvisioningError) as exc:
             self.site.mark_lost(f"{self.site.label} stopped answering: {reason(exc)}")
             raise ConnectionLostError(str(self.site.lost)) from None
+        except psycopg.Error as exc:
+            raise AmpdbError(f"{self.site.label}: {reason(exc)}") from None
 
     def _isolation(self, mode: str) -> Isolation:
         isolation = self._isolations.get(mode)
@@ -324,6 +345,25 @@ class PostgresBackend:
                 )
 
 
+_HINTS = {
+    "42501": "the role needs CREATEDB (ALTER ROLE ... CREATEDB), or let the plugin start a "
+    "server of its own (--ampdb-postgres=local or container)",
+    "25006": "the role's sessions are read-only (default_transaction_read_only, or a standby): "
+    "use a role and a primary that can write (ALTER ROLE ... SET "
+    "default_transaction_read_only = off)",
+}
+
+
+def _refused(exc: psycopg.Error, settings: Settings) -> ProvisioningError:
+    """One line for a server that refused to make the template: what it said, what to do."""
+    where = f" at {redact_url(settings.dsn)}" if settings.dsn else ""
+    hint = _HINTS.get(exc.sqlstate or "", "")
+    return ProvisioningError(
+        f"the PostgreSQL server{where} refused to build the test databases: {reason(exc)}"
+        + (f"; {hint}" if hint else "")
+    )
+
+
 def _in_background(make: Callable[[], T]) -> Future[T]:
     """Run ``make`` in a thread now; its result (or error) is taken from the future when needed.
 
@@ -358,6 +398,11 @@ def release_provisioned(
         if template is not None:
             drop = lost is None and not settings.reuse and not server.owned
             template.release(server, drop=drop)
+    except psycopg.Error as exc:  # e.g. a backend of ours frozen on a run database
+        raise ProvisioningError(
+            f"{server.description}: could not drop this run's databases ({reason(exc)}); "
+            "the next run sweeps them"
+        ) from None
     finally:
         server.close()
 

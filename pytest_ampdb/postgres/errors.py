@@ -30,6 +30,12 @@ class ConnectionLostError(AmpdbError):
     """The server stopped answering (killed, shut down, out of connections)."""
 
 
+class ServerTimeoutError(AmpdbError):
+    """The server gave up on a call (``statement_timeout`` / ``lock_timeout``); it still answers."""
+
+
+GAVE_UP = frozenset({sqlstate.QUERY_CANCELED, sqlstate.LOCK_NOT_AVAILABLE})
+
 _LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from pytest_ampdb import repositories
 from pytest_ampdb.errors import AmpdbError
@@ -31,13 +32,14 @@ from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import SharedSource
-from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
+from pytest_ampdb.provisioning.connect import ServerBusyError, connect, connect_timeout, reason
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 
 ISOLATIONS = ("transaction", "database", "truncate")
+ACTIVE = TransactionStatus.ACTIVE
 CLONE_TIMEOUT = 60
 _DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
 
@@ -60,6 +62,8 @@ class Site:
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
+    timeout: float | None = None
+    """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,9 +94,21 @@ class Site:
         return name
 
     def connect(self, name: str) -> psycopg.Connection[Any]:
-        conn = connect(self.server.dsn(name))
-        configure_connection(conn)
+        """A test connection to ``name``: the server cancels a statement or lock wait at 90 % of
+        the timeout (the connection stays usable), and the client gives up at the timeout (a
+        frozen server never answers a cancel)."""
+        conn = self._connect(self.server.dsn(name))
+        server_side = None if self.timeout is None else self.timeout * 0.9
+        configure_connection(conn, timeout=server_side)
         return conn
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the maintenance database, bounded like a test's."""
+        return self._connect(self.server.admin_dsn, autocommit=True)
+
+    def _connect(self, dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        timeout = connect_timeout(self.timeout)
+        return connect(dsn, answer_timeout=self.timeout, connect_timeout=timeout, **kwargs)
 
 
 @dataclass
@@ -150,7 +166,7 @@ class _ProcessDatabase:
         if in_place is not None:
             self.name = in_place
         else:
-            with tpl.admin(site.server) as admin:
+            with site.admin() as admin:
                 self.name = site.clone(admin)
         self.dsn = site.server.dsn(self.name)
         if announce:
@@ -162,10 +178,20 @@ class _ProcessDatabase:
         """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
         self.site.on_ready(self.dsn)
 
+    def reopen_if_interrupted(self) -> bool:
+        """After a test stopped in the middle of a call (pytest-timeout's exception, raised
+        while psycopg waited), the connection is mid-query: drop it for a new one. True then."""
+        if not self.conn.closed and self.conn.info.transaction_status != ACTIVE:
+            return False
+        self.conn.close()
+        self.conn = self.site.connect(self.name)
+        self.repos = self.site.repositories(self.conn)
+        return True
+
     def close(self) -> None:
         self.conn.close()
         if self.owned and self.site.lost is None:
-            with tpl.admin(self.site.server) as admin:
+            with self.site.admin() as admin:
                 tpl.drop_database(admin, self.name)
 
 
@@ -185,7 +211,7 @@ class TransactionIsolation(_ProcessDatabase):
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
-        if self.site.lost is None:
+        if self.site.lost is None and not self.reopen_if_interrupted():
             # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
             # test would parse and plan each statement again; the server keeps them over this.
             self.conn.execute("ROLLBACK")
@@ -213,6 +239,7 @@ class TruncateIsolation(_ProcessDatabase):
     def _finish(self, failed: bool) -> None:
         if self.site.lost is not None:
             return
+        self.reopen_if_interrupted()
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.rollback()
         load_into_postgres(self.conn, self.start, replace=True)
@@ -260,7 +287,7 @@ class DatabaseIsolation:
             if self.site.lost is not None:
                 return None
             if failed:
-                with tpl.admin(self.site.server) as admin:
+                with self.site.admin() as admin:
                     tpl.mark_kept(admin, name, "for a failed test")
                 self.kept.append(name)
                 return dsn
@@ -293,7 +320,7 @@ class DatabaseIsolation:
                     return
                 try:
                     if admin is None or admin.closed:
-                        admin = tpl.admin(self.site.server)
+                        admin = self.site.admin()
                     name = self.site.clone(admin)
                     try:
                         conn = self.site.connect(name)
@@ -315,7 +342,7 @@ class DatabaseIsolation:
 
     def _drop_behind(self) -> None:
         try:
-            with tpl.admin(self.site.server) as admin:
+            with self.site.admin() as admin:
                 while (name := self._doomed.get()) is not None:
                     tpl.drop_database(admin, name)
         except Exception:  # the run's final sweep drops what is left

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,49 @@ def run_ampdb(
 ) -> Run:
     """The ``ampdb`` command, bounded by ``timeout``."""
     return run([*AMPDB, *args], cwd, env=env, timeout=timeout)
+
+
+@contextlib.contextmanager
+def mute_listener(listener: socket.socket) -> Iterator[socket.socket]:
+    """Accept every connection on the bound ``listener`` and never answer (a frozen server or
+    a wedged engine); everything is closed at the end."""
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def url_commands(url: str, server: str, branch: str) -> list[tuple[str, ...]]:
+    """Every ``ampdb`` command that connects: ``--url`` ones on ``url``, ``--server`` ones on
+    ``server`` (``env`` only prints the URL it is given, so it is not among them)."""
+    return [
+        ("migrate", "status", "--url", url),
+        ("migrate", "apply", "--url", url),
+        ("migrate", "set", "--url", url),
+        ("seed", "--url", url),
+        ("refresh-db", "--url", url),
+        ("preview", "create", "--server", server, "--branch", branch),
+        ("preview", "migrate", "--server", server, "--branch", branch),
+        ("preview", "list", "--server", server),
+        ("preview", "prune", "--server", server, "--older-than", "7d", "--dry-run"),
+        ("preview", "drop", "--server", server, "--branch", branch),
+    ]
 
 
 def wait_for(path: Path, timeout: float, child: Child | None = None) -> bool:

@@ -22,7 +22,16 @@ import pytest
 
 from pytest_ampdb.provisioning import LocalCluster
 
-from .conftest import Figures, Run, run_ampdb, run_pytest, scram_cluster, stopwatch, write
+from .conftest import (
+    Figures,
+    Run,
+    run_ampdb,
+    run_pytest,
+    scram_cluster,
+    stopwatch,
+    url_commands,
+    write,
+)
 
 PASSWORD = "sekA@sekB:sekC/sekD%sekE sekF'sekG"
 PIECE = re.compile("sek", re.IGNORECASE)
@@ -95,24 +104,6 @@ def cluster() -> Iterator[LocalCluster]:
         yield found
 
 
-def _cli_commands(dsn: str, server: str) -> list[tuple[str, ...]]:
-    """Every ``ampdb`` command taking ``--url`` or ``--server`` (``env`` prints the URL it is
-    given as an export on purpose, so it is not among them)."""
-    return [
-        ("migrate", "status", "--url", dsn),
-        ("migrate", "apply", "--url", dsn),
-        ("migrate", "set", "--url", dsn),
-        ("seed", "--url", dsn),
-        ("refresh-db", "--url", dsn),
-        ("preview", "create", "--server", server, "--branch", "secret/leak"),
-        ("preview", "migrate", "--server", server, "--branch", "secret/leak"),
-        ("preview", "list", "--server", server),
-        ("preview", "prune", "--server", server, "--dry-run"),
-        ("preview", "drop", "--server", server, "--branch", "secret/leak"),
-        ("preview", "list", server),  # argparse: "unrecognized arguments" echoes it
-    ]
-
-
 def _assert_no_piece(run: Run, *files: Path) -> None:
     texts = {"output": run.output, **{str(f): f.read_text() for f in files if f.exists()}}
     for where, text in texts.items():
@@ -154,7 +145,10 @@ def test_no_channel_prints_the_password(
         assert len(lines) == 1, result.describe()
         assert "--ampdb-dsn cannot be parsed" in lines[0], lines[0]
     _assert_no_piece(result, junit)
-    for args in _cli_commands(target, server):
+    for args in [
+        *url_commands(target, server, "secret/leak"),
+        ("preview", "list", server),  # argparse: "unrecognized arguments" echoes it
+    ]:
         ran = run_ampdb(project, *args, env=env, timeout=60)
         assert not ran.timed_out, ran.describe()
         _assert_no_piece(ran)
