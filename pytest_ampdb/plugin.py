@@ -91,8 +91,15 @@ def _context(config: pytest.Config) -> BackendContext:
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        processes=_test_processes(config),
         project_root=config.rootpath,
     )
+
+
+def _test_processes(config: pytest.Config) -> int:
+    """How many processes will run tests: xdist's workers (resolved by xdist), else one."""
+    workers = getattr(config.option, "numprocesses", None)
+    return workers if isinstance(workers, int) and workers > 0 else 1
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

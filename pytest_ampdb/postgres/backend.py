@@ -8,6 +8,7 @@ Each process then clones its own databases, named after the run and the worker.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -23,6 +24,7 @@ from pytest_ampdb import migrations
 from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.paths import migrations_dir
+from pytest_ampdb.postgres import budget
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.errors import ConnectionLostError
 from pytest_ampdb.postgres.isolation import (
@@ -65,6 +67,10 @@ class Provisioned:
     run_id: str
     preview: str | None = None
     """The branch's preview database, used in place by ``transaction`` isolation."""
+    ahead: int = budget.AHEAD
+    """Databases each process clones ahead under ``database`` isolation (the server's budget)."""
+    budget: str = ""
+    """Why the server cannot hold the run's connections, said once at start ("" if it can)."""
 
     def to_shared(self) -> dict[str, Any]:
         """Plain values (a ``Dsn`` becomes a ``str``: execnet sends only exact types)."""
@@ -227,6 +233,7 @@ class PostgresBackend:
                 self.provisioned, server, self._template = provision(settings, seeds, context)
             except psycopg.Error as exc:  # provision has let go of the server already
                 raise _refused(exc, settings) from None
+            self.provisioned = _within_budget(self.provisioned, server, settings, context)
             self._server = server
         self._copy: tpl.Template | None = None
         prefix = tpl.run_prefix(self.provisioned.run_id, context.worker.lower())
@@ -302,6 +309,8 @@ class PostgresBackend:
                 prepared = early.result()
                 prepared.announce()
                 isolation = prepared
+            elif mode == "database":
+                isolation = DatabaseIsolation(self.site, ahead=self.provisioned.ahead)
             else:
                 isolation = _ISOLATION_CLASSES[mode](self.site)
             self._isolations[mode] = isolation
@@ -321,6 +330,7 @@ class PostgresBackend:
             f"backend postgres: PostgreSQL {p.version}, {p.description} ({server})",
             f"migrations at version {p.migration_version}; template {p.template} ({template}); "
             f"isolation {self.settings.isolation}",
+            *([f"WARNING: {p.budget}"] if p.budget else []),
         ]
 
     def close(self) -> None:
@@ -362,6 +372,19 @@ def _refused(exc: psycopg.Error, settings: Settings) -> ProvisioningError:
         f"the PostgreSQL server{where} refused to build the test databases: {reason(exc)}"
         + (f"; {hint}" if hint else "")
     )
+
+
+def _within_budget(
+    provisioned: Provisioned, server: Server, settings: Settings, context: BackendContext
+) -> Provisioned:
+    """``provisioned`` with the clones ahead the server has room for, and a note if it has too
+    few connections for the run (a failed check is no reason to stop: the tests will say)."""
+    try:
+        with connect(server.admin_dsn, autocommit=True) as conn:
+            found = budget.plan(conn, settings.isolation, context.processes)
+    except (psycopg.Error, ProvisioningError):
+        return provisioned
+    return dataclasses.replace(provisioned, ahead=found.ahead, budget=found.note)
 
 
 def _in_background(make: Callable[[], T]) -> Future[T]:

@@ -75,11 +75,15 @@ def connect(
     except psycopg.OperationalError as exc:
         message = f"cannot connect to {redact_url(dsn)}: {reason(exc)}"
         # libpq gives no SQLSTATE for a refused startup; its text is the only signal here
-        if exc.sqlstate == "53300" or "too many clients" in str(exc):
+        if exc.sqlstate == "53300" or any(text in str(exc) for text in _BUSY):
             raise ServerBusyError(message) from None
         raise ProvisioningError(message) from None
     conn.answer_timeout = answer_timeout
     return conn
+
+
+_BUSY = ("too many clients", "remaining connection slots are reserved")
+"""libpq's words for a server with no connection slot free (for this role) right now."""
 
 
 def reason(exc: BaseException) -> str:
