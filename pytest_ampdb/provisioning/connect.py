@@ -8,11 +8,13 @@ Used wherever the plugin opens a connection itself, so a refused login, an exhau
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
+from psycopg.conninfo import conninfo_to_dict
 
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.urls import check_dsn, redact_url
@@ -25,6 +27,14 @@ def connect_timeout(seconds: float | None) -> int:
     """libpq's ``connect_timeout`` for a run bounded by ``seconds``: at most ``CONNECT_TIMEOUT``,
     at least libpq's minimum of 2."""
     return CONNECT_TIMEOUT if seconds is None else max(2, min(CONNECT_TIMEOUT, math.ceil(seconds)))
+
+
+def bounded(dsn: str) -> dict[str, Any]:
+    """``psycopg.connect`` keywords giving ``dsn`` a connect timeout, unless it (or libpq's
+    ``PGCONNECT_TIMEOUT``) sets one: psycopg's own default is over two minutes."""
+    if os.environ.get("PGCONNECT_TIMEOUT") or "connect_timeout" in conninfo_to_dict(dsn):
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
 
 
 class ServerBusyError(ProvisioningError):

@@ -155,3 +155,22 @@ def test_no_channel_prints_the_password(
         if not form.parses:
             assert "cannot be parsed" in ran.stderr or "unrecognized" in ran.stderr, ran.describe()
     figure(f"password ({form.id}) through pytest and 11 ampdb commands: none printed", since())
+
+
+@pytest.mark.parametrize("form", [f for f in FORMS if not f.parses], ids=lambda f: f.id)
+def test_the_production_pool_refuses_an_unparsable_dsn_without_quoting_it(form: Form) -> None:
+    from pytest_ampdb import postgres
+    from pytest_ampdb.provisioning.urls import DsnError
+
+    with pytest.raises(DsnError) as refused:
+        postgres.connect(form.dsn(5432), open=False)
+    assert "cannot be parsed" in str(refused.value)
+    assert PIECE.search(str(refused.value)) is None, str(refused.value)
+
+
+def test_the_production_pool_has_a_connect_timeout() -> None:
+    from pytest_ampdb import postgres
+
+    pool = postgres.connect(Form("url", True).dsn(5432), open=False)
+    assert pool.kwargs["connect_timeout"] == 10
+    assert "sek" not in repr(pool)
