@@ -262,3 +262,40 @@ def test_a_run_against_a_mute_server_is_one_line(
     assert f"127.0.0.1:{mute_server}" in line, line
     assert "timeout" in line, line
     assert result.seconds <= 2 + FAIL_FAST, result.describe()
+
+
+LOCKED_SUITE = """
+import psycopg
+
+def test_1_waits_on_a_lock(ampdb, ampdb_dsn):
+    with psycopg.connect(ampdb_dsn) as other:
+        other.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        ampdb.projects.list()
+
+def test_2_after(ampdb):
+    assert ampdb.projects.list().items
+"""
+
+
+@pytest.mark.postgres
+def test_a_lock_held_past_the_timeout_fails_that_test_alone(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """A live server gives up on the call itself (lock_timeout): the test fails with one line,
+    the connection stays usable and the next test passes."""
+    write(project / "test_suite.py", LOCKED_SUITE)
+    result = run_pytest(
+        project,
+        "-rfE",
+        "--ampdb=postgres",
+        f"--ampdb-dsn={cluster.tcp_dsn()}",
+        f"--ampdb-timeout={TIMEOUT:g}",
+        timeout=90,
+    )
+    figure(f"a lock held past --ampdb-timeout={TIMEOUT:g}: the run", result.seconds)
+    assert not result.timed_out, result.describe()
+    (line,) = summary_lines(result)
+    assert "test_1_waits_on_a_lock" in line, line
+    assert "ServerTimeoutError" in line, line
+    assert "canceling statement due to" in line, line
+    assert "1 failed, 1 passed" in result.stdout, result.describe()
