@@ -26,7 +26,7 @@ from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import budget
 from pytest_ampdb.postgres import template as tpl
-from pytest_ampdb.postgres.errors import ConnectionLostError
+from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost
 from pytest_ampdb.postgres.isolation import (
     CLONE_TIMEOUT,
     ISOLATIONS,
@@ -291,15 +291,21 @@ class PostgresBackend:
     @contextlib.contextmanager
     def _one_line(self) -> Iterator[None]:
         """A driver error as one line: a full server fails this test, any other the run."""
+        lost: Exception
         try:
             yield
+            return
         except ServerBusyError as exc:  # full for now, not gone: only this test fails
             raise AmpdbError(f"{self.site.label}: {exc}") from None
-        except (psycopg.OperationalError, ProvisioningError) as exc:
-            self.site.mark_lost(f"{self.site.label} stopped answering: {reason(exc)}")
-            raise ConnectionLostError(str(self.site.lost)) from None
         except psycopg.Error as exc:
-            raise AmpdbError(f"{self.site.label}: {reason(exc)}") from None
+            if not connection_lost(exc):  # e.g. a statement timeout: the server still answers
+                raise AmpdbError(f"{self.site.label}: {reason(exc)}") from None
+            lost = exc
+        except ProvisioningError as exc:
+            lost = exc
+        # outside the except: the one line is not chained to the driver's error
+        self.site.mark_lost(f"{self.site.label} stopped answering: {reason(lost)}")
+        raise ConnectionLostError(str(self.site.lost))
 
     def _isolation(self, mode: str) -> Isolation:
         isolation = self._isolations.get(mode)

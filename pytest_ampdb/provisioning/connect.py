@@ -82,6 +82,11 @@ def connect(
     except psycopg.ProgrammingError:  # libpq cannot parse it; its message quotes the DSN
         check_dsn(dsn, "the DSN")
         raise
+    except psycopg.errors.ConnectionTimeout:
+        raise ProvisioningError(
+            f"cannot connect to {redact_url(dsn)}: no answer within "
+            f"{kwargs['connect_timeout']} s (connect timeout)"
+        ) from None
     except psycopg.OperationalError as exc:
         message = f"cannot connect to {redact_url(dsn)}: {reason(exc)}"
         # libpq gives no SQLSTATE for a refused startup; its text is the only signal here

@@ -81,7 +81,7 @@ def test_a_server_too_small_is_said_once_and_full_is_busy_not_lost(
     assert not result.timed_out, result.describe()
     assert len(warnings) == 1, result.describe()
     assert "this run needs up to" in warnings[0], warnings[0]
-    assert "connections free (max_connections 5 - superuser_reserved_connections 3" in warnings[0]
+    assert "free (max_connections 5 - superuser_reserved_connections 3" in warnings[0]
     for line in summary_lines(result):
         assert "stopped answering" not in line, line
         assert "remaining connection slots are reserved" in line or "too many clients" in line

@@ -150,7 +150,7 @@ def test_a_frozen_server_fails_the_test_within_the_timeout(
 
     result, elapsed = _frozen_run(project, dsn, freeze, isolation)
     figure(f"{what} SIGSTOPped mid-test ({isolation}): time to fail 4 tests", elapsed)
-    _assert_fails_fast_naming(result, ("no answer from the server within",), elapsed)
+    _assert_fails_fast_naming(result, ("no answer",), elapsed)
     assert f"127.0.0.1:{cluster.port}" in summary_lines(result)[0]
     assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
 
@@ -176,7 +176,7 @@ def test_a_paused_container_fails_the_test_within_the_timeout(
 
         result, elapsed = _frozen_run(project, server.admin_dsn, pause, "transaction")
         figure("container paused mid-test: time to fail 4 tests", elapsed)
-        _assert_fails_fast_naming(result, ("no answer from the server within",), elapsed)
+        _assert_fails_fast_naming(result, ("no answer",), elapsed)
         assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
         recover = _next_run_is_green(project, server.admin_dsn)
         figure("container paused: unpaused, next run green", recover.seconds)
@@ -260,7 +260,7 @@ def test_a_run_against_a_mute_server_is_one_line(
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
     (line,) = result.error_lines("ERROR: pytest-ampdb:")
     assert f"127.0.0.1:{mute_server}" in line, line
-    assert "timeout" in line, line
+    assert "no answer within 2 s (connect timeout)" in line, line
     assert result.seconds <= 2 + FAIL_FAST, result.describe()
 
 
