@@ -38,10 +38,13 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout",
         type=common.seconds_arg,
-        default=os.environ.get(common.TIMEOUT_ENV) or common.DEFAULT_TIMEOUT,
+        default=os.environ.get(common.TIMEOUT_ENV)
+        or os.environ.get("PGCONNECT_TIMEOUT")
+        or common.DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="give up on a server that does not answer a connection within SECONDS "
-        f"(default: ${common.TIMEOUT_ENV}, else {common.DEFAULT_TIMEOUT})",
+        f"(default: ${common.TIMEOUT_ENV}, else $PGCONNECT_TIMEOUT, else "
+        f"{common.DEFAULT_TIMEOUT})",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in commands:
