@@ -15,6 +15,7 @@ from pytest_ampdb import database
 from pytest_ampdb.backend import TestDatabase, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.provisioning.urls import redact_url
 from pytest_ampdb.randomness import schedule_factory_seed, test_seed
 from pytest_ampdb.run import AmpdbRun, TestScope
 from pytest_ampdb.seeds import SeedIds
@@ -49,9 +50,16 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
         yield scope
     finally:
         database.restore_default(previous)
+    kept: str | None = None
+    message: str | None = None
+    try:
         kept = scope.close(failed=request.node.stash.get(FAILED_KEY, False))
-        if kept is not None:
-            request.node.user_properties.append((KEPT_PROPERTY, kept))
+    except AmpdbError as exc:  # the server went away during the test: one line, no traceback
+        message = f"pytest-ampdb: {exc}"
+    if kept is not None:  # a report property reaches junit XML: never with the password
+        request.node.user_properties.append((KEPT_PROPERTY, redact_url(kept)))
+    if message is not None:
+        pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 def _database(scope: TestScope) -> TestDatabase:

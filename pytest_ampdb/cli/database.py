@@ -38,7 +38,9 @@ def register(subparsers: Any) -> None:
         help="load the seed rows into a migrated database",
         description="Load schema/seed/*.json into a migrated database, in one transaction.",
     )
-    p.add_argument("-u", "--url", default=common.default_url(), help=common.URL_HELP)
+    p.add_argument(
+        "-u", "--url", type=common.dsn_arg, default=common.default_url(), help=common.URL_HELP
+    )
     p.add_argument(
         "--dir", type=Path, default=None, help="seed directory (default: the packaged schema/seed)"
     )
@@ -53,7 +55,9 @@ def register(subparsers: Any) -> None:
         description="Drop the database named in --url, create it again, apply the migrations "
         "and load the seeds. Only a local server is accepted unless --force.",
     )
-    p.add_argument("-u", "--url", required=True, help="URL of the database to recreate")
+    p.add_argument(
+        "-u", "--url", type=common.dsn_arg, required=True, help="URL of the database to recreate"
+    )
     p.add_argument(
         "--force", action="store_true", help="also drop a database on a host that is not local"
     )
@@ -186,6 +190,8 @@ def recreate_database(url: str, name: str, *, force: bool = False) -> None:
     admin = make_conninfo(url, dbname="postgres")
     try:
         conn = psycopg.connect(admin, autocommit=True)
+    except psycopg.errors.ConnectionTimeout:  # no answer at all: a second try would not help
+        raise
     except psycopg.OperationalError:
         conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
     with conn:

@@ -150,6 +150,7 @@ def _add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-u",
         "--url",
+        type=common.dsn_arg,
         default=common.default_url(),
         help=common.URL_HELP,
     )

@@ -17,7 +17,13 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.postgres import sqlstate, statements
 from pytest_ampdb.postgres.convert import from_db, params, row_params
-from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, translate
+from pytest_ampdb.postgres.errors import (
+    GAVE_UP,
+    ConnectionLostError,
+    ServerTimeoutError,
+    connection_lost,
+    translate,
+)
 from pytest_ampdb.postgres.source import ConnectionSource
 from pytest_ampdb.provisioning.connect import reason
 
@@ -115,6 +121,8 @@ class PostgresEngine:
                 message = f"{self.label} stopped answering: {reason(exc)}"
                 self.on_lost(message)
                 raise ConnectionLostError(message) from None
+            if exc.sqlstate in GAVE_UP:
+                raise ServerTimeoutError(f"{self.label}: {reason(exc)}") from None
             mapped = translate(exc, spec, row)
             if mapped is None:
                 raise

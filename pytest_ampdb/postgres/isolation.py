@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from pytest_ampdb import repositories
 from pytest_ampdb.errors import AmpdbError
@@ -31,14 +34,17 @@ from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import SharedSource
-from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
+from pytest_ampdb.provisioning.connect import ServerBusyError, connect, connect_timeout, reason
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 
 ISOLATIONS = ("transaction", "database", "truncate")
+ACTIVE = TransactionStatus.ACTIVE
 CLONE_TIMEOUT = 60
+BUSY_WAIT = 3.0
+"""Seconds a test waits for a connection slot on a full server before it fails."""
 _DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
 
 
@@ -62,6 +68,8 @@ class Site:
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
+    timeout: float | None = None
+    """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,9 +100,31 @@ class Site:
         return name
 
     def connect(self, name: str) -> psycopg.Connection[Any]:
-        conn = connect(self.server.dsn(name))
-        configure_connection(conn)
+        """A test connection to ``name``: the server cancels a statement or lock wait at 90 % of
+        the timeout (the connection stays usable), and the client gives up at the timeout (a
+        frozen server never answers a cancel)."""
+        conn = self._connect(self.server.dsn(name))
+        server_side = None if self.timeout is None else self.timeout * 0.9
+        configure_connection(conn, timeout=server_side)
         return conn
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the maintenance database, bounded like a test's."""
+        return self._connect(self.server.admin_dsn, autocommit=True)
+
+    def _connect(self, dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        """Connect; a server that is full (for now) is tried again, backing off, for up to
+        ``BUSY_WAIT`` seconds before the error is the test's."""
+        timeout = connect_timeout(self.timeout)
+        give_up, pause = time.monotonic() + BUSY_WAIT, 0.05
+        while True:
+            try:
+                return connect(dsn, answer_timeout=self.timeout, connect_timeout=timeout, **kwargs)
+            except ServerBusyError:
+                if time.monotonic() + pause > give_up:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
 
 @dataclass
@@ -152,7 +182,7 @@ class _ProcessDatabase:
         if in_place is not None:
             self.name = in_place
         else:
-            with tpl.admin(site.server) as admin:
+            with site.admin() as admin:
                 self.name = site.clone(admin)
         self.dsn = site.server.dsn(self.name)
         if announce:
@@ -164,10 +194,20 @@ class _ProcessDatabase:
         """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
         self.site.on_ready(self.dsn)
 
+    def reopen_if_interrupted(self) -> bool:
+        """After a test stopped in the middle of a call (pytest-timeout's exception, raised
+        while psycopg waited), the connection is mid-query: drop it for a new one. True then."""
+        if not self.conn.closed and self.conn.info.transaction_status != ACTIVE:
+            return False
+        self.conn.close()
+        self.conn = self.site.connect(self.name)
+        self.repos = self.site.repositories(self.conn)
+        return True
+
     def close(self) -> None:
         self.conn.close()
         if self.owned and self.site.lost is None:
-            with tpl.admin(self.site.server) as admin:
+            with self.site.admin() as admin:
                 tpl.drop_run_database(admin, self.name)
 
 
@@ -187,7 +227,7 @@ class TransactionIsolation(_ProcessDatabase):
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
-        if self.site.lost is None:
+        if self.site.lost is None and not self.reopen_if_interrupted():
             # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
             # test would parse and plan each statement again; the server keeps them over this.
             self.conn.execute("ROLLBACK")
@@ -215,6 +255,7 @@ class TruncateIsolation(_ProcessDatabase):
     def _finish(self, failed: bool) -> None:
         if self.site.lost is not None:
             return
+        self.reopen_if_interrupted()
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.rollback()
         load_into_postgres(self.conn, self.start, replace=True)
@@ -228,8 +269,16 @@ class _Busy:
     error: AmpdbError
 
 
+_CLONE = ("clone", "")
+
+
 class DatabaseIsolation:
-    """A database per test, cloned ahead of demand and dropped in the background."""
+    """A database per test, cloned ahead of demand and dropped in the background.
+
+    One thread does the server work (clone, drop, mark kept) in order on one admin connection,
+    so a process holds at most ``ahead + 1`` connections: the admin one and one per clone made
+    ahead (the running test's among them). ``ahead`` shrinks when the server has few to spare.
+    """
 
     def __init__(self, site: Site, ahead: int = 3) -> None:
         self.site = site
@@ -237,15 +286,12 @@ class DatabaseIsolation:
         self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException | _Busy] = (
             queue.Queue()
         )
-        self._wanted = threading.Semaphore(ahead)
-        self._doomed: queue.Queue[str | None] = queue.Queue()
-        self._stop = threading.Event()
-        self._cloner = threading.Thread(target=self._clone_ahead, name="ampdb-cloner", daemon=True)
-        self._dropper = threading.Thread(
-            target=self._drop_behind, name="ampdb-dropper", daemon=True
-        )
-        self._cloner.start()
-        self._dropper.start()
+        self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._closing = threading.Event()
+        for _ in range(ahead):
+            self._jobs.put(_CLONE)
+        self._worker = threading.Thread(target=self._work, name="ampdb-cloner", daemon=True)
+        self._worker.start()
         self.kept: list[str] = []
 
     def open(self, seed: bool) -> PostgresTestDatabase:
@@ -258,15 +304,14 @@ class DatabaseIsolation:
 
         def finish(failed: bool) -> str | None:
             conn.close()
-            self._wanted.release()  # the next clone is made between tests, not during one
             if self.site.lost is not None:
                 return None
+            # the next clone is made between tests, not during one, after this one is gone
+            self._jobs.put(("keep", name) if failed else ("drop", name))
+            self._jobs.put(_CLONE)
             if failed:
-                with tpl.admin(self.site.server) as admin:
-                    tpl.mark_kept(admin, name, "for a failed test")
                 self.kept.append(name)
                 return dsn
-            self._doomed.put(name)
             return None
 
         return PostgresTestDatabase(self.site.repositories(conn), dsn, finish)
@@ -278,35 +323,33 @@ class DatabaseIsolation:
             raise AmpdbError(
                 f"{self.site.label}: no cloned database became ready in {CLONE_TIMEOUT} s"
             ) from None
-        if isinstance(item, _Busy):  # this test fails; the cloner tries again for the next
-            self._wanted.release()
+        if isinstance(item, _Busy):  # this test fails; the worker tries again for the next
+            self._jobs.put(_CLONE)
             raise item.error
         if isinstance(item, BaseException):
             self._ready.put(item)  # every later test gets the same answer at once
             raise item
         return item
 
-    def _clone_ahead(self) -> None:
+    def _work(self) -> None:
         admin: psycopg.Connection[Any] | None = None
         try:
-            while True:
-                self._wanted.acquire()
-                if self._stop.is_set():
-                    return
-                try:
-                    if admin is None or admin.closed:
-                        admin = tpl.admin(self.site.server)
-                    name = self.site.clone(admin)
-                    try:
-                        conn = self.site.connect(name)
-                        if not self._ready.empty():  # ahead of demand: time to spare
-                            warm(conn)
-                        self._ready.put((name, conn))
-                    except ServerBusyError:
-                        self._doomed.put(name)
-                        raise
-                except ServerBusyError as exc:  # full for now, not gone
-                    self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            while (job := self._jobs.get()) is not None:
+                if admin is None or admin.closed:
+                    admin = self._admin_or_busy()
+                    if admin is None:
+                        continue
+                kind, name = job
+                if kind == "clone" and not self._closing.is_set():
+                    self._clone(admin)
+                elif kind == "keep":
+                    tpl.mark_kept(admin, name, "for a failed test")
+                elif kind == "drop":
+                    with contextlib.suppress(psycopg.errors.ObjectInUse):  # the final sweep
+                        tpl.drop_run_database(admin, name)
+            if admin is not None:  # closing: the clones no test took go too
+                for name in self._unused():
+                    tpl.drop_run_database(admin, name)
         except Exception as exc:  # told to the test that waits for the clone, and every later one
             message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
             self.site.mark_lost(message)
@@ -315,24 +358,39 @@ class DatabaseIsolation:
             if admin is not None:
                 admin.close()
 
-    def _drop_behind(self) -> None:
+    def _admin_or_busy(self) -> psycopg.Connection[Any] | None:
+        """The admin connection; None (and a failed test) while the server is full."""
         try:
-            with tpl.admin(self.site.server) as admin:
-                while (name := self._doomed.get()) is not None:
-                    tpl.drop_run_database(admin, name)
-        except Exception:  # the run's final sweep drops what is left
-            return
+            return self.site.admin()
+        except ServerBusyError as exc:  # full for now, not gone
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return None
 
-    def close(self) -> None:
-        self._stop.set()
-        self._wanted.release()
-        self._cloner.join(timeout=60)
+    def _clone(self, admin: psycopg.Connection[Any]) -> None:
+        name = self.site.clone(admin)
+        try:
+            conn = self.site.connect(name)
+        except ServerBusyError as exc:  # full for now, not gone: this clone goes, a test fails
+            tpl.drop_run_database(admin, name)
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return
+        if not self._ready.empty():  # ahead of demand: time to spare
+            warm(conn)
+        self._ready.put((name, conn))
+
+    def _unused(self) -> list[str]:
+        """Close the connections of the clones no test took; their names."""
+        names = []
         while not self._ready.empty():
             item = self._ready.get_nowait()
-            if isinstance(item, BaseException | _Busy):
-                continue
-            name, conn = item
-            conn.close()
-            self._doomed.put(name)
-        self._doomed.put(None)
-        self._dropper.join(timeout=120)
+            if not isinstance(item, BaseException | _Busy):
+                name, conn = item
+                conn.close()
+                names.append(name)
+        return names
+
+    def close(self) -> None:
+        self._closing.set()
+        self._jobs.put(None)
+        self._worker.join(timeout=120)
+        self._unused()  # the worker never got to them (the server is gone): connections only

@@ -40,6 +40,7 @@ from pytest_ampdb.preview.history import check_history
 from pytest_ampdb.preview.locking import lock_key, locked
 from pytest_ampdb.preview.marker import Mark
 from pytest_ampdb.preview.naming import database_name, is_preview_name, printable
+from pytest_ampdb.provisioning.connect import bounded
 from pytest_ampdb.provisioning.urls import dbname_of, with_dbname
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -217,7 +218,7 @@ class _Job:
 
     def migrate(self, admin: Connection, mark: Mark) -> EnsureReport:
         """Apply what is pending; the fast path reads the revisions and nothing else."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with psycopg.connect(self.dsn, autocommit=True, **bounded(self.dsn)) as conn:
             revisions = RevisionTable().read(conn)
             check_history(self.name, self.files, revisions)
             try:
@@ -243,7 +244,7 @@ class _Job:
         create_marked(admin, self.name, mark.text())
         try:
             rows = 0
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
+            with psycopg.connect(self.dsn, autocommit=True, **bounded(self.dsn)) as conn:
                 report = apply(conn, self.directory)
                 if seeds is not None:
                     rows = load_into_postgres(conn, seeds)
@@ -323,7 +324,7 @@ def drop(
 
 def list_previews(server_dsn: str) -> list[PreviewInfo]:
     """Every marked preview on the server, by name; unmarked databases never appear."""
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
+    with psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn)) as conn:
         return catalog.infos(conn)
 
 
@@ -347,7 +348,7 @@ def prune(
         )
     kept_names = {database_name(b) for b in keep_branches or () if b}
     result = PruneReport(dry_run=dry_run)
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
+    with psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn)) as admin:
         for info in catalog.infos(admin):
             reason = _keep_reason(info, older_than, kept_names, force)
             if reason is None and not dry_run:

@@ -15,6 +15,7 @@ import psycopg
 
 from pytest_ampdb import ownership
 from pytest_ampdb.preview.errors import PreviewLockTimeoutError
+from pytest_ampdb.provisioning.connect import bounded
 
 Connection = psycopg.Connection[Any]
 
@@ -27,7 +28,7 @@ def lock_key(name: str) -> int:
 @contextlib.contextmanager
 def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
     """An autocommit connection to the maintenance database holding the preview's lock."""
-    conn = psycopg.connect(server_dsn, autocommit=True)
+    conn = psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn))
     try:
         key = lock_key(name)
         acquire(conn, name, key, timeout)

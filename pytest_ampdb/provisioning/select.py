@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_ampdb.provisioning.connect import connect
+from pytest_ampdb.provisioning.connect import connect, connect_timeout
 from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.provisioning.urls import redact_url
@@ -30,6 +30,8 @@ class ServerRequest:
     recreate: bool = False
     project_root: Path = field(default_factory=Path.cwd)
     major: int = 15
+    timeout: float | None = None
+    """``--ampdb-timeout``: bounds the connect timeout to an existing server."""
 
 
 def obtain_server(request: ServerRequest) -> Server:
@@ -38,7 +40,7 @@ def obtain_server(request: ServerRequest) -> Server:
     if mode == "auto":
         mode = _auto(request)
     if mode == "dsn":
-        server = use_dsn(request.dsn)
+        server = use_dsn(request.dsn, request.timeout)
     elif mode == "container":
         from pytest_ampdb.provisioning.container import start_container
 
@@ -80,11 +82,11 @@ def _auto(request: ServerRequest) -> str:
     return "local"
 
 
-def use_dsn(dsn: str | None) -> Server:
+def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
     """A server the user runs: only the plugin's own databases on it are ever touched."""
     if not dsn:
         raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
-    with connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True, connect_timeout=connect_timeout(timeout)) as conn:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     return Server(dsn, "dsn", f"server at {redact_url(dsn)}", version=version, owned=False)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pytest_ampdb.provisioning.urls import dbname_of, with_dbname
+from pytest_ampdb.provisioning.urls import Dsn, dbname_of, with_dbname
 
 
 @dataclass
@@ -32,7 +32,10 @@ class Server:
     release: Callable[[], None] = field(default=lambda: None, repr=False)
     """Stops or removes the server, or leaves it for the next run (``--ampdb-reuse``)."""
 
-    def dsn(self, dbname: str) -> str:
+    def __post_init__(self) -> None:
+        self.admin_dsn = Dsn(self.admin_dsn)  # its repr (in tracebacks, -l) hides the password
+
+    def dsn(self, dbname: str) -> Dsn:
         """The admin URL pointed at another database of the same server."""
         return with_dbname(self.admin_dsn, dbname)
 

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,49 @@ def run_ampdb(
 ) -> Run:
     """The ``ampdb`` command, bounded by ``timeout``."""
     return run([*AMPDB, *args], cwd, env=env, timeout=timeout)
+
+
+@contextlib.contextmanager
+def mute_listener(listener: socket.socket) -> Iterator[socket.socket]:
+    """Accept every connection on the bound ``listener`` and never answer (a frozen server or
+    a wedged engine); everything is closed at the end."""
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def url_commands(url: str, server: str, branch: str) -> list[tuple[str, ...]]:
+    """Every ``ampdb`` command that connects: ``--url`` ones on ``url``, ``--server`` ones on
+    ``server`` (``env`` only prints the URL it is given, so it is not among them)."""
+    return [
+        ("migrate", "status", "--url", url),
+        ("migrate", "apply", "--url", url),
+        ("migrate", "set", "--url", url),
+        ("seed", "--url", url),
+        ("refresh-db", "--url", url),
+        ("preview", "create", "--server", server, "--branch", branch),
+        ("preview", "migrate", "--server", server, "--branch", branch),
+        ("preview", "list", "--server", server),
+        ("preview", "prune", "--server", server, "--older-than", "7d", "--dry-run"),
+        ("preview", "drop", "--server", server, "--branch", branch),
+    ]
 
 
 def wait_for(path: Path, timeout: float, child: Child | None = None) -> bool:
@@ -423,6 +467,28 @@ def _write_figures(item: pytest.Item) -> None:
 
 
 # ------------------------------------------------------------------------------ fixtures
+
+
+@contextlib.contextmanager
+def scram_cluster(*statements: str, **settings: str) -> Iterator[Any]:
+    """A throwaway local cluster that checks passwords over TCP (scram-sha-256; the Unix socket
+    trusts), started with ``settings`` (e.g. ``max_connections="5"``), after ``statements``
+    (roles, grants) ran as its superuser. Stopped at the end."""
+    from pytest_ampdb.provisioning import LocalCluster
+
+    require_binaries()
+    with LocalCluster.start(major=15, extra_settings=settings) as cluster:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement.encode())
+        (cluster.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        yield cluster
 
 
 @pytest.fixture
