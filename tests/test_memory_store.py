@@ -151,6 +151,42 @@ def test_keys_and_references_follow_a_restore(
         mem.organizations.delete(organization_id)
 
 
+def _pages(mem: Repositories, pid: str, provider: str) -> list[str]:
+    """Every connection id of ``provider``, two at a time."""
+    ids: list[str] = []
+    token: str | None = None
+    while True:
+        page = mem.connections.list(pid, provider=provider, page_size=2, page_token=token)
+        ids += [c.id for c in page.items]
+        if page.next_page_token is None:
+            return ids
+        token = page.next_page_token
+
+
+def test_filtered_pages_follow_updates_deletes_and_restores(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [builder.connection(project_id=pid, provider=("a", "b")[i % 2]) for i in range(7)]
+    snapshot = store.snapshot()
+    a_ids = [c.id for c in made if c.provider == "a"]
+    assert _pages(mem, pid, "a") == a_ids
+
+    moved = made[1]  # b -> a: leaves one index range for another, keeping its list position
+    mem.connections.update(dataclasses.replace(moved, provider="a"))
+    mem.connections.delete(pid, made[0].id)
+    assert _pages(mem, pid, "a") == [c.id for c in made[1:] if c.provider == "a" or c is moved]
+    assert moved.id not in _pages(mem, pid, "b")
+
+    store.restore(snapshot)
+    assert _pages(mem, pid, "a") == a_ids
+    assert _pages(mem, pid, "b") == [c.id for c in made if c.provider == "b"]
+    mem.projects.delete(pid)  # the cascade finds every connection through the project index
+    assert store.counts()["connections"] == 0
+    store.restore(snapshot)
+    assert len(list_all(mem, "connections", {"project_id": pid})) == 7
+
+
 # -- rows handed out ----------------------------------------------------------------------------
 
 

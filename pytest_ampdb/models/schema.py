@@ -74,6 +74,9 @@ class TableSpec(Generic[M]):
     foreign_keys: tuple[ForeignKey, ...] = ()
     checks: tuple[Check, ...] = ()
     order_by: tuple[str, ...] = ("create_time", "id")
+    lookups: tuple[tuple[str, ...], ...] = ()
+    """Equality filters a list or lookup serves, besides the scope and the references (which
+    are always indexed): each is kept in list order, in the memory store and in the migrations."""
     scope: str | None = "project_id"
     created_column: str | None = "create_time"
     updated_column: str | None = "update_time"
@@ -100,6 +103,14 @@ class TableSpec(Generic[M]):
     @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def list_indexes(self) -> tuple[tuple[str, ...], ...]:
+        """The equality columns of every index kept in list order: none (the whole table), the
+        scope, each reference's column (a delete finds the children), each declared lookup."""
+        found: list[tuple[str, ...]] = [(), (self.scope,)] if self.scope else [()]
+        found += [(fk.column,) for fk in self.foreign_keys]
+        return tuple(dict.fromkeys([*found, *self.lookups]))
 
     @cached_property
     def primary(self) -> UniqueKey:

@@ -131,12 +131,14 @@ OPERATIONS = TableSpec(
             OnDelete.CASCADE,
         ),
     ),
+    lookups=(("installation_id", "status"),),
     transitions={"status": OPERATION_MOVES},
 )
 
 CONNECTIONS = TableSpec(
     name="connections",
     model=e.Connection,
+    lookups=tuple(("project_id", c) for c in ("provider", "group_ref", "consumer_ref", "status")),
     foreign_keys=(
         _project_fk("connections"),
         ForeignKey(
