@@ -1,16 +1,19 @@
 """The memory store's per-table indexes, built from a ``TableSpec``'s declarations.
 
 Every operation costs O(log n + rows touched) in the table size: a row by primary key is a
-dictionary lookup, a unique key is a dictionary from its values to the primary key, and every
-equality filter a list serves (the whole table, the scope, each reference's column, each
+dictionary lookup, a unique key is a dictionary from its values to the primary key, each
+reference column is a dictionary from the referenced key to the referencing rows (a delete
+finds the children there), and every equality filter a page is read by (the scope, each
 declared lookup; ``TableSpec.list_indexes``) is a ``SortedList`` of
-``(filter values..., list-order values...)``, so a page is a range read from a bisection point
-and a delete finds a parent's children the same way.
+``(filter values..., list-order values...)``, so a page is a range read from a bisection point.
+Times in those entries are integers (microseconds since the epoch): the same order, compared
+many times faster than aware datetimes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -19,6 +22,13 @@ from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 
 Key = tuple[Any, ...]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def sortable(values: Sequence[object]) -> Key:
+    """Values as index entries hold them: an aware time as its instant in microseconds."""
+    return tuple((v - _EPOCH) // _MICROSECOND if isinstance(v, datetime) else v for v in values)
 
 
 class Ordered:
@@ -38,14 +48,14 @@ class Ordered:
         values = tuple(row[c] for c in self.columns)
         if None in values:
             return None
-        return values + tuple(row[c] for c in self.order)
+        return values + sortable([row[c] for c in self.order])
 
     def scan(self, values: Key, after: Sequence[object] | None) -> Iterator[Key]:
         """Entries whose filter columns equal ``values``, in list order, after ``after``."""
         if after is None:
             found = self.entries.irange(values)
         else:
-            found = self.entries.irange((*values, *after), inclusive=(False, True))
+            found = self.entries.irange((*values, *sortable(after)), inclusive=(False, True))
         width = self.width
         for entry in found:
             if width and entry[:width] != values:
@@ -54,20 +64,37 @@ class Ordered:
 
 
 class Plan:
-    """How a ``where`` over given columns is answered: by primary key, by a unique key (both
-    at most one row), or by the list-order index binding the most of its columns."""
+    """How a ``where`` over given columns is answered: by primary key or a unique key (at most
+    one row); by the list-order index binding the most of its columns, unless a reference
+    column it does not bind is given (then by that reference's rows, sorted); with none of
+    these (only ``MemoryStore.rows``: a whole scoped table, for inspection) by every row."""
 
-    __slots__ = ("ordered", "unique")
+    __slots__ = ("ordered", "reference", "unique")
 
-    def __init__(self, unique: UniqueKey | None, ordered: Ordered | None) -> None:
+    def __init__(
+        self,
+        unique: UniqueKey | None = None,
+        ordered: Ordered | None = None,
+        reference: str | None = None,
+    ) -> None:
         self.unique = unique
         self.ordered = ordered
+        self.reference = reference
 
 
 class Table:
     """One table's rows by primary key and the indexes over them."""
 
-    __slots__ = ("json_columns", "ordered", "pk_position", "plans", "rows", "spec", "unique")
+    __slots__ = (
+        "json_columns",
+        "ordered",
+        "pk_position",
+        "plans",
+        "references",
+        "rows",
+        "spec",
+        "unique",
+    )
 
     def __init__(self, spec: TableSpec[Any]) -> None:
         nullable = [c for c in spec.order_by if spec.column_map[c].nullable]
@@ -77,6 +104,9 @@ class Table:
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.ordered = tuple(Ordered(columns, spec.order_by) for columns in spec.list_indexes)
+        self.references: dict[str, dict[object, dict[object, None]]] = {
+            fk.column: {} for fk in spec.foreign_keys
+        }
         self.plans: dict[frozenset[str], Plan] = {}
         self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
         self.pk_position = spec.order_by.index(spec.primary_key)
@@ -87,36 +117,51 @@ class Table:
             values = tuple(row[c] for c in key.columns)
             if None not in values:
                 self.unique[key.name][values] = pk
+        for column, children in self.references.items():
+            if row[column] is not None:
+                children.setdefault(row[column], {})[pk] = None
         for ordered in self.ordered:
             entry = ordered.key(row)
             if entry is not None:
                 ordered.entries.add(entry)
 
     def unindex(self, row: Row) -> None:
+        pk = row[self.spec.primary_key]
         for key in self.spec.unique:
             self.unique[key.name].pop(tuple(row[c] for c in key.columns), None)
+        for column, children in self.references.items():
+            _forget(children, row[column], pk)
         for ordered in self.ordered:
             entry = ordered.key(row)
             if entry is not None:
                 ordered.entries.discard(entry)
 
     def reindex(self, old: Row, new: Row) -> None:
-        """Move a row's index entries from ``old`` to ``new`` where they differ."""
+        """Move a row's index entries from ``old`` to ``new`` where their columns changed."""
+        changed = {c for c, v in new.items() if v is not old[c] and v != old[c]}
+        if not changed:
+            return
         pk = new[self.spec.primary_key]
         for key in self.spec.unique:
-            before = tuple(old[c] for c in key.columns)
+            if changed.isdisjoint(key.columns):
+                continue
+            self.unique[key.name].pop(tuple(old[c] for c in key.columns), None)
             after = tuple(new[c] for c in key.columns)
-            if before != after:
-                self.unique[key.name].pop(before, None)
-                if None not in after:
-                    self.unique[key.name][after] = pk
+            if None not in after:
+                self.unique[key.name][after] = pk
+        for column, children in self.references.items():
+            if column in changed:
+                _forget(children, old[column], pk)
+                if new[column] is not None:
+                    children.setdefault(new[column], {})[pk] = None
         for ordered in self.ordered:
+            if changed.isdisjoint(ordered.columns) and changed.isdisjoint(ordered.order):
+                continue
             was, now = ordered.key(old), ordered.key(new)
-            if was != now:
-                if was is not None:
-                    ordered.entries.discard(was)
-                if now is not None:
-                    ordered.entries.add(now)
+            if was is not None:
+                ordered.entries.discard(was)
+            if now is not None:
+                ordered.entries.add(now)
 
     def load(self, rows: Mapping[object, Row]) -> None:
         """Replace every row and rebuild the indexes in bulk."""
@@ -128,6 +173,12 @@ class Table:
                 if None not in values:
                     index[values] = pk
             self.unique[key.name] = index
+        for column in self.references:
+            children: dict[object, dict[object, None]] = {}
+            for pk, row in self.rows.items():
+                if row[column] is not None:
+                    children.setdefault(row[column], {})[pk] = None
+            self.references[column] = children
         for ordered in self.ordered:
             entries = (ordered.key(row) for row in self.rows.values())
             ordered.entries = SortedList(e for e in entries if e is not None)
@@ -138,11 +189,16 @@ class Table:
         if found is None:
             spec = self.spec
             keys = [k for k in spec.keys if set(k.columns) <= columns]
+            usable = [o for o in self.ordered if set(o.columns) <= columns]
+            ordered = max(usable, key=lambda o: o.width, default=None)
+            bound = set(ordered.columns) if ordered else set()
+            references = [c for c in self.references if c in columns and c not in bound]
             if keys:
-                found = Plan(keys[0], None)
+                found = Plan(unique=keys[0])
+            elif references:
+                found = Plan(reference=references[0])
             else:
-                usable = [o for o in self.ordered if set(o.columns) <= columns]
-                found = Plan(None, max(usable, key=lambda o: o.width))
+                found = Plan(ordered=ordered)
             self.plans[columns] = found
         return found
 
@@ -157,12 +213,15 @@ class Table:
         plan = self.plan(frozenset(where))
         if plan.unique is not None:
             row = self._by_key(plan.unique, where)
-            if row is None or not matches(row, where):
-                return []
-            if after is not None and self.order_key(row) <= tuple(after):
-                return []
-            return [row] if limit is None or limit > 0 else []
-        assert plan.ordered is not None  # the whole-table index binds no column
+            found = [row] if row is not None and matches(row, where) else []
+            return _page(found, after, limit, self.order_key)
+        if plan.ordered is None:
+            if plan.reference is None:
+                rows: Iterable[Row] = self.rows.values()
+            else:
+                rows = self.referencing(plan.reference, where[plan.reference])
+            found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
+            return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
         values = tuple(where[c] for c in ordered.columns)
         rest = {c: v for c, v in where.items() if c not in ordered.columns}
@@ -179,6 +238,10 @@ class Table:
                 break
         return out
 
+    def referencing(self, column: str, value: object) -> list[Row]:
+        """The rows whose reference ``column`` holds ``value``, in no particular order."""
+        return [self.rows[pk] for pk in self.references[column].get(value, ())]
+
     def order_key(self, row: Row) -> Key:
         return tuple(row[c] for c in self.spec.order_by)
 
@@ -187,6 +250,22 @@ class Table:
             return self.rows.get(where[self.spec.primary_key])
         pk = self.unique[key.name].get(tuple(where[c] for c in key.columns))
         return None if pk is None else self.rows[pk]
+
+
+def _forget(children: dict[object, dict[object, None]], parent: object, pk: object) -> None:
+    group = children.get(parent)
+    if group is not None:
+        group.pop(pk, None)
+        if not group:
+            del children[parent]
+
+
+def _page(
+    rows: list[Row], after: Sequence[object] | None, limit: int | None, key: Any
+) -> list[Row]:
+    if after is not None:
+        rows = [r for r in rows if key(r) > tuple(after)]
+    return rows if limit is None else rows[: max(limit, 0)]
 
 
 def matches(row: Row, where: Mapping[str, object]) -> bool:

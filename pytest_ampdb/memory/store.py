@@ -265,7 +265,7 @@ class MemoryStore:
 
     def _referencing(self, spec: TableSpec[Any], fk: ForeignKey, pk: object) -> list[Row]:
         """The rows of ``spec`` whose ``fk`` names ``pk``, through the reference's index."""
-        return self._tables[spec.name].find({fk.column: pk})
+        return self._tables[spec.name].referencing(fk.column, pk)
 
     # -- storage helpers -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ postgres backend maps a violated constraint back to the same error the memory st
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,8 +76,8 @@ class TableSpec(Generic[M]):
     checks: tuple[Check, ...] = ()
     order_by: tuple[str, ...] = ("create_time", "id")
     lookups: tuple[tuple[str, ...], ...] = ()
-    """Equality filters a list or lookup serves, besides the scope and the references (which
-    are always indexed): each is kept in list order, in the memory store and in the migrations."""
+    """Equality filters a page of a list is read by, besides the scope: each is kept in list
+    order, in the memory store and in the migrations (an index led by those columns)."""
     scope: str | None = "project_id"
     created_column: str | None = "create_time"
     updated_column: str | None = "update_time"
@@ -106,10 +107,10 @@ class TableSpec(Generic[M]):
 
     @cached_property
     def list_indexes(self) -> tuple[tuple[str, ...], ...]:
-        """The equality columns of every index kept in list order: none (the whole table), the
-        scope, each reference's column (a delete finds the children), each declared lookup."""
-        found: list[tuple[str, ...]] = [(), (self.scope,)] if self.scope else [()]
-        found += [(fk.column,) for fk in self.foreign_keys]
+        """The equality columns of every index kept in list order: the scope (none, the whole
+        table, for an unscoped table), then each declared lookup. (A reference column is
+        indexed too, for deletes and its own lookups, but needs no order.)"""
+        found: list[tuple[str, ...]] = [(self.scope,)] if self.scope else [()]
         return tuple(dict.fromkeys([*found, *self.lookups]))
 
     @cached_property
@@ -174,7 +175,12 @@ def coerce(table: str, column: Column, value: Any) -> Any:
         raise ValidationError(table, column.name, f"{exc}") from None
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(column: Column, value: Any) -> str:
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):  # already the stored form
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):

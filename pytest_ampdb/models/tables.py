@@ -45,6 +45,7 @@ PROJECTS = TableSpec(
     name="projects",
     model=e.Project,
     scope=None,
+    lookups=(("organization_id",),),
     unique=(_unique("projects", "name"),),
     foreign_keys=(
         ForeignKey(
