@@ -12,8 +12,9 @@ many times faster than aware datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -26,6 +27,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
+    """A fast ``row -> tuple of columns`` (``itemgetter`` returns a bare value for one)."""
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    if not columns:
+        return lambda row: ()
+    return itemgetter(*columns)
+
+
 def sortable(values: Sequence[object]) -> Key:
     """Values as index entries hold them: an aware time as its instant in microseconds."""
     return tuple((v - _EPOCH) // _MICROSECOND if isinstance(v, datetime) else v for v in values)
@@ -35,20 +46,22 @@ class Ordered:
     """One list-order index: rows whose ``columns`` are not null, sorted by those columns and
     then the list order (which ends with the primary key, so every key is distinct)."""
 
-    __slots__ = ("columns", "entries", "order", "width")
+    __slots__ = ("_filters", "_orders", "columns", "entries", "order", "width")
 
     def __init__(self, columns: tuple[str, ...], order: tuple[str, ...]) -> None:
         self.columns = columns
         self.order = order
         self.width = len(columns)
         self.entries: SortedList[Key] = SortedList()
+        self._filters = _getter(columns)
+        self._orders = _getter(order)
 
     def key(self, row: Row) -> Key | None:
         """The row's entry, or None when a filter column is null (no equality matches null)."""
-        values = tuple(row[c] for c in self.columns)
+        values = self._filters(row)
         if None in values:
             return None
-        return values + sortable([row[c] for c in self.order])
+        return values + sortable(self._orders(row))
 
     def scan(self, values: Key, after: Sequence[object] | None) -> Iterator[Key]:
         """Entries whose filter columns equal ``values``, in list order, after ``after``."""
@@ -69,17 +82,20 @@ class Plan:
     column it does not bind is given (then by that reference's rows, sorted); with none of
     these (only ``MemoryStore.rows``: a whole scoped table, for inspection) by every row."""
 
-    __slots__ = ("ordered", "reference", "unique")
+    __slots__ = ("ordered", "reference", "rest", "unique")
 
     def __init__(
         self,
         unique: UniqueKey | None = None,
         ordered: Ordered | None = None,
         reference: str | None = None,
+        rest: bool = False,
     ) -> None:
         self.unique = unique
         self.ordered = ordered
         self.reference = reference
+        self.rest = rest
+        """Whether some given column is not bound by ``ordered`` (rows are then filtered)."""
 
 
 class Table:
@@ -94,6 +110,7 @@ class Table:
         "rows",
         "spec",
         "unique",
+        "unique_getters",
     )
 
     def __init__(self, spec: TableSpec[Any]) -> None:
@@ -103,32 +120,37 @@ class Table:
         self.spec = spec
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
+        self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
         self.ordered = tuple(Ordered(columns, spec.order_by) for columns in spec.list_indexes)
         self.references: dict[str, dict[object, dict[object, None]]] = {
             fk.column: {} for fk in spec.foreign_keys
         }
-        self.plans: dict[frozenset[str], Plan] = {}
+        self.plans: dict[tuple[str, ...], Plan] = {}
         self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
         self.pk_position = spec.order_by.index(spec.primary_key)
 
     def index(self, row: Row) -> None:
-        pk = row[self.spec.primary_key]
-        for key in self.spec.unique:
-            values = tuple(row[c] for c in key.columns)
-            if None not in values:
-                self.unique[key.name][values] = pk
-        for column, children in self.references.items():
-            if row[column] is not None:
-                children.setdefault(row[column], {})[pk] = None
+        self._link(row)
         for ordered in self.ordered:
             entry = ordered.key(row)
             if entry is not None:
                 ordered.entries.add(entry)
 
+    def _link(self, row: Row) -> None:
+        """Enter ``row`` in the unique keys and the references."""
+        pk = row[self.spec.primary_key]
+        for index, values_of in self.unique_getters:
+            values = values_of(row)
+            if None not in values:
+                index[values] = pk
+        for column, children in self.references.items():
+            if row[column] is not None:
+                children.setdefault(row[column], {})[pk] = None
+
     def unindex(self, row: Row) -> None:
         pk = row[self.spec.primary_key]
-        for key in self.spec.unique:
-            self.unique[key.name].pop(tuple(row[c] for c in key.columns), None)
+        for index, values_of in self.unique_getters:
+            index.pop(values_of(row), None)
         for column, children in self.references.items():
             _forget(children, row[column], pk)
         for ordered in self.ordered:
@@ -166,27 +188,21 @@ class Table:
     def load(self, rows: Mapping[object, Row]) -> None:
         """Replace every row and rebuild the indexes in bulk."""
         self.rows = dict(rows)
-        for key in self.spec.unique:
-            index: dict[Key, object] = {}
-            for pk, row in self.rows.items():
-                values = tuple(row[c] for c in key.columns)
-                if None not in values:
-                    index[values] = pk
-            self.unique[key.name] = index
-        for column in self.references:
-            children: dict[object, dict[object, None]] = {}
-            for pk, row in self.rows.items():
-                if row[column] is not None:
-                    children.setdefault(row[column], {})[pk] = None
-            self.references[column] = children
+        for index, _ in self.unique_getters:
+            index.clear()
+        for children in self.references.values():
+            children.clear()
+        for row in self.rows.values():
+            self._link(row)
         for ordered in self.ordered:
             entries = (ordered.key(row) for row in self.rows.values())
             ordered.entries = SortedList(e for e in entries if e is not None)
 
-    def plan(self, columns: frozenset[str]) -> Plan:
-        """The cheapest way to find rows equal on ``columns`` (worked out once per shape)."""
-        found = self.plans.get(columns)
+    def plan(self, names: tuple[str, ...]) -> Plan:
+        """The cheapest way to find rows equal on ``names`` (worked out once per shape)."""
+        found = self.plans.get(names)
         if found is None:
+            columns = frozenset(names)
             spec = self.spec
             keys = [k for k in spec.keys if set(k.columns) <= columns]
             usable = [o for o in self.ordered if set(o.columns) <= columns]
@@ -198,8 +214,8 @@ class Table:
             elif references:
                 found = Plan(reference=references[0])
             else:
-                found = Plan(ordered=ordered)
-            self.plans[columns] = found
+                found = Plan(ordered=ordered, rest=bool(columns - bound))
+            self.plans[names] = found
         return found
 
     def find(
@@ -210,7 +226,7 @@ class Table:
         limit: int | None = None,
     ) -> list[Row]:
         """Stored rows equal to ``where``, in list order, after that list-order key."""
-        plan = self.plan(frozenset(where))
+        plan = self.plan(tuple(where))
         if plan.unique is not None:
             row = self._by_key(plan.unique, where)
             found = [row] if row is not None and matches(row, where) else []
@@ -223,8 +239,8 @@ class Table:
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
-        values = tuple(where[c] for c in ordered.columns)
-        rest = {c: v for c, v in where.items() if c not in ordered.columns}
+        values = tuple([where[c] for c in ordered.columns])
+        rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         out: list[Row] = []
         if limit is not None and limit <= 0:
             return out
