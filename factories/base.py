@@ -10,7 +10,8 @@ first and ``build()`` saves nothing; ``project_id_from`` keeps a child in its pa
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from factories._boy import factory
 from pytest_ampdb import database
@@ -41,6 +42,51 @@ class AmpdbFactory(factory.Factory):  # type: ignore[misc]
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
         table = SPEC_BY_MODEL[model_class].name
         return database.current(table).create(model_class(*args, **kwargs))
+
+
+class UnusedInProject(AmpdbFactory):
+    """A factory whose ``_cycled`` field must be unique in its project (among rows that share the
+    ``_alongside`` fields): on ``create()`` without that field, the value is the next of
+    ``_choices`` the project does not hold yet, so a row made in the seeded project (or one a test
+    filled) does not collide with what is there."""
+
+    class Meta:
+        abstract = True
+
+    _cycled: ClassVar[str]
+    _choices: ClassVar[tuple[str, ...]]
+    _alongside: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _generate(cls, strategy: Any, params: Any) -> Any:
+        if strategy == factory.CREATE_STRATEGY and cls._cycled not in params:
+            params = {**params, cls._cycled: factory.LazyAttributeSequence(cls._unused)}
+        return super()._generate(strategy, params)
+
+    @classmethod
+    def _unused(cls, obj: Any, n: int) -> str:
+        table = SPEC_BY_MODEL[cls._meta.model].name
+        taken = {
+            getattr(row, cls._cycled)
+            for row in _every_row(database.current(table), obj.project_id)
+            if all(getattr(row, f) == getattr(obj, f) for f in cls._alongside)
+        }
+        count = len(cls._choices)
+        for step in range(count):
+            candidate = cls._choices[(n + step) % count]
+            if candidate not in taken:
+                return candidate
+        return f"{cls._choices[n % count]}-{n}"
+
+
+def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
+    token = None
+    while True:
+        page = repo.list(project_id, page_size=1000, page_token=token)
+        yield from page.items
+        token = page.next_page_token
+        if token is None:
+            return
 
 
 def reseed(seed: int) -> None:

@@ -12,7 +12,15 @@ from typing import Any
 
 from factories import values
 from factories._boy import factory
-from factories.base import AmpdbFactory, ParentId, given_or, parent_id, project_id_from, rng
+from factories.base import (
+    AmpdbFactory,
+    ParentId,
+    UnusedInProject,
+    given_or,
+    parent_id,
+    project_id_from,
+    rng,
+)
 from pytest_ampdb.models import (
     ApiKey,
     ApiKeyScope,
@@ -243,11 +251,14 @@ class OperationFactory(ProjectScopedFactory):
     metadata = factory.LazyAttribute(lambda o: {"objectName": o.object_name})
 
 
-class ProviderAppFactory(ProjectScopedFactory):
-    """A provider OAuth app; providers cycle so a project's apps do not collide."""
+class ProviderAppFactory(UnusedInProject, ProjectScopedFactory):
+    """A provider OAuth app; providers cycle, skipping those the project already has an app for."""
 
     class Meta:
         model = ProviderApp
+
+    _cycled = "provider"
+    _choices = values.PROVIDERS
 
     id = factory.Faker("uuid4")
     provider = factory.Sequence(lambda n: values.PROVIDERS[n % len(values.PROVIDERS)])
@@ -310,11 +321,16 @@ class JwtKeyFactory(ProjectScopedFactory):
     active = True
 
 
-class ReadStateFactory(ProjectScopedFactory):
-    """How far an installation has read one object; objects cycle so they do not collide."""
+class ReadStateFactory(UnusedInProject, ProjectScopedFactory):
+    """How far an installation has read one object; objects cycle, skipping those the
+    installation already has a cursor for."""
 
     class Meta:
         model = ReadState
+
+    _cycled = "object_name"
+    _choices = values.OBJECT_NAMES
+    _alongside = ("installation_id",)
 
     class Params:
         installation = None

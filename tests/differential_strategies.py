@@ -140,6 +140,29 @@ instants = st.builds(
 )
 """Times around the clock's start (so rows tie on create_time), naive or at any offset."""
 
+PAST_9999 = (
+    datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(9999, 12, 31, 20, 0, 0, 1, tzinfo=timezone(timedelta(hours=-8))),
+)
+"""Times PostgreSQL stores although their UTC value is in year 10000."""
+
+
+class Instant(datetime):
+    """A datetime subclass, as a frozen clock hands out: stored and returned as a datetime."""
+
+
+def _instant(value: datetime) -> Instant:
+    v = value
+    return Instant(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo)
+
+
+class Count(int):
+    """An int subclass (an IntEnum member is one): stored and returned as an int."""
+
+
+class Word(str):
+    """A str subclass: stored and returned as a str."""
+
 
 safe_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
 """Short text PostgreSQL can store (no NUL, no surrogates)."""
@@ -161,8 +184,9 @@ json_values = st.recursive(
 
 @dataclass(frozen=True)
 class Field:
-    """How one column is drawn: ``valid`` values the schema accepts (duplicates and references
-    to other projects included), and ``wild`` ones it must refuse the same way on both sides."""
+    """How one column is drawn: ``valid`` values the schema accepts (duplicates included), and
+    ``wild`` ones it must refuse the same way on both sides (references to other projects
+    included)."""
 
     valid: FieldMaker
     wild: FieldMaker
@@ -194,7 +218,12 @@ DEFAULT: Any = _Default()
 
 def words(*pool: str, nullable: bool = False) -> Field:
     """A text column: a value from ``pool`` (collisions), any storable text, or odd text."""
-    valid = weighted((10, st.sampled_from(pool)), (2, safe_text), *_none(nullable))
+    valid = weighted(
+        (10, st.sampled_from(pool)),
+        (2, safe_text),
+        (1, st.sampled_from(pool).map(Word)),
+        *_none(nullable),
+    )
     return field_of(valid, st.sampled_from((*ODD_TEXT, *NOT_TEXT)))
 
 
@@ -211,18 +240,23 @@ def member(enum: type[StrEnum], *, nullable: bool = False) -> Field:
 
 
 def refers_to(table: str, *, nullable: bool = False) -> Field:
-    """A reference: an id in the row's project, or (still valid) any known id; wild: a
-    dangling or malformed id."""
+    """A reference: an id in the row's project (any known id when it has none); wild: another
+    project's id (refused as a dangling one is), a dangling or a malformed id."""
 
     def valid(world: World, project_id: object) -> st.SearchStrategy[Any]:
         same = world.ids_in(table, project_id)
         return weighted(
-            *([(12, st.sampled_from(same))] if same else []),
-            (4, st.sampled_from(world.known_ids(table))),
+            (12, st.sampled_from(same or world.known_ids(table))),
             *_none(nullable, 4),
         )
 
-    wild = weighted((2, random_uuid), (1, st.sampled_from(INVALID_UUIDS)))
+    def wild(world: World, project_id: object) -> st.SearchStrategy[Any]:
+        return weighted(
+            (3, st.sampled_from(world.known_ids(table))),
+            (2, random_uuid),
+            (1, st.sampled_from(INVALID_UUIDS)),
+        )
+
     return field_of(valid, wild)
 
 
@@ -240,7 +274,13 @@ def key_of_own(table: str) -> Field:
 def when(*, nullable: bool = True) -> Field:
     """A time column: mostly unset (the repository fills it) or an instant at any offset;
     wild: not a time, or a time that leaves the datetime range once moved to UTC."""
-    valid = weighted(*_none(nullable, 8), (4, instants), (1, instants.map(lambda d: d.isoformat())))
+    valid = weighted(
+        *_none(nullable, 8),
+        (4, instants),
+        (1, instants.map(lambda d: d.isoformat())),
+        (1, st.sampled_from(PAST_9999)),
+        (1, instants.filter(lambda d: d.tzinfo is not None).map(_instant)),
+    )
     wild = st.sampled_from(["yesterday", 20300101, "0001-01-01T00:30:00+01:00"])
     return field_of(valid, wild)
 
@@ -250,8 +290,16 @@ STORED_DIFFERENTLY: tuple[object, ...] = (
     {"zz": 1, "a": 2, "mm": {"b": 1, "aa": 2}},
     {"\u00e9": 1, "z": 2, "ab": 3},
     {1: "int key", "t": (1, 2)},
+    {"escaped": "\\u0000", "deep": [[[[[[[[1]]]]]]]]},
 )
 """Documents jsonb keeps in another form than Python: key order, numbers, tuples, int keys."""
+
+
+def _nested(depth: int) -> Any:
+    document: Any = 1
+    for _ in range(depth):
+        document = [document]
+    return document
 
 
 def document(*, nullable: bool = False) -> Field:
@@ -262,7 +310,9 @@ def document(*, nullable: bool = False) -> Field:
         (2, st.sampled_from(STORED_DIFFERENTLY)),
         *_none(nullable, 3),
     )
-    wild = st.sampled_from([{"n": float("nan")}, {"nul": "a\x00b"}, {"lone": "\ud800"}, "[1]"])
+    wild = st.sampled_from(
+        [{"n": float("nan")}, {"nul": "a\x00b"}, {"lone": "\ud800"}, "[1]", _nested(480)]
+    )
     return field_of(valid, wild)
 
 
@@ -424,7 +474,11 @@ FIELDS: Mapping[str, Mapping[str, Field]] = {
         "next_page_token": words("Q9JT+2qfys28V4ODN+UayA==", "bmV4dA==", nullable=True),
         "since_time": _created,
         "records_processed": field_of(
-            weighted((8, st.integers(0, 1000)), (1, st.sampled_from([2**63 - 1, -1]))),
+            weighted(
+                (8, st.integers(0, 1000)),
+                (1, st.sampled_from([2**63 - 1, -1])),
+                (1, st.integers(0, 9).map(Count)),
+            ),
             st.sampled_from([2**63, True, "3", None]),
         ),
         "update_time": _created,

@@ -92,7 +92,7 @@ FAMILY = (
     "jwt_keys",
     "api_keys",
 )
-"""The project-scoped tables, parents first: one row each in the second project."""
+"""The project-scoped tables, parents first: one row each in every project made."""
 PARENT_TABLES = tuple(sorted({fk.table for spec in TABLES.values() for fk in spec.foreign_keys}))
 """Tables other rows reference."""
 OUTCOMES: Counter[str] = Counter()
@@ -337,24 +337,30 @@ class DifferentialMachine(RuleBasedStateMachine):
         return result.value
 
     @initialize(data=st.data())
-    def second_project(self, data: st.DataObject) -> None:
-        """A second project with a row in every table, some pointing into the seeded project
-        and one seeded-project installation on its connection, so that deletes have children
-        to cascade to, set null or be refused by, also across projects."""
-        made = self._create("projects", valid_row(data.draw, self, "projects"))
-        if made is None:
-            return
+    def more_projects(self, data: st.DataObject) -> None:
+        """Two more projects with a row in every project-scoped table, so that lookups, lists,
+        upserts and deletes have other tenants' rows to stay away from (and references drawn
+        wild name them); and an installation naming another project's connection, which both
+        backends must refuse, as every reference leaving its project."""
         seeded = self.pool["projects"][0]
-        for table in FAMILY:
-            owner = data.draw(weighted((3, st.just(made.id)), (1, st.just(seeded))), label=table)
-            self._create(table, valid_row(data.draw, self, table, project_id=owner), check=False)
-        connections = self.ids_in("connections", made.id)
+        projects = [seeded]
+        for n in range(2):
+            made = self._create(
+                "projects", valid_row(data.draw, self, "projects", name=f"tenant-{n}"), check=False
+            )
+            if made is not None:
+                projects.append(made.id)
+        for owner in projects[1:]:
+            for table in FAMILY:
+                row = valid_row(data.draw, self, table, project_id=owner)
+                self._create(table, row, check=False)
+        connections = [c for p in projects[1:] for c in self.ids_in("connections", p)]
         across: bool = data.draw(st.booleans(), label="installation across projects")
         if connections and across:
             fields = {"project_id": seeded, "connection_id": connections[0]}
             row = valid_row(data.draw, self, "installations", **fields)
             self._create("installations", row, check=False)
-        self.require_same_tables("the second project's rows")
+        self.require_same_tables("the other projects' rows")
 
     @rule(table=st.sampled_from(TABLE_NAMES), data=st.data())
     def get_by_id(self, table: str, data: st.DataObject) -> None:

@@ -32,6 +32,7 @@ from pytest_ampdb import database, memory, mock
 from pytest_ampdb.errors import NotFoundError
 from pytest_ampdb.models import OperationStatus
 from pytest_ampdb.models.tables import PROJECT_NAME_PATTERN, SPEC_BY_MODEL
+from pytest_ampdb.seeds import load_into_store, read_seeds
 from pytest_ampdb.types import Repositories
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -256,6 +257,34 @@ def test_many_rows_in_one_project_do_not_collide(repos: Repositories) -> None:
     assert len(repos.provider_apps.list(project.id).items) == len(PROVIDERS)
     assert len(repos.read_states.list(project.id).items) == len(OBJECT_NAMES)
     assert len(repos.installations.list(project.id).items) == 6
+
+
+def test_rows_made_in_the_seeded_project_do_not_collide_with_the_seeds() -> None:
+    """The README's ``ProviderAppFactory.create(project_id=ampdb_seed.project_id)``: the seeds
+    hold apps (and cursors) whose keys the cycles would otherwise give first."""
+    store, seeds = memory.MemoryStore(), read_seeds()
+    load_into_store(store, seeds)
+    bundle = memory.repositories(store)
+    project_id = seeds.ids.project_id
+    seeded_apps = {a.provider for a in bundle.provider_apps.list(project_id).items}
+    installation = bundle.installations.list(project_id).items[0]
+    seeded_objects = {
+        r.object_name
+        for r in bundle.read_states.list(project_id).items
+        if r.installation_id == installation.id
+    }
+    assert seeded_apps & set(PROVIDERS[:2])
+    assert seeded_objects & set(OBJECT_NAMES[:2])
+    factories.reseed(7)  # the cycles start at their first values, which the seeds hold
+    with database.use(bundle):
+        apps = [ProviderAppFactory.create(project_id=project_id) for _ in range(3)]
+        states = [
+            ReadStateFactory.create(project_id=project_id, installation_id=installation.id)
+            for _ in range(3)
+        ]
+    assert not {a.provider for a in apps} & seeded_apps
+    assert not {s.object_name for s in states} & seeded_objects
+    assert ProviderAppFactory.build(project_id=project_id).provider in PROVIDERS
 
 
 def test_created_rows_are_usable_by_repository_operations(repos: Repositories) -> None:

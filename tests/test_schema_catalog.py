@@ -27,7 +27,7 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.columns import Column, Kind
 from pytest_ampdb.models.ordering import load_plan
 from pytest_ampdb.models.schema import Check, OnDelete, TableSpec
-from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.models.tables import SCOPE_KEYS, TABLES
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import sqlstate
 
@@ -80,6 +80,16 @@ CHECK_SAMPLES: dict[str, list[Any]] = {
     "jwt_keys_label_check": ["a", "x" * 255, "é" * 255, "", "x" * 256, "é" * 256],
     "jwt_keys_algorithm_check": ["RS256", "rs256", "HS256", "RS256 ", ""],
 }
+# Indexed text: the limit is in characters, also for 4-byte ones (1,020 bytes stay indexable).
+CHECK_SAMPLES.update(
+    {
+        check.name: ["a" * 255, "a" * 256, "a" * 3000]
+        + ([] if spec.name == "projects" else ["\U0001f600" * 255, "\U0001f600" * 256])
+        for spec in TABLES.values()
+        for check in spec.checks
+        if check.name.endswith("_length_check")
+    }
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,7 +140,8 @@ def catalog_columns(conn: psycopg.Connection[Any], table: str) -> list[tuple[str
 
 
 def catalog_constraints(conn: psycopg.Connection[Any], table: str) -> dict[str, tuple[Any, ...]]:
-    """name -> (type, columns, referenced table, referenced columns, ON DELETE)."""
+    """name -> (type, columns, referenced table, referenced columns, ON DELETE, SET NULL
+    columns)."""
     rows = conn.execute(
         """SELECT c.conname, c.contype,
                   ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
@@ -140,17 +151,20 @@ def catalog_constraints(conn: psycopg.Connection[Any], table: str) -> dict[str, 
                   ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
                           JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
                          ORDER BY k.i),
-                  c.confdeltype
+                  c.confdeltype,
+                  ARRAY(SELECT a.attname::text FROM unnest(c.confdelsetcols) k(n)
+                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n)
              FROM pg_constraint c
             WHERE c.conrelid = %s::regclass""",
         (f"public.{table}",),
     ).fetchall()
     out: dict[str, tuple[Any, ...]] = {}
-    for name, contype, cols, ref, ref_cols, deltype in rows:
+    for name, contype, cols, ref, ref_cols, deltype, set_cols in rows:
         if contype == "f":
-            out[name] = ("f", tuple(cols), ref, tuple(ref_cols), ON_DELETE.get(deltype, deltype))
+            on_delete = ON_DELETE.get(deltype, deltype)
+            out[name] = ("f", tuple(cols), ref, tuple(ref_cols), on_delete, tuple(set_cols))
         else:
-            out[name] = (contype, tuple(cols), None, (), None)
+            out[name] = (contype, tuple(cols), None, (), None, ())
     return out
 
 
@@ -189,16 +203,20 @@ def enum_check_name(spec: TableSpec[Any], column: Column) -> str:
 def expected_constraints(spec: TableSpec[Any]) -> dict[str, tuple[Any, ...]]:
     """What pg_constraint must hold for ``spec``: keys, references, named and enum checks."""
     out: dict[str, tuple[Any, ...]] = {
-        spec.primary.name: ("p", spec.primary.columns, None, (), None)
+        spec.primary.name: ("p", spec.primary.columns, None, (), None, ())
     }
-    out.update({key.name: ("u", key.columns, None, (), None) for key in spec.unique})
+    scope_key = SCOPE_KEYS.get(spec.name)
+    unique = (*spec.unique, scope_key) if scope_key else spec.unique
+    out.update({key.name: ("u", key.columns, None, (), None, ()) for key in unique})
     for fk in spec.foreign_keys:
-        parent_key = (TABLES[fk.table].primary_key,)
-        out[fk.name] = ("f", (fk.column,), fk.table, parent_key, fk.on_delete)
+        target = fk.target(TABLES[fk.table])
+        # SET NULL on a composite reference clears the reference column only, not project_id
+        cleared = (fk.column,) if fk.on_delete is OnDelete.SET_NULL and fk.scope else ()
+        out[fk.name] = ("f", fk.columns, fk.table, target, fk.on_delete, cleared)
     for column in spec.columns:
         if column.enum is not None:
-            out[enum_check_name(spec, column)] = ("c", (column.name,), None, (), None)
-    out.update({check.name: ("c", (check.column,), None, (), None) for check in spec.checks})
+            out[enum_check_name(spec, column)] = ("c", (column.name,), None, (), None, ())
+    out.update({check.name: ("c", (check.column,), None, (), None, ()) for check in spec.checks})
     return out
 
 
@@ -349,9 +367,16 @@ def test_constraints_are_the_declared_ones(conn: psycopg.Connection[Any], table:
 
 @pytest.mark.parametrize("table", list(TABLES))
 def test_every_reference_is_indexed(conn: psycopg.Connection[Any], table: str) -> None:
-    """A delete of a parent looks its children up by the referencing column."""
-    leading = {cols[0] for cols in catalog_indexes(conn, table).values() if cols}
-    missing = [fk.column for fk in TABLES[table].foreign_keys if fk.column not in leading]
+    """A delete of a parent looks its children up by the referencing columns: an index leads
+    with the reference column, or with all the columns of a project-scoped reference."""
+    indexes = [cols for cols in catalog_indexes(conn, table).values() if cols]
+
+    def served(columns: tuple[str, ...]) -> bool:
+        return any(
+            cols[0] == columns[-1] or set(cols[: len(columns)]) == set(columns) for cols in indexes
+        )
+
+    missing = [fk.name for fk in TABLES[table].foreign_keys if not served(fk.columns)]
     assert missing == []
 
 
@@ -565,6 +590,24 @@ def test_on_delete_behaviour(conn: psycopg.Connection[Any], table: str, fk: Any)
             (child_key,),
         ).fetchone()
         assert row == (None,)
+
+
+SCOPED_FOREIGN_KEYS = [(name, fk) for name, fk in FOREIGN_KEYS if fk.scope is not None]
+
+
+@pytest.mark.parametrize(("table", "fk"), SCOPED_FOREIGN_KEYS, ids=lambda x: getattr(x, "name", x))
+def test_a_reference_into_another_project_is_refused_by_postgresql(
+    conn: psycopg.Connection[Any], table: str, fk: Any
+) -> None:
+    """The composite key itself refuses it: no repository, no memory store involved."""
+    mine, theirs = Rows(conn), Rows(conn)
+    theirs.counter = itertools.count(1000)  # other names, keys and refs
+    mine.build_graph()
+    other = theirs.build_graph()
+    row = mine.make(table, **{fk.column: other[fk.table][TABLES[fk.table].primary_key]})
+    error = refused(conn, lambda: mine.insert(table, row))
+    assert isinstance(error, pg_errors.ForeignKeyViolation)
+    assert error.diag.constraint_name == fk.name
 
 
 def test_deleting_a_project_removes_everything_it_scopes(conn: psycopg.Connection[Any]) -> None:

@@ -157,7 +157,7 @@ class MemoryStore:
             new = {**old, **changes}
             self._check_moves(spec, old, new)
             self._check_unique(table, new, exclude=old)
-            changed = [fk for fk in spec.foreign_keys if new[fk.column] != old[fk.column]]
+            changed = [fk for fk in spec.foreign_keys if any(new[c] != old[c] for c in fk.columns)]
             self._check_references(spec, new, changed)
             self._write(table, old, new)
             return self._out(table, new)
@@ -207,11 +207,12 @@ class MemoryStore:
     ) -> None:
         for fk in foreign_keys:
             value = row[fk.column]
-            if value is not None and value not in self._tables[fk.table].rows:
-                parent = self._tables[fk.table].spec.primary_key
-                raise ForeignKeyError(
-                    spec.name, fk.column, fk.table, f"no {fk.table} row with {parent}={value}"
-                )
+            if value is None:
+                continue
+            parent_spec = self._tables[fk.table].spec
+            parent = self._tables[fk.table].rows.get(value)
+            if parent is None or not _points_at(fk, parent_spec, row, parent):
+                raise ForeignKeyError(spec.name, fk.column, fk.table, fk.missing(parent_spec, row))
 
     @staticmethod
     def _check_moves(spec: TableSpec[Any], old: Row, new: Row) -> None:
@@ -231,7 +232,7 @@ class MemoryStore:
         rows[pk] = row
         for child_spec, fk in self._children[spec.name]:
             if fk.on_delete is OnDelete.CASCADE:
-                for child in self._referencing(child_spec, fk, pk):
+                for child in self._referencing(child_spec, fk, spec, row):
                     self._collect_cascade(child_spec, child, doomed)
 
     def _check_dependents(
@@ -240,22 +241,22 @@ class MemoryStore:
         """Refuse (NO ACTION) or plan SET NULL for rows that survive the cascade."""
         nulls: dict[tuple[str, object], list[str]] = {}
         for name, rows in doomed.items():
-            for pk in rows:
+            parent_spec = self._tables[name].spec
+            for pk, row in rows.items():
                 for child_spec, fk in self._children[name]:
                     if fk.on_delete is OnDelete.CASCADE:
                         continue
                     survivors = [
                         c
-                        for c in self._referencing(child_spec, fk, pk)
+                        for c in self._referencing(child_spec, fk, parent_spec, row)
                         if c[child_spec.primary_key] not in doomed.get(child_spec.name, {})
                     ]
                     if survivors and fk.on_delete is OnDelete.NO_ACTION:
-                        parent_pk = self._tables[name].spec.primary_key
                         raise ForeignKeyError(
                             child_spec.name,
                             fk.column,
                             name,
-                            f"{name} row {parent_pk}={pk} is still referenced",
+                            f"{name} row {parent_spec.primary_key}={pk} is still referenced",
                         )
                     for child in survivors:
                         nulls.setdefault(
@@ -263,9 +264,13 @@ class MemoryStore:
                         ).append(fk.column)
         return nulls
 
-    def _referencing(self, spec: TableSpec[Any], fk: ForeignKey, pk: object) -> list[Row]:
-        """The rows of ``spec`` whose ``fk`` names ``pk``, through the reference's index."""
-        return self._tables[spec.name].referencing(fk.column, pk)
+    def _referencing(
+        self, spec: TableSpec[Any], fk: ForeignKey, parent_spec: TableSpec[Any], parent: Row
+    ) -> list[Row]:
+        """The rows of ``spec`` whose ``fk`` points at ``parent`` (all its columns match),
+        found through the reference column's index."""
+        found = self._tables[spec.name].referencing(fk.column, parent[parent_spec.primary_key])
+        return [r for r in found if _points_at(fk, parent_spec, r, parent)]
 
     # -- storage helpers -------------------------------------------------------------------
 
@@ -296,3 +301,9 @@ class MemoryStore:
         for name in table.json_columns:
             out[name] = copy_json(out[name])
         return out
+
+
+def _points_at(fk: ForeignKey, parent_spec: TableSpec[Any], row: Row, parent: Row) -> bool:
+    """Whether ``row``'s reference ``fk`` names ``parent``: every column pair equal."""
+    pairs = zip(fk.columns, fk.target(parent_spec), strict=True)
+    return all(row[c] == parent[p] for c, p in pairs)

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from functools import cached_property
@@ -46,12 +46,38 @@ class UniqueKey:
 
 @dataclass(frozen=True, slots=True)
 class ForeignKey:
-    """A single-column reference to another table's primary key."""
+    """A reference from ``column`` to another table's primary key.
+
+    With a ``scope`` (``project_id``) the reference is composite, ``(scope, column) ->
+    (scope, <primary key>)``: the referenced row must be in the referencing row's project, so
+    no reference, and no ON DELETE, ever leaves the project. SET NULL clears ``column`` only.
+    """
 
     name: str
     column: str
     table: str
     on_delete: OnDelete
+    scope: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The referencing columns, in the constraint's order."""
+        return (self.column,) if self.scope is None else (self.scope, self.column)
+
+    def target(self, parent: TableSpec[Any]) -> tuple[str, ...]:
+        """The referenced columns of ``parent``, matching ``columns`` one to one."""
+        pk = parent.primary_key
+        return (pk,) if self.scope is None else (self.scope, pk)
+
+    def missing(self, parent: TableSpec[Any], row: Mapping[str, object]) -> str:
+        """Why ``row``'s reference is refused: no such parent (in its project, when scoped).
+
+        A row of another project is described exactly as a missing one, so the error tells
+        nothing about other tenants.
+        """
+        values = [row.get(c) for c in self.columns]
+        pairs = ", ".join(f"{c}={v}" for c, v in zip(self.target(parent), values, strict=True))
+        return f"no {parent.name} row with {pairs}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +144,14 @@ class TableSpec(Generic[M]):
         return UniqueKey(f"{self.name}_pkey", (self.primary_key,))
 
     @cached_property
+    def scope_key(self) -> UniqueKey | None:
+        """``UNIQUE (scope, primary key)``: what a project-scoped reference to this table needs."""
+        if self.scope is None:
+            return None
+        columns = (self.scope, self.primary_key)
+        return UniqueKey(f"{self.name}_{'_'.join(columns)}_key", columns)
+
+    @cached_property
     def keys(self) -> tuple[UniqueKey, ...]:
         """The primary key first, then the unique keys: the order duplicates are reported in."""
         return (self.primary, *self.unique)
@@ -167,6 +201,15 @@ class TableSpec(Generic[M]):
         return out
 
 
+MAX_JSON_DEPTH = 100
+"""Nesting a jsonb document may have: PostgreSQL takes deeper ones, but Python's recursion (in
+``json`` and here) would fail far below what PostgreSQL allows, so both backends refuse them."""
+
+BEYOND_9999 = timezone(-timedelta(hours=23, minutes=59))
+"""Where a time is kept whose UTC value passes year 9999 (PostgreSQL stores it; a UTC Python
+``datetime`` cannot hold it): the same instant at the farthest-west offset, so it still fits."""
+
+
 def coerce(table: str, column: Column, value: Any) -> Any:
     """One value in its stored Python form, or a ``ValidationError`` naming table and column."""
     try:
@@ -200,10 +243,16 @@ def _text(column: Column, value: Any) -> Any:
             raise ValueError(f"{value!r} is not one of {allowed}") from None
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {type(value).__name__}")
+    return _plain_text(value)
+
+
+def _plain_text(value: str) -> str:
+    """``value`` as the plain ``str`` PostgreSQL hands back (a subclass or a ``StrEnum`` member
+    is copied to its text), refused where PostgreSQL would refuse it."""
     if "\x00" in value:
         raise ValueError("text cannot contain NUL characters")
     _check_encodable(value)
-    return value
+    return str.__str__(value)
 
 
 def _check_encodable(value: str) -> None:
@@ -226,7 +275,7 @@ def _bigint(column: Column, value: Any) -> int:
         raise TypeError(f"expected an integer, got {type(value).__name__}")
     if not -(2**63) <= value < 2**63:
         raise ValueError("out of range for bigint")
-    return value
+    return int.__index__(value)  # an IntEnum member or other subclass: the plain int
 
 
 def _timestamptz(column: Column, value: Any) -> datetime:
@@ -235,15 +284,45 @@ def _timestamptz(column: Column, value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # after 9999-12-31 in UTC: PostgreSQL stores it, keep it as it can be
+        value = _beyond_9999(value)
+    if type(value) is datetime:
+        return value
+    v = value  # a subclass (a frozen clock's) as the plain datetime PostgreSQL returns
+    return datetime(
+        v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo, fold=v.fold
+    )
+
+
+def _beyond_9999(value: datetime) -> datetime:
+    """``value`` (aware, past 9999 in UTC) at ``BEYOND_9999``, shifted on its wall clock (going
+    through UTC, as ``astimezone`` does, would overflow)."""
+    shift = BEYOND_9999.utcoffset(None) - (value.utcoffset() or timedelta())
+    try:
+        return (value.replace(tzinfo=None) + shift).replace(tzinfo=BEYOND_9999)
+    except OverflowError:
+        raise ValueError("out of range for timestamp with time zone") from None
 
 
 def _jsonb(column: Column, value: Any) -> Any:
+    _check_depth(value)
     text = json.dumps(value, allow_nan=False)
-    if "\\u0000" in text:
-        raise ValueError("jsonb cannot contain NUL characters")
     return _as_jsonb(json.loads(text, parse_float=_jsonb_number))
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse a document nested deeper than ``MAX_JSON_DEPTH`` (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"jsonb nests deeper than {MAX_JSON_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 def _jsonb_number(literal: str) -> int | float:
@@ -266,13 +345,21 @@ def _as_jsonb(value: Any) -> Any:
     """A parsed document in jsonb's stored form: object keys in jsonb order, text checked."""
     if isinstance(value, dict):
         for key in value:
-            _check_encodable(key)
+            _check_json_text(key)
         return {key: _as_jsonb(value[key]) for key in sorted(value, key=_jsonb_key)}
     if isinstance(value, list):
         return [_as_jsonb(item) for item in value]
     if isinstance(value, str):
-        _check_encodable(value)
+        _check_json_text(value)
     return value
+
+
+def _check_json_text(value: str) -> None:
+    """A NUL character (JSON ``\\u0000``) is refused by jsonb; the six characters of a literal
+    backslash-u0000 are ordinary text and stored as they are."""
+    if "\x00" in value:
+        raise ValueError("jsonb cannot contain NUL characters")
+    _check_encodable(value)
 
 
 def _text_array(column: Column, value: Any) -> tuple[str, ...]:
@@ -280,11 +367,7 @@ def _text_array(column: Column, value: Any) -> tuple[str, ...]:
         raise TypeError(f"expected a list of text, got {type(value).__name__}")
     if not all(isinstance(item, str) for item in value):
         raise TypeError("expected a list of text")
-    if any("\x00" in item for item in value):
-        raise ValueError("text cannot contain NUL characters")
-    for item in value:
-        _check_encodable(item)
-    return tuple(value)
+    return tuple(_plain_text(item) for item in value)
 
 
 _COERCE: dict[Kind, Callable[[Column, Any], Any]] = {

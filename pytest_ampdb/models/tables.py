@@ -31,8 +31,29 @@ def _project_fk(table: str) -> ForeignKey:
     return ForeignKey(f"{table}_project_id_fkey", "project_id", "projects", OnDelete.CASCADE)
 
 
+def _ref(table: str, column: str, parent: str, on_delete: OnDelete) -> ForeignKey:
+    """A reference that stays inside the project: ``(project_id, column) -> parent``."""
+    return ForeignKey(f"{table}_{column}_fkey", column, parent, on_delete, scope="project_id")
+
+
 def _unique(table: str, *columns: str) -> UniqueKey:
     return UniqueKey(f"{table}_{'_'.join(columns)}_key", columns)
+
+
+MAX_INDEXED_TEXT = 255
+"""Characters allowed in a text column a key or list-order index holds: at 4 UTF-8 bytes a
+character this stays far below PostgreSQL's btree entry limit (2704 bytes), which a long
+value would otherwise hit as a raw "index row size exceeds maximum" error."""
+
+
+def _length_limit(table: str, column: str) -> Check:
+    """The length CHECK every indexed text column carries (``<table>_<column>_length_check``)."""
+    return Check(
+        f"{table}_{column}_length_check",
+        column,
+        lambda v: len(v) <= MAX_INDEXED_TEXT,
+        f"must be at most {MAX_INDEXED_TEXT} characters",
+    )
 
 
 def _lower(value: Any) -> Any:
@@ -53,6 +74,7 @@ PROJECTS = TableSpec(
         ),
     ),
     checks=(
+        _length_limit("projects", "name"),
         Check(
             "projects_name_check",
             "name",
@@ -69,13 +91,9 @@ INTEGRATIONS = TableSpec(
     unique=(_unique("integrations", "project_id", "name"),),
     foreign_keys=(
         _project_fk("integrations"),
-        ForeignKey(
-            "integrations_latest_revision_id_fkey",
-            "latest_revision_id",
-            "revisions",
-            OnDelete.SET_NULL,
-        ),
+        _ref("integrations", "latest_revision_id", "revisions", OnDelete.SET_NULL),
     ),
+    checks=(_length_limit("integrations", "name"),),
 )
 
 REVISIONS = TableSpec(
@@ -85,29 +103,21 @@ REVISIONS = TableSpec(
     immutable=True,
     foreign_keys=(
         _project_fk("revisions"),
-        ForeignKey(
-            "revisions_integration_id_fkey", "integration_id", "integrations", OnDelete.CASCADE
-        ),
+        _ref("revisions", "integration_id", "integrations", OnDelete.CASCADE),
     ),
 )
 
 INSTALLATIONS = TableSpec(
     name="installations",
     model=e.Installation,
-    unique=(_unique("installations", "integration_id", "group_ref"),),
+    unique=(_unique("installations", "project_id", "integration_id", "group_ref"),),
     foreign_keys=(
         _project_fk("installations"),
-        ForeignKey(
-            "installations_integration_id_fkey",
-            "integration_id",
-            "integrations",
-            OnDelete.CASCADE,
-        ),
-        ForeignKey(
-            "installations_connection_id_fkey", "connection_id", "connections", OnDelete.NO_ACTION
-        ),
+        _ref("installations", "integration_id", "integrations", OnDelete.CASCADE),
+        _ref("installations", "connection_id", "connections", OnDelete.NO_ACTION),
     ),
     checks=(
+        _length_limit("installations", "group_ref"),
         Check(
             "installations_created_by_check",
             "created_by",
@@ -122,15 +132,8 @@ OPERATIONS = TableSpec(
     model=e.Operation,
     foreign_keys=(
         _project_fk("operations"),
-        ForeignKey(
-            "operations_integration_id_fkey", "integration_id", "integrations", OnDelete.CASCADE
-        ),
-        ForeignKey(
-            "operations_installation_id_fkey",
-            "installation_id",
-            "installations",
-            OnDelete.CASCADE,
-        ),
+        _ref("operations", "integration_id", "integrations", OnDelete.CASCADE),
+        _ref("operations", "installation_id", "installations", OnDelete.CASCADE),
     ),
     lookups=(("installation_id", "status"),),
     transitions={"status": OPERATION_MOVES},
@@ -142,12 +145,7 @@ CONNECTIONS = TableSpec(
     lookups=tuple(("project_id", c) for c in ("provider", "group_ref", "consumer_ref", "status")),
     foreign_keys=(
         _project_fk("connections"),
-        ForeignKey(
-            "connections_provider_app_id_fkey",
-            "provider_app_id",
-            "provider_apps",
-            OnDelete.SET_NULL,
-        ),
+        _ref("connections", "provider_app_id", "provider_apps", OnDelete.SET_NULL),
     ),
 )
 
@@ -156,6 +154,7 @@ PROVIDER_APPS = TableSpec(
     model=e.ProviderApp,
     unique=(_unique("provider_apps", "project_id", "provider"),),
     foreign_keys=(_project_fk("provider_apps"),),
+    checks=(_length_limit("provider_apps", "provider"),),
 )
 
 API_KEYS = TableSpec(
@@ -166,6 +165,7 @@ API_KEYS = TableSpec(
     updated_column=None,
     foreign_keys=(_project_fk("api_keys"),),
     checks=(
+        _length_limit("api_keys", "key"),
         Check(
             "api_keys_scopes_check",
             "scopes",
@@ -180,6 +180,7 @@ DESTINATIONS = TableSpec(
     model=e.Destination,
     unique=(_unique("destinations", "project_id", "name"),),
     foreign_keys=(_project_fk("destinations"),),
+    checks=(_length_limit("destinations", "name"),),
 )
 
 JWT_KEYS = TableSpec(
@@ -209,16 +210,12 @@ READ_STATES = TableSpec(
     created_column=None,
     updated_on_create=True,
     order_by=("installation_id", "object_name", "id"),
-    unique=(_unique("read_states", "installation_id", "object_name"),),
+    unique=(_unique("read_states", "project_id", "installation_id", "object_name"),),
     foreign_keys=(
         _project_fk("read_states"),
-        ForeignKey(
-            "read_states_installation_id_fkey",
-            "installation_id",
-            "installations",
-            OnDelete.CASCADE,
-        ),
+        _ref("read_states", "installation_id", "installations", OnDelete.CASCADE),
     ),
+    checks=(_length_limit("read_states", "object_name"),),
 )
 
 TABLES: Mapping[str, TableSpec[Any]] = {
@@ -241,3 +238,11 @@ TABLES: Mapping[str, TableSpec[Any]] = {
 """Every table by name, in the public order of ``Repositories``."""
 
 SPEC_BY_MODEL: Mapping[type[Any], TableSpec[Any]] = {spec.model: spec for spec in TABLES.values()}
+
+SCOPE_KEYS: Mapping[str, UniqueKey] = {
+    fk.table: key
+    for spec in TABLES.values()
+    for fk in spec.foreign_keys
+    if fk.scope is not None and (key := TABLES[fk.table].scope_key) is not None
+}
+"""``UNIQUE (project_id, id)`` of every table a project-scoped reference points at, by table."""

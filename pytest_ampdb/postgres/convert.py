@@ -7,16 +7,19 @@ models for the same row. Loaders registered on each connection do the per-value 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 import psycopg
 from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from pytest_ampdb.models.columns import Kind
-from pytest_ampdb.models.schema import Row, TableSpec
+from pytest_ampdb.models.schema import BEYOND_9999, Row, TableSpec
 
 
 class _UuidTextLoader(Loader):
@@ -24,6 +27,41 @@ class _UuidTextLoader(Loader):
 
     def load(self, data: Any) -> str:
         return bytes(data).decode()
+
+
+_TIMESTAMPTZ = psycopg.postgres.types["timestamptz"].oid
+_DefaultTimestamptzLoader = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
+_PAST_9999 = re.compile(rb"10000-01-01 (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?\+00")
+
+
+class _TimestamptzLoader(Loader):
+    """psycopg's own loader, and for an instant past 9999 in UTC (which PostgreSQL stores but a
+    UTC ``datetime`` cannot hold) the value ``TableSpec.normalize`` keeps: that instant at
+    ``BEYOND_9999``. The session's TimeZone is UTC, so such a value reads ``10000-01-01 ...+00``."""
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        self._default = (
+            _DefaultTimestamptzLoader(oid, context) if _DefaultTimestamptzLoader else None
+        )
+
+    def load(self, data: Any) -> datetime:
+        assert self._default is not None
+        try:
+            loaded: datetime = self._default.load(data)
+        except psycopg.DataError:
+            found = _PAST_9999.fullmatch(bytes(data))
+            if found is None:
+                raise
+            hours, minutes, seconds = (int(found[i]) for i in (1, 2, 3))
+            micros = int((found[4] or b"0").ljust(6, b"0"))
+            since_midnight = timedelta(
+                hours=hours, minutes=minutes, seconds=seconds, microseconds=micros
+            )
+            # 10000-01-01 00:00 UTC is 9999-12-31 00:01 at BEYOND_9999 (UTC-23:59)
+            start = datetime(9999, 12, 31, 0, 1, tzinfo=BEYOND_9999)
+            return start + since_midnight
+        return loaded
 
 
 def configure_connection(conn: psycopg.Connection[Any]) -> None:
@@ -34,6 +72,7 @@ def configure_connection(conn: psycopg.Connection[Any]) -> None:
     settings are committed at once (a pool's ``configure`` must leave the connection idle).
     """
     conn.adapters.register_loader("uuid", _UuidTextLoader)
+    conn.adapters.register_loader("timestamptz", _TimestamptzLoader)
     with conn.transaction():
         conn.execute(
             "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false)"

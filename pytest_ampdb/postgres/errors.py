@@ -30,7 +30,22 @@ class ConnectionLostError(AmpdbError):
     """The server stopped answering (killed, shut down, out of connections)."""
 
 
+class DatabaseError(AmpdbError):
+    """PostgreSQL refused a call for a reason the schema's rules do not name: a serialization
+    failure or deadlock (class 40, worth retrying), a cancelled statement (57), a read-only
+    transaction (25), a missing privilege (42), ... ``sqlstate`` says which (``None`` when the
+    driver itself refused, before the server)."""
+
+    def __init__(self, table: str, sqlstate: str | None, message: str) -> None:
+        self.table = table
+        self.sqlstate = sqlstate
+        code = f"SQLSTATE {sqlstate}" if sqlstate else "driver"
+        super().__init__(f"{table}: PostgreSQL refused the call ({code}): {message}")
+
+
 _LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
+_VALUE_CLASSES = ("22", "54")
+"""Data exceptions and program limits: the value written is at fault, as with a ValidationError."""
 
 
 def connection_lost(exc: psycopg.Error) -> bool:
@@ -44,9 +59,10 @@ def connection_lost(exc: psycopg.Error) -> bool:
 def translate(
     exc: psycopg.Error, spec: TableSpec[Any], row: Mapping[str, object]
 ) -> AmpdbError | None:
-    """The ``AmpdbError`` for ``exc`` raised while writing ``row`` to ``spec``'s table, if any.
+    """The ``AmpdbError`` for ``exc`` raised while writing ``row`` to ``spec``'s table.
 
-    ``row`` holds what the statement wrote (insert/update) or its key (delete).
+    ``row`` holds what the statement wrote (insert/update) or its key (delete). Only an invalid
+    status move gives ``None``: the engine reads the current status to report it.
     """
     state = exc.sqlstate
     diag = exc.diag
@@ -58,10 +74,10 @@ def translate(
     if state == sqlstate.FOREIGN_KEY_VIOLATION and isinstance(constraint, ForeignKey):
         parent = TABLES[constraint.table]
         if table is spec and constraint.column in row:  # the written row points nowhere
-            value = row[constraint.column]
-            detail = f"no {parent.name} row with {parent.primary_key}={value}"
+            detail = constraint.missing(parent, row)
         else:  # a delete of the parent would leave this table's rows dangling
-            value = _referenced_key(diag.message_detail) or row.get(parent.primary_key)
+            named = _referenced_key(diag.message_detail, parent.primary_key)
+            value = named if named is not None else row.get(parent.primary_key)
             detail = f"{parent.name} row {parent.primary_key}={value} is still referenced"
         return ForeignKeyError(table.name, constraint.column, parent.name, detail)
     if state == sqlstate.NOT_NULL_VIOLATION and diag.column_name:
@@ -70,20 +86,30 @@ def translate(
         return _check(table, diag.constraint_name or "", row)
     if state == sqlstate.IMMUTABLE_ROW:
         return ValidationError(table.name, table.primary_key, "rows are immutable once written")
-    return None
+    if state == sqlstate.INVALID_TRANSITION:
+        return None
+    message = diag.message_primary or str(exc).strip() or type(exc).__name__
+    if state is not None and state.startswith(_VALUE_CLASSES):
+        return ValidationError(table.name, diag.column_name or "value", message)
+    return DatabaseError(table.name, state, message)
 
 
-_KEY_DETAIL = re.compile(r"\((?P<column>[^)]*)\)=\((?P<value>[^)]*)\)")
+_KEY_DETAIL = re.compile(r"\((?P<columns>[^)]*)\)=\((?P<values>[^)]*)\)")
 
 
-def _referenced_key(detail: str | None) -> str | None:
-    """The parent key in PostgreSQL's detail ``Key (id)=(<uuid>) is still referenced ...``.
+def _referenced_key(detail: str | None, column: str) -> str | None:
+    """``column``'s value in PostgreSQL's detail ``Key (project_id, id)=(<p>, <id>) is still
+    referenced ...``.
 
-    A delete that cascades (a project's connections) is refused for a row the repository never
-    named, so its key is only in the detail; the ``(column)=(value)`` part is not translated.
+    A delete that cascades is refused for a row the repository never named, so its key is only
+    in the detail; the ``(columns)=(values)`` part is not translated. The referenced columns
+    are uuids, so a comma only ever separates two values.
     """
     found = _KEY_DETAIL.search(detail or "")
-    return found["value"] if found else None
+    if found is None:
+        return None
+    pairs = dict(zip(found["columns"].split(", "), found["values"].split(", "), strict=False))
+    return pairs.get(column)
 
 
 def _check(table: TableSpec[Any], name: str, row: Mapping[str, object]) -> ValidationError:

@@ -103,8 +103,8 @@ class OperationRepository(ScopedRepository[Operation]):
         self, project_id: str, id: str, status: OperationStatus, *, result: str | None = None
     ) -> Operation:
         where = self._where({"project_id": project_id, "id": id})
-        target = self._where({"status": status})["status"]
-        changes = {"status": target, "update_time": self._clock()}
+        changes = self._where({"status": status, "update_time": self._clock()})
+        target = changes["status"]
         if result is not None:
             changes.update(self._where({"result": result}))
         allowed_from = [s for s, moves in t.OPERATION_MOVES.items() if target in moves]

@@ -1,7 +1,9 @@
 """Opaque page tokens: the list-order key of the last row served, so paging is keyset-based.
 
 The same token format serves every backend, so a token from one page request is valid for the
-next whatever the storage, and rows inserted meanwhile never shift a page.
+next whatever the storage, and rows inserted meanwhile never shift a page. A secret in the sort
+key (``api_keys.key``) is sealed with AES-SIV under a key made for this process: the token still
+finds its place exactly, but reveals nothing, and only this process can open it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,26 @@ import json
 from datetime import datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
 from pytest_ampdb.errors import ValidationError
 from pytest_ampdb.models.schema import Row, TableSpec, coerce
 
 MAX_PAGE_SIZE = 1000
 
 
+_SEAL = AESSIV(AESSIV.generate_key(512))
+"""Deterministic authenticated encryption: equal keys give equal tokens in both backends."""
+
+
 def encode(spec: TableSpec[Any], row: Row) -> str:
     """The token for the page that starts after ``row``."""
-    key = [_plain(row[name]) for name in spec.order_by]
+    secrets = _secrets(spec)
+    key = [
+        _seal(spec, name, row[name]) if name in secrets else _plain(row[name])
+        for name in spec.order_by
+    ]
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
@@ -32,12 +45,12 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
         if not isinstance(key, list) or len(key) != len(spec.order_by):
             raise ValueError("wrong shape")
-        columns = {c.name: c for c in spec.columns}
+        columns, secrets = spec.column_map, _secrets(spec)
         return tuple(
-            coerce(spec.name, columns[name], value)
+            coerce(spec.name, columns[name], _open(spec, name, value) if name in secrets else value)
             for name, value in zip(spec.order_by, key, strict=True)
         )
-    except (ValueError, binascii.Error, UnicodeDecodeError, ValidationError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, ValidationError, InvalidTag):
         raise ValidationError(spec.name, "page_token", "is not a token this list issued") from None
 
 
@@ -46,6 +59,23 @@ def check_page_size(spec: TableSpec[Any], page_size: int) -> None:
         raise ValidationError(spec.name, "page_size", "must be an integer")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(spec.name, "page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+
+
+def _secrets(spec: TableSpec[Any]) -> frozenset[str]:
+    secrets: frozenset[str] = getattr(spec.model, "secrets", frozenset())
+    return secrets
+
+
+def _seal(spec: TableSpec[Any], column: str, value: str) -> str:
+    sealed = _SEAL.encrypt(value.encode(), [f"{spec.name}.{column}".encode()])
+    return base64.urlsafe_b64encode(sealed).decode()
+
+
+def _open(spec: TableSpec[Any], column: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a sealed value")
+    sealed = base64.urlsafe_b64decode(value.encode())
+    return _SEAL.decrypt(sealed, [f"{spec.name}.{column}".encode()]).decode()
 
 
 def _plain(value: Any) -> Any:

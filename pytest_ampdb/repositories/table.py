@@ -69,6 +69,7 @@ class TableRepository(Generic[M]):
     def _save(self, entity: M) -> M:
         spec = self.spec
         if spec.immutable:
+            self._one(self._key_of(spec.to_row(entity)))  # a missing row is NotFoundError
             raise ValidationError(spec.name, spec.primary_key, "rows are immutable once written")
         row = spec.to_row(entity)
         now = self._clock()
@@ -91,9 +92,9 @@ class TableRepository(Generic[M]):
             raise NotFoundError(self.spec.name, _describe(self.spec, key))
 
     def _key_of(self, row: Row) -> dict[str, object]:
-        key = {self.spec.primary_key: row[self.spec.primary_key]}
-        if self.spec.scope:
-            key[self.spec.scope] = row[self.spec.scope]
+        """The row's key in the order get_by_id and delete name it: project first."""
+        key = {self.spec.scope: row[self.spec.scope]} if self.spec.scope else {}
+        key[self.spec.primary_key] = row[self.spec.primary_key]
         return key
 
     def _where(self, where: Mapping[str, object]) -> dict[str, object]:

@@ -138,7 +138,8 @@ class JwtKeyRepository(ProjectScopedRepository[JwtKey], Protocol):
 
 class ReadStateRepository(ProjectScopedRepository[ReadState], Protocol):
     def upsert(self, read_state: ReadState) -> ReadState:
-        """Insert, or update the row of the same installation and object (keeping its id)."""
+        """Insert, or update the row of the same installation and object (keeping its id); an
+        installation of another project is a ``ForeignKeyError``, and its rows stay untouched."""
         ...
 
     def get(self, project_id: str, installation_id: str, object_name: str) -> ReadState: ...

@@ -24,10 +24,10 @@ FOREIGN_KEYS = [
 # The unique keys the schema promises (besides primary keys), spelled out so none can vanish.
 UNIQUE_KEYS = [
     ("integrations", ("project_id", "name")),
-    ("installations", ("integration_id", "group_ref")),
+    ("installations", ("project_id", "integration_id", "group_ref")),
     ("provider_apps", ("project_id", "provider")),
     ("destinations", ("project_id", "name")),
-    ("read_states", ("installation_id", "object_name")),
+    ("read_states", ("project_id", "installation_id", "object_name")),
 ]
 PROJECT_TABLES = [name for name, spec in TABLES.items() if spec.scope == "project_id"]
 

@@ -1,0 +1,228 @@
+"""Values at the edges: what PostgreSQL takes, refuses or hands back, the memory store does too.
+
+Each test runs on both backends and names the exact outcome, so a difference between them (or a
+raw driver error) fails here: long text in indexed columns, subclasses of the column types, JSON
+that only looks like a NUL or nests deeply, times past 9999 in UTC, page tokens that must not
+carry a secret, and the key a ``NotFoundError`` names.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from enum import IntEnum, StrEnum
+from typing import Any
+
+import pytest
+
+from pytest_ampdb.errors import NotFoundError, ValidationError
+from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.models.schema import BEYOND_9999, MAX_JSON_DEPTH
+from pytest_ampdb.models.tables import MAX_INDEXED_TEXT, TABLES
+from pytest_ampdb.types import Repositories
+
+from .builders import Builder, get, key_of, list_all
+
+LIMITED = [
+    pytest.param(name, check.column, id=f"{name}.{check.column}")
+    for name, spec in TABLES.items()
+    for check in spec.checks
+    if check.name.endswith("_length_check")
+]
+SCOPED = [name for name, spec in TABLES.items() if spec.scope is not None]
+
+
+def _incompressible(length: int, *, project_name: bool = False) -> str:
+    """Random text PostgreSQL cannot compress below its btree limit (a project name: its
+    alphabet only)."""
+    chooser = random.Random(length)
+    if project_name:
+        alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+        return "".join(chooser.choice(alphabet) for _ in range(length))
+    return "".join(chr(chooser.randrange(0x4E00, 0x9FFF)) for _ in range(length))
+
+
+def test_every_indexed_text_column_has_a_length_limit() -> None:
+    """Keys and list orders are btree indexes: each text column in one must be limited."""
+    indexed = {
+        (name, column)
+        for name, spec in TABLES.items()
+        for column in {c for key in spec.keys for c in key.columns} | set(spec.order_by)
+        if spec.column_map[column].kind is Kind.TEXT and spec.column_map[column].enum is None
+    }
+    assert indexed == {tuple(p.values) for p in LIMITED}
+
+
+@pytest.mark.parametrize(("table", "column"), LIMITED)
+def test_indexed_text_over_the_limit_is_a_validation_error_naming_the_limit(
+    build: Builder, repos: Repositories, table: str, column: str
+) -> None:
+    is_project = table == "projects"
+    long = _incompressible(3000, project_name=is_project)
+    entity = dataclasses.replace(build.new(table), **{column: long})
+    with pytest.raises(ValidationError) as caught:
+        getattr(repos, table).create(entity)
+    assert (caught.value.table, caught.value.column) == (table, column)
+    assert str(caught.value) == f"{table}.{column}: must be at most {MAX_INDEXED_TEXT} characters"
+
+    at_limit = _incompressible(MAX_INDEXED_TEXT, project_name=is_project)
+    saved = getattr(repos, table).create(
+        dataclasses.replace(build.new(table), **{column: at_limit})
+    )
+    assert getattr(get(repos, table, saved), column) == at_limit
+    if table != "api_keys":  # the key is the primary key: it cannot change
+        with pytest.raises(ValidationError) as caught:
+            getattr(repos, table).update(dataclasses.replace(saved, **{column: long}))
+        assert caught.value.rule == f"must be at most {MAX_INDEXED_TEXT} characters"
+        assert get(repos, table, saved) == saved
+
+
+# -- subclasses come back as the plain types PostgreSQL returns ---------------------------------
+
+
+class Count(IntEnum):
+    MANY = 7
+
+
+class Word(str):
+    pass
+
+
+class Color(StrEnum):
+    RED = "red"
+
+
+class FrozenDatetime(datetime):
+    """What a frozen clock (freezegun, time-machine) hands out."""
+
+
+def test_subclass_values_come_back_as_plain_values(build: Builder, repos: Repositories) -> None:
+    when = FrozenDatetime(2026, 3, 4, 5, 6, 7, 8, tzinfo=UTC)
+    state = build.new(
+        "read_states",
+        records_processed=Count.MANY,
+        object_name=Word("contact-sub"),
+        next_page_token=Color.RED,
+        since_time=when,
+    )
+    for stored in (repos.read_states.create(state), get(repos, "read_states", state)):
+        assert type(stored.records_processed) is int
+        assert stored.records_processed == 7
+        assert type(stored.object_name) is str
+        assert stored.object_name == "contact-sub"
+        assert type(stored.next_page_token) is str
+        assert stored.next_page_token == "red"
+        assert type(stored.since_time) is datetime
+        assert stored.since_time == when
+        assert type(stored.update_time) is datetime
+
+
+def test_an_enum_column_comes_back_as_the_models_enum(build: Builder, repos: Repositories) -> None:
+    connection = build.connection(status="working")
+    stored = get(repos, "connections", connection)
+    assert type(stored.status) is type(connection.status)
+    assert stored.status == "working"
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def test_json_text_holding_a_literal_backslash_u0000_is_stored_as_is(
+    build: Builder, repos: Repositories
+) -> None:
+    text = "\\u0000"  # six characters, no NUL
+    destination = build.destination(metadata={"url": "https://example.com", "note": text})
+    assert get(repos, "destinations", destination).metadata["note"] == text
+    with pytest.raises(ValidationError) as caught:
+        build.destination(metadata={"note": "a\x00b"})
+    assert (caught.value.column, caught.value.rule) == (
+        "metadata",
+        "jsonb cannot contain NUL characters",
+    )
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        document = {"a": document}
+    return document
+
+
+def test_deeply_nested_json_is_a_validation_error_not_a_recursion_error(
+    build: Builder, repos: Repositories
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build.destination(metadata=_nested(480))
+    assert (caught.value.table, caught.value.column) == ("destinations", "metadata")
+    assert caught.value.rule == f"jsonb nests deeper than {MAX_JSON_DEPTH} levels"
+    deepest = build.destination(metadata=_nested(MAX_JSON_DEPTH))
+    assert get(repos, "destinations", deepest).metadata == _nested(MAX_JSON_DEPTH)
+
+
+# -- times past 9999 in UTC -------------------------------------------------------------------
+
+
+def test_a_time_past_9999_in_utc_is_stored_as_the_same_instant(
+    build: Builder, repos: Repositories
+) -> None:
+    given = datetime(9999, 12, 31, 23, 30, 15, 250000, tzinfo=timezone(timedelta(hours=-5)))
+    first = build.destination(create_time=given)
+    second = build.destination(project_id=first.project_id, create_time=given - timedelta(hours=1))
+    stored = get(repos, "destinations", first)
+    assert stored.create_time == given
+    assert stored.create_time.utcoffset() == BEYOND_9999.utcoffset(None)
+    assert stored.create_time == datetime(9999, 12, 31, 4, 31, 15, 250000, tzinfo=BEYOND_9999)
+    listed = list_all(repos, "destinations", {"project_id": first.project_id}, page_size=1)
+    assert [d.id for d in listed] == [second.id, first.id]
+    normal = build.destination(create_time=datetime(2026, 1, 1, tzinfo=UTC))
+    assert get(repos, "destinations", normal).create_time.tzinfo is UTC
+
+
+# -- page tokens ------------------------------------------------------------------------------
+
+
+def test_an_api_keys_page_token_does_not_reveal_a_key(build: Builder, repos: Repositories) -> None:
+    pid = build.project().id
+    keys = {build.api_key(project_id=pid).key for _ in range(3)}
+    token = repos.api_keys.list(pid, page_size=1).next_page_token
+    assert token is not None
+    decoded = base64.urlsafe_b64decode(token.encode()).decode()
+    for key in keys:
+        assert key not in token
+        assert key not in decoded
+        assert key.removeprefix("amp_test_") not in decoded
+    assert {k.key for k in list_all(repos, "api_keys", {"project_id": pid}, page_size=1)} == keys
+
+
+# -- NotFoundError ----------------------------------------------------------------------------
+
+
+def test_updating_a_missing_revision_is_not_found(build: Builder, repos: Repositories) -> None:
+    revision = build.new("revisions")
+    with pytest.raises(NotFoundError) as caught:
+        repos.revisions.update(revision)
+    assert caught.value.key == f"project_id={revision.project_id}, id={revision.id}"
+    saved = repos.revisions.create(revision)
+    with pytest.raises(ValidationError):
+        repos.revisions.update(dataclasses.replace(saved, spec_version="9.9.9"))
+
+
+@pytest.mark.parametrize("table", SCOPED)
+def test_not_found_names_the_key_the_same_way_for_get_update_and_delete(
+    build: Builder, repos: Repositories, table: str
+) -> None:
+    missing = build.new(table)
+    repo = getattr(repos, table)
+    keys = []
+    for call in (
+        lambda: repo.get_by_id(*key_of(table, missing)),
+        lambda: repo.update(missing),
+        lambda: repo.delete(*key_of(table, missing)),
+    ):
+        with pytest.raises(NotFoundError) as caught:
+            call()
+        keys.append(caught.value.key)
+    assert len(set(keys)) == 1
+    assert keys[0].startswith(f"project_id={missing.project_id}, ")
