@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from isolation_support.baseline import BASELINE, export
 from isolation_support.body import exercise
 from isolation_support.targets import print_targets
 from isolation_support.template import throwaway_database
@@ -64,9 +65,6 @@ from pytest_ampdb.seeds import read_seeds
 from pytest_ampdb.types import Repositories
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO_DIR = BENCH_DIR.parent
-BASELINE = "5caca8b"
-"""The last commit whose repository calls were wrapped in SAVEPOINT/RELEASE (or BEGIN/COMMIT)."""
 
 Statement = tuple[Any, Sequence[object]]
 
@@ -270,17 +268,6 @@ def baseline_figures(package: Path, dsn: str, pid: str, bodies: int) -> dict[str
     )
     figures: dict[str, float] = json.loads(done.stdout)
     return figures
-
-
-def export(ref: str, into: Path) -> Path:
-    """``ref``'s pytest_ampdb package (and schema) unpacked under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO_DIR), "archive", ref, "pytest_ampdb", "schema"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def report(
