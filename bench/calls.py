@@ -313,8 +313,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=300, help="timed calls per kind and side")
-    parser.add_argument("--bodies", type=int, default=300, help="test bodies per run")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved body rounds (best)")
+    parser.add_argument("--bodies", type=int, default=100, help="test bodies per run")
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved body rounds (best)")
     parser.add_argument("--baseline", default=BASELINE, help="commit the body is compared with")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
