@@ -50,7 +50,14 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
             coerce(spec.name, columns[name], _open(spec, name, value) if name in secrets else value)
             for name, value in zip(spec.order_by, key, strict=True)
         )
-    except (ValueError, binascii.Error, UnicodeDecodeError, ValidationError, InvalidTag):
+    except (
+        ValueError,
+        binascii.Error,
+        UnicodeDecodeError,
+        RecursionError,
+        ValidationError,
+        InvalidTag,
+    ):
         raise ValidationError(spec.name, "page_token", "is not a token this list issued") from None
 
 

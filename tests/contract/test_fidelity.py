@@ -196,6 +196,23 @@ def test_an_api_keys_page_token_does_not_reveal_a_key(build: Builder, repos: Rep
     assert {k.key for k in list_all(repos, "api_keys", {"project_id": pid}, page_size=1)} == keys
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [
+        base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode(),  # nests too deep
+        base64.urlsafe_b64encode(b'["2030-01-01T00:00:00+00:00", "amp_test_one"]').decode(),
+    ],
+    ids=["deep", "plain-key"],
+)
+def test_a_forged_api_keys_token_is_a_validation_error(
+    build: Builder, repos: Repositories, forged: str
+) -> None:
+    pid = build.api_key().project_id
+    with pytest.raises(ValidationError) as caught:
+        repos.api_keys.list(pid, page_token=forged)
+    assert (caught.value.table, caught.value.column) == ("api_keys", "page_token")
+
+
 # -- NotFoundError ----------------------------------------------------------------------------
 
 
