@@ -15,6 +15,7 @@ from contract.builders import Builder, list_all
 from pytest_ampdb import memory
 from pytest_ampdb.errors import AlreadyExistsError, ForeignKeyError, InvalidTransitionError
 from pytest_ampdb.memory import MemoryStore
+from pytest_ampdb.memory import store as memory_store
 from pytest_ampdb.models import OperationStatus, new_id
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
@@ -113,6 +114,21 @@ def test_restore_returns_to_the_snapshot_every_time(
     assert store.counts()["destinations"] == 0
     store.restore(snapshot)  # the snapshot is still intact after the first restore
     assert _all_rows(store) == before
+
+
+def test_a_restore_after_more_changes_than_remembered_rebuilds_the_snapshot(
+    store: MemoryStore, mem: Repositories, builder: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = builder.destination()
+    snapshot = store.snapshot()
+    before = _all_rows(store)
+    monkeypatch.setattr(memory_store, "JOURNAL_LIMIT", 3)  # past it the changes are forgotten
+    for _ in range(5):
+        builder.destination(project_id=kept.project_id)
+    mem.destinations.delete(kept.project_id, kept.id)
+    store.restore(snapshot)
+    assert _all_rows(store) == before
+    assert mem.destinations.get_by_name(kept.project_id, kept.name) == kept
 
 
 def test_a_snapshot_restores_into_another_store(
