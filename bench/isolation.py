@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from isolation_support.targets import print_targets
+
 from pytest_ampdb.provisioning.binaries import find_binaries
 from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
 from pytest_ampdb.provisioning.select import project_key
@@ -255,10 +257,6 @@ def measure(bench: Bench, repeat: int, slow_repeat: int) -> dict[str, Result]:
     return {name: best(results) for name, results in runs.items()}
 
 
-def verdict(ok: bool) -> str:
-    return "OK" if ok else "OVER"
-
-
 def report(
     r: dict[str, Result],
     *,
@@ -332,7 +330,6 @@ def report(
     db_iso = r["database"].median - body.median
     keep_iso = r["database-keepup"].median - r["open-sleep"].median
     cold, warm = r["transaction"].start, r["warm"].start
-    print("targets")
     targets = [
         (f"transaction isolation <= 1 ms/test: {tx_iso:.3f} ms", tx_iso <= 1.0),
         (
@@ -355,8 +352,7 @@ def report(
             cold <= 3.0,
         ),
     ]
-    for text, ok in targets:
-        print(f"  {verdict(ok):<5} {text}")
+    print_targets(targets)
 
 
 def main() -> int:

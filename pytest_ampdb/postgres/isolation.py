@@ -1,7 +1,7 @@
 """Per-test isolation over a migrated, seeded template: three strategies, one interface.
 
 - ``transaction``: one database per process, one connection; each test runs inside a
-  transaction rolled back at teardown, each repository call in a savepoint of it.
+  transaction rolled back at teardown, each repository write in a savepoint of it.
 - ``database``: each test gets a database of its own, cloned from the template ahead of demand
   by a background thread and dropped off the test's path by another.
 - ``truncate``: one database per process; the test commits for real, and afterwards the tables
@@ -145,7 +145,8 @@ def repositories_over(
     label: str = "PostgreSQL",
     on_lost: Callable[[str], None] = lambda message: None,
 ) -> Repositories:
-    """All twelve repositories sharing one connection (calls take turns, each in a savepoint)."""
+    """All twelve repositories sharing one connection (calls take turns; in a transaction each
+    write runs in a savepoint)."""
     return repositories.build(PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost))
 
 
@@ -221,7 +222,7 @@ class TransactionIsolation(_ProcessDatabase):
         super().__init__(site, in_place=site.in_place, announce=announce)
 
     def open(self, seed: bool) -> PostgresTestDatabase:
-        self.conn.execute("SELECT 1")  # opens the test's transaction; calls nest savepoints
+        self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
         if not seed:
             empty_tables(self.conn)
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
