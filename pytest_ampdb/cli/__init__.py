@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except SystemExit as exc:  # a subcommand's parser.error(): bad usage
         return exc.code if isinstance(exc.code, int) else common.EXIT_USAGE
+    except common.UsageError as exc:
+        common.print_error(exc)
+        return common.EXIT_USAGE
     except AmpdbError as exc:
         common.print_error(exc)
     except psycopg.OperationalError as exc:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.paths import installed_distribution
 from pytest_ampdb.provisioning.urls import redact_text, redact_url
 
 __all__ = [
@@ -17,9 +20,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "PROG",
+    "UsageError",
     "print_error",
     "redact_text",
     "redact_url",
+    "writable_dir",
 ]
 
 EXIT_OK = 0
@@ -44,3 +49,23 @@ def print_error(message: object, stream: TextIO | None = None) -> None:
     out = stream if stream is not None else sys.stderr
     text = " ".join(str(message).split("\n")).strip() or type(message).__name__
     print(f"{PROG}: error: {redact_text(text)}", file=out)
+
+
+class UsageError(AmpdbError):
+    """Bad usage found after the arguments parsed: one line, exit status 2."""
+
+
+def writable_dir(directory: Path) -> Path:
+    """``directory``, unless it lies inside an installed distribution (then a ``UsageError``).
+
+    Every command that writes files calls this first: without ``--dir`` the default is the
+    packaged directory, and writing there changes the installed plugin for every user of the
+    environment until the next install silently undoes it.
+    """
+    dist = installed_distribution(directory)
+    if dist is not None:
+        raise UsageError(
+            f"refusing to write into {directory}: it is inside the installed distribution "
+            f"at {dist}; pass --dir DIR with a directory of your project"
+        )
+    return directory

@@ -169,7 +169,7 @@ def _url(args: argparse.Namespace) -> str:
 
 def run_hash(args: argparse.Namespace) -> int:
     """``migrate hash``: rewrite atlas.sum unconditionally."""
-    directory = args.dir or migrations.default_migrations_dir()
+    directory = common.writable_dir(args.dir or migrations.default_migrations_dir())
     migrations.MigrationDir(directory)  # a clear error if the directory is missing
     migrations.write_sum(directory)
     return common.EXIT_OK
@@ -190,7 +190,7 @@ def _check_sum(directory: Path) -> bool:
     try:
         migrations.validate_dir(directory)
     except migrations.ChecksumError as exc:
-        for line in exc.atlas_report():
+        for line in exc.atlas_report(directory):
             print(line, file=sys.stderr)
         common.print_error(exc)
         return False
@@ -264,7 +264,7 @@ def run_set(args: argparse.Namespace) -> int:
 
 def run_new(args: argparse.Namespace) -> int:
     """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum."""
-    directory = args.dir or migrations.default_migrations_dir()
+    directory = common.writable_dir(args.dir or migrations.default_migrations_dir())
     if directory.exists() and not _check_sum(directory):
         return common.EXIT_FAILURE
     path = migrations.new_file(directory, args.name)

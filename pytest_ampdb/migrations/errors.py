@@ -8,6 +8,7 @@ recognises every failure.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,15 +56,20 @@ class ChecksumError(MigrationError):
             message = f"{message}: L{line}: {file} was {reason}"
         super().__init__(message)
 
-    def atlas_report(self) -> list[str]:
-        """The lines Atlas prints for this error (``atlas migrate validate`` and friends)."""
+    def atlas_report(self, directory: object = "DIR") -> list[str]:
+        """The lines Atlas prints for this error (``atlas migrate validate`` and friends), the
+        hint naming our own command for ``directory``, the one a user of ``ampdb`` has."""
         lines = ["You have a checksum error in your migration directory."]
         if self.file is not None:
             lines.append(f"L{self.line}: {self.file} was {self.reason}")
-        lines.append(
-            "Please check your migration files and run 'atlas migrate hash' to re-hash the contents"
-        )
+        lines.append(f"Please check your migration files and run {rehash_hint(directory)}")
         return lines
+
+
+def rehash_hint(directory: object = "DIR") -> str:
+    """What re-hashes ``directory`` after a deliberate edit: ``ampdb migrate hash --dir ...``."""
+    quoted = shlex.quote(str(directory)) if directory != "DIR" else "DIR"
+    return f"'ampdb migrate hash --dir {quoted}' to re-hash the contents"
 
 
 class ScanError(MigrationError):

@@ -22,6 +22,7 @@ import psycopg
 from pytest_ampdb import migrations
 from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.migrations.errors import rehash_hint
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.errors import ConnectionLostError
@@ -95,7 +96,10 @@ def provision(
     try:  # an edited atlas.sum stops the run before any server work
         files.validate()
     except migrations.ChecksumError as exc:
-        raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
+        raise AmpdbError(
+            f"{directory / 'atlas.sum'}: {exc}; if the change is deliberate, run "
+            + rehash_hint(directory)
+        ) from None
     server = obtain_server(request)
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []

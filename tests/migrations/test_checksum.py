@@ -50,8 +50,13 @@ def test_validate_names_an_edited_file(folder: str, tmp_path: Path) -> None:
     assert info.value.atlas_report() == [
         "You have a checksum error in your migration directory.",
         f"L{info.value.line}: {last} was edited",
-        "Please check your migration files and run 'atlas migrate hash' to re-hash the contents",
+        "Please check your migration files and run 'ampdb migrate hash --dir DIR' to re-hash "
+        "the contents",
     ]
+    assert info.value.atlas_report(directory)[-1] == (
+        f"Please check your migration files and run 'ampdb migrate hash --dir {directory}' to "
+        "re-hash the contents"
+    )
 
 
 @pytest.mark.parametrize("folder", CONFORMANCE_FOLDERS)

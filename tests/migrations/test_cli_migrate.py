@@ -45,7 +45,8 @@ def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert err.splitlines() == [
         "You have a checksum error in your migration directory.",
         "L2: 1_initial.sql was edited",
-        "Please check your migration files and run 'atlas migrate hash' to re-hash the contents",
+        "Please check your migration files and run "
+        f"'ampdb migrate hash --dir {directory}' to re-hash the contents",
         "ampdb: error: checksum mismatch: L2: 1_initial.sql was edited",
     ]
 
