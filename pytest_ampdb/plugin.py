@@ -205,7 +205,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for nodeid, dsn in kept:
         terminalreporter.write_line(f"{nodeid}: psql '{redact_url(dsn)}'")
     run = config.stash[RUN_KEY]
-    if not run.settings.reuse:
+    provisioned = getattr(run.backend, "provisioned", None) if run.started else None
+    if provisioned is not None and (run.settings.reuse or provisioned.kind in {"dsn", "preview"}):
+        from pytest_ampdb.postgres.kept import clean_hint
+
+        terminalreporter.write_line(clean_hint(provisioned.admin_dsn, config.rootpath))
+    elif not run.settings.reuse:
         terminalreporter.write_line(
             "(a container or cluster the run started is removed at exit: use --ampdb-reuse "
             "to keep it, and the databases with it)"

@@ -21,7 +21,7 @@ from pytest_ampdb.errors import AmpdbError
 
 # Modules of ``pytest_ampdb.cli``, each exposing ``register(subparsers)``; every parser it adds
 # sets ``func`` (args -> exit code) with ``set_defaults``. A new command group: add its name here.
-COMMANDS: tuple[str, ...] = ("migrate", "database", "preview")
+COMMANDS: tuple[str, ...] = ("migrate", "database", "preview", "clean")
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -24,6 +24,7 @@ from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.migrations.errors import rehash_hint
 from pytest_ampdb.paths import migrations_dir
+from pytest_ampdb.postgres import kept
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.errors import ConnectionLostError
 from pytest_ampdb.postgres.isolation import (
@@ -39,7 +40,7 @@ from pytest_ampdb.postgres.isolation import (
 from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
-from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.provisioning.server import Server, project_key
 from pytest_ampdb.provisioning.urls import redact_url
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -117,8 +118,10 @@ def provision(
     try:  # on the connection that holds the template in use: no second admin connection
         tpl.sweep_dead_runs(server, conn=template.hold)
         strategy = tpl.clone_strategy(server, conn=template.hold)
-        if settings.reuse or settings.recreate:
-            tpl.prune_templates(server, keep=template.name, conn=template.hold)
+        if settings.reuse and template.hold is not None:  # this checkout keeps it
+            kept.keep_template(template.hold, template.name, project_key(context.project_root))
+        if (settings.reuse or settings.recreate) and template.hold is not None:
+            kept.prune(template.hold, template.name, project_key(context.project_root))
         provisioned = Provisioned(
             admin_dsn=server.admin_dsn,
             kind=server.kind,
@@ -133,7 +136,7 @@ def provision(
             run_id=secrets.token_hex(3),
         )
     except BaseException:
-        release_provisioned(settings, template, server)
+        release_provisioned(settings, template, server, project=project_key(context.project_root))
         raise
     return provisioned, server, template
 
@@ -238,6 +241,7 @@ class PostgresBackend:
             label=f"postgres backend ({self.provisioned.description})",
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
+            project=project_key(context.project_root),
         )
         self._isolations: dict[str, Isolation] = {}
         self._early: Future[TransactionIsolation] | None = None
@@ -323,7 +327,12 @@ class PostgresBackend:
             if self._server is not None:
                 server, self._server = self._server, None
                 release_provisioned(
-                    self.settings, self._template, server, self.provisioned.run_id, self.site.lost
+                    self.settings,
+                    self._template,
+                    server,
+                    self.provisioned.run_id,
+                    self.site.lost,
+                    project=self.site.project,
                 )
 
 
@@ -351,15 +360,20 @@ def release_provisioned(
     server: Server,
     run_id: str | None = None,
     lost: str | None = None,
+    *,
+    project: str | None = None,
 ) -> None:
     """End of run: drop the run's databases, stop using the template (dropping it, when unkept
-    on a server that outlives us and no other run uses it), then release the server. With the
-    server gone (``lost``) only the release is left to do."""
+    on a server that outlives us, no other checkout keeps it and no other run uses it), then
+    release the server. With the server gone (``lost``) only the release is left to do."""
     try:
         if lost is None and run_id is not None:
             tpl.drop_run_databases(server, run_id)
         if template is not None:
             drop = lost is None and not settings.reuse and not server.owned
+            if drop and template.hold is not None and project is not None:
+                # this checkout no longer keeps it; another checkout's --ampdb-reuse may
+                drop = not kept.withdraw(template.hold, template.name, frozenset({project}))
             template.release(server, drop=drop)
     finally:
         server.close()

@@ -26,7 +26,7 @@ from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.postgres import statements
+from pytest_ampdb.postgres import kept, statements
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
@@ -60,6 +60,9 @@ class Site:
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
+    project: str = ""
+    """The checkout's key (``project_key``): a database kept for a failed test is marked
+    with it, so ``ampdb clean`` in that checkout finds it."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -261,7 +264,7 @@ class DatabaseIsolation:
                 return None
             if failed:
                 with tpl.admin(self.site.server) as admin:
-                    tpl.mark_kept(admin, name, "for a failed test")
+                    kept.mark_kept_for(admin, name, self.site.project)
                 self.kept.append(name)
                 return dsn
             self._doomed.put(name)

@@ -174,29 +174,6 @@ def admin_or(
         yield opened
 
 
-def prune_templates(
-    server: Server, keep: str, *, conn: psycopg.Connection[Any] | None = None
-) -> list[str]:
-    """Drop our other templates that no run uses; returns their names."""
-    dropped = []
-    with admin_or(server, conn) as admin_conn:
-        rows = admin_conn.execute(
-            "SELECT d.datname FROM pg_database d"
-            " WHERE d.datname LIKE %s AND d.datname <> %s"
-            " AND shobj_description(d.oid, 'pg_database') LIKE %s"
-            " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
-            (TEMPLATE_PREFIX + "%", keep, READY + "%"),
-        ).fetchall()
-        for (name,) in rows:
-            key = _use_key(str(name))
-            row = admin_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            if row and row[0]:
-                drop_database(admin_conn, str(name))
-                dropped.append(str(name))
-                admin_conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-    return dropped
-
-
 def clone_strategy(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> str:
     """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
     with admin_or(server, conn) as admin_conn:
