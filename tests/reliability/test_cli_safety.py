@@ -13,7 +13,7 @@ from pytest_ampdb.cli import main
 from pytest_ampdb.cli.database import FORCE_RULE
 from pytest_ampdb.paths import migrations_dir
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
