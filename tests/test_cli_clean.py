@@ -3,6 +3,7 @@ a listing changes nothing, and bad usage or an unreachable server is one line.""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import psycopg
@@ -130,3 +131,29 @@ def test_clean_reads_the_server_from_the_environment(
     finally:
         with tpl.admin(server) as conn:
             tpl.drop_database(conn, "clean_env_db")
+
+
+def test_a_kept_cluster_directory_goes_by_its_mark_not_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_ampdb.provisioning.local import LOCK_FILE, kept_cluster_dir
+
+    ours, look_alike = tmp_path / "ours", tmp_path / "look-alike"
+    left = kept_cluster_dir(ours)  # what a stopped kept cluster leaves: data, lock, no server
+    (left / "data").mkdir(parents=True)
+    (left / LOCK_FILE).touch()
+    (left / "data" / "base").write_bytes(b"x" * 3_000_000)
+    user = kept_cluster_dir(look_alike)  # our name, nothing of ours inside
+    user.mkdir(parents=True)
+    (user / "mine.txt").write_text("precious")
+    try:
+        code, out, _ = run(capsys, "clean", "--what", "clusters", "--root", str(ours))
+        assert code == 0
+        assert f"removed kept local cluster {left} (not running, 3 MB)" in out
+        assert not left.exists()
+        code, out, _ = run(capsys, "clean", "--what", "clusters", "--root", str(look_alike))
+        assert str(user) not in out
+        assert (user / "mine.txt").read_text() == "precious"
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        shutil.rmtree(user, ignore_errors=True)

@@ -96,6 +96,7 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
 }
 
 STATE_FILE = "ampdb-cluster.json"
+LOCK_FILE = "ampdb-cluster.lock"
 LOG_FILE = "ampdb-server.log"
 _INFO_FILE = "ampdb-initdb.json"
 _CACHE_FORMAT = 1
@@ -491,7 +492,7 @@ class LocalCluster:
             )
         persistent_dir = persistent_dir.resolve()
         persistent_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+        with FileLock(str(persistent_dir / LOCK_FILE), timeout=timeout + 600):
             running = cls._attach(persistent_dir)
             if running is not None:
                 raise ProvisioningError(
@@ -528,7 +529,7 @@ class LocalCluster:
         persistent_dir = persistent_dir.resolve()
         persistent_dir.mkdir(parents=True, exist_ok=True)
         settings = _merge_settings(extra_settings)
-        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+        with FileLock(str(persistent_dir / LOCK_FILE), timeout=timeout + 600):
             found = cls._attach(persistent_dir)
             if found is not None:
                 same_port = port is None or found.port == port
@@ -552,7 +553,7 @@ class LocalCluster:
         persistent_dir = persistent_dir.resolve()
         if not persistent_dir.exists():
             return
-        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+        with FileLock(str(persistent_dir / LOCK_FILE), timeout=timeout + 600):
             found = cls._attach(persistent_dir)
             if found is not None:
                 found.stop()
@@ -939,6 +940,11 @@ KEPT_PREFIX = "pytest-ampdb-reuse-"
 """Kept clusters live in ``<place>/pytest-ampdb-reuse-<project key>``."""
 
 
+_KEPT_MARKS = (STATE_FILE, LOCK_FILE, f"data/{LOG_FILE}")
+"""Files only the plugin writes into a kept cluster's directory (the state file goes when its
+server stops; the lock and the server log stay with the data)."""
+
+
 def kept_cluster_dir(project_root: Path) -> Path:
     """Where ``--ampdb-reuse`` keeps the cluster of the checkout at ``project_root``."""
     return default_base_dir() / f"{KEPT_PREFIX}{project_key(project_root)}"
@@ -951,6 +957,8 @@ def kept_clusters(keys: frozenset[str] | None = None) -> list[LeftCluster]:
         for root in sorted(place.glob(f"{KEPT_PREFIX}*")):
             if keys is not None and root.name.removeprefix(KEPT_PREFIX) not in keys:
                 continue
+            if not any((root / mark).exists() for mark in _KEPT_MARKS):
+                continue  # our name without anything of ours inside: not ours
             try:
                 state: dict[str, Any] = json.loads((root / STATE_FILE).read_text())
             except (OSError, ValueError):
