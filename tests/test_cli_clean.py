@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from pytest_ampdb.cli import main
+from pytest_ampdb.ownership import drop_database
 from pytest_ampdb.postgres import kept
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.provisioning import LocalCluster
@@ -91,8 +92,8 @@ def test_a_listing_changes_nothing_and_each_checkout_sees_its_own(
         assert comment(server, "clean_kept_db") is None
     finally:
         with tpl.admin(server) as conn:
-            tpl.drop_database(conn, template.name)
-            tpl.drop_database(conn, "clean_kept_db")
+            drop_database(conn, template.name)
+            drop_database(conn, "clean_kept_db")
 
 
 def test_bad_kinds_are_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,7 +131,7 @@ def test_clean_reads_the_server_from_the_environment(
         assert "would remove kept database clean_env_db " in out
     finally:
         with tpl.admin(server) as conn:
-            tpl.drop_database(conn, "clean_env_db")
+            drop_database(conn, "clean_env_db")
 
 
 def test_a_kept_cluster_directory_goes_by_its_mark_not_its_name(

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.ownership import Drop, create_marked, drop_database, drop_owned
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -201,22 +201,14 @@ def recreate_database(url: str, name: str, *, force: bool = False) -> None:
     except psycopg.OperationalError:
         conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
     with conn:
-        ident = sql.Identifier(name)
-        row = conn.execute(
-            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
-            " WHERE datname = %s",
-            (name,),
-        ).fetchone()
-        if row is not None and not str(row[0]).startswith(REFRESH_MARK) and not force:
+        if force:  # the user named it and insisted
+            drop_database(conn, name)
+        elif drop_owned(conn, name, (REFRESH_MARK,)) is Drop.NOT_OURS:
             raise AmpdbError(
                 f"refusing to drop database {name!r}: refresh-db did not create it "
                 "(use --force to drop it anyway)"
             )
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-        conn.execute(
-            sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(REFRESH_MARK))
-        )
+        create_marked(conn, name, REFRESH_MARK)
 
 
 def _is_local(host: str) -> bool:

@@ -67,6 +67,8 @@ class Provisioned:
     run_id: str
     preview: str | None = None
     """The branch's preview database, used in place by ``transaction`` isolation."""
+    untouched: tuple[str, ...] = ()
+    """Databases named like a run's but without our mark, which the sweep left alone."""
 
     def to_shared(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,8 +117,10 @@ def provision(
     except BaseException:
         server.close()
         raise
+    run_id = secrets.token_hex(3)
     try:  # on the connection that holds the template in use: no second admin connection
-        tpl.sweep_dead_runs(server, conn=template.hold)
+        template.lease(run_id)
+        swept = tpl.sweep_dead_runs(server, run_id, conn=template.hold)
         strategy = tpl.clone_strategy(server, conn=template.hold)
         if settings.reuse and template.hold is not None:  # this checkout keeps it
             kept.keep_template(template.hold, template.name, project_key(context.project_root))
@@ -133,7 +137,8 @@ def provision(
             template_seconds=template.seconds,
             strategy=strategy,
             migration_version=_last_version(files),
-            run_id=secrets.token_hex(3),
+            run_id=run_id,
+            untouched=tuple(swept.untouched),
         )
     except BaseException:
         release_provisioned(settings, template, server, project=project_key(context.project_root))
@@ -239,6 +244,7 @@ class PostgresBackend:
             prefix,
             context.on_ready,
             label=f"postgres backend ({self.provisioned.description})",
+            run_id=self.provisioned.run_id,
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
             project=project_key(context.project_root),
@@ -258,6 +264,7 @@ class PostgresBackend:
             self._copy = tpl.ensure_template(
                 self.site.server, digest.hexdigest(), lambda dsn: None, source=name
             )
+            self._copy.lease(self.provisioned.run_id)  # before the first clone carries it
         except psycopg.Error as exc:
             raise AmpdbError(
                 f"{self.site.label}: isolation {self.settings.isolation!r} clones databases from "
@@ -303,11 +310,17 @@ class PostgresBackend:
             else "given"
         )
         template = "reused" if p.template_reused else f"built in {p.template_seconds:.2f} s"
-        return [
+        lines = [
             f"backend postgres: PostgreSQL {p.version}, {p.description} ({server})",
             f"migrations at version {p.migration_version}; template {p.template} ({template}); "
             f"isolation {self.settings.isolation}",
         ]
+        if p.untouched:
+            lines.append(
+                f"left alone {len(p.untouched)} databases named like a run's but without "
+                f"pytest-ampdb's mark (not ours): {', '.join(p.untouched)}"
+            )
+        return lines
 
     def close(self) -> None:
         """Drop this process's databases; the provisioning process also sweeps the whole run's

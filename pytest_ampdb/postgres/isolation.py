@@ -51,10 +51,12 @@ class Site:
     """The database clones are made from; made on first use by ``make_template`` when None."""
     strategy: str
     prefix: str
-    """``ampdb_run_<run>_<worker>_``: names of this process's databases."""
+    """``ampdb_run_<run>_<worker>_<pid>_``: names of this process's databases."""
     on_ready: Callable[[str], None] = field(default=lambda dsn: None)
     label: str = "PostgreSQL"
     """Names the backend and server in errors."""
+    run_id: str = ""
+    """The run whose lease (and mark) this process's databases carry."""
     lost: str | None = None
     """Why the server stopped answering; once set, every later test fails at once."""
     in_place: str | None = None
@@ -89,7 +91,7 @@ class Site:
     def clone(self, conn: psycopg.Connection[Any]) -> str:
         source = self.clone_source()
         name = self.new_name()
-        tpl.clone(conn, source, name, self.strategy)
+        tpl.clone(conn, source, name, self.strategy, self.run_id)
         return name
 
     def connect(self, name: str) -> psycopg.Connection[Any]:
@@ -169,7 +171,7 @@ class _ProcessDatabase:
         self.conn.close()
         if self.owned and self.site.lost is None:
             with tpl.admin(self.site.server) as admin:
-                tpl.drop_database(admin, self.name)
+                tpl.drop_run_database(admin, self.name)
 
 
 class TransactionIsolation(_ProcessDatabase):
@@ -320,7 +322,7 @@ class DatabaseIsolation:
         try:
             with tpl.admin(self.site.server) as admin:
                 while (name := self._doomed.get()) is not None:
-                    tpl.drop_database(admin, name)
+                    tpl.drop_run_database(admin, name)
         except Exception:  # the run's final sweep drops what is left
             return
 

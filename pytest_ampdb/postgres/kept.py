@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from pytest_ampdb.ownership import Drop, comment_of, drop_owned, set_mark, try_lock, unlock
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.provisioning.urls import redact_url
 
@@ -42,43 +42,17 @@ def _with_keepers(mark: str, keys: frozenset[str]) -> str:
     return f"{base} kept-by={','.join(sorted(keys))}" if keys else base
 
 
-def _comment(conn: Connection, name: str) -> str | None:
-    row = conn.execute(
-        "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
-        " WHERE datname = %s",
-        (name,),
-    ).fetchone()
-    return None if row is None else str(row[0])
-
-
-def _set_comment(conn: Connection, name: str, mark: str) -> None:
-    conn.execute(
-        sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(mark))
-    )
-
-
-def _drop_marked(conn: Connection, name: str, prefix: str) -> bool:
-    """Drop ``name`` only if its mark still starts with ``prefix`` (checked on this connection,
-    right before the drop); True if dropped."""
-    found = _comment(conn, name)
-    if found is None or not found.startswith(prefix):
-        return False
-    tpl.drop_database(conn, name)
-    return True
-
-
 @contextmanager
 def _locked(conn: Connection, key: int) -> Iterator[None]:
     conn.execute("SELECT pg_advisory_lock(%s)", (key,))
     try:
         yield
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        unlock(conn, key)
 
 
-def _try_lock(conn: Connection, key: int) -> bool:
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    return bool(row and row[0])
+def _dropped(conn: Connection, name: str, mark: str) -> bool:
+    return drop_owned(conn, name, (mark,)) is Drop.DROPPED
 
 
 # -- templates --------------------------------------------------------------------------------
@@ -87,11 +61,11 @@ def _try_lock(conn: Connection, key: int) -> bool:
 def keep_template(conn: Connection, name: str, key: str) -> None:
     """Record that the checkout ``key`` keeps the ready template ``name`` (``--ampdb-reuse``)."""
     with _locked(conn, tpl._lock_key(name)):
-        mark = _comment(conn, name)
+        mark = comment_of(conn, name)
         if mark is not None and mark.startswith(tpl.READY):
             wanted = _with_keepers(mark, keepers(mark) | {key})
             if wanted != mark:
-                _set_comment(conn, name, wanted)
+                set_mark(conn, name, wanted)
 
 
 def withdraw(
@@ -104,12 +78,12 @@ def withdraw(
     at exit only when no other checkout claims it.
     """
     with _locked(conn, tpl._lock_key(name)):
-        mark = _comment(conn, name)
+        mark = comment_of(conn, name)
         if mark is None or not mark.startswith(tpl.READY):
             return None
         others = frozenset() if keys is None else keepers(mark) - keys
         if others != keepers(mark) and not dry_run:
-            _set_comment(conn, name, _with_keepers(mark, others))
+            set_mark(conn, name, _with_keepers(mark, others))
         return others
 
 
@@ -129,14 +103,14 @@ def let_go(
         if others:
             return f"still kept by {len(others)} other checkout{'s' if len(others) > 1 else ''}"
         use = tpl._use_key(name)
-        if not _try_lock(conn, use):
+        if not try_lock(conn, use):
             return "in use by a run"
         try:
             if dry_run:
                 return "dropped"
-            return "dropped" if _drop_marked(conn, name, tpl.READY) else "not ours"
+            return "dropped" if _dropped(conn, name, tpl.READY) else "not ours"
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (use,))
+            unlock(conn, use)
 
 
 def prune(conn: Connection, keep: str, key: str) -> list[str]:
@@ -220,8 +194,8 @@ def remove(
     if item.kind == "template":
         return let_go(conn, item.name, keys, dry_run=dry_run)
     if dry_run:
-        return "dropped" if _comment(conn, item.name) == item.mark else "not ours"
-    return "dropped" if _drop_marked(conn, item.name, tpl.KEPT_MARK) else "not ours"
+        return "dropped" if comment_of(conn, item.name) == item.mark else "not ours"
+    return "dropped" if _dropped(conn, item.name, tpl.KEPT_MARK) else "not ours"
 
 
 def look_alikes(conn: Connection) -> list[str]:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from pytest_ampdb.migrations import HistoryNonLinearError, apply
 from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile
 from pytest_ampdb.migrations.plan import compute_plan
 from pytest_ampdb.migrations.revisions import RevisionTable
+from pytest_ampdb.ownership import create_marked, try_lock, unlock
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.preview import catalog, marker
 from pytest_ampdb.preview.catalog import PreviewInfo
@@ -236,10 +236,9 @@ class _Job:
         self, admin: Connection, seeds: SeedSet | None, on_create: OnCreate | None
     ) -> EnsureReport:
         """CREATE DATABASE, mark it ``creating``, migrate, seed, mark it ``ready``."""
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
         mark = Mark(branch=self.branch, created=catalog.server_now(admin))
+        create_marked(admin, self.name, mark.text())
         try:
-            marker.write(admin, self.name, mark)
             rows = 0
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 report = apply(conn, self.directory)
@@ -373,8 +372,7 @@ def _keep_reason(
 def _prune_one(admin: Connection, info: PreviewInfo, force: bool) -> str | None:
     """Drop one preview under its lock without waiting; the reason it was kept otherwise."""
     key = lock_key(info.name)
-    row = admin.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    if not (row and row[0]):
+    if not try_lock(admin, key):
         return "locked by a job creating or migrating it"
     try:
         if catalog.info(admin, info.name) is None:
@@ -383,7 +381,7 @@ def _prune_one(admin: Connection, info: PreviewInfo, force: bool) -> str | None:
     except psycopg.errors.ObjectInUse:
         return "a connection opened meanwhile (use --force)"
     finally:
-        admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        unlock(admin, key)
     return None
 
 

@@ -234,11 +234,63 @@ def plugin_databases(admin_dsn: str) -> list[str]:
 
 
 def drop_plugin_databases(admin_dsn: str) -> None:
+    drop_databases(admin_dsn, *plugin_databases(admin_dsn))
+
+
+def drop_databases(admin_dsn: str, *names: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
-        for name in plugin_databases(admin_dsn):
+        for name in names:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def user_database(server: str, name: str, comment: str | None) -> None:
+    """(Re)create the user's own database ``name`` (with ``comment``) holding a table of rows."""
+    from pytest_ampdb.provisioning.urls import with_dbname
+
+    ident = sql.Identifier(name)
+    with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+        if comment is not None:
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(comment))
+            )
+    with psycopg.connect(with_dbname(server, name), autocommit=True, connect_timeout=10) as conn:
+        conn.execute("CREATE TABLE organizations (id int PRIMARY KEY, label text)")
+        conn.execute("INSERT INTO organizations VALUES (1, 'precious'), (2, 'data')")
+
+
+def fingerprint(server: str, names: Sequence[str]) -> dict[str, Any]:
+    """Of each database of ``names`` that exists: its oid (a drop and re-create changes it), its
+    comment, and every table with all its rows."""
+    from pytest_ampdb.provisioning.urls import with_dbname
+
+    out: dict[str, Any] = {}
+    with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT datname, oid, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname = ANY(%s)",
+            (list(names),),
+        ).fetchall()
+    for name, oid, comment in rows:
+        dsn = with_dbname(server, str(name))
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            tables = conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+                " WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+            ).fetchall()
+            content = {
+                f"{schema}.{table}": conn.execute(
+                    sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(
+                        sql.Identifier(str(schema)), sql.Identifier(str(table))
+                    )
+                ).fetchall()
+                for schema, table in tables
+            }
+        out[str(name)] = {"oid": oid, "comment": comment, "content": content}
+    return out
 
 
 def clusters_of(pid: int) -> list[dict[str, Any]]:
