@@ -128,12 +128,14 @@ def run_clean(args: argparse.Namespace) -> int:
     finally:
         for close in closers:
             close()
+    unchecked = not args.url and {"templates", "databases"} & set(args.what)
+    note = "; no server checked for templates and kept databases: pass --url" if unchecked else ""
     if not things:
-        print(f"nothing kept for {scope}" + ("" if args.url else " (no server checked: --url)"))
+        print(f"nothing kept for {scope}{note}")
     elif args.dry_run:
-        print(f"would remove {removed}, leave {left} (for {scope}; run without --list to remove)")
+        print(f"would remove {removed}, leave {left} (for {scope}{note}; without --list to remove)")
     else:
-        print(f"removed {removed}, left {left} (for {scope})")
+        print(f"removed {removed}, left {left} (for {scope}{note})")
     return common.EXIT_OK
 
 
