@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from pytest_ampdb.cli import common
 from pytest_ampdb.provisioning.connect import connect, other_sessions
 from pytest_ampdb.provisioning.server import project_key, project_keys
@@ -107,10 +109,10 @@ def run_clean(args: argparse.Namespace) -> int:
     else:
         keys, scope = project_keys(where), f"checkout {where}"
     things: list[Thing] = []
-    closers: list[Callable[[], None]] = []
-    try:
+    with contextlib.ExitStack() as stack:
         if args.url and {"templates", "databases"} & set(args.what):
-            things += _on_server(str(args.url), keys, args.what, closers)
+            conn = stack.enter_context(connect(str(args.url), autocommit=True))
+            things += _on_server(conn, common.redact_url(str(args.url)), keys, args.what)
         if "containers" in args.what:
             things += _containers(keys)
         if "clusters" in args.what:
@@ -125,9 +127,6 @@ def run_clean(args: argparse.Namespace) -> int:
             else:
                 left += 1
                 print(f"left {thing.kind} {thing.name} ({thing.detail}): {outcome}")
-    finally:
-        for close in closers:
-            close()
     unchecked = not args.url and {"templates", "databases"} & set(args.what)
     note = "; no server checked for templates and kept databases: pass --url" if unchecked else ""
     if not things:
@@ -140,13 +139,11 @@ def run_clean(args: argparse.Namespace) -> int:
 
 
 def _on_server(
-    url: str, keys: frozenset[str] | None, what: tuple[str, ...], closers: list[Callable[[], None]]
+    conn: psycopg.Connection[Any], server: str, keys: frozenset[str] | None, what: tuple[str, ...]
 ) -> list[Thing]:
+    """The server's kept templates and databases (of ``what``), and look-alikes left alone."""
     from pytest_ampdb.postgres import kept
 
-    conn = connect(url, autocommit=True)
-    closers.append(conn.close)
-    server = common.redact_url(url)
     things = []
     for item in kept.on_server(conn, keys):
         if f"{item.kind}s" not in what:
