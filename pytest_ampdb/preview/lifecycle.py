@@ -24,7 +24,7 @@ from pytest_ampdb.migrations import HistoryNonLinearError, apply
 from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile
 from pytest_ampdb.migrations.plan import compute_plan
 from pytest_ampdb.migrations.revisions import RevisionTable
-from pytest_ampdb.ownership import create_marked, try_lock, unlock
+from pytest_ampdb.ownership import Drop, create_marked, drop_owned, try_lock, unlock
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.preview import catalog, marker
 from pytest_ampdb.preview.catalog import PreviewInfo
@@ -175,13 +175,16 @@ def _ensure(
         if found is not None:
             mark, connections = found
             if mark is None:
-                raise NotAPreviewError(name, "use")
-            if not create and mark.state != marker.READY:
+                # unless born ours (its OID) to a job killed before it marked it: then rebuilt
+                if not create or drop_owned(admin, name, ()) is not Drop.DROPPED:
+                    raise NotAPreviewError(name, "use")
+                found = None
+            elif not create and mark.state != marker.READY:
                 raise PreviewError(
                     f"preview {name!r} was never finished (a job creating it stopped); "
                     "run ampdb preview create to rebuild it"
                 )
-            if recreate or mark.state != marker.READY:
+            elif recreate or mark.state != marker.READY:
                 # A ``creating`` mark under our lock is a dead job's leftover: always dropped.
                 if recreate and connections and not force:
                     raise PreviewInUseError(name, connections)

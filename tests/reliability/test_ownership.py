@@ -153,6 +153,47 @@ def _age_database(server: str, name: str, days: float) -> None:
     os.utime(Path(str(row[0])) / "base" / str(row[1]) / "PG_VERSION", (stamp, stamp))
 
 
+def _born_ours(server: str, name: str) -> None:
+    """What a process killed between our CREATE DATABASE and its COMMENT leaves: a database
+    born with our OID for its name, and no mark."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OID {}").format(
+                sql.Identifier(name), sql.Literal(birth_oid(name))
+            )
+        )
+
+
+def test_what_a_kill_before_the_mark_leaves_is_ours_and_rebuilt(
+    project: Path, server: str, figure: Figures
+) -> None:
+    build = _template_name() + "_build"
+    preview = database_name("feature/killed")
+    _born_ours(server, build)
+    _born_ours(server, preview)
+    try:
+        write(project / "test_suite.py", SUITE)
+        result = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={server}", timeout=120)
+        figure("run after a build killed before its mark", result.seconds)
+        assert result.returncode == 0, result.describe()
+        assert plugin_databases(server) == []  # the leftover _build dropped, the template too
+
+        created = run_ampdb(
+            project, "preview", "create", "--branch", "feature/killed", "--server", server
+        )
+        figure("ampdb preview create after a create killed before its mark", created.seconds)
+        assert created.returncode == 0, created.describe()
+        with psycopg.connect(server, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                (preview,),
+            ).fetchone()
+        assert row is not None
+        assert str(row[0]).startswith("ampdb-preview:")  # rebuilt and marked
+    finally:
+        drop_databases(server, build, preview)
+
+
 @pytest.fixture
 def look_alikes(server: str) -> Iterator[list[str]]:
     """User databases named like run databases and like the preview of ``BRANCH``."""
@@ -172,12 +213,7 @@ def test_every_mode_leaves_look_alikes_of_run_and_preview_databases_alone(
     # with our OID whose run was killed before the COMMENT that marks it
     dead = f"ampdb_run_dead00_main_{DEAD}_1"
     born = f"ampdb_run_dead01_main_{DEAD}_1"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OID {}").format(
-                sql.Identifier(born), sql.Literal(birth_oid(born))
-            )
-        )
+    _born_ours(server, born)
     old, young = f"ampdb_run_01d01d_main_{DEAD}_1", f"ampdb_run_01d01d_main_{DEAD}_2"
     user_database(server, dead, f"pytest-ampdb run lease=dead00 pid={DEAD} host=elsewhere")
     user_database(server, old, f"pytest-ampdb run pid={DEAD} host={socket.gethostname()}")
