@@ -158,3 +158,31 @@ def test_a_kept_cluster_directory_goes_by_its_mark_not_its_name(
     finally:
         shutil.rmtree(left, ignore_errors=True)
         shutil.rmtree(user, ignore_errors=True)
+
+
+def test_a_dead_runs_databases_are_swept_and_a_live_runs_are_not(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = tpl.ensure_template(server, "6" * 64, lambda dsn: None)
+    template.lease("a1a1a1")  # a live run: it holds its lease on the server while it runs
+    live = tpl.run_prefix("a1a1a1", "main") + "1"
+    dead = tpl.run_prefix("d0d0d0", "main") + "1"  # its run is gone: nobody holds its lease
+    try:
+        with tpl.admin(server) as conn:
+            tpl.clone(conn, template.name, live, "FILE_COPY", "a1a1a1")
+            tpl.clone(conn, template.name, dead, "FILE_COPY", "d0d0d0")
+        args = ("clean", "--what", "databases", "--root", str(tmp_path), "--url", server.admin_dsn)
+        code, out, _ = run(capsys, *args[:1], "--list", *args[1:])
+        assert code == 0
+        assert f"would remove dead run's database {dead} (on " in out
+        assert live not in out
+        assert comment(server, dead) is not None  # a listing drops nothing
+        code, out, _ = run(capsys, *args)
+        assert f"removed dead run's database {dead} (on " in out
+        assert comment(server, dead) is None
+        assert comment(server, live) is not None
+    finally:
+        with tpl.admin(server) as conn:
+            drop_database(conn, live)
+            drop_database(conn, dead)
+        template.release(server, drop=True)

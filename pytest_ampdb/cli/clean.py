@@ -3,10 +3,11 @@
 What is kept: local clusters (``--ampdb-reuse``, with their data directories in /dev/shm or the
 temp directory), containers (``--ampdb-reuse``), templates kept by ``--ampdb-reuse`` on a server,
 databases kept for failed tests; and what a killed run left (throwaway clusters and containers
-whose owner died). Each is known by the plugin's own mark (a cluster's state file, a container's
-labels, a database's comment), never by its name alone, and by the checkout it is kept for: by
-default only this checkout's (the current directory or a folder above it), ``--all`` for every
-checkout's. A server or cluster a run is using right now is left alone, said in one line.
+whose owner died, databases of runs whose lease is free). Each is known by the plugin's own mark
+(a cluster's state file, a container's labels, a database's comment), never by its name alone,
+and by the checkout it is kept for: by default only this checkout's (the current directory or a
+folder above it), ``--all`` for every checkout's. A server or cluster a run is using right now
+is left alone, said in one line.
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ def _on_server(
 
         kind = "template" if item.kind == "template" else "kept database"
         things.append(Thing(kind, item.name, f"{item.detail}, on {server}", remove))
+    if "databases" in what:
+        things += _dead_runs(conn, server)
     for name in kept.look_alikes(conn):
         things.append(
             Thing(
@@ -164,6 +167,25 @@ def _on_server(
                 lambda dry_run: "named like pytest-ampdb's but without its mark: not ours",
             )
         )
+    return things
+
+
+def _dead_runs(conn: psycopg.Connection[Any], server: str) -> list[Thing]:
+    """Databases of runs that are gone (their lease is free), which any run's start sweeps too:
+    listed in every scope, as they belong to no live run of any checkout."""
+    from pytest_ampdb.postgres import template as tpl
+    from pytest_ampdb.provisioning.server import Server
+
+    where = Server(conn.info.dsn, "dsn", server, owned=False)
+    dead = tpl.sweep_dead_runs(where, "", conn=conn, dry_run=True).dropped
+
+    things = []
+    for name in dead:
+
+        def remove(dry_run: bool, name: str = name) -> str:
+            return "removed" if dry_run or tpl.drop_run_database(conn, name) else "not ours"
+
+        things.append(Thing("dead run's database", name, f"on {server}", remove))
     return things
 
 

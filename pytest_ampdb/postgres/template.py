@@ -236,7 +236,11 @@ _RUN_IN_NAME = re.compile(RUN_PREFIX + r"(?P<run>[0-9a-f]+)_")
 
 
 def sweep_dead_runs(
-    server: Server, run_id: str, *, conn: psycopg.Connection[Any] | None = None
+    server: Server,
+    run_id: str,
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    dry_run: bool = False,
 ) -> Sweep:
     """Drop the databases of runs that are gone (a crashed run's leftovers).
 
@@ -244,7 +248,8 @@ def sweep_dead_runs(
     lease is free (tried here, on the sweeping connection: its run ended or died, in whatever
     host or PID namespace); a marked one without a lease (an older version's) only once older
     than ``STALE_AFTER``. Kept databases and ones that are not ours are never dropped; the
-    latter are returned as ``untouched``.
+    latter are returned as ``untouched``. ``dry_run`` (``ampdb clean --list``): what would be
+    dropped, nothing dropped.
     """
     stale: list[str] = []
     untouched: list[str] = []
@@ -267,13 +272,17 @@ def sweep_dead_runs(
                 leases.setdefault(lease["run"], []).append(name)
             elif lease is None and _age(admin_conn, name) > STALE_AFTER:
                 stale.append(name)
-        dropped = [n for n in stale if drop_run_database(admin_conn, n)]
+
+        def drop(name: str) -> bool:
+            return dry_run or drop_run_database(admin_conn, name)
+
+        dropped = [n for n in stale if drop(n)]
         for owner, names in leases.items():
             key = _lease_key(owner)
             if not try_lock(admin_conn, key):
                 continue  # the run holds its lease: alive
             try:
-                dropped += [n for n in names if drop_run_database(admin_conn, n)]
+                dropped += [n for n in names if drop(n)]
             finally:
                 unlock(admin_conn, key)
     return Sweep(dropped, untouched)
