@@ -157,3 +157,17 @@ def try_lock(conn: Connection, key: int) -> bool:
 
 def unlock(conn: Connection, key: int) -> None:
     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def lock_held(conn: Connection, key: int) -> bool:
+    """Whether another session holds the lock ``key`` (shared or not), in any database of the
+    server: an advisory lock belongs to the database its session is connected to, so two runs
+    whose URLs name different databases never conflict on one; ``pg_locks`` shows them all."""
+    unsigned = key % 2**64
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1"
+        " AND pid <> pg_backend_pid())",
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchone()
+    return bool(row and row[0])

@@ -20,7 +20,15 @@ from typing import Any
 
 import psycopg
 
-from pytest_ampdb.ownership import Drop, comment_of, drop_owned, set_mark, try_lock, unlock
+from pytest_ampdb.ownership import (
+    Drop,
+    comment_of,
+    drop_owned,
+    lock_held,
+    set_mark,
+    try_lock,
+    unlock,
+)
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.provisioning.urls import redact_url
 
@@ -106,6 +114,8 @@ def let_go(
         if not try_lock(conn, use):
             return "in use by a run"
         try:
+            if lock_held(conn, use):  # by a run connected through another database
+                return "in use by a run"
             if dry_run:
                 return "dropped"
             return "dropped" if _dropped(conn, name, tpl.READY) else "not ours"

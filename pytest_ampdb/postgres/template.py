@@ -37,10 +37,10 @@ from pytest_ampdb.ownership import (
     create_marked,
     drop_owned,
     is_ours,
+    lock_held,
     lock_key,
     set_mark,
     try_lock,
-    unlock,
 )
 from pytest_ampdb.provisioning.connect import connect
 from pytest_ampdb.provisioning.server import Server
@@ -99,7 +99,8 @@ class Template:
         with admin(server) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.name),))
             try:
-                if not try_lock(conn, _use_key(self.name)):
+                key = _use_key(self.name)
+                if not try_lock(conn, key) or lock_held(conn, key):
                     return False  # another run still uses it; the last one drops it
                 return drop_owned(conn, self.name, (READY,)) is Drop.DROPPED
             finally:
@@ -244,9 +245,10 @@ def sweep_dead_runs(
 ) -> Sweep:
     """Drop the databases of runs that are gone (a crashed run's leftovers).
 
-    A run database is dropped only with our run mark (or our birth OID) and only when its run's
-    lease is free (tried here, on the sweeping connection: its run ended or died, in whatever
-    host or PID namespace); a marked one without a lease (an older version's) only once older
+    A run database is dropped only with our run mark (or our birth OID) and only when no session
+    holds its run's lease, in any database of the server (its run ended or died, in whatever
+    host or PID namespace; a run takes its lease before its first database, so a free lease
+    never comes back); a marked one without a lease (an older version's) only once older
     than ``STALE_AFTER``. Kept databases and ones that are not ours are never dropped; the
     latter are returned as ``untouched``. ``dry_run`` (``ampdb clean --list``): what would be
     dropped, nothing dropped.
@@ -278,13 +280,8 @@ def sweep_dead_runs(
 
         dropped = [n for n in stale if drop(n)]
         for owner, names in leases.items():
-            key = _lease_key(owner)
-            if not try_lock(admin_conn, key):
-                continue  # the run holds its lease: alive
-            try:
+            if not lock_held(admin_conn, _lease_key(owner)):  # its run is gone: not coming back
                 dropped += [n for n in names if drop(n)]
-            finally:
-                unlock(admin_conn, key)
     return Sweep(dropped, untouched)
 
 

@@ -390,8 +390,18 @@ def test_a_run_in_another_pid_namespace_leaves_live_runs_alone(
         assert len(held) >= 4, held  # each live run: its transaction database and its clones
 
         started = time.monotonic()
+        # its DSN names another database: advisory locks live per database, a lease must not
+        user_database(server, "sweeper_home", None)
+        elsewhere = [
+            *PYTEST,
+            "-rfE",
+            "--ampdb=postgres",
+            f"--ampdb-dsn={with_dbname(server, 'sweeper_home')}",
+        ]
         isolated = Child(
-            ["unshare", "--pid", "--fork", "--mount-proc", *args], project, env={"RUN_TAG": "c"}
+            ["unshare", "--pid", "--fork", "--mount-proc", *elsewhere],
+            project,
+            env={"RUN_TAG": "c"},
         )
         third = isolated.wait(150)
         figure("a run in another PID namespace beside two live runs", time.monotonic() - started)
@@ -406,6 +416,7 @@ def test_a_run_in_another_pid_namespace_leaves_live_runs_alone(
     finally:
         for child in live:
             child.kill()
+        drop_databases(server, "sweeper_home")
     for result in results:
         assert result.returncode == 0, result.describe()
         assert outcome_counts(result).get("passed") == LIVE_TESTS, result.describe()
