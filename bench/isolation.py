@@ -51,8 +51,7 @@ from pathlib import Path
 from isolation_support.targets import print_targets
 
 from pytest_ampdb.provisioning.binaries import find_binaries
-from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
-from pytest_ampdb.provisioning.select import project_key
+from pytest_ampdb.provisioning.local import discard_kept
 
 BENCH_DIR = Path(__file__).resolve().parent
 MODES = ("transaction", "database", "truncate")
@@ -130,7 +129,7 @@ def run_env() -> dict[str, str]:
 
 def discard_kept_cluster(project: Path) -> None:
     """Stop and remove the cluster ``--ampdb-reuse`` keeps for the project rooted at ``project``."""
-    LocalCluster.discard(default_base_dir() / f"pytest-ampdb-reuse-{project_key(project)}")
+    discard_kept(project)
 
 
 @dataclass(frozen=True)

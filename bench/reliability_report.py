@@ -28,6 +28,7 @@ SECTIONS = (
     ("test_bad_input.py", "Bad input"),
     ("test_safety.py", "Safety"),
     ("test_ownership.py", "Ownership"),
+    ("test_kept.py", "What is kept, and ampdb clean"),
 )
 
 OUTCOMES = {

@@ -16,7 +16,14 @@ import pytest
 from pytest_ampdb import database, fixtures, hooks
 from pytest_ampdb.backend import BackendContext
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.fixtures import BASE_SEED_KEY, FAILED_KEY, KEPT_PROPERTY, MARKER_ARGS, RUN_KEY
+from pytest_ampdb.fixtures import (
+    BASE_SEED_KEY,
+    FAILED_KEY,
+    KEPT_PROPERTY,
+    MARKER_ERROR_KEY,
+    RUN_KEY,
+    marker_error,
+)
 from pytest_ampdb.provisioning.urls import Dsn, redact_url
 from pytest_ampdb.randomness import new_base_seed
 from pytest_ampdb.run import AmpdbRun
@@ -147,22 +154,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    marker = item.get_closest_marker("ampdb")
-    if marker is None:
-        return
-    unknown = sorted(set(marker.kwargs) - MARKER_ARGS)
-    if marker.args or unknown:
-        pytest.fail(
-            f"@pytest.mark.ampdb takes only keyword arguments {', '.join(sorted(MARKER_ARGS))}"
-            + (f"; got {', '.join(unknown)}" if unknown else ""),
-            pytrace=False,
-        )
+    error = item.stash.get(MARKER_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip, with the reason, tests marked for the other backend."""
+    """Skip, with the reason, tests marked for the other backend; a bad marker is the test's
+    error instead (never a skip on both backends)."""
     backend = config.stash[RUN_KEY].settings.backend
     for item in items:
+        error = marker_error(item)
+        if error is not None:
+            item.stash[MARKER_ERROR_KEY] = error
+            continue
         marker = item.get_closest_marker("ampdb")
         wanted = marker.kwargs.get("backend") if marker else None
         if wanted is not None and wanted != backend:
@@ -222,7 +227,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for nodeid, dsn in kept:
         terminalreporter.write_line(f"{nodeid}: psql '{redact_url(dsn)}'")
     run = config.stash[RUN_KEY]
-    if not run.settings.reuse:
+    provisioned = getattr(run.backend, "provisioned", None) if run.started else None
+    if provisioned is not None and (run.settings.reuse or provisioned.kind in {"dsn", "preview"}):
+        from pytest_ampdb.postgres.kept import clean_hint
+
+        terminalreporter.write_line(clean_hint(provisioned.admin_dsn, config.rootpath))
+    elif not run.settings.reuse:
         terminalreporter.write_line(
             "(a container or cluster the run started is removed at exit: use --ampdb-reuse "
             "to keep it, and the databases with it)"

@@ -23,7 +23,7 @@ from pytest_ampdb.errors import AmpdbError
 
 # Modules of ``pytest_ampdb.cli``, each exposing ``register(subparsers)``; every parser it adds
 # sets ``func`` (args -> exit code) with ``set_defaults``. A new command group: add its name here.
-COMMANDS: tuple[str, ...] = ("migrate", "database", "preview")
+COMMANDS: tuple[str, ...] = ("migrate", "database", "preview", "clean")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except SystemExit as exc:  # a subcommand's parser.error(): bad usage
         return exc.code if isinstance(exc.code, int) else common.EXIT_USAGE
+    except common.UsageError as exc:
+        common.print_error(exc)
+        return common.EXIT_USAGE
     except AmpdbError as exc:
         common.print_error(exc)
     except psycopg.errors.ConnectionTimeout:

@@ -10,9 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.migrations.errors import UsageError  # bad usage found after parsing: exit 2
+from pytest_ampdb.paths import installed_distribution
 from pytest_ampdb.provisioning.urls import Dsn, check_dsn, redact_text, redact_url, shown_dsn
 
 __all__ = [
@@ -21,11 +24,13 @@ __all__ = [
     "EXIT_USAGE",
     "PROG",
     "Parser",
+    "UsageError",
     "dsn_arg",
     "print_error",
     "redact_text",
     "redact_url",
     "seconds_arg",
+    "writable_dir",
 ]
 
 EXIT_OK = 0
@@ -86,3 +91,19 @@ class Parser(argparse.ArgumentParser):
                 message = message.replace(arg, shown_dsn(arg))
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {redact_text(message)}\n")
+
+
+def writable_dir(directory: Path) -> Path:
+    """``directory``, unless it lies inside an installed distribution (then a ``UsageError``).
+
+    Every command that writes files calls this first: without ``--dir`` the default is the
+    packaged directory, and writing there changes the installed plugin for every user of the
+    environment until the next install silently undoes it.
+    """
+    dist = installed_distribution(directory)
+    if dist is not None:
+        raise UsageError(
+            f"refusing to write into {directory}: it is inside the installed distribution "
+            f"at {dist}; pass --dir DIR with a directory of your project"
+        )
+    return directory

@@ -23,8 +23,9 @@ import psycopg
 from pytest_ampdb import migrations
 from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.migrations.errors import rehash_hint
 from pytest_ampdb.paths import migrations_dir
-from pytest_ampdb.postgres import budget
+from pytest_ampdb.postgres import budget, kept
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost
 from pytest_ampdb.postgres.isolation import (
@@ -40,7 +41,7 @@ from pytest_ampdb.postgres.isolation import (
 from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
-from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.provisioning.server import Server, project_key
 from pytest_ampdb.provisioning.urls import Dsn, redact_url
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -105,7 +106,10 @@ def provision(
     try:  # an edited atlas.sum stops the run before any server work
         files.validate()
     except migrations.ChecksumError as exc:
-        raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
+        raise AmpdbError(
+            f"{directory / 'atlas.sum'}: {exc}; if the change is deliberate, run "
+            + rehash_hint(directory)
+        ) from None
     server = obtain_server(request)
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []
@@ -125,8 +129,10 @@ def provision(
         template.lease(run_id)
         swept = tpl.sweep_dead_runs(server, run_id, conn=template.hold)
         strategy = tpl.clone_strategy(server, conn=template.hold)
-        if settings.reuse or settings.recreate:
-            tpl.prune_templates(server, keep=template.name, conn=template.hold)
+        if settings.reuse and template.hold is not None:  # this checkout keeps it
+            kept.keep_template(template.hold, template.name, project_key(context.project_root))
+        if (settings.reuse or settings.recreate) and template.hold is not None:
+            kept.prune(template.hold, template.name, project_key(context.project_root))
         provisioned = Provisioned(
             admin_dsn=server.admin_dsn,
             kind=server.kind,
@@ -142,7 +148,7 @@ def provision(
             untouched=tuple(swept.untouched),
         )
     except BaseException:
-        release_provisioned(settings, template, server)
+        release_provisioned(settings, template, server, project=project_key(context.project_root))
         raise
     return provisioned, server, template
 
@@ -253,6 +259,7 @@ class PostgresBackend:
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
             timeout=settings.timeout,
+            project=project_key(context.project_root),
         )
         self._isolations: dict[str, Isolation] = {}
         self._early: Future[TransactionIsolation] | None = None
@@ -370,7 +377,12 @@ class PostgresBackend:
             if self._server is not None:
                 server, self._server = self._server, None
                 release_provisioned(
-                    self.settings, self._template, server, self.provisioned.run_id, self.site.lost
+                    self.settings,
+                    self._template,
+                    server,
+                    self.provisioned.run_id,
+                    self.site.lost,
+                    project=self.site.project,
                 )
 
 
@@ -430,15 +442,20 @@ def release_provisioned(
     server: Server,
     run_id: str | None = None,
     lost: str | None = None,
+    *,
+    project: str | None = None,
 ) -> None:
     """End of run: drop the run's databases, stop using the template (dropping it, when unkept
-    on a server that outlives us and no other run uses it), then release the server. With the
-    server gone (``lost``) only the release is left to do."""
+    on a server that outlives us, no other checkout keeps it and no other run uses it), then
+    release the server. With the server gone (``lost``) only the release is left to do."""
     try:
         if lost is None and run_id is not None:
             tpl.drop_run_databases(server, run_id)
         if template is not None:
             drop = lost is None and not settings.reuse and not server.owned
+            if drop and template.hold is not None and project is not None:
+                # this checkout no longer keeps it; another checkout's --ampdb-reuse may
+                drop = not kept.withdraw(template.hold, template.name, frozenset({project}))
             template.release(server, drop=drop)
     except psycopg.Error as exc:  # e.g. a backend of ours frozen on a run database
         raise ProvisioningError(

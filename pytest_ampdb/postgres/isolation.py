@@ -29,7 +29,7 @@ from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.postgres import statements
+from pytest_ampdb.postgres import kept, statements
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
@@ -70,6 +70,9 @@ class Site:
     make_template: Callable[[], str] | None = None
     timeout: float | None = None
     """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
+    project: str = ""
+    """The checkout's key (``project_key``): a database kept for a failed test is marked
+    with it, so ``ampdb clean`` in that checkout finds it."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -344,7 +347,7 @@ class DatabaseIsolation:
                 if kind == "clone" and not self._closing.is_set():
                     self._clone(admin)
                 elif kind == "keep":
-                    tpl.mark_kept(admin, name, "for a failed test")
+                    kept.mark_kept_for(admin, name, self.site.project)
                 elif kind == "drop":
                     with contextlib.suppress(psycopg.errors.ObjectInUse):  # the final sweep
                         tpl.drop_run_database(admin, name)

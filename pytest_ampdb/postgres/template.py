@@ -41,7 +41,6 @@ from pytest_ampdb.ownership import (
     lock_key,
     set_mark,
     try_lock,
-    unlock,
 )
 from pytest_ampdb.provisioning.connect import connect
 from pytest_ampdb.provisioning.server import Server
@@ -204,31 +203,6 @@ def admin_or(
         yield opened
 
 
-def prune_templates(
-    server: Server, keep: str, *, conn: psycopg.Connection[Any] | None = None
-) -> list[str]:
-    """Drop our other templates that no run uses; returns their names."""
-    dropped = []
-    with admin_or(server, conn) as admin_conn:
-        rows = admin_conn.execute(
-            "SELECT d.datname FROM pg_database d"
-            " WHERE d.datname LIKE %s AND d.datname <> %s"
-            " AND shobj_description(d.oid, 'pg_database') LIKE %s"
-            " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
-            (TEMPLATE_PREFIX + "%", keep, READY + "%"),
-        ).fetchall()
-        for (name,) in rows:
-            key = _use_key(str(name))
-            if try_lock(admin_conn, key):
-                try:
-                    unused = not lock_held(admin_conn, key)  # by runs connected elsewhere too
-                    if unused and drop_owned(admin_conn, str(name), (READY,)) is Drop.DROPPED:
-                        dropped.append(str(name))
-                finally:
-                    unlock(admin_conn, key)
-    return dropped
-
-
 def clone_strategy(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> str:
     """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
     with admin_or(server, conn) as admin_conn:
@@ -263,7 +237,11 @@ _RUN_IN_NAME = re.compile(RUN_PREFIX + r"(?P<run>[0-9a-f]+)_")
 
 
 def sweep_dead_runs(
-    server: Server, run_id: str, *, conn: psycopg.Connection[Any] | None = None
+    server: Server,
+    run_id: str,
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    dry_run: bool = False,
 ) -> Sweep:
     """Drop the databases of runs that are gone (a crashed run's leftovers).
 
@@ -272,7 +250,8 @@ def sweep_dead_runs(
     host or PID namespace; a run takes its lease before its first database, so a free lease
     never comes back); a marked one without a lease (an older version's) only once older
     than ``STALE_AFTER``. Kept databases and ones that are not ours are never dropped; the
-    latter are returned as ``untouched``.
+    latter are returned as ``untouched``. ``dry_run`` (``ampdb clean --list``): what would be
+    dropped, nothing dropped.
     """
     stale: list[str] = []
     untouched: list[str] = []
@@ -295,10 +274,14 @@ def sweep_dead_runs(
                 leases.setdefault(lease["run"], []).append(name)
             elif lease is None and _age(admin_conn, name) > STALE_AFTER:
                 stale.append(name)
-        dropped = [n for n in stale if drop_run_database(admin_conn, n)]
+
+        def drop(name: str) -> bool:
+            return dry_run or drop_run_database(admin_conn, name)
+
+        dropped = [n for n in stale if drop(n)]
         for owner, names in leases.items():
             if not lock_held(admin_conn, _lease_key(owner)):  # its run is gone: not coming back
-                dropped += [n for n in names if drop_run_database(admin_conn, n)]
+                dropped += [n for n in names if drop(n)]
     return Sweep(dropped, untouched)
 
 

@@ -105,3 +105,14 @@ def reason(exc: BaseException) -> str:
     """The first meaningful line of a driver error."""
     lines = [line.strip() for line in str(exc).splitlines()]
     return next((line for line in lines if line), type(exc).__name__)
+
+
+def other_sessions(dsn: str) -> int:
+    """How many client sessions besides this one the server has: a kept server that a run is
+    using right now has at least one (the connection that holds its template)."""
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0

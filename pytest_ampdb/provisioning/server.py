@@ -7,8 +7,10 @@ plugin created the server itself; only then may it touch databases it did not cr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pytest_ampdb.provisioning.urls import Dsn, dbname_of, with_dbname
 
@@ -48,3 +50,16 @@ class Server:
         """Release the server (idempotent)."""
         release, self.release = self.release, lambda: None
         release()
+
+
+def project_key(root: Path) -> str:
+    """A checkout's short stable name (a hash of its resolved path): it names and marks what the
+    plugin keeps for that checkout (a kept cluster's directory, a kept container, the template
+    marks), so two checkouts never share, prune or clean each other's."""
+    return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def project_keys(where: Path) -> frozenset[str]:
+    """The keys of ``where`` and each folder above it: the checkouts ``where`` lies in."""
+    resolved = where.resolve()
+    return frozenset(project_key(p) for p in (resolved, *resolved.parents))
