@@ -7,16 +7,23 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pytest_ampdb import repositories as _repositories
-from pytest_ampdb.postgres.convert import configure_connection
+from pytest_ampdb.postgres.async_engine import (
+    AsyncConnectionSource,
+    AsyncPoolSource,
+    AsyncPostgresEngine,
+    AsyncSharedSource,
+)
+from pytest_ampdb.postgres.convert import aconfigure_connection, configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
 from pytest_ampdb.provisioning.connect import bounded
 from pytest_ampdb.provisioning.urls import check_dsn
+from pytest_ampdb.repositories import aio
 from pytest_ampdb.repositories.table import Clock, utc_now
-from pytest_ampdb.types import Repositories
+from pytest_ampdb.types import AsyncRepositories, Repositories
 
 if TYPE_CHECKING:  # imported when used: a test run that never pools does not pay for it
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 MIN_IDLE = 10
 MAX_OPEN = 100
@@ -31,6 +38,25 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
     unless the DSN or ``PGCONNECT_TIMEOUT`` sets one; a DSN libpq cannot parse is refused with
     one line that does not quote it.
     """
+    from psycopg_pool import ConnectionPool
+
+    return ConnectionPool(dsn, configure=configure_connection, **_pool_options(dsn, pool_options))
+
+
+async def async_connect(dsn: str, **pool_options: Any) -> AsyncConnectionPool[Any]:
+    """``connect`` for asyncio: an open ``AsyncConnectionPool`` with the same defaults."""
+    from psycopg_pool import AsyncConnectionPool
+
+    options = _pool_options(dsn, pool_options)
+    opened = options.pop("open")
+    pool = AsyncConnectionPool(dsn, configure=aconfigure_connection, open=False, **options)
+    if opened:
+        await pool.open()
+    return pool
+
+
+def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
+    """The seed's pool defaults, overridden by ``pool_options``; the DSN checked and bounded."""
     options: dict[str, Any] = {
         "min_size": MIN_IDLE,
         "max_size": MAX_OPEN,
@@ -40,9 +66,7 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
     }
     options.update(pool_options)
     options["kwargs"] = {**bounded(check_dsn(dsn, "the pool's DSN")), **options.get("kwargs", {})}
-    from psycopg_pool import ConnectionPool
-
-    return ConnectionPool(dsn, configure=configure_connection, **options)
+    return options
 
 
 def repositories(
@@ -65,11 +89,45 @@ def repositories(
     return _repositories.build(PostgresEngine(source), clock)
 
 
+def async_repositories(
+    target: AsyncConnectionPool[Any]
+    | psycopg.AsyncConnection[Any]
+    | psycopg.Connection[Any]
+    | AsyncConnectionSource,
+    clock: Clock = utc_now,
+) -> AsyncRepositories:
+    """All twelve async repositories over an async pool, one ``AsyncConnection`` or a source.
+
+    Over a sync ``psycopg.Connection`` (a test's transaction) each call runs the sync repository
+    in a worker thread, so async and sync code share that connection's transaction. Connections
+    must have been set up with ``configure_connection`` / ``aconfigure_connection``.
+    """
+    from psycopg_pool import AsyncConnectionPool
+
+    if isinstance(target, psycopg.Connection):
+        return aio.asyncify(repositories(target, clock), aio.in_thread)
+    source: AsyncConnectionSource
+    if isinstance(target, AsyncConnectionPool):
+        source = AsyncPoolSource(target)
+    elif isinstance(target, psycopg.AsyncConnection):
+        source = AsyncSharedSource(target)
+    else:
+        source = target
+    return aio.asyncify(_repositories.build(AsyncPostgresEngine(source), clock), aio.spawn)
+
+
 __all__ = [
+    "AsyncConnectionSource",
+    "AsyncPoolSource",
+    "AsyncPostgresEngine",
+    "AsyncSharedSource",
     "ConnectionSource",
     "PoolSource",
     "PostgresEngine",
     "SharedSource",
+    "aconfigure_connection",
+    "async_connect",
+    "async_repositories",
     "configure_connection",
     "connect",
     "repositories",

@@ -72,6 +72,22 @@ def configure_connection(conn: psycopg.Connection[Any], *, timeout: float | None
     settings are committed at once (a pool's ``configure`` must leave the connection idle).
     ``timeout`` (seconds): the server cancels a statement, or a wait for a lock, after it.
     """
+    with conn.transaction():
+        conn.execute(session_settings(conn, timeout))
+
+
+async def aconfigure_connection(
+    conn: psycopg.AsyncConnection[Any], *, timeout: float | None = None
+) -> None:
+    """``configure_connection`` for an ``AsyncConnection`` (the same loaders and settings)."""
+    async with conn.transaction():
+        await conn.execute(session_settings(conn, timeout))
+
+
+def session_settings(
+    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], timeout: float | None
+) -> bytes:
+    """Register our loaders on ``conn``; the statement that sets our session settings."""
     conn.adapters.register_loader("uuid", _UuidTextLoader)
     conn.adapters.register_loader("timestamptz", _TimestamptzLoader)
     query = "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false)"
@@ -79,8 +95,7 @@ def configure_connection(conn: psycopg.Connection[Any], *, timeout: float | None
         limit = f"{max(1, int(timeout * 1000))}ms"
         query += f", set_config('statement_timeout', '{limit}', false)"
         query += f", set_config('lock_timeout', '{limit}', false)"
-    with conn.transaction():
-        conn.execute(query.encode())
+    return query.encode()
 
 
 def params(spec: TableSpec[Any], names: Sequence[str], values: Sequence[object]) -> list[object]:

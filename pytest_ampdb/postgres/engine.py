@@ -10,8 +10,9 @@ racing moves exactly one matches.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -29,6 +30,7 @@ from pytest_ampdb.postgres.errors import (
 )
 from pytest_ampdb.postgres.source import ConnectionSource
 from pytest_ampdb.provisioning.connect import reason
+from pytest_ampdb.repositories.aio import EventLoopError, in_bridge, running_loop
 
 
 class PostgresEngine:
@@ -53,8 +55,8 @@ class PostgresEngine:
         return f"PostgresEngine({self.source!r})"
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
-        cur = self._call(spec, row, statements.insert(spec), row_params(spec, row), write=True)
-        return from_db(spec, _one(cur))
+        found = self._call(spec, row, statements.insert(spec), row_params(spec, row), write=True)
+        return from_db(spec, _one(found))
 
     def select(
         self,
@@ -71,8 +73,8 @@ class PostgresEngine:
         if limit is not None:
             args.append(limit)
         query = statements.select(spec, names, after is not None, limit is not None)
-        cur = self._call(spec, where, query, args, write=False)
-        return [from_db(spec, r) for r in cur.fetchall()]
+        found = self._call(spec, where, query, args, write=False)
+        return [from_db(spec, r) for r in found.rows]
 
     def update(
         self,
@@ -89,12 +91,12 @@ class PostgresEngine:
         args += [list(map(str, (expect or {})[c])) for c in expected]
         query = statements.update(spec, names, columns, expected)
         try:
-            found = self._call(spec, {**where, **changes}, query, args, write=True).fetchone()
+            rows = self._call(spec, {**where, **changes}, query, args, write=True).rows
         except psycopg.Error as exc:
             if exc.sqlstate != sqlstate.INVALID_TRANSITION:
                 raise
             raise self._invalid_move(spec, where, changes) from None
-        return from_db(spec, found) if found is not None else None
+        return from_db(spec, rows[0]) if rows else None
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         names = tuple(where)
@@ -113,11 +115,10 @@ class PostgresEngine:
         args: Sequence[object],
         *,
         write: bool,
-    ) -> psycopg.Cursor[Any]:
+    ) -> Result:
         """One statement on a lent connection; errors translated once it is undone."""
         try:
-            with self.source.connection() as conn:
-                return execute(conn, query, args, write=write)
+            return self._io(query, args, write)
         except psycopg.Error as exc:
             if connection_lost(exc):
                 message = f"{self.label} stopped answering: {reason(exc)}"
@@ -130,6 +131,17 @@ class PostgresEngine:
                 raise
             raise mapped from None
 
+    def _io(self, query: bytes, args: Sequence[object], write: bool) -> Result:
+        """The statement's round trip: the one place the sync and async engines differ."""
+        if running_loop() is not None and not in_bridge():
+            raise EventLoopError(
+                "a sync PostgreSQL repository was called inside a running event loop, where it "
+                "would block it: use the async repositories (ampdb_async, "
+                "pytest_ampdb.async_database, postgres.async_repositories) from async code"
+            )
+        with self.source.connection() as conn:
+            return result(execute(conn, query, args, write=write))
+
     def _invalid_move(
         self, spec: TableSpec[Any], where: Mapping[str, object], changes: Row
     ) -> InvalidTransitionError:
@@ -140,9 +152,27 @@ class PostgresEngine:
         return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
 
 
-_SAVEPOINT = b"SAVEPOINT ampdb_call"
-_RELEASE = b"RELEASE SAVEPOINT ampdb_call"
-_UNDO = b"ROLLBACK TO SAVEPOINT ampdb_call; RELEASE SAVEPOINT ampdb_call"
+class Mode(enum.Enum):
+    """How one statement runs on a connection in a given state (``call_mode``)."""
+
+    OWN = "its own transaction"
+    BARE = "as it is"
+    SAVEPOINT = "pipelined in a savepoint"
+
+
+def call_mode(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], *, write: bool) -> Mode:
+    """How ``execute`` (and its async twin) runs a statement on ``conn`` as it is now."""
+    status = conn.info.transaction_status
+    if status == TransactionStatus.IDLE and not conn.autocommit:
+        return Mode.OWN
+    if not write or status != TransactionStatus.INTRANS:
+        return Mode.BARE
+    return Mode.SAVEPOINT
+
+
+SAVEPOINT = b"SAVEPOINT ampdb_call"
+RELEASE = b"RELEASE SAVEPOINT ampdb_call"
+UNDO = b"ROLLBACK TO SAVEPOINT ampdb_call; RELEASE SAVEPOINT ampdb_call"
 
 
 def execute(
@@ -156,30 +186,41 @@ def execute(
     savepoint and its release; if it fails, the savepoint is rolled back (a second round trip,
     on errors only) so the caller's transaction goes on.
     """
-    status = conn.info.transaction_status
-    if status == TransactionStatus.IDLE and not conn.autocommit:
+    mode = call_mode(conn, write=write)
+    if mode is Mode.OWN:
         conn.autocommit = True
         try:
             return conn.execute(query, args)
         finally:
             if conn.info.transaction_status == TransactionStatus.IDLE:
                 conn.autocommit = False
-    if not write or status != TransactionStatus.INTRANS:
+    if mode is Mode.BARE:
         return conn.execute(query, args)
     try:
         with conn.pipeline():
-            conn.execute(_SAVEPOINT)
+            conn.execute(SAVEPOINT)
             cur = conn.execute(query, args)
-            conn.execute(_RELEASE)
+            conn.execute(RELEASE)
     except psycopg.Error:
         if conn.info.transaction_status == TransactionStatus.INERROR:
-            conn.execute(_UNDO)
+            conn.execute(UNDO)
         raise
     return cur
 
 
-def _one(cur: psycopg.Cursor[Any]) -> Sequence[Any]:
-    found: Sequence[Any] | None = cur.fetchone()
-    if found is None:  # RETURNING always yields the written row
+class Result(NamedTuple):
+    """What a statement gave back: its rows (all fetched) and how many rows it touched."""
+
+    rows: list[Sequence[Any]]
+    rowcount: int
+
+
+def result(cur: psycopg.Cursor[Any]) -> Result:
+    """The rows of a statement just executed (psycopg has them on the client already)."""
+    return Result(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+
+
+def _one(found: Result) -> Sequence[Any]:
+    if not found.rows:  # RETURNING always yields the written row
         raise RuntimeError("the statement returned no row")
-    return found
+    return found.rows[0]

@@ -172,8 +172,13 @@ def _blank(kind: Kind) -> str:
 
 def empty_tables(conn: psycopg.Connection[Any]) -> None:
     """Delete every row, children first (cheaper than TRUNCATE on small tables)."""
-    for table in _DELETE_ORDER:
-        conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+    for statement in delete_all():
+        conn.execute(statement)
+
+
+def delete_all() -> list[sql.Composed]:
+    """The statements that delete every row, children first (for a sync or async connection)."""
+    return [sql.SQL("DELETE FROM {}").format(sql.Identifier(table)) for table in _DELETE_ORDER]
 
 
 class _ProcessDatabase:

@@ -1,6 +1,6 @@
 """Repository interfaces (one Protocol per entity), ``Page`` and the ``Repositories`` bundle."""
 
-from pytest_ampdb.types.bundle import TABLE_NAMES, Repositories
+from pytest_ampdb.types.bundle import TABLE_NAMES, AsyncRepositories, Repositories
 from pytest_ampdb.types.page import Page
 from pytest_ampdb.types.repositories import (
     ApiKeyRepository,
@@ -21,6 +21,7 @@ from pytest_ampdb.types.repositories import (
 __all__ = [
     "TABLE_NAMES",
     "ApiKeyRepository",
+    "AsyncRepositories",
     "ConnectionRepository",
     "DestinationRepository",
     "InstallationRepository",

@@ -5,6 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pytest_ampdb.types.async_repositories import (
+    AsyncApiKeyRepository,
+    AsyncConnectionRepository,
+    AsyncDestinationRepository,
+    AsyncInstallationRepository,
+    AsyncIntegrationRepository,
+    AsyncJwtKeyRepository,
+    AsyncOperationRepository,
+    AsyncOrganizationRepository,
+    AsyncProjectRepository,
+    AsyncProviderAppRepository,
+    AsyncReadStateRepository,
+    AsyncRevisionRepository,
+)
 from pytest_ampdb.types.repositories import (
     ApiKeyRepository,
     ConnectionRepository,
@@ -44,3 +58,25 @@ class Repositories:
 
 
 TABLE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Repositories))
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncRepositories:
+    """The async twin of ``Repositories``: the same tables, each repository's methods awaited."""
+
+    organizations: AsyncOrganizationRepository
+    projects: AsyncProjectRepository
+    integrations: AsyncIntegrationRepository
+    revisions: AsyncRevisionRepository
+    installations: AsyncInstallationRepository
+    operations: AsyncOperationRepository
+    connections: AsyncConnectionRepository
+    provider_apps: AsyncProviderAppRepository
+    api_keys: AsyncApiKeyRepository
+    destinations: AsyncDestinationRepository
+    jwt_keys: AsyncJwtKeyRepository
+    read_states: AsyncReadStateRepository
+
+    def by_table(self) -> dict[str, Any]:
+        """The repositories keyed by table name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

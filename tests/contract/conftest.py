@@ -8,23 +8,32 @@ is one entry in ``BACKENDS`` and one such fixture (e.g. ``postgres_repositories`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Protocol
 
 import psycopg
 import pytest
 
-from pytest_ampdb import memory, migrations
-from pytest_ampdb.postgres.convert import configure_connection
-from pytest_ampdb.postgres.isolation import empty_tables, repositories_over
+from pytest_ampdb import memory, migrations, postgres
+from pytest_ampdb.postgres.convert import aconfigure_connection, configure_connection
+from pytest_ampdb.postgres.isolation import delete_all, empty_tables, repositories_over
 from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 
+from .async_view import sync_view
 from .builders import Builder
 
-BACKENDS = ("memory", pytest.param("postgres", marks=pytest.mark.postgres))
+BACKENDS = (
+    "memory",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    "memory_async",
+    pytest.param("postgres_async", marks=pytest.mark.postgres),
+)
+"""``*_async``: the same tests through the async repositories (``async_view.SyncView``), on
+the memory store and on psycopg's ``AsyncConnection`` (the async engine, not a thread)."""
 
 
 class RepositoriesMaker(Protocol):
@@ -82,6 +91,52 @@ def postgres_repositories(contract_database: str) -> Iterator[RepositoriesMaker]
     finally:
         conn.rollback()
         conn.close()
+
+
+@pytest.fixture
+def runner() -> Iterator[asyncio.Runner]:
+    """An event loop for the test, driven from the (sync) contract tests."""
+    with asyncio.Runner() as loop:
+        yield loop
+
+
+@pytest.fixture
+def memory_async_repositories(seed_set: SeedSet, runner: asyncio.Runner) -> RepositoriesMaker:
+    """The async repositories over a new ``MemoryStore``, seen through ``SyncView``."""
+
+    def make(*, seeded: bool) -> Repositories:
+        store = memory.MemoryStore()
+        if seeded:
+            load_into_store(store, seed_set)
+        return sync_view(memory.async_repositories(store), runner)
+
+    return make
+
+
+@pytest.fixture
+def postgres_async_repositories(
+    contract_database: str, runner: asyncio.Runner
+) -> Iterator[RepositoriesMaker]:
+    """The async PostgreSQL engine on one ``AsyncConnection``, inside a transaction rolled back
+    afterwards (each write in a savepoint of it, as on the sync side)."""
+    conn = runner.run(psycopg.AsyncConnection.connect(contract_database))
+    runner.run(aconfigure_connection(conn))
+
+    async def begin(seeded: bool) -> None:
+        await conn.execute("SELECT 1")
+        if not seeded:
+            for statement in delete_all():
+                await conn.execute(statement)
+
+    def make(*, seeded: bool) -> Repositories:
+        runner.run(begin(seeded))
+        return sync_view(postgres.async_repositories(conn), runner)
+
+    try:
+        yield make
+    finally:
+        runner.run(conn.rollback())
+        runner.run(conn.close())
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,0 +1,111 @@
+"""``AsyncPostgresEngine``: the PostgreSQL engine with its round trip on psycopg's AsyncConnection.
+
+Everything but the round trip is ``PostgresEngine``'s: the SQL, the parameters, the row
+conversion and the error translation. Only ``_io`` differs: it hands the async round trip to
+``await_only``, so the sync repository code runs unchanged under ``repositories.aio.spawn``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from pytest_ampdb.postgres.engine import (
+    RELEASE,
+    SAVEPOINT,
+    UNDO,
+    Mode,
+    PostgresEngine,
+    Result,
+    call_mode,
+)
+from pytest_ampdb.repositories.aio import await_only
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+
+class AsyncConnectionSource(Protocol):
+    """Lends an ``AsyncConnection`` for the duration of one repository call."""
+
+    def connection(self) -> Any:
+        """An async context manager yielding a ``psycopg.AsyncConnection``."""
+        ...
+
+
+class AsyncPoolSource:
+    """Connections from a ``psycopg_pool.AsyncConnectionPool``."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    def connection(self) -> Any:
+        return self.pool.connection()
+
+    def __repr__(self) -> str:
+        return f"AsyncPoolSource({self.pool.name})"
+
+
+class AsyncSharedSource:
+    """One ``AsyncConnection`` for every call, taken in turns by the tasks of one event loop."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with self._lock:
+            yield self.conn
+
+    def __repr__(self) -> str:
+        return "AsyncSharedSource()"
+
+
+class AsyncPostgresEngine(PostgresEngine):
+    """Row storage in PostgreSQL over async connections (used under ``aio.spawn``)."""
+
+    source: AsyncConnectionSource
+
+    def __repr__(self) -> str:
+        return f"AsyncPostgresEngine({self.source!r})"
+
+    def _io(self, query: bytes, args: Sequence[object], write: bool) -> Result:
+        return await_only(self._round_trip(query, args, write))
+
+    async def _round_trip(self, query: bytes, args: Sequence[object], write: bool) -> Result:
+        async with self.source.connection() as conn:
+            cur = await aexecute(conn, query, args, write=write)
+            rows = await cur.fetchall() if cur.description is not None else []
+            return Result(rows, cur.rowcount)
+
+
+async def aexecute(
+    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object], *, write: bool
+) -> psycopg.AsyncCursor[Any]:
+    """``engine.execute`` on an ``AsyncConnection``: the same modes, decided by ``call_mode``."""
+    mode = call_mode(conn, write=write)
+    if mode is Mode.OWN:
+        await conn.set_autocommit(True)
+        try:
+            return await conn.execute(query, args)
+        finally:
+            if conn.info.transaction_status == TransactionStatus.IDLE:
+                await conn.set_autocommit(False)
+    if mode is Mode.BARE:
+        return await conn.execute(query, args)
+    try:
+        async with conn.pipeline():
+            await conn.execute(SAVEPOINT)
+            cur = await conn.execute(query, args)
+            await conn.execute(RELEASE)
+    except psycopg.Error:
+        if conn.info.transaction_status == TransactionStatus.INERROR:
+            await conn.execute(UNDO)
+        raise
+    return cur

@@ -1,0 +1,128 @@
+"""The async repositories: generated from the sync declarations, awaited, refusing misuse."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pytest_ampdb import memory, migrations, postgres, seeds
+from pytest_ampdb.errors import InvalidTransitionError
+from pytest_ampdb.models import OperationStatus
+from pytest_ampdb.repositories.aio import ASYNC_CLASSES, EventLoopError
+from pytest_ampdb.seeds.postgres import load_into_postgres
+from pytest_ampdb.types import AsyncRepositories, Repositories
+from pytest_ampdb.types import async_repositories as async_protocols
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = seeds.read_seeds()
+
+
+def test_the_async_protocols_file_is_generated_from_the_sync_protocols() -> None:
+    script = ROOT / "scripts" / "async_protocols.py"
+    command = [sys.executable, str(script), "--check"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("table", sorted(ASYNC_CLASSES))
+def test_each_async_repository_has_the_async_protocols_methods(table: str) -> None:
+    protocol = getattr(async_protocols, ASYNC_CLASSES[table].__name__)
+    declared = {n for n in dir(protocol) if not n.startswith("_")}
+    made = {n for n in vars(ASYNC_CLASSES[table]) if not n.startswith("_")}
+    assert made == declared
+    for name in declared:
+        assert inspect.iscoroutinefunction(getattr(protocol, name))
+        expected = inspect.signature(getattr(protocol, name))
+        assert inspect.signature(getattr(ASYNC_CLASSES[table], name)) == expected
+
+
+def _memory() -> tuple[Repositories, AsyncRepositories]:
+    store = memory.MemoryStore()
+    seeds.load_into_store(store, SEEDS)
+    return memory.repositories(store), memory.async_repositories(store)
+
+
+def test_an_async_repository_called_outside_an_event_loop_says_to_await_it() -> None:
+    _, arepos = _memory()
+    with pytest.raises(EventLoopError) as caught:
+        arepos.api_keys.get_by_key(SEEDS.ids.api_key)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "AsyncApiKeyRepository.get_by_key() was called outside a running event loop" in message
+    assert "use the sync repositories" in message
+
+
+def test_sync_and_async_repositories_over_one_store_see_the_same_rows() -> None:
+    repos, arepos = _memory()
+
+    async def scenario() -> None:
+        key = await arepos.api_keys.get_by_key(SEEDS.ids.api_key)
+        assert key == repos.api_keys.get_by_key(SEEDS.ids.api_key)
+        await arepos.api_keys.delete(key.project_id, key.key)
+        assert key.key not in [k.key for k in repos.api_keys.list(key.project_id).items]
+
+    asyncio.run(scenario())
+
+
+async def _claim_race(arepos: AsyncRepositories) -> list[object]:
+    project = SEEDS.ids.project_id
+    ops = await arepos.operations.list(project)
+    pending = [o for o in ops.items if o.status is OperationStatus.PENDING]
+    assert pending, "the seeds have a pending operation"
+    claim = arepos.operations.transition(project, pending[0].id, OperationStatus.RUNNING)
+    again = arepos.operations.transition(project, pending[0].id, OperationStatus.RUNNING)
+    return list(await asyncio.gather(claim, again, return_exceptions=True))
+
+
+def _one_winner(outcomes: list[object]) -> None:
+    losers = [o for o in outcomes if isinstance(o, InvalidTransitionError)]
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert (len(winners), len(losers)) == (1, 1), outcomes
+
+
+def test_gather_of_two_claims_in_memory_has_exactly_one_winner() -> None:
+    _one_winner(asyncio.run(_claim_race(_memory()[1])))
+
+
+@pytest.fixture
+def seeded_database(fresh_database: str) -> str:
+    migrations.apply(fresh_database)
+    with psycopg.connect(fresh_database) as conn:
+        postgres.configure_connection(conn)
+        load_into_postgres(conn, SEEDS)
+    return fresh_database
+
+
+def test_async_connect_pool_has_the_seed_defaults_and_one_claim_wins(seeded_database: str) -> None:
+    async def scenario() -> list[object]:
+        pool = await postgres.async_connect(seeded_database, min_size=2)
+        try:
+            assert (pool.min_size, pool.max_size, pool.max_lifetime) == (2, 100, 60.0)
+            return await _claim_race(postgres.async_repositories(pool))
+        finally:
+            await pool.close()
+
+    _one_winner(asyncio.run(scenario()))
+
+
+def test_a_sync_postgres_repository_inside_an_event_loop_says_to_use_the_async_one(
+    seeded_database: str,
+) -> None:
+    with psycopg.connect(seeded_database) as conn:
+        postgres.configure_connection(conn)
+        repos = postgres.repositories(conn)
+
+        async def scenario() -> None:
+            repos.api_keys.get_by_key(SEEDS.ids.api_key)
+
+        with pytest.raises(EventLoopError) as caught:
+            asyncio.run(scenario())
+        assert "\n" not in str(caught.value)
+        assert "would block it: use the async repositories" in str(caught.value)
+        assert repos.api_keys.get_by_key(SEEDS.ids.api_key).key == SEEDS.ids.api_key
