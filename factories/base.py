@@ -9,6 +9,7 @@ first and ``build()`` saves nothing; ``project_id_from`` keeps a child in its pa
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import Iterator
@@ -40,6 +41,12 @@ class AmpdbFactory(factory.Factory):  # type: ignore[misc]
     @classmethod
     def _build(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
         return model_class(*args, **kwargs)
+
+    @classmethod
+    async def acreate(cls, **kwargs: Any) -> Any:
+        """``create()`` for async tests: run in a worker thread with this task's context (so
+        through the same repositories in effect), since a sync PostgreSQL call would block."""
+        return await asyncio.to_thread(cls.create, **kwargs)
 
     @classmethod
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:

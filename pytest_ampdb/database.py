@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.injection import Accessor, Injection, Injector
 from pytest_ampdb.types import (
-    TABLE_NAMES,
     ApiKeyRepository,
     ConnectionRepository,
     DestinationRepository,
@@ -35,162 +33,86 @@ from pytest_ampdb.types import (
     RevisionRepository,
 )
 
-R = TypeVar("R")
-
-_injected: dict[str, ContextVar[Any]] = {
-    table: ContextVar(f"ampdb_{table}", default=None) for table in TABLE_NAMES
-}
+M = TypeVar("M")
+_testing = threading.Event()
+"""Set by the pytest plugin while a test run is active (memory is then the lazy default)."""
 
 
-class _Default:
-    """The process-wide default: the repositories, or what creates them on first use."""
-
-    def __init__(self) -> None:
-        self.repos: Repositories | None = None
-        self.provider: Callable[[], Repositories] | None = None
-        self.testing = False
-        self.lock = threading.Lock()
+def _from_environment() -> Repositories:
+    return environment_default(_memory_default, _postgres_default)
 
 
-_state = _Default()
+_injection = Injection[Repositories]("ampdb", Repositories, _from_environment)
+current = _injection.current
+"""The repository in effect for ``table`` in this context."""
+repositories = _injection.repositories
+"""All repositories in effect in this context, as one bundle."""
+use = _injection.use
+"""Put ``repos`` (and/or single repositories by table name) in effect inside the block; yields
+``repos`` as given, and nothing else is looked up, so injecting one mock never creates the
+default repositories."""
+default = _injection.default
+"""The process-wide default, created on first use (by the provider, else the environment)."""
+set_default = _injection.set_default
+"""Make ``repos`` (or what ``provider`` creates on first use) the process-wide default; with
+neither, it is recreated lazily from the environment. Returns the previous state for
+``restore_default``: the plugin makes each test's repositories the default while it runs."""
+restore_default = _injection.restore_default
+"""Put back what ``set_default`` returned."""
 
+organizations = Accessor[OrganizationRepository](_injection, "organizations")
+projects = Accessor[ProjectRepository](_injection, "projects")
+integrations = Accessor[IntegrationRepository](_injection, "integrations")
+revisions = Accessor[RevisionRepository](_injection, "revisions")
+installations = Accessor[InstallationRepository](_injection, "installations")
+operations = Accessor[OperationRepository](_injection, "operations")
+connections = Accessor[ConnectionRepository](_injection, "connections")
+provider_apps = Accessor[ProviderAppRepository](_injection, "provider_apps")
+api_keys = Accessor[ApiKeyRepository](_injection, "api_keys")
+destinations = Accessor[DestinationRepository](_injection, "destinations")
+jwt_keys = Accessor[JwtKeyRepository](_injection, "jwt_keys")
+read_states = Accessor[ReadStateRepository](_injection, "read_states")
 
-def current(table: str) -> Any:
-    """The repository in effect for ``table`` in this context."""
-    repo = _injected[table].get()
-    return repo if repo is not None else getattr(default(), table)
-
-
-def repositories() -> Repositories:
-    """All repositories in effect in this context, as one bundle."""
-    return Repositories(**{table: current(table) for table in TABLE_NAMES})
-
-
-@contextmanager
-def use(repos: Repositories | None = None, /, **by_table: Any) -> Iterator[Repositories | None]:
-    """Put ``repos`` (and/or single repositories by table name) in effect inside the block.
-
-    Yields ``repos`` as given; nothing else is looked up, so injecting one mock never creates
-    the default repositories.
-    """
-    unknown = sorted(set(by_table) - set(TABLE_NAMES))
-    if unknown:
-        raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
-    chosen = dict(repos.by_table()) if repos is not None else {}
-    chosen.update(by_table)
-    tokens = [(_injected[table], _injected[table].set(repo)) for table, repo in chosen.items()]
-    try:
-        yield repos
-    finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
-
-
-class _Accessor(Generic[R]):
-    """``database.<table>()``: the repository of one table in effect now."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-
-    def __call__(self) -> R:
-        repo: R = current(self.table)
-        return repo
-
-
-class _Injector(Generic[R]):
-    """``database.with_<entity>_repository(repo)``: a context manager injecting one repository."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-
-    @contextmanager
-    def __call__(self, repo: R) -> Iterator[R]:
-        with use(**{self.table: repo}):
-            yield repo
-
-
-organizations = _Accessor[OrganizationRepository]("organizations")
-projects = _Accessor[ProjectRepository]("projects")
-integrations = _Accessor[IntegrationRepository]("integrations")
-revisions = _Accessor[RevisionRepository]("revisions")
-installations = _Accessor[InstallationRepository]("installations")
-operations = _Accessor[OperationRepository]("operations")
-connections = _Accessor[ConnectionRepository]("connections")
-provider_apps = _Accessor[ProviderAppRepository]("provider_apps")
-api_keys = _Accessor[ApiKeyRepository]("api_keys")
-destinations = _Accessor[DestinationRepository]("destinations")
-jwt_keys = _Accessor[JwtKeyRepository]("jwt_keys")
-read_states = _Accessor[ReadStateRepository]("read_states")
-
-with_organization_repository = _Injector[OrganizationRepository]("organizations")
-with_project_repository = _Injector[ProjectRepository]("projects")
-with_integration_repository = _Injector[IntegrationRepository]("integrations")
-with_revision_repository = _Injector[RevisionRepository]("revisions")
-with_installation_repository = _Injector[InstallationRepository]("installations")
-with_operation_repository = _Injector[OperationRepository]("operations")
-with_connection_repository = _Injector[ConnectionRepository]("connections")
-with_provider_app_repository = _Injector[ProviderAppRepository]("provider_apps")
-with_api_key_repository = _Injector[ApiKeyRepository]("api_keys")
-with_destination_repository = _Injector[DestinationRepository]("destinations")
-with_jwt_key_repository = _Injector[JwtKeyRepository]("jwt_keys")
-with_read_state_repository = _Injector[ReadStateRepository]("read_states")
-
-
-def default() -> Repositories:
-    """The process-wide default, created on first use (by the provider, else the environment)."""
-    repos = _state.repos
-    if repos is None:
-        with _state.lock:
-            if _state.repos is None:
-                _state.repos = (_state.provider or _from_environment)()
-            repos = _state.repos
-    return repos
-
-
-DefaultState = tuple[Repositories | None, Callable[[], Repositories] | None]
-
-
-def set_default(
-    repos: Repositories | None = None, *, provider: Callable[[], Repositories] | None = None
-) -> DefaultState:
-    """Make ``repos`` (or what ``provider`` creates on first use) the process-wide default.
-
-    With neither, the default is recreated lazily from the environment. Returns the previous
-    state for ``restore_default``; the plugin uses this to make each test's repositories the
-    default while it runs, without creating them for tests that never touch the database.
-    """
-    with _state.lock:
-        previous = (_state.repos, _state.provider)
-        _state.repos, _state.provider = repos, provider
-    return previous
-
-
-def restore_default(state: DefaultState) -> None:
-    """Put back what ``set_default`` returned."""
-    with _state.lock:
-        _state.repos, _state.provider = state
+with_organization_repository = Injector[OrganizationRepository](_injection, "organizations")
+with_project_repository = Injector[ProjectRepository](_injection, "projects")
+with_integration_repository = Injector[IntegrationRepository](_injection, "integrations")
+with_revision_repository = Injector[RevisionRepository](_injection, "revisions")
+with_installation_repository = Injector[InstallationRepository](_injection, "installations")
+with_operation_repository = Injector[OperationRepository](_injection, "operations")
+with_connection_repository = Injector[ConnectionRepository](_injection, "connections")
+with_provider_app_repository = Injector[ProviderAppRepository](_injection, "provider_apps")
+with_api_key_repository = Injector[ApiKeyRepository](_injection, "api_keys")
+with_destination_repository = Injector[DestinationRepository](_injection, "destinations")
+with_jwt_key_repository = Injector[JwtKeyRepository](_injection, "jwt_keys")
+with_read_state_repository = Injector[ReadStateRepository](_injection, "read_states")
 
 
 def mark_testing(active: bool) -> None:
     """Told by the pytest plugin that a test run is active (memory is then the lazy default)."""
-    _state.testing = active
+    if active:
+        _testing.set()
+    else:
+        _testing.clear()
 
 
-def _from_environment() -> Repositories:
+def environment_default(
+    memory_default: Callable[[], M], postgres_default: Callable[[str | None], M]
+) -> M:
+    """The default from ``AMPDB_BACKEND`` / ``AMPDB_DSN`` / ``DB_DSN`` (for either facade)."""
     backend = os.environ.get("AMPDB_BACKEND", "").strip().lower()
     dsn = os.environ.get("AMPDB_DSN") or os.environ.get("DB_DSN")
-    makers: dict[str, Callable[[], Repositories]] = {
-        "memory": _memory_default,
-        "postgres": lambda: _postgres_default(dsn),
+    makers: dict[str, Callable[[], M]] = {
+        "memory": memory_default,
+        "postgres": lambda: postgres_default(dsn),
     }
     if backend:
         if backend not in makers:
             raise AmpdbError(f"AMPDB_BACKEND={backend!r} is not one of memory, postgres")
         return makers[backend]()
     if dsn:
-        return _postgres_default(dsn)
-    if _state.testing:
-        return _memory_default()
+        return postgres_default(dsn)
+    if _testing.is_set():
+        return memory_default()
     raise AmpdbError(
         "no database configured: set AMPDB_DSN (or DB_DSN) to a PostgreSQL URL, "
         "or AMPDB_BACKEND=memory for the in-memory store"
@@ -206,10 +128,15 @@ def _memory_default() -> Repositories:
 
 
 def _postgres_default(dsn: str | None) -> Repositories:
+    from pytest_ampdb import postgres
+
+    return postgres.repositories(postgres.connect(require_dsn(dsn)))
+
+
+def require_dsn(dsn: str | None) -> str:
+    """The DSN ``AMPDB_BACKEND=postgres`` needs, or a one-line refusal."""
     if not dsn:
         raise AmpdbError(
             "AMPDB_BACKEND=postgres needs AMPDB_DSN (or DB_DSN) set to a PostgreSQL URL"
         )
-    from pytest_ampdb import postgres
-
-    return postgres.repositories(postgres.connect(dsn))
+    return dsn

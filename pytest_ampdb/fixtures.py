@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb import database
+from pytest_ampdb import async_database, database
 from pytest_ampdb.backend import TestDatabase, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models import ENTITIES
@@ -20,7 +20,7 @@ from pytest_ampdb.randomness import schedule_factory_seed, test_seed
 from pytest_ampdb.run import AmpdbRun, TestScope
 from pytest_ampdb.seeds import SeedIds
 from pytest_ampdb.settings import BACKENDS, ISOLATIONS
-from pytest_ampdb.types import Repositories
+from pytest_ampdb.types import AsyncRepositories, Repositories
 
 RUN_KEY = pytest.StashKey[AmpdbRun]()
 BASE_SEED_KEY = pytest.StashKey[int]()
@@ -76,9 +76,11 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
     scope = TestScope(run, marker_options(request.node, run))
     schedule_factory_seed(test_seed(request.config.stash[BASE_SEED_KEY], request.node.nodeid))
     previous = database.set_default(provider=scope.repos)
+    previous_async = async_database.set_default(provider=scope.async_repos)
     try:
         yield scope
     finally:
+        async_database.restore_default(previous_async)
         database.restore_default(previous)
     kept: str | None = None
     message: str | None = None
@@ -105,6 +107,15 @@ def _database(scope: TestScope) -> TestDatabase:
 def ampdb(_ampdb_test: TestScope) -> Repositories:
     """The test's repositories, isolated from every other test and starting from the seeds."""
     return _database(_ampdb_test).repos
+
+
+@pytest.fixture
+def ampdb_async(_ampdb_test: TestScope) -> AsyncRepositories:
+    """The test's repositories for async tests: the same rows (and in PostgreSQL the same
+    transaction) as ``ampdb``, each method awaited; also ``pytest_ampdb.async_database``'s
+    default while the test runs."""
+    _database(_ampdb_test)
+    return _ampdb_test.async_repos()
 
 
 @pytest.fixture
@@ -174,6 +185,7 @@ __all__ = [
     "MARKER_VALUES",
     "RUN_KEY",
     "ampdb",
+    "ampdb_async",
     "ampdb_dsn",
     "ampdb_mock",
     "ampdb_seed",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pytest_ampdb.backend import Backend, BackendContext, TestDatabase, TestOptions, start_backend
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.settings import Settings
-from pytest_ampdb.types import Repositories
+from pytest_ampdb.types import AsyncRepositories, Repositories
 
 
 class AmpdbRun:
@@ -51,9 +51,24 @@ class TestScope:
     run: AmpdbRun
     options: TestOptions
     _db: TestDatabase | None = field(default=None, init=False)
+    _async: AsyncRepositories | None = field(default=None, init=False)
 
     def repos(self) -> Repositories:
         return self.database().repos
+
+    def async_repos(self) -> AsyncRepositories:
+        """The test's repositories, async: over the same store or the same connection.
+
+        In memory each call runs inline (the store never blocks); on PostgreSQL each call runs
+        the test's sync repository in a worker thread, so async code shares the test's
+        connection, its transaction and its isolation exactly (see README, "Async").
+        """
+        if self._async is None:
+            from pytest_ampdb.repositories import aio
+
+            run = aio.spawn if self.run.settings.backend == "memory" else aio.in_thread
+            self._async = aio.asyncify(self.repos(), run)
+        return self._async
 
     def database(self) -> TestDatabase:
         if self._db is None:
@@ -68,5 +83,5 @@ class TestScope:
         """Close the test's database; the URL of a database kept for a failed test, if any."""
         if self._db is None:
             return None
-        db, self._db = self._db, None
+        db, self._db, self._async = self._db, None, None
         return db.close(failed=failed)

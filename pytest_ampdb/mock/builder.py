@@ -11,6 +11,7 @@ Subclassing the interface makes the built object usable as that interface for my
 
 from __future__ import annotations
 
+import inspect
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar, cast
@@ -80,6 +81,13 @@ class RepositoryMock:
 def _mock_method(owner: type[RepositoryMock], spec: MethodSpec) -> Callable[..., Any]:
     def method(self: RepositoryMock, /, *args: Any, **kwargs: Any) -> Any:
         return self._invoke(spec, args, kwargs)
+
+    async def awaited(self: RepositoryMock, /, *args: Any, **kwargs: Any) -> Any:
+        result = self._invoke(spec, args, kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    if spec.awaited:  # an async interface: same checks and call log, the result awaited
+        method = awaited
 
     method.__name__ = spec.name
     method.__qualname__ = f"{owner.__name__}.{spec.name}"

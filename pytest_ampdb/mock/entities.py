@@ -21,6 +21,20 @@ from pytest_ampdb.types import (
     ReadStateRepository,
     RevisionRepository,
 )
+from pytest_ampdb.types.async_repositories import (
+    AsyncApiKeyRepository,
+    AsyncConnectionRepository,
+    AsyncDestinationRepository,
+    AsyncInstallationRepository,
+    AsyncIntegrationRepository,
+    AsyncJwtKeyRepository,
+    AsyncOperationRepository,
+    AsyncOrganizationRepository,
+    AsyncProjectRepository,
+    AsyncProviderAppRepository,
+    AsyncReadStateRepository,
+    AsyncRevisionRepository,
+)
 
 
 class OrganizationMock(RepositoryMock, OrganizationRepository):
@@ -117,3 +131,99 @@ class ReadStateMock(RepositoryMock, ReadStateRepository):
 
 class ReadStateBuilder(Builder[ReadStateMock]):
     """Builds ReadStateMock objects: ``ReadStateBuilder().with_<method>(fn).build()``."""
+
+
+class AsyncOrganizationMock(RepositoryMock, AsyncOrganizationRepository):
+    """The async OrganizationMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncOrganizationBuilder(Builder[AsyncOrganizationMock]):
+    """Builds AsyncOrganizationMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncProjectMock(RepositoryMock, AsyncProjectRepository):
+    """The async ProjectMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncProjectBuilder(Builder[AsyncProjectMock]):
+    """Builds AsyncProjectMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncIntegrationMock(RepositoryMock, AsyncIntegrationRepository):
+    """The async IntegrationMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncIntegrationBuilder(Builder[AsyncIntegrationMock]):
+    """Builds AsyncIntegrationMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncRevisionMock(RepositoryMock, AsyncRevisionRepository):
+    """The async RevisionMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncRevisionBuilder(Builder[AsyncRevisionMock]):
+    """Builds AsyncRevisionMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncInstallationMock(RepositoryMock, AsyncInstallationRepository):
+    """The async InstallationMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncInstallationBuilder(Builder[AsyncInstallationMock]):
+    """Builds AsyncInstallationMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncOperationMock(RepositoryMock, AsyncOperationRepository):
+    """The async OperationMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncOperationBuilder(Builder[AsyncOperationMock]):
+    """Builds AsyncOperationMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncConnectionMock(RepositoryMock, AsyncConnectionRepository):
+    """The async ConnectionMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncConnectionBuilder(Builder[AsyncConnectionMock]):
+    """Builds AsyncConnectionMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncProviderAppMock(RepositoryMock, AsyncProviderAppRepository):
+    """The async ProviderAppMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncProviderAppBuilder(Builder[AsyncProviderAppMock]):
+    """Builds AsyncProviderAppMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncApiKeyMock(RepositoryMock, AsyncApiKeyRepository):
+    """The async ApiKeyMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncApiKeyBuilder(Builder[AsyncApiKeyMock]):
+    """Builds AsyncApiKeyMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncDestinationMock(RepositoryMock, AsyncDestinationRepository):
+    """The async DestinationMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncDestinationBuilder(Builder[AsyncDestinationMock]):
+    """Builds AsyncDestinationMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncJwtKeyMock(RepositoryMock, AsyncJwtKeyRepository):
+    """The async JwtKeyMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncJwtKeyBuilder(Builder[AsyncJwtKeyMock]):
+    """Builds AsyncJwtKeyMock objects (stubs may be plain or ``async`` functions)."""
+
+
+class AsyncReadStateMock(RepositoryMock, AsyncReadStateRepository):
+    """The async ReadStateMock: the same checks and call log, its methods awaited."""
+
+
+class AsyncReadStateBuilder(Builder[AsyncReadStateMock]):
+    """Builds AsyncReadStateMock objects (stubs may be plain or ``async`` functions)."""

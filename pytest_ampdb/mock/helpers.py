@@ -12,17 +12,18 @@ from typing import Any
 
 from pytest_ampdb.mock.builder import Builder, builders
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
-from pytest_ampdb.types import TABLE_NAMES, Repositories
+from pytest_ampdb.types import TABLE_NAMES, AsyncRepositories, Repositories
 
 
-def _interfaces_by_table() -> dict[str, type[Any]]:
-    hints = typing.get_type_hints(Repositories)
+def _interfaces_by_table(bundle: type[Any]) -> dict[str, type[Any]]:
+    hints = typing.get_type_hints(bundle)
     return {table: hints[table] for table in TABLE_NAMES}
 
 
-def builder_for(target: str | type[Any]) -> Builder[Any]:
-    """A new builder for a table name (``"connections"``), an interface or a model class."""
-    by_table = _interfaces_by_table()
+def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Builder[Any]:
+    """A new builder for a table name (``"connections"``), an interface or a model class
+    (``asynchronous``: the builder of the table's async interface)."""
+    by_table = _interfaces_by_table(AsyncRepositories if asynchronous else Repositories)
     interface: Any = target
     if isinstance(target, str):
         interface = by_table.get(target)
@@ -41,6 +42,15 @@ def builder_for(target: str | type[Any]) -> Builder[Any]:
 def repositories(**by_table: Any) -> Repositories:
     """A bundle of mocks: each table given as a builder (built here) or any repository object;
     every other table an empty mock whose methods all raise ``NotStubbedError``."""
+    return Repositories(**_mocks(by_table, asynchronous=False))
+
+
+def async_repositories(**by_table: Any) -> AsyncRepositories:
+    """``repositories`` for async code: every table not given an empty async mock."""
+    return AsyncRepositories(**_mocks(by_table, asynchronous=True))
+
+
+def _mocks(by_table: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
     unknown = sorted(set(by_table) - set(TABLE_NAMES))
     if unknown:
         raise TypeError(
@@ -51,6 +61,6 @@ def repositories(**by_table: Any) -> Repositories:
     for table in TABLE_NAMES:
         value = by_table.get(table)
         if value is None:
-            value = builder_for(table)
+            value = builder_for(table, asynchronous=asynchronous)
         chosen[table] = value.build() if isinstance(value, Builder) else value
-    return Repositories(**chosen)
+    return chosen

@@ -34,6 +34,8 @@ class MethodSpec:
     name: str
     signature: inspect.Signature
     shown: str
+    awaited: bool = False
+    """An ``async def`` of an async interface: the mock's method is awaited too."""
 
     @property
     def parameters(self) -> list[inspect.Parameter]:
@@ -94,9 +96,9 @@ def interface_methods(interface: type[Any]) -> Mapping[str, MethodSpec]:
             if name.startswith("_") or not inspect.isfunction(value):
                 continue
             signature = inspect.signature(value)
-            spec = MethodSpec(
-                interface.__name__, name, signature, _show(name, signature, substitutions)
-            )
+            shown = _show(name, signature, substitutions)
+            awaited = inspect.iscoroutinefunction(value)
+            spec = MethodSpec(interface.__name__, name, signature, shown, awaited)
             found[name] = spec  # a redefinition keeps the place of the one it replaces
     if not found:
         raise TypeError(f"{interface.__name__} declares no methods to mock")

@@ -45,14 +45,19 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
 
 async def async_connect(dsn: str, **pool_options: Any) -> AsyncConnectionPool[Any]:
     """``connect`` for asyncio: an open ``AsyncConnectionPool`` with the same defaults."""
+    pool = async_pool(dsn, **pool_options)
+    await pool.open()
+    return pool
+
+
+def async_pool(dsn: str, **pool_options: Any) -> AsyncConnectionPool[Any]:
+    """``async_connect``'s pool, not yet open (made outside an event loop): the async
+    repositories over it open it in the first task that uses them."""
     from psycopg_pool import AsyncConnectionPool
 
     options = _pool_options(dsn, pool_options)
-    opened = options.pop("open")
-    pool = AsyncConnectionPool(dsn, configure=aconfigure_connection, open=False, **options)
-    if opened:
-        await pool.open()
-    return pool
+    options["open"] = False
+    return AsyncConnectionPool(dsn, configure=aconfigure_connection, **options)
 
 
 def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +132,7 @@ __all__ = [
     "SharedSource",
     "aconfigure_connection",
     "async_connect",
+    "async_pool",
     "async_repositories",
     "configure_connection",
     "connect",

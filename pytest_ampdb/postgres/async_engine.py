@@ -43,9 +43,16 @@ class AsyncPoolSource:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
+        self._opening = asyncio.Lock()
 
-    def connection(self) -> Any:
-        return self.pool.connection()
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self.pool.closed:  # made by async_pool outside a loop: open in the first task
+            async with self._opening:
+                if self.pool.closed:
+                    await self.pool.open()
+        async with self.pool.connection() as conn:
+            yield conn
 
     def __repr__(self) -> str:
         return f"AsyncPoolSource({self.pool.name})"

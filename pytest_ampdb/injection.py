@@ -1,0 +1,115 @@
+"""The one mechanism behind ``database`` and ``async_database``: repositories in effect now.
+
+A repository injected for this context (``use``, ``with_<entity>_repository``) wins; else the
+process-wide default, created on first use. Injection uses contextvars, so it is scoped to the
+current thread or asyncio task and never leaks into another. The sync and the async facade are
+two ``Injection`` objects over their own bundle type.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from pytest_ampdb.types import TABLE_NAMES
+
+R = TypeVar("R")
+
+
+class Bundle(Protocol):
+    def by_table(self) -> dict[str, Any]: ...
+
+
+B = TypeVar("B", bound=Bundle)
+DefaultState = tuple[Any, Any]
+
+
+class Injection(Generic[B]):
+    """Per-context repositories over a process-wide default, for one bundle type."""
+
+    def __init__(self, name: str, bundle: Callable[..., B], make_default: Callable[[], B]) -> None:
+        self.bundle = bundle
+        self.make_default = make_default
+        self.vars: dict[str, ContextVar[Any]] = {
+            table: ContextVar(f"{name}_{table}", default=None) for table in TABLE_NAMES
+        }
+        self.repos: B | None = None
+        self.provider: Callable[[], B] | None = None
+        self.lock = threading.Lock()
+
+    def current(self, table: str) -> Any:
+        """The repository in effect for ``table`` in this context."""
+        repo = self.vars[table].get()
+        return repo if repo is not None else getattr(self.default(), table)
+
+    def repositories(self) -> B:
+        """All repositories in effect in this context, as one bundle."""
+        return self.bundle(**{table: self.current(table) for table in TABLE_NAMES})
+
+    @contextmanager
+    def use(self, repos: B | None = None, /, **by_table: Any) -> Iterator[B | None]:
+        """Put ``repos`` (and/or single repositories by table name) in effect inside the block."""
+        unknown = sorted(set(by_table) - set(TABLE_NAMES))
+        if unknown:
+            raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
+        chosen = dict(repos.by_table()) if repos is not None else {}
+        chosen.update(by_table)
+        tokens = [(self.vars[table], self.vars[table].set(repo)) for table, repo in chosen.items()]
+        try:
+            yield repos
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
+
+    def default(self) -> B:
+        """The process-wide default, created on first use (by the provider, else the maker)."""
+        repos = self.repos
+        if repos is None:
+            with self.lock:
+                if self.repos is None:
+                    self.repos = (self.provider or self.make_default)()
+                repos = self.repos
+        return repos
+
+    def set_default(
+        self, repos: B | None = None, *, provider: Callable[[], B] | None = None
+    ) -> DefaultState:
+        """Make ``repos`` (or what ``provider`` creates on first use) the default; returns the
+        previous state for ``restore_default``."""
+        with self.lock:
+            previous = (self.repos, self.provider)
+            self.repos, self.provider = repos, provider
+        return previous
+
+    def restore_default(self, state: DefaultState) -> None:
+        """Put back what ``set_default`` returned."""
+        with self.lock:
+            self.repos, self.provider = state
+
+
+class Accessor(Generic[R]):
+    """``<facade>.<table>()``: the repository of one table in effect now."""
+
+    def __init__(self, injection: Injection[Any], table: str) -> None:
+        self.injection = injection
+        self.table = table
+
+    def __call__(self) -> R:
+        repo: R = self.injection.current(self.table)
+        return repo
+
+
+class Injector(Generic[R]):
+    """``<facade>.with_<entity>_repository(repo)``: a context manager injecting one repository."""
+
+    def __init__(self, injection: Injection[Any], table: str) -> None:
+        self.injection = injection
+        self.table = table
+
+    @contextmanager
+    def __call__(self, repo: R) -> Iterator[R]:
+        with self.injection.use(**{self.table: repo}):
+            yield repo
