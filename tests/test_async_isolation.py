@@ -1,0 +1,106 @@
+"""An async test's writes never reach the next test: direct, through the async facade (code
+under test), through a factory, under pytest-asyncio and anyio, in every backend and isolation.
+
+Also: in PostgreSQL the async repositories run on the test's own connection, so sync code sees
+the async writes before the test ends (one transaction in ``transaction`` isolation).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_ampdb.provisioning import LocalCluster
+
+pytest_plugins = ["pytester"]
+
+ASYNC_SUITE = """
+import asyncio
+import pytest
+from pytest_ampdb import async_database
+from pytest_ampdb.models import Organization, new_id
+from pytest_ampdb.repositories.aio import EventLoopError
+
+def org(label):
+    return Organization(label=label, default_team_id=new_id())
+
+async def register(label):  # the code under test: it reaches the repositories by the facade
+    return await async_database.organizations().create(org(label))
+
+async def labels(repos):
+    return sorted(o.label for o in (await repos.organizations.list()).items)
+
+@pytest.mark.asyncio
+async def test_a_writes(ampdb_async, ampdb, organization_factory):
+    await ampdb_async.organizations.create(org("direct"))
+    await asyncio.create_task(register("through the facade"))
+    await organization_factory.acreate(label="by a factory")
+    expected = ["Ampersand Local", "by a factory", "direct", "through the facade"]
+    assert await labels(ampdb_async) == expected
+    seen_by_sync = await asyncio.to_thread(ampdb.organizations.list)
+    assert sorted(o.label for o in seen_by_sync.items) == expected
+
+@pytest.mark.asyncio
+async def test_b_sees_only_the_seeds(ampdb_async):
+    assert await labels(ampdb_async) == ["Ampersand Local"]
+    assert await labels(async_database.repositories()) == ["Ampersand Local"]
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+@pytest.mark.anyio
+async def test_c_anyio_writes(ampdb_async):
+    await register("under anyio")
+    assert "under anyio" in await labels(ampdb_async)
+
+@pytest.mark.anyio
+async def test_d_anyio_sees_only_the_seeds(ampdb_async):
+    assert await labels(ampdb_async) == ["Ampersand Local"]
+
+def test_e_sync_sees_only_the_seeds(ampdb):
+    assert [o.label for o in ampdb.organizations.list().items] == ["Ampersand Local"]
+"""
+
+BLOCKING_SUITE = """
+import pytest
+
+@pytest.mark.asyncio
+async def test_sync_call_in_the_loop(ampdb):
+    ampdb.organizations.list()
+"""
+
+
+def test_async_writes_never_reach_the_next_test_in_memory(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(ASYNC_SUITE)
+    result = pytester.runpytest_subprocess("--ampdb=memory", "-p", "no:randomly")
+    result.assert_outcomes(passed=5)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("isolation", ["transaction", "database", "truncate"])
+def test_async_writes_never_reach_the_next_test_in_postgres(
+    pytester: pytest.Pytester, pg_cluster: LocalCluster, pg_admin_dsn: str, isolation: str
+) -> None:
+    pytester.makepyfile(ASYNC_SUITE)
+    result = pytester.runpytest_subprocess(
+        "--ampdb=postgres",
+        f"--ampdb-dsn={pg_admin_dsn}",
+        f"--ampdb-isolation={isolation}",
+        "-p",
+        "no:randomly",
+    )
+    result.assert_outcomes(passed=5)
+
+
+@pytest.mark.postgres
+def test_a_sync_repository_called_in_an_async_test_says_to_await_the_async_one(
+    pytester: pytest.Pytester, pg_cluster: LocalCluster, pg_admin_dsn: str
+) -> None:
+    pytester.makepyfile(BLOCKING_SUITE)
+    result = pytester.runpytest_subprocess(
+        "--ampdb=postgres", f"--ampdb-dsn={pg_admin_dsn}", "-p", "no:randomly"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*EventLoopError: a sync PostgreSQL repository was called inside a running event loop*"]
+    )
