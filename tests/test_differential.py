@@ -14,6 +14,7 @@ A user who tests against the memory store relies on exactly this.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import difflib
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
+from contract.async_view import sync_view
 from differential_strategies import (
     INVALID_UUIDS,
     ODD_TEXT,
@@ -56,8 +58,16 @@ from pytest_ampdb import repositories as repository_classes
 from pytest_ampdb.memory import MemoryStore, Snapshot
 from pytest_ampdb.models import ConnectionStatus, OperationStatus, ReadState
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.postgres import PostgresEngine, SharedSource, configure_connection
+from pytest_ampdb.postgres import (
+    AsyncPostgresEngine,
+    AsyncSharedSource,
+    PostgresEngine,
+    SharedSource,
+    aconfigure_connection,
+    configure_connection,
+)
 from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.repositories import aio
 from pytest_ampdb.seeds import load_into_store, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Page, Repositories
@@ -245,17 +255,26 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.clock = ReplayClock(START)
         self.store = MemoryStore()
         self.store.restore(seeded_snapshot())
-        self.conn = psycopg.connect(self.dsn, options=SERVER_DEFAULTS)
-        configure_connection(self.conn)
-        self.conn.execute("SELECT 1")  # the example's transaction; every call nests a savepoint
-        self.mem = memory.repositories(self.store, self.clock)
-        self.engine = PostgresEngine(SharedSource(self.conn))
-        self.pg = repository_classes.build(self.engine, self.clock)
+        self.mem, self.pg = self.open_backends()
         self.pool: dict[str, list[str]] = {
             name: [row[spec.primary_key] for row in self.store.rows(name)]
             for name, spec in TABLES.items()
         }
         self.tokens: dict[str, list[str]] = {name: [] for name in TABLES}
+
+    def open_backends(self) -> tuple[Repositories, Repositories]:
+        """The memory repositories, and PostgreSQL's inside a transaction of the example."""
+        self.conn = psycopg.connect(self.dsn, options=SERVER_DEFAULTS)
+        configure_connection(self.conn)
+        self.conn.execute("SELECT 1")  # the example's transaction; every call nests a savepoint
+        self.engine = PostgresEngine(SharedSource(self.conn))
+        return memory.repositories(self.store, self.clock), repository_classes.build(
+            self.engine, self.clock
+        )
+
+    def pg_rows(self, spec: Any) -> list[dict[str, Any]]:
+        """Every row of a table in PostgreSQL, read by the engine."""
+        return self.engine.select(spec, {})
 
     def teardown(self) -> None:
         self.conn.rollback()
@@ -286,7 +305,7 @@ class DifferentialMachine(RuleBasedStateMachine):
     def require_same_tables(self, after: str) -> None:
         """Every table holds the same rows on both sides (cascades, SET NULL, no half writes)."""
         for name, spec in TABLES.items():
-            mem, pg = self.store.select(spec, {}), self.engine.select(spec, {})
+            mem, pg = self.store.select(spec, {}), self.pg_rows(spec)
             if repr(mem) != repr(pg):  # plain rows: repr shows types, key order and zones
                 require_same(f"the rows of {name} after {after}", Outcome(mem), Outcome(pg))
 
@@ -576,11 +595,42 @@ def _lookups() -> dict[str, Callable[[DifferentialMachine, st.DataObject], Argum
 LOOKUPS = _lookups()
 
 
-def test_memory_and_postgres_agree(differential_database: str) -> None:
-    """Random call sequences give the same results and errors on both backends."""
-    DifferentialMachine.dsn = differential_database
+class AsyncDifferentialMachine(DifferentialMachine):
+    """The same calls through the async repositories: the memory store's, and the async
+    PostgreSQL engine's on one ``AsyncConnection`` (each awaited on the example's loop)."""
+
+    def open_backends(self) -> tuple[Repositories, Repositories]:
+        self.runner = asyncio.Runner()
+        self.aconn = self.runner.run(
+            psycopg.AsyncConnection.connect(self.dsn, options=SERVER_DEFAULTS)
+        )
+        self.runner.run(aconfigure_connection(self.aconn))
+        self.runner.run(self.aconn.execute("SELECT 1"))
+        self.engine = AsyncPostgresEngine(AsyncSharedSource(self.aconn))
+        pg = aio.asyncify(repository_classes.build(self.engine, self.clock))
+        mem = memory.async_repositories(self.store, self.clock)
+        return sync_view(mem, self.runner), sync_view(pg, self.runner)
+
+    def pg_rows(self, spec: Any) -> list[dict[str, Any]]:
+        return self.runner.run(aio.spawn(self.engine.select, spec, {}))
+
+    def teardown(self) -> None:
+        self.runner.run(self.aconn.rollback())
+        self.runner.run(self.aconn.close())
+        self.runner.close()
+
+
+@pytest.mark.parametrize(
+    "machine", [DifferentialMachine, AsyncDifferentialMachine], ids=["sync", "async"]
+)
+def test_memory_and_postgres_agree(
+    differential_database: str, machine: type[DifferentialMachine]
+) -> None:
+    """Random call sequences give the same results and errors on both backends (sync, and
+    through the async API)."""
+    machine.dsn = differential_database
     OUTCOMES.clear()
-    run_state_machine_as_test(DifferentialMachine, settings=SETTINGS)
+    run_state_machine_as_test(machine, settings=SETTINGS)
     width = max(map(len, OUTCOMES))
     print("\n".join(f"{name:<{width}} {n:>6}" for name, n in sorted(OUTCOMES.items())))
 

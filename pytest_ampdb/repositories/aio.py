@@ -16,11 +16,11 @@ Calling an async repository outside a running event loop is refused with one lin
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar, cast, get_type_hints
+from typing import Any, NamedTuple, TypeVar, cast, get_type_hints
 
 import greenlet
 
@@ -54,20 +54,47 @@ def await_only(awaitable: Awaitable[T]) -> T:
     return result
 
 
+class _Returned(NamedTuple):
+    value: Any
+
+
+class _Raised(NamedTuple):
+    error: BaseException
+
+
+def _serve(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A worker greenlet's life: run one call, hand its outcome back, wait for the next."""
+    while True:
+        outcome: _Returned | _Raised
+        try:
+            outcome = _Returned(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting task, which raises it
+            outcome = _Raised(exc)
+        fn, args, kwargs = greenlet.getcurrent().parent.switch(outcome)
+
+
+_idle = threading.local()
+"""Each thread's idle worker greenlets: reusing one costs a switch, making one ~8 µs."""
+
+
 async def spawn(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run ``fn`` in a greenlet, awaiting for it each awaitable it passes to ``await_only``."""
-    bridge = greenlet.greenlet(fn, greenlet.getcurrent())
-    setattr(bridge, _MARK, True)
-    bridge.gr_context = contextvars.copy_context()
-    result: Any = bridge.switch(*args, **kwargs)
-    while not bridge.dead:
+    idle: list[Any] = _idle.__dict__.setdefault("workers", [])
+    worker = idle.pop() if idle else greenlet.greenlet(_serve)
+    setattr(worker, _MARK, True)
+    worker.parent = greenlet.getcurrent()
+    result: Any = worker.switch(fn, args, kwargs)
+    while not isinstance(result, _Returned | _Raised):
         try:
             value = await result
         except BaseException:
-            result = bridge.throw(*sys.exc_info())
+            result = worker.throw(*sys.exc_info())
         else:
-            result = bridge.switch(value)
-    return cast(T, result)
+            result = worker.switch(value)
+    idle.append(worker)
+    if isinstance(result, _Raised):
+        raise result.error
+    return cast(T, result.value)
 
 
 async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
