@@ -23,6 +23,7 @@ from pytest_ampdb.postgres.engine import (
     PostgresEngine,
     Result,
     call_mode,
+    returns_rows,
 )
 from pytest_ampdb.repositories.aio import await_only
 
@@ -93,7 +94,7 @@ class AsyncPostgresEngine(PostgresEngine):
     async def _round_trip(self, query: bytes, args: Sequence[object], write: bool) -> Result:
         async with self.source.connection() as conn:
             cur = await aexecute(conn, query, args, write=write)
-            rows = await cur.fetchall() if cur.description is not None else []
+            rows = await cur.fetchall() if returns_rows(cur) else []
             return Result(rows, cur.rowcount)
 
 

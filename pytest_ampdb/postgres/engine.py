@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 
 from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
@@ -217,7 +217,14 @@ class Result(NamedTuple):
 
 def result(cur: psycopg.Cursor[Any]) -> Result:
     """The rows of a statement just executed (psycopg has them on the client already)."""
-    return Result(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+    return Result(cur.fetchall() if returns_rows(cur) else [], cur.rowcount)
+
+
+def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
+    """Whether the statement gave rows (not ``cur.description``: it builds a Column for each
+    column on every access, measured as ~10% of a call)."""
+    found = cur.pgresult
+    return found is not None and found.status == ExecStatus.TUPLES_OK
 
 
 def _one(found: Result) -> Sequence[Any]:
