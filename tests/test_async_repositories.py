@@ -126,3 +126,49 @@ def test_a_sync_postgres_repository_inside_an_event_loop_says_to_use_the_async_o
         assert "\n" not in str(caught.value)
         assert "would block it: use the async repositories" in str(caught.value)
         assert repos.api_keys.get_by_key(SEEDS.ids.api_key).key == SEEDS.ids.api_key
+
+
+def test_async_facade_injection_is_per_task() -> None:
+    """Each task sees what was injected for it; a task never sees another task's mock."""
+    from pytest_ampdb import async_database, mock
+
+    def keys_of(project: str) -> object:
+        async def get_by_key(key: str) -> object:
+            return (project, key)
+
+        return mock.AsyncApiKeyBuilder().with_get_by_key(get_by_key).build()
+
+    async def serve(project: str, gate: asyncio.Event) -> object:
+        with async_database.with_api_key_repository(keys_of(project)):  # type: ignore[arg-type]
+            await gate.wait()  # both tasks are inside their blocks at once
+            return await async_database.api_keys().get_by_key("k")
+
+    async def scenario() -> list[object]:
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(serve(p, gate)) for p in ("p1", "p2")]
+        await asyncio.sleep(0)
+        gate.set()
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(scenario()) == [("p1", "k"), ("p2", "k")]
+
+
+def test_async_mocks_check_signatures_and_log_calls_like_the_sync_ones() -> None:
+    from pytest_ampdb import mock
+    from pytest_ampdb.mock import NotStubbedError
+
+    with pytest.raises(TypeError, match=r"AsyncApiKeyBuilder.with_get_by_key: stub for "):
+        mock.AsyncApiKeyBuilder().with_get_by_key(lambda: None)
+    repo = mock.AsyncApiKeyBuilder().with_get_by_key(lambda key: f"sync stub {key}").build()
+    bundle = mock.async_repositories(api_keys=repo)
+
+    async def scenario() -> None:
+        assert await bundle.api_keys.get_by_key("k1") == "sync stub k1"
+        with pytest.raises(TypeError, match=r"AsyncApiKeyRepository.get_by_key"):
+            await bundle.api_keys.get_by_key("k1", "extra")
+        with pytest.raises(NotStubbedError, match="use AsyncProjectBuilder"):
+            await bundle.projects.get_by_id("p")
+
+    asyncio.run(scenario())
+    assert [c.args for c in repo.calls_to("get_by_key")] == [("k1",)]
+    assert type(mock.builder_for("api_keys", asynchronous=True)) is mock.AsyncApiKeyBuilder
