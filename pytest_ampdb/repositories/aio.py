@@ -73,6 +73,12 @@ def _serve(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         fn, args, kwargs = greenlet.getcurrent().parent.switch(outcome)
 
 
+def _worker() -> Any:
+    worker = greenlet.greenlet(_serve)
+    setattr(worker, _MARK, True)
+    return worker
+
+
 _idle = threading.local()
 """Each thread's idle worker greenlets: reusing one costs a switch, making one ~8 µs."""
 
@@ -80,8 +86,7 @@ _idle = threading.local()
 async def spawn(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run ``fn`` in a greenlet, awaiting for it each awaitable it passes to ``await_only``."""
     idle: list[Any] = _idle.__dict__.setdefault("workers", [])
-    worker = idle.pop() if idle else greenlet.greenlet(_serve)
-    setattr(worker, _MARK, True)
+    worker = idle.pop() if idle else _worker()
     worker.parent = greenlet.getcurrent()
     result: Any = worker.switch(fn, args, kwargs)
     while not isinstance(result, _Returned | _Raised):
