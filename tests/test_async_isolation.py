@@ -7,6 +7,8 @@ the async writes before the test ends (one transaction in ``transaction`` isolat
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_ampdb.provisioning import LocalCluster
@@ -15,6 +17,8 @@ pytest_plugins = ["pytester"]
 
 ASYNC_SUITE = """
 import asyncio
+from pathlib import Path
+
 import pytest
 from pytest_ampdb import async_database
 from pytest_ampdb.models import Organization, new_id
@@ -62,6 +66,8 @@ def test_e_sync_sees_only_the_seeds(ampdb):
 """
 
 BLOCKING_SUITE = """
+from pathlib import Path
+
 import pytest
 
 @pytest.mark.asyncio
@@ -104,3 +110,21 @@ def test_a_sync_repository_called_in_an_async_test_says_to_await_the_async_one(
     result.stdout.fnmatch_lines(
         ["*EventLoopError: a sync PostgreSQL repository was called inside a running event loop*"]
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("isolation", ["transaction", "database"])
+def test_the_async_example_suite_passes_on_postgres(
+    pytester: pytest.Pytester, pg_cluster: LocalCluster, pg_admin_dsn: str, isolation: str
+) -> None:
+    suite = Path(__file__).resolve().parents[1] / "examples" / "tests" / "test_async_service.py"
+    result = pytester.runpytest_subprocess(
+        str(suite),
+        "--ampdb=postgres",
+        f"--ampdb-dsn={pg_admin_dsn}",
+        f"--ampdb-isolation={isolation}",
+        "-p",
+        "no:randomly",
+    )
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines([f"ampdb: migrations at version *; isolation {isolation}"])
