@@ -68,6 +68,8 @@ def _serve(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         outcome: _Returned | _Raised
         try:
             outcome = _Returned(fn(*args, **kwargs))
+        except greenlet.GreenletExit:  # the worker is collected (its task was): just end
+            raise
         except BaseException as exc:  # handed to the awaiting task, which raises it
             outcome = _Raised(exc)
         fn, args, kwargs = greenlet.getcurrent().parent.switch(outcome)
