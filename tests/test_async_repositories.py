@@ -172,3 +172,30 @@ def test_async_mocks_check_signatures_and_log_calls_like_the_sync_ones() -> None
     asyncio.run(scenario())
     assert [c.args for c in repo.calls_to("get_by_key")] == [("k1",)]
     assert type(mock.builder_for("api_keys", asynchronous=True)) is mock.AsyncApiKeyBuilder
+
+
+def test_a_cancelled_call_raises_in_its_task_and_the_bridge_goes_on() -> None:
+    from pytest_ampdb.repositories import aio
+
+    def slow() -> object:
+        return aio.await_only(asyncio.sleep(10, result="late"))
+
+    def quick(value: object) -> object:
+        return aio.await_only(asyncio.sleep(0, result=value))
+
+    async def scenario() -> object:
+        task = asyncio.create_task(aio.spawn(slow))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await aio.spawn(quick, "next call")
+
+    assert asyncio.run(scenario()) == "next call"
+
+
+def test_await_only_outside_the_bridge_is_refused() -> None:
+    from pytest_ampdb.repositories import aio
+
+    with pytest.raises(EventLoopError, match="needs a repository call driven by spawn"):
+        aio.await_only(asyncio.sleep(0))

@@ -49,6 +49,8 @@ def await_only(awaitable: Awaitable[T]) -> T:
     """Await from sync code running under ``spawn`` (the engine's only I/O point)."""
     current = greenlet.getcurrent()
     if not getattr(current, _MARK, False):
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never to be awaited: no "never awaited" warning on top
         raise EventLoopError("await_only() needs a repository call driven by spawn()")
     result: T = current.parent.switch(awaitable)
     return result
