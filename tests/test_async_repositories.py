@@ -199,3 +199,22 @@ def test_await_only_outside_the_bridge_is_refused() -> None:
 
     with pytest.raises(EventLoopError, match="needs a repository call driven by spawn"):
         aio.await_only(asyncio.sleep(0))
+
+
+def test_a_pool_made_outside_the_loop_opens_in_the_first_task_that_uses_it(
+    seeded_database: str,
+) -> None:
+    pool = postgres.async_pool(seeded_database, min_size=1)  # as async_database's default does
+    arepos = postgres.async_repositories(pool)
+    assert pool.closed
+
+    async def scenario() -> list[str]:
+        try:
+            keys = await asyncio.gather(
+                *(arepos.api_keys.get_by_key(SEEDS.ids.api_key) for _ in range(3))
+            )
+            return [k.project_id for k in keys]
+        finally:
+            await pool.close()
+
+    assert asyncio.run(scenario()) == [SEEDS.ids.project_id] * 3

@@ -137,7 +137,8 @@ class PostgresEngine:
             raise EventLoopError(
                 "a sync PostgreSQL repository was called inside a running event loop, where it "
                 "would block it: use the async repositories (ampdb_async, "
-                "pytest_ampdb.async_database, postgres.async_repositories) from async code"
+                "pytest_ampdb.async_database, postgres.async_repositories; factories: "
+                "await Factory.acreate(...)) from async code"
             )
         with self.source.connection() as conn:
             return result(execute(conn, query, args, write=write))
