@@ -48,7 +48,7 @@ def test_the_example_suite_runs_in_a_container_that_is_removed_afterwards(
         str(pytester.path),
         str(ROOT / "examples"),
     )
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=17)
     result.stdout.fnmatch_lines(
         ["ampdb: backend postgres: PostgreSQL 15.*, container * (postgres:15) at *:* (started)"]
     )

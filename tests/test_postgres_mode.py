@@ -274,7 +274,7 @@ def test_local_cluster_mode_runs_the_example_suite_and_leaves_no_cluster(
         "conftest",
         str(ROOT / "examples"),
     )
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=17)
     result.stdout.fnmatch_lines(
         ["ampdb: backend postgres: PostgreSQL 15.*, local cluster * (throwaway) (started)"]
     )
@@ -298,7 +298,7 @@ def test_the_example_suite_under_xdist_in_database_mode(
         str(ROOT / "examples"),
         str(ROOT / "examples"),
     )
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=17)
     assert ours(server) == []
 
 
