@@ -9,11 +9,12 @@ unreachable server) end as one ``ampdb: error: ...`` line and exit status 1; bad
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
 
@@ -61,12 +62,31 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or bad usage (argparse prints the message)
         code = exc.code
         return code if isinstance(code, int) else common.EXIT_USAGE
-    # libpq's (and psycopg's) own variable: every connection the command opens is bounded
-    os.environ["PGCONNECT_TIMEOUT"] = str(max(2, math.ceil(args.timeout)))
     handler: Handler | None = getattr(args, "func", None)
     if handler is None:
         parser.print_usage(sys.stderr)
         return common.EXIT_USAGE
+    # libpq's (and psycopg's) own variable: every connection the command opens is bounded;
+    # restored afterwards, so a caller of main() in the same process keeps its environment
+    with _environ("PGCONNECT_TIMEOUT", str(max(2, math.ceil(args.timeout)))):
+        return _run(handler, args)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    """Run one command: an error is one line on stderr and an exit status, never a traceback."""
     try:
         return handler(args)
     except SystemExit as exc:  # a subcommand's parser.error(): bad usage
