@@ -103,11 +103,13 @@ def _snake(name: str) -> str:
 
 def _factory_fixture(model_name: str) -> Callable[..., Any]:
     def fixture(ampdb: Repositories) -> Any:
-        import factories
+        from pytest_ampdb import factories
 
         return getattr(factories, f"{model_name}Factory")
 
-    fixture.__doc__ = f"``factories.{model_name}Factory``, writing to this test's repositories."
+    fixture.__doc__ = (
+        f"``pytest_ampdb.factories.{model_name}Factory``, writing to this test's repositories."
+    )
     return pytest.fixture(name=f"{_snake(model_name)}_factory")(fixture)
 
 
