@@ -17,9 +17,8 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.postgres import sqlstate, statements
 from pytest_ampdb.postgres.convert import from_db, params, row_params
-from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, translate
+from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, reason, translate
 from pytest_ampdb.postgres.source import ConnectionSource
-from pytest_ampdb.provisioning.connect import reason
 
 
 class PostgresEngine:

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from pytest_ampdb.postgres.errors import reason
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.urls import redact_url
 
@@ -34,7 +35,4 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
         raise ProvisioningError(message) from None
 
 
-def reason(exc: BaseException) -> str:
-    """The first meaningful line of a driver error."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    return next((line for line in lines if line), type(exc).__name__)
+__all__ = ["CONNECT_TIMEOUT", "ServerBusyError", "connect", "reason"]
