@@ -263,7 +263,8 @@ def _copy_seeds(tmp: Path) -> Path:
             "read_states",
             lambda rows: [{**rows[0], "installation_id": "00000000-0000-4000-8000-00000000dead"}],
             "read_states.json: row 1: read_states.installation_id -> installations: "
-            "no installations row with id=00000000-0000-4000-8000-00000000dead",
+            "no installations row with project_id=a0000002-0000-4000-8000-000000000001, "
+            "id=00000000-0000-4000-8000-00000000dead",
         ),
     ],
 )

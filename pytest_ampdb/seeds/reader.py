@@ -101,7 +101,8 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(f"{path}: cannot be read: {exc}") from None
     if not isinstance(data, list):
-        raise SeedError(f"{path}: expected a JSON array of rows, found {type(data).__name__}")
+        found = "dict" if isinstance(data, dict) else type(data).__name__  # not _Object
+        raise SeedError(f"{path}: expected a JSON array of rows, found {found}")
     out = []
     known = set(spec.column_names)
     for number, item in enumerate(data, start=1):
