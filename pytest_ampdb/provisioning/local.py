@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import pwd
 import shutil
@@ -44,9 +45,11 @@ from urllib.parse import quote
 import psycopg
 from filelock import FileLock
 
+from pytest_ampdb.logs import timed
 from pytest_ampdb.provisioning.binaries import PgBinaries, find_binaries
 from pytest_ampdb.provisioning.errors import ProvisioningError
 
+LOGGER = logging.getLogger(__name__)
 SUPERUSER = "postgres"
 """The database superuser every cluster is initialised with (trust authentication)."""
 
@@ -404,7 +407,6 @@ class LocalCluster:
         initdb_built: bool = False,
         cache_data_dir: Path | None = None,
         attached: bool = False,
-        timings: Mapping[str, float] | None = None,
     ) -> None:
         self.binaries = binaries
         self.root = root
@@ -419,7 +421,6 @@ class LocalCluster:
         self.initdb_built = initdb_built
         self.cache_data_dir = cache_data_dir
         self.attached = attached
-        self.timings: dict[str, float] = dict(timings or {})
         self._owns_root = owns_root
         self._stopped = False
         self._lock = threading.Lock()
@@ -599,19 +600,16 @@ class LocalCluster:
         cache_dir: Path | None,
         timeout: float,
     ) -> LocalCluster:
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        binaries = find_binaries(major)
-        run_as = _run_as()
-        timings["find_binaries"] = time.perf_counter() - t0
+        with timed(LOGGER, "local cluster: find binaries"):
+            binaries = find_binaries(major)
+            run_as = _run_as()
         if persistent_dir is None and base_dir is None:
             sweep_orphans()
 
-        t = time.perf_counter()
-        cache = ensure_initdb_cache(binaries, cache_dir=cache_dir)
-        timings["initdb_cache"] = time.perf_counter() - t
+        with timed(LOGGER, "local cluster: initdb cache") as outcome:
+            cache = ensure_initdb_cache(binaries, cache_dir=cache_dir)
+            outcome.append("built" if cache.built else "reused")
 
-        t = time.perf_counter()
         if persistent_dir is not None:
             root, owns_root = persistent_dir, False
             _clear_stale(persistent_dir)
@@ -623,33 +621,33 @@ class LocalCluster:
             root, owns_root = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=parent)), True
         data_dir = root / "data"
         try:
-            run_as.chown(root)
-            run_as.check_reachable(data_dir)
-            if _pg_version_of(data_dir) != str(binaries.major):
-                shutil.rmtree(data_dir, ignore_errors=True)
-                shutil.copytree(cache.data_dir, data_dir, symlinks=True)
-                run_as.chown_tree(data_dir)
-            timings["copy"] = time.perf_counter() - t
-
-            t = time.perf_counter()
-            settings = _merge_settings(extra_settings)
-            cluster = cls._launch(
-                binaries=binaries,
-                run_as=run_as,
-                root=root,
-                port=port,
-                settings=settings,
-                persistent=persistent_dir is not None,
-                timeout=timeout,
-            )
-            timings["start"] = time.perf_counter() - t
+            with timed(LOGGER, f"local cluster: data directory {data_dir}") as outcome:
+                run_as.chown(root)
+                run_as.check_reachable(data_dir)
+                if _pg_version_of(data_dir) != str(binaries.major):
+                    shutil.rmtree(data_dir, ignore_errors=True)
+                    shutil.copytree(cache.data_dir, data_dir, symlinks=True)
+                    run_as.chown_tree(data_dir)
+                    outcome.append("copied from the initdb cache")
+                else:
+                    outcome.append("kept")
+            with timed(LOGGER, "local cluster: postgres start") as outcome:
+                cluster = cls._launch(
+                    binaries=binaries,
+                    run_as=run_as,
+                    root=root,
+                    port=port,
+                    settings=_merge_settings(extra_settings),
+                    persistent=persistent_dir is not None,
+                    timeout=timeout,
+                )
+                outcome.append(f"port {cluster.port}")
         except BaseException:
             if owns_root:
                 shutil.rmtree(root, ignore_errors=True)
             raise
         cluster.initdb_built = cache.built
         cluster.cache_data_dir = cache.data_dir
-        cluster.timings = timings
         cluster._write_state()
         if not cluster.persistent:
             with _REGISTRY_LOCK:
@@ -855,6 +853,13 @@ def default_base_dir() -> Path:
 def sweep_orphans(temp_dir: Path | None = None) -> int:
     """Stop and remove temporary clusters whose owning process died without stopping them
     (killed before atexit ran). Returns how many were swept."""
+    with timed(LOGGER, "local cluster: sweep of dead runs' clusters") as outcome:
+        swept = _sweep_orphans(temp_dir)
+        outcome.append(f"{swept} removed")
+    return swept
+
+
+def _sweep_orphans(temp_dir: Path | None) -> int:
     swept = 0
     places = [temp_dir] if temp_dir else sorted({default_base_dir(), Path(tempfile.gettempdir())})
     roots = [root for place in places for root in place.glob(f"{_TEMP_PREFIX}*")]

@@ -8,14 +8,17 @@ server's major version is checked (15 unless told otherwise) before anything is 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_ampdb.logs import timed
 from pytest_ampdb.provisioning.connect import connect
 from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.provisioning.urls import redact_url
 
+LOGGER = logging.getLogger(__name__)
 MODES = ("auto", "container", "local", "dsn")
 
 
@@ -34,6 +37,13 @@ class ServerRequest:
 
 def obtain_server(request: ServerRequest) -> Server:
     """A started (or found) server of the requested kind, its version checked."""
+    with timed(LOGGER, "server", level=logging.INFO) as outcome:
+        server = _obtain(request)
+        outcome.append(server.description)
+    return server
+
+
+def _obtain(request: ServerRequest) -> Server:
     mode = request.mode
     if mode == "auto":
         mode = _auto(request)
