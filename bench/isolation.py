@@ -48,9 +48,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from isolation_support.targets import print_targets
+
 from pytest_ampdb.provisioning.binaries import find_binaries
-from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
-from pytest_ampdb.provisioning.select import project_key
+from pytest_ampdb.provisioning.local import discard_kept
 
 BENCH_DIR = Path(__file__).resolve().parent
 MODES = ("transaction", "database", "truncate")
@@ -128,7 +129,7 @@ def run_env() -> dict[str, str]:
 
 def discard_kept_cluster(project: Path) -> None:
     """Stop and remove the cluster ``--ampdb-reuse`` keeps for the project rooted at ``project``."""
-    LocalCluster.discard(default_base_dir() / f"pytest-ampdb-reuse-{project_key(project)}")
+    discard_kept(project)
 
 
 @dataclass(frozen=True)
@@ -255,10 +256,6 @@ def measure(bench: Bench, repeat: int, slow_repeat: int) -> dict[str, Result]:
     return {name: best(results) for name, results in runs.items()}
 
 
-def verdict(ok: bool) -> str:
-    return "OK" if ok else "OVER"
-
-
 def report(
     r: dict[str, Result],
     *,
@@ -332,7 +329,6 @@ def report(
     db_iso = r["database"].median - body.median
     keep_iso = r["database-keepup"].median - r["open-sleep"].median
     cold, warm = r["transaction"].start, r["warm"].start
-    print("targets")
     targets = [
         (f"transaction isolation <= 1 ms/test: {tx_iso:.3f} ms", tx_iso <= 1.0),
         (
@@ -355,8 +351,7 @@ def report(
             cold <= 3.0,
         ),
     ]
-    for text, ok in targets:
-        print(f"  {verdict(ok):<5} {text}")
+    print_targets(targets)
 
 
 def main() -> int:

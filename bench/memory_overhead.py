@@ -10,7 +10,11 @@ session (collection and start-up excluded):
             state, teardown): the overhead target is at most 0.2 ms per test
   factory   as ``ampdb`` plus one ``connection_factory.create()`` (org, project, connection)
 
-Usage: python bench/memory_overhead.py [--tests N] [--repeat R]
+and ``ampdb`` and ``factory`` again with the ``--baseline`` commit's package (exported with
+``git archive``, first on the path), interleaved with the rest, so a change to the store's
+reset is measured against what it replaced in the same run.
+
+Usage: python bench/memory_overhead.py [--tests N] [--repeat R] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+from isolation_support.baseline import BASELINE, export
 
 TIMER_PLUGIN = textwrap.dedent(
     """
@@ -57,12 +63,16 @@ VARIANTS = {
 }
 
 
-def run_variant(workdir: Path, name: str, tests: int) -> tuple[float, float]:
-    """(ms per test for the whole run, ms per test spent in setup and teardown phases)."""
+def run_variant(
+    workdir: Path, name: str, tests: int, package: Path | None = None
+) -> tuple[float, float]:
+    """(ms per test for the whole run, ms per test spent in setup and teardown phases);
+    ``package``: a directory holding another version of pytest_ampdb to run instead."""
     body = f"import pytest\n\n@pytest.mark.parametrize('i', range({tests}))\n" + VARIANTS[name]
     (workdir / f"test_{name}.py").write_text(body)
     out = workdir / f"{name}.json"
-    env = {**os.environ, "BENCH_OUT": str(out), "PYTHONPATH": str(workdir)}
+    path = str(workdir) if package is None else f"{package}{os.pathsep}{workdir}"
+    env = {**os.environ, "BENCH_OUT": str(out), "PYTHONPATH": path}
     cmd = [
         sys.executable,
         "-m",
@@ -93,14 +103,20 @@ def main() -> int:
     )
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant; the best is kept")
+    parser.add_argument("--baseline", default=BASELINE, help="commit to compare the reset with")
     args = parser.parse_args()
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
+    then = ("ampdb", "factory")
+    runs.update({f"{name}@": [] for name in then})
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as old:
         workdir = Path(tmp)
+        package = export(args.baseline, Path(old))
         (workdir / "bench_timer.py").write_text(TIMER_PLUGIN)
         for _ in range(args.repeat):  # interleaved, so a burst of load hits every variant alike
             for name in VARIANTS:
                 runs[name].append(run_variant(workdir, name, args.tests))
+            for name in then:
+                runs[f"{name}@"].append(run_variant(workdir, name, args.tests, package))
     best = {name: min(r[0] for r in results) for name, results in runs.items()}
     phases = {name: min(r[1] for r in results) for name, results in runs.items()}
     overhead = phases["ampdb"] - phases["disabled"]
@@ -111,6 +127,8 @@ def main() -> int:
         ("plain", "plain test, plugin active"),
         ("ampdb", "with ampdb fixture"),
         ("factory", "with ampdb + factory create()"),
+        ("ampdb@", f"with ampdb fixture, {args.baseline}"),
+        ("factory@", f"with ampdb + create(), {args.baseline}"),
     ):
         print(f"  {label:<32} {best[name]:6.3f} ms   {phases[name]:6.3f} ms")
     verdict = "OK" if overhead <= 0.2 else "OVER TARGET"
@@ -121,6 +139,10 @@ def main() -> int:
     print(
         "whole-run difference, ampdb vs plugin disabled: "
         f"{best['ampdb'] - best['disabled']:.3f} ms/test (noisier: includes the test bodies)"
+    )
+    print(
+        f"the same at {args.baseline}: {phases['ampdb@'] - phases['disabled']:.3f} ms/test "
+        f"(with one create(): {phases['factory@'] - phases['disabled']:.3f} ms/test)"
     )
     print(
         "cost to a test that does not use the database (phases): "

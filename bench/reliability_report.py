@@ -27,6 +27,8 @@ SECTIONS = (
     ("test_concurrency.py", "Concurrency and load"),
     ("test_bad_input.py", "Bad input"),
     ("test_safety.py", "Safety"),
+    ("test_ownership.py", "Ownership"),
+    ("test_kept.py", "What is kept, and ampdb clean"),
 )
 
 OUTCOMES = {

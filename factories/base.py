@@ -9,6 +9,7 @@ first and ``build()`` saves nothing; ``project_id_from`` keeps a child in its pa
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -52,6 +53,8 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _generate(cls, strategy: Any, params: Any) -> Any:
+        __tracebackhide__ = True
+        check_fields(cls, params)
         seed = take_factory_seed()  # the running test's seed, on its first factory call
         if seed is not None:
             reseed(seed)
@@ -110,6 +113,24 @@ def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
         token = page.next_page_token
         if token is None:
             return
+
+
+def check_fields(factory_class: type[AmpdbFactory[Any]], params: Any) -> None:
+    """Refuse a keyword that is neither a field of the model nor a declaration of the factory,
+    with one line listing the model's fields (factory_boy would pass it on to the model and
+    fail deep inside its own machinery)."""
+    meta = factory_class._meta
+    model = meta.model
+    fields = [f.name for f in dataclasses.fields(model)]
+    known = {*fields, *meta.declarations, *meta.parameters}
+    unknown = sorted(name for name in params if name.split("__", 1)[0] not in known)
+    if unknown:
+        extra = sorted({*meta.declarations, *meta.parameters} - set(fields))
+        raise TypeError(
+            f"{factory_class.__name__}: unknown field {', '.join(map(repr, unknown))}; "
+            f"{model.__name__} has the fields {', '.join(fields)}"
+            + (f" (and the factory takes {', '.join(extra)})" if extra else "")
+        )
 
 
 def reseed(seed: int) -> None:

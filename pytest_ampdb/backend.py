@@ -67,6 +67,8 @@ class BackendContext:
     shared: dict[str, Any] | None = None
     """A server and template another process provisioned (the xdist controller's)."""
     worker: str = "main"
+    processes: int = 1
+    """Processes that will run tests against the server (xdist workers, else this one)."""
     project_root: Path = field(default_factory=Path.cwd)
 
 

@@ -15,17 +15,48 @@ from pytest_ampdb import database
 from pytest_ampdb.backend import TestDatabase, TestOptions
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.provisioning.urls import redact_url
 from pytest_ampdb.randomness import schedule_factory_seed, test_seed
 from pytest_ampdb.run import AmpdbRun, TestScope
 from pytest_ampdb.seeds import SeedIds
+from pytest_ampdb.settings import BACKENDS, ISOLATIONS
 from pytest_ampdb.types import Repositories
 
 RUN_KEY = pytest.StashKey[AmpdbRun]()
 BASE_SEED_KEY = pytest.StashKey[int]()
 FAILED_KEY = pytest.StashKey[bool]()
+MARKER_ERROR_KEY = pytest.StashKey[str]()
 
-MARKER_ARGS = {"isolation", "seed", "backend"}
+MARKER_VALUES: dict[str, tuple[Any, ...]] = {
+    "isolation": (None, *ISOLATIONS),
+    "seed": (True, False),
+    "backend": (None, *BACKENDS),
+}
+"""The ``ampdb`` marker's keyword arguments and the values each accepts."""
+MARKER_ARGS = frozenset(MARKER_VALUES)
 KEPT_PROPERTY = "ampdb_kept_database"
+
+
+def marker_error(item: pytest.Item) -> str | None:
+    """What is wrong with the test's ``ampdb`` markers, as one line; None when nothing is.
+
+    A misspelt value (``backend="postgress"``) would otherwise match neither backend and skip
+    the test on both for ever, so it is an error of that test instead.
+    """
+    for marker in item.iter_markers("ampdb"):
+        unknown = sorted(set(marker.kwargs) - MARKER_ARGS)
+        if marker.args or unknown:
+            return (
+                f"@pytest.mark.ampdb takes only keyword arguments {', '.join(sorted(MARKER_ARGS))}"
+                + (f"; got {', '.join(unknown)}" if unknown else "")
+            )
+        for name, value in marker.kwargs.items():
+            allowed = MARKER_VALUES[name]
+            if not any(type(value) is type(ok) and value == ok for ok in allowed):
+                return f"@pytest.mark.ampdb({name}={value!r}): expected one of " + ", ".join(
+                    repr(ok) for ok in allowed
+                )
+    return None
 
 
 def marker_options(item: pytest.Item, run: AmpdbRun) -> TestOptions:
@@ -49,9 +80,16 @@ def _ampdb_test(request: pytest.FixtureRequest) -> Iterator[TestScope]:
         yield scope
     finally:
         database.restore_default(previous)
+    kept: str | None = None
+    message: str | None = None
+    try:
         kept = scope.close(failed=request.node.stash.get(FAILED_KEY, False))
-        if kept is not None:
-            request.node.user_properties.append((KEPT_PROPERTY, kept))
+    except AmpdbError as exc:  # the server went away during the test: one line, no traceback
+        message = f"pytest-ampdb: {exc}"
+    if kept is not None:  # a report property reaches junit XML: never with the password
+        request.node.user_properties.append((KEPT_PROPERTY, redact_url(kept)))
+    if message is not None:
+        pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 def _database(scope: TestScope) -> TestDatabase:
@@ -134,10 +172,13 @@ __all__ = [
     "ENTITY_FIXTURES",
     "FAILED_KEY",
     "MARKER_ARGS",
+    "MARKER_ERROR_KEY",
+    "MARKER_VALUES",
     "RUN_KEY",
     "ampdb",
     "ampdb_dsn",
     "ampdb_mock",
     "ampdb_seed",
+    "marker_error",
     "marker_options",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ import pytest
 from pytest_ampdb import database, fixtures, hooks
 from pytest_ampdb.backend import BackendContext
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.fixtures import BASE_SEED_KEY, FAILED_KEY, KEPT_PROPERTY, MARKER_ARGS, RUN_KEY
+from pytest_ampdb.fixtures import (
+    BASE_SEED_KEY,
+    FAILED_KEY,
+    KEPT_PROPERTY,
+    MARKER_ERROR_KEY,
+    RUN_KEY,
+    marker_error,
+)
+from pytest_ampdb.provisioning.urls import Dsn, redact_url
 from pytest_ampdb.randomness import new_base_seed
 from pytest_ampdb.run import AmpdbRun
 from pytest_ampdb.settings import OPTIONS, Option, Settings, resolve
@@ -89,15 +98,25 @@ def _context(config: pytest.Config) -> BackendContext:
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        processes=_test_processes(config),
         project_root=config.rootpath,
     )
+
+
+def _test_processes(config: pytest.Config) -> int:
+    """How many processes will run tests: xdist's workers (resolved by xdist), else one."""
+    workers = getattr(config.option, "numprocesses", None)
+    return workers if isinstance(workers, int) and workers > 0 else 1
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
-        run.close()
         database.mark_testing(False)
+        try:
+            run.close()
+        except AmpdbError as exc:  # e.g. the server stopped answering: one line, no traceback
+            sys.stderr.write(f"pytest-ampdb: cleaning up at the end of the run failed: {exc}\n")
 
 
 def _base_seed(config: pytest.Config) -> int:
@@ -135,22 +154,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    marker = item.get_closest_marker("ampdb")
-    if marker is None:
-        return
-    unknown = sorted(set(marker.kwargs) - MARKER_ARGS)
-    if marker.args or unknown:
-        pytest.fail(
-            f"@pytest.mark.ampdb takes only keyword arguments {', '.join(sorted(MARKER_ARGS))}"
-            + (f"; got {', '.join(unknown)}" if unknown else ""),
-            pytrace=False,
-        )
+    error = item.stash.get(MARKER_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip, with the reason, tests marked for the other backend."""
+    """Skip, with the reason, tests marked for the other backend; a bad marker is the test's
+    error instead (never a skip on both backends)."""
     backend = config.stash[RUN_KEY].settings.backend
     for item in items:
+        error = marker_error(item)
+        if error is not None:
+            item.stash[MARKER_ERROR_KEY] = error
+            continue
         marker = item.get_closest_marker("ampdb")
         wanted = marker.kwargs.get("backend") if marker else None
         if wanted is not None and wanted != backend:
@@ -180,6 +197,18 @@ class _XdistHooks:
             node.workerinput[WORKER_SITE] = shared.to_shared()
 
 
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """An assertion on a DSN (``ampdb_dsn``) is explained with its password hidden; pytest's
+    own explanation of two strings is a diff of their text, the password included."""
+    if not isinstance(left, Dsn) and not isinstance(right, Dsn):
+        return None
+    return [f"{_shown(left)} {op} {_shown(right)}"]
+
+
+def _shown(value: object) -> str:
+    return repr(Dsn(value)) if isinstance(value, str) else repr(value)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == KEPT_PROPERTY and report.when == "teardown":
@@ -194,13 +223,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     _KEPT.clear()
     if not kept:
         return
-    from pytest_ampdb.provisioning.urls import redact_url
-
     terminalreporter.section("pytest-ampdb: databases kept for failed tests")
     for nodeid, dsn in kept:
         terminalreporter.write_line(f"{nodeid}: psql '{redact_url(dsn)}'")
     run = config.stash[RUN_KEY]
-    if not run.settings.reuse:
+    provisioned = getattr(run.backend, "provisioned", None) if run.started else None
+    if provisioned is not None and (run.settings.reuse or provisioned.kind in {"dsn", "preview"}):
+        from pytest_ampdb.postgres.kept import clean_hint
+
+        terminalreporter.write_line(clean_hint(provisioned.admin_dsn, config.rootpath))
+    elif not run.settings.reuse:
         terminalreporter.write_line(
             "(a container or cluster the run started is removed at exit: use --ampdb-reuse "
             "to keep it, and the databases with it)"

@@ -32,9 +32,11 @@ class Option:
     ini: str
     env: str
     help: str
-    kind: str = "str"  # str | bool | int | path
+    kind: str = "str"  # str | bool | int | seconds | path | dsn
     default: Any = None
     choices: tuple[str, ...] = ()
+    limits: tuple[int, int] | None = None
+    """The smallest and largest value an ``int`` option takes."""
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -58,7 +60,9 @@ OPTIONS: tuple[Option, ...] = (
         default="auto",
         choices=POSTGRES_MODES,
     ),
-    Option("dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use"),
+    Option(
+        "dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use", "dsn"
+    ),
     Option(
         "branch",
         "--ampdb-branch",
@@ -142,6 +146,17 @@ OPTIONS: tuple[Option, ...] = (
         "AMPDB_RANDOM_SEED",
         "seed for Faker and factory sequences (default: pytest-randomly's seed, else random)",
         kind="int",
+        limits=(0, 2**32 - 1),  # what pytest-randomly uses, and what xdist can hand a worker
+    ),
+    Option(
+        "timeout",
+        "--ampdb-timeout",
+        "ampdb_timeout",
+        "AMPDB_TIMEOUT",
+        "the longest a test waits on the server before it fails with one line, in seconds "
+        "(default 30; connections also get a connect timeout of at most 10 s)",
+        kind="seconds",
+        default=30.0,
     ),
 )
 
@@ -163,6 +178,7 @@ class Settings:
     seeds: Path | None = None
     no_seed: bool = False
     random_seed: int | None = None
+    timeout: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -196,11 +212,27 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         raise SettingsError(f"{source}={raw!r}: expected true or false")
     if option.kind == "int":
         try:
-            return int(str(raw).strip())
+            number = int(str(raw).strip())
         except ValueError:
             raise SettingsError(f"{source}={raw!r}: expected an integer") from None
+        low, high = option.limits or (number, number)
+        if not low <= number <= high:
+            raise SettingsError(f"{source}={raw!r}: expected an integer from {low} to {high}")
+        return number
+    if option.kind == "seconds":
+        try:
+            seconds = float(str(raw).strip())
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < 86400:
+            raise SettingsError(f"{source}={raw!r}: expected a number of seconds above 0")
+        return seconds
     if option.kind == "path":
         return Path(str(raw)).expanduser()
+    if option.kind == "dsn":  # never echoed: it may hold a password
+        from pytest_ampdb.provisioning.urls import check_dsn
+
+        return check_dsn(str(raw).strip(), source)
     text = str(raw).strip()
     if option.choices and text not in option.choices:
         raise SettingsError(f"{source}={text!r}: expected one of {', '.join(option.choices)}")

@@ -333,3 +333,19 @@ def test_each_factory_is_typed_as_the_model_it_makes() -> None:
     for each in ALL_FACTORIES:
         for base in each.__orig_bases__:  # XFactory(ProjectScopedFactory[X]): create() -> X
             assert get_args(base) == (each._meta.model,), each.__name__
+
+
+@pytest.mark.parametrize("strategy", ["build", "create"])
+def test_an_unknown_field_is_one_line_listing_the_model_fields(strategy: str) -> None:
+    with pytest.raises(TypeError) as info:
+        getattr(ConnectionFactory, strategy)(nme="x")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("ConnectionFactory: unknown field 'nme'; Connection has the fields ")
+    for name in ("id", "project_id", "provider", "group_ref", "consumer_ref", "status"):
+        assert f" {name}," in message or f" {name} " in message
+    assert "factory" not in type(info.value).__module__  # not a factory_boy error
+    # the declarations and traits a factory takes besides the fields are still accepted
+    assert OperationFactory.build(running=True).status.value == "running"
+    project = ProjectFactory.build()
+    assert ConnectionFactory.build(project=project).project_id == project.id

@@ -15,6 +15,7 @@ from contract.builders import Builder, list_all
 from pytest_ampdb import memory
 from pytest_ampdb.errors import AlreadyExistsError, ForeignKeyError, InvalidTransitionError
 from pytest_ampdb.memory import MemoryStore
+from pytest_ampdb.memory import store as memory_store
 from pytest_ampdb.models import OperationStatus, new_id
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
@@ -115,6 +116,21 @@ def test_restore_returns_to_the_snapshot_every_time(
     assert _all_rows(store) == before
 
 
+def test_a_restore_after_more_changes_than_remembered_rebuilds_the_snapshot(
+    store: MemoryStore, mem: Repositories, builder: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = builder.destination()
+    snapshot = store.snapshot()
+    before = _all_rows(store)
+    monkeypatch.setattr(memory_store, "JOURNAL_LIMIT", 3)  # past it the changes are forgotten
+    for _ in range(5):
+        builder.destination(project_id=kept.project_id)
+    mem.destinations.delete(kept.project_id, kept.id)
+    store.restore(snapshot)
+    assert _all_rows(store) == before
+    assert mem.destinations.get_by_name(kept.project_id, kept.name) == kept
+
+
 def test_a_snapshot_restores_into_another_store(
     store: MemoryStore, builder: Builder, packaged_seeds: SeedSet
 ) -> None:
@@ -149,6 +165,42 @@ def test_keys_and_references_follow_a_restore(
     organization_id = mem.projects.get_by_id(pid).organization_id
     with pytest.raises(ForeignKeyError):
         mem.organizations.delete(organization_id)
+
+
+def _pages(mem: Repositories, pid: str, provider: str) -> list[str]:
+    """Every connection id of ``provider``, two at a time."""
+    ids: list[str] = []
+    token: str | None = None
+    while True:
+        page = mem.connections.list(pid, provider=provider, page_size=2, page_token=token)
+        ids += [c.id for c in page.items]
+        if page.next_page_token is None:
+            return ids
+        token = page.next_page_token
+
+
+def test_filtered_pages_follow_updates_deletes_and_restores(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [builder.connection(project_id=pid, provider=("a", "b")[i % 2]) for i in range(7)]
+    snapshot = store.snapshot()
+    a_ids = [c.id for c in made if c.provider == "a"]
+    assert _pages(mem, pid, "a") == a_ids
+
+    moved = made[1]  # b -> a: leaves one index range for another, keeping its list position
+    mem.connections.update(dataclasses.replace(moved, provider="a"))
+    mem.connections.delete(pid, made[0].id)
+    assert _pages(mem, pid, "a") == [c.id for c in made[1:] if c.provider == "a" or c is moved]
+    assert moved.id not in _pages(mem, pid, "b")
+
+    store.restore(snapshot)
+    assert _pages(mem, pid, "a") == a_ids
+    assert _pages(mem, pid, "b") == [c.id for c in made if c.provider == "b"]
+    mem.projects.delete(pid)  # the cascade finds every connection through the project index
+    assert store.counts()["connections"] == 0
+    store.restore(snapshot)
+    assert len(list_all(mem, "connections", {"project_id": pid})) == 7
 
 
 # -- rows handed out ----------------------------------------------------------------------------

@@ -157,25 +157,39 @@ def test_a_public_names_suite_runs_green_in_an_unrelated_folder(
     assert str(ROOT) not in result.stdout  # the seeds come from the installed wheel
 
 
+def installed_ampdb(installed: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``ampdb`` console script, without this run's database variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPDB_", "DB_DSN"))}
+    return subprocess.run(
+        [str(installed / "bin" / "ampdb"), *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_the_console_script_and_packaged_schema_work_from_the_wheel(
     installed: Path, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [str(installed / "bin" / "ampdb"), "migrate", "validate"],
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = installed_ampdb(installed, tmp_path, "migrate", "validate")
     assert result.returncode == 0, result.stderr
-    env = subprocess.run(
-        [str(installed / "bin" / "ampdb"), "env", "--url", "postgresql://me@localhost/app"],
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = installed_ampdb(installed, tmp_path, "env", "--url", "postgresql://me@localhost/app")
     assert env.returncode == 0, env.stderr
     assert env.stdout.startswith("export PROJECT_ID=a0000002-0000-4000-8000-000000000001 ")
+
+
+@pytest.mark.parametrize("command", [["migrate", "new", "add_things"], ["migrate", "hash"]])
+def test_the_installed_wheel_refuses_to_write_into_itself(
+    installed: Path, tmp_path: Path, command: list[str]
+) -> None:
+    (packaged,) = installed.glob("lib/python*/site-packages/pytest_ampdb/schema/migrations")
+    before = {p.name: p.read_bytes() for p in packaged.iterdir()}
+    result = installed_ampdb(installed, tmp_path, *command)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1
+    assert "installed distribution" in result.stderr
+    assert "pass --dir DIR" in result.stderr
+    assert {p.name: p.read_bytes() for p in packaged.iterdir()} == before

@@ -263,8 +263,7 @@ def _copy_seeds(tmp: Path) -> Path:
             "read_states",
             lambda rows: [{**rows[0], "installation_id": "00000000-0000-4000-8000-00000000dead"}],
             "read_states.json: row 1: read_states.installation_id -> installations: "
-            "no installations row with project_id=a0000002-0000-4000-8000-000000000001, "
-            "id=00000000-0000-4000-8000-00000000dead",
+            "no installations row with project_id=*, id=00000000-0000-4000-8000-00000000dead",
         ),
     ],
 )
@@ -360,3 +359,53 @@ def test_pytest_randomly_seed_is_used_when_that_plugin_is_active(pytester: pytes
     pytester.makepyfile("def test_x(): pass")
     pytester.runpytest().stdout.fnmatch_lines(["ampdb: random seed 987654 *"])
     pytester.runpytest("--ampdb-random-seed=5").stdout.fnmatch_lines(["ampdb: random seed 5 *"])
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+def test_a_misspelt_marker_is_an_error_of_that_test_on_both_backends(
+    pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
+) -> None:
+    args = [f"--ampdb={backend}"]
+    if backend == "postgres":
+        dsn = request.getfixturevalue("pg_admin_dsn")
+        args += ["--ampdb-postgres=dsn", f"--ampdb-dsn={dsn}"]
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.ampdb(backend="postgress")
+        def test_typo_backend(ampdb):
+            pass
+
+        @pytest.mark.ampdb(isolation="nested")
+        def test_typo_isolation(ampdb):
+            pass
+
+        @pytest.mark.ampdb(seed="no")
+        def test_typo_seed(ampdb):
+            pass
+
+        @pytest.mark.ampdb(isolatoin="database")
+        def test_typo_keyword(ampdb):
+            pass
+
+        @pytest.mark.ampdb(isolation=None, seed=False)
+        def test_fine(ampdb):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-rE", *args)
+    result.assert_outcomes(passed=1, errors=4)
+    lines = [
+        "*ERROR at setup of test_typo_backend*",
+        "@pytest.mark.ampdb(backend='postgress'): expected one of None, 'memory', 'postgres'",
+        "*ERROR at setup of test_typo_isolation*",
+        "@pytest.mark.ampdb(isolation='nested'): "
+        "expected one of None, 'transaction', 'database', 'truncate'",
+        "*ERROR at setup of test_typo_seed*",
+        "@pytest.mark.ampdb(seed='no'): expected one of True, False",
+        "*ERROR at setup of test_typo_keyword*",
+        "@pytest.mark.ampdb takes only keyword arguments backend, isolation, seed; got isolatoin",
+    ]
+    result.stdout.fnmatch_lines(lines, consecutive=True)
+    assert "skipped" not in result.stdout.str()

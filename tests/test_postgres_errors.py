@@ -170,12 +170,19 @@ def test_a_missing_privilege_is_an_ampdb_error(conn: psycopg.Connection[Any]) ->
     project_id = _project(repos)
     role = f"ampdb_reader_{uuid.uuid4().hex[:8]}"
     conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
-    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-    error = _raised(lambda: repos.destinations.list(project_id))
+    as_reader = sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role))
+    conn.execute(as_reader)
+    error = _raised(lambda: repos.destinations.create(_destination(project_id)))
     assert isinstance(error, DatabaseError)
     assert error.sqlstate == "42501"
     conn.execute("RESET ROLE")
     _still_usable(repos, project_id)
+    conn.execute(as_reader)
+    # a read is sent bare (no savepoint): it fails as the same SELECT would, ending the
+    # transaction, but still as an AmpdbError
+    error = _raised(lambda: repos.destinations.list(project_id))
+    assert isinstance(error, DatabaseError)
+    assert error.sqlstate == "42501"
     conn.rollback()  # the role goes with the transaction
 
 

@@ -417,6 +417,18 @@ def test_operations_have_an_index_for_list_by_installation(conn: psycopg.Connect
     assert ("installation_id", "status") in catalog_indexes(conn, "operations").values()
 
 
+@pytest.mark.parametrize("table", [name for name, spec in TABLES.items() if spec.lookups])
+def test_every_declared_lookup_is_indexed(conn: psycopg.Connection[Any], table: str) -> None:
+    """A filter the memory store keeps an index for leads an index in PostgreSQL too."""
+    indexes = catalog_indexes(conn, table).values()
+    unindexed = [
+        lookup
+        for lookup in TABLES[table].lookups
+        if not any(cols[: len(lookup)] == lookup for cols in indexes)
+    ]
+    assert unindexed == []
+
+
 # --------------------------------------------------------------------------------------------
 # Rules, tested by writing rows
 # --------------------------------------------------------------------------------------------

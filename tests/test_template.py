@@ -7,6 +7,7 @@ import threading
 import psycopg
 import pytest
 
+from pytest_ampdb.postgres import kept
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.provisioning.server import Server
@@ -72,15 +73,27 @@ def test_concurrent_starts_build_once_and_a_failed_build_leaves_nothing(server: 
     assert not {n for n in databases(server) if n.startswith(tpl.TEMPLATE_PREFIX + "c")}
 
 
-def test_prune_keeps_the_current_template_and_those_in_use(server: Server) -> None:
+def test_prune_keeps_the_current_template_those_in_use_and_other_checkouts(
+    server: Server,
+) -> None:
     old = tpl.ensure_template(server, "d" * 64, one_table)
     busy = tpl.ensure_template(server, "e" * 64, one_table)
     current = tpl.ensure_template(server, "f" * 64, one_table)
+    theirs = tpl.ensure_template(server, "9" * 64, one_table)
+    with tpl.admin(server) as conn:
+        for template in (old, busy, current):
+            kept.keep_template(conn, template.name, "aaaaaaaaaaaa")
+        kept.keep_template(conn, theirs.name, "bbbbbbbbbbbb")  # another checkout's
     old.release(server, drop=False)  # a finished --ampdb-reuse run left it
-    dropped = tpl.prune_templates(server, keep=current.name)
-    assert old.name in dropped  # (other runs' unused templates on this server may go too)
+    theirs.release(server, drop=False)
+    with tpl.admin(server) as conn:
+        dropped = kept.prune(conn, current.name, "aaaaaaaaaaaa")
+    assert old.name in dropped  # (unclaimed templates of other tests on this server may go too)
     assert busy.name not in dropped
     assert current.name not in dropped
-    assert {busy.name, current.name} <= databases(server)
+    assert theirs.name not in dropped
+    assert {busy.name, current.name, theirs.name} <= databases(server)
+    with tpl.admin(server) as conn:  # the other checkout lets go of it: now it goes
+        assert kept.let_go(conn, theirs.name, frozenset({"bbbbbbbbbbbb"})) == "dropped"
     for template in (busy, current):
         template.release(server, drop=True)

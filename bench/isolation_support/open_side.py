@@ -8,14 +8,14 @@ settings), created and filled before the first test, so none of that is timed. R
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 import pytest
 
-from isolation_support.template import fill
+from isolation_support.template import throwaway_database
 from pytest_ampdb.postgres import configure_connection, repositories
-from pytest_ampdb.provisioning.local import LocalCluster
 from pytest_ampdb.seeds import read_seeds
 from pytest_ampdb.types import Repositories
 
@@ -24,12 +24,9 @@ _PROJECT_ID = read_seeds().ids.project_id
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    cluster = LocalCluster.start(major=15)
-    _STATE["cluster"] = cluster
-    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as admin:
-        admin.execute("CREATE DATABASE bench")
-    fill(cluster.dsn("bench"))
-    conn = psycopg.connect(cluster.dsn("bench"))
+    stack = ExitStack()
+    _STATE["stack"] = stack
+    conn = psycopg.connect(stack.enter_context(throwaway_database()))
     configure_connection(conn)
     _STATE["conn"] = conn
     _STATE["repos"] = repositories(conn)
@@ -39,9 +36,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     conn = _STATE.pop("conn", None)
     if conn is not None:
         conn.close()
-    cluster = _STATE.pop("cluster", None)
-    if cluster is not None:
-        cluster.stop()
+    stack = _STATE.pop("stack", None)
+    if stack is not None:
+        stack.close()
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,18 +23,29 @@ from pytest_ampdb.errors import AmpdbError
 
 # Modules of ``pytest_ampdb.cli``, each exposing ``register(subparsers)``; every parser it adds
 # sets ``func`` (args -> exit code) with ``set_defaults``. A new command group: add its name here.
-COMMANDS: tuple[str, ...] = ("migrate", "database", "preview")
+COMMANDS: tuple[str, ...] = ("migrate", "database", "preview", "clean")
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = common.Parser(
         prog=common.PROG,
         description="pytest-ampdb tools: Atlas-compatible migrations and test databases.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--timeout",
+        type=common.seconds_arg,
+        default=os.environ.get(common.TIMEOUT_ENV)
+        or os.environ.get("PGCONNECT_TIMEOUT")
+        or common.DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a server that does not answer a connection within SECONDS "
+        f"(default: ${common.TIMEOUT_ENV}, else $PGCONNECT_TIMEOUT, else "
+        f"{common.DEFAULT_TIMEOUT})",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in commands:
         importlib.import_module(f"pytest_ampdb.cli.{name}").register(subparsers)
@@ -42,11 +55,14 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``ampdb`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
+    common.Parser.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or bad usage (argparse prints the message)
         code = exc.code
         return code if isinstance(code, int) else common.EXIT_USAGE
+    # libpq's (and psycopg's) own variable: every connection the command opens is bounded
+    os.environ["PGCONNECT_TIMEOUT"] = str(max(2, math.ceil(args.timeout)))
     handler: Handler | None = getattr(args, "func", None)
     if handler is None:
         parser.print_usage(sys.stderr)
@@ -55,8 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except SystemExit as exc:  # a subcommand's parser.error(): bad usage
         return exc.code if isinstance(exc.code, int) else common.EXIT_USAGE
+    except common.UsageError as exc:
+        common.print_error(exc)
+        return common.EXIT_USAGE
     except AmpdbError as exc:
         common.print_error(exc)
+    except psycopg.errors.ConnectionTimeout:
+        common.print_error(
+            f"cannot connect to the database: no answer within {args.timeout:g} s "
+            f"(--timeout, ${common.TIMEOUT_ENV})"
+        )
     except psycopg.OperationalError as exc:
         common.print_error(f"cannot connect to the database: {_first_line(exc)}")
     except psycopg.Error as exc:

@@ -17,17 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.ownership import Drop, create_marked, drop_database, drop_owned
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 
-DEFAULT_LOCAL_DSN = "postgresql://postgres@localhost:5432/ampdb"
+FORCE_RULE = (
+    "Without --force it drops only a database that refresh-db created, on a local host "
+    "(a Unix socket, localhost or a loopback address); --force drops any other but the "
+    "system databases."
+)
+"""What ``--force`` changes: said once, in ``--help`` and (the same words) in the README."""
 PROTECTED_DATABASES = frozenset({"postgres", "template0", "template1"})
 
 
@@ -38,7 +43,9 @@ def register(subparsers: Any) -> None:
         help="load the seed rows into a migrated database",
         description="Load schema/seed/*.json into a migrated database, in one transaction.",
     )
-    p.add_argument("-u", "--url", default=common.default_url(), help=common.URL_HELP)
+    p.add_argument(
+        "-u", "--url", type=common.dsn_arg, default=common.default_url(), help=common.URL_HELP
+    )
     p.add_argument(
         "--dir", type=Path, default=None, help="seed directory (default: the packaged schema/seed)"
     )
@@ -51,11 +58,15 @@ def register(subparsers: Any) -> None:
         "refresh-db",
         help="drop, create, migrate and seed a local database",
         description="Drop the database named in --url, create it again, apply the migrations "
-        "and load the seeds. Only a local server is accepted unless --force.",
+        f"and load the seeds. {FORCE_RULE}",
     )
-    p.add_argument("-u", "--url", required=True, help="URL of the database to recreate")
     p.add_argument(
-        "--force", action="store_true", help="also drop a database on a host that is not local"
+        "-u", "--url", type=common.dsn_arg, default=common.default_url(), help=common.URL_HELP
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="drop the database even when refresh-db did not create it or its host is not local",
     )
     p.add_argument(
         "--dir", type=Path, default=None, help="migration directory (default: the packaged one)"
@@ -75,8 +86,8 @@ def register(subparsers: Any) -> None:
         "-u",
         "--url",
         default=None,
-        help="database URL to export as DB_DSN (default: $AMPDB_DSN, $DB_DSN, "
-        f"else {DEFAULT_LOCAL_DSN})",
+        help="database URL to export as DB_DSN (default: $AMPDB_DSN, else $DB_DSN; "
+        "with neither, DB_DSN is not exported)",
     )
     p.add_argument(
         "--dir", type=Path, default=None, help="seed directory (default: the packaged one)"
@@ -100,6 +111,8 @@ def run_seed(args: argparse.Namespace) -> int:
 
 def run_refresh(args: argparse.Namespace) -> int:
     """``refresh-db``: drop and recreate the URL's database, migrate it, seed it."""
+    if not args.url:
+        args.parser_error(common.URL_REQUIRED)
     url = str(args.url)
     target = database_name(url)
     if not args.force:
@@ -118,15 +131,18 @@ def run_refresh(args: argparse.Namespace) -> int:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    """``env``: one ``export`` line with the seeded ids and the database URL, shell-quoted."""
-    url = args.url or common.default_url() or DEFAULT_LOCAL_DSN
+    """``env``: one ``export`` line with the seeded ids and the database URL, shell-quoted.
+
+    Without a URL (no --url, $AMPDB_DSN or $DB_DSN) no ``DB_DSN`` is exported: a guessed one
+    would point the app at a database nobody chose, and an existing ``DB_DSN`` stays as it is.
+    """
+    url = args.url or common.default_url()
     ids = read_seeds(args.dir).ids
-    values = {
-        "PROJECT_ID": ids.project_id,
-        "API_KEY": ids.api_key,
-        "ADMIN_KEY": ids.admin_key,
-        "DB_DSN": url,
-    }
+    values = {"PROJECT_ID": ids.project_id, "API_KEY": ids.api_key, "ADMIN_KEY": ids.admin_key}
+    if url:
+        values["DB_DSN"] = url
+    else:
+        print("ampdb env: DB_DSN not exported (no --url, $AMPDB_DSN or $DB_DSN)", file=sys.stderr)
     sys.stdout.write(
         "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items()) + "\n"
     )
@@ -186,25 +202,19 @@ def recreate_database(url: str, name: str, *, force: bool = False) -> None:
     admin = make_conninfo(url, dbname="postgres")
     try:
         conn = psycopg.connect(admin, autocommit=True)
+    except psycopg.errors.ConnectionTimeout:  # no answer at all: a second try would not help
+        raise
     except psycopg.OperationalError:
         conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
     with conn:
-        ident = sql.Identifier(name)
-        row = conn.execute(
-            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
-            " WHERE datname = %s",
-            (name,),
-        ).fetchone()
-        if row is not None and not str(row[0]).startswith(REFRESH_MARK) and not force:
+        if force:  # the user named it and insisted
+            drop_database(conn, name)
+        elif drop_owned(conn, name, (REFRESH_MARK,)) is Drop.NOT_OURS:
             raise AmpdbError(
                 f"refusing to drop database {name!r}: refresh-db did not create it "
                 "(use --force to drop it anyway)"
             )
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-        conn.execute(
-            sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(REFRESH_MARK))
-        )
+        create_marked(conn, name, REFRESH_MARK)
 
 
 def _is_local(host: str) -> bool:

@@ -7,7 +7,6 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
-import functools
 import re
 import sys
 from collections.abc import Callable
@@ -150,6 +149,7 @@ def _add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-u",
         "--url",
+        type=common.dsn_arg,
         default=common.default_url(),
         help=common.URL_HELP,
     )
@@ -237,34 +237,18 @@ def _url(args: argparse.Namespace) -> str:
 # -- commands ---------------------------------------------------------------------------------
 
 
-def _usage_errors(run: Handler) -> Handler:
-    """Report a :class:`~pytest_ampdb.migrations.UsageError` as bad usage (exit 2), one line."""
-
-    @functools.wraps(run)
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except migrations.UsageError as exc:
-            common.print_error(exc)
-            return common.EXIT_USAGE
-
-    return wrapped
-
-
 def _directory(args: argparse.Namespace) -> Path:
     return Path(args.dir or migrations.default_migrations_dir())
 
 
-@_usage_errors
 def run_hash(args: argparse.Namespace) -> int:
     """``migrate hash``: rewrite atlas.sum unconditionally."""
-    directory = _directory(args)
+    directory = common.writable_dir(_directory(args))
     migrations.MigrationDir(directory)  # a clear error if the directory is missing
     migrations.write_sum(directory)
     return common.EXIT_OK
 
 
-@_usage_errors
 def run_validate(args: argparse.Namespace) -> int:
     """``migrate validate``: atlas.sum check, then an optional replay on a dev database."""
     directory = _directory(args)
@@ -288,7 +272,6 @@ def check_dir(directory: Path) -> bool:
     return True
 
 
-@_usage_errors
 def run_status(args: argparse.Namespace) -> int:
     """``migrate status``: what is applied, what is pending, the last error."""
     directory = _directory(args)
@@ -299,7 +282,6 @@ def run_status(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-@_usage_errors
 def run_apply(args: argparse.Namespace) -> int:
     """``migrate apply [amount]``: run pending files, print Atlas's apply log."""
     count = parse_amount(args.amount)
@@ -328,7 +310,6 @@ def run_apply(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-@_usage_errors
 def run_set(args: argparse.Namespace) -> int:
     """``migrate set [version]``: edit the revisions table to say the database is at a version."""
     version = _one_arg(args.version, required=bool(args.version))
@@ -346,10 +327,9 @@ def run_set(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-@_usage_errors
 def run_rebase(args: argparse.Namespace) -> int:
     """``migrate rebase VERSION...``: new versions after every file, atlas.sum re-hashed."""
-    directory = _directory(args)
+    directory = common.writable_dir(_directory(args))
     if not check_dir(directory):
         return common.EXIT_FAILURE
     applied: set[str] = set()
@@ -360,7 +340,6 @@ def run_rebase(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-@_usage_errors
 def run_lint(args: argparse.Namespace) -> int:
     """``migrate lint``: Atlas's report; exit 1 on an error-level finding."""
     directory = _directory(args)
@@ -371,11 +350,10 @@ def run_lint(args: argparse.Namespace) -> int:
     return common.EXIT_FAILURE if report.failed else common.EXIT_OK
 
 
-@_usage_errors
 def run_new(args: argparse.Namespace) -> int:
     """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum."""
     name = _one_arg(args.name) or ""
-    directory = _directory(args)
+    directory = common.writable_dir(_directory(args))
     if directory.exists() and not check_dir(directory):
         return common.EXIT_FAILURE
     path = migrations.new_file(directory, name)

@@ -125,7 +125,12 @@ def register(subparsers: Any) -> None:
 
 
 def _add_common(p: argparse.ArgumentParser, *, branch: bool) -> None:
-    p.add_argument("--server", default=os.environ.get(preview.SERVER_ENV) or None, help=SERVER_HELP)
+    p.add_argument(
+        "--server",
+        type=common.dsn_arg,
+        default=os.environ.get(preview.SERVER_ENV) or None,
+        help=SERVER_HELP,
+    )
     if branch:
         p.add_argument("--branch", default=None, help=BRANCH_HELP)
         p.add_argument(

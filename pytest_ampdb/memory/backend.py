@@ -1,9 +1,9 @@
 """The memory backend for test runs: seed once, then give each test a fresh copy.
 
 The seeded state (JSON seeds plus rows from ``pytest_ampdb_seed`` hooks) is kept as a snapshot;
-before each test the session's store is restored from it in place (a copy of a dozen small
-dictionaries), so what one test writes no other test sees, whatever the order, at a cost of
-microseconds. The repositories over that store are built once and serve every test.
+before each test the session's store is restored from it in place (the rows the last test
+changed are put back), so what one test writes no other test sees, whatever the order, at a cost
+of microseconds. The repositories over that store are built once and serve every test.
 """
 
 from __future__ import annotations

@@ -1,16 +1,21 @@
 """``MemoryStore``: the twelve tables in dictionaries, enforcing what the schema enforces.
 
-Rows are stored in normalized form and never changed in place (an update stores a new dict), so
-a snapshot is a cheap copy of the per-table dictionaries: that is how a test is reset to the
-seeded state in microseconds. JSON values are copied on the way out, so a model handed to a
-caller shares nothing mutable with the store. One re-entrant lock makes every operation atomic,
-which is what gives racing status moves exactly one winner.
+Rows are stored in normalized form and never changed in place (an update stores a new dict);
+each table keeps the indexes its declaration asks for (``memory.indexes``), so every operation
+costs O(log n + rows touched) however large the table grows. JSON values are copied on the way
+out, so a model handed to a caller shares nothing mutable with the store. One re-entrant lock
+makes every operation atomic, which is what gives racing status moves exactly one winner.
+
+A snapshot copies the rows (they are immutable, so only the dictionaries). Since the last
+snapshot taken or restored, the store remembers each changed row's earlier value; restoring
+that same snapshot puts just those rows back, which is how a test is reset to the seeded state
+in microseconds whatever the seeds hold. Any other snapshot is restored by a bulk rebuild.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,30 +25,19 @@ from pytest_ampdb.errors import (
     InvalidTransitionError,
     ValidationError,
 )
-from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.memory.indexes import Table
 from pytest_ampdb.models.schema import ForeignKey, OnDelete, Row, TableSpec, UniqueKey, copy_json
 from pytest_ampdb.models.tables import TABLES
 
-
-class _Table:
-    """One table: rows by primary key, and an index per unique key."""
-
-    __slots__ = ("indexes", "json_columns", "rows", "spec")
-
-    def __init__(self, spec: TableSpec[Any]) -> None:
-        self.spec = spec
-        self.rows: dict[object, Row] = {}
-        self.indexes: dict[str, dict[tuple[object, ...], object]] = {
-            k.name: {} for k in spec.unique
-        }
-        self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
+JOURNAL_LIMIT = 10_000
+"""Changed rows remembered for a fast restore; past it, a restore rebuilds from the snapshot."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
-    """A point-in-time copy of every table, restorable any number of times."""
+    """A point-in-time copy of every table's rows, restorable any number of times."""
 
-    tables: Mapping[str, tuple[dict[object, Row], dict[str, dict[tuple[object, ...], object]]]]
+    tables: Mapping[str, Mapping[object, Row]]
 
 
 class MemoryStore:
@@ -51,11 +45,15 @@ class MemoryStore:
 
     def __init__(self, specs: Mapping[str, TableSpec[Any]] = TABLES) -> None:
         self._lock = threading.RLock()
-        self._tables = {name: _Table(spec) for name, spec in specs.items()}
+        self._tables = {name: Table(spec) for name, spec in specs.items()}
         self._children: dict[str, list[tuple[TableSpec[Any], ForeignKey]]] = {n: [] for n in specs}
         for spec in specs.values():
             for fk in spec.foreign_keys:
                 self._children[fk.table].append((spec, fk))
+        self._base: Snapshot | None = None
+        """The snapshot last taken or restored, which ``_journal`` leads back to."""
+        self._journal: dict[tuple[str, object], Row | None] = {}
+        """(table, primary key) -> the row as it was in ``_base`` (None: it did not exist)."""
 
     def __repr__(self) -> str:
         return f"MemoryStore({', '.join(f'{n}={len(t.rows)}' for n, t in self._tables.items())})"
@@ -65,16 +63,35 @@ class MemoryStore:
     def snapshot(self) -> Snapshot:
         """Copy the current state (rows are immutable, so only the dictionaries are copied)."""
         with self._lock:
-            return Snapshot(
-                {name: _copy_table(t.rows, t.indexes) for name, t in self._tables.items()}
-            )
+            snapshot = Snapshot({name: dict(t.rows) for name, t in self._tables.items()})
+            self._base, self._journal = snapshot, {}
+            return snapshot
 
     def restore(self, snapshot: Snapshot) -> None:
         """Return to ``snapshot``; the snapshot stays usable for later restores."""
         with self._lock:
-            for name, (rows, indexes) in snapshot.tables.items():
+            if snapshot is self._base:
+                self._undo()
+            else:
+                for name, rows in snapshot.tables.items():
+                    self._tables[name].load(rows)
+                self._base = snapshot
+            self._journal = {}
+
+    def _undo(self) -> None:
+        """Put back every row changed since ``_base``: all removed first, then all re-added,
+        so no unique key is briefly claimed twice."""
+        journal = self._journal
+        for (name, pk), _ in journal.items():
+            table = self._tables[name]
+            current = table.rows.pop(pk, None)
+            if current is not None:
+                table.unindex(current)
+        for (name, pk), old in journal.items():
+            if old is not None:
                 table = self._tables[name]
-                table.rows, table.indexes = _copy_table(rows, indexes)
+                table.rows[pk] = old
+                table.index(old)
 
     def counts(self) -> dict[str, int]:
         """Rows per table."""
@@ -100,8 +117,7 @@ class MemoryStore:
             stored = dict(row)
             for name in table.json_columns:  # the caller keeps no handle on the stored JSON
                 stored[name] = copy_json(stored[name])
-            table.rows[pk] = stored
-            self._index(table, stored)
+            self._write(table, None, stored)
             return self._out(table, stored)
 
     def select(
@@ -114,15 +130,7 @@ class MemoryStore:
     ) -> list[Row]:
         with self._lock:
             table = self._tables[spec.name]
-            order = spec.order_by
-            found = [r for r in self._candidates(table, where) if _matches(r, where)]
-            found.sort(key=lambda r: tuple(r[c] for c in order))
-            if after is not None:
-                start = tuple(after)
-                found = [r for r in found if tuple(r[c] for c in order) > start]
-            if limit is not None:
-                found = found[:limit]
-            return [self._out(table, r) for r in found]
+            return [self._out(table, r) for r in table.find(where, after=after, limit=limit)]
 
     def update(
         self,
@@ -134,7 +142,7 @@ class MemoryStore:
     ) -> Row | None:
         with self._lock:
             table = self._tables[spec.name]
-            matched = [r for r in self._candidates(table, where) if _matches(r, where)]
+            matched = table.find(where, limit=2)
             if len(matched) != 1:
                 return None
             old = matched[0]
@@ -151,31 +159,30 @@ class MemoryStore:
             self._check_unique(table, new, exclude=old)
             changed = [fk for fk in spec.foreign_keys if any(new[c] != old[c] for c in fk.columns)]
             self._check_references(spec, new, changed)
-            self._replace(table, old, new)
+            self._write(table, old, new)
             return self._out(table, new)
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         with self._lock:
             table = self._tables[spec.name]
             doomed: dict[str, dict[object, Row]] = {}
-            for row in [r for r in self._candidates(table, where) if _matches(r, where)]:
+            for row in table.find(where):
                 self._collect_cascade(spec, row, doomed)
             nulls = self._check_dependents(doomed)
             for name, rows in doomed.items():
                 target = self._tables[name]
-                for pk, row in rows.items():
-                    del target.rows[pk]
-                    self._unindex(target, row)
+                for row in rows.values():
+                    self._write(target, row, None)
             for (name, pk), columns in nulls.items():
                 target = self._tables[name]
                 old = target.rows[pk]
-                self._replace(target, old, {**old, **dict.fromkeys(columns)})
+                self._write(target, old, {**old, **dict.fromkeys(columns)})
             return len(doomed.get(spec.name, {}))
 
     def upsert(self, spec: TableSpec[Any], row: Row, key: UniqueKey, update: Sequence[str]) -> Row:
         with self._lock:
             table = self._tables[spec.name]
-            existing = table.indexes[key.name].get(tuple(row[c] for c in key.columns))
+            existing = table.unique[key.name].get(tuple(row[c] for c in key.columns))
             if existing is None:
                 return self.insert(spec, row)
             where = {spec.primary_key: existing}
@@ -185,13 +192,13 @@ class MemoryStore:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def _check_unique(self, table: _Table, row: Row, *, exclude: Row | None) -> None:
+    def _check_unique(self, table: Table, row: Row, *, exclude: Row | None) -> None:
         spec = table.spec
         for key in spec.unique:
             values = tuple(row[c] for c in key.columns)
             if None in values:
                 continue
-            holder = table.indexes[key.name].get(values)
+            holder = table.unique[key.name].get(values)
             if holder is not None and (exclude is None or holder != exclude[spec.primary_key]):
                 raise AlreadyExistsError(spec.name, key.columns, spec.shown(key.columns, values))
 
@@ -260,40 +267,36 @@ class MemoryStore:
     def _referencing(
         self, spec: TableSpec[Any], fk: ForeignKey, parent_spec: TableSpec[Any], parent: Row
     ) -> list[Row]:
-        """The rows of ``spec`` whose ``fk`` points at ``parent`` (all its columns match)."""
-        rows = self._tables[spec.name].rows.values()
-        return [r for r in rows if _points_at(fk, parent_spec, r, parent)]
+        """The rows of ``spec`` whose ``fk`` points at ``parent`` (all its columns match),
+        found through the reference column's index."""
+        found = self._tables[spec.name].referencing(fk.column, parent[parent_spec.primary_key])
+        return [r for r in found if _points_at(fk, parent_spec, r, parent)]
 
     # -- storage helpers -------------------------------------------------------------------
 
-    def _candidates(self, table: _Table, where: Mapping[str, object]) -> Iterator[Row]:
-        pk = table.spec.primary_key
-        if pk in where:
-            row = table.rows.get(where[pk])
-            if row is not None:
-                yield row
-            return
-        yield from table.rows.values()
-
-    def _replace(self, table: _Table, old: Row, new: Row) -> None:
-        self._unindex(table, old)
-        table.rows[new[table.spec.primary_key]] = new
-        self._index(table, new)
-
-    @staticmethod
-    def _index(table: _Table, row: Row) -> None:
-        for key in table.spec.unique:
-            values = tuple(row[c] for c in key.columns)
-            if None not in values:
-                table.indexes[key.name][values] = row[table.spec.primary_key]
-
-    @staticmethod
-    def _unindex(table: _Table, row: Row) -> None:
-        for key in table.spec.unique:
-            table.indexes[key.name].pop(tuple(row[c] for c in key.columns), None)
+    def _write(self, table: Table, old: Row | None, new: Row | None) -> None:
+        """Store ``new`` in place of ``old`` (either may be None: an insert, a delete), keep the
+        indexes, and remember the row's value at the last snapshot for a fast restore."""
+        row = new if new is not None else old
+        assert row is not None
+        pk = row[table.spec.primary_key]
+        if self._base is not None:
+            if len(self._journal) >= JOURNAL_LIMIT:  # a rebuild is as cheap by now
+                self._base, self._journal = None, {}
+            else:
+                self._journal.setdefault((table.spec.name, pk), old)
+        if new is None:
+            del table.rows[pk]
+            table.unindex(row)
+        elif old is None:
+            table.rows[pk] = new
+            table.index(new)
+        else:
+            table.rows[pk] = new
+            table.reindex(old, new)
 
     @staticmethod
-    def _out(table: _Table, row: Row) -> Row:
+    def _out(table: Table, row: Row) -> Row:
         out = dict(row)
         for name in table.json_columns:
             out[name] = copy_json(out[name])
@@ -304,13 +307,3 @@ def _points_at(fk: ForeignKey, parent_spec: TableSpec[Any], row: Row, parent: Ro
     """Whether ``row``'s reference ``fk`` names ``parent``: every column pair equal."""
     pairs = zip(fk.columns, fk.target(parent_spec), strict=True)
     return all(row[c] == parent[p] for c, p in pairs)
-
-
-def _matches(row: Row, where: Mapping[str, object]) -> bool:
-    return all(row[c] == v for c, v in where.items())
-
-
-def _copy_table(
-    rows: dict[object, Row], indexes: dict[str, dict[tuple[object, ...], object]]
-) -> tuple[dict[object, Row], dict[str, dict[tuple[object, ...], object]]]:
-    return dict(rows), {name: dict(index) for name, index in indexes.items()}

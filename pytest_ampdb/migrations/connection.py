@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from pytest_ampdb.provisioning.urls import bounded
+
 Connection = psycopg.Connection[Any]
 
 
@@ -58,7 +60,7 @@ def open_connection(target: str | Connection) -> Iterator[tuple[Connection, str 
     """
     if isinstance(target, str):
         parsed = parse_target(target)
-        conn = psycopg.connect(parsed.conninfo, autocommit=True)
+        conn = psycopg.connect(parsed.conninfo, autocommit=True, **bounded(parsed.conninfo))
         try:
             yield conn, parsed.schema
         finally:

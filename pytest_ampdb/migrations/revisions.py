@@ -21,6 +21,7 @@ from psycopg import sql
 
 from pytest_ampdb import __version__
 from pytest_ampdb.migrations.errors import LockTimeoutError
+from pytest_ampdb.ownership import try_lock, unlock
 
 DEFAULT_SCHEMA = "atlas_schema_revisions"
 TABLE = "atlas_schema_revisions"
@@ -224,8 +225,7 @@ def acquire_lock(conn: psycopg.Connection[Any], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-        if row and row[0]:
+        if try_lock(conn, LOCK_KEY):
             return
         now = time.monotonic()
         if timeout >= 0 and now >= deadline:
@@ -246,4 +246,4 @@ def release_lock(conn: psycopg.Connection[Any]) -> None:
     with contextlib.suppress(psycopg.Error):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
-        conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        unlock(conn, LOCK_KEY)

@@ -9,6 +9,7 @@ postgres backend maps a violated constraint back to the same error the memory st
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,9 @@ class TableSpec(Generic[M]):
     foreign_keys: tuple[ForeignKey, ...] = ()
     checks: tuple[Check, ...] = ()
     order_by: tuple[str, ...] = ("create_time", "id")
+    lookups: tuple[tuple[str, ...], ...] = ()
+    """Equality filters a page of a list is read by, besides the scope: each is kept in list
+    order, in the memory store and in the migrations (an index led by those columns)."""
     scope: str | None = "project_id"
     created_column: str | None = "create_time"
     updated_column: str | None = "update_time"
@@ -126,6 +130,14 @@ class TableSpec(Generic[M]):
     @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def list_indexes(self) -> tuple[tuple[str, ...], ...]:
+        """The equality columns of every index kept in list order: the scope (none, the whole
+        table, for an unscoped table), then each declared lookup. (A reference column is
+        indexed too, for deletes and its own lookups, but needs no order.)"""
+        found: list[tuple[str, ...]] = [(self.scope,)] if self.scope else [()]
+        return tuple(dict.fromkeys([*found, *self.lookups]))
 
     @cached_property
     def primary(self) -> UniqueKey:
@@ -206,7 +218,12 @@ def coerce(table: str, column: Column, value: Any) -> Any:
         raise ValidationError(table, column.name, f"{exc}") from None
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(column: Column, value: Any) -> str:
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):  # already the stored form
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):

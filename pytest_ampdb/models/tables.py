@@ -66,6 +66,7 @@ PROJECTS = TableSpec(
     name="projects",
     model=e.Project,
     scope=None,
+    lookups=(("organization_id",),),
     unique=(_unique("projects", "name"),),
     foreign_keys=(
         ForeignKey(
@@ -134,12 +135,14 @@ OPERATIONS = TableSpec(
         _ref("operations", "integration_id", "integrations", OnDelete.CASCADE),
         _ref("operations", "installation_id", "installations", OnDelete.CASCADE),
     ),
+    lookups=(("installation_id", "status"),),
     transitions={"status": OPERATION_MOVES},
 )
 
 CONNECTIONS = TableSpec(
     name="connections",
     model=e.Connection,
+    lookups=tuple(("project_id", c) for c in ("provider", "group_ref", "consumer_ref", "status")),
     foreign_keys=(
         _project_fk("connections"),
         _ref("connections", "provider_app_id", "provider_apps", OnDelete.SET_NULL),

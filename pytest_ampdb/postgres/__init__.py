@@ -10,6 +10,7 @@ from pytest_ampdb import repositories as _repositories
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
+from pytest_ampdb.provisioning.urls import bounded, check_dsn
 from pytest_ampdb.repositories.table import Clock, utc_now
 from pytest_ampdb.types import Repositories
 
@@ -25,7 +26,9 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
     """An open pool with the seed's defaults: 10 idle, 100 open, 1-minute connection lifetime.
 
     ``pool_options`` go to ``ConnectionPool`` (``min_size``, ``max_size``, ``max_lifetime``,
-    ``timeout``, ...) and override those defaults.
+    ``timeout``, ...) and override those defaults. Connections get a connect timeout of 10 s
+    unless the DSN or ``PGCONNECT_TIMEOUT`` sets one; a DSN libpq cannot parse is refused with
+    one line that does not quote it.
     """
     options: dict[str, Any] = {
         "min_size": MIN_IDLE,
@@ -35,6 +38,7 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
         "name": "ampdb",
     }
     options.update(pool_options)
+    options["kwargs"] = {**bounded(check_dsn(dsn, "the pool's DSN")), **options.get("kwargs", {})}
     from psycopg_pool import ConnectionPool
 
     return ConnectionPool(dsn, configure=configure_connection, **options)

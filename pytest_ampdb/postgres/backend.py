@@ -8,11 +8,12 @@ Each process then clones its own databases, named after the run and the worker.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -22,9 +23,11 @@ import psycopg
 from pytest_ampdb import migrations
 from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.migrations.errors import rehash_hint
 from pytest_ampdb.paths import migrations_dir
+from pytest_ampdb.postgres import budget, kept
 from pytest_ampdb.postgres import template as tpl
-from pytest_ampdb.postgres.errors import ConnectionLostError
+from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, reason
 from pytest_ampdb.postgres.isolation import (
     CLONE_TIMEOUT,
     ISOLATIONS,
@@ -35,11 +38,11 @@ from pytest_ampdb.postgres.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
+from pytest_ampdb.provisioning.connect import ServerBusyError, connect
 from pytest_ampdb.provisioning.errors import ProvisioningError
 from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
-from pytest_ampdb.provisioning.server import Server
-from pytest_ampdb.provisioning.urls import redact_url
+from pytest_ampdb.provisioning.server import Server, project_key
+from pytest_ampdb.provisioning.urls import Dsn, redact_url
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.settings import Settings
@@ -65,13 +68,20 @@ class Provisioned:
     run_id: str
     preview: str | None = None
     """The branch's preview database, used in place by ``transaction`` isolation."""
+    untouched: tuple[str, ...] = ()
+    """Databases named like a run's but without our mark, which the sweep left alone."""
+    ahead: int = budget.AHEAD
+    """Databases each process clones ahead under ``database`` isolation (the server's budget)."""
+    budget: str = ""
+    """Why the server cannot hold the run's connections, said once at start ("" if it can)."""
 
     def to_shared(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values (a ``Dsn`` becomes a ``str``: execnet sends only exact types)."""
+        return {k: str(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_shared(cls, data: dict[str, Any]) -> Provisioned:
-        return cls(**data)
+        return cls(**{**data, "admin_dsn": Dsn(data["admin_dsn"])})
 
 
 def provision(
@@ -89,13 +99,17 @@ def provision(
         recreate=settings.recreate,
         project_root=context.project_root,
         major=settings.postgres_version,
+        timeout=settings.timeout,
     )
     directory = settings.migrations or migrations_dir()
     files = migrations.MigrationDir(directory)
     try:  # an edited atlas.sum stops the run before any server work
         files.validate()
     except migrations.ChecksumError as exc:
-        raise AmpdbError(f"{directory / 'atlas.sum'}: {exc}") from None
+        raise AmpdbError(
+            f"{directory / 'atlas.sum'}: {exc}; if the change is deliberate, run "
+            + rehash_hint(directory)
+        ) from None
     server = obtain_server(request)
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []
@@ -110,11 +124,15 @@ def provision(
     except BaseException:
         server.close()
         raise
+    run_id = secrets.token_hex(3)
     try:  # on the connection that holds the template in use: no second admin connection
-        tpl.sweep_dead_runs(server, conn=template.hold)
+        template.lease(run_id)
+        swept = tpl.sweep_dead_runs(server, run_id, conn=template.hold)
         strategy = tpl.clone_strategy(server, conn=template.hold)
-        if settings.reuse or settings.recreate:
-            tpl.prune_templates(server, keep=template.name, conn=template.hold)
+        if settings.reuse and template.hold is not None:  # this checkout keeps it
+            kept.keep_template(template.hold, template.name, project_key(context.project_root))
+        if (settings.reuse or settings.recreate) and template.hold is not None:
+            kept.prune(template.hold, template.name, project_key(context.project_root))
         provisioned = Provisioned(
             admin_dsn=server.admin_dsn,
             kind=server.kind,
@@ -126,10 +144,11 @@ def provision(
             template_seconds=template.seconds,
             strategy=strategy,
             migration_version=_last_version(files),
-            run_id=secrets.token_hex(3),
+            run_id=run_id,
+            untouched=tuple(swept.untouched),
         )
     except BaseException:
-        release_provisioned(settings, template, server)
+        release_provisioned(settings, template, server, project=project_key(context.project_root))
         raise
     return provisioned, server, template
 
@@ -150,7 +169,7 @@ def provision_preview(
             "--ampdb-postgres=preview needs the shared server: --ampdb-dsn or "
             f"{preview.SERVER_ENV} (a URL of its maintenance database)"
         )
-    server = use_dsn(server_dsn)
+    server = use_dsn(server_dsn, settings.timeout)
     check_version(server, settings.postgres_version)
     branch = preview.branch_name(settings.branch, cwd=context.project_root)
 
@@ -221,7 +240,11 @@ class PostgresBackend:
                 owned=False,
             )
         else:
-            self.provisioned, server, self._template = provision(settings, seeds, context)
+            try:
+                self.provisioned, server, self._template = provision(settings, seeds, context)
+            except psycopg.Error as exc:  # provision has let go of the server already
+                raise _refused(exc, settings) from None
+            self.provisioned = _within_budget(self.provisioned, server, settings, context)
             self._server = server
         self._copy: tpl.Template | None = None
         prefix = tpl.run_prefix(self.provisioned.run_id, context.worker.lower())
@@ -232,8 +255,11 @@ class PostgresBackend:
             prefix,
             context.on_ready,
             label=f"postgres backend ({self.provisioned.description})",
+            run_id=self.provisioned.run_id,
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
+            timeout=settings.timeout,
+            project=project_key(context.project_root),
         )
         self._isolations: dict[str, Isolation] = {}
         self._early: Future[TransactionIsolation] | None = None
@@ -250,6 +276,7 @@ class PostgresBackend:
             self._copy = tpl.ensure_template(
                 self.site.server, digest.hexdigest(), lambda dsn: None, source=name
             )
+            self._copy.lease(self.provisioned.run_id)  # before the first clone carries it
         except psycopg.Error as exc:
             raise AmpdbError(
                 f"{self.site.label}: isolation {self.settings.isolation!r} clones databases from "
@@ -264,13 +291,35 @@ class PostgresBackend:
             raise AmpdbError(f"isolation={mode!r}: expected one of {', '.join(ISOLATIONS)}")
         if self.site.lost is not None:  # fail at once rather than wait on a dead server
             raise ConnectionLostError(self.site.lost)
+        with self._one_line():
+            db = self._isolation(mode).open(options.seed)
+        finish = db.finish
+
+        def guarded(failed: bool) -> str | None:
+            with self._one_line():
+                return finish(failed)
+
+        db.finish = guarded  # a teardown on a server gone meanwhile is one line too
+        return db
+
+    @contextlib.contextmanager
+    def _one_line(self) -> Iterator[None]:
+        """A driver error as one line: a full server fails this test, any other the run."""
+        lost: Exception
         try:
-            return self._isolation(mode).open(options.seed)
+            yield
+            return
         except ServerBusyError as exc:  # full for now, not gone: only this test fails
             raise AmpdbError(f"{self.site.label}: {exc}") from None
-        except (psycopg.OperationalError, ProvisioningError) as exc:
-            self.site.mark_lost(f"{self.site.label} stopped answering: {reason(exc)}")
-            raise ConnectionLostError(str(self.site.lost)) from None
+        except psycopg.Error as exc:
+            if not connection_lost(exc):  # e.g. a statement timeout: the server still answers
+                raise AmpdbError(f"{self.site.label}: {reason(exc)}") from None
+            lost = exc
+        except ProvisioningError as exc:
+            lost = exc
+        # outside the except: the one line is not chained to the driver's error
+        self.site.mark_lost(f"{self.site.label} stopped answering: {reason(lost)}")
+        raise ConnectionLostError(str(self.site.lost))
 
     def _isolation(self, mode: str) -> Isolation:
         isolation = self._isolations.get(mode)
@@ -280,6 +329,8 @@ class PostgresBackend:
                 prepared = early.result()
                 prepared.announce()
                 isolation = prepared
+            elif mode == "database":
+                isolation = DatabaseIsolation(self.site, ahead=self.provisioned.ahead)
             else:
                 isolation = _ISOLATION_CLASSES[mode](self.site)
             self._isolations[mode] = isolation
@@ -295,11 +346,18 @@ class PostgresBackend:
             else "given"
         )
         template = "reused" if p.template_reused else f"built in {p.template_seconds:.2f} s"
-        return [
+        lines = [
             f"backend postgres: PostgreSQL {p.version}, {p.description} ({server})",
             f"migrations at version {p.migration_version}; template {p.template} ({template}); "
             f"isolation {self.settings.isolation}",
+            *([f"WARNING: {p.budget}"] if p.budget else []),
         ]
+        if p.untouched:
+            lines.append(
+                f"left alone {len(p.untouched)} databases named like a run's but without "
+                f"pytest-ampdb's mark (not ours): {', '.join(p.untouched)}"
+            )
+        return lines
 
     def close(self) -> None:
         """Drop this process's databases; the provisioning process also sweeps the whole run's
@@ -319,8 +377,45 @@ class PostgresBackend:
             if self._server is not None:
                 server, self._server = self._server, None
                 release_provisioned(
-                    self.settings, self._template, server, self.provisioned.run_id, self.site.lost
+                    self.settings,
+                    self._template,
+                    server,
+                    self.provisioned.run_id,
+                    self.site.lost,
+                    project=self.site.project,
                 )
+
+
+_HINTS = {
+    "42501": "the role needs CREATEDB (ALTER ROLE ... CREATEDB), or let the plugin start a "
+    "server of its own (--ampdb-postgres=local or container)",
+    "25006": "the role's sessions are read-only (default_transaction_read_only, or a standby): "
+    "use a role and a primary that can write (ALTER ROLE ... SET "
+    "default_transaction_read_only = off)",
+}
+
+
+def _refused(exc: psycopg.Error, settings: Settings) -> ProvisioningError:
+    """One line for a server that refused to make the template: what it said, what to do."""
+    where = f" at {redact_url(settings.dsn)}" if settings.dsn else ""
+    hint = _HINTS.get(exc.sqlstate or "", "")
+    return ProvisioningError(
+        f"the PostgreSQL server{where} refused to build the test databases: {reason(exc)}"
+        + (f"; {hint}" if hint else "")
+    )
+
+
+def _within_budget(
+    provisioned: Provisioned, server: Server, settings: Settings, context: BackendContext
+) -> Provisioned:
+    """``provisioned`` with the clones ahead the server has room for, and a note if it has too
+    few connections for the run (a failed check is no reason to stop: the tests will say)."""
+    try:
+        with connect(server.admin_dsn, autocommit=True) as conn:
+            found = budget.plan(conn, settings.isolation, context.processes)
+    except (psycopg.Error, ProvisioningError):
+        return provisioned
+    return dataclasses.replace(provisioned, ahead=found.ahead, budget=found.note)
 
 
 def _in_background(make: Callable[[], T]) -> Future[T]:
@@ -347,16 +442,26 @@ def release_provisioned(
     server: Server,
     run_id: str | None = None,
     lost: str | None = None,
+    *,
+    project: str | None = None,
 ) -> None:
     """End of run: drop the run's databases, stop using the template (dropping it, when unkept
-    on a server that outlives us and no other run uses it), then release the server. With the
-    server gone (``lost``) only the release is left to do."""
+    on a server that outlives us, no other checkout keeps it and no other run uses it), then
+    release the server. With the server gone (``lost``) only the release is left to do."""
     try:
         if lost is None and run_id is not None:
             tpl.drop_run_databases(server, run_id)
         if template is not None:
             drop = lost is None and not settings.reuse and not server.owned
+            if drop and template.hold is not None and project is not None:
+                # this checkout no longer keeps it; another checkout's --ampdb-reuse may
+                drop = not kept.withdraw(template.hold, template.name, frozenset({project}))
             template.release(server, drop=drop)
+    except psycopg.Error as exc:  # e.g. a backend of ours frozen on a run database
+        raise ProvisioningError(
+            f"{server.description}: could not drop this run's databases ({reason(exc)}); "
+            "the next run sweeps them"
+        ) from None
     finally:
         server.close()
 

@@ -64,19 +64,23 @@ class _TimestamptzLoader(Loader):
         return loaded
 
 
-def configure_connection(conn: psycopg.Connection[Any]) -> None:
+def configure_connection(conn: psycopg.Connection[Any], *, timeout: float | None = None) -> None:
     """Loaders and session settings every connection of ours uses.
 
     Times come back in UTC (the memory store's form) whatever the server's ``TimeZone``, and
     in ISO ``DateStyle``, the only one psycopg can parse. Call it on a new connection: the
     settings are committed at once (a pool's ``configure`` must leave the connection idle).
+    ``timeout`` (seconds): the server cancels a statement, or a wait for a lock, after it.
     """
     conn.adapters.register_loader("uuid", _UuidTextLoader)
     conn.adapters.register_loader("timestamptz", _TimestamptzLoader)
+    query = "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false)"
+    if timeout is not None:  # never overrides a server's own settings unless asked
+        limit = f"{max(1, int(timeout * 1000))}ms"
+        query += f", set_config('statement_timeout', '{limit}', false)"
+        query += f", set_config('lock_timeout', '{limit}', false)"
     with conn.transaction():
-        conn.execute(
-            "SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false)"
-        )
+        conn.execute(query.encode())
 
 
 def params(spec: TableSpec[Any], names: Sequence[str], values: Sequence[object]) -> list[object]:

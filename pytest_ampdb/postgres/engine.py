@@ -1,23 +1,33 @@
 """``PostgresEngine``: the repositories' storage contract over psycopg 3.
 
-Every call runs in ``conn.transaction()``: its own transaction on a pooled connection, or a
-savepoint inside the test's transaction on a shared one. Status moves are one
-``UPDATE ... WHERE status = ANY(allowed) RETURNING``, so of two racing moves exactly one matches.
+Every engine operation is one statement, so a call costs one round trip: outside a transaction
+the statement runs in autocommit, as its own transaction; inside a transaction the caller owns
+(``transaction`` isolation) a read runs as it is, and a write is sent in one pipeline with a
+savepoint before it and its release after, so a refused write leaves the caller's transaction
+usable. Status moves are one ``UPDATE ... WHERE status = ANY(allowed) RETURNING``, so of two
+racing moves exactly one matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.postgres import sqlstate, statements
 from pytest_ampdb.postgres.convert import from_db, params, row_params
-from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, reason, translate
+from pytest_ampdb.postgres.errors import (
+    GAVE_UP,
+    ConnectionLostError,
+    ServerTimeoutError,
+    connection_lost,
+    reason,
+    translate,
+)
 from pytest_ampdb.postgres.source import ConnectionSource
 
 
@@ -43,9 +53,8 @@ class PostgresEngine:
         return f"PostgresEngine({self.source!r})"
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
-        with self._call(spec, row) as conn:
-            cur = conn.execute(statements.insert(spec), row_params(spec, row))
-            return from_db(spec, _one(cur))
+        cur = self._call(spec, row, statements.insert(spec), row_params(spec, row), write=True)
+        return from_db(spec, _one(cur))
 
     def select(
         self,
@@ -62,8 +71,8 @@ class PostgresEngine:
         if limit is not None:
             args.append(limit)
         query = statements.select(spec, names, after is not None, limit is not None)
-        with self._call(spec, where) as conn:
-            return [from_db(spec, r) for r in conn.execute(query, args).fetchall()]
+        cur = self._call(spec, where, query, args, write=False)
+        return [from_db(spec, r) for r in cur.fetchall()]
 
     def update(
         self,
@@ -80,8 +89,7 @@ class PostgresEngine:
         args += [list(map(str, (expect or {})[c])) for c in expected]
         query = statements.update(spec, names, columns, expected)
         try:
-            with self._call(spec, {**where, **changes}) as conn:
-                found = conn.execute(query, args).fetchone()
+            found = self._call(spec, {**where, **changes}, query, args, write=True).fetchone()
         except psycopg.Error as exc:
             if exc.sqlstate != sqlstate.INVALID_TRANSITION:
                 raise
@@ -90,30 +98,33 @@ class PostgresEngine:
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         names = tuple(where)
-        with self._call(spec, where) as conn:
-            cur = conn.execute(
-                statements.delete(spec, names), params(spec, names, [where[n] for n in names])
-            )
-            return cur.rowcount
+        args = params(spec, names, [where[n] for n in names])
+        return self._call(spec, where, statements.delete(spec, names), args, write=True).rowcount
 
     def upsert(self, spec: TableSpec[Any], row: Row, key: UniqueKey, update: Sequence[str]) -> Row:
         query = statements.upsert(spec, key.columns, tuple(update))
-        with self._call(spec, row) as conn:
-            return from_db(spec, _one(conn.execute(query, row_params(spec, row))))
+        return from_db(spec, _one(self._call(spec, row, query, row_params(spec, row), write=True)))
 
-    @contextmanager
     def _call(
-        self, spec: TableSpec[Any], row: Mapping[str, object]
-    ) -> Iterator[psycopg.Connection[Any]]:
-        """One call: a transaction (or savepoint), errors translated after it is rolled back."""
+        self,
+        spec: TableSpec[Any],
+        row: Mapping[str, object],
+        query: bytes,
+        args: Sequence[object],
+        *,
+        write: bool,
+    ) -> psycopg.Cursor[Any]:
+        """One statement on a lent connection; errors translated once it is undone."""
         try:
-            with self.source.connection() as conn, conn.transaction():
-                yield conn
+            with self.source.connection() as conn:
+                return execute(conn, query, args, write=write)
         except psycopg.Error as exc:
             if connection_lost(exc):
                 message = f"{self.label} stopped answering: {reason(exc)}"
                 self.on_lost(message)
                 raise ConnectionLostError(message) from None
+            if exc.sqlstate in GAVE_UP:
+                raise ServerTimeoutError(f"{self.label}: {reason(exc)}") from None
             mapped = translate(exc, spec, row)
             if mapped is None:
                 raise
@@ -127,6 +138,44 @@ class PostgresEngine:
         before = current[0][column] if current else "?"
         key = f"{spec.primary_key}={where[spec.primary_key]}"
         return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
+
+
+_SAVEPOINT = b"SAVEPOINT ampdb_call"
+_RELEASE = b"RELEASE SAVEPOINT ampdb_call"
+_UNDO = b"ROLLBACK TO SAVEPOINT ampdb_call; RELEASE SAVEPOINT ampdb_call"
+
+
+def execute(
+    conn: psycopg.Connection[Any], query: bytes, args: Sequence[object], *, write: bool
+) -> psycopg.Cursor[Any]:
+    """Run one statement in one round trip, atomically, without harming the caller's state.
+
+    Idle, the statement is its own transaction (autocommit for the call: no BEGIN and COMMIT
+    round trips). In the caller's transaction a read is sent bare (if it fails, the transaction
+    is aborted, as by the same SELECT sent by hand), and a write is pipelined between a
+    savepoint and its release; if it fails, the savepoint is rolled back (a second round trip,
+    on errors only) so the caller's transaction goes on.
+    """
+    status = conn.info.transaction_status
+    if status == TransactionStatus.IDLE and not conn.autocommit:
+        conn.autocommit = True
+        try:
+            return conn.execute(query, args)
+        finally:
+            if conn.info.transaction_status == TransactionStatus.IDLE:
+                conn.autocommit = False
+    if not write or status != TransactionStatus.INTRANS:
+        return conn.execute(query, args)
+    try:
+        with conn.pipeline():
+            conn.execute(_SAVEPOINT)
+            cur = conn.execute(query, args)
+            conn.execute(_RELEASE)
+    except psycopg.Error:
+        if conn.info.transaction_status == TransactionStatus.INERROR:
+            conn.execute(_UNDO)
+        raise
+    return cur
 
 
 def _one(cur: psycopg.Cursor[Any]) -> Sequence[Any]:

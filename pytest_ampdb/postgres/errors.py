@@ -43,6 +43,12 @@ class DatabaseError(AmpdbError):
         super().__init__(f"{table}: PostgreSQL refused the call ({code}): {message}")
 
 
+class ServerTimeoutError(AmpdbError):
+    """The server gave up on a call (``statement_timeout`` / ``lock_timeout``); it still answers."""
+
+
+GAVE_UP = frozenset({sqlstate.QUERY_CANCELED, sqlstate.LOCK_NOT_AVAILABLE})
+
 _LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
 _VALUE_CLASSES = ("22", "54")
 """Data exceptions and program limits: the value written is at fault, as with a ValidationError."""

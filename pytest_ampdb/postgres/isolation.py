@@ -1,7 +1,7 @@
 """Per-test isolation over a migrated, seeded template: three strategies, one interface.
 
 - ``transaction``: one database per process, one connection; each test runs inside a
-  transaction rolled back at teardown, each repository call in a savepoint of it.
+  transaction rolled back at teardown, each repository write in a savepoint of it.
 - ``database``: each test gets a database of its own, cloned from the template ahead of demand
   by a background thread and dropped off the test's path by another.
 - ``truncate``: one database per process; the test commits for real, and afterwards the tables
@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,25 +22,30 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from pytest_ampdb import repositories
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.postgres import statements
+from pytest_ampdb.postgres import kept, statements
 from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
+from pytest_ampdb.postgres.errors import reason
 from pytest_ampdb.postgres.source import SharedSource
-from pytest_ampdb.provisioning.connect import ServerBusyError, connect, reason
+from pytest_ampdb.provisioning.connect import ServerBusyError, connect, connect_timeout
 from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 
 ISOLATIONS = ("transaction", "database", "truncate")
+ACTIVE = TransactionStatus.ACTIVE
 CLONE_TIMEOUT = 60
+BUSY_WAIT = 3.0
+"""Seconds a test waits for a connection slot on a full server before it fails."""
 _DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
 
 
@@ -51,15 +58,22 @@ class Site:
     """The database clones are made from; made on first use by ``make_template`` when None."""
     strategy: str
     prefix: str
-    """``ampdb_run_<run>_<worker>_``: names of this process's databases."""
+    """``ampdb_run_<run>_<worker>_<pid>_``: names of this process's databases."""
     on_ready: Callable[[str], None] = field(default=lambda dsn: None)
     label: str = "PostgreSQL"
     """Names the backend and server in errors."""
+    run_id: str = ""
+    """The run whose lease (and mark) this process's databases carry."""
     lost: str | None = None
     """Why the server stopped answering; once set, every later test fails at once."""
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
+    timeout: float | None = None
+    """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
+    project: str = ""
+    """The checkout's key (``project_key``): a database kept for a failed test is marked
+    with it, so ``ampdb clean`` in that checkout finds it."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -86,13 +100,35 @@ class Site:
     def clone(self, conn: psycopg.Connection[Any]) -> str:
         source = self.clone_source()
         name = self.new_name()
-        tpl.clone(conn, source, name, self.strategy)
+        tpl.clone(conn, source, name, self.strategy, self.run_id)
         return name
 
     def connect(self, name: str) -> psycopg.Connection[Any]:
-        conn = connect(self.server.dsn(name))
-        configure_connection(conn)
+        """A test connection to ``name``: the server cancels a statement or lock wait at 90 % of
+        the timeout (the connection stays usable), and the client gives up at the timeout (a
+        frozen server never answers a cancel)."""
+        conn = self._connect(self.server.dsn(name))
+        server_side = None if self.timeout is None else self.timeout * 0.9
+        configure_connection(conn, timeout=server_side)
         return conn
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the maintenance database, bounded like a test's."""
+        return self._connect(self.server.admin_dsn, autocommit=True)
+
+    def _connect(self, dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        """Connect; a server that is full (for now) is tried again, backing off, for up to
+        ``BUSY_WAIT`` seconds before the error is the test's."""
+        timeout = connect_timeout(self.timeout)
+        give_up, pause = time.monotonic() + BUSY_WAIT, 0.05
+        while True:
+            try:
+                return connect(dsn, answer_timeout=self.timeout, connect_timeout=timeout, **kwargs)
+            except ServerBusyError:
+                if time.monotonic() + pause > give_up:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
 
 @dataclass
@@ -113,7 +149,8 @@ def repositories_over(
     label: str = "PostgreSQL",
     on_lost: Callable[[str], None] = lambda message: None,
 ) -> Repositories:
-    """All twelve repositories sharing one connection (calls take turns, each in a savepoint)."""
+    """All twelve repositories sharing one connection (calls take turns; in a transaction each
+    write runs in a savepoint)."""
     return repositories.build(PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost))
 
 
@@ -150,7 +187,7 @@ class _ProcessDatabase:
         if in_place is not None:
             self.name = in_place
         else:
-            with tpl.admin(site.server) as admin:
+            with site.admin() as admin:
                 self.name = site.clone(admin)
         self.dsn = site.server.dsn(self.name)
         if announce:
@@ -162,11 +199,21 @@ class _ProcessDatabase:
         """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
         self.site.on_ready(self.dsn)
 
+    def reopen_if_interrupted(self) -> bool:
+        """After a test stopped in the middle of a call (pytest-timeout's exception, raised
+        while psycopg waited), the connection is mid-query: drop it for a new one. True then."""
+        if not self.conn.closed and self.conn.info.transaction_status != ACTIVE:
+            return False
+        self.conn.close()
+        self.conn = self.site.connect(self.name)
+        self.repos = self.site.repositories(self.conn)
+        return True
+
     def close(self) -> None:
         self.conn.close()
         if self.owned and self.site.lost is None:
-            with tpl.admin(self.site.server) as admin:
-                tpl.drop_database(admin, self.name)
+            with self.site.admin() as admin:
+                tpl.drop_run_database(admin, self.name)
 
 
 class TransactionIsolation(_ProcessDatabase):
@@ -179,13 +226,13 @@ class TransactionIsolation(_ProcessDatabase):
         super().__init__(site, in_place=site.in_place, announce=announce)
 
     def open(self, seed: bool) -> PostgresTestDatabase:
-        self.conn.execute("SELECT 1")  # opens the test's transaction; calls nest savepoints
+        self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
         if not seed:
             empty_tables(self.conn)
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
-        if self.site.lost is None:
+        if self.site.lost is None and not self.reopen_if_interrupted():
             # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
             # test would parse and plan each statement again; the server keeps them over this.
             self.conn.execute("ROLLBACK")
@@ -213,6 +260,7 @@ class TruncateIsolation(_ProcessDatabase):
     def _finish(self, failed: bool) -> None:
         if self.site.lost is not None:
             return
+        self.reopen_if_interrupted()
         if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             self.conn.rollback()
         load_into_postgres(self.conn, self.start, replace=True)
@@ -226,8 +274,16 @@ class _Busy:
     error: AmpdbError
 
 
+_CLONE = ("clone", "")
+
+
 class DatabaseIsolation:
-    """A database per test, cloned ahead of demand and dropped in the background."""
+    """A database per test, cloned ahead of demand and dropped in the background.
+
+    One thread does the server work (clone, drop, mark kept) in order on one admin connection,
+    so a process holds at most ``ahead + 1`` connections: the admin one and one per clone made
+    ahead (the running test's among them). ``ahead`` shrinks when the server has few to spare.
+    """
 
     def __init__(self, site: Site, ahead: int = 3) -> None:
         self.site = site
@@ -235,15 +291,12 @@ class DatabaseIsolation:
         self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException | _Busy] = (
             queue.Queue()
         )
-        self._wanted = threading.Semaphore(ahead)
-        self._doomed: queue.Queue[str | None] = queue.Queue()
-        self._stop = threading.Event()
-        self._cloner = threading.Thread(target=self._clone_ahead, name="ampdb-cloner", daemon=True)
-        self._dropper = threading.Thread(
-            target=self._drop_behind, name="ampdb-dropper", daemon=True
-        )
-        self._cloner.start()
-        self._dropper.start()
+        self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._closing = threading.Event()
+        for _ in range(ahead):
+            self._jobs.put(_CLONE)
+        self._worker = threading.Thread(target=self._work, name="ampdb-cloner", daemon=True)
+        self._worker.start()
         self.kept: list[str] = []
 
     def open(self, seed: bool) -> PostgresTestDatabase:
@@ -256,15 +309,14 @@ class DatabaseIsolation:
 
         def finish(failed: bool) -> str | None:
             conn.close()
-            self._wanted.release()  # the next clone is made between tests, not during one
             if self.site.lost is not None:
                 return None
+            # the next clone is made between tests, not during one, after this one is gone
+            self._jobs.put(("keep", name) if failed else ("drop", name))
+            self._jobs.put(_CLONE)
             if failed:
-                with tpl.admin(self.site.server) as admin:
-                    tpl.mark_kept(admin, name, "for a failed test")
                 self.kept.append(name)
                 return dsn
-            self._doomed.put(name)
             return None
 
         return PostgresTestDatabase(self.site.repositories(conn), dsn, finish)
@@ -276,35 +328,33 @@ class DatabaseIsolation:
             raise AmpdbError(
                 f"{self.site.label}: no cloned database became ready in {CLONE_TIMEOUT} s"
             ) from None
-        if isinstance(item, _Busy):  # this test fails; the cloner tries again for the next
-            self._wanted.release()
+        if isinstance(item, _Busy):  # this test fails; the worker tries again for the next
+            self._jobs.put(_CLONE)
             raise item.error
         if isinstance(item, BaseException):
             self._ready.put(item)  # every later test gets the same answer at once
             raise item
         return item
 
-    def _clone_ahead(self) -> None:
+    def _work(self) -> None:
         admin: psycopg.Connection[Any] | None = None
         try:
-            while True:
-                self._wanted.acquire()
-                if self._stop.is_set():
-                    return
-                try:
-                    if admin is None or admin.closed:
-                        admin = tpl.admin(self.site.server)
-                    name = self.site.clone(admin)
-                    try:
-                        conn = self.site.connect(name)
-                        if not self._ready.empty():  # ahead of demand: time to spare
-                            warm(conn)
-                        self._ready.put((name, conn))
-                    except ServerBusyError:
-                        self._doomed.put(name)
-                        raise
-                except ServerBusyError as exc:  # full for now, not gone
-                    self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            while (job := self._jobs.get()) is not None:
+                if admin is None or admin.closed:
+                    admin = self._admin_or_busy()
+                    if admin is None:
+                        continue
+                kind, name = job
+                if kind == "clone" and not self._closing.is_set():
+                    self._clone(admin)
+                elif kind == "keep":
+                    kept.mark_kept_for(admin, name, self.site.project)
+                elif kind == "drop":
+                    with contextlib.suppress(psycopg.errors.ObjectInUse):  # the final sweep
+                        tpl.drop_run_database(admin, name)
+            if admin is not None:  # closing: the clones no test took go too
+                for name in self._unused():
+                    tpl.drop_run_database(admin, name)
         except Exception as exc:  # told to the test that waits for the clone, and every later one
             message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
             self.site.mark_lost(message)
@@ -313,24 +363,39 @@ class DatabaseIsolation:
             if admin is not None:
                 admin.close()
 
-    def _drop_behind(self) -> None:
+    def _admin_or_busy(self) -> psycopg.Connection[Any] | None:
+        """The admin connection; None (and a failed test) while the server is full."""
         try:
-            with tpl.admin(self.site.server) as admin:
-                while (name := self._doomed.get()) is not None:
-                    tpl.drop_database(admin, name)
-        except Exception:  # the run's final sweep drops what is left
-            return
+            return self.site.admin()
+        except ServerBusyError as exc:  # full for now, not gone
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return None
 
-    def close(self) -> None:
-        self._stop.set()
-        self._wanted.release()
-        self._cloner.join(timeout=60)
+    def _clone(self, admin: psycopg.Connection[Any]) -> None:
+        name = self.site.clone(admin)
+        try:
+            conn = self.site.connect(name)
+        except ServerBusyError as exc:  # full for now, not gone: this clone goes, a test fails
+            tpl.drop_run_database(admin, name)
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return
+        if not self._ready.empty():  # ahead of demand: time to spare
+            warm(conn)
+        self._ready.put((name, conn))
+
+    def _unused(self) -> list[str]:
+        """Close the connections of the clones no test took; their names."""
+        names = []
         while not self._ready.empty():
             item = self._ready.get_nowait()
-            if isinstance(item, BaseException | _Busy):
-                continue
-            name, conn = item
-            conn.close()
-            self._doomed.put(name)
-        self._doomed.put(None)
-        self._dropper.join(timeout=120)
+            if not isinstance(item, BaseException | _Busy):
+                name, conn = item
+                conn.close()
+                names.append(name)
+        return names
+
+    def close(self) -> None:
+        self._closing.set()
+        self._jobs.put(None)
+        self._worker.join(timeout=120)
+        self._unused()  # the worker never got to them (the server is gone): connections only

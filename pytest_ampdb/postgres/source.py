@@ -1,9 +1,10 @@
 """Where the engine gets a connection: a pool (production), or one shared connection (tests).
 
-With a pool every repository call takes a connection, runs in its own transaction and returns
-it. With a shared connection (``transaction`` isolation: the test's writes are rolled back at
-teardown) every call runs in a savepoint of the test's transaction, under a lock, so threads the
-code under test starts take turns and a failed call never aborts the test's transaction.
+With a pool every repository call takes a connection, runs its statement as its own transaction
+and returns it. With a shared connection (``transaction`` isolation: the test's writes are
+rolled back at teardown) every call runs inside the test's transaction, each write in a
+savepoint (see ``engine.execute``), under a lock, so threads the code under test starts take
+turns and a refused write never aborts the test's transaction.
 """
 
 from __future__ import annotations

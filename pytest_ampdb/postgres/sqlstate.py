@@ -35,3 +35,9 @@ NOT_NULL_VIOLATION: Final = "23502"
 
 CHECK_VIOLATION: Final = "23514"
 """An enum, pattern, length or scope CHECK failed (constraint name in the diagnostics)."""
+
+QUERY_CANCELED: Final = "57014"
+"""The server cancelled a statement: its ``statement_timeout`` ran out (or a cancel request)."""
+
+LOCK_NOT_AVAILABLE: Final = "55P03"
+"""A lock was not granted within ``lock_timeout``."""

@@ -1,19 +1,36 @@
 """SQL for every engine operation, composed from a ``TableSpec`` (never by string pasting).
 
-One function per operation shape serves all twelve tables; the compositions are cached, so a
-repository call costs one dictionary lookup before psycopg executes (and, after a few calls,
+One function per operation shape serves all twelve tables; each statement is composed once and
+cached as the bytes psycopg sends (a ``Composed`` would be rendered again at every execute), so
+a repository call costs one dictionary lookup before psycopg executes (and, after a few calls,
 prepares) the statement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import cache, wraps
+from typing import Any, ParamSpec
 
 from psycopg import sql
 
 from pytest_ampdb.models.schema import TableSpec
+
+P = ParamSpec("P")
+
+
+def _rendered(compose: Callable[P, sql.Composable]) -> Callable[P, bytes]:
+    """Compose once per set of arguments; hand out the statement's bytes."""
+
+    @cache
+    def render(*args: Any) -> bytes:
+        return compose(*args).as_bytes(None)  # type: ignore[call-arg]
+
+    @wraps(compose)
+    def cached(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return render(*args)
+
+    return cached
 
 
 def _columns(spec: TableSpec[Any]) -> sql.Composable:
@@ -26,12 +43,12 @@ def _conditions(names: Sequence[str], any_of: Sequence[str] = ()) -> sql.Composa
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
 
 
-@cache
+@_rendered
 def insert(spec: TableSpec[Any]) -> sql.Composed:
-    return sql.SQL("{} RETURNING {}").format(insert_values(spec), _columns(spec))
+    return sql.SQL("{} RETURNING {}").format(_insert_values(spec), _columns(spec))
 
 
-@cache
+@_rendered
 def select(spec: TableSpec[Any], where: tuple[str, ...], after: bool, limit: bool) -> sql.Composed:
     order = sql.SQL(", ").join(map(sql.Identifier, spec.order_by))
     condition = _conditions(where)
@@ -47,7 +64,7 @@ def select(spec: TableSpec[Any], where: tuple[str, ...], after: bool, limit: boo
     )
 
 
-@cache
+@_rendered
 def update(
     spec: TableSpec[Any], where: tuple[str, ...], changes: tuple[str, ...], expect: tuple[str, ...]
 ) -> sql.Composed:
@@ -57,12 +74,12 @@ def update(
     )
 
 
-@cache
+@_rendered
 def delete(spec: TableSpec[Any], where: tuple[str, ...]) -> sql.Composed:
     return sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(spec.name), _conditions(where))
 
 
-@cache
+@_rendered
 def upsert(
     spec: TableSpec[Any], key: tuple[str, ...], update_columns: tuple[str, ...]
 ) -> sql.Composed:
@@ -70,15 +87,14 @@ def upsert(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in update_columns
     )
     return sql.SQL("{} ON CONFLICT ({}) DO UPDATE SET {} RETURNING {}").format(
-        insert_values(spec),
+        _insert_values(spec),
         sql.SQL(", ").join(map(sql.Identifier, key)),
         assignments,
         _columns(spec),
     )
 
 
-@cache
-def insert_values(spec: TableSpec[Any]) -> sql.Composed:
+def _insert_values(spec: TableSpec[Any]) -> sql.Composed:
     return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
         sql.Identifier(spec.name),
         _columns(spec),

@@ -5,6 +5,11 @@ files, the code that turns them into tables and rows, and the seed hooks), so a 
 reused exactly while that holds and a stale one is never used. It is built under an advisory lock
 (concurrent starts build it once), under a temporary name, and renamed and marked ready only when
 complete: a half-built template is never cloned.
+
+Every database made here carries a mark (``ownership``) and is dropped only with it. A run
+holds a lease on the server while it runs (a shared advisory lock on its run id, on the
+connection that holds the template); the sweep drops a run's databases only when no session
+holds that lease any more, so liveness never depends on a hostname or a process id.
 """
 
 from __future__ import annotations
@@ -24,15 +29,31 @@ import psycopg
 from psycopg import sql
 
 import pytest_ampdb
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.ownership import (
+    Drop,
+    NotOursError,
+    comment_of,
+    create_marked,
+    drop_owned,
+    is_ours,
+    lock_held,
+    lock_key,
+    set_mark,
+    try_lock,
+)
 from pytest_ampdb.provisioning.connect import connect
-from pytest_ampdb.provisioning.local import pid_alive
 from pytest_ampdb.provisioning.server import Server
 
 TEMPLATE_PREFIX = "ampdb_tpl_"
 RUN_PREFIX = "ampdb_run_"
 READY = "pytest-ampdb template ready"
+BUILDING = "pytest-ampdb template building"
 RUN_MARK = "pytest-ampdb run"
 KEPT_MARK = "pytest-ampdb kept"
+STALE_AFTER = 24 * 3600
+"""Seconds after which a run database with our mark but no lease (made by a version before
+leases) counts as a dead run's: no lease can speak for it, only its age."""
 
 _PACKAGE = Path(pytest_ampdb.__file__).resolve().parent
 SCHEMA_CODE = ("models", "seeds", "migrations")
@@ -78,15 +99,18 @@ class Template:
         with admin(server) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.name),))
             try:
-                row = conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (_use_key(self.name),)
-                ).fetchone()
-                if not (row and row[0]):
+                key = _use_key(self.name)
+                if not try_lock(conn, key) or lock_held(conn, key):
                     return False  # another run still uses it; the last one drops it
-                drop_database(conn, self.name)
-                return True
+                return drop_owned(conn, self.name, (READY,)) is Drop.DROPPED
             finally:
                 conn.execute("SELECT pg_advisory_unlock_all()")
+
+    def lease(self, run_id: str) -> None:
+        """Hold the run's lease on the connection that holds the template, until ``release``."""
+        if self.hold is None:
+            raise AmpdbError(f"template {self.name} is released: no connection to hold a lease")
+        self.hold.execute("SELECT pg_advisory_lock_shared(%s)", (_lease_key(run_id),))
 
 
 Builder = Callable[[str], None]
@@ -131,35 +155,40 @@ def _ensure(
     """Under the build lock: reuse or build; then hold the shared use lock (on ``conn``)."""
     conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
     try:
-        if rebuild:
-            drop_database(conn, name)
-        elif _is_ready(conn, name):
+        found = comment_of(conn, name)
+        if found is not None and found.startswith(READY) and not rebuild:
             return True
         building = f"{name}_build"
-        drop_database(conn, building)
-        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building))
-        if source is not None:
-            create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(source))
-        conn.execute(create)
+        _clear(conn, server, name, (READY, BUILDING))  # renamed, then killed: still "building"
+        _clear(conn, server, building, (BUILDING,))
+        create_marked(conn, building, f"{BUILDING} {digest}", template=source)
         try:
             build(server.dsn(building))
         except BaseException:
-            drop_database(conn, building)
+            drop_owned(conn, building, (BUILDING,))
             raise
         conn.execute(
             sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                 sql.Identifier(building), sql.Identifier(name)
             )
         )
-        conn.execute(
-            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(name), sql.Literal(f"{READY} {digest}")
-            )
-        )
+        set_mark(conn, name, f"{READY} {digest}")
         return False
     finally:
         conn.execute("SELECT pg_advisory_lock_shared(%s)", (_use_key(name),))
         conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
+
+
+def _clear(
+    conn: psycopg.Connection[Any], server: Server, name: str, marks: tuple[str, ...]
+) -> None:
+    """Drop our database ``name`` if there is one; refuse (one line) if it is not ours."""
+    if drop_owned(conn, name, marks) is Drop.NOT_OURS:
+        raise NotOursError(
+            server.description,
+            name,
+            "rename or drop it yourself, or run against another server (--ampdb-dsn)",
+        )
 
 
 @contextmanager
@@ -174,29 +203,6 @@ def admin_or(
         yield opened
 
 
-def prune_templates(
-    server: Server, keep: str, *, conn: psycopg.Connection[Any] | None = None
-) -> list[str]:
-    """Drop our other templates that no run uses; returns their names."""
-    dropped = []
-    with admin_or(server, conn) as admin_conn:
-        rows = admin_conn.execute(
-            "SELECT d.datname FROM pg_database d"
-            " WHERE d.datname LIKE %s AND d.datname <> %s"
-            " AND shobj_description(d.oid, 'pg_database') LIKE %s"
-            " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
-            (TEMPLATE_PREFIX + "%", keep, READY + "%"),
-        ).fetchall()
-        for (name,) in rows:
-            key = _use_key(str(name))
-            row = admin_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            if row and row[0]:
-                drop_database(admin_conn, str(name))
-                dropped.append(str(name))
-                admin_conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-    return dropped
-
-
 def clone_strategy(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> str:
     """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
     with admin_or(server, conn) as admin_conn:
@@ -204,59 +210,98 @@ def clone_strategy(server: Server, *, conn: psycopg.Connection[Any] | None = Non
     return "FILE_COPY" if fsync and fsync[0] == "off" else "WAL_LOG"
 
 
-def clone(conn: psycopg.Connection[Any], template: str, name: str, strategy: str) -> None:
-    """Create ``name`` from ``template``, marked with the owning process."""
-    conn.execute(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
-            sql.Identifier(name), sql.Identifier(template), sql.SQL(strategy)
-        )
-    )
-    conn.execute(
-        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name),
-            sql.Literal(f"{RUN_MARK} pid={os.getpid()} host={socket.gethostname()}"),
-        )
-    )
-
-
-HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
-"""Identifies this host in run database names, so a sweep knows whose databases they are."""
-_RUN_NAME = re.compile(r"^ampdb_run_[0-9a-f]+_(?P<host>[0-9a-f]{6})_[a-z0-9]+_(?P<pid>\d+)_\d+$")
+def clone(
+    conn: psycopg.Connection[Any], template: str, name: str, strategy: str, run_id: str
+) -> None:
+    """Create ``name`` from ``template``, marked as a database of the run ``run_id``."""
+    mark = f"{RUN_MARK} lease={run_id} pid={os.getpid()} host={socket.gethostname()}"
+    create_marked(conn, name, mark, template=template, strategy=strategy)
 
 
 def run_prefix(run_id: str, worker: str) -> str:
-    """Names of one process's run databases: run, host, xdist worker and pid, so the owner is
-    known from the name alone (a crash can come between CREATE DATABASE and its comment)."""
-    return f"{RUN_PREFIX}{run_id}_{HOST_TAG}_{worker}_{os.getpid()}_"
+    """Names of one process's run databases: run, xdist worker and pid (for the eye only: the
+    owner is known from the mark and its lease, never from the name)."""
+    return f"{RUN_PREFIX}{run_id}_{worker}_{os.getpid()}_"
 
 
-def sweep_dead_runs(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> list[str]:
-    """Drop run databases whose owning process on this host is gone (a crashed run's leftovers).
+@dataclass(frozen=True)
+class Sweep:
+    """What a sweep dropped, and the databases named like ours that it left alone."""
 
-    The owner comes from the name; a database marked by another host, or kept for a failed
-    test, is left alone.
+    dropped: list[str]
+    untouched: list[str]
+
+
+_LEASE = re.compile(r"\blease=(?P<run>[0-9a-f]+)\b")
+_RUN_IN_NAME = re.compile(RUN_PREFIX + r"(?P<run>[0-9a-f]+)_")
+
+
+def sweep_dead_runs(
+    server: Server,
+    run_id: str,
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    dry_run: bool = False,
+) -> Sweep:
+    """Drop the databases of runs that are gone (a crashed run's leftovers).
+
+    A run database is dropped only with our run mark (or our birth OID) and only when no session
+    holds its run's lease, in any database of the server (its run ended or died, in whatever
+    host or PID namespace; a run takes its lease before its first database, so a free lease
+    never comes back); a marked one without a lease (an older version's) only once older
+    than ``STALE_AFTER``. Kept databases and ones that are not ours are never dropped; the
+    latter are returned as ``untouched``. ``dry_run`` (``ampdb clean --list``): what would be
+    dropped, nothing dropped.
     """
-    host = socket.gethostname()
-    dropped = []
+    stale: list[str] = []
+    untouched: list[str] = []
+    leases: dict[str, list[str]] = {}
     with admin_or(server, conn) as admin_conn:
         rows = admin_conn.execute(
-            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')"
-            " FROM pg_database WHERE datname LIKE %s",
-            (RUN_PREFIX + "%",),
+            "SELECT datname, oid, coalesce(shobj_description(oid, 'pg_database'), '')"
+            ' FROM pg_database WHERE datname LIKE %s ORDER BY datname COLLATE "C"',
+            (RUN_PREFIX.replace("_", "\\_") + "%",),
         ).fetchall()
-        for name, mark in rows:
-            found = _RUN_NAME.match(str(name))
-            if found is None or found["host"] != HOST_TAG or pid_alive(int(found["pid"])):
+        for name, oid, mark in ((str(n), int(o), str(m)) for n, o, m in rows):
+            if mark.startswith(KEPT_MARK):
                 continue
-            if str(mark).startswith(KEPT_MARK) or (mark and f"host={host}" not in str(mark)):
+            if not is_ours(name, oid, mark, (RUN_MARK,)):
+                untouched.append(name)
                 continue
-            drop_database(admin_conn, str(name))
-            dropped.append(str(name))
-    return dropped
+            # born ours (its OID) but its process died before the mark: its run is in its name
+            lease = _LEASE.search(mark) if mark else _RUN_IN_NAME.match(name)
+            if lease is not None and lease["run"] != run_id:
+                leases.setdefault(lease["run"], []).append(name)
+            elif lease is None and _age(admin_conn, name) > STALE_AFTER:
+                stale.append(name)
+
+        def drop(name: str) -> bool:
+            return dry_run or drop_run_database(admin_conn, name)
+
+        dropped = [n for n in stale if drop(n)]
+        for owner, names in leases.items():
+            if not lock_held(admin_conn, _lease_key(owner)):  # its run is gone: not coming back
+                dropped += [n for n in names if drop(n)]
+    return Sweep(dropped, untouched)
 
 
-def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
-    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def _age(conn: psycopg.Connection[Any], name: str) -> float:
+    """Seconds since the database was created (its ``PG_VERSION`` file); 0 when unknown (the
+    role may not read server files, or the database is in another tablespace)."""
+    try:
+        row = conn.execute(
+            "SELECT extract(epoch FROM now() - (pg_stat_file("
+            "'base/' || oid || '/PG_VERSION')).modification) FROM pg_database WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    except psycopg.Error:
+        return 0.0
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def drop_run_database(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Drop a database of a run (ours by its run mark, not kept); True if dropped."""
+    return drop_owned(conn, name, (RUN_MARK,)) is Drop.DROPPED
 
 
 def admin(server: Server) -> psycopg.Connection[Any]:
@@ -266,41 +311,29 @@ def admin(server: Server) -> psycopg.Connection[Any]:
 
 def drop_run_databases(server: Server, run_id: str) -> list[str]:
     """Drop every database of one run (a dead xdist worker's too), except those kept."""
-    dropped = []
     with admin(server) as conn:
         rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s"
-            " AND coalesce(shobj_description(oid, 'pg_database'), '') NOT LIKE %s",
-            (f"{RUN_PREFIX}{run_id}\\_%", KEPT_MARK + "%"),
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            (f"{RUN_PREFIX}{run_id}_".replace("_", "\\_") + "%",),
         ).fetchall()
-        for (name,) in rows:
-            drop_database(conn, str(name))
-            dropped.append(str(name))
-    return dropped
+        return [str(n) for (n,) in rows if drop_run_database(conn, str(n))]
 
 
 def mark_kept(conn: psycopg.Connection[Any], name: str, why: str) -> None:
     """Mark a database kept for inspection: no sweep of ours drops it."""
-    conn.execute(
-        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(f"{KEPT_MARK} {why}")
-        )
-    )
-
-
-def _is_ready(conn: psycopg.Connection[Any], name: str) -> bool:
-    row = conn.execute(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-        (name,),
-    ).fetchone()
-    return bool(row and row[0] and str(row[0]).startswith(READY))
+    set_mark(conn, name, f"{KEPT_MARK} {why}")
 
 
 def _lock_key(name: str) -> int:
     """The advisory lock serializing builds and drops of one template."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    return lock_key(name)
 
 
 def _use_key(name: str) -> int:
     """The advisory lock every run using a template holds shared."""
     return _lock_key("in use: " + name)
+
+
+def _lease_key(run_id: str) -> int:
+    """The advisory lock a run holds shared while it runs: its lease on its databases."""
+    return lock_key("pytest-ampdb run lease " + run_id)

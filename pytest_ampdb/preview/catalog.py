@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from pytest_ampdb import ownership
 from pytest_ampdb.preview import marker
+from pytest_ampdb.preview.errors import NotAPreviewError
 from pytest_ampdb.preview.marker import Mark
 from pytest_ampdb.preview.naming import is_preview_name
 
@@ -122,9 +123,10 @@ def live_connections(conn: Connection, name: str) -> int:
 
 
 def drop_database(conn: Connection, name: str, *, force: bool) -> None:
-    """DROP DATABASE; without ``force`` PostgreSQL itself refuses one with live connections."""
-    statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
-    conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
+    """DROP DATABASE of a database carrying the preview mark (checked on this connection, right
+    before); without ``force`` PostgreSQL itself refuses one with live connections."""
+    if ownership.drop_owned(conn, name, (marker.PREFIX,), force=force) is ownership.Drop.NOT_OURS:
+        raise NotAPreviewError(name, "drop")
 
 
 def server_now(conn: Connection) -> dt.datetime:

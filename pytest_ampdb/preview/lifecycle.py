@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from pytest_ampdb.migrations import HistoryNonLinearError, apply
 from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile
 from pytest_ampdb.migrations.plan import compute_plan
 from pytest_ampdb.migrations.revisions import RevisionTable
+from pytest_ampdb.ownership import Drop, create_marked, drop_owned, try_lock, unlock
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.preview import catalog, marker
 from pytest_ampdb.preview.catalog import PreviewInfo
@@ -40,7 +40,7 @@ from pytest_ampdb.preview.history import check_history
 from pytest_ampdb.preview.locking import lock_key, locked
 from pytest_ampdb.preview.marker import Mark
 from pytest_ampdb.preview.naming import database_name, is_preview_name, printable
-from pytest_ampdb.provisioning.urls import dbname_of, with_dbname
+from pytest_ampdb.provisioning.urls import bounded, dbname_of, with_dbname
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 
@@ -175,13 +175,16 @@ def _ensure(
         if found is not None:
             mark, connections = found
             if mark is None:
-                raise NotAPreviewError(name, "use")
-            if not create and mark.state != marker.READY:
+                # unless born ours (its OID) to a job killed before it marked it: then rebuilt
+                if not create or drop_owned(admin, name, ()) is not Drop.DROPPED:
+                    raise NotAPreviewError(name, "use")
+                found = None
+            elif not create and mark.state != marker.READY:
                 raise PreviewError(
                     f"preview {name!r} was never finished (a job creating it stopped); "
                     "run ampdb preview create to rebuild it"
                 )
-            if recreate or mark.state != marker.READY:
+            elif recreate or mark.state != marker.READY:
                 # A ``creating`` mark under our lock is a dead job's leftover: always dropped.
                 if recreate and connections and not force:
                     raise PreviewInUseError(name, connections)
@@ -214,7 +217,7 @@ class _Job:
 
     def migrate(self, admin: Connection, mark: Mark) -> EnsureReport:
         """Apply what is pending; the fast path reads the revisions and nothing else."""
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with psycopg.connect(self.dsn, autocommit=True, **bounded(self.dsn)) as conn:
             revisions = RevisionTable().read(conn)
             check_history(self.name, self.files, revisions)
             try:
@@ -236,12 +239,11 @@ class _Job:
         self, admin: Connection, seeds: SeedSet | None, on_create: OnCreate | None
     ) -> EnsureReport:
         """CREATE DATABASE, mark it ``creating``, migrate, seed, mark it ``ready``."""
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
         mark = Mark(branch=self.branch, created=catalog.server_now(admin))
+        create_marked(admin, self.name, mark.text())
         try:
-            marker.write(admin, self.name, mark)
             rows = 0
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
+            with psycopg.connect(self.dsn, autocommit=True, **bounded(self.dsn)) as conn:
                 report = apply(conn, self.directory)
                 if seeds is not None:
                     rows = load_into_postgres(conn, seeds)
@@ -321,7 +323,7 @@ def drop(
 
 def list_previews(server_dsn: str) -> list[PreviewInfo]:
     """Every marked preview on the server, by name; unmarked databases never appear."""
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
+    with psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn)) as conn:
         return catalog.infos(conn)
 
 
@@ -345,7 +347,7 @@ def prune(
         )
     kept_names = {database_name(b) for b in keep_branches or () if b}
     result = PruneReport(dry_run=dry_run)
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
+    with psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn)) as admin:
         for info in catalog.infos(admin):
             reason = _keep_reason(info, older_than, kept_names, force)
             if reason is None and not dry_run:
@@ -373,8 +375,7 @@ def _keep_reason(
 def _prune_one(admin: Connection, info: PreviewInfo, force: bool) -> str | None:
     """Drop one preview under its lock without waiting; the reason it was kept otherwise."""
     key = lock_key(info.name)
-    row = admin.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    if not (row and row[0]):
+    if not try_lock(admin, key):
         return "locked by a job creating or migrating it"
     try:
         if catalog.info(admin, info.name) is None:
@@ -383,7 +384,7 @@ def _prune_one(admin: Connection, info: PreviewInfo, force: bool) -> str | None:
     except psycopg.errors.ObjectInUse:
         return "a connection opened meanwhile (use --force)"
     finally:
-        admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        unlock(admin, key)
     return None
 
 

@@ -8,27 +8,27 @@ branches run freely. The migration engine's own lock (inside the preview) only g
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
+from pytest_ampdb import ownership
 from pytest_ampdb.preview.errors import PreviewLockTimeoutError
+from pytest_ampdb.provisioning.urls import bounded
 
 Connection = psycopg.Connection[Any]
 
 
 def lock_key(name: str) -> int:
     """The advisory lock key of the preview ``name`` (on the maintenance database)."""
-    digest = hashlib.sha256(f"pytest-ampdb preview {name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return ownership.lock_key(f"pytest-ampdb preview {name}")
 
 
 @contextlib.contextmanager
 def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
     """An autocommit connection to the maintenance database holding the preview's lock."""
-    conn = psycopg.connect(server_dsn, autocommit=True)
+    conn = psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn))
     try:
         key = lock_key(name)
         acquire(conn, name, key, timeout)
@@ -37,15 +37,14 @@ def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
         finally:
             if not conn.broken:
                 with contextlib.suppress(psycopg.Error):
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    ownership.unlock(conn, key)
     finally:
         conn.close()
 
 
 def acquire(conn: Connection, name: str, key: int, timeout: float) -> None:
     """Take the lock: at once if free, else wait up to ``timeout`` s (negative: forever)."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    if row and row[0]:
+    if ownership.try_lock(conn, key):
         return
     if 0 <= timeout < 0.001:
         raise PreviewLockTimeoutError(name, timeout)

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from pytest_ampdb import __version__
+from pytest_ampdb.ownership import set_mark
 
 PREFIX = "ampdb-preview:"
 FORMAT = 1
@@ -97,11 +97,7 @@ def parse(comment: object) -> Mark | None:
 
 def write(conn: psycopg.Connection[Any], database: str, mark: Mark) -> None:
     """Set ``database``'s comment to ``mark`` (identifier and text both quoted by psycopg)."""
-    conn.execute(
-        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(database), sql.Literal(mark.text())
-        )
-    )
+    set_mark(conn, database, mark.text())
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

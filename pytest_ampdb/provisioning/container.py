@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -41,7 +42,7 @@ import psycopg
 from filelock import FileLock
 
 from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.provisioning.server import Server, project_key
 
 DEFAULT_IMAGE = "postgres:15"
 """The image ``--ampdb-image`` defaults to."""
@@ -176,11 +177,6 @@ def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
 # --------------------------------------------------------------------------- owners
 
 
-def project_key(project_root: Path) -> str:
-    """Short stable hash of the project root: names the kept container and labels every one."""
-    return hashlib.sha1(str(project_root.resolve()).encode()).hexdigest()[:12]
-
-
 def reuse_name(project_root: Path) -> str:
     """The name of the container ``reuse=True`` keeps for ``project_root``."""
     return f"ampdb-{project_key(project_root)}"
@@ -241,14 +237,7 @@ def _sweep(client: Any) -> int:
     filters = {"label": [f"{LABEL}=1", f"{LABEL_OWNER_HOST}={host}"]}
     swept = 0
     for container in client.containers.list(all=True, filters=filters):
-        labels: Mapping[str, str] = container.labels
-        if labels.get(LABEL_REUSE) == "1":
-            continue
-        try:
-            pid = int(labels.get(LABEL_OWNER_PID, ""))
-        except ValueError:
-            continue
-        if pid == os.getpid() or _owner_alive(pid, labels.get(LABEL_OWNER_START)):
+        if not _orphaned(container.labels):
             continue
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             container.remove(force=True, v=True)
@@ -452,18 +441,26 @@ def _attach(container: Any, *, image: str, deadline: float) -> Server:
     container.reload()
     if container.status != "running":
         container.start()
-    env = _env_of(container)
-    user = env.get("POSTGRES_USER", SUPERUSER)
-    password = env.get("POSTGRES_PASSWORD", "")
+    user, password = _credentials(container)
     _wait_ready(container, user, password, deadline)
+    host, port = _published(container)
+    return _server(
+        container, image=image, user=user, password=password, host=host, port=port, reused=True
+    )
+
+
+def _credentials(container: Any) -> tuple[str, str]:
+    env = _env_of(container)
+    return env.get("POSTGRES_USER", SUPERUSER), env.get("POSTGRES_PASSWORD", "")
+
+
+def _published(container: Any) -> tuple[str, int]:
+    """Where the host reaches the container's server (address and published port)."""
     from testcontainers.core.docker_client import DockerClient
 
     docker_client = DockerClient()
     host = _host_ip(docker_client, container.id)
-    port = int(docker_client.port(container.id, _PG_PORT))
-    return _server(
-        container, image=image, user=user, password=password, host=host, port=port, reused=True
-    )
+    return host, int(docker_client.port(container.id, _PG_PORT))
 
 
 def _host_ip(docker_client: Any, container_id: str) -> str:
@@ -504,13 +501,17 @@ def _wait_ready(container: Any, user: str, password: str, deadline: float) -> No
         time.sleep(0.1)
 
 
-def _server(
-    container: Any, *, image: str, user: str, password: str, host: str, port: int, reused: bool
-) -> Server:
-    admin_dsn = (
+def _admin_dsn(user: str, password: str, host: str, port: int) -> str:
+    return (
         f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{_url_host(host)}:{port}"
         "/postgres"
     )
+
+
+def _server(
+    container: Any, *, image: str, user: str, password: str, host: str, port: int, reused: bool
+) -> Server:
+    admin_dsn = _admin_dsn(user, password, host, port)
     version = _server_version(admin_dsn)
     kept = container.labels.get(LABEL_REUSE) == "1"
     description = f"container {container.short_id} ({image}) at {host}:{port}"
@@ -543,6 +544,67 @@ def _server_version(admin_dsn: str) -> str:
                     f"{_first_line(exc)}"
                 ) from None
             time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- what is left
+
+
+@dataclass(frozen=True)
+class LeftContainer:
+    """A container the plugin left: kept by ``--ampdb-reuse``, or a throwaway one of this host
+    whose owner died. Known by the plugin's labels, never by its name."""
+
+    id: str
+    name: str
+    kind: str
+    """``kept`` or ``orphaned``."""
+    image: str
+    status: str
+    admin_dsn: str | None
+    """Its server's maintenance database, while it runs."""
+
+    def remove(self) -> None:
+        remove_container(self.id)
+
+
+def left_containers(keys: frozenset[str] | None, *, timeout: float = 10.0) -> list[LeftContainer]:
+    """Kept containers of the checkouts ``keys`` (None: of every checkout), and throwaway
+    containers of this host whose owner is gone (whatever the checkout)."""
+    client = _docker_client(timeout)
+    try:
+        found = []
+        for container in client.containers.list(all=True, filters={"label": [f"{LABEL}=1"]}):
+            labels: Mapping[str, str] = container.labels
+            if labels.get(LABEL_REUSE) == "1":
+                if keys is not None and labels.get(LABEL_PROJECT) not in keys:
+                    continue
+                kind = "kept"
+            elif _orphaned(labels):
+                kind = "orphaned"
+            else:
+                continue
+            dsn = None
+            if container.status == "running":
+                with contextlib.suppress(Exception):
+                    dsn = _admin_dsn(*_credentials(container), *_published(container))
+            image = (container.attrs.get("Config") or {}).get("Image", "")
+            found.append(
+                LeftContainer(container.id, container.name, kind, image, container.status, dsn)
+            )
+        return found
+    finally:
+        client.close()
+
+
+def _orphaned(labels: Mapping[str, str]) -> bool:
+    """A throwaway container of this host whose owner process is gone."""
+    if labels.get(LABEL_REUSE) == "1" or labels.get(LABEL_OWNER_HOST) != socket.gethostname():
+        return False
+    try:
+        pid = int(labels.get(LABEL_OWNER_PID, ""))
+    except ValueError:
+        return False
+    return pid != os.getpid() and not _owner_alive(pid, labels.get(LABEL_OWNER_START))
 
 
 # --------------------------------------------------------------------------- removal

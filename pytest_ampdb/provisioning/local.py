@@ -48,6 +48,7 @@ from filelock import FileLock
 from pytest_ampdb.logs import timed
 from pytest_ampdb.provisioning.binaries import PgBinaries, find_binaries
 from pytest_ampdb.provisioning.errors import ProvisioningError
+from pytest_ampdb.provisioning.server import project_key
 
 LOGGER = logging.getLogger(__name__)
 SUPERUSER = "postgres"
@@ -98,6 +99,7 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
 }
 
 STATE_FILE = "ampdb-cluster.json"
+LOCK_FILE = "ampdb-cluster.lock"
 LOG_FILE = "ampdb-server.log"
 _INFO_FILE = "ampdb-initdb.json"
 _CACHE_FORMAT = 1
@@ -491,7 +493,7 @@ class LocalCluster:
             )
         persistent_dir = persistent_dir.resolve()
         persistent_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+        with FileLock(str(persistent_dir / LOCK_FILE), timeout=timeout + 600):
             running = cls._attach(persistent_dir)
             if running is not None:
                 raise ProvisioningError(
@@ -528,7 +530,7 @@ class LocalCluster:
         persistent_dir = persistent_dir.resolve()
         persistent_dir.mkdir(parents=True, exist_ok=True)
         settings = _merge_settings(extra_settings)
-        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+        with FileLock(str(persistent_dir / LOCK_FILE), timeout=timeout + 600):
             found = cls._attach(persistent_dir)
             if found is not None:
                 same_port = port is None or found.port == port
@@ -552,7 +554,7 @@ class LocalCluster:
         persistent_dir = persistent_dir.resolve()
         if not persistent_dir.exists():
             return
-        with FileLock(str(persistent_dir / "ampdb-cluster.lock"), timeout=timeout + 600):
+        with FileLock(str(persistent_dir / LOCK_FILE), timeout=timeout + 600):
             found = cls._attach(persistent_dir)
             if found is not None:
                 found.stop()
@@ -854,33 +856,123 @@ def sweep_orphans(temp_dir: Path | None = None) -> int:
     """Stop and remove temporary clusters whose owning process died without stopping them
     (killed before atexit ran). Returns how many were swept."""
     with timed(LOGGER, "local cluster: sweep of dead runs' clusters") as outcome:
-        swept = _sweep_orphans(temp_dir)
-        outcome.append(f"{swept} removed")
-    return swept
+        found = orphans(temp_dir)
+        for orphan in found:
+            orphan.remove()
+        outcome.append(f"{len(found)} removed")
+    return len(found)
 
 
-def _sweep_orphans(temp_dir: Path | None) -> int:
-    swept = 0
-    places = [temp_dir] if temp_dir else sorted({default_base_dir(), Path(tempfile.gettempdir())})
-    roots = [root for place in places for root in place.glob(f"{_TEMP_PREFIX}*")]
-    for root in roots:
-        try:
-            state = json.loads((root / STATE_FILE).read_text())
-            owner = int(state["owner_pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if pid_alive(owner):
-            continue
+@dataclass(frozen=True)
+class LeftCluster:
+    """A cluster directory the plugin left on this machine: kept by ``--ampdb-reuse``, or a
+    throwaway one whose owning process died. ``pid`` is its running server, if any."""
+
+    root: Path
+    kind: str
+    """``kept`` or ``orphaned``."""
+    pid: int | None
+    port: int | None
+
+    @property
+    def size(self) -> int:
+        """Bytes in the directory (what removing it frees)."""
+        total = 0
+        for dirpath, _, filenames in os.walk(self.root):
+            for name in filenames:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+        return total
+
+    def admin_dsn(self) -> str | None:
+        """A URL of its running server's maintenance database (None when it does not run)."""
+        if self.pid is None:
+            return None
+        cluster = LocalCluster._attach(self.root)
+        return None if cluster is None else cluster.dsn()
+
+    def remove(self) -> None:
+        """Stop its server (if it runs from this directory) and remove the directory."""
+        if self.kind == "kept":
+            LocalCluster.discard(self.root)
+            return
+        if self.pid is not None:
+            _signal(self.pid, signal.SIGQUIT, group=True)
+            if not _wait_gone(self.pid, 5):
+                _signal(self.pid, signal.SIGKILL, group=True)
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            host = json.loads((self.root / STATE_FILE).read_text())["host"]
+            shutil.rmtree(host, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _places(temp_dir: Path | None = None) -> list[Path]:
+    """Where the plugin's cluster directories live: /dev/shm (when usable) and the temp dir."""
+    if temp_dir is not None:
+        return [temp_dir]
+    return sorted({default_base_dir(), Path(tempfile.gettempdir())})
+
+
+def _running_pid(root: Path, state: Mapping[str, Any]) -> int | None:
+    try:
         pid = int(state["pid"])
-        if _postmaster_pid(root / "data") == pid and pid_alive(pid):
-            _signal(pid, signal.SIGQUIT, group=True)
-            if not _wait_gone(pid, 5):
-                _signal(pid, signal.SIGKILL, group=True)
-        if state.get("host"):
-            shutil.rmtree(state["host"], ignore_errors=True)
-        shutil.rmtree(root, ignore_errors=True)
-        swept += 1
-    return swept
+    except (KeyError, TypeError, ValueError):
+        return None
+    return pid if _postmaster_pid(root / "data") == pid and pid_alive(pid) else None
+
+
+def orphans(temp_dir: Path | None = None) -> list[LeftCluster]:
+    """Throwaway clusters whose owning process is gone (a live run's are never listed)."""
+    found = []
+    for place in _places(temp_dir):
+        for root in sorted(place.glob(f"{_TEMP_PREFIX}*")):
+            try:
+                state = json.loads((root / STATE_FILE).read_text())
+                owner = int(state["owner_pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not pid_alive(owner):
+                found.append(LeftCluster(root, "orphaned", _running_pid(root, state), None))
+    return found
+
+
+KEPT_PREFIX = "pytest-ampdb-reuse-"
+"""Kept clusters live in ``<place>/pytest-ampdb-reuse-<project key>``."""
+
+
+_KEPT_MARKS = (STATE_FILE, LOCK_FILE, f"data/{LOG_FILE}")
+"""Files only the plugin writes into a kept cluster's directory (the state file goes when its
+server stops; the lock and the server log stay with the data)."""
+
+
+def kept_cluster_dir(project_root: Path) -> Path:
+    """Where ``--ampdb-reuse`` keeps the cluster of the checkout at ``project_root``."""
+    return default_base_dir() / f"{KEPT_PREFIX}{project_key(project_root)}"
+
+
+def kept_clusters(keys: frozenset[str] | None = None) -> list[LeftCluster]:
+    """Kept cluster directories (running or not) of the checkouts ``keys`` (None: all)."""
+    found = []
+    for place in _places():
+        for root in sorted(place.glob(f"{KEPT_PREFIX}*")):
+            if keys is not None and root.name.removeprefix(KEPT_PREFIX) not in keys:
+                continue
+            if not any((root / mark).exists() for mark in _KEPT_MARKS):
+                continue  # our name without anything of ours inside: not ours
+            try:
+                state: dict[str, Any] = json.loads((root / STATE_FILE).read_text())
+            except (OSError, ValueError):
+                state = {}
+            pid = _running_pid(root, state)
+            port = int(state["port"]) if pid is not None and "port" in state else None
+            found.append(LeftCluster(root, "kept", pid, port))
+    return found
+
+
+def discard_kept(project_root: Path) -> None:
+    """Stop and remove the checkout's kept cluster, wherever it was kept (``--ampdb-recreate``)."""
+    for kept in kept_clusters(frozenset({project_key(project_root)})):
+        kept.remove()
 
 
 def _stop_all() -> None:

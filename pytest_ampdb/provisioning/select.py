@@ -7,15 +7,16 @@ server's major version is checked (15 unless told otherwise) before anything is 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_ampdb.logs import timed
-from pytest_ampdb.provisioning.connect import connect
+from pytest_ampdb.provisioning.connect import connect, connect_timeout
 from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
-from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.provisioning.server import Server, project_key
+
+__all__ = ["MODES", "ServerRequest", "check_version", "obtain_server", "project_key", "use_dsn"]
 from pytest_ampdb.provisioning.urls import redact_url
 
 LOGGER = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class ServerRequest:
     recreate: bool = False
     project_root: Path = field(default_factory=Path.cwd)
     major: int = 15
+    timeout: float | None = None
+    """``--ampdb-timeout``: bounds the connect timeout to an existing server."""
 
 
 def obtain_server(request: ServerRequest) -> Server:
@@ -48,7 +51,7 @@ def _obtain(request: ServerRequest) -> Server:
     if mode == "auto":
         mode = _auto(request)
     if mode == "dsn":
-        server = use_dsn(request.dsn)
+        server = use_dsn(request.dsn, request.timeout)
     elif mode == "container":
         from pytest_ampdb.provisioning.container import start_container
 
@@ -90,26 +93,31 @@ def _auto(request: ServerRequest) -> str:
     return "local"
 
 
-def use_dsn(dsn: str | None) -> Server:
+def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
     """A server the user runs: only the plugin's own databases on it are ever touched."""
     if not dsn:
         raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
-    with connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True, connect_timeout=connect_timeout(timeout)) as conn:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     return Server(dsn, "dsn", f"server at {redact_url(dsn)}", version=version, owned=False)
 
 
 def start_local(request: ServerRequest) -> Server:
-    """A local cluster: throwaway, or kept for the next run (named after the project root)."""
-    from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
+    """A local cluster: throwaway, or kept for the next run (named after the project root).
 
-    if not (request.reuse or request.recreate):
+    ``--ampdb-recreate`` discards the kept one first; without ``--ampdb-reuse`` the run then
+    uses a throwaway cluster, so nothing of the kept one (its data directory in /dev/shm
+    included) is left behind.
+    """
+    from pytest_ampdb.provisioning.local import LocalCluster, discard_kept, kept_cluster_dir
+
+    if request.recreate:
+        discard_kept(request.project_root)
+    if not request.reuse:
         cluster = LocalCluster.start(major=request.major)
         reused = False
     else:
-        keep = default_base_dir() / f"pytest-ampdb-reuse-{project_key(request.project_root)}"
-        if request.recreate:
-            LocalCluster.discard(keep)
+        keep = kept_cluster_dir(request.project_root)
         cluster = LocalCluster.attach_or_start(keep, major=request.major)
         reused = cluster.attached
     release = (lambda: None) if request.reuse else cluster.stop
@@ -123,11 +131,6 @@ def start_local(request: ServerRequest) -> Server:
         owned=True,
         release=release,
     )
-
-
-def project_key(root: Path) -> str:
-    """A short stable name for a checkout, so two checkouts never share a kept server."""
-    return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
 
 
 def check_version(server: Server, major: int) -> None:

@@ -7,10 +7,12 @@ plugin created the server itself; only then may it touch databases it did not cr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pytest_ampdb.provisioning.urls import dbname_of, with_dbname
+from pytest_ampdb.provisioning.urls import Dsn, dbname_of, with_dbname
 
 
 @dataclass
@@ -32,7 +34,10 @@ class Server:
     release: Callable[[], None] = field(default=lambda: None, repr=False)
     """Stops or removes the server, or leaves it for the next run (``--ampdb-reuse``)."""
 
-    def dsn(self, dbname: str) -> str:
+    def __post_init__(self) -> None:
+        self.admin_dsn = Dsn(self.admin_dsn)  # its repr (in tracebacks, -l) hides the password
+
+    def dsn(self, dbname: str) -> Dsn:
         """The admin URL pointed at another database of the same server."""
         return with_dbname(self.admin_dsn, dbname)
 
@@ -45,3 +50,16 @@ class Server:
         """Release the server (idempotent)."""
         release, self.release = self.release, lambda: None
         release()
+
+
+def project_key(root: Path) -> str:
+    """A checkout's short stable name (a hash of its resolved path): it names and marks what the
+    plugin keeps for that checkout (a kept cluster's directory, a kept container, the template
+    marks), so two checkouts never share, prune or clean each other's."""
+    return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def project_keys(where: Path) -> frozenset[str]:
+    """The keys of ``where`` and each folder above it: the checkouts ``where`` lies in."""
+    resolved = where.resolve()
+    return frozenset(project_key(p) for p in (resolved, *resolved.parents))

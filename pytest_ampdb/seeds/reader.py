@@ -101,15 +101,12 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(f"{path}: cannot be read: {exc}") from None
     if not isinstance(data, list):
-        found = "dict" if isinstance(data, dict) else type(data).__name__  # not _Object
-        raise SeedError(f"{path}: expected a JSON array of rows, found {found}")
+        raise SeedError(f"{path}: expected a JSON array of rows, found {_python_type(data)}")
     out = []
     known = set(spec.column_names)
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict):
-            raise SeedError(
-                f"{path}: row {number}: expected an object, found {type(item).__name__}"
-            )
+            raise SeedError(f"{path}: row {number}: expected an object, found {_python_type(item)}")
         repeated = _repeated_key(item)
         if repeated is not None:
             raise SeedError(
@@ -142,6 +139,11 @@ def _object(pairs: list[tuple[str, Any]]) -> _Object:
             obj.repeated = key
         obj[key] = value
     return obj
+
+
+def _python_type(value: Any) -> str:
+    """The Python type a JSON value reads as (an object is a ``dict``, not our ``_Object``)."""
+    return "dict" if isinstance(value, dict) else type(value).__name__
 
 
 def _repeated_key(value: Any) -> str | None:

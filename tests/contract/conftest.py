@@ -72,7 +72,7 @@ def postgres_repositories(contract_database: str) -> Iterator[RepositoriesMaker]
     configure_connection(conn)
 
     def make(*, seeded: bool) -> Repositories:
-        conn.execute("SELECT 1")  # the test's transaction; repository calls nest savepoints
+        conn.execute("SELECT 1")  # the test's transaction; repository writes nest savepoints
         if not seeded:
             empty_tables(conn)
         return repositories_over(conn)

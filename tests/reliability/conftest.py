@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -200,6 +201,49 @@ def run_ampdb(
     return run([*AMPDB, *args], cwd, env=env, timeout=timeout)
 
 
+@contextlib.contextmanager
+def mute_listener(listener: socket.socket) -> Iterator[socket.socket]:
+    """Accept every connection on the bound ``listener`` and never answer (a frozen server or
+    a wedged engine); everything is closed at the end."""
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def url_commands(url: str, server: str, branch: str) -> list[tuple[str, ...]]:
+    """Every ``ampdb`` command that connects: ``--url`` ones on ``url``, ``--server`` ones on
+    ``server`` (``env`` only prints the URL it is given, so it is not among them)."""
+    return [
+        ("migrate", "status", "--url", url),
+        ("migrate", "apply", "--url", url),
+        ("migrate", "set", "--url", url),
+        ("seed", "--url", url),
+        ("refresh-db", "--url", url),
+        ("preview", "create", "--server", server, "--branch", branch),
+        ("preview", "migrate", "--server", server, "--branch", branch),
+        ("preview", "list", "--server", server),
+        ("preview", "prune", "--server", server, "--older-than", "7d", "--dry-run"),
+        ("preview", "drop", "--server", server, "--branch", branch),
+    ]
+
+
 def wait_for(path: Path, timeout: float, child: Child | None = None) -> bool:
     """Wait until ``path`` exists (False on timeout, or when ``child`` exited first)."""
     deadline = time.monotonic() + timeout
@@ -234,11 +278,63 @@ def plugin_databases(admin_dsn: str) -> list[str]:
 
 
 def drop_plugin_databases(admin_dsn: str) -> None:
+    drop_databases(admin_dsn, *plugin_databases(admin_dsn))
+
+
+def drop_databases(admin_dsn: str, *names: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
-        for name in plugin_databases(admin_dsn):
+        for name in names:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def user_database(server: str, name: str, comment: str | None) -> None:
+    """(Re)create the user's own database ``name`` (with ``comment``) holding a table of rows."""
+    from pytest_ampdb.provisioning.urls import with_dbname
+
+    ident = sql.Identifier(name)
+    with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+        if comment is not None:
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(comment))
+            )
+    with psycopg.connect(with_dbname(server, name), autocommit=True, connect_timeout=10) as conn:
+        conn.execute("CREATE TABLE organizations (id int PRIMARY KEY, label text)")
+        conn.execute("INSERT INTO organizations VALUES (1, 'precious'), (2, 'data')")
+
+
+def fingerprint(server: str, names: Sequence[str]) -> dict[str, Any]:
+    """Of each database of ``names`` that exists: its oid (a drop and re-create changes it), its
+    comment, and every table with all its rows."""
+    from pytest_ampdb.provisioning.urls import with_dbname
+
+    out: dict[str, Any] = {}
+    with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT datname, oid, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname = ANY(%s)",
+            (list(names),),
+        ).fetchall()
+    for name, oid, comment in rows:
+        dsn = with_dbname(server, str(name))
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            tables = conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+                " WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+            ).fetchall()
+            content = {
+                f"{schema}.{table}": conn.execute(
+                    sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(
+                        sql.Identifier(str(schema)), sql.Identifier(str(table))
+                    )
+                ).fetchall()
+                for schema, table in tables
+            }
+        out[str(name)] = {"oid": oid, "comment": comment, "content": content}
+    return out
 
 
 def clusters_of(pid: int) -> list[dict[str, Any]]:
@@ -371,6 +467,28 @@ def _write_figures(item: pytest.Item) -> None:
 
 
 # ------------------------------------------------------------------------------ fixtures
+
+
+@contextlib.contextmanager
+def scram_cluster(*statements: str, **settings: str) -> Iterator[Any]:
+    """A throwaway local cluster that checks passwords over TCP (scram-sha-256; the Unix socket
+    trusts), started with ``settings`` (e.g. ``max_connections="5"``), after ``statements``
+    (roles, grants) ran as its superuser. Stopped at the end."""
+    from pytest_ampdb.provisioning import LocalCluster
+
+    require_binaries()
+    with LocalCluster.start(major=15, extra_settings=settings) as cluster:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement.encode())
+        (cluster.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        yield cluster
 
 
 @pytest.fixture

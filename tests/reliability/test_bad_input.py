@@ -29,7 +29,7 @@ from pytest_ampdb.paths import migrations_dir, seeds_dir
 from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.seeds import read_seeds
 
-from .conftest import Figures, Run, require_binaries, run_ampdb, run_pytest, write
+from .conftest import Figures, Run, run_ampdb, run_pytest, scram_cluster, write
 
 PYTEST_ERROR = "ERROR: pytest-ampdb: "
 CLI_ERROR = "ampdb: error: "
@@ -454,18 +454,7 @@ def _state(ctx: Ctx) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def password_cluster() -> Iterator[LocalCluster]:
     """A cluster of its own that checks passwords over TCP (scram-sha-256)."""
-    require_binaries()
-    with LocalCluster.start(major=15) as cluster:
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            conn.execute("CREATE ROLE ampdb_pw LOGIN SUPERUSER PASSWORD 'right-pw'")
-        hba = cluster.data_dir / "pg_hba.conf"
-        hba.write_text(
-            "local all all trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-            "host all all ::1/128 scram-sha-256\n"
-        )
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
+    with scram_cluster("CREATE ROLE ampdb_pw LOGIN SUPERUSER PASSWORD 'right-pw'") as cluster:
         yield cluster
 
 

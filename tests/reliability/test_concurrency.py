@@ -108,11 +108,9 @@ def _header(result: Run) -> str:
 
 def _discard_kept(project: Path) -> None:
     """Remove the cluster and container ``--ampdb-reuse`` keeps for ``project``."""
-    from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
-    from pytest_ampdb.provisioning.select import project_key
+    from pytest_ampdb.provisioning.local import discard_kept
 
-    keep = default_base_dir() / f"pytest-ampdb-reuse-{project_key(project)}"
-    LocalCluster.discard(keep)
+    discard_kept(project)
     from pytest_ampdb.provisioning.container import docker_available
 
     if docker_available():
@@ -179,11 +177,9 @@ def test_two_runs_sharing_a_kept_local_cluster(kept: Path, figure: Figures) -> N
     a, b, seconds = _two_runs(kept, args, 150)
     figure("two concurrent runs, one kept local cluster (--ampdb-reuse)", seconds)
     _check_two_runs(kept, a, b)
-    from pytest_ampdb.provisioning.local import LocalCluster, default_base_dir
-    from pytest_ampdb.provisioning.select import project_key
+    from pytest_ampdb.provisioning.local import LocalCluster, kept_cluster_dir
 
-    keep = default_base_dir() / f"pytest-ampdb-reuse-{project_key(kept)}"
-    cluster = LocalCluster.attach_or_start(keep)
+    cluster = LocalCluster.attach_or_start(kept_cluster_dir(kept))
     assert cluster.attached  # kept, still running
     left = plugin_databases(cluster.dsn())
     assert [n for n in left if not n.startswith("ampdb_tpl_")] == [], left

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from .conftest import (
     Run,
     clusters_of,
     containers_of,
+    mute_listener,
     outcome_counts,
     plugin_databases,
     process_alive,
@@ -368,26 +368,10 @@ def hung_docker(tmp_path: Path) -> Iterator[str]:
     path = Path("/tmp") / f"ampdb-hung-{os.getpid()}-{tmp_path.name[-8:]}.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
     try:
-        yield f"unix://{path}"
+        with mute_listener(listener):
+            yield f"unix://{path}"
     finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        listener.close()
         path.unlink(missing_ok=True)
 
 

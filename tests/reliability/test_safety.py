@@ -18,10 +18,13 @@ from pytest_ampdb.provisioning.urls import with_dbname
 
 from .conftest import (
     Figures,
+    drop_databases,
+    fingerprint,
     outcome_counts,
     plugin_databases,
     run_ampdb,
     run_pytest,
+    user_database,
     write,
 )
 
@@ -54,56 +57,17 @@ def _execute(dsn: str, *statements: sql.Composed | sql.SQL | str) -> None:
 
 
 def _snapshot(server: str) -> dict[str, Any]:
-    """Every user database: its comment, its tables and their rows."""
-    out: dict[str, Any] = {}
-    with psycopg.connect(server, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-            " WHERE datname = ANY(%s)",
-            (list(USER_DATABASES),),
-        ).fetchall()
-    for name, comment in rows:
-        with psycopg.connect(with_dbname(server, str(name)), autocommit=True) as conn:
-            tables = conn.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables"
-                " WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
-            ).fetchall()
-            content = {
-                f"{schema}.{table}": conn.execute(
-                    sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(
-                        sql.Identifier(str(schema)), sql.Identifier(str(table))
-                    )
-                ).fetchall()
-                for schema, table in tables
-            }
-        out[str(name)] = {"comment": comment, "content": content}
-    return out
+    """Every user database: its oid, its comment, its tables and their rows."""
+    return fingerprint(server, list(USER_DATABASES))
 
 
 @pytest.fixture
 def user_databases(server: str) -> Iterator[str]:
     """The user's own databases on the server, each with a table of rows."""
     for name, comment in USER_DATABASES.items():
-        ident = sql.Identifier(name)
-        _execute(
-            server,
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident),
-            sql.SQL("CREATE DATABASE {}").format(ident),
-        )
-        if comment is not None:
-            _execute(
-                server, sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(comment))
-            )
-        _execute(
-            with_dbname(server, name),
-            "CREATE TABLE organizations (id int PRIMARY KEY, label text)",
-            "INSERT INTO organizations VALUES (1, 'precious'), (2, 'data')",
-        )
+        user_database(server, name, comment)
     yield server
-    for name in USER_DATABASES:
-        _execute(
-            server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    drop_databases(server, *USER_DATABASES)
 
 
 def _ours(server: str) -> list[str]:
@@ -213,7 +177,7 @@ def test_refresh_db_recreates_a_database_it_created_without_a_flag(
         assert count is not None
         assert count[0] > 0
     finally:
-        _execute(server, "DROP DATABASE IF EXISTS ampdb_refresh_target WITH (FORCE)")
+        drop_databases(server, "ampdb_refresh_target")
 
 
 def test_seed_refuses_a_database_that_holds_rows_or_is_not_migrated(

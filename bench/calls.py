@@ -1,0 +1,352 @@
+"""Each PostgreSQL repository call against the same SQL sent through raw psycopg.
+
+For every kind of repository call (get, get by name, list page, filtered list page, create,
+update, upsert, transition, delete), each call's exact statement and parameters are taken from
+the engine itself (its ``execute`` is intercepted once per call, before anything is sent), and
+sent again through psycopg alone on the same connection: the floor of one round trip, no row
+conversion, no model. Calls alternate between the two sides; the median of each is printed.
+
+  transaction   one connection inside an open transaction (``transaction`` isolation): raw is
+                the bare statement in that transaction
+  pooled        ``pytest_ampdb.postgres.connect`` (a psycopg_pool pool, one connection): raw is
+                the statement on the lent connection in autocommit
+
+Then the isolation bench's test body (``isolation_support/body.py``: 3 inserts, 4 reads) on an
+open connection and under transaction isolation, with this tree's package and with the
+``--baseline`` commit's (exported with ``git archive``, run in a subprocess against the same
+database), best of ``--rounds`` interleaved rounds.
+
+The database lives on a throwaway local cluster (as ``bench/isolation.py`` obtains one).
+Targets: every call at most 1.3x its raw round trip; the body at least 3x faster than the
+baseline on an open connection.
+
+Usage: python bench/calls.py [--calls N] [--bodies N] [--rounds R] [--baseline REF]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from isolation_support.baseline import BASELINE, export
+from isolation_support.body import exercise
+from isolation_support.targets import print_targets
+from isolation_support.template import throwaway_database
+
+from pytest_ampdb import postgres
+from pytest_ampdb.models import (
+    AuthScheme,
+    Connection,
+    Destination,
+    DestinationType,
+    Installation,
+    Integration,
+    Operation,
+    OperationStatus,
+    OperationType,
+    ReadState,
+)
+from pytest_ampdb.postgres import engine as engine_module
+from pytest_ampdb.postgres.isolation import repositories_over
+from pytest_ampdb.seeds import read_seeds
+from pytest_ampdb.types import Repositories
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+Statement = tuple[Any, Sequence[object]]
+
+
+class _Captured(Exception):
+    """Raised in place of sending a statement: it has been recorded."""
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+
+
+def statement_of(call: Callable[[], object]) -> Statement:
+    """The statement and parameters ``call`` makes the engine send (nothing is sent)."""
+    real = engine_module.execute
+
+    def record(conn: Any, query: Any, args: Sequence[object], *, write: bool) -> Any:
+        raise _Captured((query, args))
+
+    engine_module.execute = record
+    try:
+        call()
+    except _Captured as captured:
+        return captured.statement
+    finally:
+        engine_module.execute = real
+    raise RuntimeError("the call sent no statement")
+
+
+@dataclasses.dataclass
+class Fixture:
+    """Rows the calls work on, made through the repositories before anything is timed."""
+
+    pid: str
+    integration: Integration
+    spare: Integration
+    installation: Installation
+    pending: list[Operation]
+    destinations: list[Destination]
+
+
+def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
+    integration, spare = (
+        repos.integrations.create(Integration(project_id=pid, name=n, provider="salesforce"))
+        for n in ("calls-main", "calls-spare")
+    )
+    connection = repos.connections.create(
+        Connection(
+            project_id=pid,
+            provider="calls-filter",
+            group_ref="g",
+            group_name="G",
+            consumer_ref="c",
+            consumer_name="C",
+            auth_scheme=AuthScheme.OAUTH2_AUTHORIZATION_CODE,
+        )
+    )
+    installation = repos.installations.create(
+        Installation(
+            project_id=pid,
+            integration_id=integration.id,
+            connection_id=connection.id,
+            group_ref="g",
+            group_name="G",
+            created_by="builder:calls",
+        )
+    )
+    pending = [
+        repos.operations.create(
+            Operation(
+                project_id=pid,
+                integration_id=integration.id,
+                installation_id=installation.id,
+                type=OperationType.READ,
+            )
+        )
+        for _ in range(2 * calls)
+    ]
+    destinations = [
+        repos.destinations.create(
+            Destination(project_id=pid, name=f"calls-{i}", type=DestinationType.WEBHOOK)
+        )
+        for i in range(2 * calls)
+    ]
+    return Fixture(pid, integration, spare, installation, pending, destinations)
+
+
+def call_kinds(repos: Repositories, f: Fixture) -> dict[str, Callable[[int], object]]:
+    """Call ``i`` of each kind; even ``i`` are timed through the repositories, odd ``i`` only
+    lend their statement to the raw side (so no two sends write the same row or name)."""
+    pid = f.pid
+
+    def read_state(i: int) -> ReadState:
+        return ReadState(
+            project_id=pid,
+            installation_id=f.installation.id,
+            object_name=f"object-{i % 2}",
+            records_processed=i,
+        )
+
+    def renamed(i: int) -> Integration:
+        return dataclasses.replace(f.integration if i % 2 == 0 else f.spare, name=f"calls-u{i}")
+
+    return {
+        "get_by_id": lambda i: repos.integrations.get_by_id(pid, f.integration.id),
+        "get_by_name": lambda i: repos.integrations.get_by_name(pid, "calls-spare"),
+        "list, page of 20": lambda i: repos.integrations.list(pid, page_size=20),
+        "list, filtered": lambda i: repos.connections.list(
+            pid, provider="calls-filter", page_size=20
+        ),
+        "create": lambda i: repos.integrations.create(
+            Integration(project_id=pid, name=f"calls-c{i}", provider="salesforce")
+        ),
+        "update": lambda i: repos.integrations.update(renamed(i)),
+        "upsert": lambda i: repos.read_states.upsert(read_state(i)),
+        "transition": lambda i: repos.operations.transition(
+            pid, f.pending[i].id, OperationStatus.RUNNING
+        ),
+        "delete": lambda i: repos.destinations.delete(pid, f.destinations[i].id),
+    }
+
+
+def send_raw(conn: psycopg.Connection[Any], statement: Statement) -> None:
+    cur = conn.execute(*statement)
+    if cur.description is not None:
+        cur.fetchall()
+
+
+@contextmanager
+def autocommit(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    conn.autocommit = True
+    try:
+        yield conn
+    finally:
+        conn.autocommit = False
+
+
+def timed(call: Callable[..., object], *args: Any) -> float:
+    started = time.perf_counter()
+    call(*args)
+    return (time.perf_counter() - started) * 1e6
+
+
+def measure_calls(
+    repos: Repositories, raw: Callable[[Statement], None], pid: str, calls: int
+) -> dict[str, tuple[float, float]]:
+    """Median microseconds per call: (repository, raw), each kind alternating the two."""
+    kinds = call_kinds(repos, prepare(repos, pid, calls))
+    out: dict[str, tuple[float, float]] = {}
+    for name, call in kinds.items():
+        statements = [statement_of(partial(call, i)) for i in range(1, 2 * calls, 2)]
+        ours, floor = [], []
+        for n in range(calls):
+            ours.append(timed(call, 2 * n))
+            floor.append(timed(raw, statements[n]))
+        out[name] = (statistics.median(ours), statistics.median(floor))
+    return out
+
+
+def body_figures(dsn: str, pid: str, bodies: int) -> dict[str, float]:
+    """Median ms per body: on an open connection (each call its own transaction) and inside
+    one open transaction (``transaction`` isolation, rolled back at the end)."""
+    out: dict[str, float] = {}
+    with psycopg.connect(dsn) as conn:
+        postgres.configure_connection(conn)
+        for mode in ("open", "transaction"):
+            if mode == "transaction":
+                conn.execute("SELECT 1")
+                repos = repositories_over(conn)
+            else:
+                repos = postgres.repositories(conn)
+            times = []
+            for _ in range(bodies):
+                started = time.perf_counter()
+                exercise(repos, pid)
+                times.append((time.perf_counter() - started) * 1000.0)
+            out[mode] = statistics.median(times)
+            conn.rollback()
+    return out
+
+
+BASELINE_SCRIPT = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import calls, pytest_ampdb
+assert pytest_ampdb.__file__.startswith(sys.argv[1]), pytest_ampdb.__file__
+print(json.dumps(calls.body_figures(sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+"""
+
+
+def baseline_figures(package: Path, dsn: str, pid: str, bodies: int) -> dict[str, float]:
+    """``body_figures`` with the baseline's package first on the path, in a subprocess."""
+    args = [str(package), str(BENCH_DIR), dsn, pid, str(bodies)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", BASELINE_SCRIPT, *args],
+        env=env,
+        cwd=package,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(done.stdout)
+    return figures
+
+
+def report(
+    modes: dict[str, dict[str, tuple[float, float]]],
+    bodies: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+    load: tuple[float, float],
+) -> None:
+    print(
+        f"pytest-ampdb call benchmark: {args.calls} calls of each kind per side (median), "
+        f"PostgreSQL 15 (local throwaway cluster), {os.cpu_count()} CPUs, Python "
+        f"{sys.version.split()[0]}, 1-min load average {load[0]:.2f} before, {load[1]:.2f} after"
+    )
+    worst = 0.0
+    for mode, figures in modes.items():
+        print()
+        print(f"{mode + ' (µs per call)':<32}{'repository':>12}{'raw psycopg':>13}{'ratio':>8}")
+        for name, (ours, floor) in figures.items():
+            ratio = ours / floor
+            worst = max(worst, ratio)
+            print(f"  {name:<30}{ours:>12.1f}{floor:>13.1f}{ratio:>8.2f}")
+    print()
+    head = f"{'body: 3 inserts + 4 reads (ms)':<32}{'this tree':>12}{args.baseline:>13}"
+    print(f"{head}{'speed-up':>10}")
+    for mode, label in (("open", "open connection"), ("transaction", "transaction isolation")):
+        now, then = bodies["now"][mode], bodies["baseline"][mode]
+        print(f"  {label:<30}{now:>12.3f}{then:>13.3f}{then / now:>9.1f}x")
+    speedup = bodies["baseline"]["open"] / bodies["now"]["open"]
+    print()
+    print_targets(
+        [
+            (f"every call <= 1.3x raw: worst {worst:.2f}x", worst <= 1.3),
+            (
+                f"body on an open connection >= 3x faster than {args.baseline}: {speedup:.1f}x",
+                speedup >= 3,
+            ),
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=300, help="timed calls per kind and side")
+    parser.add_argument("--bodies", type=int, default=100, help="test bodies per run")
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved body rounds (best)")
+    parser.add_argument("--baseline", default=BASELINE, help="commit the body is compared with")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    pid = read_seeds().ids.project_id
+    with tempfile.TemporaryDirectory() as tmp, throwaway_database() as dsn:
+        package = export(args.baseline, Path(tmp))
+        modes: dict[str, dict[str, tuple[float, float]]] = {}
+        with psycopg.connect(dsn) as conn:
+            postgres.configure_connection(conn)
+            conn.execute("SELECT 1")  # the test's transaction, as transaction isolation opens it
+            modes["transaction"] = measure_calls(
+                repositories_over(conn), lambda s: send_raw(conn, s), pid, args.calls
+            )
+            conn.rollback()
+        with postgres.connect(dsn, min_size=1, max_size=1) as pool:
+
+            def pooled(statement: Statement) -> None:
+                with pool.connection() as conn, autocommit(conn):
+                    send_raw(conn, statement)
+
+            modes["pooled"] = measure_calls(postgres.repositories(pool), pooled, pid, args.calls)
+        rounds: dict[str, list[dict[str, float]]] = {"now": [], "baseline": []}
+        for _ in range(args.rounds):
+            rounds["now"].append(body_figures(dsn, pid, args.bodies))
+            rounds["baseline"].append(baseline_figures(package, dsn, pid, args.bodies))
+    bodies = {
+        side: {mode: min(r[mode] for r in runs) for mode in ("open", "transaction")}
+        for side, runs in rounds.items()
+    }
+    report(modes, bodies, args, (load_before, os.getloadavg()[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

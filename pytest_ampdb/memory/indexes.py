@@ -1,0 +1,288 @@
+"""The memory store's per-table indexes, built from a ``TableSpec``'s declarations.
+
+Every operation costs O(log n + rows touched) in the table size: a row by primary key is a
+dictionary lookup, a unique key is a dictionary from its values to the primary key, each
+reference column is a dictionary from the referenced key to the referencing rows (a delete
+finds the children there), and every equality filter a page is read by (the scope, each
+declared lookup; ``TableSpec.list_indexes``) is a ``SortedList`` of
+``(filter values..., list-order values...)``, so a page is a range read from a bisection point.
+Times in those entries are integers (microseconds since the epoch): the same order, compared
+many times faster than aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
+
+Key = tuple[Any, ...]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
+    """A fast ``row -> tuple of columns`` (``itemgetter`` returns a bare value for one)."""
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    if not columns:
+        return lambda row: ()
+    return itemgetter(*columns)
+
+
+def sortable(values: Sequence[object]) -> Key:
+    """Values as index entries hold them: an aware time as its instant in microseconds."""
+    return tuple((v - _EPOCH) // _MICROSECOND if isinstance(v, datetime) else v for v in values)
+
+
+class Ordered:
+    """One list-order index: rows whose ``columns`` are not null, sorted by those columns and
+    then the list order (which ends with the primary key, so every key is distinct)."""
+
+    __slots__ = ("_filters", "_orders", "columns", "entries", "order", "width")
+
+    def __init__(self, columns: tuple[str, ...], order: tuple[str, ...]) -> None:
+        self.columns = columns
+        self.order = order
+        self.width = len(columns)
+        self.entries: SortedList[Key] = SortedList()
+        self._filters = _getter(columns)
+        self._orders = _getter(order)
+
+    def key(self, row: Row) -> Key | None:
+        """The row's entry, or None when a filter column is null (no equality matches null)."""
+        values = self._filters(row)
+        if None in values:
+            return None
+        return values + sortable(self._orders(row))
+
+    def scan(self, values: Key, after: Sequence[object] | None) -> Iterator[Key]:
+        """Entries whose filter columns equal ``values``, in list order, after ``after``."""
+        if after is None:
+            found = self.entries.irange(values)
+        else:
+            found = self.entries.irange((*values, *sortable(after)), inclusive=(False, True))
+        width = self.width
+        for entry in found:
+            if width and entry[:width] != values:
+                return
+            yield entry
+
+
+class Plan:
+    """How a ``where`` over given columns is answered: by primary key or a unique key (at most
+    one row); by the list-order index binding the most of its columns, unless a reference
+    column it does not bind is given (then by that reference's rows, sorted); with none of
+    these (only ``MemoryStore.rows``: a whole scoped table, for inspection) by every row."""
+
+    __slots__ = ("ordered", "reference", "rest", "unique")
+
+    def __init__(
+        self,
+        unique: UniqueKey | None = None,
+        ordered: Ordered | None = None,
+        reference: str | None = None,
+        rest: bool = False,
+    ) -> None:
+        self.unique = unique
+        self.ordered = ordered
+        self.reference = reference
+        self.rest = rest
+        """Whether some given column is not bound by ``ordered`` (rows are then filtered)."""
+
+
+class Table:
+    """One table's rows by primary key and the indexes over them."""
+
+    __slots__ = (
+        "json_columns",
+        "ordered",
+        "pk_position",
+        "plans",
+        "references",
+        "rows",
+        "spec",
+        "unique",
+        "unique_getters",
+    )
+
+    def __init__(self, spec: TableSpec[Any]) -> None:
+        nullable = [c for c in spec.order_by if spec.column_map[c].nullable]
+        if spec.primary_key not in spec.order_by or nullable:
+            raise ValueError(f"{spec.name}: the list order must be non-null and hold the key")
+        self.spec = spec
+        self.rows: dict[object, Row] = {}
+        self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
+        self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
+        self.ordered = tuple(Ordered(columns, spec.order_by) for columns in spec.list_indexes)
+        self.references: dict[str, dict[object, dict[object, None]]] = {
+            fk.column: {} for fk in spec.foreign_keys
+        }
+        self.plans: dict[tuple[str, ...], Plan] = {}
+        self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
+        self.pk_position = spec.order_by.index(spec.primary_key)
+
+    def index(self, row: Row) -> None:
+        self._link(row)
+        for ordered in self.ordered:
+            entry = ordered.key(row)
+            if entry is not None:
+                ordered.entries.add(entry)
+
+    def _link(self, row: Row) -> None:
+        """Enter ``row`` in the unique keys and the references."""
+        pk = row[self.spec.primary_key]
+        for index, values_of in self.unique_getters:
+            values = values_of(row)
+            if None not in values:
+                index[values] = pk
+        for column, children in self.references.items():
+            if row[column] is not None:
+                children.setdefault(row[column], {})[pk] = None
+
+    def unindex(self, row: Row) -> None:
+        pk = row[self.spec.primary_key]
+        for index, values_of in self.unique_getters:
+            index.pop(values_of(row), None)
+        for column, children in self.references.items():
+            _forget(children, row[column], pk)
+        for ordered in self.ordered:
+            entry = ordered.key(row)
+            if entry is not None:
+                ordered.entries.discard(entry)
+
+    def reindex(self, old: Row, new: Row) -> None:
+        """Move a row's index entries from ``old`` to ``new`` where their columns changed."""
+        changed = {c for c, v in new.items() if v is not old[c] and v != old[c]}
+        if not changed:
+            return
+        pk = new[self.spec.primary_key]
+        for key in self.spec.unique:
+            if changed.isdisjoint(key.columns):
+                continue
+            self.unique[key.name].pop(tuple(old[c] for c in key.columns), None)
+            after = tuple(new[c] for c in key.columns)
+            if None not in after:
+                self.unique[key.name][after] = pk
+        for column, children in self.references.items():
+            if column in changed:
+                _forget(children, old[column], pk)
+                if new[column] is not None:
+                    children.setdefault(new[column], {})[pk] = None
+        for ordered in self.ordered:
+            if changed.isdisjoint(ordered.columns) and changed.isdisjoint(ordered.order):
+                continue
+            was, now = ordered.key(old), ordered.key(new)
+            if was is not None:
+                ordered.entries.discard(was)
+            if now is not None:
+                ordered.entries.add(now)
+
+    def load(self, rows: Mapping[object, Row]) -> None:
+        """Replace every row and rebuild the indexes in bulk."""
+        self.rows = dict(rows)
+        for index, _ in self.unique_getters:
+            index.clear()
+        for children in self.references.values():
+            children.clear()
+        for row in self.rows.values():
+            self._link(row)
+        for ordered in self.ordered:
+            entries = (ordered.key(row) for row in self.rows.values())
+            ordered.entries = SortedList(e for e in entries if e is not None)
+
+    def plan(self, names: tuple[str, ...]) -> Plan:
+        """The cheapest way to find rows equal on ``names`` (worked out once per shape)."""
+        found = self.plans.get(names)
+        if found is None:
+            columns = frozenset(names)
+            spec = self.spec
+            keys = [k for k in spec.keys if set(k.columns) <= columns]
+            usable = [o for o in self.ordered if set(o.columns) <= columns]
+            ordered = max(usable, key=lambda o: o.width, default=None)
+            bound = set(ordered.columns) if ordered else set()
+            references = [c for c in self.references if c in columns and c not in bound]
+            if keys:
+                found = Plan(unique=keys[0])
+            elif references:
+                found = Plan(reference=references[0])
+            else:
+                found = Plan(ordered=ordered, rest=bool(columns - bound))
+            self.plans[names] = found
+        return found
+
+    def find(
+        self,
+        where: Mapping[str, object],
+        *,
+        after: Sequence[object] | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """Stored rows equal to ``where``, in list order, after that list-order key."""
+        plan = self.plan(tuple(where))
+        if plan.unique is not None:
+            row = self._by_key(plan.unique, where)
+            found = [row] if row is not None and matches(row, where) else []
+            return _page(found, after, limit, self.order_key)
+        if plan.ordered is None:
+            if plan.reference is None:
+                rows: Iterable[Row] = self.rows.values()
+            else:
+                rows = self.referencing(plan.reference, where[plan.reference])
+            found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
+            return _page(found, after, limit, self.order_key)
+        ordered = plan.ordered
+        values = tuple([where[c] for c in ordered.columns])
+        rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
+        out: list[Row] = []
+        if limit is not None and limit <= 0:
+            return out
+        position = ordered.width + self.pk_position
+        for entry in ordered.scan(values, after):
+            row = self.rows[entry[position]]
+            if rest and not matches(row, rest):
+                continue
+            out.append(row)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def referencing(self, column: str, value: object) -> list[Row]:
+        """The rows whose reference ``column`` holds ``value``, in no particular order."""
+        return [self.rows[pk] for pk in self.references[column].get(value, ())]
+
+    def order_key(self, row: Row) -> Key:
+        return tuple(row[c] for c in self.spec.order_by)
+
+    def _by_key(self, key: UniqueKey, where: Mapping[str, object]) -> Row | None:
+        if key.columns == (self.spec.primary_key,):
+            return self.rows.get(where[self.spec.primary_key])
+        pk = self.unique[key.name].get(tuple(where[c] for c in key.columns))
+        return None if pk is None else self.rows[pk]
+
+
+def _forget(children: dict[object, dict[object, None]], parent: object, pk: object) -> None:
+    group = children.get(parent)
+    if group is not None:
+        group.pop(pk, None)
+        if not group:
+            del children[parent]
+
+
+def _page(
+    rows: list[Row], after: Sequence[object] | None, limit: int | None, key: Any
+) -> list[Row]:
+    if after is not None:
+        rows = [r for r in rows if key(r) > tuple(after)]
+    return rows if limit is None else rows[: max(limit, 0)]
+
+
+def matches(row: Row, where: Mapping[str, object]) -> bool:
+    return all(row[c] == v for c, v in where.items())

@@ -1,0 +1,301 @@
+"""A server that stops answering without dying: never a hang.
+
+SIGSTOP of a test's backend or of the whole local cluster, a ``docker pause`` of the container,
+and, for the ``ampdb`` CLI, a listener that accepts TCP connections and never says a word. A
+frozen server keeps its sockets open and never answers (TCP keepalives do not notice, a cancel
+request goes to a frozen postmaster), so only the client's own bound (``--ampdb-timeout``, the
+CLI's ``--timeout``) ends the wait: the current test fails with one line naming the backend and
+the server within that bound, and the rest fail at once. Every frozen process is resumed (and
+every container unpaused and removed) after the test, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pytest_ampdb.provisioning import LocalCluster
+
+from .conftest import PYTEST as PYTEST_ARGS
+from .conftest import (
+    Child,
+    Figures,
+    Run,
+    containers_of,
+    mute_listener,
+    require_binaries,
+    require_docker,
+    run_ampdb,
+    run_pytest,
+    stopwatch,
+    summary_lines,
+    url_commands,
+    wait_for,
+    write,
+)
+from .test_faults import FAIL_FAST, KILL_SUITE, SMOKE, _assert_fails_fast_naming
+
+TIMEOUT = 3.0
+"""``--ampdb-timeout`` of the frozen runs: the victim test must fail within it (plus FAIL_FAST
+for the whole rest of the run)."""
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    """A cluster of the test's own, used by the child run as an existing server (so the child
+    never tries to stop a frozen cluster), resumed and stopped at the end."""
+    require_binaries()
+    with LocalCluster.start(major=15) as started:
+        try:
+            yield started
+        finally:
+            _signal_all(_cluster_pids(started), signal.SIGCONT)
+
+
+def _cluster_pids(cluster: LocalCluster) -> list[int]:
+    """The cluster's processes, parents before children: what it was started as and everything
+    forked below it (postmaster, backends, background workers)."""
+    pids, i = [cluster.pid], 0
+    while i < len(pids):
+        pid = pids[i]
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+            pids += [int(child) for child in children.split()]
+        i += 1
+    return pids
+
+
+def _run_backends(dsn: str) -> list[int]:
+    """The backends serving the plugin's run databases."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\\_run\\_%'"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+Resume = Callable[[], None]
+
+
+def _frozen_run(
+    project: Path, dsn: str, freeze: Callable[[], Resume], isolation: str, *extra: str
+) -> tuple[Run, float]:
+    """Run KILL_SUITE against ``dsn``; once the victim has run, ``freeze`` the server and let
+    the victim call it again; resume it when the run ends (or this fails). Returns the run and
+    the seconds from the freeze to its end."""
+    write(project / "test_suite.py", KILL_SUITE)
+    child = Child(
+        [
+            *PYTEST_ARGS,
+            "-rfE",
+            "--ampdb=postgres",
+            f"--ampdb-dsn={dsn}",
+            f"--ampdb-isolation={isolation}",
+            f"--ampdb-timeout={TIMEOUT:g}",
+            *extra,
+        ],
+        project,
+    )
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    try:
+        assert wait_for(project / "started", 60, child), child.wait(5).describe()
+        resume = freeze()
+        since = stopwatch()
+        (project / "go").write_text("x")
+        result = child.wait(60)
+        return result, since()
+    finally:
+        child.kill()
+        resume()
+
+
+def _sigstop(pids: list[int]) -> Resume:
+    assert pids
+    _signal_all(pids, signal.SIGSTOP)
+    return lambda: _signal_all(pids, signal.SIGCONT)
+
+
+def _next_run_is_green(project: Path, dsn: str) -> Run:
+    (project / "started").unlink()
+    write(project / "test_suite.py", SMOKE)
+    return run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("what", "isolation"),
+    [("backend", "transaction"), ("cluster", "transaction"), ("cluster", "database")],
+)
+def test_a_frozen_server_fails_the_test_within_the_timeout(
+    project: Path, cluster: LocalCluster, what: str, isolation: str, figure: Figures
+) -> None:
+    dsn = cluster.tcp_dsn()
+
+    # the whole cluster: postmaster first (it would fork new backends), then its children
+    def freeze() -> Resume:
+        return _sigstop(_cluster_pids(cluster) if what == "cluster" else _run_backends(dsn))
+
+    result, elapsed = _frozen_run(project, dsn, freeze, isolation)
+    figure(f"{what} SIGSTOPped mid-test ({isolation}): time to fail 4 tests", elapsed)
+    _assert_fails_fast_naming(result, ("no answer",), elapsed)
+    assert f"127.0.0.1:{cluster.port}" in summary_lines(result)[0]
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+
+    recover = _next_run_is_green(project, dsn)
+    figure(f"{what} SIGSTOPped ({isolation}): resumed, next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+
+
+@pytest.mark.docker
+def test_a_paused_container_fails_the_test_within_the_timeout(
+    project: Path, figure: Figures
+) -> None:
+    require_docker()
+    from pytest_ampdb.provisioning.container import start_container
+
+    server = start_container(project_root=project)
+    try:
+        (container,) = containers_of(os.getpid())
+
+        def pause() -> Resume:
+            container.pause()
+            return container.unpause  # type: ignore[no-any-return]
+
+        result, elapsed = _frozen_run(project, server.admin_dsn, pause, "transaction")
+        figure("container paused mid-test: time to fail 4 tests", elapsed)
+        _assert_fails_fast_naming(result, ("no answer",), elapsed)
+        assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+        recover = _next_run_is_green(project, server.admin_dsn)
+        figure("container paused: unpaused, next run green", recover.seconds)
+        assert recover.returncode == 0, recover.describe()
+    finally:
+        server.close()
+
+
+@pytest.mark.postgres
+def test_a_test_timeout_on_a_frozen_backend_leaves_no_driver_traceback(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """pytest-timeout stops the victim in the middle of a call: its teardown drops the
+    connection that is mid-query for a new one, and the later tests pass."""
+    dsn = cluster.tcp_dsn()
+    result, elapsed = _frozen_run(
+        project, dsn, lambda: _sigstop(_run_backends(dsn)), "transaction", "--timeout=2"
+    )
+    figure("pytest-timeout on a frozen backend: the run's end", elapsed)
+    assert not result.timed_out, result.describe()
+    lines = summary_lines(result)
+    assert len(lines) == 1, result.describe()
+    assert "test_1_victim" in lines[0], result.describe()
+    assert "Timeout" in lines[0], lines[0]
+    assert "3 passed" in result.stdout, result.describe()
+    # psycopg may log that it could not roll back the interrupted savepoint; no error of it
+    # reaches the report, the teardown or the end of the run
+    for raw in ("Traceback", "psycopg.errors", "psycopg.OperationalError", "INTERNALERROR"):
+        assert raw not in result.output, result.describe()
+
+
+# ------------------------------------------------------------------------------ ampdb CLI
+
+
+@pytest.fixture
+def mute_server() -> Iterator[int]:
+    """A TCP listener on 127.0.0.1 that accepts every connection and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    with mute_listener(listener):
+        yield int(listener.getsockname()[1])
+
+
+CLI_TIMEOUT = 2.0
+
+
+def test_every_cli_command_gives_up_on_a_mute_server(
+    project: Path, mute_server: int, figure: Figures
+) -> None:
+    url = f"postgresql://postgres:pw@127.0.0.1:{mute_server}/app"
+    slowest, which = 0.0, ""
+    for args in url_commands(url, url, "mute"):
+        ran = run_ampdb(project, *args, env={"AMPDB_TIMEOUT": f"{CLI_TIMEOUT:g}"}, timeout=30)
+        assert not ran.timed_out, ran.describe()
+        assert ran.returncode == 1, ran.describe()
+        assert ran.stdout == "", ran.describe()
+        (line,) = ran.stderr.splitlines()
+        assert line.startswith("ampdb: error: "), ran.describe()
+        assert "no answer within 2 s" in line, line
+        if ran.seconds > slowest:
+            slowest, which = ran.seconds, " ".join(args[:2])
+    flag = run_ampdb(project, "--timeout", "3", "migrate", "status", "--url", url, timeout=30)
+    assert "no answer within 3 s" in flag.stderr, flag.describe()
+    figure(
+        f"10 ampdb commands against a mute server (timeout {CLI_TIMEOUT:g} s): slowest",
+        slowest,
+        which,
+    )
+    assert slowest <= CLI_TIMEOUT + 3, (slowest, which)
+
+
+def test_a_run_against_a_mute_server_is_one_line(
+    project: Path, mute_server: int, figure: Figures
+) -> None:
+    write(project / "test_suite.py", SMOKE)
+    url = f"postgresql://postgres:pw@127.0.0.1:{mute_server}/postgres"
+    result = run_pytest(
+        project, "--ampdb=postgres", f"--ampdb-dsn={url}", "--ampdb-timeout=2", timeout=60
+    )
+    figure("pytest against a mute server (--ampdb-timeout=2): time to the error", result.seconds)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    (line,) = result.error_lines("ERROR: pytest-ampdb:")
+    assert f"127.0.0.1:{mute_server}" in line, line
+    assert "no answer within 2 s (connect timeout)" in line, line
+    assert result.seconds <= 2 + FAIL_FAST, result.describe()
+
+
+LOCKED_SUITE = """
+import psycopg
+
+def test_1_waits_on_a_lock(ampdb, ampdb_dsn):
+    with psycopg.connect(ampdb_dsn) as other:
+        other.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        ampdb.projects.list()
+
+def test_2_after(ampdb):
+    assert ampdb.projects.list().items
+"""
+
+
+@pytest.mark.postgres
+def test_a_lock_held_past_the_timeout_fails_that_test_alone(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """A live server gives up on the call itself (lock_timeout): the test fails with one line,
+    the connection stays usable and the next test passes."""
+    write(project / "test_suite.py", LOCKED_SUITE)
+    result = run_pytest(
+        project,
+        "-rfE",
+        "--ampdb=postgres",
+        f"--ampdb-dsn={cluster.tcp_dsn()}",
+        f"--ampdb-timeout={TIMEOUT:g}",
+        timeout=90,
+    )
+    figure(f"a lock held past --ampdb-timeout={TIMEOUT:g}: the run", result.seconds)
+    assert not result.timed_out, result.describe()
+    (line,) = summary_lines(result)
+    assert "test_1_waits_on_a_lock" in line, line
+    assert "ServerTimeoutError" in line, line
+    assert "canceling statement due to" in line, line
+    assert "1 failed, 1 passed" in result.stdout, result.describe()

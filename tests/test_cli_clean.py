@@ -1,0 +1,188 @@
+"""``ampdb clean`` on a real server: what each checkout keeps is told apart by the plugin's mark,
+a listing changes nothing, and bad usage or an unreachable server is one line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pytest_ampdb.cli import main
+from pytest_ampdb.ownership import drop_database
+from pytest_ampdb.postgres import kept
+from pytest_ampdb.postgres import template as tpl
+from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.provisioning.server import Server, project_key
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def server(pg_cluster: LocalCluster) -> Server:
+    return Server(
+        pg_cluster.dsn("postgres"), "dsn", "test server", version=pg_cluster.version, owned=False
+    )
+
+
+SERVER_ONLY = ("--what", "templates,databases")
+"""What these cases clean: never the clusters or containers other suites on this machine use."""
+
+
+def comment(server: Server, name: str) -> str | None:
+    with tpl.admin(server) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def test_keepers_are_read_and_written_in_the_ready_mark() -> None:
+    assert kept.keepers(f"{tpl.READY} abc") == frozenset()
+    assert kept.keepers(f"{tpl.READY} abc kept-by=0a,1b") == {"0a", "1b"}
+
+
+def test_a_listing_changes_nothing_and_each_checkout_sees_its_own(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    template = tpl.ensure_template(server, "7" * 64, lambda dsn: None)
+    template.release(server, drop=False)
+    with tpl.admin(server) as conn:
+        kept.keep_template(conn, template.name, project_key(mine))
+        kept.keep_template(conn, template.name, project_key(theirs))
+        conn.execute("CREATE DATABASE clean_kept_db")
+        kept.mark_kept_for(conn, "clean_kept_db", project_key(theirs))
+    before = comment(server, template.name)
+    try:
+        code, out, _ = run(
+            capsys, "clean", "--list", "--root", str(mine), "--url", server.admin_dsn
+        )
+        assert code == 0
+        assert f"would remove template {template.name} (kept by 2 checkouts" not in out
+        assert f"left template {template.name} (kept by 2 checkouts" in out
+        assert ": still kept by 1 other checkout" in out
+        assert "clean_kept_db" not in out  # the other checkout's
+        assert comment(server, template.name) == before
+        code, out, _ = run(capsys, "clean", "--list", "--all", "--url", server.admin_dsn)
+        assert f"would remove template {template.name} " in out
+        assert "would remove kept database clean_kept_db (for a failed test, on " in out
+        assert comment(server, template.name) == before
+        assert comment(server, "clean_kept_db") is not None
+        # this checkout lets go: the template stays for the other one, without our claim
+        code, out, _ = run(
+            capsys, "clean", *SERVER_ONLY, "--root", str(mine), "--url", server.admin_dsn
+        )
+        assert code == 0
+        assert kept.keepers(comment(server, template.name) or "") == {project_key(theirs)}
+        code, out, _ = run(
+            capsys, "clean", *SERVER_ONLY, "--root", str(theirs), "--url", server.admin_dsn
+        )
+        assert f"removed template {template.name} " in out
+        assert "removed kept database clean_kept_db " in out
+        assert comment(server, template.name) is None
+        assert comment(server, "clean_kept_db") is None
+    finally:
+        with tpl.admin(server) as conn:
+            drop_database(conn, template.name)
+            drop_database(conn, "clean_kept_db")
+
+
+def test_bad_kinds_are_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "clean", "--what", "clusters,tables")
+    assert (code, out) == (2, "")
+    assert "invalid kind tables: expected clusters, containers, templates, databases" in err
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://u:s3cr3t@127.0.0.1:1/postgres?connect_timeout=2"
+    code, out, err = run(capsys, "clean", "--list", "--what", "templates", "--url", url)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1
+    assert err.startswith("ampdb: error: cannot connect to postgresql://u:xxxxx@127.0.0.1:1/")
+    assert "s3cr3t" not in err
+
+
+def test_clean_reads_the_server_from_the_environment(
+    server: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AMPDB_DSN", server.admin_dsn)
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE clean_env_db")
+        kept.mark_kept_for(conn, "clean_env_db", project_key(tmp_path))
+    try:
+        code, out, _ = run(
+            capsys, "clean", "--list", "--what", "databases", "--root", str(tmp_path)
+        )
+        assert code == 0
+        assert "would remove kept database clean_env_db " in out
+    finally:
+        with tpl.admin(server) as conn:
+            drop_database(conn, "clean_env_db")
+
+
+def test_a_kept_cluster_directory_goes_by_its_mark_not_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_ampdb.provisioning.local import LOCK_FILE, kept_cluster_dir
+
+    ours, look_alike = tmp_path / "ours", tmp_path / "look-alike"
+    left = kept_cluster_dir(ours)  # what a stopped kept cluster leaves: data, lock, no server
+    (left / "data").mkdir(parents=True)
+    (left / LOCK_FILE).touch()
+    (left / "data" / "base").write_bytes(b"x" * 3_000_000)
+    user = kept_cluster_dir(look_alike)  # our name, nothing of ours inside
+    user.mkdir(parents=True)
+    (user / "mine.txt").write_text("precious")
+    try:
+        code, out, _ = run(capsys, "clean", "--what", "clusters", "--root", str(ours))
+        assert code == 0
+        assert f"removed kept local cluster {left} (not running, 3 MB)" in out
+        assert not left.exists()
+        code, out, _ = run(capsys, "clean", "--what", "clusters", "--root", str(look_alike))
+        assert str(user) not in out
+        assert (user / "mine.txt").read_text() == "precious"
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        shutil.rmtree(user, ignore_errors=True)
+
+
+def test_a_dead_runs_databases_are_swept_and_a_live_runs_are_not(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = tpl.ensure_template(server, "6" * 64, lambda dsn: None)
+    template.lease("a1a1a1")  # a live run: it holds its lease on the server while it runs
+    live = tpl.run_prefix("a1a1a1", "main") + "1"
+    dead = tpl.run_prefix("d0d0d0", "main") + "1"  # its run is gone: nobody holds its lease
+    try:
+        with tpl.admin(server) as conn:
+            tpl.clone(conn, template.name, live, "FILE_COPY", "a1a1a1")
+            tpl.clone(conn, template.name, dead, "FILE_COPY", "d0d0d0")
+        args = ("clean", "--what", "databases", "--root", str(tmp_path), "--url", server.admin_dsn)
+        code, out, _ = run(capsys, *args[:1], "--list", *args[1:])
+        assert code == 0
+        assert f"would remove dead run's database {dead} (on " in out
+        assert live not in out
+        assert comment(server, dead) is not None  # a listing drops nothing
+        code, out, _ = run(capsys, *args)
+        assert f"removed dead run's database {dead} (on " in out
+        assert comment(server, dead) is None
+        assert comment(server, live) is not None
+    finally:
+        with tpl.admin(server) as conn:
+            drop_database(conn, live)
+            drop_database(conn, dead)
+        template.release(server, drop=True)
