@@ -34,7 +34,7 @@ SERVICE = (
     "print(' '.join(sorted(sys.modules)))\n"
 )
 HARNESS = ("pytest", "_pytest", "testcontainers", "docker", "factory", "faker", "filelock")
-HARNESS_PACKAGES = ("pytest_ampdb.provisioning", "pytest_ampdb.preview", "pytest_ampdb.harness")
+HARNESS_PACKAGES = ("pytest_ampdb.harness", "pytest_ampdb.preview")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 """Bytecode cached as an installed package has it (pip compiles on install): the first run
 writes it, the rest of the runs read it, as psycopg's is read."""

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pytest_ampdb import database
+from pytest_ampdb.harness.randomness import take_factory_seed
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
-from pytest_ampdb.randomness import take_factory_seed
 
 from ._boy import factory
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb import database, fixtures, hooks
-from pytest_ampdb.backend import BackendContext
+from pytest_ampdb import database
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.fixtures import (
+from pytest_ampdb.harness import fixtures, hooks
+from pytest_ampdb.harness.backends.base import BackendContext
+from pytest_ampdb.harness.fixtures import (
     BASE_SEED_KEY,
     FAILED_KEY,
     KEPT_PROPERTY,
@@ -24,10 +25,10 @@ from pytest_ampdb.fixtures import (
     RUN_KEY,
     marker_error,
 )
-from pytest_ampdb.provisioning.urls import Dsn, redact_url
-from pytest_ampdb.randomness import new_base_seed
-from pytest_ampdb.run import AmpdbRun
-from pytest_ampdb.settings import OPTIONS, Option, Settings, resolve
+from pytest_ampdb.harness.randomness import new_base_seed
+from pytest_ampdb.harness.run import AmpdbRun
+from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, resolve
+from pytest_ampdb.urls import Dsn, redact_url
 
 WORKER_SEED = "ampdb_random_seed"
 WORKER_SITE = "ampdb_site"
@@ -229,7 +230,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run = config.stash[RUN_KEY]
     provisioned = getattr(run.backend, "provisioned", None) if run.started else None
     if provisioned is not None and (run.settings.reuse or provisioned.kind in {"dsn", "preview"}):
-        from pytest_ampdb.postgres.kept import clean_hint
+        from pytest_ampdb.harness.kept import clean_hint
 
         terminalreporter.write_line(clean_hint(provisioned.admin_dsn, config.rootpath))
     elif not run.settings.reuse:

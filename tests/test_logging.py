@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning import LocalCluster
 
 pytestmark = pytest.mark.postgres
 
@@ -43,6 +43,6 @@ def test_a_postgres_run_logs_each_step_with_its_duration(
         pattern = rf"{re.escape(logger)}.*{message}.* in \d+\.\d{{3}} s"
         assert re.search(pattern, said), f"{logger}: {message!r} not in:\n{said}"
 
-    logged("pytest_ampdb.provisioning.local", "local cluster: initdb cache: (built|reused)")
-    logged("pytest_ampdb.provisioning.local", "local cluster: postgres start: port \\d+")
-    logged("pytest_ampdb.provisioning.select", "server: local cluster")
+    logged("pytest_ampdb.harness.provisioning.local", "local cluster: initdb cache: (built|reused)")
+    logged("pytest_ampdb.harness.provisioning.local", "local cluster: postgres start: port \\d+")
+    logged("pytest_ampdb.harness.provisioning.select", "server: local cluster")

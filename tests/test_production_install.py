@@ -1,8 +1,8 @@
 """The README's production install, run as written in a fresh venv: the data layer alone.
 
 A service script reaches its repositories through ``pytest_ampdb.database`` on PostgreSQL (a
-real local cluster, migrated and seeded by the installed ``ampdb`` command) and in memory, with
-none of the test tools installed.
+real local cluster, migrated and seeded by the production install's ``ampdb`` command) and in
+memory, with none of the test tools installed.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def test_a_service_runs_in_memory_from_the_production_install(
 def test_a_service_runs_on_postgres_from_the_production_install(
     lean_venv: Path, tmp_path: Path, fresh_database: str
 ) -> None:
-    ampdb = Path(sys.executable).parent / "ampdb"
+    ampdb = lean_venv / "bin" / "ampdb"  # the deployment commands work without the harness
     _run(lean_venv, [str(ampdb), "migrate", "apply", "--url", fresh_database], tmp_path)
     _run(lean_venv, [str(ampdb), "seed", "--url", fresh_database], tmp_path)
     (tmp_path / "service.py").write_text(textwrap.dedent(SERVICE))

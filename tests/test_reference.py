@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb import errors, models, types
-from pytest_ampdb.mock import errors as mock_errors
+from pytest_ampdb import errors, mock, models, types
 from pytest_ampdb.models import ENTITIES
 from pytest_ampdb.postgres import errors as postgres_errors
 from pytest_ampdb.types import Repositories
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
-ERROR_MODULES = {"errors": errors, "postgres.errors": postgres_errors, "mock": mock_errors}
+ERROR_MODULES = {"errors": errors, "postgres.errors": postgres_errors, "mock": mock}
+"""Where the reference names the errors from (the base errors only as ``errors.``)."""
 
 
 def section(heading: str) -> str:
@@ -70,7 +70,7 @@ def error_classes() -> list[tuple[str, type[Exception]]]:
             if (
                 isinstance(cls, type)
                 and issubclass(cls, errors.AmpdbError)
-                and cls.__module__ == module.__name__
+                and (prefix == "errors") == (cls.__module__ == errors.__name__)
             ):
                 found.append((f"{prefix}.{name}", cls))
     return found

@@ -15,7 +15,7 @@ import psycopg
 
 from pytest_ampdb import ownership
 from pytest_ampdb.preview.errors import PreviewLockTimeoutError
-from pytest_ampdb.provisioning.urls import bounded
+from pytest_ampdb.urls import bounded
 
 Connection = psycopg.Connection[Any]
 

@@ -6,7 +6,7 @@ Each mock subclasses its interface so mypy sees ``ConnectionBuilder().build()`` 
 
 from __future__ import annotations
 
-from pytest_ampdb.mock.builder import Builder, RepositoryMock
+from pytest_ampdb.harness.mock.builder import Builder, RepositoryMock
 from pytest_ampdb.types import (
     ApiKeyRepository,
     ConnectionRepository,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from pytest_ampdb.backend import Backend, BackendContext, TestDatabase, TestOptions, start_backend
+from pytest_ampdb.harness.backends.base import Backend, BackendContext, TestDatabase, TestOptions
+from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.seeds import SeedSet, read_seeds
-from pytest_ampdb.settings import Settings
 from pytest_ampdb.types import Repositories
 
 
@@ -70,3 +70,16 @@ class TestScope:
             return None
         db, self._db = self._db, None
         return db.close(failed=failed)
+
+
+def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
+    """Start the backend the settings name."""
+    if settings.backend == "memory":
+        from pytest_ampdb.harness.backends.memory import MemoryBackend
+
+        return MemoryBackend(seeds, context.seed_hook)
+    if settings.backend == "postgres":
+        from pytest_ampdb.harness.backends.postgres import PostgresBackend
+
+        return PostgresBackend(settings, seeds, context)
+    raise ValueError(f"unknown backend {settings.backend!r}")

@@ -5,8 +5,8 @@
 ``NotStubbedError``, and every call is recorded in ``built.calls``.
 """
 
-from pytest_ampdb.mock.builder import Builder, Call, RepositoryMock
-from pytest_ampdb.mock.entities import (
+from pytest_ampdb.harness.mock.builder import Builder, Call, RepositoryMock
+from pytest_ampdb.harness.mock.entities import (
     ApiKeyBuilder,
     ApiKeyMock,
     ConnectionBuilder,
@@ -32,8 +32,8 @@ from pytest_ampdb.mock.entities import (
     RevisionBuilder,
     RevisionMock,
 )
-from pytest_ampdb.mock.errors import NotStubbedError
-from pytest_ampdb.mock.helpers import builder_for, repositories
+from pytest_ampdb.harness.mock.errors import NotStubbedError
+from pytest_ampdb.harness.mock.helpers import builder_for, repositories
 
 __all__ = [
     "ApiKeyBuilder",

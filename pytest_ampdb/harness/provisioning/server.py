@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_ampdb.provisioning.urls import Dsn, dbname_of, with_dbname
+from pytest_ampdb.urls import Dsn, dbname_of, with_dbname
 
 
 @dataclass

@@ -30,6 +30,8 @@ from psycopg import sql
 
 import pytest_ampdb
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.harness.provisioning.connect import connect
+from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.ownership import (
     Drop,
     NotOursError,
@@ -42,8 +44,6 @@ from pytest_ampdb.ownership import (
     set_mark,
     try_lock,
 )
-from pytest_ampdb.provisioning.connect import connect
-from pytest_ampdb.provisioning.server import Server
 
 TEMPLATE_PREFIX = "ampdb_tpl_"
 RUN_PREFIX = "ampdb_run_"

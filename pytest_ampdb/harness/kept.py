@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from pytest_ampdb.harness import template as tpl
 from pytest_ampdb.ownership import (
     Drop,
     comment_of,
@@ -29,8 +30,7 @@ from pytest_ampdb.ownership import (
     try_lock,
     unlock,
 )
-from pytest_ampdb.postgres import template as tpl
-from pytest_ampdb.provisioning.urls import redact_url
+from pytest_ampdb.urls import redact_url
 
 Connection = psycopg.Connection[Any]
 

@@ -45,10 +45,10 @@ from urllib.parse import quote
 import psycopg
 from filelock import FileLock
 
+from pytest_ampdb.harness.provisioning.binaries import PgBinaries, find_binaries
+from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+from pytest_ampdb.harness.provisioning.server import project_key
 from pytest_ampdb.logs import timed
-from pytest_ampdb.provisioning.binaries import PgBinaries, find_binaries
-from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.server import project_key
 
 LOGGER = logging.getLogger(__name__)
 SUPERUSER = "postgres"

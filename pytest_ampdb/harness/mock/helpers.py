@@ -10,7 +10,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from pytest_ampdb.mock.builder import Builder, builders
+from pytest_ampdb.harness.mock.builder import Builder, builders
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
 from pytest_ampdb.types import TABLE_NAMES, Repositories
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -12,15 +13,15 @@ from typing import Any
 import pytest
 
 from pytest_ampdb import database
-from pytest_ampdb.backend import TestDatabase, TestOptions
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.harness.backends.base import TestDatabase, TestOptions
+from pytest_ampdb.harness.randomness import schedule_factory_seed, test_seed
+from pytest_ampdb.harness.run import AmpdbRun, TestScope
+from pytest_ampdb.harness.settings import BACKENDS, ISOLATIONS
 from pytest_ampdb.models import ENTITIES
-from pytest_ampdb.provisioning.urls import redact_url
-from pytest_ampdb.randomness import schedule_factory_seed, test_seed
-from pytest_ampdb.run import AmpdbRun, TestScope
 from pytest_ampdb.seeds import SeedIds
-from pytest_ampdb.settings import BACKENDS, ISOLATIONS
 from pytest_ampdb.types import Repositories
+from pytest_ampdb.urls import redact_url
 
 RUN_KEY = pytest.StashKey[AmpdbRun]()
 BASE_SEED_KEY = pytest.StashKey[int]()
@@ -129,8 +130,8 @@ def ampdb_seed(_ampdb_test: TestScope) -> SeedIds:
 
 @pytest.fixture
 def ampdb_mock() -> ModuleType:
-    """The ``pytest_ampdb.mock`` module: one builder per entity."""
-    from pytest_ampdb import mock
+    """The ``pytest_ampdb.harness.mock`` module: one builder per entity."""
+    from pytest_ampdb.harness import mock
 
     return mock
 
@@ -141,8 +142,9 @@ def _snake(name: str) -> str:
 
 def _factory_fixture(model_name: str) -> Callable[..., Any]:
     def fixture(ampdb: Repositories) -> Any:
-        from pytest_ampdb import factories
-
+        # through sys.modules, not an attribute of pytest_ampdb: pytester's inline runs drop
+        # the modules a run imported (factory_boy too), and a stale attribute would mix them
+        factories = importlib.import_module("pytest_ampdb.factories")
         return getattr(factories, f"{model_name}Factory")
 
     fixture.__doc__ = (

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_ampdb.seeds import SeedSet
-from pytest_ampdb.settings import Settings
 from pytest_ampdb.types import Repositories
 
 
@@ -70,16 +68,3 @@ class BackendContext:
     processes: int = 1
     """Processes that will run tests against the server (xdist workers, else this one)."""
     project_root: Path = field(default_factory=Path.cwd)
-
-
-def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
-    """Start the backend the settings name."""
-    if settings.backend == "memory":
-        from pytest_ampdb.memory.backend import MemoryBackend
-
-        return MemoryBackend(seeds, context.seed_hook)
-    if settings.backend == "postgres":
-        from pytest_ampdb.postgres.backend import PostgresBackend
-
-        return PostgresBackend(settings, seeds, context)
-    raise ValueError(f"unknown backend {settings.backend!r}")

@@ -41,8 +41,8 @@ from urllib.parse import quote
 import psycopg
 from filelock import FileLock
 
-from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.server import Server, project_key
+from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+from pytest_ampdb.harness.provisioning.server import Server, project_key
 
 DEFAULT_IMAGE = "postgres:15"
 """The image ``--ampdb-image`` defaults to."""

@@ -6,9 +6,9 @@ libraries cost start-up time), ``select`` picks one (or a given DSN); each ends 
 ``server.Server``.
 """
 
-from pytest_ampdb.provisioning.binaries import PgBinaries, find_binaries
-from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
-from pytest_ampdb.provisioning.local import (
+from pytest_ampdb.harness.provisioning.binaries import PgBinaries, find_binaries
+from pytest_ampdb.harness.provisioning.errors import BinariesNotFoundError, ProvisioningError
+from pytest_ampdb.harness.provisioning.local import (
     DEFAULT_SETTINGS,
     InitdbCache,
     LocalCluster,

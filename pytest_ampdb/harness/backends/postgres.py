@@ -21,14 +21,11 @@ from typing import Any, TypeVar
 import psycopg
 
 from pytest_ampdb import migrations
-from pytest_ampdb.backend import BackendContext, TestOptions
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.migrations.errors import rehash_hint
-from pytest_ampdb.paths import migrations_dir
-from pytest_ampdb.postgres import budget, kept
-from pytest_ampdb.postgres import template as tpl
-from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, reason
-from pytest_ampdb.postgres.isolation import (
+from pytest_ampdb.harness import budget, kept
+from pytest_ampdb.harness import template as tpl
+from pytest_ampdb.harness.backends.base import BackendContext, TestOptions
+from pytest_ampdb.harness.isolation import (
     CLONE_TIMEOUT,
     ISOLATIONS,
     DatabaseIsolation,
@@ -38,14 +35,22 @@ from pytest_ampdb.postgres.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.provisioning.connect import ServerBusyError, connect
-from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.select import ServerRequest, check_version, obtain_server, use_dsn
-from pytest_ampdb.provisioning.server import Server, project_key
-from pytest_ampdb.provisioning.urls import Dsn, redact_url
+from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect
+from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+from pytest_ampdb.harness.provisioning.select import (
+    ServerRequest,
+    check_version,
+    obtain_server,
+    use_dsn,
+)
+from pytest_ampdb.harness.provisioning.server import Server, project_key
+from pytest_ampdb.harness.settings import Settings
+from pytest_ampdb.migrations.errors import rehash_hint
+from pytest_ampdb.paths import migrations_dir
+from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, reason
 from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
-from pytest_ampdb.settings import Settings
+from pytest_ampdb.urls import Dsn, redact_url
 
 Isolation = TransactionIsolation | DatabaseIsolation | TruncateIsolation
 T = TypeVar("T")

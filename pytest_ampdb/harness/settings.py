@@ -230,7 +230,7 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
     if option.kind == "path":
         return Path(str(raw)).expanduser()
     if option.kind == "dsn":  # never echoed: it may hold a password
-        from pytest_ampdb.provisioning.urls import check_dsn
+        from pytest_ampdb.urls import check_dsn
 
         return check_dsn(str(raw).strip(), source)
     text = str(raw).strip()

@@ -24,8 +24,8 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb.cli import common
-from pytest_ampdb.provisioning.connect import connect, other_sessions
-from pytest_ampdb.provisioning.server import project_key, project_keys
+from pytest_ampdb.harness.provisioning.connect import connect, other_sessions
+from pytest_ampdb.harness.provisioning.server import project_key, project_keys
 
 KINDS = ("clusters", "containers", "templates", "databases")
 
@@ -143,7 +143,7 @@ def _on_server(
     conn: psycopg.Connection[Any], server: str, keys: frozenset[str] | None, what: tuple[str, ...]
 ) -> list[Thing]:
     """The server's kept templates and databases (of ``what``), and look-alikes left alone."""
-    from pytest_ampdb.postgres import kept
+    from pytest_ampdb.harness import kept
 
     things = []
     for item in kept.on_server(conn, keys):
@@ -173,8 +173,8 @@ def _on_server(
 def _dead_runs(conn: psycopg.Connection[Any], server: str) -> list[Thing]:
     """Databases of runs that are gone (their lease is free), which any run's start sweeps too:
     listed in every scope, as they belong to no live run of any checkout."""
-    from pytest_ampdb.postgres import template as tpl
-    from pytest_ampdb.provisioning.server import Server
+    from pytest_ampdb.harness import template as tpl
+    from pytest_ampdb.harness.provisioning.server import Server
 
     where = Server(conn.info.dsn, "dsn", server, owned=False)
     dead = tpl.sweep_dead_runs(where, "", conn=conn, dry_run=True).dropped
@@ -190,7 +190,7 @@ def _dead_runs(conn: psycopg.Connection[Any], server: str) -> list[Thing]:
 
 
 def _containers(keys: frozenset[str] | None) -> list[Thing]:
-    from pytest_ampdb.provisioning import container
+    from pytest_ampdb.harness.provisioning import container
 
     if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
         return []  # no Docker here: no container of ours either
@@ -217,7 +217,7 @@ def _containers(keys: frozenset[str] | None) -> list[Thing]:
 
 
 def _clusters(keys: frozenset[str] | None) -> list[Thing]:
-    from pytest_ampdb.provisioning import local
+    from pytest_ampdb.harness.provisioning import local
 
     things = []
     for found in [*local.kept_clusters(keys), *local.orphans()]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_ampdb.backend import SeedHook, TestOptions
+from pytest_ampdb.harness.backends.base import SeedHook, TestOptions
 from pytest_ampdb.memory.store import MemoryStore
 from pytest_ampdb.repositories import build
 from pytest_ampdb.seeds import SeedSet, load_into_store

@@ -15,8 +15,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar, cast
 
-from pytest_ampdb.mock.errors import NotStubbedError
-from pytest_ampdb.mock.interface import MethodSpec, interface_methods
+from pytest_ampdb.harness.mock.errors import NotStubbedError
+from pytest_ampdb.harness.mock.interface import MethodSpec, interface_methods
 
 Stub = Callable[..., Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_ampdb.settings import Settings
+from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.types import Repositories
 
 

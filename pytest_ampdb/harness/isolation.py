@@ -26,17 +26,18 @@ from psycopg.pq import TransactionStatus
 
 from pytest_ampdb import repositories
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.harness import kept
+from pytest_ampdb.harness import template as tpl
+from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect, connect_timeout
+from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.postgres import kept, statements
-from pytest_ampdb.postgres import template as tpl
+from pytest_ampdb.postgres import statements
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.errors import reason
 from pytest_ampdb.postgres.source import SharedSource
-from pytest_ampdb.provisioning.connect import ServerBusyError, connect, connect_timeout
-from pytest_ampdb.provisioning.server import Server
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories

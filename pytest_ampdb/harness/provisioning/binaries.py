@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_ampdb.provisioning.errors import BinariesNotFoundError
+from pytest_ampdb.harness.provisioning.errors import BinariesNotFoundError
 
 _VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _REQUIRED = ("postgres", "initdb")

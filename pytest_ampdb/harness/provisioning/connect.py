@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.abc import PQGen
 
+from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.postgres.errors import reason
-from pytest_ampdb.provisioning.errors import ProvisioningError
-from pytest_ampdb.provisioning.urls import CONNECT_TIMEOUT, check_dsn, redact_url
+from pytest_ampdb.urls import CONNECT_TIMEOUT, check_dsn, redact_url
 
 RV = TypeVar("RV")
 

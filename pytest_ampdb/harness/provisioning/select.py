@@ -7,17 +7,19 @@ server's major version is checked (15 unless told otherwise) before anything is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_ampdb.harness.provisioning.connect import connect, connect_timeout
+from pytest_ampdb.harness.provisioning.errors import BinariesNotFoundError, ProvisioningError
+from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.logs import timed
-from pytest_ampdb.provisioning.connect import connect, connect_timeout
-from pytest_ampdb.provisioning.errors import BinariesNotFoundError, ProvisioningError
-from pytest_ampdb.provisioning.server import Server, project_key
 
 __all__ = ["MODES", "ServerRequest", "check_version", "obtain_server", "project_key", "use_dsn"]
-from pytest_ampdb.provisioning.urls import redact_url
+from pytest_ampdb.urls import redact_url
 
 LOGGER = logging.getLogger(__name__)
 MODES = ("auto", "container", "local", "dsn")
@@ -53,7 +55,7 @@ def _obtain(request: ServerRequest) -> Server:
     if mode == "dsn":
         server = use_dsn(request.dsn, request.timeout)
     elif mode == "container":
-        from pytest_ampdb.provisioning.container import start_container
+        from pytest_ampdb.harness.provisioning.container import start_container
 
         server = start_container(
             image=request.image,
@@ -76,12 +78,12 @@ def _obtain(request: ServerRequest) -> Server:
 def _auto(request: ServerRequest) -> str:
     if request.dsn:
         return "dsn"
-    from pytest_ampdb.provisioning.container import docker_available, image_present
+    from pytest_ampdb.harness.provisioning.container import docker_available, image_present
 
     if docker_available() and image_present(request.image):
         return "container"
     try:
-        from pytest_ampdb.provisioning.binaries import find_binaries
+        from pytest_ampdb.harness.provisioning.binaries import find_binaries
 
         find_binaries(request.major)
     except BinariesNotFoundError as exc:
@@ -109,7 +111,7 @@ def start_local(request: ServerRequest) -> Server:
     uses a throwaway cluster, so nothing of the kept one (its data directory in /dev/shm
     included) is left behind.
     """
-    from pytest_ampdb.provisioning.local import LocalCluster, discard_kept, kept_cluster_dir
+    from pytest_ampdb.harness.provisioning.local import LocalCluster, discard_kept, kept_cluster_dir
 
     if request.recreate:
         discard_kept(request.project_root)
@@ -141,3 +143,14 @@ def check_version(server: Server, major: int) -> None:
             f"{server.description} runs PostgreSQL {server.version}, not {major}; "
             f"set ampdb_postgres_version = {found} in the ini file to use it anyway"
         )
+
+
+@contextlib.contextmanager
+def throwaway_dev_server() -> Iterator[str]:
+    """The admin URL of a throwaway local cluster, stopped after: the dev database of
+    ``ampdb migrate lint`` without ``--dev-url`` (entry point ``pytest_ampdb.dev_servers``)."""
+    server = start_local(ServerRequest(mode="local"))
+    try:
+        yield server.admin_dsn
+    finally:
+        server.close()
