@@ -43,6 +43,15 @@ def test_a_postgres_run_logs_each_step_with_its_duration(
         pattern = rf"{re.escape(logger)}.*{message}.* in \d+\.\d{{3}} s"
         assert re.search(pattern, said), f"{logger}: {message!r} not in:\n{said}"
 
-    logged("pytest_ampdb.harness.provisioning.local", "local cluster: initdb cache: (built|reused)")
-    logged("pytest_ampdb.harness.provisioning.local", "local cluster: postgres start: port \\d+")
+    local = "pytest_ampdb.harness.provisioning.local"
+    logged(local, "local cluster: initdb cache: (built|reused)")
+    logged(local, "local cluster: postgres start: port \\d+")
+    logged(local, "local cluster: sweep of dead runs' clusters: \\d+ removed")
     logged("pytest_ampdb.harness.provisioning.select", "server: local cluster")
+    template = "pytest_ampdb.harness.template"
+    logged(template, "template ampdb_tpl_[0-9a-f]+: (built|reused)")
+    logged(template, "sweep of dead runs' databases: \\d+ dropped")
+    logged(
+        template, "clone ampdb_run_\\w+ from ampdb_tpl_[0-9a-f]+ \\((FILE_COPY|WAL_LOG)\\): done"
+    )
+    logged(template, "drop ampdb_run_\\w+: dropped")

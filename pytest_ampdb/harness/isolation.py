@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +40,8 @@ from pytest_ampdb.postgres.source import SharedSource
 from pytest_ampdb.seeds import SeedIds, SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
+from pytest_ampdb.waiting import wait_until
 
-ISOLATIONS = ("transaction", "database", "truncate")
 ACTIVE = TransactionStatus.ACTIVE
 CLONE_TIMEOUT = 60
 BUSY_WAIT = 3.0
@@ -121,15 +120,19 @@ class Site:
         """Connect; a server that is full (for now) is tried again, backing off, for up to
         ``BUSY_WAIT`` seconds before the error is the test's."""
         timeout = connect_timeout(self.timeout)
-        give_up, pause = time.monotonic() + BUSY_WAIT, 0.05
-        while True:
+        busy: list[ServerBusyError] = []
+
+        def connected() -> psycopg.Connection[Any] | None:
             try:
                 return connect(dsn, answer_timeout=self.timeout, connect_timeout=timeout, **kwargs)
-            except ServerBusyError:
-                if time.monotonic() + pause > give_up:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
+            except ServerBusyError as exc:
+                busy[:] = [exc]
+                return None
+
+        conn = wait_until(connected, timeout=BUSY_WAIT, interval=0.05, max_interval=1.0)
+        if conn is None:
+            raise busy[-1]
+        return conn
 
 
 @dataclass

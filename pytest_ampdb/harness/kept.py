@@ -25,6 +25,7 @@ from pytest_ampdb.ownership import (
     Drop,
     comment_of,
     drop_owned,
+    lock,
     lock_held,
     set_mark,
     try_lock,
@@ -52,7 +53,7 @@ def _with_keepers(mark: str, keys: frozenset[str]) -> str:
 
 @contextmanager
 def _locked(conn: Connection, key: int) -> Iterator[None]:
-    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    lock(conn, key)
     try:
         yield
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from pytest_ampdb import modes
 from pytest_ampdb.harness.backends.base import Backend, BackendContext, TestDatabase, TestOptions
 from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.seeds import SeedSet, read_seeds
@@ -74,11 +75,11 @@ class TestScope:
 
 def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
     """Start the backend the settings name."""
-    if settings.backend == "memory":
+    if settings.backend == modes.Backend.MEMORY:
         from pytest_ampdb.harness.backends.memory import MemoryBackend
 
         return MemoryBackend(seeds, context.seed_hook)
-    if settings.backend == "postgres":
+    if settings.backend == modes.Backend.POSTGRES:
         from pytest_ampdb.harness.backends.postgres import PostgresBackend
 
         return PostgresBackend(settings, seeds, context)

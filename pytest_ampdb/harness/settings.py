@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.modes import Backend, Isolation, ServerSource
 
-BACKENDS = ("memory", "postgres")
-POSTGRES_MODES = ("auto", "container", "local", "dsn", "preview")
-ISOLATIONS = ("transaction", "database", "truncate")
+BACKENDS: tuple[str, ...] = tuple(mode.value for mode in Backend)
+POSTGRES_MODES: tuple[str, ...] = tuple(mode.value for mode in ServerSource)
+ISOLATIONS: tuple[str, ...] = tuple(mode.value for mode in Isolation)
 
 
 class SettingsError(AmpdbError):
@@ -35,6 +37,8 @@ class Option:
     kind: str = "str"  # str | bool | int | seconds | path | dsn
     default: Any = None
     choices: tuple[str, ...] = ()
+    mode: type[StrEnum] | None = None
+    """The enum a ``choices`` value becomes (``pytest_ampdb.modes``)."""
     limits: tuple[int, int] | None = None
     """The smallest and largest value an ``int`` option takes."""
 
@@ -46,8 +50,9 @@ OPTIONS: tuple[Option, ...] = (
         "ampdb_backend",
         "AMPDB_BACKEND",
         "storage the repositories use: " + "|".join(BACKENDS) + " (default memory)",
-        default="memory",
+        default=Backend.MEMORY,
         choices=BACKENDS,
+        mode=Backend,
     ),
     Option(
         "postgres",
@@ -57,8 +62,9 @@ OPTIONS: tuple[Option, ...] = (
         "where PostgreSQL comes from: auto (a DSN if given, else a container when Docker "
         "answers, else local binaries), container, local, dsn, or preview (the branch's "
         "pr-<branch> database on the --ampdb-dsn / AMPDB_PREVIEW_SERVER server)",
-        default="auto",
+        default=ServerSource.AUTO,
         choices=POSTGRES_MODES,
+        mode=ServerSource,
     ),
     Option(
         "dsn", "--ampdb-dsn", "ampdb_dsn", "AMPDB_DSN", "URL of an existing server to use", "dsn"
@@ -84,8 +90,9 @@ OPTIONS: tuple[Option, ...] = (
         "ampdb_isolation",
         "AMPDB_ISOLATION",
         "per-test isolation in postgres mode: transaction (default), database or truncate",
-        default="transaction",
+        default=Isolation.TRANSACTION,
         choices=ISOLATIONS,
+        mode=Isolation,
     ),
     Option(
         "reuse",
@@ -165,12 +172,12 @@ OPTIONS: tuple[Option, ...] = (
 class Settings:
     """Resolved settings; ``pytest_ampdb_configure`` implementations may change them."""
 
-    backend: str = "memory"
-    postgres: str = "auto"
+    backend: Backend = Backend.MEMORY
+    postgres: ServerSource = ServerSource.AUTO
     dsn: str | None = None
     branch: str | None = None
     image: str = "postgres:15"
-    isolation: str = "transaction"
+    isolation: Isolation = Isolation.TRANSACTION
     reuse: bool = False
     recreate: bool = False
     migrations: Path | None = None
@@ -236,4 +243,4 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
     text = str(raw).strip()
     if option.choices and text not in option.choices:
         raise SettingsError(f"{source}={text!r}: expected one of {', '.join(option.choices)}")
-    return text
+    return option.mode(text) if option.mode is not None else text

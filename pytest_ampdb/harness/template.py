@@ -15,6 +15,7 @@ holds that lease any more, so liveness never depends on a hostname or a process 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import socket
@@ -32,6 +33,7 @@ import pytest_ampdb
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness.provisioning.connect import connect
 from pytest_ampdb.harness.provisioning.server import Server
+from pytest_ampdb.logs import timed
 from pytest_ampdb.ownership import (
     Drop,
     NotOursError,
@@ -39,12 +41,16 @@ from pytest_ampdb.ownership import (
     create_marked,
     drop_owned,
     is_ours,
+    lock,
     lock_held,
     lock_key,
     set_mark,
     try_lock,
+    unlock,
+    unlock_all,
 )
 
+LOGGER = logging.getLogger(__name__)
 TEMPLATE_PREFIX = "ampdb_tpl_"
 RUN_PREFIX = "ampdb_run_"
 READY = "pytest-ampdb template ready"
@@ -97,20 +103,20 @@ class Template:
         if not drop:
             return False
         with admin(server) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(self.name),))
+            lock(conn, _lock_key(self.name))
             try:
                 key = _use_key(self.name)
                 if not try_lock(conn, key) or lock_held(conn, key):
                     return False  # another run still uses it; the last one drops it
                 return drop_owned(conn, self.name, (READY,)) is Drop.DROPPED
             finally:
-                conn.execute("SELECT pg_advisory_unlock_all()")
+                unlock_all(conn)
 
     def lease(self, run_id: str) -> None:
         """Hold the run's lease on the connection that holds the template, until ``release``."""
         if self.hold is None:
             raise AmpdbError(f"template {self.name} is released: no connection to hold a lease")
-        self.hold.execute("SELECT pg_advisory_lock_shared(%s)", (_lease_key(run_id),))
+        lock(self.hold, _lease_key(run_id), shared=True)
 
 
 Builder = Callable[[str], None]
@@ -133,9 +139,11 @@ def ensure_template(
     started = time.perf_counter()
     hold = admin(server)
     try:
-        reused = _ensure(
-            hold, server, name=name, digest=digest, build=build, rebuild=rebuild, source=source
-        )
+        with timed(LOGGER, f"template {name}", level=logging.INFO) as outcome:
+            reused = _ensure(
+                hold, server, name=name, digest=digest, build=build, rebuild=rebuild, source=source
+            )
+            outcome.append("reused" if reused else "built")
     except BaseException:
         hold.close()
         raise
@@ -153,7 +161,7 @@ def _ensure(
     source: str | None,
 ) -> bool:
     """Under the build lock: reuse or build; then hold the shared use lock (on ``conn``)."""
-    conn.execute("SELECT pg_advisory_lock(%s)", (_lock_key(name),))
+    lock(conn, _lock_key(name))
     try:
         found = comment_of(conn, name)
         if found is not None and found.startswith(READY) and not rebuild:
@@ -175,8 +183,8 @@ def _ensure(
         set_mark(conn, name, f"{READY} {digest}")
         return False
     finally:
-        conn.execute("SELECT pg_advisory_lock_shared(%s)", (_use_key(name),))
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(name),))
+        lock(conn, _use_key(name), shared=True)
+        unlock(conn, _lock_key(name))
 
 
 def _clear(
@@ -215,7 +223,8 @@ def clone(
 ) -> None:
     """Create ``name`` from ``template``, marked as a database of the run ``run_id``."""
     mark = f"{RUN_MARK} lease={run_id} pid={os.getpid()} host={socket.gethostname()}"
-    create_marked(conn, name, mark, template=template, strategy=strategy)
+    with timed(LOGGER, f"clone {name} from {template} ({strategy})"):
+        create_marked(conn, name, mark, template=template, strategy=strategy)
 
 
 def run_prefix(run_id: str, worker: str) -> str:
@@ -242,6 +251,20 @@ def sweep_dead_runs(
     *,
     conn: psycopg.Connection[Any] | None = None,
     dry_run: bool = False,
+) -> Sweep:
+    """Drop the databases of runs that are gone (``_sweep``), logged with its duration."""
+    with timed(LOGGER, "sweep of dead runs' databases", level=logging.INFO) as outcome:
+        found = _sweep(server, run_id, conn=conn, dry_run=dry_run)
+        outcome.append(f"{len(found.dropped)} dropped" + (" (dry run)" if dry_run else ""))
+    return found
+
+
+def _sweep(
+    server: Server,
+    run_id: str,
+    *,
+    conn: psycopg.Connection[Any] | None,
+    dry_run: bool,
 ) -> Sweep:
     """Drop the databases of runs that are gone (a crashed run's leftovers).
 
@@ -301,7 +324,10 @@ def _age(conn: psycopg.Connection[Any], name: str) -> float:
 
 def drop_run_database(conn: psycopg.Connection[Any], name: str) -> bool:
     """Drop a database of a run (ours by its run mark, not kept); True if dropped."""
-    return drop_owned(conn, name, (RUN_MARK,)) is Drop.DROPPED
+    with timed(LOGGER, f"drop {name}") as outcome:
+        found = drop_owned(conn, name, (RUN_MARK,))
+        outcome.append(found.value)
+    return found is Drop.DROPPED
 
 
 def admin(server: Server) -> psycopg.Connection[Any]:

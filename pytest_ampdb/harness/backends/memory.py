@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pytest_ampdb.harness.backends.base import SeedHook, TestOptions
 from pytest_ampdb.memory.store import MemoryStore
+from pytest_ampdb.modes import Backend
 from pytest_ampdb.repositories import build
 from pytest_ampdb.seeds import SeedSet, load_into_store
 from pytest_ampdb.types import Repositories
@@ -33,7 +34,7 @@ class MemoryTestDatabase:
 class MemoryBackend:
     """Holds the seeded snapshot every test starts from."""
 
-    name = "memory"
+    name: str = Backend.MEMORY
 
     def __init__(self, seeds: SeedSet | None, seed_hook: SeedHook) -> None:
         store = MemoryStore()

@@ -20,14 +20,13 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from pytest_ampdb import migrations
+from pytest_ampdb import migrations, modes
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness import budget, kept
 from pytest_ampdb.harness import template as tpl
 from pytest_ampdb.harness.backends.base import BackendContext, TestOptions
 from pytest_ampdb.harness.isolation import (
     CLONE_TIMEOUT,
-    ISOLATIONS,
     DatabaseIsolation,
     PostgresTestDatabase,
     Site,
@@ -93,7 +92,7 @@ def provision(
     settings: Settings, seeds: SeedSet | None, context: BackendContext
 ) -> tuple[Provisioned, Server, tpl.Template | None]:
     """Obtain the server and make sure the template for these migrations and seeds is ready."""
-    if settings.postgres == "preview":
+    if settings.postgres == modes.ServerSource.PREVIEW:
         provisioned, server = provision_preview(settings, seeds, context)
         return provisioned, server, None
     request = ServerRequest(
@@ -199,7 +198,7 @@ def provision_preview(
     )
     provisioned = Provisioned(
         admin_dsn=server_dsn,
-        kind="preview",
+        kind=modes.ServerSource.PREVIEW,
         description=description,
         version=server.version,
         server_reused=not report.created,
@@ -231,7 +230,7 @@ def _load_seeds(dsn: str, context: BackendContext, seeds: SeedSet | None = None)
 class PostgresBackend:
     """Opens each test's database with the isolation it asks for."""
 
-    name = "postgres"
+    name: str = modes.Backend.POSTGRES
 
     def __init__(self, settings: Settings, seeds: SeedSet | None, context: BackendContext) -> None:
         self.settings = settings
@@ -268,7 +267,7 @@ class PostgresBackend:
         )
         self._isolations: dict[str, Isolation] = {}
         self._early: Future[TransactionIsolation] | None = None
-        if settings.isolation == "transaction":
+        if settings.isolation == modes.Isolation.TRANSACTION:
             self._early = _in_background(lambda: TransactionIsolation(self.site, announce=False))
 
     def _copy_preview(self) -> str:
@@ -292,8 +291,10 @@ class PostgresBackend:
 
     def open(self, options: TestOptions) -> PostgresTestDatabase:
         mode = options.isolation or self.settings.isolation
-        if mode not in ISOLATIONS:
-            raise AmpdbError(f"isolation={mode!r}: expected one of {', '.join(ISOLATIONS)}")
+        if mode not in set(modes.Isolation):
+            raise AmpdbError(
+                f"isolation={mode!r}: expected one of {modes.choices(modes.Isolation)}"
+            )
         if self.site.lost is not None:  # fail at once rather than wait on a dead server
             raise ConnectionLostError(self.site.lost)
         with self._one_line():
@@ -329,12 +330,12 @@ class PostgresBackend:
     def _isolation(self, mode: str) -> Isolation:
         isolation = self._isolations.get(mode)
         if isolation is None:
-            if mode == "transaction" and self._early is not None:
+            if mode == modes.Isolation.TRANSACTION and self._early is not None:
                 early, self._early = self._early, None
                 prepared = early.result()
                 prepared.announce()
                 isolation = prepared
-            elif mode == "database":
+            elif mode == modes.Isolation.DATABASE:
                 isolation = DatabaseIsolation(self.site, ahead=self.provisioned.ahead)
             else:
                 isolation = _ISOLATION_CLASSES[mode](self.site)
@@ -347,7 +348,7 @@ class PostgresBackend:
             "reused"
             if p.server_reused
             else "started"
-            if p.kind in {"container", "local"}
+            if p.kind in {modes.ServerSource.CONTAINER, modes.ServerSource.LOCAL}
             else "given"
         )
         template = "reused" if p.template_reused else f"built in {p.template_seconds:.2f} s"
@@ -370,7 +371,7 @@ class PostgresBackend:
         if self._early is not None:  # made in the background, never used: dropped with the rest
             early, self._early = self._early, None
             with contextlib.suppress(Exception):
-                self._isolations["transaction"] = early.result(timeout=CLONE_TIMEOUT)
+                self._isolations[modes.Isolation.TRANSACTION] = early.result(timeout=CLONE_TIMEOUT)
         try:
             for isolation in self._isolations.values():
                 isolation.close()
@@ -472,7 +473,7 @@ def release_provisioned(
 
 
 _ISOLATION_CLASSES: dict[str, type[Isolation]] = {
-    "transaction": TransactionIsolation,
-    "database": DatabaseIsolation,
-    "truncate": TruncateIsolation,
+    modes.Isolation.TRANSACTION: TransactionIsolation,
+    modes.Isolation.DATABASE: DatabaseIsolation,
+    modes.Isolation.TRUNCATE: TruncateIsolation,
 }

@@ -2,9 +2,10 @@
 
 Why it is built this way:
 
-* testcontainers' ``PostgresContainer`` starts it (the image, credentials and port mapping users of
-  testcontainers expect), but readiness is polled every 100 ms instead of every second, with the
-  container's state checked on each poll so a server that exits fails at once with its log.
+* testcontainers' public ``DockerContainer`` starts it with the postgres image's own variables
+  (credentials, port mapping), and readiness is polled every 100 ms (``PostgresContainer`` polls
+  once a second), with the container's state checked on each poll so a server that exits fails
+  at once with its log.
 * No image registry may be reachable: an image missing locally gets one pull attempt, bounded in
   time, then a one-line error saying how to get one (``scripts/docker-setup`` builds a compatible
   ``postgres:15`` from Debian's packages).
@@ -26,6 +27,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import tempfile
@@ -43,6 +45,8 @@ from filelock import FileLock
 
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import Server, project_key
+from pytest_ampdb.modes import ServerSource
+from pytest_ampdb.waiting import wait_until
 
 DEFAULT_IMAGE = "postgres:15"
 """The image ``--ampdb-image`` defaults to."""
@@ -387,42 +391,42 @@ def _start_new(
     config: str,
     deadline: float,
 ) -> Server:
-    from testcontainers.community.postgres import PostgresContainer
+    from testcontainers.core.container import DockerContainer
 
     command: list[str] = []
     for key, value in settings.items():
         command += ["-c", f"{key}={value}"]
-    pg: Any = PostgresContainer(
-        image,
-        username=SUPERUSER,
-        password=secrets.token_urlsafe(18),
-        dbname="postgres",
-        driver=None,
-        command=command,
-        name=name,
-        labels=_labels(project_root, reuse=reuse, config=config),
+    password = secrets.token_urlsafe(18)
+    # The postgres image's own variables, through testcontainers' public DockerContainer: its
+    # PostgresContainer polls readiness once a second, ours (_wait_ready, the same psql check)
+    # every 100 ms, and nothing private needs patching to use ours.
+    pg: Any = (
+        DockerContainer(image, command=shlex.join(command), name=name)  # docker-py splits it
+        .with_envs(POSTGRES_USER=SUPERUSER, POSTGRES_PASSWORD=password, POSTGRES_DB="postgres")
+        .with_exposed_ports(_PG_PORT)
+        .with_kwargs(labels=_labels(project_root, reuse=reuse, config=config))
     )
-    # testcontainers' readiness check polls once a second; ours polls every 100 ms (same check).
-    pg._connect = lambda: None
     try:
         pg.start()
         container = pg.get_wrapped_container()
         if not reuse:
             _register(container)
-        _wait_ready(container, pg.username, pg.password, deadline)
+        _wait_ready(container, SUPERUSER, password, deadline)
         host, port = pg.get_container_host_ip(), int(pg.get_exposed_port(_PG_PORT))
         server = _server(
             container,
             image=image,
-            user=pg.username,
-            password=pg.password,
+            user=SUPERUSER,
+            password=password,
             host=host,
             port=port,
             reused=False,
         )
     except BaseException as exc:
         # Never leave a half-started container behind (Ctrl-C included).
-        started = pg._container
+        started = None
+        with contextlib.suppress(Exception):
+            started = pg.get_wrapped_container()
         with contextlib.suppress(Exception):
             pg.stop()
         _unregister_id(getattr(started, "id", None))
@@ -480,7 +484,9 @@ def _wait_ready(container: Any, user: str, password: str, deadline: float) -> No
     127.0.0.1 with the password), every 100 ms; fail at once, with its log, if it exits."""
     check = ["psql", "-h", "127.0.0.1", "-U", user, "-d", "postgres", "-Atc", "select 1"]
     last = ""
-    while True:
+
+    def accepting() -> bool | None:
+        nonlocal last
         container.reload()
         if container.status in {"exited", "dead"}:
             logs = container.logs(tail=20).decode(errors="replace").strip()
@@ -491,14 +497,15 @@ def _wait_ready(container: Any, user: str, password: str, deadline: float) -> No
         if container.status == "running":
             result = container.exec_run(check, environment={"PGPASSWORD": password})
             if result.exit_code == 0:
-                return
+                return True
             last = result.output.decode(errors="replace").strip()
-        if time.monotonic() > deadline:
-            raise ProvisioningError(
-                f"container {container.short_id} did not accept connections in time"
-                + (f": {last.splitlines()[-1]}" if last else "")
-            )
-        time.sleep(0.1)
+        return None
+
+    if wait_until(accepting, timeout=max(deadline - time.monotonic(), 0.0), interval=0.1) is None:
+        raise ProvisioningError(
+            f"container {container.short_id} did not accept connections in time"
+            + (f": {last.splitlines()[-1]}" if last else "")
+        )
 
 
 def _admin_dsn(user: str, password: str, host: str, port: int) -> str:
@@ -520,7 +527,7 @@ def _server(
     container_id: str = container.id
     return Server(
         admin_dsn=admin_dsn,
-        kind="container",
+        kind=ServerSource.CONTAINER,
         description=description,
         version=version,
         reused=reused,
@@ -531,19 +538,24 @@ def _server(
 
 def _server_version(admin_dsn: str) -> str:
     # A fresh container's server answered inside it; the published port may lag a moment.
-    deadline = time.monotonic() + 10
-    while True:
+    refused: list[psycopg.OperationalError] = []
+
+    def version() -> str | None:
         try:
             with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
                 row = conn.execute("SHOW server_version").fetchone()
                 return str(row[0]).split()[0] if row else ""
         except psycopg.OperationalError as exc:
-            if time.monotonic() > deadline:
-                raise ProvisioningError(
-                    f"the container's server does not answer on its published port: "
-                    f"{_first_line(exc)}"
-                ) from None
-            time.sleep(0.05)
+            refused[:] = [exc]
+            return None
+
+    found = wait_until(version, timeout=10, interval=0.05)
+    if found is None:
+        raise ProvisioningError(
+            "the container's server does not answer on its published port: "
+            f"{_first_line(refused[0]) if refused else 'no answer'}"
+        )
+    return found
 
 
 # --------------------------------------------------------------------------- what is left

@@ -34,7 +34,6 @@ import stat
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from pytest_ampdb.harness.provisioning.binaries import PgBinaries, find_binaries
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import project_key
 from pytest_ampdb.logs import timed
+from pytest_ampdb.waiting import wait_until
 
 LOGGER = logging.getLogger(__name__)
 SUPERUSER = "postgres"
@@ -329,12 +329,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
             return False
         _CHILDREN.pop(pid, None)
         return True
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return wait_until(lambda: True if not pid_alive(pid) else None, timeout=timeout) is not None
 
 
 def _signal(pid: int, sig: signal.Signals, *, group: bool = False) -> None:
@@ -724,8 +719,8 @@ class LocalCluster:
     def _wait_ready(
         self, proc: subprocess.Popen[bytes], offset: int, timeout: float, *, last_attempt: bool
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def accepting() -> bool | None:
             returncode = proc.poll()
             if returncode is not None:
                 output = _read_log(self.log_file, offset)
@@ -735,14 +730,13 @@ class LocalCluster:
                     f"postgres exited with code {returncode} before accepting connections; "
                     f"last lines of {self.log_file}:\n{_tail(output)}"
                 )
-            if self.socket_path.exists() and _can_connect(self.dsn()):
-                return
-            if time.monotonic() > deadline:
-                raise ProvisioningError(
-                    f"postgres did not accept connections within {timeout:g} s; "
-                    f"last lines of {self.log_file}:\n{_tail(_read_log(self.log_file, offset))}"
-                )
-            time.sleep(0.01)
+            return True if self.socket_path.exists() and _can_connect(self.dsn()) else None
+
+        if wait_until(accepting, timeout=timeout) is None:
+            raise ProvisioningError(
+                f"postgres did not accept connections within {timeout:g} s; "
+                f"last lines of {self.log_file}:\n{_tail(_read_log(self.log_file, offset))}"
+            )
 
     # ---- stopping
 

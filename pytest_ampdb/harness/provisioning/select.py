@@ -17,19 +17,21 @@ from pytest_ampdb.harness.provisioning.connect import connect, connect_timeout
 from pytest_ampdb.harness.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.logs import timed
+from pytest_ampdb.modes import ServerSource
 
 __all__ = ["MODES", "ServerRequest", "check_version", "obtain_server", "project_key", "use_dsn"]
 from pytest_ampdb.urls import redact_url
 
 LOGGER = logging.getLogger(__name__)
-MODES = ("auto", "container", "local", "dsn")
+MODES = tuple(s for s in ServerSource if s is not ServerSource.PREVIEW)
+"""What ``obtain_server`` starts (a preview is ensured by the postgres backend on a DSN server)."""
 
 
 @dataclass(frozen=True)
 class ServerRequest:
     """What the settings ask for."""
 
-    mode: str = "auto"
+    mode: ServerSource = ServerSource.AUTO
     dsn: str | None = None
     image: str = "postgres:15"
     reuse: bool = False
@@ -50,11 +52,11 @@ def obtain_server(request: ServerRequest) -> Server:
 
 def _obtain(request: ServerRequest) -> Server:
     mode = request.mode
-    if mode == "auto":
+    if mode == ServerSource.AUTO:
         mode = _auto(request)
-    if mode == "dsn":
+    if mode == ServerSource.DSN:
         server = use_dsn(request.dsn, request.timeout)
-    elif mode == "container":
+    elif mode == ServerSource.CONTAINER:
         from pytest_ampdb.harness.provisioning.container import start_container
 
         server = start_container(
@@ -63,7 +65,7 @@ def _obtain(request: ServerRequest) -> Server:
             recreate=request.recreate,
             project_root=request.project_root,
         )
-    elif mode == "local":
+    elif mode == ServerSource.LOCAL:
         server = start_local(request)
     else:
         raise ProvisioningError(f"--ampdb-postgres={mode!r}: expected one of {', '.join(MODES)}")
@@ -75,13 +77,13 @@ def _obtain(request: ServerRequest) -> Server:
     return server
 
 
-def _auto(request: ServerRequest) -> str:
+def _auto(request: ServerRequest) -> ServerSource:
     if request.dsn:
-        return "dsn"
+        return ServerSource.DSN
     from pytest_ampdb.harness.provisioning.container import docker_available, image_present
 
     if docker_available() and image_present(request.image):
-        return "container"
+        return ServerSource.CONTAINER
     try:
         from pytest_ampdb.harness.provisioning.binaries import find_binaries
 
@@ -92,7 +94,7 @@ def _auto(request: ServerRequest) -> str:
             f"start a Docker engine with the {request.image} image for a container, "
             f"or install PostgreSQL {request.major} server binaries ({exc})"
         ) from None
-    return "local"
+    return ServerSource.LOCAL
 
 
 def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
@@ -101,7 +103,9 @@ def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
         raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
     with connect(dsn, autocommit=True, connect_timeout=connect_timeout(timeout)) as conn:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-    return Server(dsn, "dsn", f"server at {redact_url(dsn)}", version=version, owned=False)
+    return Server(
+        dsn, ServerSource.DSN, f"server at {redact_url(dsn)}", version=version, owned=False
+    )
 
 
 def start_local(request: ServerRequest) -> Server:
@@ -126,7 +130,7 @@ def start_local(request: ServerRequest) -> Server:
     how = "kept for reuse" if request.reuse else "throwaway"
     return Server(
         cluster.dsn("postgres"),
-        "local",
+        ServerSource.LOCAL,
         f"local cluster {cluster.version} at {cluster.host} port {cluster.port} ({how})",
         version=cluster.version,
         reused=reused,
@@ -149,7 +153,7 @@ def check_version(server: Server, major: int) -> None:
 def throwaway_dev_server() -> Iterator[str]:
     """The admin URL of a throwaway local cluster, stopped after: the dev database of
     ``ampdb migrate lint`` without ``--dev-url`` (entry point ``pytest_ampdb.dev_servers``)."""
-    server = start_local(ServerRequest(mode="local"))
+    server = start_local(ServerRequest(mode=ServerSource.LOCAL))
     try:
         yield server.admin_dsn
     finally:
