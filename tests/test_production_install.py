@@ -146,3 +146,29 @@ def test_a_service_runs_on_postgres_from_the_production_install(
         AMPDB_DSN=fresh_database,
     )
     assert re.fullmatch(r"service ok \['[a-z0-9-]+'\] new atexit hooks 0\n", out), out
+
+
+@pytest.mark.parametrize(
+    ("command", "needs"),
+    [
+        (["clean", "--list"], "ampdb clean needs"),
+        (
+            ["migrate", "lint", "--latest", "1"],
+            "a throwaway dev database (no --dev-url given) needs",
+        ),
+    ],
+)
+def test_harness_commands_say_in_one_line_what_a_production_install_lacks(
+    lean_venv: Path, tmp_path: Path, command: list[str], needs: str
+) -> None:
+    result = subprocess.run(
+        [str(lean_venv / "bin" / "ampdb"), *command],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"ampdb: error: {needs} pytest-ampdb's test tools (")
+    assert result.stderr.count("\n") == 1, result.stderr

@@ -67,7 +67,10 @@ def _unavailable(subparsers: Any, name: str, reason: AmpdbError) -> None:
     def refuse(args: argparse.Namespace) -> int:
         raise reason
 
-    command = subparsers.add_parser(name, help="(needs the test tools)", add_help=False)
+    # no option prefix: whatever options follow are taken as they come, then refused with the reason
+    command = subparsers.add_parser(
+        name, help="(needs the test tools)", add_help=False, prefix_chars="\0"
+    )
     command.add_argument("rest", nargs=argparse.REMAINDER)
     command.set_defaults(func=refuse)
 
