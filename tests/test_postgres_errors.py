@@ -20,10 +20,10 @@ from psycopg import sql
 
 from pytest_ampdb import migrations
 from pytest_ampdb.errors import AmpdbError, ValidationError
+from pytest_ampdb.harness.isolation import repositories_over
 from pytest_ampdb.models import Destination, DestinationType, Organization, Project
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.errors import ConnectionLostError, DatabaseError
-from pytest_ampdb.postgres.isolation import repositories_over
 from pytest_ampdb.types import Repositories
 
 pytestmark = pytest.mark.postgres

@@ -15,16 +15,18 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 
-from pytest_ampdb import __version__
+from pytest_ampdb import __version__, extensions
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 
 # Modules of ``pytest_ampdb.cli``, each exposing ``register(subparsers)``; every parser it adds
 # sets ``func`` (args -> exit code) with ``set_defaults``. A new command group: add its name here.
-COMMANDS: tuple[str, ...] = ("migrate", "database", "preview", "clean")
+# The harness's commands (``clean``) come from the ``pytest_ampdb.commands`` entry points.
+COMMANDS: tuple[str, ...] = ("migrate", "database", "preview")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,7 +52,28 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in commands:
         importlib.import_module(f"pytest_ampdb.cli.{name}").register(subparsers)
+    for point in extensions.found(extensions.COMMANDS):
+        try:
+            register = extensions.load(point, f"ampdb {point.name}")
+        except extensions.NeedsTestToolsError as exc:
+            _unavailable(subparsers, point.name, exc)
+        else:
+            register(subparsers)
     return parser
+
+
+def _unavailable(subparsers: Any, name: str, reason: AmpdbError) -> None:
+    """``ampdb <name>`` in an install without the test tools: says why, exit status 1."""
+
+    def refuse(args: argparse.Namespace) -> int:
+        raise reason
+
+    # no option prefix: whatever options follow are taken as they come, then refused with the reason
+    command = subparsers.add_parser(
+        name, help="(needs the test tools)", add_help=False, prefix_chars="\0"
+    )
+    command.add_argument("rest", nargs=argparse.REMAINDER)
+    command.set_defaults(func=refuse)
 
 
 def main(argv: list[str] | None = None) -> int:

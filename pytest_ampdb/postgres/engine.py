@@ -25,10 +25,10 @@ from pytest_ampdb.postgres.errors import (
     ConnectionLostError,
     ServerTimeoutError,
     connection_lost,
+    reason,
     translate,
 )
 from pytest_ampdb.postgres.source import ConnectionSource
-from pytest_ampdb.provisioning.connect import reason
 
 
 class PostgresEngine:

@@ -54,6 +54,12 @@ _VALUE_CLASSES = ("22", "54")
 """Data exceptions and program limits: the value written is at fault, as with a ValidationError."""
 
 
+def reason(exc: BaseException) -> str:
+    """The first meaningful line of a driver error."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return next((line for line in lines if line), type(exc).__name__)
+
+
 def connection_lost(exc: psycopg.Error) -> bool:
     """True for errors that mean the server (or the connection to it) is gone, not the query."""
     state = exc.sqlstate
