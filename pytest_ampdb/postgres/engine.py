@@ -124,7 +124,7 @@ class PostgresEngine:
                 self.on_lost(message)
                 raise ConnectionLostError(message) from None
             if exc.sqlstate in GAVE_UP:
-                raise ServerTimeoutError(f"{self.label}: {reason(exc)}") from None
+                raise ServerTimeoutError(self.label, spec.name, exc.sqlstate, reason(exc)) from None
             mapped = translate(exc, spec, row)
             if mapped is None:
                 raise
