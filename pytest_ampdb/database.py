@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.injection import Accessor, Injection, Injector
+from pytest_ampdb.modes import Backend, choices
 from pytest_ampdb.types import (
     ApiKeyRepository,
     ConnectionRepository,
@@ -101,14 +102,14 @@ def environment_default(
     """The default from ``AMPDB_BACKEND`` / ``AMPDB_DSN`` / ``DB_DSN`` (for either facade)."""
     backend = os.environ.get("AMPDB_BACKEND", "").strip().lower()
     dsn = os.environ.get("AMPDB_DSN") or os.environ.get("DB_DSN")
-    makers: dict[str, Callable[[], M]] = {
-        "memory": memory_default,
-        "postgres": lambda: postgres_default(dsn),
+    makers: dict[Backend, Callable[[], M]] = {
+        Backend.MEMORY: memory_default,
+        Backend.POSTGRES: lambda: postgres_default(dsn),
     }
     if backend:
         if backend not in makers:
-            raise AmpdbError(f"AMPDB_BACKEND={backend!r} is not one of memory, postgres")
-        return makers[backend]()
+            raise AmpdbError(f"AMPDB_BACKEND={backend!r} is not one of {choices(Backend)}")
+        return makers[Backend(backend)]()
     if dsn:
         return postgres_default(dsn)
     if _testing.is_set():

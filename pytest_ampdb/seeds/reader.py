@@ -72,8 +72,9 @@ class SeedSet:
         return sum(len(rows) for rows in self.rows.values())
 
 
-def read_seeds(directory: Path | None = None) -> SeedSet:
-    """Read, normalize and check every seed file of ``directory`` (default: the packaged seeds)."""
+def read_files(directory: Path | None = None) -> SeedSet:
+    """Read, normalize and check each seed file of ``directory`` (default: the packaged seeds);
+    ``seeds.read_seeds`` also checks keys and references across the files."""
     directory = Path(directory) if directory is not None else seeds_dir()
     if not directory.is_dir():
         raise SeedError(f"{directory}: seed directory not found")
@@ -86,9 +87,7 @@ def read_seeds(directory: Path | None = None) -> SeedSet:
         files[path.stem] = path
     rows = {name: _read_file(TABLES[name], files[name]) for name in TABLES if name in files}
     plan = load_plan(TABLES.values())
-    seeds = SeedSet(directory, {n: rows.get(n, []) for n in plan.order}, plan, _ids(rows), files)
-    _check_together(seeds)
-    return seeds
+    return SeedSet(directory, {n: rows.get(n, []) for n in plan.order}, plan, _ids(rows), files)
 
 
 def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
@@ -158,14 +157,6 @@ def _repeated_key(value: Any) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def _check_together(seeds: SeedSet) -> None:
-    """Keys and references across all files, by loading into a scratch memory store."""
-    from pytest_ampdb.memory import MemoryStore
-    from pytest_ampdb.seeds.memory import load_into_store
-
-    load_into_store(MemoryStore(), seeds)
 
 
 def _ids(rows: Mapping[str, list[Row]]) -> SeedIds:

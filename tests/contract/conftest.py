@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from pytest_ampdb import memory, migrations, postgres
+from pytest_ampdb.harness.isolation import delete_all, empty_tables, repositories_over
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.postgres.convert import aconfigure_connection, configure_connection
-from pytest_ampdb.postgres.isolation import delete_all, empty_tables, repositories_over
-from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
