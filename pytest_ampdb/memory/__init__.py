@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pytest_ampdb import repositories as _repositories
 from pytest_ampdb.memory.store import MemoryStore, Snapshot
-from pytest_ampdb.repositories import aio
 from pytest_ampdb.repositories.table import Clock, utc_now
 from pytest_ampdb.types import AsyncRepositories, Repositories
 
@@ -17,6 +16,8 @@ def repositories(store: MemoryStore, clock: Clock = utc_now) -> Repositories:
 def async_repositories(store: MemoryStore, clock: Clock = utc_now) -> AsyncRepositories:
     """All twelve async repositories over ``store``: the same rows the sync ones see (the
     store is thread-safe, and its work is in memory, so an awaited call never blocks)."""
+    from pytest_ampdb.repositories import aio
+
     return aio.asyncify(repositories(store, clock))
 
 

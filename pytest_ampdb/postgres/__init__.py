@@ -16,7 +16,6 @@ from pytest_ampdb.postgres.async_engine import (
 from pytest_ampdb.postgres.convert import aconfigure_connection, configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
-from pytest_ampdb.repositories import aio
 from pytest_ampdb.repositories.table import Clock, utc_now
 from pytest_ampdb.types import AsyncRepositories, Repositories
 from pytest_ampdb.urls import bounded, check_dsn
@@ -107,6 +106,8 @@ def async_repositories(
     must have been set up with ``configure_connection`` / ``aconfigure_connection``.
     """
     from psycopg_pool import AsyncConnectionPool
+
+    from pytest_ampdb.repositories import aio
 
     if isinstance(target, psycopg.Connection):
         return aio.asyncify(repositories(target, clock), aio.in_thread)

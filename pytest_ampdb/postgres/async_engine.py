@@ -2,7 +2,7 @@
 
 Everything but the round trip is ``PostgresEngine``'s: the SQL, the parameters, the row
 conversion and the error translation. Only ``_io`` differs: it hands the async round trip to
-``await_only``, so the sync repository code runs unchanged under ``repositories.aio.spawn``.
+``await_only``, so the sync repository code runs unchanged under ``repositories.bridge.spawn``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pytest_ampdb.postgres.engine import (
     call_mode,
     returns_rows,
 )
-from pytest_ampdb.repositories.aio import await_only
+from pytest_ampdb.repositories.bridge import await_only
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -81,7 +81,7 @@ class AsyncSharedSource:
 
 
 class AsyncPostgresEngine(PostgresEngine):
-    """Row storage in PostgreSQL over async connections (used under ``aio.spawn``)."""
+    """Row storage in PostgreSQL over async connections (used under ``bridge.spawn``)."""
 
     source: AsyncConnectionSource
 

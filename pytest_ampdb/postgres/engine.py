@@ -30,7 +30,7 @@ from pytest_ampdb.postgres.errors import (
     translate,
 )
 from pytest_ampdb.postgres.source import ConnectionSource
-from pytest_ampdb.repositories.aio import EventLoopError, in_bridge, running_loop
+from pytest_ampdb.repositories.bridge import EventLoopError, in_bridge, running_loop
 
 
 class PostgresEngine:
