@@ -98,4 +98,4 @@ def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendCon
         from pytest_ampdb.harness.backends.postgres import PostgresBackend
 
         return PostgresBackend(settings, seeds, context)
-    raise ValueError(f"unknown backend {settings.backend!r}")
+    raise ValueError(f"unknown backend {str(settings.backend)!r}")

@@ -283,7 +283,7 @@ class PostgresBackend:
             self._copy.lease(self.provisioned.run_id)  # before the first clone carries it
         except psycopg.Error as exc:
             raise AmpdbError(
-                f"{self.site.label}: isolation {self.settings.isolation!r} clones databases from "
+                f"{self.site.label}: isolation '{self.settings.isolation}' clones databases from "
                 f"a copy of the preview, and PostgreSQL refused to make it ({reason(exc)}); "
                 "use --ampdb-isolation=transaction on a shared preview"
             ) from None
