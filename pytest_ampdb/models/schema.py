@@ -82,12 +82,14 @@ class ForeignKey:
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """A CHECK constraint: its name, the column it guards, a predicate and the rule in words."""
+    """A CHECK constraint: its name, the column it guards, a predicate (what the memory store
+    runs), the rule in words and the same rule as a SQL expression (what PostgreSQL runs)."""
 
     name: str
     column: str
     predicate: Callable[[Any], bool]
     rule: str
+    sql: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +106,9 @@ class TableSpec(Generic[M]):
     lookups: tuple[tuple[str, ...], ...] = ()
     """Equality filters a page of a list is read by, besides the scope: each is kept in list
     order, in the memory store and in the migrations (an index led by those columns)."""
+    indexes: tuple[tuple[str, ...], ...] = ()
+    """Indexes besides the keys and the list-order index (``list_order_index``): each a tuple
+    of columns, named ``<table>_<columns>_idx`` (references, lookups, other read orders)."""
     scope: str | None = "project_id"
     created_column: str | None = "create_time"
     updated_column: str | None = "update_time"
@@ -138,6 +143,16 @@ class TableSpec(Generic[M]):
         indexed too, for deletes and its own lookups, but needs no order.)"""
         found: list[tuple[str, ...]] = [(self.scope,)] if self.scope else [()]
         return tuple(dict.fromkeys([*found, *self.lookups]))
+
+    @cached_property
+    def list_order_index(self) -> tuple[str, ...]:
+        """The columns of the index a page of ``list`` reads: the scope, then the order."""
+        return ((self.scope,) if self.scope else ()) + self.order_by
+
+    @cached_property
+    def index_columns(self) -> tuple[tuple[str, ...], ...]:
+        """Every non-key index of the table: the list order first, then the declared ones."""
+        return tuple(dict.fromkeys([self.list_order_index, *self.indexes]))
 
     @cached_property
     def primary(self) -> UniqueKey:

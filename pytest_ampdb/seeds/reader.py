@@ -106,9 +106,7 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     known = set(spec.column_names)
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict):
-            raise SeedError(
-                f"{path}: row {number}: expected an object, found {_python_type(item)}"
-            )
+            raise SeedError(f"{path}: row {number}: expected an object, found {_python_type(item)}")
         repeated = _repeated_key(item)
         if repeated is not None:
             raise SeedError(

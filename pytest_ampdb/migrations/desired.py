@@ -1,0 +1,167 @@
+"""The DDL that builds, from nothing, the schema the table declarations describe.
+
+``migrate diff`` runs these statements on the dev database and reads the result back with the
+same catalog reader that reads a replayed migration directory, so both sides of the comparison
+are spelled by PostgreSQL itself (a CHECK written ``x IN (...)`` and one written
+``x = ANY (ARRAY[...])`` compare equal). Everything comes from the ``TableSpec``s the memory
+store and the repositories work from: columns from the model, keys, references and checks from
+the spec, defaults for the repository-filled times, ``COLLATE "C"`` for text in a list order,
+and the triggers that enforce ``immutable`` and ``transitions`` in PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pytest_ampdb.models.columns import Column, Kind
+from pytest_ampdb.models.schema import OnDelete, TableSpec, UniqueKey
+from pytest_ampdb.postgres import sqlstate
+
+REFUSE_UPDATE = "ampdb_refuse_update"
+"""The trigger function every immutable table's ``<table>_immutable`` trigger calls."""
+
+_REFUSE_UPDATE_BODY = f"""
+BEGIN
+  RAISE EXCEPTION USING
+    ERRCODE = '{sqlstate.IMMUTABLE_ROW}',
+    MESSAGE = format('%s.%s: rows are immutable once written', TG_TABLE_NAME, TG_ARGV[0]),
+    DETAIL = format('%s=%s', TG_ARGV[0], to_jsonb(OLD) ->> TG_ARGV[0]),
+    TABLE = TG_TABLE_NAME;
+END;
+"""
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A quoted SQL text literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def scope_keys(tables: Mapping[str, TableSpec[Any]]) -> dict[str, UniqueKey]:
+    """``UNIQUE (project_id, id)`` of every table a project-scoped reference points at."""
+    return {
+        fk.table: key
+        for spec in tables.values()
+        for fk in spec.foreign_keys
+        if fk.scope is not None and fk.table in tables and (key := tables[fk.table].scope_key)
+    }
+
+
+def index_name(table: str, columns: Sequence[str]) -> str:
+    """``<table>_<columns>_idx``, the name every declared index gets."""
+    return f"{table}_{'_'.join(columns)}_idx"
+
+
+def statements(tables: Mapping[str, TableSpec[Any]]) -> list[str]:
+    """Every statement, in an order PostgreSQL accepts: functions, tables with their keys and
+    checks, references, indexes, triggers."""
+    out: list[str] = []
+    if any(spec.immutable for spec in tables.values()):
+        out.append(_function(REFUSE_UPDATE, _REFUSE_UPDATE_BODY))
+    for spec in tables.values():
+        out += [_function(_move_name(spec, col), _move_body(spec, col)) for col in spec.transitions]
+    keys = scope_keys(tables)
+    out += [_create_table(spec, keys.get(spec.name)) for spec in tables.values()]
+    for spec in tables.values():
+        for fk in spec.foreign_keys:
+            target = ", ".join(map(ident, fk.target(tables[fk.table])))
+            on_delete = fk.on_delete.value
+            if fk.on_delete is OnDelete.SET_NULL and fk.scope:
+                on_delete += f" ({ident(fk.column)})"  # clear the reference, never the scope
+            out.append(
+                f"ALTER TABLE {ident(spec.name)} ADD CONSTRAINT {ident(fk.name)} "
+                f"FOREIGN KEY ({_names(fk.columns)}) REFERENCES {ident(fk.table)} ({target}) "
+                f"ON DELETE {on_delete}"
+            )
+    for spec in tables.values():
+        out += [
+            f"CREATE INDEX {ident(index_name(spec.name, cols))} "
+            f"ON {ident(spec.name)} ({_names(cols)})"
+            for cols in spec.index_columns
+        ]
+    for spec in tables.values():
+        if spec.immutable:
+            out.append(
+                f"CREATE TRIGGER {ident(spec.name + '_immutable')} BEFORE UPDATE ON "
+                f"{ident(spec.name)} FOR EACH ROW EXECUTE FUNCTION "
+                f"{REFUSE_UPDATE}({literal(spec.primary_key)})"
+            )
+        for column in spec.transitions:
+            name = _move_name(spec, column)
+            out.append(
+                f"CREATE TRIGGER {ident(name)} BEFORE UPDATE OF {ident(column)} ON "
+                f"{ident(spec.name)} FOR EACH ROW EXECUTE FUNCTION {ident(name)}()"
+            )
+    return out
+
+
+def _names(columns: Iterable[str]) -> str:
+    return ", ".join(map(ident, columns))
+
+
+def _function(name: str, body: str) -> str:
+    return f"CREATE FUNCTION {ident(name)}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$"
+
+
+def _create_table(spec: TableSpec[Any], scope_key: UniqueKey | None) -> str:
+    parts = [_column(spec, column) for column in spec.columns]
+    parts.append(f"CONSTRAINT {ident(spec.primary.name)} PRIMARY KEY ({ident(spec.primary_key)})")
+    unique = (*spec.unique, scope_key) if scope_key else spec.unique
+    parts += [f"CONSTRAINT {ident(k.name)} UNIQUE ({_names(k.columns)})" for k in unique]
+    for column in spec.columns:
+        if column.enum is not None:
+            values = ", ".join(literal(member.value) for member in column.enum)
+            name = f"{spec.name}_{column.name}_check"
+            parts.append(f"CONSTRAINT {ident(name)} CHECK ({column.name} IN ({values}))")
+    parts += [f"CONSTRAINT {ident(c.name)} CHECK ({c.sql})" for c in spec.checks]
+    body = ",\n  ".join(parts)
+    return f"CREATE TABLE {ident(spec.name)} (\n  {body}\n)"
+
+
+def _column(spec: TableSpec[Any], column: Column) -> str:
+    text = f"{ident(column.name)} {column.kind.value}"
+    if column.kind is Kind.TEXT and column.name in spec.order_by:
+        text += ' COLLATE "C"'  # pages sort as Python sorts str
+    text += " NULL" if column.nullable else " NOT NULL"
+    filled = {spec.created_column} | ({spec.updated_column} if spec.updated_on_create else set())
+    if column.name in filled:
+        text += " DEFAULT now()"
+    return text
+
+
+def _move_name(spec: TableSpec[Any], column: str) -> str:
+    return f"{spec.name}_{column}_move"
+
+
+def _move_body(spec: TableSpec[Any], column: str) -> str:
+    """The trigger that refuses every status move ``spec.transitions[column]`` does not allow,
+    with the message ``InvalidTransitionError`` gives in the memory store."""
+    moves = spec.transitions[column]
+    order = list(moves)
+    allowed = [
+        f"(OLD.{column} = {literal(state)} AND NEW.{column} IN "
+        f"({', '.join(literal(t) for t in sorted(targets, key=order.index))}))"
+        for state, targets in moves.items()
+        if targets
+    ]
+    pk = spec.primary_key
+    return f"""
+BEGIN
+  IF NEW.{column} IS DISTINCT FROM OLD.{column} AND NOT (
+    {(chr(10) + "    OR ").join(allowed)}
+  ) THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '{sqlstate.INVALID_TRANSITION}',
+      MESSAGE = format('%s: {pk}=%s cannot move from %s to %s',
+                       TG_TABLE_NAME, OLD.{pk}, OLD.{column}, NEW.{column}),
+      TABLE = TG_TABLE_NAME,
+      COLUMN = '{column}';
+  END IF;
+  RETURN NEW;
+END;
+"""
