@@ -70,6 +70,33 @@ class BackendContext:
     processes: int = 1
     """Processes that will run tests against the server (xdist workers, else this one)."""
     project_root: Path = field(default_factory=Path.cwd)
+    schema_line: str = ""
+    """The report header's schema line, once the schema was checked."""
+
+
+def schema_line(settings: Settings, version: str, checked: str) -> str:
+    """The report header's line naming the schema and migration version a run uses."""
+    from pytest_ampdb.models.declared import schema_tables
+
+    tables = schema_tables(settings.schema)
+    name = settings.schema or "packaged (pytest_ampdb.models.tables)"
+    directory = settings.migrations or "packaged schema/migrations"
+    return (
+        f"schema {name}, {len(tables)} tables; migrations {directory} at version {version}, "
+        f"{checked}"
+    )
+
+
+def check_memory_schema(settings: Settings) -> str:
+    """Memory mode's schema check, without a server: the migration directory is valid and
+    its snapshot says it builds the declared schema. Returns the report header's line."""
+    from pytest_ampdb.migrations import snapshot
+    from pytest_ampdb.models.declared import schema_tables
+    from pytest_ampdb.paths import migrations_dir
+
+    directory = settings.migrations or migrations_dir()
+    version = snapshot.check(directory, schema_tables(settings.schema))
+    return schema_line(settings, version, f"checked against {snapshot.SNAPSHOT_FILE}")
 
 
 def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
@@ -77,7 +104,7 @@ def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendCon
     if settings.backend == "memory":
         from pytest_ampdb.memory.backend import MemoryBackend
 
-        return MemoryBackend(seeds, context.seed_hook)
+        return MemoryBackend(seeds, context.seed_hook, schema=context.schema_line)
     if settings.backend == "postgres":
         from pytest_ampdb.postgres.backend import PostgresBackend
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from pytest_ampdb.backend import Backend, BackendContext, TestDatabase, TestOptions, start_backend
+from pytest_ampdb.backend import (
+    Backend,
+    BackendContext,
+    TestDatabase,
+    TestOptions,
+    check_memory_schema,
+    start_backend,
+)
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.settings import Settings
 from pytest_ampdb.types import Repositories
@@ -23,6 +30,8 @@ class AmpdbRun:
         self.settings = settings
         self.seeds: SeedSet | None = None if settings.no_seed else read_seeds(settings.seeds)
         self.context = context
+        if settings.backend == "memory":  # no server to wait for: check the schema at once
+            context.schema_line = check_memory_schema(settings)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 

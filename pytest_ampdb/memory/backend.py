@@ -35,7 +35,8 @@ class MemoryBackend:
 
     name = "memory"
 
-    def __init__(self, seeds: SeedSet | None, seed_hook: SeedHook) -> None:
+    def __init__(self, seeds: SeedSet | None, seed_hook: SeedHook, *, schema: str = "") -> None:
+        self._schema = schema
         store = MemoryStore()
         self._empty = store.snapshot()
         self._seed_rows = 0
@@ -52,12 +53,14 @@ class MemoryBackend:
         return MemoryTestDatabase(self._store, self._repos)
 
     def describe(self) -> list[str]:
+        schema = [self._schema] if self._schema else []
         if self._seeds is None:
-            return ["backend memory (in-process MemoryStore), no seeds"]
+            return ["backend memory (in-process MemoryStore), no seeds", *schema]
         tables = sum(1 for rows in self._seeds.rows.values() if rows)
         return [
             f"backend memory (in-process MemoryStore), seeds {self._seeds.directory} "
-            f"({self._seed_rows} rows in {tables} tables)"
+            f"({self._seed_rows} rows in {tables} tables)",
+            *schema,
         ]
 
     def close(self) -> None:

@@ -7,7 +7,9 @@ from a drop and re-create, and a new ``relfilenode`` shows that PostgreSQL rewro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pytest_ampdb.migrations.connection import Connection
 from pytest_ampdb.migrations.revisions import DEFAULT_SCHEMA
@@ -270,8 +272,11 @@ class Schema:
 
 
 def read_schema(conn: Connection) -> Schema:
-    """The current schema (``public`` on a dev database) as PostgreSQL describes it."""
+    """The current schema (``public`` on a dev database) as PostgreSQL describes it, names not
+    qualified by it (so two schemas built alike read alike)."""
     q = conn.execute
+    row = q("SELECT current_schema()").fetchone()
+    unqualify = _unqualifier(str(row[0]) if row else "public")
     columns: dict[str, list[ColumnDef]] = {}
     for table, name, type_, not_null, default, collation in q(_NAMED_COLUMNS).fetchall():
         columns.setdefault(str(table), []).append(
@@ -281,8 +286,83 @@ def read_schema(conn: Connection) -> Schema:
     for table, name, kind, definition, ref in q(_NAMED_CONSTRAINTS).fetchall():
         tables[table].constraints[str(name)] = ConstraintDef(str(kind), str(definition), ref)
     for table, name, definition in q(_NAMED_INDEXES).fetchall():
-        tables[table].indexes[str(name)] = str(definition)
+        tables[table].indexes[str(name)] = unqualify(str(definition))
     for table, name, definition in q(_NAMED_TRIGGERS).fetchall():
-        tables[table].triggers[str(name)] = str(definition)
-    functions = {str(sig): str(d) for sig, d in q(_NAMED_FUNCTIONS).fetchall()}
+        tables[table].triggers[str(name)] = unqualify(str(definition))
+    functions = {str(sig): _first_line(unqualify, str(d)) for sig, d in q(_NAMED_FUNCTIONS)}
     return Schema(dict(sorted(tables.items())), dict(sorted(functions.items())))
+
+
+def _unqualifier(schema: str) -> Any:
+    """Drops the ``<schema>.`` PostgreSQL puts before the table of an index or trigger and
+    before a function's name, so a definition runs in whatever schema migrations run in."""
+    pattern = re.compile(rf"\b(ON|FUNCTION) (ONLY )?{re.escape(schema)}\.")
+    return lambda text: pattern.sub(r"\1 \2", text)
+
+
+def _first_line(unqualify: Any, definition: str) -> str:
+    """A function definition unqualified in its header only (its body is left as written)."""
+    head, _, rest = definition.partition("\n")
+    return f"{unqualify(head)}\n{rest.rstrip()}"
+
+
+def schema_to_json(schema: Schema) -> dict[str, Any]:
+    """``schema`` as plain JSON data (the schema snapshot file holds this)."""
+    return {
+        "tables": {name: asdict(table) for name, table in schema.tables.items()},
+        "functions": schema.functions,
+    }
+
+
+def schema_from_json(data: dict[str, Any]) -> Schema:
+    """The inverse of ``schema_to_json``."""
+    tables = {
+        name: TableDef(
+            name,
+            tuple(ColumnDef(**c) for c in t["columns"]),
+            {n: ConstraintDef(**c) for n, c in t["constraints"].items()},
+            dict(t["indexes"]),
+            dict(t["triggers"]),
+        )
+        for name, t in data["tables"].items()
+    }
+    return Schema(tables, dict(data["functions"]))
+
+
+def first_difference(expected: Schema, found: Schema, found_by: str) -> str | None:
+    """The first way ``found`` (made by ``found_by``) differs from ``expected`` (the
+    declarations), naming the table and column or object; None when they agree."""
+    for name in expected.tables.keys() - found.tables.keys():
+        return f"table {name} is declared but {found_by} do not create it"
+    for name in found.tables.keys() - expected.tables.keys():
+        return f"table {name} is not declared but {found_by} create it"
+    for name, want in expected.tables.items():
+        have = found.tables[name]
+        cols, got = want.column_map, have.column_map
+        for col in [*cols, *(c for c in got if c not in cols)]:
+            if cols.get(col) != got.get(col):
+                return (
+                    f"table {name} column {col}: declared {_spelled(cols.get(col))}, "
+                    f"{found_by} give {_spelled(got.get(col))}"
+                )
+        for kind in ("constraints", "indexes", "triggers"):
+            mine: dict[str, Any] = getattr(want, kind)
+            theirs: dict[str, Any] = getattr(have, kind)
+            for obj in sorted(mine.keys() | theirs.keys()):
+                if mine.get(obj) != theirs.get(obj):
+                    what = {"constraints": "constraint", "indexes": "index"}.get(kind, "trigger")
+                    how = "is missing" if obj not in theirs else "is not declared"
+                    how = how if obj not in mine or obj not in theirs else "differs"
+                    return f"table {name} {what} {obj} {how} in {found_by}"
+    for sig in sorted(expected.functions.keys() | found.functions.keys()):
+        if expected.functions.get(sig) != found.functions.get(sig):
+            return f"function {sig} differs in {found_by}"
+    return None
+
+
+def _spelled(column: ColumnDef | None) -> str:
+    if column is None:
+        return "no such column"
+    text = column.type + (f' COLLATE "{column.collation}"' if column.collation else "")
+    text += " NOT NULL" if column.not_null else " NULL"
+    return text + (f" DEFAULT {column.default}" if column.default is not None else "")

@@ -1,12 +1,13 @@
-"""The DDL that builds, from nothing, the schema the table declarations describe.
+"""The schema the table declarations describe, each object as the DDL that builds it.
 
-``migrate diff`` runs these statements on the dev database and reads the result back with the
-same catalog reader that reads a replayed migration directory, so both sides of the comparison
-are spelled by PostgreSQL itself (a CHECK written ``x IN (...)`` and one written
-``x = ANY (ARRAY[...])`` compare equal). Everything comes from the ``TableSpec``s the memory
-store and the repositories work from: columns from the model, keys, references and checks from
-the spec, defaults for the repository-filled times, ``COLLATE "C"`` for text in a list order,
-and the triggers that enforce ``immutable`` and ``transitions`` in PostgreSQL too.
+``migrate diff`` builds it on the dev database (``schemadiff.plan`` from nothing to this) and
+reads the result back with the same catalog reader that reads a replayed migration directory,
+so both sides of the comparison are spelled by PostgreSQL itself (a CHECK written
+``x IN (...)`` and one written ``x = ANY (ARRAY[...])`` compare equal). Everything comes from
+the ``TableSpec``s the memory store and the repositories work from: columns from the model,
+keys, references and checks from the spec, defaults for the repository-filled times,
+``COLLATE "C"`` for text in a list order, and the triggers that enforce ``immutable`` and
+``transitions`` in PostgreSQL too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pytest_ampdb.migrations.catalog import ColumnDef, ConstraintDef, Schema, TableDef
 from pytest_ampdb.models.columns import Column, Kind
 from pytest_ampdb.models.schema import OnDelete, TableSpec, UniqueKey
 from pytest_ampdb.postgres import sqlstate
@@ -57,47 +59,74 @@ def index_name(table: str, columns: Sequence[str]) -> str:
     return f"{table}_{'_'.join(columns)}_idx"
 
 
-def statements(tables: Mapping[str, TableSpec[Any]]) -> list[str]:
-    """Every statement, in an order PostgreSQL accepts: functions, tables with their keys and
-    checks, references, indexes, triggers."""
-    out: list[str] = []
-    if any(spec.immutable for spec in tables.values()):
-        out.append(_function(REFUSE_UPDATE, _REFUSE_UPDATE_BODY))
-    for spec in tables.values():
-        out += [_function(_move_name(spec, col), _move_body(spec, col)) for col in spec.transitions]
+def declared_schema(tables: Mapping[str, TableSpec[Any]]) -> Schema:
+    """The schema ``tables`` declare, each object written as the DDL that creates it.
+
+    Columns read as PostgreSQL's catalog spells them (``format_type``, ``now()``, ``"C"``), so
+    they compare with a catalog directly; the other objects compare with the declarations'
+    own spelling only (the snapshot file keeps it), or after PostgreSQL has built them.
+    """
     keys = scope_keys(tables)
-    out += [_create_table(spec, keys.get(spec.name)) for spec in tables.values()]
+    functions: dict[str, str] = {}
+    if any(spec.immutable for spec in tables.values()):
+        functions[f"{REFUSE_UPDATE}()"] = _function(REFUSE_UPDATE, _REFUSE_UPDATE_BODY)
     for spec in tables.values():
-        for fk in spec.foreign_keys:
-            target = ", ".join(map(ident, fk.target(tables[fk.table])))
-            on_delete = fk.on_delete.value
-            if fk.on_delete is OnDelete.SET_NULL and fk.scope:
-                on_delete += f" ({ident(fk.column)})"  # clear the reference, never the scope
-            out.append(
-                f"ALTER TABLE {ident(spec.name)} ADD CONSTRAINT {ident(fk.name)} "
-                f"FOREIGN KEY ({_names(fk.columns)}) REFERENCES {ident(fk.table)} ({target}) "
-                f"ON DELETE {on_delete}"
-            )
-    for spec in tables.values():
-        out += [
-            f"CREATE INDEX {ident(index_name(spec.name, cols))} "
-            f"ON {ident(spec.name)} ({_names(cols)})"
-            for cols in spec.index_columns
-        ]
-    for spec in tables.values():
-        if spec.immutable:
-            out.append(
-                f"CREATE TRIGGER {ident(spec.name + '_immutable')} BEFORE UPDATE ON "
-                f"{ident(spec.name)} FOR EACH ROW EXECUTE FUNCTION "
-                f"{REFUSE_UPDATE}({literal(spec.primary_key)})"
-            )
         for column in spec.transitions:
             name = _move_name(spec, column)
-            out.append(
-                f"CREATE TRIGGER {ident(name)} BEFORE UPDATE OF {ident(column)} ON "
-                f"{ident(spec.name)} FOR EACH ROW EXECUTE FUNCTION {ident(name)}()"
-            )
-    return out
+            functions[f"{name}()"] = _function(name, _move_body(spec, column))
+    return Schema(
+        {spec.name: _table(spec, keys.get(spec.name), tables) for spec in tables.values()},
+        functions,
+    )
+
+
+def _table(
+    spec: TableSpec[Any], scope_key: UniqueKey | None, tables: Mapping[str, TableSpec[Any]]
+) -> TableDef:
+    constraints = {
+        spec.primary.name: ConstraintDef("p", f"PRIMARY KEY ({ident(spec.primary_key)})")
+    }
+    unique = (*spec.unique, scope_key) if scope_key else spec.unique
+    constraints.update(
+        {k.name: ConstraintDef("u", f"UNIQUE ({_names(k.columns)})") for k in unique}
+    )
+    for fk in spec.foreign_keys:
+        target = _names(fk.target(tables[fk.table]))
+        on_delete = fk.on_delete.value
+        if fk.on_delete is OnDelete.SET_NULL and fk.scope:
+            on_delete += f" ({ident(fk.column)})"  # clear the reference, never the scope
+        constraints[fk.name] = ConstraintDef(
+            "f",
+            f"FOREIGN KEY ({_names(fk.columns)}) REFERENCES {ident(fk.table)} ({target}) "
+            f"ON DELETE {on_delete}",
+            fk.table,
+        )
+    for column in spec.columns:
+        if column.enum is not None:
+            values = ", ".join(literal(member.value) for member in column.enum)
+            name = f"{spec.name}_{column.name}_check"
+            constraints[name] = ConstraintDef("c", f"CHECK ({column.name} IN ({values}))")
+    constraints.update({c.name: ConstraintDef("c", f"CHECK ({c.sql})") for c in spec.checks})
+    indexes = {
+        (name := index_name(spec.name, cols)): f"CREATE INDEX {ident(name)} "
+        f"ON {ident(spec.name)} ({_names(cols)})"
+        for cols in spec.index_columns
+    }
+    triggers = {}
+    if spec.immutable:
+        name = spec.name + "_immutable"
+        triggers[name] = (
+            f"CREATE TRIGGER {ident(name)} BEFORE UPDATE ON {ident(spec.name)} FOR EACH ROW "
+            f"EXECUTE FUNCTION {REFUSE_UPDATE}({literal(spec.primary_key)})"
+        )
+    for moved in spec.transitions:
+        name = _move_name(spec, moved)
+        triggers[name] = (
+            f"CREATE TRIGGER {ident(name)} BEFORE UPDATE OF {ident(moved)} ON "
+            f"{ident(spec.name)} FOR EACH ROW EXECUTE FUNCTION {ident(name)}()"
+        )
+    columns = tuple(_column(spec, column) for column in spec.columns)
+    return TableDef(spec.name, columns, constraints, indexes, triggers)
 
 
 def _names(columns: Iterable[str]) -> str:
@@ -108,30 +137,15 @@ def _function(name: str, body: str) -> str:
     return f"CREATE FUNCTION {ident(name)}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$"
 
 
-def _create_table(spec: TableSpec[Any], scope_key: UniqueKey | None) -> str:
-    parts = [_column(spec, column) for column in spec.columns]
-    parts.append(f"CONSTRAINT {ident(spec.primary.name)} PRIMARY KEY ({ident(spec.primary_key)})")
-    unique = (*spec.unique, scope_key) if scope_key else spec.unique
-    parts += [f"CONSTRAINT {ident(k.name)} UNIQUE ({_names(k.columns)})" for k in unique]
-    for column in spec.columns:
-        if column.enum is not None:
-            values = ", ".join(literal(member.value) for member in column.enum)
-            name = f"{spec.name}_{column.name}_check"
-            parts.append(f"CONSTRAINT {ident(name)} CHECK ({column.name} IN ({values}))")
-    parts += [f"CONSTRAINT {ident(c.name)} CHECK ({c.sql})" for c in spec.checks]
-    body = ",\n  ".join(parts)
-    return f"CREATE TABLE {ident(spec.name)} (\n  {body}\n)"
-
-
-def _column(spec: TableSpec[Any], column: Column) -> str:
-    text = f"{ident(column.name)} {column.kind.value}"
-    if column.kind is Kind.TEXT and column.name in spec.order_by:
-        text += ' COLLATE "C"'  # pages sort as Python sorts str
-    text += " NULL" if column.nullable else " NOT NULL"
+def _column(spec: TableSpec[Any], column: Column) -> ColumnDef:
     filled = {spec.created_column} | ({spec.updated_column} if spec.updated_on_create else set())
-    if column.name in filled:
-        text += " DEFAULT now()"
-    return text
+    return ColumnDef(
+        column.name,
+        column.kind.value,
+        not column.nullable,
+        "now()" if column.name in filled else None,
+        "C" if column.kind is Kind.TEXT and column.name in spec.order_by else None,
+    )
 
 
 def _move_name(spec: TableSpec[Any], column: str) -> str:

@@ -17,10 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_ampdb.migrations import desired, devdb
-from pytest_ampdb.migrations.catalog import ColumnDef, Schema, TableDef, read_schema
+from pytest_ampdb.migrations import desired, devdb, snapshot
+from pytest_ampdb.migrations.catalog import (
+    ColumnDef,
+    Schema,
+    TableDef,
+    first_difference,
+    read_schema,
+)
 from pytest_ampdb.migrations.connection import Connection
 from pytest_ampdb.migrations.directory import new_file, validate_dir
+from pytest_ampdb.migrations.errors import MigrationError
 from pytest_ampdb.migrations.executor import load_dir
 from pytest_ampdb.models.schema import TableSpec
 
@@ -58,26 +65,38 @@ class DiffResult:
         return [s.destructive for s in self.steps if s.destructive]
 
 
-def schemas(
-    dev_url: str | None, directory: Path, tables: Mapping[str, TableSpec[Any]]
-) -> tuple[Schema, Schema]:
-    """(what ``directory`` builds, what ``tables`` declare), read on the dev database."""
-    files = load_dir(directory)
-    with devdb.dev_database(dev_url) as url, devdb.clean_transaction(url) as conn:
-        return _replayed_schema(conn, files), desired_schema(conn, tables)
+DECLARED_SCHEMA = "ampdb_declared"
+"""The scratch schema the declarations are built in (inside a rolled-back savepoint)."""
 
 
-def _replayed_schema(conn: Connection, files: Any) -> Schema:
+def declared_statements(tables: Mapping[str, TableSpec[Any]]) -> list[str]:
+    """The statements that build the declared schema from nothing."""
+    return [step.sql for step in plan(Schema({}, {}), desired.declared_schema(tables))]
+
+
+def built_schema(conn: Connection, tables: Mapping[str, TableSpec[Any]]) -> Schema:
+    """The declared schema as PostgreSQL spells it: built in a scratch schema on ``conn``
+    (in a savepoint, rolled back), so it works beside a migrated schema too."""
     with conn.transaction(force_rollback=True):
-        devdb.run_files(conn, files)
+        conn.execute(f"CREATE SCHEMA {DECLARED_SCHEMA}")
+        conn.execute(f"SET LOCAL search_path TO {DECLARED_SCHEMA}")
+        for stmt in declared_statements(tables):
+            conn.execute(stmt.encode("utf-8"), prepare=False)
         return read_schema(conn)
 
 
-def desired_schema(conn: Connection, tables: Mapping[str, TableSpec[Any]]) -> Schema:
-    """The declared schema, built in a savepoint on ``conn`` (rolled back) and read back."""
+def check_database(conn: Connection, tables: Mapping[str, TableSpec[Any]]) -> str | None:
+    """How the migrated database behind ``conn`` differs from the declarations (table and
+    column or object named), or None; nothing is left behind."""
+    have = read_schema(conn)
+    difference = first_difference(built_schema(conn, tables), have, "the migrations")
+    conn.rollback()
+    return difference
+
+
+def _replayed_schema(conn: Connection, directory: Path) -> Schema:
     with conn.transaction(force_rollback=True):
-        for stmt in desired.statements(tables):
-            conn.execute(stmt.encode("utf-8"), prepare=False)
+        devdb.run_files(conn, load_dir(directory))
         return read_schema(conn)
 
 
@@ -90,15 +109,24 @@ def migrate_diff(
     now: dt.datetime | None = None,
 ) -> DiffResult:
     """Write ``<timestamp>_<name>.sql`` taking ``directory``'s schema to ``tables`` and
-    re-hash atlas.sum; write nothing when they already agree."""
+    re-hash atlas.sum; write nothing when they already agree. The schema snapshot beside the
+    files is (re)written whenever it does not describe the directory and declarations."""
     validate_dir(directory)
-    have, want = schemas(dev_url, directory, tables)
-    steps = tuple(plan(have, want))
-    if not steps:
-        return DiffResult(steps, None)
-    content = "\n".join(step.render() for step in steps) + "\n"
-    stamp = _after_last(directory, now or dt.datetime.now(dt.UTC))
-    return DiffResult(steps, new_file(directory, name, now=stamp, content=content))
+    with devdb.dev_database(dev_url) as url, devdb.clean_transaction(url) as conn:
+        have = _replayed_schema(conn, directory)
+        want = built_schema(conn, tables)
+        steps = tuple(plan(have, want))
+        path = None
+        if steps:
+            content = "\n".join(step.render() for step in steps) + "\n"
+            stamp = _after_last(directory, now or dt.datetime.now(dt.UTC))
+            path = new_file(directory, name, now=stamp, content=content)
+            have = _replayed_schema(conn, directory)
+            left = first_difference(want, have, "the new migration")
+            if left:  # the plan missed something: say so rather than write a wrong snapshot
+                raise MigrationError(f"{path.name} does not reach the declared schema: {left}")
+    snapshot.refresh(directory, desired.declared_schema(tables), have)
+    return DiffResult(steps, path)
 
 
 def _after_last(directory: Path, now: dt.datetime) -> dt.datetime:
@@ -122,7 +150,7 @@ def plan(have: Schema, want: Schema) -> list[Step]:
     steps: list[Step] = []
     for sig, definition in want.functions.items():
         if have.functions.get(sig) != definition:
-            steps.append(Step(f'Create "{_fname(sig)}" function', _unqualify_function(definition)))
+            steps.append(Step(f'Create "{_fname(sig)}" function', definition))
     steps += [
         Step(f'Drop trigger "{n}" of table: "{t}"', f"DROP TRIGGER {ident(n)} ON {ident(t)}")
         for t, n, _ in _changed(want, have, "triggers", kept)
@@ -152,11 +180,11 @@ def plan(have: Schema, want: Schema) -> list[Step]:
                 Step(f'Add references to "{t}" table', f"ALTER TABLE {ident(t)} {', '.join(adds)}")
             )
     steps += [
-        Step(f'Create index "{n}" to table: "{t}"', _unqualify(d))
+        Step(f'Create index "{n}" to table: "{t}"', d)
         for t, n, d in _changed(have, want, "indexes", list(want.tables))
     ]
     steps += [
-        Step(f'Create trigger "{n}" on table: "{t}"', _unqualify(d))
+        Step(f'Create trigger "{n}" on table: "{t}"', d)
         for t, n, d in _changed(have, want, "triggers", list(want.tables))
     ]
     steps += [
@@ -340,17 +368,3 @@ def _fname(sig: str) -> str:
 
 def _fargs(sig: str) -> str:
     return sig.split("(", 1)[1].rstrip(")")
-
-
-_QUALIFIED = re.compile(r"\b(ON|FUNCTION) (ONLY )?public\.")
-
-
-def _unqualify(definition: str) -> str:
-    """An index or trigger definition without the ``public.`` PostgreSQL puts on names, so the
-    file runs in whatever schema the migrations run in (as hand-written ones do)."""
-    return _QUALIFIED.sub(r"\1 \2", definition)
-
-
-def _unqualify_function(definition: str) -> str:
-    head, _, rest = definition.partition("\n")
-    return _unqualify(head) + "\n" + rest.rstrip("\n")

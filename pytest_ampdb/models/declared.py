@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
@@ -30,3 +31,13 @@ def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
     ):
         raise AmpdbError(f"schema module {module}: TABLES must map table names to TableSpecs")
     return tables
+
+
+def schema_source(module: str | None) -> tuple[Path, ...]:
+    """The file a schema module was loaded from (none for the packaged schema): a change to
+    it rebuilds a kept template."""
+    if not module:
+        return ()
+    schema_tables(module)
+    file = getattr(importlib.import_module(module), "__file__", None)
+    return (Path(file),) if file else ()

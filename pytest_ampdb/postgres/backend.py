@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 import psycopg
 
 from pytest_ampdb import migrations
-from pytest_ampdb.backend import BackendContext, TestOptions
+from pytest_ampdb.backend import BackendContext, TestOptions, schema_line
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.migrations.errors import rehash_hint
+from pytest_ampdb.migrations import snapshot
+from pytest_ampdb.migrations.schemadiff import check_database
+from pytest_ampdb.models.declared import schema_source, schema_tables
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import budget, kept
 from pytest_ampdb.postgres import template as tpl
@@ -102,21 +104,23 @@ def provision(
         timeout=settings.timeout,
     )
     directory = settings.migrations or migrations_dir()
-    files = migrations.MigrationDir(directory)
-    try:  # an edited atlas.sum stops the run before any server work
-        files.validate()
-    except migrations.ChecksumError as exc:
-        raise AmpdbError(
-            f"{directory / 'atlas.sum'}: {exc}; if the change is deliberate, run "
-            + rehash_hint(directory)
-        ) from None
+    files = snapshot.validated(directory)  # an edited atlas.sum stops the run before any server
+    tables = schema_tables(settings.schema)
     server = obtain_server(request)
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []
-        digest = tpl.fingerprint(directory, seed_files, context.fingerprint_files())
+        extra = (*context.fingerprint_files(), *schema_source(settings.schema))
+        digest = tpl.fingerprint(directory, seed_files, extra)
 
         def build(dsn: str) -> None:
             migrations.apply(dsn, directory)
+            with psycopg.connect(dsn) as conn:  # the template has the declared schema
+                difference = check_database(conn, tables)
+            if difference:
+                raise AmpdbError(
+                    f"{directory}: the migrations do not build the declared schema: "
+                    f"{difference}; run 'ampdb migrate diff --dir {directory} NAME'"
+                )
             if seeds is not None:
                 _load_seeds(dsn, context, seeds)
 
@@ -350,6 +354,7 @@ class PostgresBackend:
             f"backend postgres: PostgreSQL {p.version}, {p.description} ({server})",
             f"migrations at version {p.migration_version}; template {p.template} ({template}); "
             f"isolation {self.settings.isolation}",
+            schema_line(self.settings, p.migration_version, "checked against the template"),
             *([f"WARNING: {p.budget}"] if p.budget else []),
         ]
         if p.untouched:
