@@ -7,6 +7,7 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -144,9 +145,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--to",
+        "--schema",
+        dest="to",
         metavar="MODULE",
-        default=None,
-        help="the schema declarations to reach (default: the packaged schema)",
+        default=os.environ.get("AMPDB_SCHEMA") or None,
+        help="module of the schema declarations to reach, a TABLES mapping "
+        "(default: $AMPDB_SCHEMA, else the packaged schema)",
     )
     p.add_argument("name", nargs="*", help="description part of the new file's name")
     p.set_defaults(func=run_diff)
