@@ -103,8 +103,10 @@ def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendCon
     """Start the backend the settings name."""
     if settings.backend == "memory":
         from pytest_ampdb.memory.backend import MemoryBackend
+        from pytest_ampdb.models.declared import schema_tables
 
-        return MemoryBackend(seeds, context.seed_hook, schema=context.schema_line)
+        tables = schema_tables(settings.schema)
+        return MemoryBackend(seeds, context.seed_hook, schema=context.schema_line, tables=tables)
     if settings.backend == "postgres":
         from pytest_ampdb.postgres.backend import PostgresBackend
 

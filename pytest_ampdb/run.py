@@ -18,6 +18,7 @@ from pytest_ampdb.backend import (
     check_memory_schema,
     start_backend,
 )
+from pytest_ampdb.models.declared import schema_tables
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.settings import Settings
 from pytest_ampdb.types import Repositories
@@ -28,7 +29,10 @@ class AmpdbRun:
 
     def __init__(self, settings: Settings, context: BackendContext) -> None:
         self.settings = settings
-        self.seeds: SeedSet | None = None if settings.no_seed else read_seeds(settings.seeds)
+        self.tables = schema_tables(settings.schema)  # checked before any database is touched
+        self.seeds: SeedSet | None = (
+            None if settings.no_seed else read_seeds(settings.seeds, self.tables)
+        )
         self.context = context
         if settings.backend == "memory":  # no server to wait for: check the schema at once
             context.schema_line = check_memory_schema(settings)

@@ -8,10 +8,14 @@ of microseconds. The repositories over that store are built once and serve every
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pytest_ampdb.backend import SeedHook, TestOptions
 from pytest_ampdb.memory.store import MemoryStore
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.repositories import build
 from pytest_ampdb.seeds import SeedSet, load_into_store
 from pytest_ampdb.types import Repositories
@@ -35,18 +39,25 @@ class MemoryBackend:
 
     name = "memory"
 
-    def __init__(self, seeds: SeedSet | None, seed_hook: SeedHook, *, schema: str = "") -> None:
+    def __init__(
+        self,
+        seeds: SeedSet | None,
+        seed_hook: SeedHook,
+        *,
+        schema: str = "",
+        tables: Mapping[str, TableSpec[Any]] = TABLES,
+    ) -> None:
         self._schema = schema
-        store = MemoryStore()
+        store = MemoryStore(tables)
         self._empty = store.snapshot()
         self._seed_rows = 0
         if seeds is not None:
             self._seed_rows = load_into_store(store, seeds)
-            seed_hook(build(store))
+            seed_hook(build(store, tables=store.specs))
         self._seeded = store.snapshot()
         self._seeds = seeds
         self._store = store
-        self._repos = build(store)
+        self._repos = build(store, tables=store.specs)
 
     def open(self, options: TestOptions) -> MemoryTestDatabase:
         self._store.restore(self._seeded if options.seed else self._empty)

@@ -143,9 +143,23 @@ def _column(spec: TableSpec[Any], column: Column) -> ColumnDef:
         column.name,
         column.kind.value,
         not column.nullable,
-        "now()" if column.name in filled else None,
+        "now()" if column.name in filled else _default(spec, column),
         "C" if column.kind is Kind.TEXT and column.name in spec.order_by else None,
     )
+
+
+def _default(spec: TableSpec[Any], column: Column) -> str | None:
+    """The SQL DEFAULT a project's added column has: its model field's plain default (text,
+    number, boolean), so the rows a table already holds are filled as the model fills a new
+    entity. (The packaged columns declare none: their migrations give them none.)"""
+    default = spec.declared_defaults.get(column.name)
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int) and column.kind is Kind.BIGINT:
+        return str(default)
+    if isinstance(default, str) and column.kind is Kind.TEXT:
+        return literal(default)
+    return None
 
 
 def _move_name(spec: TableSpec[Any], column: str) -> str:

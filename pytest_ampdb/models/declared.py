@@ -54,11 +54,15 @@ def extend(
             )
         if out[parent.name].model is not parent.model:
             raise DeclarationError(f"{model.__qualname__}: {parent.name} is extended twice")
-        out[parent.name] = dataclasses.replace(parent, model=model)
+        added = {f.name for f in dataclasses.fields(model)} - set(parent.column_names)
+        out[parent.name] = dataclasses.replace(
+            parent, model=model, defaulted=parent.defaulted | added
+        )
     for spec in tables:
         if spec.name in out:
             raise DeclarationError(f"{spec.name}: the entity is declared twice")
-        out[spec.name] = spec
+        every = frozenset(f.name for f in dataclasses.fields(spec.model))
+        out[spec.name] = dataclasses.replace(spec, defaulted=spec.defaulted | every)
     check_declarations(out)
     return out
 

@@ -8,6 +8,7 @@ postgres backend maps a violated constraint back to the same error the memory st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -115,6 +116,9 @@ class TableSpec(Generic[M]):
     updated_on_create: bool = False
     immutable: bool = False
     transitions: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    defaulted: frozenset[str] = frozenset()
+    """Columns whose model default is also their SQL DEFAULT (what ``extend`` declares for the
+    columns and entities a project adds, so existing rows get the value)."""
     normalizers: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @cached_property
@@ -127,6 +131,16 @@ class TableSpec(Generic[M]):
             Column(c.name, c.kind, False, c.enum) if c.name in required else c
             for c in columns_of(self.model)
         )
+
+    @cached_property
+    def declared_defaults(self) -> dict[str, Any]:
+        """The model defaults of the ``defaulted`` columns: what a row that omits one gets
+        (a seed row, an existing row when the column is added), in both backends."""
+        return {
+            f.name: f.default
+            for f in dataclasses.fields(self.model)  # type: ignore[arg-type]
+            if f.name in self.defaulted and f.default is not dataclasses.MISSING
+        }
 
     @cached_property
     def column_map(self) -> dict[str, Column]:

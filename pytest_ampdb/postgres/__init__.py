@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from pytest_ampdb import repositories as _repositories
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
@@ -48,8 +51,10 @@ def connect(dsn: str, **pool_options: Any) -> ConnectionPool[Any]:
 def repositories(
     target: ConnectionPool[Any] | psycopg.Connection[Any] | ConnectionSource,
     clock: Clock = utc_now,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> Repositories:
-    """All twelve repositories over a pool, one shared connection, or a connection source.
+    """Every declared table's repository (the packaged twelve unless a project's ``tables``
+    are given) over a pool, one shared connection, or a connection source.
 
     A shared connection must have been set up with ``configure_connection``.
     """
@@ -62,7 +67,7 @@ def repositories(
         source = SharedSource(target)
     else:
         source = target
-    return _repositories.build(PostgresEngine(source), clock)
+    return _repositories.build(PostgresEngine(source, tables=tables), clock, tables)
 
 
 __all__ = [

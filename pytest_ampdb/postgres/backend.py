@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -26,6 +26,8 @@ from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.migrations import snapshot
 from pytest_ampdb.migrations.schemadiff import check_database
 from pytest_ampdb.models.declared import schema_source, schema_tables
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres import budget, kept
 from pytest_ampdb.postgres import template as tpl
@@ -122,7 +124,7 @@ def provision(
                     f"{difference}; run 'ampdb migrate diff --dir {directory} NAME'"
                 )
             if seeds is not None:
-                _load_seeds(dsn, context, seeds)
+                _load_seeds(dsn, context, seeds, tables)
 
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
     except BaseException:
@@ -218,12 +220,17 @@ def _last_version(directory: migrations.MigrationDir) -> str:
     return files[-1].version if files else "none"
 
 
-def _load_seeds(dsn: str, context: BackendContext, seeds: SeedSet | None = None) -> None:
+def _load_seeds(
+    dsn: str,
+    context: BackendContext,
+    seeds: SeedSet | None = None,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
+) -> None:
     """Load ``seeds`` (when given) and the ``pytest_ampdb_seed`` hooks' rows, in one commit."""
     with connect(dsn) as conn:
         if seeds is not None:
             load_into_postgres(conn, seeds)
-        context.seed_hook(repositories_over(conn))
+        context.seed_hook(repositories_over(conn, tables=tables))
         conn.commit()
 
 
@@ -263,6 +270,7 @@ class PostgresBackend:
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
             timeout=settings.timeout,
+            tables=schema_tables(settings.schema),
             project=project_key(context.project_root),
         )
         self._isolations: dict[str, Isolation] = {}

@@ -15,7 +15,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from pytest_ampdb import repositories
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
+from pytest_ampdb.models.schema import TableSpec
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import kept, statements
 from pytest_ampdb.postgres import template as tpl
@@ -45,7 +46,6 @@ ACTIVE = TransactionStatus.ACTIVE
 CLONE_TIMEOUT = 60
 BUSY_WAIT = 3.0
 """Seconds a test waits for a connection slot on a full server before it fails."""
-_DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
 
 
 @dataclass
@@ -70,6 +70,8 @@ class Site:
     make_template: Callable[[], str] | None = None
     timeout: float | None = None
     """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
+    tables: Mapping[str, TableSpec[Any]] = field(default_factory=lambda: TABLES)
+    """The declared schema (a project's own entities too): repositories and resets follow it."""
     project: str = ""
     """The checkout's key (``project_key``): a database kept for a failed test is marked
     with it, so ``ampdb clean`` in that checkout finds it."""
@@ -91,7 +93,7 @@ class Site:
 
     def repositories(self, conn: psycopg.Connection[Any]) -> Repositories:
         """Repositories over ``conn`` that report a lost server to this site."""
-        return repositories_over(conn, label=self.label, on_lost=self.mark_lost)
+        return repositories_over(conn, label=self.label, on_lost=self.mark_lost, tables=self.tables)
 
     def new_name(self) -> str:
         return f"{self.prefix}{next(self._names)}"
@@ -147,10 +149,12 @@ def repositories_over(
     *,
     label: str = "PostgreSQL",
     on_lost: Callable[[str], None] = lambda message: None,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> Repositories:
-    """All twelve repositories sharing one connection (calls take turns; in a transaction each
-    write runs in a savepoint)."""
-    return repositories.build(PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost))
+    """Every declared table's repository sharing one connection (calls take turns; in a
+    transaction each write runs in a savepoint)."""
+    engine = PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost, tables=tables)
+    return repositories.build(engine, tables=tables)
 
 
 def warm(conn: psycopg.Connection[Any]) -> None:
@@ -170,9 +174,11 @@ def _blank(kind: Kind) -> str:
     return "00000000-0000-0000-0000-000000000000" if kind is Kind.UUID else ""
 
 
-def empty_tables(conn: psycopg.Connection[Any]) -> None:
+def empty_tables(
+    conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec[Any]] = TABLES
+) -> None:
     """Delete every row, children first (cheaper than TRUNCATE on small tables)."""
-    for table in _DELETE_ORDER:
+    for table in reversed(load_plan(tables.values()).order):
         conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
 
@@ -227,7 +233,7 @@ class TransactionIsolation(_ProcessDatabase):
     def open(self, seed: bool) -> PostgresTestDatabase:
         self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
         if not seed:
-            empty_tables(self.conn)
+            empty_tables(self.conn, self.site.tables)
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
@@ -246,14 +252,16 @@ class TruncateIsolation(_ProcessDatabase):
 
     def _snapshot(self) -> SeedSet:
         engine = PostgresEngine(SharedSource(self.conn))
-        rows = {name: engine.select(spec, {}) for name, spec in TABLES.items()}
+        tables = self.site.tables
+        rows = {name: engine.select(spec, {}) for name, spec in tables.items()}
         self.conn.commit()
-        return SeedSet(Path(self.name), rows, load_plan(TABLES.values()), SeedIds())
+        plan = load_plan(tables.values())
+        return SeedSet(Path(self.name), rows, plan, SeedIds(), tables=tables)
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         if not seed:
             with self.conn.transaction():
-                empty_tables(self.conn)
+                empty_tables(self.conn, self.site.tables)
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
@@ -302,7 +310,7 @@ class DatabaseIsolation:
         name, conn = self._take()
         if not seed:
             with conn.transaction():
-                empty_tables(conn)
+                empty_tables(conn, self.site.tables)
         dsn = self.site.server.dsn(name)
         self.site.on_ready(dsn)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pytest_ampdb.types.repositories import (
@@ -37,10 +38,13 @@ class Repositories:
     destinations: DestinationRepository
     jwt_keys: JwtKeyRepository
     read_states: ReadStateRepository
+    declared: Mapping[str, Any] = field(default_factory=dict)
+    """Repositories of the entities a project's schema adds (``--ampdb-schema``), by table:
+    ``repos.declared["invoices"].create(...)``; empty for the packaged schema."""
 
     def by_table(self) -> dict[str, Any]:
-        """The repositories keyed by table name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The repositories keyed by table name (a project's own entities too)."""
+        return {name: getattr(self, name) for name in TABLE_NAMES} | dict(self.declared)
 
 
-TABLE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Repositories))
+TABLE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Repositories) if f.name != "declared")
