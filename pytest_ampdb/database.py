@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
@@ -55,15 +55,35 @@ class _Default:
 _state = _Default()
 
 
+_injected_declared: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "ampdb_declared", default=None
+)
+"""Repositories of a project's own entities put in effect by ``use(repos)``."""
+
+
 def current(table: str) -> Any:
-    """The repository in effect for ``table`` in this context."""
+    """The repository in effect for ``table`` in this context (a project's own entity too)."""
+    if table not in _injected:
+        found = declared().get(table)
+        if found is None:
+            raise AmpdbError(
+                f"no repository for table {table!r}: not one of the packaged tables nor of "
+                "the project's schema in effect (--ampdb-schema)"
+            )
+        return found
     repo = _injected[table].get()
     return repo if repo is not None else getattr(default(), table)
 
 
+def declared() -> Mapping[str, Any]:
+    """The repositories of the project's own entities in effect in this context, by table."""
+    injected = _injected_declared.get()
+    return injected if injected is not None else default().declared
+
+
 def repositories() -> Repositories:
     """All repositories in effect in this context, as one bundle."""
-    return Repositories(**{table: current(table) for table in TABLE_NAMES})
+    return Repositories(**{table: current(table) for table in TABLE_NAMES}, declared=declared())
 
 
 @contextmanager
@@ -76,12 +96,15 @@ def use(repos: Repositories | None = None, /, **by_table: Any) -> Iterator[Repos
     unknown = sorted(set(by_table) - set(TABLE_NAMES))
     if unknown:
         raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
-    chosen = dict(repos.by_table()) if repos is not None else {}
+    chosen = {t: getattr(repos, t) for t in TABLE_NAMES} if repos is not None else {}
     chosen.update(by_table)
     tokens = [(_injected[table], _injected[table].set(repo)) for table, repo in chosen.items()]
+    own = _injected_declared.set(repos.declared) if repos is not None else None
     try:
         yield repos
     finally:
+        if own is not None:
+            _injected_declared.reset(own)
         for var, token in reversed(tokens):
             var.reset(token)
 
