@@ -47,6 +47,7 @@ from isolation_support.targets import print_targets
 from isolation_support.template import throwaway_database
 
 from pytest_ampdb import postgres
+from pytest_ampdb.harness.isolation import repositories_over
 from pytest_ampdb.models import (
     AuthScheme,
     Connection,
@@ -60,7 +61,6 @@ from pytest_ampdb.models import (
     ReadState,
 )
 from pytest_ampdb.postgres import engine as engine_module
-from pytest_ampdb.postgres.isolation import repositories_over
 from pytest_ampdb.seeds import read_seeds
 from pytest_ampdb.types import Repositories
 

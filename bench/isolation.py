@@ -50,8 +50,8 @@ from pathlib import Path
 
 from isolation_support.targets import print_targets
 
-from pytest_ampdb.provisioning.binaries import find_binaries
-from pytest_ampdb.provisioning.local import discard_kept
+from pytest_ampdb.harness.provisioning.binaries import find_binaries
+from pytest_ampdb.harness.provisioning.local import discard_kept
 
 BENCH_DIR = Path(__file__).resolve().parent
 MODES = ("transaction", "database", "truncate")

@@ -37,7 +37,7 @@ def server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from pytest_ampdb.provisioning.local import LocalCluster
+    from pytest_ampdb.harness.provisioning.local import LocalCluster
 
     cluster = LocalCluster.start()
     try:

@@ -35,7 +35,7 @@ def server(url: str | None, *, durable: bool) -> Iterator[str]:
     if url:
         yield url
         return
-    from pytest_ampdb.provisioning.local import LocalCluster
+    from pytest_ampdb.harness.provisioning.local import LocalCluster
 
     cluster = LocalCluster.start(extra_settings=DURABLE if durable else None)
     try:

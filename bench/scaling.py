@@ -48,6 +48,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from pytest_ampdb import memory, postgres
+from pytest_ampdb.harness.isolation import repositories_over
 from pytest_ampdb.models import (
     AuthScheme,
     Connection,
@@ -63,7 +64,6 @@ from pytest_ampdb.models import (
 from pytest_ampdb.models.schema import Row, TableSpec
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
 from pytest_ampdb.postgres.convert import row_params
-from pytest_ampdb.postgres.isolation import repositories_over
 from pytest_ampdb.seeds import load_into_store, read_seeds
 from pytest_ampdb.types import Repositories
 

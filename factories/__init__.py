@@ -3,12 +3,18 @@
 ``XFactory.build()`` makes an unsaved model; ``XFactory.create()`` saves it (parents first)
 through the repositories in effect, so the same call works on either backend and inside any
 ``database.use(...)`` block. ``reseed(n)`` makes every value that follows reproducible.
+
+The repository keeps them in its top-level ``factories/`` folder; the wheel installs that folder
+as ``pytest_ampdb.factories`` (a downstream project's own ``factories`` module stays its own).
 """
 
 from __future__ import annotations
 
-from factories.base import AmpdbFactory, reseed
-from factories.entities import (
+if __name__ == "factories":  # the checkout's folder on sys.path: a second copy, its own sequences
+    raise ImportError("pytest-ampdb's factories are imported as pytest_ampdb.factories")
+
+from .base import AmpdbFactory, reseed
+from .entities import (
     ALL_FACTORIES,
     ApiKeyFactory,
     ConnectionFactory,

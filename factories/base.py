@@ -12,21 +12,44 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from factories._boy import factory
 from pytest_ampdb import database
+from pytest_ampdb.harness.randomness import take_factory_seed
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
-from pytest_ampdb.randomness import take_factory_seed
 
-ENTITIES_MODULE = "factories.entities"
+from ._boy import factory
+
+ENTITIES_MODULE = f"{__package__}.entities"
+"""Where ``parent_id`` finds factories by name (``pytest_ampdb.factories.entities``)."""
+
+M = TypeVar("M")
+"""The model a factory makes (its ``Meta.model``)."""
 
 
-class AmpdbFactory(factory.Factory):  # type: ignore[misc]
-    """Base of the entity factories: frozen models, saved through the repositories in effect."""
+class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
+    """Base of the entity factories: frozen models, saved through the repositories in effect.
+
+    ``XFactory(AmpdbFactory[X])`` types ``build()`` and ``create()`` as returning an ``X``
+    (factory_boy itself is untyped).
+    """
 
     class Meta:
         abstract = True
+
+    if TYPE_CHECKING:
+
+        @classmethod
+        def build(cls, **kwargs: Any) -> M: ...
+
+        @classmethod
+        def create(cls, **kwargs: Any) -> M: ...
+
+        @classmethod
+        def build_batch(cls, size: int, **kwargs: Any) -> list[M]: ...
+
+        @classmethod
+        def create_batch(cls, size: int, **kwargs: Any) -> list[M]: ...
 
     @classmethod
     def _generate(cls, strategy: Any, params: Any) -> Any:
@@ -46,7 +69,7 @@ class AmpdbFactory(factory.Factory):  # type: ignore[misc]
         return database.current(table_of(model_class)).create(model_class(*args, **kwargs))
 
 
-class UnusedInProject(AmpdbFactory):
+class UnusedInProject(AmpdbFactory[M]):
     """A factory whose ``_cycled`` field must be unique in its project (among rows that share the
     ``_alongside`` fields): on ``create()`` without that field, the value is the next of
     ``_choices`` the project does not hold yet, so a row made in the seeded project (or one a test
@@ -106,7 +129,7 @@ def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
             return
 
 
-def check_fields(factory_class: type[AmpdbFactory], params: Any) -> None:
+def check_fields(factory_class: type[AmpdbFactory[Any]], params: Any) -> None:
     """Refuse a keyword that is neither a field of the model nor a declaration of the factory,
     with one line listing the model's fields (factory_boy would pass it on to the model and
     fail deep inside its own machinery)."""
@@ -156,7 +179,7 @@ class ParentId(factory.SubFactory):  # type: ignore[misc]
 def parent_id(parent: str, factory_name: str, **fields: Any) -> Any:
     """``<parent>_id``: the id of the ``parent`` object given, else a new parent in this project.
 
-    ``factory_name`` is a class in ``factories.entities``; the new parent gets ``project_id`` (and
+    ``factory_name`` is a class in ``ENTITIES_MODULE``; the new parent gets ``project_id`` (and
     ``fields``) from the factory being built, so a fresh chain shares one project.
     """
     return factory.Maybe(

@@ -10,17 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from factories import values
-from factories._boy import factory
-from factories.base import (
-    AmpdbFactory,
-    ParentId,
-    UnusedInProject,
-    given_or,
-    parent_id,
-    project_id_from,
-    rng,
-)
 from pytest_ampdb.models import (
     ApiKey,
     ApiKeyScope,
@@ -44,6 +33,19 @@ from pytest_ampdb.models import (
     Revision,
 )
 
+from . import values
+from ._boy import factory
+from .base import (
+    AmpdbFactory,
+    M,
+    ParentId,
+    UnusedInProject,
+    given_or,
+    parent_id,
+    project_id_from,
+    rng,
+)
+
 
 def _provider() -> Any:
     return factory.Faker("random_element", elements=values.PROVIDERS)
@@ -57,7 +59,7 @@ def _schedule() -> Any:
     return factory.Faker("random_element", elements=values.SCHEDULES)
 
 
-class OrganizationFactory(AmpdbFactory):
+class OrganizationFactory(AmpdbFactory[Organization]):
     """An organization named after a company."""
 
     class Meta:
@@ -68,7 +70,7 @@ class OrganizationFactory(AmpdbFactory):
     default_team_id = factory.Faker("uuid4")
 
 
-class ProjectFactory(AmpdbFactory):
+class ProjectFactory(AmpdbFactory[Project]):
     """A project with a unique slug name, in a new organization unless one is given."""
 
     class Meta:
@@ -88,7 +90,7 @@ class ProjectFactory(AmpdbFactory):
     )
 
 
-class ProjectScopedFactory(AmpdbFactory):
+class ProjectScopedFactory(AmpdbFactory[M]):
     """Base of the factories whose rows live in a project (``project=`` or ``project_id=``)."""
 
     class Meta:
@@ -100,7 +102,7 @@ class ProjectScopedFactory(AmpdbFactory):
     project_id = project_id_from()
 
 
-class IntegrationFactory(ProjectScopedFactory):
+class IntegrationFactory(ProjectScopedFactory[Integration]):
     """An integration reading one object from a provider."""
 
     class Meta:
@@ -115,7 +117,7 @@ class IntegrationFactory(ProjectScopedFactory):
     latest_revision_id = None
 
 
-class RevisionFactory(ProjectScopedFactory):
+class RevisionFactory(ProjectScopedFactory[Revision]):
     """A revision of an integration (given as ``integration=`` or made in the project)."""
 
     class Meta:
@@ -138,7 +140,7 @@ class RevisionFactory(ProjectScopedFactory):
     )
 
 
-class ConnectionFactory(ProjectScopedFactory):
+class ConnectionFactory(ProjectScopedFactory[Connection]):
     """A working OAuth connection of one customer (group) and end user (consumer)."""
 
     class Meta:
@@ -162,7 +164,7 @@ class ConnectionFactory(ProjectScopedFactory):
     provider_metadata = None
 
 
-class InstallationFactory(ProjectScopedFactory):
+class InstallationFactory(ProjectScopedFactory[Installation]):
     """An installation of an integration for one customer, over that customer's connection."""
 
     class Meta:
@@ -210,7 +212,7 @@ class InstallationFactory(ProjectScopedFactory):
     created_by = factory.LazyAttribute(lambda o: values.created_by(rng(), o.consumer_ref))
 
 
-class OperationFactory(ProjectScopedFactory):
+class OperationFactory(ProjectScopedFactory[Operation]):
     """A pending operation of an installation; traits ``running``, ``completed``, ``failed``."""
 
     class Meta:
@@ -251,7 +253,7 @@ class OperationFactory(ProjectScopedFactory):
     metadata = factory.LazyAttribute(lambda o: {"objectName": o.object_name})
 
 
-class ProviderAppFactory(UnusedInProject, ProjectScopedFactory):
+class ProviderAppFactory(UnusedInProject[ProviderApp], ProjectScopedFactory[ProviderApp]):
     """A provider OAuth app; providers cycle, skipping those the project already has an app for."""
 
     class Meta:
@@ -271,7 +273,7 @@ class ProviderAppFactory(UnusedInProject, ProjectScopedFactory):
     metadata = None
 
 
-class ApiKeyFactory(ProjectScopedFactory):
+class ApiKeyFactory(ProjectScopedFactory[ApiKey]):
     """An active ``full`` API key with a random secret."""
 
     class Meta:
@@ -286,7 +288,7 @@ class ApiKeyFactory(ProjectScopedFactory):
     scopes = (ApiKeyScope.FULL.value,)
 
 
-class DestinationFactory(ProjectScopedFactory):
+class DestinationFactory(ProjectScopedFactory[Destination]):
     """A webhook destination with an https URL."""
 
     class Meta:
@@ -305,7 +307,7 @@ class DestinationFactory(ProjectScopedFactory):
     )
 
 
-class JwtKeyFactory(ProjectScopedFactory):
+class JwtKeyFactory(ProjectScopedFactory[JwtKey]):
     """An active RS256 verification key in PEM form."""
 
     class Meta:
@@ -321,7 +323,7 @@ class JwtKeyFactory(ProjectScopedFactory):
     active = True
 
 
-class ReadStateFactory(UnusedInProject, ProjectScopedFactory):
+class ReadStateFactory(UnusedInProject[ReadState], ProjectScopedFactory[ReadState]):
     """How far an installation has read one object; objects cycle, skipping those the
     installation already has a cursor for."""
 
@@ -349,7 +351,7 @@ class ReadStateFactory(UnusedInProject, ProjectScopedFactory):
     records_processed = factory.Faker("random_int", min=0, max=5000)
 
 
-ALL_FACTORIES: tuple[type[AmpdbFactory], ...] = (
+ALL_FACTORIES: tuple[type[AmpdbFactory[Any]], ...] = (
     OrganizationFactory,
     ProjectFactory,
     IntegrationFactory,

@@ -1,7 +1,8 @@
 """Realistic values for the factories, as ``entities.md`` describes them.
 
 Plain functions over a ``random.Random`` (factory_boy's generator, reseeded with Faker's by
-``factories.reseed``), so every value is reproducible from the test's seed and testable alone.
+``pytest_ampdb.factories.reseed``), so every value is reproducible from the test's seed and
+testable alone.
 """
 
 from __future__ import annotations

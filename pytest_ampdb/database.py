@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.modes import Backend, choices
 from pytest_ampdb.types import (
     TABLE_NAMES,
     ApiKeyRepository,
@@ -202,14 +203,14 @@ def mark_testing(active: bool) -> None:
 def _from_environment() -> Repositories:
     backend = os.environ.get("AMPDB_BACKEND", "").strip().lower()
     dsn = os.environ.get("AMPDB_DSN") or os.environ.get("DB_DSN")
-    makers: dict[str, Callable[[], Repositories]] = {
-        "memory": _memory_default,
-        "postgres": lambda: _postgres_default(dsn),
+    makers: dict[Backend, Callable[[], Repositories]] = {
+        Backend.MEMORY: _memory_default,
+        Backend.POSTGRES: lambda: _postgres_default(dsn),
     }
     if backend:
         if backend not in makers:
-            raise AmpdbError(f"AMPDB_BACKEND={backend!r} is not one of memory, postgres")
-        return makers[backend]()
+            raise AmpdbError(f"AMPDB_BACKEND={backend!r} is not one of {choices(Backend)}")
+        return makers[Backend(backend)]()
     if dsn:
         return _postgres_default(dsn)
     if _state.testing:

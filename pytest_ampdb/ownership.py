@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.waiting import wait_until
 
 Connection = psycopg.Connection[Any]
 FIRST_NORMAL_OID = 16384
@@ -149,14 +150,57 @@ def lock_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
-def try_lock(conn: Connection, key: int) -> bool:
-    """Take the exclusive session lock ``key`` if no session holds it (shared or not)."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+def _call(name: str, shared: bool) -> str:
+    return f"SELECT pg_{name}{'_shared' if shared else ''}(%s)"
+
+
+def try_lock(conn: Connection, key: int, *, shared: bool = False) -> bool:
+    """Take the session lock ``key`` if it is free now (exclusive: no session holds it at all)."""
+    row = conn.execute(_call("try_advisory_lock", shared), (key,)).fetchone()
     return bool(row and row[0])
 
 
-def unlock(conn: Connection, key: int) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+def lock(conn: Connection, key: int, *, shared: bool = False) -> None:
+    """Take the session lock ``key``, waiting in the server as long as it takes."""
+    conn.execute(_call("advisory_lock", shared), (key,))
+
+
+def acquire(conn: Connection, key: int, *, timeout: float, poll: bool = False) -> bool:
+    """Take the exclusive session lock ``key`` within ``timeout`` s (negative: no limit); False
+    if it stayed taken. The wait blocks in the server, woken the moment the holder lets go and
+    bounded by ``lock_timeout``; ``poll=True`` tries again with backoff instead, as Atlas does,
+    so the waiting session never sits in a call that the holder's ``CREATE INDEX CONCURRENTLY``
+    would wait for."""
+    if try_lock(conn, key):
+        return True
+    if 0 <= timeout < 0.001:
+        return False
+    if poll:
+        taken = wait_until(
+            lambda: True if try_lock(conn, key) else None,
+            timeout=timeout,
+            interval=0.01,
+            max_interval=0.5,
+        )
+        return taken is not None
+    limit = "0" if timeout < 0 else f"{int(timeout * 1000)}ms"
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (limit,))
+    try:
+        lock(conn, key)
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.execute("SET lock_timeout TO DEFAULT")
+    return True
+
+
+def unlock(conn: Connection, key: int, *, shared: bool = False) -> None:
+    conn.execute(_call("advisory_unlock", shared), (key,))
+
+
+def unlock_all(conn: Connection) -> None:
+    """Let go of every session lock this connection holds."""
+    conn.execute("SELECT pg_advisory_unlock_all()")
 
 
 def lock_held(conn: Connection, key: int) -> bool:

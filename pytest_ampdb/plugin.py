@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb import database, fixtures, hooks
-from pytest_ampdb.backend import BackendContext
+from pytest_ampdb import database
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.fixtures import (
+from pytest_ampdb.harness import fixtures, hooks
+from pytest_ampdb.harness.backends.base import BackendContext
+from pytest_ampdb.harness.fixtures import (
     BASE_SEED_KEY,
     FAILED_KEY,
     KEPT_PROPERTY,
@@ -24,10 +25,11 @@ from pytest_ampdb.fixtures import (
     RUN_KEY,
     marker_error,
 )
-from pytest_ampdb.provisioning.urls import Dsn, redact_url
-from pytest_ampdb.randomness import new_base_seed
-from pytest_ampdb.run import AmpdbRun
-from pytest_ampdb.settings import OPTIONS, Option, Settings, resolve
+from pytest_ampdb.harness.randomness import new_base_seed
+from pytest_ampdb.harness.run import AmpdbRun
+from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, resolve
+from pytest_ampdb.modes import Backend, ServerSource
+from pytest_ampdb.urls import Dsn, redact_url
 
 WORKER_SEED = "ampdb_random_seed"
 WORKER_SITE = "ampdb_site"
@@ -137,7 +139,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Seed the run; in postgres mode provision now, so a failure stops the run with one line."""
     _base_seed(session.config)
     run = session.config.stash[RUN_KEY]
-    if run.settings.backend != "memory" and not hasattr(session.config, "workerinput"):
+    if run.settings.backend != Backend.MEMORY and not hasattr(session.config, "workerinput"):
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:
@@ -147,7 +149,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN_KEY]
     seed = _base_seed(config)
-    described = run.backend.describe() if run.started or run.settings.backend == "memory" else []
+    described = (
+        run.backend.describe() if run.started or run.settings.backend == Backend.MEMORY else []
+    )
     return [f"ampdb: {line}" for line in described] + [
         f"ampdb: random seed {seed} (repeat with --ampdb-random-seed={seed})"
     ]
@@ -228,8 +232,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"{nodeid}: psql '{redact_url(dsn)}'")
     run = config.stash[RUN_KEY]
     provisioned = getattr(run.backend, "provisioned", None) if run.started else None
-    if provisioned is not None and (run.settings.reuse or provisioned.kind in {"dsn", "preview"}):
-        from pytest_ampdb.postgres.kept import clean_hint
+    if provisioned is not None and (
+        run.settings.reuse or provisioned.kind in {ServerSource.DSN, ServerSource.PREVIEW}
+    ):
+        from pytest_ampdb.harness.kept import clean_hint
 
         terminalreporter.write_line(clean_hint(provisioned.admin_dsn, config.rootpath))
     elif not run.settings.reuse:

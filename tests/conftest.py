@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_ampdb.provisioning import BinariesNotFoundError, LocalCluster
+from pytest_ampdb.harness.provisioning import BinariesNotFoundError, LocalCluster
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 
 from pytest_ampdb.cli import main
+from pytest_ampdb.harness import kept
+from pytest_ampdb.harness import template as tpl
+from pytest_ampdb.harness.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.ownership import drop_database
-from pytest_ampdb.postgres import kept
-from pytest_ampdb.postgres import template as tpl
-from pytest_ampdb.provisioning import LocalCluster
-from pytest_ampdb.provisioning.server import Server, project_key
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -137,7 +137,7 @@ def test_clean_reads_the_server_from_the_environment(
 def test_a_kept_cluster_directory_goes_by_its_mark_not_its_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_ampdb.provisioning.local import LOCK_FILE, kept_cluster_dir
+    from pytest_ampdb.harness.provisioning.local import LOCK_FILE, kept_cluster_dir
 
     ours, look_alike = tmp_path / "ours", tmp_path / "look-alike"
     left = kept_cluster_dir(ours)  # what a stopped kept cluster leaves: data, lock, no server

@@ -22,9 +22,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from pytest_ampdb.provisioning import ProvisioningError
-from pytest_ampdb.provisioning import container as container_module
-from pytest_ampdb.provisioning.container import (
+from pytest_ampdb.harness.provisioning import ProvisioningError
+from pytest_ampdb.harness.provisioning import container as container_module
+from pytest_ampdb.harness.provisioning.container import (
     DEFAULT_IMAGE,
     LABEL,
     LABEL_OWNER_HOST,
@@ -39,7 +39,7 @@ from pytest_ampdb.provisioning.container import (
     start_container,
     sweep_dead_containers,
 )
-from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.harness.provisioning.server import Server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def _child(project: Path) -> subprocess.Popen[str]:
         # Default dispositions, whatever the parent left (a background job may ignore SIGINT).
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        from pytest_ampdb.provisioning.container import start_container
+        from pytest_ampdb.harness.provisioning.container import start_container
         server = start_container(project_root=Path({str(project)!r}))
         port = server.admin_dsn.rsplit(":", 1)[1].split("/", 1)[0]
         print(port, flush=True)
@@ -303,7 +303,7 @@ def test_reuse_keeps_the_container_for_the_next_run(docker_client: Any, project:
 def test_a_kept_container_survives_the_sweep(docker_client: Any, project: Path) -> None:
     child_code = f"""
         from pathlib import Path
-        from pytest_ampdb.provisioning.container import start_container
+        from pytest_ampdb.harness.provisioning.container import start_container
         start_container(project_root=Path({str(project)!r}), reuse=True)
     """
     env = dict(os.environ)

@@ -12,7 +12,12 @@ import docker  # type: ignore[import-untyped]
 import pytest
 from test_container import require_docker
 
-from pytest_ampdb.provisioning.container import LABEL, LABEL_PROJECT, project_key, reuse_name
+from pytest_ampdb.harness.provisioning.container import (
+    LABEL,
+    LABEL_PROJECT,
+    project_key,
+    reuse_name,
+)
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.docker

@@ -53,11 +53,11 @@ from hypothesis.stateful import (
 
 from pytest_ampdb import memory, migrations
 from pytest_ampdb import repositories as repository_classes
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.memory import MemoryStore, Snapshot
 from pytest_ampdb.models import ConnectionStatus, OperationStatus, ReadState
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import PostgresEngine, SharedSource, configure_connection
-from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.seeds import load_into_store, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Page, Repositories

@@ -18,8 +18,8 @@ import pytest
 from psycopg import sql
 
 from pytest_ampdb import migrations
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.paths import migrations_dir, seeds_dir
-from pytest_ampdb.provisioning import LocalCluster
 
 pytestmark = pytest.mark.postgres
 

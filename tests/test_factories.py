@@ -7,12 +7,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
-import factories
-from factories import (
+from pytest_ampdb import database, factories, memory, mock
+from pytest_ampdb.errors import NotFoundError
+from pytest_ampdb.factories import (
     ALL_FACTORIES,
     ApiKeyFactory,
     ConnectionFactory,
@@ -27,9 +28,7 @@ from factories import (
     ReadStateFactory,
     RevisionFactory,
 )
-from factories.values import OBJECT_NAMES, PROVIDERS
-from pytest_ampdb import database, memory, mock
-from pytest_ampdb.errors import NotFoundError
+from pytest_ampdb.factories.values import OBJECT_NAMES, PROVIDERS
 from pytest_ampdb.models import OperationStatus
 from pytest_ampdb.models.tables import PROJECT_NAME_PATTERN, SPEC_BY_MODEL
 from pytest_ampdb.seeds import load_into_store, read_seeds
@@ -328,6 +327,12 @@ def test_reseed_reproduces_values_and_restarts_sequences() -> None:
     assert first == again
     assert all(a != b for a, b in zip(first, other, strict=True))
     assert first[1].name.endswith("-0")  # ProjectFactory's sequence restarted
+
+
+def test_each_factory_is_typed_as_the_model_it_makes() -> None:
+    for each in ALL_FACTORIES:
+        for base in each.__orig_bases__:  # XFactory(ProjectScopedFactory[X]): create() -> X
+            assert get_args(base) == (each._meta.model,), each.__name__
 
 
 @pytest.mark.parametrize("strategy", ["build", "create"])

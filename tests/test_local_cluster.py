@@ -19,7 +19,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.provisioning import (
+from pytest_ampdb.harness.provisioning import (
     BinariesNotFoundError,
     LocalCluster,
     ProvisioningError,
@@ -28,7 +28,7 @@ from pytest_ampdb.provisioning import (
     find_binaries,
     sweep_orphans,
 )
-from pytest_ampdb.provisioning import local as local_module
+from pytest_ampdb.harness.provisioning import local as local_module
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,7 +188,7 @@ def test_cluster_does_not_outlive_the_interpreter() -> None:
     info = _run_python(
         """
         import json
-        from pytest_ampdb.provisioning import LocalCluster
+        from pytest_ampdb.harness.provisioning import LocalCluster
         c = LocalCluster.start()
         print(json.dumps({"pid": c.pid, "socket": str(c.socket_path), "root": str(c.root)}))
         """
@@ -203,7 +203,7 @@ def test_orphan_of_a_killed_interpreter_is_swept() -> None:
     info = _run_python(
         """
         import json, os, sys
-        from pytest_ampdb.provisioning import LocalCluster
+        from pytest_ampdb.harness.provisioning import LocalCluster
         c = LocalCluster.start()
         print(json.dumps({"pid": c.pid, "root": str(c.root)}))
         sys.stdout.flush()
@@ -224,7 +224,7 @@ def test_persistent_cluster_is_found_again_then_stopped(short_tmp: Path) -> None
         import json
         from pathlib import Path
         import psycopg
-        from pytest_ampdb.provisioning import LocalCluster
+        from pytest_ampdb.harness.provisioning import LocalCluster
         c = LocalCluster.attach_or_start(Path({str(keep)!r}))
         with psycopg.connect(c.dsn(), autocommit=True) as conn:
             conn.execute("create database kept")

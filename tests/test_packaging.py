@@ -1,8 +1,9 @@
 """The distribution as a user gets it: a wheel installed into a fresh virtualenv.
 
 A test file that uses only the public names (fixtures, factories, ``database``, ``mock``,
-``errors``, ``models``) runs green in an unrelated folder with no conftest, the plugin loading by
-entry point; the ``ampdb`` console script and the packaged ``schema/`` work from the wheel.
+``errors``, ``models``) runs green in an unrelated folder with no conftest (but a ``factories.py``
+of its own), the plugin loading by entry point; the ``ampdb`` console script and the packaged
+``schema/`` work from the wheel, which installs one top-level package, typed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ import threading
 
 import pytest
 
-from factories import ConnectionFactory, OperationFactory
+from pytest_ampdb.factories import ConnectionFactory, OperationFactory
 from pytest_ampdb import database, errors, mock, models
 
 
@@ -57,21 +59,79 @@ def test_mock_builders(ampdb_mock):
 """
 
 
+A_PROJECTS_OWN_FACTORIES = """
+# a downstream project's own factories module, which the plugin's fixtures must not pick up
+NOTHING_HERE = True
+"""
+
+TYPED_USE = """
+from pytest_ampdb.factories import ConnectionFactory, OperationFactory
+from pytest_ampdb.models import Connection, Operation
+
+connection: Connection = ConnectionFactory.create()
+operations: list[Operation] = OperationFactory.build_batch(2)
+wrong: Operation = ConnectionFactory.build()
+"""
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel built from this checkout installed (with its dependencies)."""
-    where = tmp_path_factory.mktemp("pkg")
-    wheels = where / "wheels"
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout."""
+    wheels = tmp_path_factory.mktemp("wheels")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
         check=True,
     )
-    env_dir = where / "venv"
+    (built,) = wheels.glob("pytest_ampdb-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel installed (with its dependencies)."""
+    env_dir = tmp_path_factory.mktemp("pkg") / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    (wheel,) = wheels.glob("pytest_ampdb-*.whl")
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True)
     return env_dir
+
+
+def test_the_wheel_installs_one_typed_package_with_the_factories_inside(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {
+        "pytest_ampdb",
+        "pytest_ampdb-0.1.0.dist-info",
+    }
+    assert "pytest_ampdb/py.typed" in names
+    assert "pytest_ampdb/factories/__init__.py" in names
+    assert "pytest_ampdb/factories/entities.py" in names
+    assert "pytest_ampdb/factories.py" not in names  # the checkout's mapping stays behind
+
+
+def test_factory_create_is_typed_as_its_model(installed: Path, tmp_path: Path) -> None:
+    (tmp_path / "use.py").write_text(textwrap.dedent(TYPED_USE))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            f"--python-executable={installed / 'bin' / 'python'}",
+            "use.py",
+        ],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, result.stdout + result.stderr
+    assert (
+        'use.py:7: error: Incompatible types in assignment (expression has type "Connection", variable has type "Operation")'
+        in errors[0]
+    )
 
 
 def test_a_public_names_suite_runs_green_in_an_unrelated_folder(
@@ -80,6 +140,7 @@ def test_a_public_names_suite_runs_green_in_an_unrelated_folder(
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     (folder / "test_downstream.py").write_text(textwrap.dedent(PUBLIC_NAMES_SUITE))
+    (folder / "factories.py").write_text(A_PROJECTS_OWN_FACTORIES)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPDB_", "PYTEST_"))}
     result = subprocess.run(
         [str(installed / "bin" / "pytest"), "--ampdb=memory", "-p", "no:cacheprovider"],

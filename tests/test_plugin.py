@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ampdb.harness.settings import OPTIONS
 from pytest_ampdb.paths import seeds_dir
-from pytest_ampdb.settings import OPTIONS
 
 pytest_plugins = ["pytester"]
 

@@ -20,10 +20,10 @@ from psycopg import sql
 
 from pytest_ampdb import migrations
 from pytest_ampdb.errors import AmpdbError, ValidationError
+from pytest_ampdb.harness.isolation import repositories_over
 from pytest_ampdb.models import Destination, DestinationType, Organization, Project
 from pytest_ampdb.postgres.convert import configure_connection
-from pytest_ampdb.postgres.errors import ConnectionLostError, DatabaseError
-from pytest_ampdb.postgres.isolation import repositories_over
+from pytest_ampdb.postgres.errors import ConnectionLostError, DatabaseError, ServerTimeoutError
 from pytest_ampdb.types import Repositories
 
 pytestmark = pytest.mark.postgres
@@ -93,8 +93,8 @@ RAISED_STATES = [
     ("53100", DatabaseError),  # insufficient resources: disk full
     ("54000", ValidationError),  # program limit exceeded (index row size)
     ("54001", ValidationError),  # statement too complex (stack depth)
-    ("55P03", DatabaseError),  # object not in prerequisite state: lock not available
-    ("57014", DatabaseError),  # operator intervention: query canceled
+    ("55P03", ServerTimeoutError),  # object not in prerequisite state: lock not available
+    ("57014", ServerTimeoutError),  # operator intervention: query canceled (a DatabaseError too)
     ("08006", ConnectionLostError),  # connection failure
     ("P0001", DatabaseError),  # raise_exception from a user's own trigger
     ("XX000", DatabaseError),  # internal error
@@ -123,7 +123,10 @@ def test_every_sqlstate_class_raised_by_the_server_is_an_ampdb_error(
     assert type(error) is expected
     assert "refused on purpose" in str(error) or expected is ConnectionLostError
     if isinstance(error, DatabaseError):
-        assert error.sqlstate == state
+        assert (error.sqlstate, error.table) == (state, "destinations")
+    if isinstance(error, ServerTimeoutError):  # worded for the waiting test: backend and server
+        assert str(error).startswith("PostgreSQL: ")
+    elif isinstance(error, DatabaseError):
         assert str(error).startswith(
             f"destinations: PostgreSQL refused the call (SQLSTATE {state})"
         )

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from pytest_ampdb import migrations
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.paths import migrations_dir
-from pytest_ampdb.provisioning import LocalCluster
 
 pytest_plugins = ["pytester"]
 

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from pytest_ampdb import preview
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.provisioning import LocalCluster
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.postgres

@@ -7,10 +7,10 @@ import threading
 import psycopg
 import pytest
 
-from pytest_ampdb.postgres import kept
-from pytest_ampdb.postgres import template as tpl
-from pytest_ampdb.provisioning import LocalCluster
-from pytest_ampdb.provisioning.server import Server
+from pytest_ampdb.harness import kept
+from pytest_ampdb.harness import template as tpl
+from pytest_ampdb.harness.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning.server import Server
 
 
 @pytest.fixture

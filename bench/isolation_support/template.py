@@ -11,8 +11,8 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from pytest_ampdb import migrations
+from pytest_ampdb.harness.provisioning.local import LocalCluster
 from pytest_ampdb.paths import migrations_dir
-from pytest_ampdb.provisioning.local import LocalCluster
 from pytest_ampdb.seeds import read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fakes import Outbox, ScriptedProvider
 from sync_worker import SyncWorker
 
-from factories import InstallationFactory, OperationFactory
 from pytest_ampdb import database, mock
 from pytest_ampdb.errors import InvalidTransitionError
+from pytest_ampdb.factories import InstallationFactory, OperationFactory
 from pytest_ampdb.models import OperationStatus, OperationType
 
 

@@ -9,21 +9,24 @@ unreachable server) end as one ``ampdb: error: ...`` line and exit status 1; bad
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import psycopg
 
-from pytest_ampdb import __version__
+from pytest_ampdb import __version__, extensions
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 
 # Modules of ``pytest_ampdb.cli``, each exposing ``register(subparsers)``; every parser it adds
 # sets ``func`` (args -> exit code) with ``set_defaults``. A new command group: add its name here.
-COMMANDS: tuple[str, ...] = ("migrate", "database", "preview", "clean")
+# The harness's commands (``clean``) come from the ``pytest_ampdb.commands`` entry points.
+COMMANDS: tuple[str, ...] = ("migrate", "database", "preview")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -49,7 +52,28 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in commands:
         importlib.import_module(f"pytest_ampdb.cli.{name}").register(subparsers)
+    for point in extensions.found(extensions.COMMANDS):
+        try:
+            register = extensions.load(point, f"ampdb {point.name}")
+        except extensions.NeedsTestToolsError as exc:
+            _unavailable(subparsers, point.name, exc)
+        else:
+            register(subparsers)
     return parser
+
+
+def _unavailable(subparsers: Any, name: str, reason: AmpdbError) -> None:
+    """``ampdb <name>`` in an install without the test tools: says why, exit status 1."""
+
+    def refuse(args: argparse.Namespace) -> int:
+        raise reason
+
+    # no option prefix: whatever options follow are taken as they come, then refused with the reason
+    command = subparsers.add_parser(
+        name, help="(needs the test tools)", add_help=False, prefix_chars="\0"
+    )
+    command.add_argument("rest", nargs=argparse.REMAINDER)
+    command.set_defaults(func=refuse)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,12 +85,31 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or bad usage (argparse prints the message)
         code = exc.code
         return code if isinstance(code, int) else common.EXIT_USAGE
-    # libpq's (and psycopg's) own variable: every connection the command opens is bounded
-    os.environ["PGCONNECT_TIMEOUT"] = str(max(2, math.ceil(args.timeout)))
     handler: Handler | None = getattr(args, "func", None)
     if handler is None:
         parser.print_usage(sys.stderr)
         return common.EXIT_USAGE
+    # libpq's (and psycopg's) own variable: every connection the command opens is bounded;
+    # restored afterwards, so a caller of main() in the same process keeps its environment
+    with _environ("PGCONNECT_TIMEOUT", str(max(2, math.ceil(args.timeout)))):
+        return _run(handler, args)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    """Run one command: an error is one line on stderr and an exit status, never a traceback."""
     try:
         return handler(args)
     except SystemExit as exc:  # a subcommand's parser.error(): bad usage

@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.migrations.errors import UsageError  # bad usage found after parsing: exit 2
 from pytest_ampdb.paths import installed_distribution
-from pytest_ampdb.provisioning.urls import Dsn, check_dsn, redact_text, redact_url, shown_dsn
+from pytest_ampdb.urls import Dsn, check_dsn, redact_text, redact_url, shown_dsn
 
 __all__ = [
     "EXIT_FAILURE",

@@ -7,9 +7,6 @@ two tools can take turns on one database.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest_ampdb
 from pytest_ampdb.migrations.checksum import hash_dir, write_sum
 from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile, new_file, validate_dir
 from pytest_ampdb.migrations.errors import (
@@ -40,6 +37,7 @@ from pytest_ampdb.migrations.executor import (
 from pytest_ampdb.migrations.rebase import Moved, rebase
 from pytest_ampdb.migrations.revisions import Revision
 from pytest_ampdb.migrations.splitter import Statement, split_statements
+from pytest_ampdb.paths import migrations_dir as default_migrations_dir
 
 __all__ = [
     "AppliedFile",
@@ -76,16 +74,3 @@ __all__ = [
     "validate_dir",
     "write_sum",
 ]
-
-
-def default_migrations_dir() -> Path:
-    """The project's packaged ``schema/migrations`` directory.
-
-    In an installed wheel it sits inside the package (``pytest_ampdb/schema/migrations``); in a
-    source checkout it is ``<repo>/schema/migrations``.
-    """
-    package = Path(pytest_ampdb.__file__).resolve().parent
-    installed = package / "schema" / "migrations"
-    if installed.is_dir():
-        return installed
-    return package.parent / "schema" / "migrations"

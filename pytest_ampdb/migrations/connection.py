@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from pytest_ampdb.provisioning.connect import bounded
+from pytest_ampdb.urls import bounded
 
 Connection = psycopg.Connection[Any]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
 
+from pytest_ampdb import extensions
 from pytest_ampdb.migrations.connection import Connection, open_connection
 from pytest_ampdb.migrations.directory import MigrationFile
 from pytest_ampdb.migrations.errors import MigrationError, StatementError
@@ -61,17 +62,19 @@ def transactional_form(stmt: str) -> str | None:
 
 @contextlib.contextmanager
 def dev_database(dev_url: str | None) -> Iterator[str]:
-    """``dev_url`` itself, or the URL of a throwaway local PostgreSQL 15 cluster (stopped after)."""
+    """``dev_url`` itself, or the URL of a throwaway local PostgreSQL 15 cluster (stopped after),
+    which the test harness provides (``extensions.DEV_SERVERS``)."""
     if dev_url:
         yield dev_url
         return
-    from pytest_ampdb.provisioning.select import ServerRequest, start_local
-
-    server = start_local(ServerRequest(mode="local"))
-    try:
-        yield server.admin_dsn
-    finally:
-        server.close()
+    servers = extensions.found(extensions.DEV_SERVERS)
+    if not servers:
+        raise MigrationError("no --dev-url given, and no throwaway PostgreSQL: pass --dev-url")
+    throwaway: Callable[[], contextlib.AbstractContextManager[str]] = extensions.load(
+        servers[0], "a throwaway dev database (no --dev-url given)"
+    )
+    with throwaway() as url:
+        yield url
 
 
 def execute(conn: Connection, f: MigrationFile, stmt: str) -> None:

@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 
@@ -51,6 +50,7 @@ from pytest_ampdb.migrations.revisions import (
     acquire_lock,
     release_lock,
 )
+from pytest_ampdb.paths import migrations_dir
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 PathLike = str | os.PathLike[str]
@@ -111,9 +111,7 @@ def _validate_options(
 
 def load_dir(directory: PathLike | None) -> list[MigrationFile]:
     """The files of ``directory`` (default: the packaged one), validated."""
-    from pytest_ampdb.migrations import default_migrations_dir
-
-    mdir = MigrationDir(directory if directory is not None else default_migrations_dir())
+    mdir = MigrationDir(directory if directory is not None else migrations_dir())
     mdir.validate()
     return mdir.files()
 
@@ -579,10 +577,3 @@ def _set(
         last = rows[-1].version
     report.current = last or ""
     return report
-
-
-def default_directory() -> Path:
-    """The packaged migrations directory (re-exported for callers of this module)."""
-    from pytest_ampdb.migrations import default_migrations_dir
-
-    return default_migrations_dir()

@@ -26,6 +26,7 @@ from pytest_ampdb.migrations.errors import MigrationError, StatementError, Usage
 from pytest_ampdb.migrations.executor import PathLike, load_dir
 from pytest_ampdb.migrations.goformat import go_duration
 from pytest_ampdb.migrations.splitter import Statement, split_statements
+from pytest_ampdb.paths import migrations_dir
 
 ATLAS_DOCS = "https://atlasgo.io/lint/analyzers#"
 
@@ -121,9 +122,7 @@ def lint(
     git_base: str = "",
 ) -> LintReport:
     """Lint the change of ``directory`` on ``dev_url`` (else a throwaway local cluster)."""
-    from pytest_ampdb.migrations import default_migrations_dir
-
-    path = Path(directory) if directory is not None else default_migrations_dir()
+    path = Path(directory) if directory is not None else migrations_dir()
     files = load_dir(path)
     base, change = select_change(files, latest=latest, git_base=git_base, git_dir=path)
     started = time.monotonic()

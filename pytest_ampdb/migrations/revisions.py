@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from psycopg import sql
 
 from pytest_ampdb import __version__
 from pytest_ampdb.migrations.errors import LockTimeoutError
-from pytest_ampdb.ownership import try_lock, unlock
+from pytest_ampdb.ownership import acquire, unlock
 
 DEFAULT_SCHEMA = "atlas_schema_revisions"
 TABLE = "atlas_schema_revisions"
@@ -222,17 +221,8 @@ def acquire_lock(conn: psycopg.Connection[Any], timeout: float) -> None:
     in a transaction that a ``CREATE INDEX CONCURRENTLY`` of the lock holder would wait for.
     A negative timeout waits forever.
     """
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        if try_lock(conn, LOCK_KEY):
-            return
-        now = time.monotonic()
-        if timeout >= 0 and now >= deadline:
-            raise LockTimeoutError(timeout)
-        sleep = delay if timeout < 0 else min(delay, max(deadline - now, 0.0))
-        time.sleep(sleep)
-        delay = min(delay * 2, 0.5)
+    if not acquire(conn, LOCK_KEY, timeout=timeout, poll=True):
+        raise LockTimeoutError(timeout)
 
 
 def release_lock(conn: psycopg.Connection[Any]) -> None:

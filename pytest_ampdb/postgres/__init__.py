@@ -13,10 +13,9 @@ from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres.convert import configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
 from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
-from pytest_ampdb.provisioning.connect import bounded
-from pytest_ampdb.provisioning.urls import check_dsn
 from pytest_ampdb.repositories.table import Clock, utc_now
 from pytest_ampdb.types import Repositories
+from pytest_ampdb.urls import bounded, check_dsn
 
 if TYPE_CHECKING:  # imported when used: a test run that never pools does not pay for it
     from psycopg_pool import ConnectionPool

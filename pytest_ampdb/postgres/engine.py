@@ -26,10 +26,10 @@ from pytest_ampdb.postgres.errors import (
     ConnectionLostError,
     ServerTimeoutError,
     connection_lost,
+    reason,
     translate,
 )
 from pytest_ampdb.postgres.source import ConnectionSource
-from pytest_ampdb.provisioning.connect import reason
 
 
 class PostgresEngine:
@@ -128,7 +128,7 @@ class PostgresEngine:
                 self.on_lost(message)
                 raise ConnectionLostError(message) from None
             if exc.sqlstate in GAVE_UP:
-                raise ServerTimeoutError(f"{self.label}: {reason(exc)}") from None
+                raise ServerTimeoutError(self.label, spec.name, exc.sqlstate, reason(exc)) from None
             mapped = translate(exc, spec, row, self.tables)
             if mapped is None:
                 raise

@@ -43,8 +43,16 @@ class DatabaseError(AmpdbError):
         super().__init__(f"{table}: PostgreSQL refused the call ({code}): {message}")
 
 
-class ServerTimeoutError(AmpdbError):
-    """The server gave up on a call (``statement_timeout`` / ``lock_timeout``); it still answers."""
+class ServerTimeoutError(DatabaseError):
+    """The server gave up on a call (``statement_timeout`` / ``lock_timeout``); it still answers.
+
+    A ``DatabaseError`` like any other refusal (``sqlstate`` 57014 or 55P03), worded for the
+    test that waited: the backend and server (``label``) and why."""
+
+    def __init__(self, label: str, table: str, sqlstate: str | None, message: str) -> None:
+        self.table = table
+        self.sqlstate = sqlstate
+        AmpdbError.__init__(self, f"{label}: {message}")
 
 
 GAVE_UP = frozenset({sqlstate.QUERY_CANCELED, sqlstate.LOCK_NOT_AVAILABLE})
@@ -52,6 +60,12 @@ GAVE_UP = frozenset({sqlstate.QUERY_CANCELED, sqlstate.LOCK_NOT_AVAILABLE})
 _LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
 _VALUE_CLASSES = ("22", "54")
 """Data exceptions and program limits: the value written is at fault, as with a ValidationError."""
+
+
+def reason(exc: BaseException) -> str:
+    """The first meaningful line of a driver error."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return next((line for line in lines if line), type(exc).__name__)
 
 
 def connection_lost(exc: psycopg.Error) -> bool:

@@ -40,10 +40,9 @@ from pytest_ampdb.preview.history import check_history
 from pytest_ampdb.preview.locking import lock_key, locked
 from pytest_ampdb.preview.marker import Mark
 from pytest_ampdb.preview.naming import database_name, is_preview_name, printable
-from pytest_ampdb.provisioning.connect import bounded
-from pytest_ampdb.provisioning.urls import dbname_of, with_dbname
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
+from pytest_ampdb.urls import bounded, dbname_of, with_dbname
 
 Connection = psycopg.Connection[Any]
 

@@ -15,7 +15,7 @@ import psycopg
 
 from pytest_ampdb import ownership
 from pytest_ampdb.preview.errors import PreviewLockTimeoutError
-from pytest_ampdb.provisioning.connect import bounded
+from pytest_ampdb.urls import bounded
 
 Connection = psycopg.Connection[Any]
 
@@ -44,16 +44,5 @@ def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
 
 def acquire(conn: Connection, name: str, key: int, timeout: float) -> None:
     """Take the lock: at once if free, else wait up to ``timeout`` s (negative: forever)."""
-    if ownership.try_lock(conn, key):
-        return
-    if 0 <= timeout < 0.001:
+    if not ownership.acquire(conn, key, timeout=timeout):
         raise PreviewLockTimeoutError(name, timeout)
-    # Block in the server (woken the moment the holder lets go), bounded by lock_timeout.
-    limit = "0" if timeout < 0 else f"{int(timeout * 1000)}ms"
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (limit,))
-    try:
-        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-    except psycopg.errors.LockNotAvailable:
-        raise PreviewLockTimeoutError(name, timeout) from None
-    finally:
-        conn.execute("SET lock_timeout TO DEFAULT")

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from datetime import datetime
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from typing import TYPE_CHECKING, Any
 
 from pytest_ampdb.errors import ValidationError
 from pytest_ampdb.models.schema import Row, TableSpec, coerce
@@ -23,8 +21,19 @@ from pytest_ampdb.models.schema import Row, TableSpec, coerce
 MAX_PAGE_SIZE = 1000
 
 
-_SEAL = AESSIV(AESSIV.generate_key(512))
-"""Deterministic authenticated encryption: equal keys give equal tokens in both backends."""
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+
+@functools.cache
+def _sealer() -> AESSIV:
+    """Deterministic authenticated encryption: equal keys give equal tokens in both backends.
+
+    Made on first use, so a process that never lists API keys does not import cryptography.
+    """
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+    return AESSIV(AESSIV.generate_key(512))
 
 
 def encode(spec: TableSpec[Any], row: Row) -> str:
@@ -56,7 +65,6 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
         UnicodeDecodeError,
         RecursionError,
         ValidationError,
-        InvalidTag,
     ):
         raise ValidationError(spec.name, "page_token", "is not a token this list issued") from None
 
@@ -74,15 +82,20 @@ def _secrets(spec: TableSpec[Any]) -> frozenset[str]:
 
 
 def _seal(spec: TableSpec[Any], column: str, value: str) -> str:
-    sealed = _SEAL.encrypt(value.encode(), [f"{spec.name}.{column}".encode()])
+    sealed = _sealer().encrypt(value.encode(), [f"{spec.name}.{column}".encode()])
     return base64.urlsafe_b64encode(sealed).decode()
 
 
 def _open(spec: TableSpec[Any], column: str, value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("not a sealed value")
+    from cryptography.exceptions import InvalidTag
+
     sealed = base64.urlsafe_b64decode(value.encode())
-    return _SEAL.decrypt(sealed, [f"{spec.name}.{column}".encode()]).decode()
+    try:
+        return _sealer().decrypt(sealed, [f"{spec.name}.{column}".encode()]).decode()
+    except InvalidTag:
+        raise ValueError("not sealed by this process") from None
 
 
 def _plain(value: Any) -> Any:

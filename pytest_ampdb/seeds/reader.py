@@ -74,11 +74,12 @@ class SeedSet:
         return sum(len(rows) for rows in self.rows.values())
 
 
-def read_seeds(
+def read_files(
     directory: Path | None = None, tables: Mapping[str, TableSpec[Any]] = TABLES
 ) -> SeedSet:
-    """Read, normalize and check every seed file of ``directory`` (default: the packaged seeds)
-    against the declared ``tables`` (a project's own entities and columns too)."""
+    """Read, normalize and check each seed file of ``directory`` (default: the packaged seeds)
+    against the declared ``tables`` (a project's own entities and columns too);
+    ``seeds.read_seeds`` also checks keys and references across the files."""
     directory = Path(directory) if directory is not None else seeds_dir()
     if not directory.is_dir():
         raise SeedError(f"{directory}: seed directory not found")
@@ -92,9 +93,7 @@ def read_seeds(
     rows = {name: _read_file(tables[name], files[name]) for name in tables if name in files}
     plan = load_plan(tables.values())
     by_table = {n: rows.get(n, []) for n in plan.order}
-    seeds = SeedSet(directory, by_table, plan, _ids(rows), files, tables)
-    _check_together(seeds)
-    return seeds
+    return SeedSet(directory, by_table, plan, _ids(rows), files, tables)
 
 
 def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
@@ -164,14 +163,6 @@ def _repeated_key(value: Any) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def _check_together(seeds: SeedSet) -> None:
-    """Keys and references across all files, by loading into a scratch memory store."""
-    from pytest_ampdb.memory import MemoryStore
-    from pytest_ampdb.seeds.memory import load_into_store
-
-    load_into_store(MemoryStore(seeds.tables), seeds)
 
 
 def _ids(rows: Mapping[str, list[Row]]) -> SeedIds:

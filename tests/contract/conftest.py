@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from pytest_ampdb import memory, migrations
+from pytest_ampdb.harness.isolation import empty_tables, repositories_over
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.postgres.convert import configure_connection
-from pytest_ampdb.postgres.isolation import empty_tables, repositories_over
-from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories

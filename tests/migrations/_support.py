@@ -13,8 +13,8 @@ import pytest
 from psycopg import sql
 
 from pytest_ampdb.cli import main
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.migrations import write_sum
-from pytest_ampdb.provisioning import LocalCluster
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "atlas"
 CONFORMANCE_FOLDERS = (

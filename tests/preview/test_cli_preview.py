@@ -15,8 +15,8 @@ from pytest_ampdb.cli import main
 from pytest_ampdb.migrations import write_sum
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.preview import database_name
-from pytest_ampdb.provisioning.urls import with_dbname
 from pytest_ampdb.seeds import read_seeds
+from pytest_ampdb.urls import with_dbname
 
 from ._support import count, exists
 

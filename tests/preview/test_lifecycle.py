@@ -24,8 +24,8 @@ from pytest_ampdb.preview import (
     PreviewNotFoundError,
     marker,
 )
-from pytest_ampdb.provisioning.urls import with_dbname
 from pytest_ampdb.seeds import read_seeds
+from pytest_ampdb.urls import with_dbname
 
 from ._support import comment_of, count, exists, query
 

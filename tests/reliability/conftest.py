@@ -33,7 +33,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_ampdb.provisioning.local import STATE_FILE, default_base_dir, sweep_orphans
+from pytest_ampdb.harness.provisioning.local import STATE_FILE, default_base_dir, sweep_orphans
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_ENV = "AMPDB_RELIABILITY_FIGURES"
@@ -58,7 +58,11 @@ def skip_or_fail(reason: str) -> None:
 
 def require_docker() -> None:
     """A Docker engine with the postgres:15 image, else skip (fail under CI)."""
-    from pytest_ampdb.provisioning.container import DEFAULT_IMAGE, docker_available, image_present
+    from pytest_ampdb.harness.provisioning.container import (
+        DEFAULT_IMAGE,
+        docker_available,
+        image_present,
+    )
 
     if not docker_available():
         skip_or_fail("needs a Docker engine (as root: bash scripts/docker-setup)")
@@ -68,8 +72,8 @@ def require_docker() -> None:
 
 def require_binaries() -> None:
     """PostgreSQL 15 server binaries, else skip (fail under CI)."""
-    from pytest_ampdb.provisioning import BinariesNotFoundError
-    from pytest_ampdb.provisioning.binaries import find_binaries
+    from pytest_ampdb.harness.provisioning import BinariesNotFoundError
+    from pytest_ampdb.harness.provisioning.binaries import find_binaries
 
     try:
         find_binaries(15)
@@ -260,7 +264,7 @@ def sweep_after_kill() -> None:
     """What a SIGKILLed run leaves: throwaway clusters and containers of dead owners."""
     sweep_orphans()
     with contextlib.suppress(Exception):
-        from pytest_ampdb.provisioning.container import sweep_dead_containers
+        from pytest_ampdb.harness.provisioning.container import sweep_dead_containers
 
         sweep_dead_containers(timeout=5)
 
@@ -291,7 +295,7 @@ def drop_databases(admin_dsn: str, *names: str) -> None:
 
 def user_database(server: str, name: str, comment: str | None) -> None:
     """(Re)create the user's own database ``name`` (with ``comment``) holding a table of rows."""
-    from pytest_ampdb.provisioning.urls import with_dbname
+    from pytest_ampdb.urls import with_dbname
 
     ident = sql.Identifier(name)
     with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
@@ -309,7 +313,7 @@ def user_database(server: str, name: str, comment: str | None) -> None:
 def fingerprint(server: str, names: Sequence[str]) -> dict[str, Any]:
     """Of each database of ``names`` that exists: its oid (a drop and re-create changes it), its
     comment, and every table with all its rows."""
-    from pytest_ampdb.provisioning.urls import with_dbname
+    from pytest_ampdb.urls import with_dbname
 
     out: dict[str, Any] = {}
     with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
@@ -362,14 +366,14 @@ def wait_for_cluster(pid: int, timeout: float) -> dict[str, Any] | None:
 
 
 def process_alive(pid: int) -> bool:
-    from pytest_ampdb.provisioning.local import pid_alive
+    from pytest_ampdb.harness.provisioning.local import pid_alive
 
     return pid_alive(pid)
 
 
 def containers_of(pid: int) -> list[Any]:
     """Containers the plugin started for the process ``pid`` of this host (labels)."""
-    from pytest_ampdb.provisioning import container as c
+    from pytest_ampdb.harness.provisioning import container as c
 
     client = c._docker_client(30)
     try:
@@ -474,7 +478,7 @@ def scram_cluster(*statements: str, **settings: str) -> Iterator[Any]:
     """A throwaway local cluster that checks passwords over TCP (scram-sha-256; the Unix socket
     trusts), started with ``settings`` (e.g. ``max_connections="5"``), after ``statements``
     (roles, grants) ran as its superuser. Stopped at the end."""
-    from pytest_ampdb.provisioning import LocalCluster
+    from pytest_ampdb.harness.provisioning import LocalCluster
 
     require_binaries()
     with LocalCluster.start(major=15, extra_settings=settings) as cluster:

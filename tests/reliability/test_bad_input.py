@@ -25,8 +25,8 @@ from psycopg import sql
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli.database import seed_database
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.paths import migrations_dir, seeds_dir
-from pytest_ampdb.provisioning import LocalCluster
 from pytest_ampdb.seeds import read_seeds
 
 from .conftest import Figures, Run, run_ampdb, run_pytest, scram_cluster, write

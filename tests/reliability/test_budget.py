@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning import LocalCluster
 
 from .conftest import (
     Figures,

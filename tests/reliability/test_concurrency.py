@@ -26,8 +26,8 @@ from pytest_ampdb import repositories
 from pytest_ampdb.errors import AlreadyExistsError, AmpdbError, NotFoundError
 from pytest_ampdb.memory import MemoryStore
 from pytest_ampdb.models import Integration, Organization, Project
-from pytest_ampdb.provisioning.urls import dbname_of
 from pytest_ampdb.types import Repositories
+from pytest_ampdb.urls import dbname_of
 
 from .conftest import (
     PYTEST,
@@ -108,13 +108,13 @@ def _header(result: Run) -> str:
 
 def _discard_kept(project: Path) -> None:
     """Remove the cluster and container ``--ampdb-reuse`` keeps for ``project``."""
-    from pytest_ampdb.provisioning.local import discard_kept
+    from pytest_ampdb.harness.provisioning.local import discard_kept
 
     discard_kept(project)
-    from pytest_ampdb.provisioning.container import docker_available
+    from pytest_ampdb.harness.provisioning.container import docker_available
 
     if docker_available():
-        from pytest_ampdb.provisioning.container import remove_container, reuse_name
+        from pytest_ampdb.harness.provisioning.container import remove_container, reuse_name
 
         remove_container(reuse_name(project))
 
@@ -177,7 +177,7 @@ def test_two_runs_sharing_a_kept_local_cluster(kept: Path, figure: Figures) -> N
     a, b, seconds = _two_runs(kept, args, 150)
     figure("two concurrent runs, one kept local cluster (--ampdb-reuse)", seconds)
     _check_two_runs(kept, a, b)
-    from pytest_ampdb.provisioning.local import LocalCluster, kept_cluster_dir
+    from pytest_ampdb.harness.provisioning.local import LocalCluster, kept_cluster_dir
 
     cluster = LocalCluster.attach_or_start(kept_cluster_dir(kept))
     assert cluster.attached  # kept, still running
@@ -193,7 +193,7 @@ def test_two_runs_sharing_a_kept_container(kept: Path, figure: Figures) -> None:
     a, b, seconds = _two_runs(kept, args, 180)
     figure("two concurrent runs, one kept container (--ampdb-reuse)", seconds)
     _check_two_runs(kept, a, b)
-    from pytest_ampdb.provisioning import container as c
+    from pytest_ampdb.harness.provisioning import container as c
 
     # the only container either run started is the kept one (labelled reuse, never swept)
     started = containers_of(a.pid) + containers_of(b.pid)

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning import LocalCluster
 
 from .conftest import PYTEST as PYTEST_ARGS
 from .conftest import (

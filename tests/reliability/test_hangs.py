@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning import LocalCluster
 
 from .conftest import PYTEST as PYTEST_ARGS
 from .conftest import (
@@ -164,7 +164,7 @@ def test_a_paused_container_fails_the_test_within_the_timeout(
     project: Path, figure: Figures
 ) -> None:
     require_docker()
-    from pytest_ampdb.provisioning.container import start_container
+    from pytest_ampdb.harness.provisioning.container import start_container
 
     server = start_container(project_root=project)
     try:

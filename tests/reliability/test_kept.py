@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_ampdb.postgres import kept as kept_module
-from pytest_ampdb.provisioning.server import project_key
+from pytest_ampdb.harness import kept as kept_module
+from pytest_ampdb.harness.provisioning.server import project_key
 
 from .conftest import (
     PYTEST,
@@ -74,7 +74,7 @@ def _rows_of(admin_dsn: str, name: str) -> list[str]:
 
 
 def _with_db(admin_dsn: str, name: str) -> str:
-    from pytest_ampdb.provisioning.urls import with_dbname
+    from pytest_ampdb.urls import with_dbname
 
     return with_dbname(admin_dsn, name)
 
@@ -187,13 +187,13 @@ def test_a_failed_tests_kept_database_is_found_and_swept_by_clean(
 @pytest.fixture
 def kept_local(project: Path) -> Iterator[Path]:
     yield project
-    from pytest_ampdb.provisioning.local import discard_kept
+    from pytest_ampdb.harness.provisioning.local import discard_kept
 
     discard_kept(project)
 
 
 def _kept_clusters(project: Path) -> list[Path]:
-    from pytest_ampdb.provisioning.local import kept_clusters
+    from pytest_ampdb.harness.provisioning.local import kept_clusters
 
     return [c.root for c in kept_clusters(frozenset({project_key(project)}))]
 
@@ -249,7 +249,7 @@ def test_a_kept_local_cluster_is_listed_left_while_in_use_and_removed_and_recrea
     figure("ampdb clean of a kept local cluster", cleaned.seconds)
     assert f"removed kept local cluster {root} " in cleaned.stdout, cleaned.describe()
     assert not root.exists()
-    from pytest_ampdb.provisioning.local import pid_alive
+    from pytest_ampdb.harness.provisioning.local import pid_alive
 
     assert not pid_alive(int(state))
     assert str(root) not in _ok(run_ampdb(project, "clean", "--list")).stdout
@@ -263,7 +263,7 @@ def test_a_kept_container_is_listed_for_its_checkout_only_and_removed(
     project = kept_local
     write(project / "test_suite.py", PASSING)
     _ok(run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=container", "--ampdb-reuse"))
-    from pytest_ampdb.provisioning.container import reuse_name
+    from pytest_ampdb.harness.provisioning.container import reuse_name
 
     name = reuse_name(project)
     other = tmp_path / "elsewhere"
@@ -274,6 +274,6 @@ def test_a_kept_container_is_listed_for_its_checkout_only_and_removed(
     cleaned = _ok(run_ampdb(project, "clean", "--what", "containers"))
     figure("ampdb clean of a kept container", cleaned.seconds)
     assert f"removed kept container {name} (" in cleaned.stdout
-    from pytest_ampdb.provisioning.container import left_containers
+    from pytest_ampdb.harness.provisioning.container import left_containers
 
     assert [c.name for c in left_containers(frozenset({project_key(project)}))] == []

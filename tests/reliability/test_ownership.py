@@ -19,12 +19,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pytest_ampdb.harness import template as tpl
 from pytest_ampdb.ownership import birth_oid
 from pytest_ampdb.paths import migrations_dir
-from pytest_ampdb.postgres import template as tpl
 from pytest_ampdb.preview.naming import database_name
-from pytest_ampdb.provisioning.urls import with_dbname
 from pytest_ampdb.seeds import read_seeds
+from pytest_ampdb.urls import with_dbname
 
 from .conftest import (
     PYTEST,

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning import LocalCluster
 
 from .conftest import Figures, run_pytest, scram_cluster, write
 

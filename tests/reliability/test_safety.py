@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_ampdb.provisioning.urls import with_dbname
+from pytest_ampdb.urls import with_dbname
 
 from .conftest import (
     Figures,

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pytest_ampdb.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning import LocalCluster
 
 from .conftest import (
     Figures,
@@ -160,7 +160,7 @@ def test_no_channel_prints_the_password(
 @pytest.mark.parametrize("form", [f for f in FORMS if not f.parses], ids=lambda f: f.id)
 def test_the_production_pool_refuses_an_unparsable_dsn_without_quoting_it(form: Form) -> None:
     from pytest_ampdb import postgres
-    from pytest_ampdb.provisioning.urls import DsnError
+    from pytest_ampdb.urls import DsnError
 
     with pytest.raises(DsnError) as refused:
         postgres.connect(form.dsn(5432), open=False)
@@ -168,8 +168,11 @@ def test_the_production_pool_refuses_an_unparsable_dsn_without_quoting_it(form: 
     assert PIECE.search(str(refused.value)) is None, str(refused.value)
 
 
-def test_the_production_pool_has_a_connect_timeout() -> None:
+def test_the_production_pool_has_a_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_ampdb import postgres
+
+    # an in-process ``ampdb`` run of an earlier test sets it, as the CLI does for its process
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
 
     pool = postgres.connect(Form("url", True).dsn(5432), open=False)
     assert pool.kwargs["connect_timeout"] == 10

@@ -7,8 +7,8 @@ from __future__ import annotations
 import factory
 
 from billing.schema import Invoice, TieredApiKey
-from factories import ApiKeyFactory
-from factories.entities import ProjectScopedFactory
+from pytest_ampdb.factories import ApiKeyFactory
+from pytest_ampdb.factories.entities import ProjectScopedFactory
 
 
 class TieredApiKeyFactory(ApiKeyFactory):

@@ -1,0 +1,1 @@
+"""The test backends the plugin drives: one ``TestDatabase`` per test, memory or PostgreSQL."""

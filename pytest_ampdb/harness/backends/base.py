@@ -1,0 +1,98 @@
+"""What the pytest glue needs from a backend: a per-test database, isolated from every other.
+
+A backend is started once per session (lazily, on the first test that touches the database) and
+opens one ``TestDatabase`` per test; closing it undoes what the test wrote. ``memory`` and
+``postgres`` implement this; the plugin never knows which one it drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pytest_ampdb.models.declared import schema_tables
+from pytest_ampdb.types import Repositories
+
+if TYPE_CHECKING:
+    from pytest_ampdb.harness.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TestOptions:
+    """Per-test choices, from the settings and the ``ampdb`` marker."""
+
+    seed: bool = True
+    isolation: str | None = None
+
+
+class TestDatabase(Protocol):
+    """The database one test sees."""
+
+    @property
+    def repos(self) -> Repositories: ...
+
+    @property
+    def dsn(self) -> str | None: ...
+
+    def close(self, *, failed: bool) -> str | None:
+        """Undo the test's writes; a backend that keeps a failed test's database returns its URL."""
+        ...
+
+
+class Backend(Protocol):
+    """A started backend: opens test databases, describes itself for the report header."""
+
+    name: str
+
+    def open(self, options: TestOptions) -> TestDatabase: ...
+
+    def describe(self) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+SeedHook = Callable[[Repositories], None]
+
+
+@dataclass
+class BackendContext:
+    """What a backend needs from its surroundings (the pytest glue fills it in)."""
+
+    seed_hook: SeedHook = field(default=lambda repos: None)
+    """Adds rows after the JSON seeds (the ``pytest_ampdb_seed`` hook)."""
+    on_ready: Callable[[str], None] = field(default=lambda dsn: None)
+    """Told the URL of each database made ready for tests (``pytest_ampdb_database_ready``)."""
+    fingerprint_files: Callable[[], tuple[Path, ...]] = field(default=lambda: ())
+    """Source files of the seed hooks: a change to them rebuilds the template."""
+    shared: dict[str, Any] | None = None
+    """A server and template another process provisioned (the xdist controller's)."""
+    worker: str = "main"
+    processes: int = 1
+    """Processes that will run tests against the server (xdist workers, else this one)."""
+    project_root: Path = field(default_factory=Path.cwd)
+    schema_line: str = ""
+    """The report header's schema line, once the schema was checked."""
+
+
+def schema_line(settings: Settings, version: str, checked: str) -> str:
+    """The report header's line naming the schema and migration version a run uses."""
+    tables = schema_tables(settings.schema)
+    name = settings.schema or "packaged (pytest_ampdb.models.tables)"
+    directory = settings.migrations or "packaged schema/migrations"
+    return (
+        f"schema {name}, {len(tables)} tables; migrations {directory} at version {version}, "
+        f"{checked}"
+    )
+
+
+def check_memory_schema(settings: Settings) -> str:
+    """Memory mode's schema check, without a server: the migration directory is valid and
+    its snapshot says it builds the declared schema. Returns the report header's line."""
+    from pytest_ampdb.migrations import snapshot
+    from pytest_ampdb.paths import migrations_dir
+
+    directory = settings.migrations or migrations_dir()
+    version = snapshot.check(directory, schema_tables(settings.schema))
+    return schema_line(settings, version, f"checked against {snapshot.SNAPSHOT_FILE}")

@@ -1,0 +1,413 @@
+"""Per-test isolation over a migrated, seeded template: three strategies, one interface.
+
+- ``transaction``: one database per process, one connection; each test runs inside a
+  transaction rolled back at teardown, each repository write in a savepoint of it.
+- ``database``: each test gets a database of its own, cloned from the template ahead of demand
+  by a background thread and dropped off the test's path by another.
+- ``truncate``: one database per process; the test commits for real, and afterwards the tables
+  are emptied and reloaded with the rows the database started with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from pytest_ampdb import repositories
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.harness import kept
+from pytest_ampdb.harness import template as tpl
+from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect, connect_timeout
+from pytest_ampdb.harness.provisioning.server import Server
+from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.models.ordering import load_plan
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.postgres import statements
+from pytest_ampdb.postgres.convert import configure_connection
+from pytest_ampdb.postgres.engine import PostgresEngine
+from pytest_ampdb.postgres.errors import reason
+from pytest_ampdb.postgres.source import SharedSource
+from pytest_ampdb.seeds import SeedIds, SeedSet
+from pytest_ampdb.seeds.postgres import load_into_postgres
+from pytest_ampdb.types import Repositories
+from pytest_ampdb.waiting import wait_until
+
+ACTIVE = TransactionStatus.ACTIVE
+CLONE_TIMEOUT = 60
+BUSY_WAIT = 3.0
+"""Seconds a test waits for a connection slot on a full server before it fails."""
+
+
+@dataclass
+class Site:
+    """The server, the ready template and how to name and clone databases on it."""
+
+    server: Server
+    template: str | None
+    """The database clones are made from; made on first use by ``make_template`` when None."""
+    strategy: str
+    prefix: str
+    """``ampdb_run_<run>_<worker>_<pid>_``: names of this process's databases."""
+    on_ready: Callable[[str], None] = field(default=lambda dsn: None)
+    label: str = "PostgreSQL"
+    """Names the backend and server in errors."""
+    run_id: str = ""
+    """The run whose lease (and mark) this process's databases carry."""
+    lost: str | None = None
+    """Why the server stopped answering; once set, every later test fails at once."""
+    in_place: str | None = None
+    """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
+    make_template: Callable[[], str] | None = None
+    timeout: float | None = None
+    """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
+    tables: Mapping[str, TableSpec[Any]] = field(default_factory=lambda: TABLES)
+    """The declared schema (a project's own entities too): repositories and resets follow it."""
+    project: str = ""
+    """The checkout's key (``project_key``): a database kept for a failed test is marked
+    with it, so ``ampdb clean`` in that checkout finds it."""
+    _names: Any = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clone_source(self) -> str:
+        """The template to clone from (made now, the first time, if it is made lazily)."""
+        with self._lock:
+            if self.template is None:
+                if self.make_template is None:
+                    raise AmpdbError(f"{self.label}: no template to clone databases from")
+                self.template = self.make_template()
+            return self.template
+
+    def mark_lost(self, message: str) -> None:
+        if self.lost is None:
+            self.lost = message
+
+    def repositories(self, conn: psycopg.Connection[Any]) -> Repositories:
+        """Repositories over ``conn`` that report a lost server to this site."""
+        return repositories_over(conn, label=self.label, on_lost=self.mark_lost, tables=self.tables)
+
+    def new_name(self) -> str:
+        return f"{self.prefix}{next(self._names)}"
+
+    def clone(self, conn: psycopg.Connection[Any]) -> str:
+        source = self.clone_source()
+        name = self.new_name()
+        tpl.clone(conn, source, name, self.strategy, self.run_id)
+        return name
+
+    def connect(self, name: str) -> psycopg.Connection[Any]:
+        """A test connection to ``name``: the server cancels a statement or lock wait at 90 % of
+        the timeout (the connection stays usable), and the client gives up at the timeout (a
+        frozen server never answers a cancel)."""
+        conn = self._connect(self.server.dsn(name))
+        server_side = None if self.timeout is None else self.timeout * 0.9
+        configure_connection(conn, timeout=server_side)
+        return conn
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the maintenance database, bounded like a test's."""
+        return self._connect(self.server.admin_dsn, autocommit=True)
+
+    def _connect(self, dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        """Connect; a server that is full (for now) is tried again, backing off, for up to
+        ``BUSY_WAIT`` seconds before the error is the test's."""
+        timeout = connect_timeout(self.timeout)
+        busy: list[ServerBusyError] = []
+
+        def connected() -> psycopg.Connection[Any] | None:
+            try:
+                return connect(dsn, answer_timeout=self.timeout, connect_timeout=timeout, **kwargs)
+            except ServerBusyError as exc:
+                busy[:] = [exc]
+                return None
+
+        conn = wait_until(connected, timeout=BUSY_WAIT, interval=0.05, max_interval=1.0)
+        if conn is None:
+            raise busy[-1]
+        return conn
+
+
+@dataclass
+class PostgresTestDatabase:
+    """One test's repositories over a connection; ``finish`` undoes or keeps its writes."""
+
+    repos: Repositories
+    dsn: str | None
+    finish: Callable[[bool], str | None]
+
+    def close(self, *, failed: bool) -> str | None:
+        return self.finish(failed)
+
+
+def repositories_over(
+    conn: psycopg.Connection[Any],
+    *,
+    label: str = "PostgreSQL",
+    on_lost: Callable[[str], None] = lambda message: None,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
+) -> Repositories:
+    """Every declared table's repository sharing one connection (calls take turns; in a
+    transaction each write runs in a savepoint)."""
+    engine = PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost, tables=tables)
+    return repositories.build(engine, tables=tables)
+
+
+def warm(conn: psycopg.Connection[Any]) -> None:
+    """Run each table's lookups once on a fresh database, off the test's path.
+
+    The first queries on a new database fill the server's catalog caches; measured here that is
+    several milliseconds the test's first repository calls would otherwise pay.
+    """
+    for spec in TABLES.values():
+        for columns in ((spec.primary_key,), (spec.scope,) if spec.scope else ()):
+            blanks = [_blank(spec.column_map[c].kind) for c in columns]
+            conn.execute(statements.select(spec, columns, False, True), [*blanks, 1])
+    conn.rollback()
+
+
+def _blank(kind: Kind) -> str:
+    return "00000000-0000-0000-0000-000000000000" if kind is Kind.UUID else ""
+
+
+def empty_tables(
+    conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec[Any]] = TABLES
+) -> None:
+    """Delete every row, children first (cheaper than TRUNCATE on small tables)."""
+    for table in reversed(load_plan(tables.values()).order):
+        conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+
+
+class _ProcessDatabase:
+    """One database of this process, cloned from the template (or ``in_place``, a database used
+    as it is and never dropped), and one connection to it."""
+
+    def __init__(self, site: Site, *, in_place: str | None = None, announce: bool = True) -> None:
+        self.site = site
+        self.owned = in_place is None
+        if in_place is not None:
+            self.name = in_place
+        else:
+            with site.admin() as admin:
+                self.name = site.clone(admin)
+        self.dsn = site.server.dsn(self.name)
+        if announce:
+            self.announce()
+        self.conn = site.connect(self.name)
+        self.repos = site.repositories(self.conn)
+
+    def announce(self) -> None:
+        """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
+        self.site.on_ready(self.dsn)
+
+    def reopen_if_interrupted(self) -> bool:
+        """After a test stopped in the middle of a call (pytest-timeout's exception, raised
+        while psycopg waited), the connection is mid-query: drop it for a new one. True then."""
+        if not self.conn.closed and self.conn.info.transaction_status != ACTIVE:
+            return False
+        self.conn.close()
+        self.conn = self.site.connect(self.name)
+        self.repos = self.site.repositories(self.conn)
+        return True
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.owned and self.site.lost is None:
+            with self.site.admin() as admin:
+                tpl.drop_run_database(admin, self.name)
+
+
+class TransactionIsolation(_ProcessDatabase):
+    """Each test inside a transaction of one shared connection, rolled back at teardown.
+
+    On a shared preview the preview itself is used: nothing a test writes is ever committed.
+    """
+
+    def __init__(self, site: Site, *, announce: bool = True) -> None:
+        super().__init__(site, in_place=site.in_place, announce=announce)
+
+    def open(self, seed: bool) -> PostgresTestDatabase:
+        self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
+        if not seed:
+            empty_tables(self.conn, self.site.tables)
+        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+
+    def _finish(self, failed: bool) -> None:
+        if self.site.lost is None and not self.reopen_if_interrupted():
+            # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
+            # test would parse and plan each statement again; the server keeps them over this.
+            self.conn.execute("ROLLBACK")
+
+
+class TruncateIsolation(_ProcessDatabase):
+    """Tests commit for real; afterwards the tables are reloaded with the starting rows."""
+
+    def __init__(self, site: Site) -> None:
+        super().__init__(site)
+        self.start = self._snapshot()
+
+    def _snapshot(self) -> SeedSet:
+        engine = PostgresEngine(SharedSource(self.conn))
+        tables = self.site.tables
+        rows = {name: engine.select(spec, {}) for name, spec in tables.items()}
+        self.conn.commit()
+        plan = load_plan(tables.values())
+        return SeedSet(Path(self.name), rows, plan, SeedIds(), tables=tables)
+
+    def open(self, seed: bool) -> PostgresTestDatabase:
+        if not seed:
+            with self.conn.transaction():
+                empty_tables(self.conn, self.site.tables)
+        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+
+    def _finish(self, failed: bool) -> None:
+        if self.site.lost is not None:
+            return
+        self.reopen_if_interrupted()
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.rollback()
+        load_into_postgres(self.conn, self.start, replace=True)
+        self.conn.commit()
+
+
+@dataclass(frozen=True)
+class _Busy:
+    """A clone the server had no room for: one test's error, not the end of the run."""
+
+    error: AmpdbError
+
+
+_CLONE = ("clone", "")
+
+
+class DatabaseIsolation:
+    """A database per test, cloned ahead of demand and dropped in the background.
+
+    One thread does the server work (clone, drop, mark kept) in order on one admin connection,
+    so a process holds at most ``ahead + 1`` connections: the admin one and one per clone made
+    ahead (the running test's among them). ``ahead`` shrinks when the server has few to spare.
+    """
+
+    def __init__(self, site: Site, ahead: int = 3) -> None:
+        self.site = site
+        self.ahead = ahead
+        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException | _Busy] = (
+            queue.Queue()
+        )
+        self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._closing = threading.Event()
+        for _ in range(ahead):
+            self._jobs.put(_CLONE)
+        self._worker = threading.Thread(target=self._work, name="ampdb-cloner", daemon=True)
+        self._worker.start()
+        self.kept: list[str] = []
+
+    def open(self, seed: bool) -> PostgresTestDatabase:
+        name, conn = self._take()
+        if not seed:
+            with conn.transaction():
+                empty_tables(conn, self.site.tables)
+        dsn = self.site.server.dsn(name)
+        self.site.on_ready(dsn)
+
+        def finish(failed: bool) -> str | None:
+            conn.close()
+            if self.site.lost is not None:
+                return None
+            # the next clone is made between tests, not during one, after this one is gone
+            self._jobs.put(("keep", name) if failed else ("drop", name))
+            self._jobs.put(_CLONE)
+            if failed:
+                self.kept.append(name)
+                return dsn
+            return None
+
+        return PostgresTestDatabase(self.site.repositories(conn), dsn, finish)
+
+    def _take(self) -> tuple[str, psycopg.Connection[Any]]:
+        try:
+            item = self._ready.get(timeout=CLONE_TIMEOUT)
+        except queue.Empty:
+            raise AmpdbError(
+                f"{self.site.label}: no cloned database became ready in {CLONE_TIMEOUT} s"
+            ) from None
+        if isinstance(item, _Busy):  # this test fails; the worker tries again for the next
+            self._jobs.put(_CLONE)
+            raise item.error
+        if isinstance(item, BaseException):
+            self._ready.put(item)  # every later test gets the same answer at once
+            raise item
+        return item
+
+    def _work(self) -> None:
+        admin: psycopg.Connection[Any] | None = None
+        try:
+            while (job := self._jobs.get()) is not None:
+                if admin is None or admin.closed:
+                    admin = self._admin_or_busy()
+                    if admin is None:
+                        continue
+                kind, name = job
+                if kind == "clone" and not self._closing.is_set():
+                    self._clone(admin)
+                elif kind == "keep":
+                    kept.mark_kept_for(admin, name, self.site.project)
+                elif kind == "drop":
+                    with contextlib.suppress(psycopg.errors.ObjectInUse):  # the final sweep
+                        tpl.drop_run_database(admin, name)
+            if admin is not None:  # closing: the clones no test took go too
+                for name in self._unused():
+                    tpl.drop_run_database(admin, name)
+        except Exception as exc:  # told to the test that waits for the clone, and every later one
+            message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
+            self.site.mark_lost(message)
+            self._ready.put(AmpdbError(message))
+        finally:
+            if admin is not None:
+                admin.close()
+
+    def _admin_or_busy(self) -> psycopg.Connection[Any] | None:
+        """The admin connection; None (and a failed test) while the server is full."""
+        try:
+            return self.site.admin()
+        except ServerBusyError as exc:  # full for now, not gone
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return None
+
+    def _clone(self, admin: psycopg.Connection[Any]) -> None:
+        name = self.site.clone(admin)
+        try:
+            conn = self.site.connect(name)
+        except ServerBusyError as exc:  # full for now, not gone: this clone goes, a test fails
+            tpl.drop_run_database(admin, name)
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return
+        if not self._ready.empty():  # ahead of demand: time to spare
+            warm(conn)
+        self._ready.put((name, conn))
+
+    def _unused(self) -> list[str]:
+        """Close the connections of the clones no test took; their names."""
+        names = []
+        while not self._ready.empty():
+            item = self._ready.get_nowait()
+            if not isinstance(item, BaseException | _Busy):
+                name, conn = item
+                conn.close()
+                names.append(name)
+        return names
+
+    def close(self) -> None:
+        self._closing.set()
+        self._jobs.put(None)
+        self._worker.join(timeout=120)
+        self._unused()  # the worker never got to them (the server is gone): connections only

@@ -1,0 +1,56 @@
+"""Shortcuts over the builders: find one by table or interface, and mock a whole bundle.
+
+``repositories(connections=...)`` gives a complete ``Repositories`` for ``database.use(...)``
+where every table not named is an empty mock, so an unexpected repository call fails loudly
+(``NotStubbedError``) instead of reaching a real database.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pytest_ampdb.harness.mock.builder import Builder, builders
+from pytest_ampdb.models.tables import SPEC_BY_MODEL
+from pytest_ampdb.types import TABLE_NAMES, Repositories
+
+
+def _interfaces_by_table() -> dict[str, type[Any]]:
+    hints = typing.get_type_hints(Repositories)
+    return {table: hints[table] for table in TABLE_NAMES}
+
+
+def builder_for(target: str | type[Any]) -> Builder[Any]:
+    """A new builder for a table name (``"connections"``), an interface or a model class."""
+    by_table = _interfaces_by_table()
+    interface: Any = target
+    if isinstance(target, str):
+        interface = by_table.get(target)
+    elif target in SPEC_BY_MODEL:
+        interface = by_table[SPEC_BY_MODEL[target].name]
+    builder = builders().get(interface) if interface is not None else None
+    if builder is None:
+        shown = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+        raise ValueError(
+            f"no mock builder for {shown!r}: give a table name ({', '.join(TABLE_NAMES)}), "
+            "a repository interface or a model class"
+        )
+    return builder()
+
+
+def repositories(**by_table: Any) -> Repositories:
+    """A bundle of mocks: each table given as a builder (built here) or any repository object;
+    every other table an empty mock whose methods all raise ``NotStubbedError``."""
+    unknown = sorted(set(by_table) - set(TABLE_NAMES))
+    if unknown:
+        raise TypeError(
+            f"mock.repositories() got unknown table name(s): {', '.join(unknown)} "
+            f"(tables: {', '.join(TABLE_NAMES)})"
+        )
+    chosen: dict[str, Any] = {}
+    for table in TABLE_NAMES:
+        value = by_table.get(table)
+        if value is None:
+            value = builder_for(table)
+        chosen[table] = value.build() if isinstance(value, Builder) else value
+    return Repositories(**chosen)

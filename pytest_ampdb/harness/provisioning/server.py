@@ -1,0 +1,65 @@
+"""``Server``: a PostgreSQL server the plugin may use, however it was obtained.
+
+Every way of getting one (a container, a local cluster, a DSN the user gave, a preview database)
+ends as a ``Server``: an admin URL, what it is, and how to let it go. ``owned`` says whether the
+plugin created the server itself; only then may it touch databases it did not create.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_ampdb.urls import Dsn, dbname_of, with_dbname
+
+
+@dataclass
+class Server:
+    """A reachable PostgreSQL server and the way it was obtained."""
+
+    admin_dsn: str
+    """A superuser (or CREATEDB) URL of the maintenance database (usually ``postgres``)."""
+    kind: str
+    """``container``, ``local``, ``dsn`` or ``preview``."""
+    description: str
+    """One line for the report header (never with a password)."""
+    version: str = ""
+    """``server_version`` of the server, e.g. ``15.18``."""
+    reused: bool = False
+    """True when a server kept by an earlier ``--ampdb-reuse`` run was found and used."""
+    owned: bool = True
+    """True when the plugin created the server (a container or cluster of its own)."""
+    release: Callable[[], None] = field(default=lambda: None, repr=False)
+    """Stops or removes the server, or leaves it for the next run (``--ampdb-reuse``)."""
+
+    def __post_init__(self) -> None:
+        self.admin_dsn = Dsn(self.admin_dsn)  # its repr (in tracebacks, -l) hides the password
+
+    def dsn(self, dbname: str) -> Dsn:
+        """The admin URL pointed at another database of the same server."""
+        return with_dbname(self.admin_dsn, dbname)
+
+    @property
+    def dbname(self) -> str:
+        """The database the admin URL names."""
+        return dbname_of(self.admin_dsn)
+
+    def close(self) -> None:
+        """Release the server (idempotent)."""
+        release, self.release = self.release, lambda: None
+        release()
+
+
+def project_key(root: Path) -> str:
+    """A checkout's short stable name (a hash of its resolved path): it names and marks what the
+    plugin keeps for that checkout (a kept cluster's directory, a kept container, the template
+    marks), so two checkouts never share, prune or clean each other's."""
+    return hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def project_keys(where: Path) -> frozenset[str]:
+    """The keys of ``where`` and each folder above it: the checkouts ``where`` lies in."""
+    resolved = where.resolve()
+    return frozenset(project_key(p) for p in (resolved, *resolved.parents))

@@ -1,0 +1,99 @@
+"""One test run's state, independent of pytest: settings, checked seeds, the lazy backend.
+
+Seeds are read and checked when the run is created (so a broken seed file stops the session at
+once, with one line); the backend starts on the first test that touches the database, so a run
+that never does pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from pytest_ampdb import modes
+from pytest_ampdb.harness.backends.base import (
+    Backend,
+    BackendContext,
+    TestDatabase,
+    TestOptions,
+    check_memory_schema,
+)
+from pytest_ampdb.harness.settings import Settings
+from pytest_ampdb.models.declared import schema_tables
+from pytest_ampdb.seeds import SeedSet, read_seeds
+from pytest_ampdb.types import Repositories
+
+
+class AmpdbRun:
+    """Settings, seeds and the (lazily started) backend of one run."""
+
+    def __init__(self, settings: Settings, context: BackendContext) -> None:
+        self.settings = settings
+        self.tables = schema_tables(settings.schema)  # checked before any database is touched
+        self.seeds: SeedSet | None = (
+            None if settings.no_seed else read_seeds(settings.seeds, self.tables)
+        )
+        self.context = context
+        if settings.backend == modes.Backend.MEMORY:  # no server to wait: check the schema now
+            context.schema_line = check_memory_schema(settings)
+        self._backend: Backend | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = start_backend(self.settings, self.seeds, self.context)
+        return self._backend
+
+    @property
+    def started(self) -> bool:
+        return self._backend is not None
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+@dataclass
+class TestScope:
+    """The database of one test, opened on first use and closed at teardown."""
+
+    run: AmpdbRun
+    options: TestOptions
+    _db: TestDatabase | None = field(default=None, init=False)
+
+    def repos(self) -> Repositories:
+        return self.database().repos
+
+    def database(self) -> TestDatabase:
+        if self._db is None:
+            self._db = self.run.backend.open(self.options)
+        return self._db
+
+    @property
+    def opened(self) -> bool:
+        return self._db is not None
+
+    def close(self, *, failed: bool) -> str | None:
+        """Close the test's database; the URL of a database kept for a failed test, if any."""
+        if self._db is None:
+            return None
+        db, self._db = self._db, None
+        return db.close(failed=failed)
+
+
+def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
+    """Start the backend the settings name."""
+    if settings.backend == modes.Backend.MEMORY:
+        from pytest_ampdb.harness.backends.memory import MemoryBackend
+
+        tables = schema_tables(settings.schema)
+        return MemoryBackend(seeds, context.seed_hook, schema=context.schema_line, tables=tables)
+    if settings.backend == modes.Backend.POSTGRES:
+        from pytest_ampdb.harness.backends.postgres import PostgresBackend
+
+        return PostgresBackend(settings, seeds, context)
+    raise ValueError(f"unknown backend {settings.backend!r}")

@@ -1,0 +1,123 @@
+"""docs/reference.md names every model field, repository method and error attribute there is.
+
+The expectations are read from the dataclasses, the Protocols and the error classes themselves,
+so a field, method or attribute added to the code without a line in the reference fails here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_ampdb import errors, mock, models, types
+from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.postgres import errors as postgres_errors
+from pytest_ampdb.types import Repositories
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = (ROOT / "docs" / "reference.md").read_text()
+ERROR_MODULES = {"errors": errors, "postgres.errors": postgres_errors, "mock": mock}
+"""Where the reference names the errors from (the base errors only as ``errors.``)."""
+
+
+def section(heading: str) -> str:
+    """The text under ``heading`` up to the next heading of any level."""
+    start = REFERENCE.index(f"\n{heading}\n")
+    rest = REFERENCE[start + len(heading) + 2 :]
+    following = re.search(r"^#{1,6} ", rest, re.MULTILINE)
+    return rest[: following.start()] if following else rest
+
+
+def cell(text: str) -> str:
+    return f"`{text.replace('|', chr(92) + '|')}`"
+
+
+def model_of(protocol: type[Any]) -> type[Any] | None:
+    for base in getattr(protocol, "__orig_bases__", ()):
+        args = getattr(base, "__args__", ())
+        if args and isinstance(args[0], type):
+            return args[0]
+    return None
+
+
+def signature_line(name: str, function: Any, model: type[Any] | None) -> str:
+    """``get_by_id(project_id: str, id: str) -> Connection``, with the Protocol's ``M`` bound."""
+    text = str(inspect.signature(function)).replace("'", "")
+    text = text.replace("(self, ", "(").replace("(self)", "()")
+    if model is not None:
+        text = re.sub(r"\bM\b", model.__name__, text)
+    return f"{name}{text}"
+
+
+def public_methods(protocol: type[Any]) -> list[tuple[str, Any]]:
+    return [
+        (name, fn)
+        for name, fn in inspect.getmembers(protocol, inspect.isfunction)
+        if not name.startswith("_")
+    ]
+
+
+def error_classes() -> list[tuple[str, type[Exception]]]:
+    found = []
+    for prefix, module in ERROR_MODULES.items():
+        for name, cls in vars(module).items():
+            if (
+                isinstance(cls, type)
+                and issubclass(cls, errors.AmpdbError)
+                and (prefix == "errors") == (cls.__module__ == errors.__name__)
+            ):
+                found.append((f"{prefix}.{name}", cls))
+    return found
+
+
+@pytest.mark.parametrize("model", ENTITIES, ids=lambda m: m.__name__)
+def test_every_model_field_is_listed_with_its_type(model: type[Any]) -> None:
+    rows = section(f"### `{model.__name__}`")
+    for field in dataclasses.fields(model):
+        assert f"| `{field.name}` | {cell(str(field.type))} |" in rows, field.name
+
+
+@pytest.mark.parametrize("table", [f.name for f in dataclasses.fields(Repositories)])
+def test_every_repository_method_is_listed_with_its_signature(table: str) -> None:
+    annotation = {f.name: f.type for f in dataclasses.fields(Repositories)}[table]
+    protocol = getattr(types, str(annotation))
+    listed = section(f"### `repos.{table}`: `{protocol.__name__}`")
+    methods = public_methods(protocol)
+    assert methods
+    for name, function in methods:
+        line = signature_line(name, function, model_of(protocol))
+        assert f"\n{line}\n" in listed, line
+
+
+def test_every_enum_value_is_listed() -> None:
+    rows = section("## Enums (`pytest_ampdb.models`)")
+    for value in vars(models).values():
+        if isinstance(value, type) and issubclass(value, enum.Enum):
+            row = next(
+                line for line in rows.splitlines() if line.startswith(f"| `{value.__name__}` |")
+            )
+            for member in value:
+                assert f'`{member.name}` = `"{member.value}"`' in row, member
+
+
+def test_every_error_is_listed_with_its_attributes() -> None:
+    rows = section("## Errors").splitlines()
+    classes = error_classes()
+    assert len(classes) >= 9
+    for qualified, cls in classes:
+        row = next((r for r in rows if r.startswith(f"| `{qualified}` |")), None)
+        assert row is not None, qualified
+        attributes = set(re.findall(r"self\.(\w+) =", inspect.getsource(cls)))
+        for attribute in attributes:
+            assert f"`{attribute}`" in row.rsplit("|", 2)[1], (qualified, attribute)
+
+
+def test_it_says_how_to_change_a_frozen_model_and_the_readme_links_it() -> None:
+    assert "dataclasses.replace(" in section("## Changing a model")
+    assert "(docs/reference.md)" in (ROOT / "README.md").read_text()
