@@ -180,3 +180,24 @@ def test_the_billing_example_passes_in_both_modes(mode: str, pg_admin_dsn: str) 
     run = suite(BILLING, server=server)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 passed" in run.stdout
+
+
+def test_mypy_sees_a_projects_entities_and_columns(tmp_path: Path) -> None:
+    """``repos.of(Invoice)`` is typed by the model, a subclass adds its fields: a typo is a
+    mypy error in the project's code."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from billing.schema import Invoice, TieredApiKey\n"
+        "from pytest_ampdb.types import Repositories\n\n\n"
+        "def cents(repos: Repositories, key: TieredApiKey) -> int:\n"
+        "    invoice = repos.of(Invoice).get_by_id(key.project_id, 'x')\n"
+        "    return invoice.amount_cents + len(key.tier) + invoice.amount_dollars\n"
+    )
+    env = {**os.environ, "MYPYPATH": str(BILLING)}
+    command = [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", str(probe)]
+    run = subprocess.run(
+        [*command, "--no-incremental"], env=env, capture_output=True, text=True, check=False
+    )
+    unknown = [line for line in run.stdout.splitlines() if "[attr-defined]" in line]
+    assert len(unknown) == 1, run.stdout  # tier and amount_cents are known, the typo is not
+    assert '"Invoice" has no attribute "amount_dollars"' in unknown[0]

@@ -24,7 +24,7 @@ def test_seeded_keys_are_on_the_free_tier(ampdb: Repositories, ampdb_seed: objec
 def test_an_invoice_outlives_its_key(ampdb: Repositories) -> None:
     key = TieredApiKeyFactory.create()
     invoice = InvoiceFactory.create(project_id=key.project_id, api_key=key.key)
-    invoices = ampdb.declared["invoices"]
+    invoices = ampdb.of(Invoice)  # typed: mypy sees an Invoice's fields
     assert invoices.get_by_id(key.project_id, invoice.id) == invoice
     ampdb.api_keys.delete(key.project_id, key.key)
     assert invoices.get_by_id(key.project_id, invoice.id).api_key is None
@@ -32,6 +32,6 @@ def test_an_invoice_outlives_its_key(ampdb: Repositories) -> None:
 
 def test_seeded_invoices_are_listed(ampdb: Repositories, ampdb_seed: object) -> None:
     project = ampdb_seed.project_id  # type: ignore[attr-defined]
-    page = ampdb.declared["invoices"].list(project)
+    page = ampdb.of(Invoice).list(project)
     assert [i.amount_cents for i in page.items] == [1200]
     assert all(isinstance(i, Invoice) for i in page.items)
