@@ -179,7 +179,7 @@ def test_the_billing_example_passes_in_both_modes(mode: str, pg_admin_dsn: str) 
     server = pg_admin_dsn if mode == "postgres" else None
     run = suite(BILLING, server=server)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout
+    assert "5 passed" in run.stdout
 
 
 def test_mypy_sees_a_projects_entities_and_columns(tmp_path: Path) -> None:

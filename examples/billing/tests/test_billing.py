@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from billing.factories import InvoiceFactory, TieredApiKeyFactory
 from billing.schema import Invoice, TieredApiKey
 
@@ -35,3 +37,17 @@ def test_seeded_invoices_are_listed(ampdb: Repositories, ampdb_seed: object) -> 
     page = ampdb.of(Invoice).list(project)
     assert [i.amount_cents for i in page.items] == [1200]
     assert all(isinstance(i, Invoice) for i in page.items)
+
+
+def test_a_mocked_invoice_repository(ampdb_mock: Any) -> None:
+    """Unit tests mock a project's own entity as they mock a packaged one."""
+    built = (
+        ampdb_mock.builder_for(Invoice)
+        .with_get_by_id(
+            lambda project_id, id: Invoice(id=id, project_id=project_id, amount_cents=7)
+        )
+        .build()
+    )
+    assert built.get_by_id("p", "i").amount_cents == 7
+    assert built.calls == [("get_by_id", ("p", "i"), {})]
+    assert type(ampdb_mock.builder_for(TieredApiKey)).__name__ == "ApiKeyBuilder"
