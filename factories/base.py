@@ -73,8 +73,7 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
-        table = SPEC_BY_MODEL[model_class].name
-        return database.current(table).create(model_class(*args, **kwargs))
+        return database.current(table_of(model_class)).create(model_class(*args, **kwargs))
 
 
 class UnusedInProject(AmpdbFactory[M]):
@@ -98,7 +97,7 @@ class UnusedInProject(AmpdbFactory[M]):
 
     @classmethod
     def _unused(cls, obj: Any, n: int) -> str:
-        table = SPEC_BY_MODEL[cls._meta.model].name
+        table = table_of(cls._meta.model)
         taken = {
             getattr(row, cls._cycled)
             for row in _every_row(database.current(table), obj.project_id)
@@ -110,6 +109,21 @@ class UnusedInProject(AmpdbFactory[M]):
             if candidate not in taken:
                 return candidate
         return f"{cls._choices[n % count]}-{n}"
+
+
+def table_of(model: type[Any]) -> str:
+    """The table ``model`` is saved in: a packaged entity (or a project's subclass of one, which
+    adds columns to it), else a project's own entity among the repositories in effect."""
+    for base in model.__mro__:
+        if base in SPEC_BY_MODEL:
+            return SPEC_BY_MODEL[base].name
+    for table, repo in database.declared().items():
+        if getattr(repo, "spec", None) is not None and repo.spec.model is model:
+            return table
+    raise TypeError(
+        f"{model.__name__} is not the model of any table in effect (packaged, or declared by "
+        "the project's schema, --ampdb-schema)"
+    )
 
 
 def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
@@ -153,7 +167,8 @@ def reseed(seed: int) -> None:
     while pending:
         each = pending.pop()
         pending.extend(each.__subclasses__())
-        if not each._meta.abstract:
+        # a project's subclass of a concrete factory shares its parent's counter
+        if not each._meta.abstract and each._meta.counter_reference.factory is each:
             each.reset_sequence()
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.injection import Accessor, Injection, Injector
@@ -73,6 +73,8 @@ api_keys = Accessor[ApiKeyRepository](_injection, "api_keys")
 destinations = Accessor[DestinationRepository](_injection, "destinations")
 jwt_keys = Accessor[JwtKeyRepository](_injection, "jwt_keys")
 read_states = Accessor[ReadStateRepository](_injection, "read_states")
+declared: Callable[[], Mapping[str, Any]] = _injection.declared
+"""The repositories of the project's own entities (``--ampdb-schema``) in effect, by table."""
 
 with_organization_repository = Injector[OrganizationRepository](_injection, "organizations")
 with_project_repository = Injector[ProjectRepository](_injection, "projects")

@@ -9,11 +9,12 @@ two ``Injection`` objects over their own bundle type.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, Protocol, TypeVar
 
+from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.types import TABLE_NAMES
 
 R = TypeVar("R")
@@ -36,18 +37,42 @@ class Injection(Generic[B]):
         self.vars: dict[str, ContextVar[Any]] = {
             table: ContextVar(f"{name}_{table}", default=None) for table in TABLE_NAMES
         }
+        self.declared_var: ContextVar[Mapping[str, Any] | None] = ContextVar(
+            f"{name}_declared", default=None
+        )
+        """Repositories of a project's own entities put in effect by ``use(repos)``."""
         self.repos: B | None = None
         self.provider: Callable[[], B] | None = None
         self.lock = threading.Lock()
 
     def current(self, table: str) -> Any:
-        """The repository in effect for ``table`` in this context."""
+        """The repository in effect for ``table`` in this context (a project's own entity too)."""
+        if table not in self.vars:
+            found = self.declared().get(table)
+            if found is None:
+                raise AmpdbError(
+                    f"no repository for table {table!r}: not one of the packaged tables nor of "
+                    "the project's schema in effect (--ampdb-schema)"
+                )
+            return found
         repo = self.vars[table].get()
         return repo if repo is not None else getattr(self.default(), table)
 
+    def declared(self) -> Mapping[str, Any]:
+        """The repositories of the project's own entities in effect in this context, by table."""
+        injected = self.declared_var.get()
+        if injected is not None:
+            return injected
+        found: Mapping[str, Any] = getattr(self.default(), "declared", {})
+        return found
+
     def repositories(self) -> B:
-        """All repositories in effect in this context, as one bundle."""
-        return self.bundle(**{table: self.current(table) for table in TABLE_NAMES})
+        """All repositories in effect in this context, as one bundle (a project's own too, where
+        the bundle holds them)."""
+        packaged = {table: self.current(table) for table in TABLE_NAMES}
+        if "declared" in getattr(self.bundle, "__dataclass_fields__", {}):
+            return self.bundle(**packaged, declared=self.declared())
+        return self.bundle(**packaged)
 
     @contextmanager
     def use(self, repos: B | None = None, /, **by_table: Any) -> Iterator[B | None]:
@@ -55,12 +80,16 @@ class Injection(Generic[B]):
         unknown = sorted(set(by_table) - set(TABLE_NAMES))
         if unknown:
             raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
-        chosen = dict(repos.by_table()) if repos is not None else {}
+        chosen = {t: getattr(repos, t) for t in TABLE_NAMES} if repos is not None else {}
         chosen.update(by_table)
         tokens = [(self.vars[table], self.vars[table].set(repo)) for table, repo in chosen.items()]
+        own = getattr(repos, "declared", None)
+        own_token = self.declared_var.set(own) if own is not None else None
         try:
             yield repos
         finally:
+            if own_token is not None:
+                self.declared_var.reset(own_token)
             for var, token in reversed(tokens):
                 var.reset(token)
 

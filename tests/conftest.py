@@ -51,6 +51,26 @@ def fresh_database(pg_cluster: LocalCluster, pg_admin_dsn: str) -> Iterator[str]
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
+@pytest.fixture(scope="module")
+def migrated_dsn(pg_cluster: LocalCluster) -> Iterator[str]:
+    """A database of the test module's own with every packaged migration applied."""
+    from pytest_ampdb import migrations
+    from pytest_ampdb.paths import migrations_dir
+
+    name = f"migrated_{uuid.uuid4().hex[:16]}"
+    admin = pg_cluster.dsn("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        dsn: str = pg_cluster.dsn(name)
+        migrations.apply(dsn, migrations_dir())
+        yield dsn
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
+
+
 # ============================================================================================
 # End of the real-PostgreSQL block.
 # ============================================================================================
@@ -60,7 +80,7 @@ def fresh_database(pg_cluster: LocalCluster, pg_admin_dsn: str) -> Iterator[str]
 # Markers: a test that takes a real-PostgreSQL fixture is marked `postgres`, so the tox memory
 # envs can leave those out (`-m "not postgres"`) while the full run keeps them.
 # ============================================================================================
-_POSTGRES_FIXTURES = frozenset({"pg_cluster", "pg_admin_dsn", "fresh_database"})
+_POSTGRES_FIXTURES = frozenset({"pg_cluster", "pg_admin_dsn", "fresh_database", "migrated_dsn"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -176,12 +176,21 @@ def test_the_console_script_and_packaged_schema_work_from_the_wheel(
 ) -> None:
     result = installed_ampdb(installed, tmp_path, "migrate", "validate")
     assert result.returncode == 0, result.stderr
+    # the schema snapshot memory mode checks the declarations against ships with the files
+    (packaged,) = installed.glob("lib/python*/site-packages/pytest_ampdb/schema/migrations")
+    snapshot = "ampdb.schema.json"
+    assert (packaged / snapshot).read_bytes() == (
+        ROOT / "schema/migrations" / snapshot
+    ).read_bytes()
     env = installed_ampdb(installed, tmp_path, "env", "--url", "postgresql://me@localhost/app")
     assert env.returncode == 0, env.stderr
     assert env.stdout.startswith("export PROJECT_ID=a0000002-0000-4000-8000-000000000001 ")
 
 
-@pytest.mark.parametrize("command", [["migrate", "new", "add_things"], ["migrate", "hash"]])
+@pytest.mark.parametrize(
+    "command",
+    [["migrate", "new", "add_things"], ["migrate", "hash"], ["migrate", "diff", "add_things"]],
+)
 def test_the_installed_wheel_refuses_to_write_into_itself(
     installed: Path, tmp_path: Path, command: list[str]
 ) -> None:

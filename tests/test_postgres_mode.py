@@ -166,7 +166,7 @@ def test_reuse_keeps_the_template_and_a_migration_change_rebuilds_it(
     assert ours(server) == first
 
     (directory / "20990101000000_add_column.sql").write_text(
-        "ALTER TABLE organizations ADD COLUMN note text NULL;\n"
+        "COMMENT ON TABLE organizations IS 'a data-only change of the directory';\n"
     )
     migrations.write_sum(directory)
     result = run(pytester, server, *args)
@@ -230,6 +230,39 @@ def test_a_bad_server_or_option_is_one_line(
     result.stderr.fnmatch_lines([message])
     assert "hunter2" not in result.stderr.str() + result.stdout.str()
     assert "Traceback" not in result.stderr.str()
+
+
+def test_a_migration_the_declarations_do_not_know_stops_the_run(
+    pytester: pytest.Pytester, server: str
+) -> None:
+    """The migrated template is compared with the declarations: one line names table and
+    column, no test runs."""
+    directory = pytester.path / "migrations"
+    shutil.copytree(migrations_dir(), directory)
+    (directory / "20990101000000_add_column.sql").write_text(
+        "ALTER TABLE organizations ADD COLUMN note text NULL;\n"
+    )
+    migrations.write_sum(directory)
+    pytester.makepyfile("def test_x(ampdb): pass")
+    result = run(pytester, server, f"--ampdb-migrations={directory}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-ampdb: *: the migrations do not build the declared schema: table "
+            "organizations column note: declared no such column, the migrations give text NULL; *"
+        ]
+    )
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_the_header_names_schema_and_version(pytester: pytest.Pytester, server: str) -> None:
+    pytester.makepyfile("def test_x(ampdb): pass")
+    run(pytester, server).stdout.fnmatch_lines(
+        [
+            "ampdb: schema packaged (pytest_ampdb.models.tables), 12 tables; migrations packaged "
+            "schema/migrations at version 20261130013000, checked against the template"
+        ]
+    )
 
 
 def test_an_edited_migration_sum_stops_the_run(pytester: pytest.Pytester, server: str) -> None:

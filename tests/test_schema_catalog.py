@@ -93,25 +93,9 @@ CHECK_SAMPLES.update(
 
 
 # --------------------------------------------------------------------------------------------
-# Database: one migrated database for the module; each test works in a rolled-back transaction.
+# Database: one migrated database for the module (``migrated_dsn``, tests/conftest.py); each
+# test works in a rolled-back transaction.
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def migrated_dsn(pg_cluster: Any) -> Iterator[str]:
-    """A database of this module's own with every migration applied."""
-    name = f"catalog_{uuid.uuid4().hex[:16]}"
-    admin = pg_cluster.dsn("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        dsn: str = pg_cluster.dsn(name)
-        migrations.apply(dsn, MIGRATIONS)
-        yield dsn
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            conn.execute(drop.format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from pytest_ampdb.migrations.goformat import go_duration
 from pytest_ampdb.migrations.lint import lint
 from pytest_ampdb.migrations.plan import EXEC_ORDERS
 from pytest_ampdb.migrations.rebase import rebase
+from pytest_ampdb.migrations.schemadiff import SYNCED, migrate_diff
+from pytest_ampdb.models.declared import schema_tables
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -126,6 +129,31 @@ def register(subparsers: Any) -> None:
         help="analyse the files added since the git branch BRANCH",
     )
     p.set_defaults(func=run_lint)
+
+    p = sub.add_parser(
+        "diff",
+        help="write the migration that takes the directory to the declared schema",
+        description="Replay the directory on a dev database, compare its schema with the one "
+        "the table declarations describe and write the statements between them as a new "
+        "<timestamp>_<name>.sql (atlas.sum re-hashed). Nothing differs: nothing is written.",
+    )
+    _add_dir(p)
+    p.add_argument(
+        "--dev-url",
+        help="a clean database to build both schemas on, left unchanged "
+        "(default: a throwaway local cluster)",
+    )
+    p.add_argument(
+        "--to",
+        "--schema",
+        dest="to",
+        metavar="MODULE",
+        default=os.environ.get("AMPDB_SCHEMA") or None,
+        help="module of the schema declarations to reach, a TABLES mapping "
+        "(default: $AMPDB_SCHEMA, else the packaged schema)",
+    )
+    p.add_argument("name", nargs="*", help="description part of the new file's name")
+    p.set_defaults(func=run_diff)
 
     p = sub.add_parser("new", help="create a new, empty migration file")
     _add_dir(p)
@@ -348,6 +376,22 @@ def run_lint(args: argparse.Namespace) -> int:
     report = lint(directory, dev_url=args.dev_url, latest=args.latest, git_base=args.git_base)
     sys.stdout.write(report.render())
     return common.EXIT_FAILURE if report.failed else common.EXIT_OK
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """``migrate diff [name]``: a new file from the declarations, or Atlas's "synced" line."""
+    name = _one_arg(args.name) or ""
+    directory = common.writable_dir(_directory(args))
+    if not check_dir(directory):
+        return common.EXIT_FAILURE
+    result = migrate_diff(directory, name, schema_tables(args.to), dev_url=args.dev_url)
+    if result.path is None:
+        print(SYNCED)
+        return common.EXIT_OK
+    for warning in result.warnings:
+        print(f"{common.PROG}: warning: {result.path.name}: {warning}", file=sys.stderr)
+    print(result.path)
+    return common.EXIT_OK
 
 
 def run_new(args: argparse.Namespace) -> int:

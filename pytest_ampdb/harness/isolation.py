@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect, 
 from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
+from pytest_ampdb.models.schema import TableSpec
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import statements
 from pytest_ampdb.postgres.convert import configure_connection
@@ -46,7 +47,6 @@ ACTIVE = TransactionStatus.ACTIVE
 CLONE_TIMEOUT = 60
 BUSY_WAIT = 3.0
 """Seconds a test waits for a connection slot on a full server before it fails."""
-_DELETE_ORDER = tuple(reversed(load_plan(TABLES.values()).order))
 
 
 @dataclass
@@ -71,6 +71,8 @@ class Site:
     make_template: Callable[[], str] | None = None
     timeout: float | None = None
     """``--ampdb-timeout``: the longest a test waits on the server (None: unbounded)."""
+    tables: Mapping[str, TableSpec[Any]] = field(default_factory=lambda: TABLES)
+    """The declared schema (a project's own entities too): repositories and resets follow it."""
     project: str = ""
     """The checkout's key (``project_key``): a database kept for a failed test is marked
     with it, so ``ampdb clean`` in that checkout finds it."""
@@ -92,7 +94,7 @@ class Site:
 
     def repositories(self, conn: psycopg.Connection[Any]) -> Repositories:
         """Repositories over ``conn`` that report a lost server to this site."""
-        return repositories_over(conn, label=self.label, on_lost=self.mark_lost)
+        return repositories_over(conn, label=self.label, on_lost=self.mark_lost, tables=self.tables)
 
     def new_name(self) -> str:
         return f"{self.prefix}{next(self._names)}"
@@ -152,10 +154,12 @@ def repositories_over(
     *,
     label: str = "PostgreSQL",
     on_lost: Callable[[str], None] = lambda message: None,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> Repositories:
-    """All twelve repositories sharing one connection (calls take turns; in a transaction each
-    write runs in a savepoint)."""
-    return repositories.build(PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost))
+    """Every declared table's repository sharing one connection (calls take turns; in a
+    transaction each write runs in a savepoint)."""
+    engine = PostgresEngine(SharedSource(conn), label=label, on_lost=on_lost, tables=tables)
+    return repositories.build(engine, tables=tables)
 
 
 def warm(conn: psycopg.Connection[Any]) -> None:
@@ -175,15 +179,20 @@ def _blank(kind: Kind) -> str:
     return "00000000-0000-0000-0000-000000000000" if kind is Kind.UUID else ""
 
 
-def empty_tables(conn: psycopg.Connection[Any]) -> None:
+def empty_tables(
+    conn: psycopg.Connection[Any], tables: Mapping[str, TableSpec[Any]] = TABLES
+) -> None:
     """Delete every row, children first (cheaper than TRUNCATE on small tables)."""
-    for statement in delete_all():
+    for statement in delete_all(tables):
         conn.execute(statement)
 
 
-def delete_all() -> list[sql.Composed]:
+def delete_all(tables: Mapping[str, TableSpec[Any]] = TABLES) -> list[sql.Composed]:
     """The statements that delete every row, children first (for a sync or async connection)."""
-    return [sql.SQL("DELETE FROM {}").format(sql.Identifier(table)) for table in _DELETE_ORDER]
+    return [
+        sql.SQL("DELETE FROM {}").format(sql.Identifier(table))
+        for table in reversed(load_plan(tables.values()).order)
+    ]
 
 
 class _ProcessDatabase:
@@ -237,7 +246,7 @@ class TransactionIsolation(_ProcessDatabase):
     def open(self, seed: bool) -> PostgresTestDatabase:
         self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
         if not seed:
-            empty_tables(self.conn)
+            empty_tables(self.conn, self.site.tables)
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
@@ -256,14 +265,16 @@ class TruncateIsolation(_ProcessDatabase):
 
     def _snapshot(self) -> SeedSet:
         engine = PostgresEngine(SharedSource(self.conn))
-        rows = {name: engine.select(spec, {}) for name, spec in TABLES.items()}
+        tables = self.site.tables
+        rows = {name: engine.select(spec, {}) for name, spec in tables.items()}
         self.conn.commit()
-        return SeedSet(Path(self.name), rows, load_plan(TABLES.values()), SeedIds())
+        plan = load_plan(tables.values())
+        return SeedSet(Path(self.name), rows, plan, SeedIds(), tables=tables)
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         if not seed:
             with self.conn.transaction():
-                empty_tables(self.conn)
+                empty_tables(self.conn, self.site.tables)
         return PostgresTestDatabase(self.repos, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
@@ -312,7 +323,7 @@ class DatabaseIsolation:
         name, conn = self._take()
         if not seed:
             with conn.transaction():
-                empty_tables(conn)
+                empty_tables(conn, self.site.tables)
         dsn = self.site.server.dsn(name)
         self.site.on_ready(dsn)
 

@@ -11,8 +11,15 @@ import threading
 from dataclasses import dataclass, field
 
 from pytest_ampdb import modes
-from pytest_ampdb.harness.backends.base import Backend, BackendContext, TestDatabase, TestOptions
+from pytest_ampdb.harness.backends.base import (
+    Backend,
+    BackendContext,
+    TestDatabase,
+    TestOptions,
+    check_memory_schema,
+)
 from pytest_ampdb.harness.settings import Settings
+from pytest_ampdb.models.declared import schema_tables
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.types import AsyncRepositories, Repositories
 
@@ -22,8 +29,13 @@ class AmpdbRun:
 
     def __init__(self, settings: Settings, context: BackendContext) -> None:
         self.settings = settings
-        self.seeds: SeedSet | None = None if settings.no_seed else read_seeds(settings.seeds)
+        self.tables = schema_tables(settings.schema)  # checked before any database is touched
+        self.seeds: SeedSet | None = (
+            None if settings.no_seed else read_seeds(settings.seeds, self.tables)
+        )
         self.context = context
+        if settings.backend == modes.Backend.MEMORY:  # no server to wait: check the schema now
+            context.schema_line = check_memory_schema(settings)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
 
@@ -93,7 +105,8 @@ def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendCon
     if settings.backend == modes.Backend.MEMORY:
         from pytest_ampdb.harness.backends.memory import MemoryBackend
 
-        return MemoryBackend(seeds, context.seed_hook)
+        tables = schema_tables(settings.schema)
+        return MemoryBackend(seeds, context.seed_hook, schema=context.schema_line, tables=tables)
     if settings.backend == modes.Backend.POSTGRES:
         from pytest_ampdb.harness.backends.postgres import PostgresBackend
 

@@ -121,6 +121,14 @@ OPTIONS: tuple[Option, ...] = (
         kind="path",
     ),
     Option(
+        "schema",
+        "--ampdb-schema",
+        "ampdb_schema",
+        "AMPDB_SCHEMA",
+        "module of a project's schema declarations (a TABLES mapping; default: the packaged "
+        "schema)",
+    ),
+    Option(
         "postgres_version",
         "--ampdb-postgres-version",
         "ampdb_postgres_version",
@@ -181,6 +189,7 @@ class Settings:
     reuse: bool = False
     recreate: bool = False
     migrations: Path | None = None
+    schema: str | None = None
     postgres_version: int = 15
     seeds: Path | None = None
     no_seed: bool = False

@@ -9,8 +9,8 @@ from pytest_ampdb.types import AsyncRepositories, Repositories
 
 
 def repositories(store: MemoryStore, clock: Clock = utc_now) -> Repositories:
-    """All twelve repositories over ``store``."""
-    return _repositories.build(store, clock)
+    """Every repository of the tables ``store`` was made for, over it."""
+    return _repositories.build(store, clock, store.specs)
 
 
 def async_repositories(store: MemoryStore, clock: Clock = utc_now) -> AsyncRepositories:

@@ -44,6 +44,8 @@ class MemoryStore:
     """Thread-safe in-memory storage for the twelve tables (a ``repositories.Engine``)."""
 
     def __init__(self, specs: Mapping[str, TableSpec[Any]] = TABLES) -> None:
+        self.specs = specs
+        """The declared tables this store holds (a project's own entities too)."""
         self._lock = threading.RLock()
         self._tables = {name: Table(spec) for name, spec in specs.items()}
         self._children: dict[str, list[tuple[TableSpec[Any], ForeignKey]]] = {n: [] for n in specs}

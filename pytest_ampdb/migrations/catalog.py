@@ -7,7 +7,9 @@ from a drop and re-create, and a new ``relfilenode`` shows that PostgreSQL rewro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pytest_ampdb.migrations.connection import Connection
 from pytest_ampdb.migrations.revisions import DEFAULT_SCHEMA
@@ -184,3 +186,183 @@ def diff(before: Snapshot, after: Snapshot) -> Change:
     ]
     ch.added_indexes = [idx for oid, idx in after.indexes.items() if oid not in before.indexes]
     return ch
+
+
+# -- the schema by name: what ``migrate diff`` and the schema snapshot compare -----------------
+
+_IN_SCHEMA = "c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')"
+_NAMED_COLUMNS = (
+    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+    "pg_get_expr(d.adbin, d.adrelid), "
+    "CASE WHEN a.attcollation <> t.typcollation THEN co.collname END "
+    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_type t ON t.oid = a.atttypid "
+    "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+    "LEFT JOIN pg_collation co ON co.oid = a.attcollation "
+    "WHERE a.attnum > 0 AND NOT a.attisdropped AND " + _IN_SCHEMA + " ORDER BY c.relname, a.attnum"
+)
+_NAMED_CONSTRAINTS = (
+    "SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid), r.relname "
+    "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+    "LEFT JOIN pg_class r ON r.oid = k.confrelid WHERE " + _IN_SCHEMA
+)
+_NAMED_INDEXES = (
+    "SELECT c.relname, ic.relname, pg_get_indexdef(x.indexrelid) "
+    "FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid "
+    "JOIN pg_class c ON c.oid = x.indrelid WHERE " + _IN_SCHEMA + " AND NOT EXISTS ("
+    "SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid "
+    "AND k.contype IN ('p', 'u', 'x'))"
+)
+_NAMED_TRIGGERS = (
+    "SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+    "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND " + _IN_SCHEMA
+)
+_NAMED_FUNCTIONS = (
+    "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
+    "pg_get_functiondef(p.oid) FROM pg_proc p "
+    "WHERE p.pronamespace = current_schema()::regnamespace AND p.prokind IN ('f', 'p') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass "
+    "AND d.objid = p.oid AND d.deptype = 'e')"
+)
+
+
+@dataclass(frozen=True)
+class ColumnDef:
+    """A column as PostgreSQL spells it: type, NOT NULL, default expression, non-default
+    collation."""
+
+    name: str
+    type: str
+    not_null: bool
+    default: str | None
+    collation: str | None
+
+
+@dataclass(frozen=True)
+class ConstraintDef:
+    """A constraint: its kind (``p``, ``u``, ``f``, ``c``...), ``pg_get_constraintdef``'s text
+    and, for a reference, the referenced table."""
+
+    kind: str
+    definition: str
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """A table with its columns (in order), constraints, indexes and triggers by name."""
+
+    name: str
+    columns: tuple[ColumnDef, ...]
+    constraints: dict[str, ConstraintDef] = field(default_factory=dict)
+    indexes: dict[str, str] = field(default_factory=dict)  # name -> pg_get_indexdef
+    triggers: dict[str, str] = field(default_factory=dict)  # name -> pg_get_triggerdef
+
+    @property
+    def column_map(self) -> dict[str, ColumnDef]:
+        return {c.name: c for c in self.columns}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The tables and functions of the connection's current schema, by name."""
+
+    tables: dict[str, TableDef]
+    functions: dict[str, str]  # "name(args)" -> pg_get_functiondef
+
+
+def read_schema(conn: Connection) -> Schema:
+    """The current schema (``public`` on a dev database) as PostgreSQL describes it, names not
+    qualified by it (so two schemas built alike read alike)."""
+    q = conn.execute
+    row = q("SELECT current_schema()").fetchone()
+    unqualify = _unqualifier(str(row[0]) if row else "public")
+    columns: dict[str, list[ColumnDef]] = {}
+    for table, name, type_, not_null, default, collation in q(_NAMED_COLUMNS).fetchall():
+        columns.setdefault(str(table), []).append(
+            ColumnDef(str(name), str(type_), bool(not_null), default, collation)
+        )
+    tables = {name: TableDef(name, tuple(cols)) for name, cols in columns.items()}
+    for table, name, kind, definition, ref in q(_NAMED_CONSTRAINTS).fetchall():
+        tables[table].constraints[str(name)] = ConstraintDef(str(kind), str(definition), ref)
+    for table, name, definition in q(_NAMED_INDEXES).fetchall():
+        tables[table].indexes[str(name)] = unqualify(str(definition))
+    for table, name, definition in q(_NAMED_TRIGGERS).fetchall():
+        tables[table].triggers[str(name)] = unqualify(str(definition))
+    functions = {str(sig): _first_line(unqualify, str(d)) for sig, d in q(_NAMED_FUNCTIONS)}
+    return Schema(dict(sorted(tables.items())), dict(sorted(functions.items())))
+
+
+def _unqualifier(schema: str) -> Any:
+    """Drops the ``<schema>.`` PostgreSQL puts before the table of an index or trigger and
+    before a function's name, so a definition runs in whatever schema migrations run in."""
+    pattern = re.compile(rf"\b(ON|FUNCTION) (ONLY )?{re.escape(schema)}\.")
+    return lambda text: pattern.sub(r"\1 \2", text)
+
+
+def _first_line(unqualify: Any, definition: str) -> str:
+    """A function definition unqualified in its header only (its body is left as written)."""
+    head, _, rest = definition.partition("\n")
+    return f"{unqualify(head)}\n{rest.rstrip()}"
+
+
+def schema_to_json(schema: Schema) -> dict[str, Any]:
+    """``schema`` as plain JSON data (the schema snapshot file holds this)."""
+    return {
+        "tables": {name: asdict(table) for name, table in schema.tables.items()},
+        "functions": schema.functions,
+    }
+
+
+def schema_from_json(data: dict[str, Any]) -> Schema:
+    """The inverse of ``schema_to_json``."""
+    tables = {
+        name: TableDef(
+            name,
+            tuple(ColumnDef(**c) for c in t["columns"]),
+            {n: ConstraintDef(**c) for n, c in t["constraints"].items()},
+            dict(t["indexes"]),
+            dict(t["triggers"]),
+        )
+        for name, t in data["tables"].items()
+    }
+    return Schema(tables, dict(data["functions"]))
+
+
+def first_difference(expected: Schema, found: Schema, found_by: str) -> str | None:
+    """The first way ``found`` (made by ``found_by``) differs from ``expected`` (the
+    declarations), naming the table and column or object; None when they agree."""
+    for name in expected.tables.keys() - found.tables.keys():
+        return f"table {name} is declared but {found_by} do not create it"
+    for name in found.tables.keys() - expected.tables.keys():
+        return f"table {name} is not declared but {found_by} create it"
+    for name, want in expected.tables.items():
+        have = found.tables[name]
+        cols, got = want.column_map, have.column_map
+        for col in [*cols, *(c for c in got if c not in cols)]:
+            if cols.get(col) != got.get(col):
+                return (
+                    f"table {name} column {col}: declared {_spelled(cols.get(col))}, "
+                    f"{found_by} give {_spelled(got.get(col))}"
+                )
+        for kind in ("constraints", "indexes", "triggers"):
+            mine: dict[str, Any] = getattr(want, kind)
+            theirs: dict[str, Any] = getattr(have, kind)
+            for obj in sorted(mine.keys() | theirs.keys()):
+                if mine.get(obj) != theirs.get(obj):
+                    what = {"constraints": "constraint", "indexes": "index"}.get(kind, "trigger")
+                    how = "is missing" if obj not in theirs else "is not declared"
+                    how = how if obj not in mine or obj not in theirs else "differs"
+                    return f"table {name} {what} {obj} {how} in {found_by}"
+    for sig in sorted(expected.functions.keys() | found.functions.keys()):
+        if expected.functions.get(sig) != found.functions.get(sig):
+            return f"function {sig} differs in {found_by}"
+    return None
+
+
+def _spelled(column: ColumnDef | None) -> str:
+    if column is None:
+        return "no such column"
+    text = column.type + (f' COLLATE "{column.collation}"' if column.collation else "")
+    text += " NOT NULL" if column.not_null else " NULL"
+    return text + (f" DEFAULT {column.default}" if column.default is not None else "")

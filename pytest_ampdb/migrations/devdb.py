@@ -89,19 +89,31 @@ def execute(conn: Connection, f: MigrationFile, stmt: str) -> None:
 
 
 @contextlib.contextmanager
-def replayed(target: str | Connection, files: Sequence[MigrationFile]) -> Iterator[Connection]:
-    """A connection inside a transaction where every statement of ``files`` ran; rolled back
-    when the block ends. The database must be clean (nothing but ``public``), as Atlas's dev
-    database must be."""
+def clean_transaction(target: str | Connection) -> Iterator[Connection]:
+    """A connection to a clean dev database (nothing but ``public``, as Atlas's dev database
+    must be) inside a transaction that is rolled back when the block ends."""
     with open_connection(target) as (conn, bound):
         reason = check_clean(conn, DEFAULT_SCHEMA, bound)
         if reason:
             raise MigrationError(f"connected database is not clean: {reason}")
         with conn.transaction(force_rollback=True):
-            for f in files:
-                for stmt in f.statements():
-                    execute(conn, f, stmt)
             yield conn
+
+
+def run_files(conn: Connection, files: Sequence[MigrationFile]) -> None:
+    """Every statement of ``files``, in order, in the caller's transaction."""
+    for f in files:
+        for stmt in f.statements():
+            execute(conn, f, stmt)
+
+
+@contextlib.contextmanager
+def replayed(target: str | Connection, files: Sequence[MigrationFile]) -> Iterator[Connection]:
+    """A connection inside a transaction where every statement of ``files`` ran; rolled back
+    when the block ends."""
+    with clean_transaction(target) as conn:
+        run_files(conn, files)
+        yield conn
 
 
 def replay(target: str | Connection, directory: PathLike | None = None) -> int:

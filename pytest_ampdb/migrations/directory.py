@@ -201,9 +201,14 @@ def validate_dir(directory: str | os.PathLike[str]) -> None:
 
 
 def new_file(
-    directory: str | os.PathLike[str], name: str = "", *, now: dt.datetime | None = None
+    directory: str | os.PathLike[str],
+    name: str = "",
+    *,
+    now: dt.datetime | None = None,
+    content: str = "",
 ) -> Path:
-    """Create an empty ``YYYYMMDDHHMMSS[_name].sql`` (UTC) and re-hash the directory.
+    """Create ``YYYYMMDDHHMMSS[_name].sql`` (UTC; empty unless ``content`` is given) and
+    re-hash the directory.
 
     Like ``atlas migrate new``, the directory must be valid first, so a stale atlas.sum is never
     silently re-hashed over someone's edit.
@@ -218,6 +223,6 @@ def new_file(
     target = path / filename
     if target.exists():
         raise DirectoryError(f"migration file {filename} already exists")
-    target.write_bytes(b"")
+    target.write_bytes(content.encode("utf-8"))
     checksum.write_sum(path)
     return target

@@ -8,6 +8,7 @@ postgres backend maps a violated constraint back to the same error the memory st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -82,12 +83,14 @@ class ForeignKey:
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """A CHECK constraint: its name, the column it guards, a predicate and the rule in words."""
+    """A CHECK constraint: its name, the column it guards, a predicate (what the memory store
+    runs), the rule in words and the same rule as a SQL expression (what PostgreSQL runs)."""
 
     name: str
     column: str
     predicate: Callable[[Any], bool]
     rule: str
+    sql: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,12 +107,18 @@ class TableSpec(Generic[M]):
     lookups: tuple[tuple[str, ...], ...] = ()
     """Equality filters a page of a list is read by, besides the scope: each is kept in list
     order, in the memory store and in the migrations (an index led by those columns)."""
+    indexes: tuple[tuple[str, ...], ...] = ()
+    """Indexes besides the keys and the list-order index (``list_order_index``): each a tuple
+    of columns, named ``<table>_<columns>_idx`` (references, lookups, other read orders)."""
     scope: str | None = "project_id"
     created_column: str | None = "create_time"
     updated_column: str | None = "update_time"
     updated_on_create: bool = False
     immutable: bool = False
     transitions: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    defaulted: frozenset[str] = frozenset()
+    """Columns whose model default is also their SQL DEFAULT (what ``extend`` declares for the
+    columns and entities a project adds, so existing rows get the value)."""
     normalizers: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @cached_property
@@ -122,6 +131,16 @@ class TableSpec(Generic[M]):
             Column(c.name, c.kind, False, c.enum) if c.name in required else c
             for c in columns_of(self.model)
         )
+
+    @cached_property
+    def declared_defaults(self) -> dict[str, Any]:
+        """The model defaults of the ``defaulted`` columns: what a row that omits one gets
+        (a seed row, an existing row when the column is added), in both backends."""
+        return {
+            f.name: f.default
+            for f in dataclasses.fields(self.model)  # type: ignore[arg-type]
+            if f.name in self.defaulted and f.default is not dataclasses.MISSING
+        }
 
     @cached_property
     def column_map(self) -> dict[str, Column]:
@@ -138,6 +157,16 @@ class TableSpec(Generic[M]):
         indexed too, for deletes and its own lookups, but needs no order.)"""
         found: list[tuple[str, ...]] = [(self.scope,)] if self.scope else [()]
         return tuple(dict.fromkeys([*found, *self.lookups]))
+
+    @cached_property
+    def list_order_index(self) -> tuple[str, ...]:
+        """The columns of the index a page of ``list`` reads: the scope, then the order."""
+        return ((self.scope,) if self.scope else ()) + self.order_by
+
+    @cached_property
+    def index_columns(self) -> tuple[tuple[str, ...], ...]:
+        """Every non-key index of the table: the list order first, then the declared ones."""
+        return tuple(dict.fromkeys([self.list_order_index, *self.indexes]))
 
     @cached_property
     def primary(self) -> UniqueKey:

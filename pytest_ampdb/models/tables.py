@@ -53,6 +53,7 @@ def _length_limit(table: str, column: str) -> Check:
         column,
         lambda v: len(v) <= MAX_INDEXED_TEXT,
         f"must be at most {MAX_INDEXED_TEXT} characters",
+        f"char_length({column}) <= {MAX_INDEXED_TEXT}",
     )
 
 
@@ -67,6 +68,7 @@ PROJECTS = TableSpec(
     model=e.Project,
     scope=None,
     lookups=(("organization_id",),),
+    indexes=(("organization_id",),),
     unique=(_unique("projects", "name"),),
     foreign_keys=(
         ForeignKey(
@@ -80,6 +82,7 @@ PROJECTS = TableSpec(
             "name",
             lambda v: bool(PROJECT_NAME_PATTERN.fullmatch(v)),
             f"must match {PROJECT_NAME_PATTERN.pattern}",
+            f"name ~ '{PROJECT_NAME_PATTERN.pattern}'",
         ),
     ),
     normalizers={"name": _lower},
@@ -88,6 +91,7 @@ PROJECTS = TableSpec(
 INTEGRATIONS = TableSpec(
     name="integrations",
     model=e.Integration,
+    indexes=(("latest_revision_id",),),
     unique=(_unique("integrations", "project_id", "name"),),
     foreign_keys=(
         _project_fk("integrations"),
@@ -99,6 +103,7 @@ INTEGRATIONS = TableSpec(
 REVISIONS = TableSpec(
     name="revisions",
     model=e.Revision,
+    indexes=(("integration_id", "create_time", "id"),),  # list_by_integration
     updated_column=None,
     immutable=True,
     foreign_keys=(
@@ -110,6 +115,7 @@ REVISIONS = TableSpec(
 INSTALLATIONS = TableSpec(
     name="installations",
     model=e.Installation,
+    indexes=(("connection_id",),),
     unique=(_unique("installations", "project_id", "integration_id", "group_ref"),),
     foreign_keys=(
         _project_fk("installations"),
@@ -123,6 +129,7 @@ INSTALLATIONS = TableSpec(
             "created_by",
             lambda v: bool(CREATED_BY_PATTERN.fullmatch(v)),
             "must look like consumer:<ref> or builder:<id>",
+            f"created_by ~ '{CREATED_BY_PATTERN.pattern}'",
         ),
     ),
 )
@@ -136,13 +143,22 @@ OPERATIONS = TableSpec(
         _ref("operations", "installation_id", "installations", OnDelete.CASCADE),
     ),
     lookups=(("installation_id", "status"),),
+    indexes=(("integration_id",), ("installation_id", "status")),
     transitions={"status": OPERATION_MOVES},
+)
+
+_CONNECTION_LOOKUPS = tuple(
+    ("project_id", c) for c in ("provider", "group_ref", "consumer_ref", "status")
 )
 
 CONNECTIONS = TableSpec(
     name="connections",
     model=e.Connection,
-    lookups=tuple(("project_id", c) for c in ("provider", "group_ref", "consumer_ref", "status")),
+    lookups=_CONNECTION_LOOKUPS,
+    indexes=(
+        ("provider_app_id",),
+        *((*lookup, "create_time", "id") for lookup in _CONNECTION_LOOKUPS),
+    ),
     foreign_keys=(
         _project_fk("connections"),
         _ref("connections", "provider_app_id", "provider_apps", OnDelete.SET_NULL),
@@ -171,6 +187,7 @@ API_KEYS = TableSpec(
             "scopes",
             lambda v: set(v) <= _API_KEY_SCOPES,
             f"every scope must be one of {', '.join(s.value for s in ApiKeyScope)}",
+            f"scopes <@ ARRAY[{', '.join(repr(s.value) for s in ApiKeyScope)}]",
         ),
     ),
 )
@@ -194,12 +211,14 @@ JWT_KEYS = TableSpec(
             "label",
             lambda v: 1 <= len(v) <= 255,
             "must be 1 to 255 characters",
+            "char_length(label) BETWEEN 1 AND 255",
         ),
         Check(
             "jwt_keys_algorithm_check",
             "algorithm",
             lambda v: v in {a.value for a in JwtAlgorithm},
             "must be RS256",
+            "algorithm = 'RS256'",
         ),
     ),
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from pytest_ampdb import repositories as _repositories
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres.async_engine import (
     AsyncConnectionSource,
     AsyncPoolSource,
@@ -75,8 +78,10 @@ def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
 def repositories(
     target: ConnectionPool[Any] | psycopg.Connection[Any] | ConnectionSource,
     clock: Clock = utc_now,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> Repositories:
-    """All twelve repositories over a pool, one shared connection, or a connection source.
+    """Every declared table's repository (the packaged twelve unless a project's ``tables``
+    are given) over a pool, one shared connection, or a connection source.
 
     A shared connection must have been set up with ``configure_connection``.
     """
@@ -89,7 +94,7 @@ def repositories(
         source = SharedSource(target)
     else:
         source = target
-    return _repositories.build(PostgresEngine(source), clock)
+    return _repositories.build(PostgresEngine(source, tables=tables), clock, tables)
 
 
 def async_repositories(

@@ -19,6 +19,7 @@ from psycopg.pq import ExecStatus, TransactionStatus
 
 from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import sqlstate, statements
 from pytest_ampdb.postgres.convert import from_db, params, row_params
 from pytest_ampdb.postgres.errors import (
@@ -46,10 +47,13 @@ class PostgresEngine:
         *,
         label: str = "PostgreSQL",
         on_lost: Callable[[str], None] = lambda message: None,
+        tables: Mapping[str, TableSpec[Any]] = TABLES,
     ) -> None:
         self.source = source
         self.label = label
         self.on_lost = on_lost
+        self.tables = tables
+        """The declared schema: a violated constraint is looked up in it."""
 
     def __repr__(self) -> str:
         return f"PostgresEngine({self.source!r})"
@@ -126,7 +130,7 @@ class PostgresEngine:
                 raise ConnectionLostError(message) from None
             if exc.sqlstate in GAVE_UP:
                 raise ServerTimeoutError(self.label, spec.name, exc.sqlstate, reason(exc)) from None
-            mapped = translate(exc, spec, row)
+            mapped = translate(exc, spec, row, self.tables)
             if mapped is None:
                 raise
             raise mapped from None

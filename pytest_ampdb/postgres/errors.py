@@ -77,7 +77,10 @@ def connection_lost(exc: psycopg.Error) -> bool:
 
 
 def translate(
-    exc: psycopg.Error, spec: TableSpec[Any], row: Mapping[str, object]
+    exc: psycopg.Error,
+    spec: TableSpec[Any],
+    row: Mapping[str, object],
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> AmpdbError | None:
     """The ``AmpdbError`` for ``exc`` raised while writing ``row`` to ``spec``'s table.
 
@@ -86,13 +89,13 @@ def translate(
     """
     state = exc.sqlstate
     diag = exc.diag
-    table = TABLES.get(diag.table_name or "", spec)
+    table = tables.get(diag.table_name or "", spec)
     constraint = table.constraint(diag.constraint_name or "")
     if state == sqlstate.UNIQUE_VIOLATION and isinstance(constraint, UniqueKey):
         values = table.shown(constraint.columns, [row.get(c) for c in constraint.columns])
         return AlreadyExistsError(table.name, constraint.columns, values)
     if state == sqlstate.FOREIGN_KEY_VIOLATION and isinstance(constraint, ForeignKey):
-        parent = TABLES[constraint.table]
+        parent = tables[constraint.table]
         if table is spec and constraint.column in row:  # the written row points nowhere
             detail = constraint.missing(parent, row)
         else:  # a delete of the parent would leave this table's rows dangling

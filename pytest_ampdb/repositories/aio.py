@@ -27,7 +27,7 @@ from pytest_ampdb.repositories.bridge import (
     running_loop,
     spawn,
 )
-from pytest_ampdb.types import AsyncRepositories, Repositories
+from pytest_ampdb.types import TABLE_NAMES, AsyncRepositories, Repositories
 
 Runner = Callable[..., Coroutine[Any, Any, Any]]
 """Runs ``fn(*args, **kwargs)`` (a sync repository method) for the event loop."""
@@ -79,8 +79,8 @@ ASYNC_CLASSES: dict[str, type[AsyncRepository]] = {
 
 def asyncify(repos: Repositories, run: Runner = spawn) -> AsyncRepositories:
     """The async twin of ``repos``: every method runs the sync one through ``run``."""
-    made: dict[str, Any] = {
-        table: ASYNC_CLASSES[table](repo, run) for table, repo in repos.by_table().items()
+    made: dict[str, Any] = {  # the packaged tables (a project's own have no async twin yet)
+        table: ASYNC_CLASSES[table](getattr(repos, table), run) for table in TABLE_NAMES
     }
     return AsyncRepositories(**made)
 

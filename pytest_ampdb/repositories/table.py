@@ -133,6 +133,25 @@ class ScopedRepository(TableRepository[M]):
         self._remove({"project_id": project_id, self.spec.primary_key: id})
 
 
+class UnscopedRepository(TableRepository[M]):
+    """The methods of a repository whose rows belong to no project (looked up by key alone)."""
+
+    def create(self, entity: M) -> M:
+        return self._insert(entity)
+
+    def get_by_id(self, id: str) -> M:
+        return self._one({self.spec.primary_key: id})
+
+    def list(self, *, page_size: int = 100, page_token: str | None = None) -> Page[M]:
+        return self._page({}, page_size, page_token)
+
+    def update(self, entity: M) -> M:
+        return self._save(entity)
+
+    def delete(self, id: str) -> None:
+        self._remove({self.spec.primary_key: id})
+
+
 def present(**filters: object) -> dict[str, object]:
     """The optional filters that were given (``None`` means "any")."""
     return {name: value for name, value in filters.items() if value is not None}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.memory.store import MemoryStore
-from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.seeds.reader import SeedError, SeedSet
 
 
@@ -12,13 +11,13 @@ def load_into_store(store: MemoryStore, seeds: SeedSet) -> int:
     """Insert every seed row; a row the store refuses is a ``SeedError`` naming file and row."""
     deferred = seeds.plan.deferred
     for table in seeds.plan.order:
-        spec = TABLES[table]
+        spec = seeds.tables[table]
         later = {fk.column for fk in deferred.get(table, ())}
         for number, row in enumerate(seeds.rows[table], start=1):
             with _blame(seeds, table, number):
                 store.insert(spec, {**row, **dict.fromkeys(later)})
     for table, fks in deferred.items():
-        spec = TABLES[table]
+        spec = seeds.tables[table]
         for number, row in enumerate(seeds.rows[table], start=1):
             changes = {fk.column: row[fk.column] for fk in fks if row[fk.column] is not None}
             if changes:

@@ -2,8 +2,9 @@
 
 The rows were already normalized and checked against every key and reference by ``read_seeds``,
 so this is only transport: one transaction, tables parents-first with ``COPY``, the cyclic
-references filled in by one ``UPDATE`` batch at the end. It works from ``TABLES`` alone, so a
-column or table added to the models is loaded without touching this module.
+references filled in by one ``UPDATE`` batch at the end. It works from the seed set's
+declarations alone, so a column or table a project declares is loaded without touching this
+module.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import psycopg
 from psycopg import sql
 
 from pytest_ampdb.models.schema import Row, TableSpec
-from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres.convert import param
 from pytest_ampdb.seeds.reader import SeedError, SeedSet
 
@@ -44,10 +44,10 @@ def load_into_postgres(
                 conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
         for table in order:
             deferred = {fk.column for fk in seeds.plan.deferred.get(table, ())}
-            _copy_rows(conn, seeds, TABLES[table], seeds.rows.get(table, []), deferred)
+            _copy_rows(conn, seeds, seeds.tables[table], seeds.rows.get(table, []), deferred)
         for table, fks in seeds.plan.deferred.items():
             _fill_deferred(
-                conn, TABLES[table], seeds.rows.get(table, []), [fk.column for fk in fks]
+                conn, seeds.tables[table], seeds.rows.get(table, []), [fk.column for fk in fks]
             )
     return seeds.count()
 

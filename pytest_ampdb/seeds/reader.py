@@ -67,27 +67,33 @@ class SeedSet:
     plan: LoadPlan
     ids: SeedIds
     files: Mapping[str, Path] = field(default_factory=dict)
+    tables: Mapping[str, TableSpec[Any]] = field(default_factory=lambda: TABLES)
+    """The declarations the rows were checked against (the loaders write through them)."""
 
     def count(self) -> int:
         return sum(len(rows) for rows in self.rows.values())
 
 
-def read_files(directory: Path | None = None) -> SeedSet:
-    """Read, normalize and check each seed file of ``directory`` (default: the packaged seeds);
+def read_files(
+    directory: Path | None = None, tables: Mapping[str, TableSpec[Any]] = TABLES
+) -> SeedSet:
+    """Read, normalize and check each seed file of ``directory`` (default: the packaged seeds)
+    against the declared ``tables`` (a project's own entities and columns too);
     ``seeds.read_seeds`` also checks keys and references across the files."""
     directory = Path(directory) if directory is not None else seeds_dir()
     if not directory.is_dir():
         raise SeedError(f"{directory}: seed directory not found")
     files: dict[str, Path] = {}
     for path in sorted(directory.glob("*.json")):
-        if path.stem not in TABLES:
+        if path.stem not in tables:
             raise SeedError(
-                f"{path}: no table named {path.stem!r} (expected one of {', '.join(TABLES)})"
+                f"{path}: no table named {path.stem!r} (expected one of {', '.join(tables)})"
             )
         files[path.stem] = path
-    rows = {name: _read_file(TABLES[name], files[name]) for name in TABLES if name in files}
-    plan = load_plan(TABLES.values())
-    return SeedSet(directory, {n: rows.get(n, []) for n in plan.order}, plan, _ids(rows), files)
+    rows = {name: _read_file(tables[name], files[name]) for name in tables if name in files}
+    plan = load_plan(tables.values())
+    by_table = {n: rows.get(n, []) for n in plan.order}
+    return SeedSet(directory, by_table, plan, _ids(rows), files, tables)
 
 
 def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
@@ -118,7 +124,7 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
                 f"{path}: row {number}: unknown column {', '.join(unknown)} in {spec.name}"
             )
         try:
-            out.append(spec.normalize(item))
+            out.append(spec.normalize({**spec.declared_defaults, **item}))
         except AmpdbError as exc:
             raise SeedError(f"{path}: row {number}: {exc}") from None
     return out

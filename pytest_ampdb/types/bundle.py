@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from pytest_ampdb.types.async_repositories import (
     AsyncApiKeyRepository,
@@ -29,10 +30,13 @@ from pytest_ampdb.types.repositories import (
     OperationRepository,
     OrganizationRepository,
     ProjectRepository,
+    ProjectScopedRepository,
     ProviderAppRepository,
     ReadStateRepository,
     RevisionRepository,
 )
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +55,29 @@ class Repositories:
     destinations: DestinationRepository
     jwt_keys: JwtKeyRepository
     read_states: ReadStateRepository
+    declared: Mapping[str, Any] = field(default_factory=dict)
+    """Repositories of the entities a project's schema adds (``--ampdb-schema``), by table:
+    ``repos.declared["invoices"].create(...)``; empty for the packaged schema."""
+
+    def of(self, model: type[M]) -> ProjectScopedRepository[M]:
+        """The repository of a project's own (project-scoped) entity, typed by its model:
+        ``repos.of(Invoice).get_by_id(...)`` is an ``Invoice`` to mypy as at run time."""
+        for repo in self.declared.values():
+            spec = getattr(repo, "spec", None)
+            if spec is not None and spec.model is model and spec.scope is not None:
+                found: ProjectScopedRepository[M] = repo
+                return found
+        raise KeyError(
+            f"no project-scoped entity of the schema in effect has the model {model.__name__} "
+            f"(declared: {', '.join(self.declared) or 'none'})"
+        )
 
     def by_table(self) -> dict[str, Any]:
-        """The repositories keyed by table name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The repositories keyed by table name (a project's own entities too)."""
+        return {name: getattr(self, name) for name in TABLE_NAMES} | dict(self.declared)
 
 
-TABLE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Repositories))
+TABLE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Repositories) if f.name != "declared")
 
 
 @dataclass(frozen=True, slots=True)

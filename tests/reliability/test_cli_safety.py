@@ -33,7 +33,10 @@ def no_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("dist", ["site-packages", "dist-packages"])
-@pytest.mark.parametrize("command", [["migrate", "new", "add_things"], ["migrate", "hash"]])
+@pytest.mark.parametrize(
+    "command",
+    [["migrate", "new", "add_things"], ["migrate", "hash"], ["migrate", "diff", "add_things"]],
+)
 def test_writing_commands_refuse_an_installed_distribution(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], dist: str, command: list[str]
 ) -> None:

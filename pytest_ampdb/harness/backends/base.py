@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_ampdb.models.declared import schema_tables
 from pytest_ampdb.types import Repositories
+
+if TYPE_CHECKING:
+    from pytest_ampdb.harness.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +72,27 @@ class BackendContext:
     processes: int = 1
     """Processes that will run tests against the server (xdist workers, else this one)."""
     project_root: Path = field(default_factory=Path.cwd)
+    schema_line: str = ""
+    """The report header's schema line, once the schema was checked."""
+
+
+def schema_line(settings: Settings, version: str, checked: str) -> str:
+    """The report header's line naming the schema and migration version a run uses."""
+    tables = schema_tables(settings.schema)
+    name = settings.schema or "packaged (pytest_ampdb.models.tables)"
+    directory = settings.migrations or "packaged schema/migrations"
+    return (
+        f"schema {name}, {len(tables)} tables; migrations {directory} at version {version}, "
+        f"{checked}"
+    )
+
+
+def check_memory_schema(settings: Settings) -> str:
+    """Memory mode's schema check, without a server: the migration directory is valid and
+    its snapshot says it builds the declared schema. Returns the report header's line."""
+    from pytest_ampdb.migrations import snapshot
+    from pytest_ampdb.paths import migrations_dir
+
+    directory = settings.migrations or migrations_dir()
+    version = snapshot.check(directory, schema_tables(settings.schema))
+    return schema_line(settings, version, f"checked against {snapshot.SNAPSHOT_FILE}")

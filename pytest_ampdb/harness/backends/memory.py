@@ -8,10 +8,14 @@ of microseconds. The repositories over that store are built once and serve every
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pytest_ampdb.harness.backends.base import SeedHook, TestOptions
 from pytest_ampdb.memory.store import MemoryStore
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.modes import Backend
 from pytest_ampdb.repositories import build
 from pytest_ampdb.seeds import SeedSet, load_into_store
@@ -36,29 +40,39 @@ class MemoryBackend:
 
     name: str = Backend.MEMORY
 
-    def __init__(self, seeds: SeedSet | None, seed_hook: SeedHook) -> None:
-        store = MemoryStore()
+    def __init__(
+        self,
+        seeds: SeedSet | None,
+        seed_hook: SeedHook,
+        *,
+        schema: str = "",
+        tables: Mapping[str, TableSpec[Any]] = TABLES,
+    ) -> None:
+        self._schema = schema
+        store = MemoryStore(tables)
         self._empty = store.snapshot()
         self._seed_rows = 0
         if seeds is not None:
             self._seed_rows = load_into_store(store, seeds)
-            seed_hook(build(store))
+            seed_hook(build(store, tables=store.specs))
         self._seeded = store.snapshot()
         self._seeds = seeds
         self._store = store
-        self._repos = build(store)
+        self._repos = build(store, tables=store.specs)
 
     def open(self, options: TestOptions) -> MemoryTestDatabase:
         self._store.restore(self._seeded if options.seed else self._empty)
         return MemoryTestDatabase(self._store, self._repos)
 
     def describe(self) -> list[str]:
+        schema = [self._schema] if self._schema else []
         if self._seeds is None:
-            return ["backend memory (in-process MemoryStore), no seeds"]
+            return ["backend memory (in-process MemoryStore), no seeds", *schema]
         tables = sum(1 for rows in self._seeds.rows.values() if rows)
         return [
             f"backend memory (in-process MemoryStore), seeds {self._seeds.directory} "
-            f"({self._seed_rows} rows in {tables} tables)"
+            f"({self._seed_rows} rows in {tables} tables)",
+            *schema,
         ]
 
     def close(self) -> None:

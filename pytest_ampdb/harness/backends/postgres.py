@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ from pytest_ampdb import migrations, modes
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness import budget, kept
 from pytest_ampdb.harness import template as tpl
-from pytest_ampdb.harness.backends.base import BackendContext, TestOptions
+from pytest_ampdb.harness.backends.base import BackendContext, TestOptions, schema_line
 from pytest_ampdb.harness.isolation import (
     CLONE_TIMEOUT,
     DatabaseIsolation,
@@ -44,7 +44,11 @@ from pytest_ampdb.harness.provisioning.select import (
 )
 from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.harness.settings import Settings
-from pytest_ampdb.migrations.errors import rehash_hint
+from pytest_ampdb.migrations import snapshot
+from pytest_ampdb.migrations.schemadiff import check_database
+from pytest_ampdb.models.declared import schema_source, schema_tables
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.postgres.errors import ConnectionLostError, connection_lost, reason
 from pytest_ampdb.seeds import SeedSet
@@ -106,23 +110,25 @@ def provision(
         timeout=settings.timeout,
     )
     directory = settings.migrations or migrations_dir()
-    files = migrations.MigrationDir(directory)
-    try:  # an edited atlas.sum stops the run before any server work
-        files.validate()
-    except migrations.ChecksumError as exc:
-        raise AmpdbError(
-            f"{directory / 'atlas.sum'}: {exc}; if the change is deliberate, run "
-            + rehash_hint(directory)
-        ) from None
+    files = snapshot.validated(directory)  # an edited atlas.sum stops the run before any server
+    tables = schema_tables(settings.schema)
     server = obtain_server(request)
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []
-        digest = tpl.fingerprint(directory, seed_files, context.fingerprint_files())
+        extra = (*context.fingerprint_files(), *schema_source(settings.schema))
+        digest = tpl.fingerprint(directory, seed_files, extra)
 
         def build(dsn: str) -> None:
             migrations.apply(dsn, directory)
+            with psycopg.connect(dsn) as conn:  # the template has the declared schema
+                difference = check_database(conn, tables)
+            if difference:
+                raise AmpdbError(
+                    f"{directory}: the migrations do not build the declared schema: "
+                    f"{difference}; run 'ampdb migrate diff --dir {directory} NAME'"
+                )
             if seeds is not None:
-                _load_seeds(dsn, context, seeds)
+                _load_seeds(dsn, context, seeds, tables)
 
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
     except BaseException:
@@ -218,12 +224,17 @@ def _last_version(directory: migrations.MigrationDir) -> str:
     return files[-1].version if files else "none"
 
 
-def _load_seeds(dsn: str, context: BackendContext, seeds: SeedSet | None = None) -> None:
+def _load_seeds(
+    dsn: str,
+    context: BackendContext,
+    seeds: SeedSet | None = None,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
+) -> None:
     """Load ``seeds`` (when given) and the ``pytest_ampdb_seed`` hooks' rows, in one commit."""
     with connect(dsn) as conn:
         if seeds is not None:
             load_into_postgres(conn, seeds)
-        context.seed_hook(repositories_over(conn))
+        context.seed_hook(repositories_over(conn, tables=tables))
         conn.commit()
 
 
@@ -263,6 +274,7 @@ class PostgresBackend:
             in_place=self.provisioned.preview,
             make_template=self._copy_preview,
             timeout=settings.timeout,
+            tables=schema_tables(settings.schema),
             project=project_key(context.project_root),
         )
         self._isolations: dict[str, Isolation] = {}
@@ -356,6 +368,7 @@ class PostgresBackend:
             f"backend postgres: PostgreSQL {p.version}, {p.description} ({server})",
             f"migrations at version {p.migration_version}; template {p.template} ({template}); "
             f"isolation {self.settings.isolation}",
+            schema_line(self.settings, p.migration_version, "checked against the template"),
             *([f"WARNING: {p.budget}"] if p.budget else []),
         ]
         if p.untouched:

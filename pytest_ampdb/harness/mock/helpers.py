@@ -7,12 +7,15 @@ where every table not named is an empty mock, so an unexpected repository call f
 
 from __future__ import annotations
 
+import dataclasses
+import types
 import typing
 from typing import Any
 
-from pytest_ampdb.harness.mock.builder import Builder, builders
+from pytest_ampdb.harness.mock.builder import Builder, RepositoryMock, builders
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
 from pytest_ampdb.types import TABLE_NAMES, AsyncRepositories, Repositories
+from pytest_ampdb.types.repositories import ProjectScopedRepository
 
 
 def _interfaces_by_table(bundle: type[Any]) -> dict[str, type[Any]]:
@@ -27,9 +30,11 @@ def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Build
     interface: Any = target
     if isinstance(target, str):
         interface = by_table.get(target)
-    elif target in SPEC_BY_MODEL:
-        interface = by_table[SPEC_BY_MODEL[target].name]
+    elif packaged := next((b for b in target.__mro__ if b in SPEC_BY_MODEL), None):
+        interface = by_table[SPEC_BY_MODEL[packaged].name]  # a project's subclass adds columns
     builder = builders().get(interface) if interface is not None else None
+    if builder is None and dataclasses.is_dataclass(target) and isinstance(target, type):
+        return _own_entity_builder(target)
     if builder is None:
         shown = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
         raise ValueError(
@@ -37,6 +42,16 @@ def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Build
             "a repository interface or a model class"
         )
     return builder()
+
+
+def _own_entity_builder(model: type[Any]) -> Builder[Any]:
+    """A builder for a project's own project-scoped entity (``--ampdb-schema``), its stubs
+    checked against ``ProjectScopedRepository`` of the model."""
+    name = model.__name__
+    interface = ProjectScopedRepository[model]  # type: ignore[valid-type]
+    mock_class = types.new_class(f"{name}Mock", (RepositoryMock, interface))
+    builder_class: type[Builder[Any]] = types.new_class(f"{name}Builder", (Builder[mock_class],))  # type: ignore[valid-type]
+    return builder_class()
 
 
 def repositories(**by_table: Any) -> Repositories:

@@ -1,0 +1,1 @@
+../../../schema/migrations/20261123230000_create_organizations_projects.sql

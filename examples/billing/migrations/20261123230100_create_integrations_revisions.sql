@@ -1,0 +1,1 @@
+../../../schema/migrations/20261123230100_create_integrations_revisions.sql

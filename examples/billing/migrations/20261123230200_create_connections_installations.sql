@@ -1,0 +1,1 @@
+../../../schema/migrations/20261123230200_create_connections_installations.sql

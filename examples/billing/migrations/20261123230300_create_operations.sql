@@ -1,0 +1,1 @@
+../../../schema/migrations/20261123230300_create_operations.sql

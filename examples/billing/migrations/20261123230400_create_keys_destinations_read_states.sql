@@ -1,0 +1,1 @@
+../../../schema/migrations/20261123230400_create_keys_destinations_read_states.sql

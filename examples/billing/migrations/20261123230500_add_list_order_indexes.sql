@@ -1,0 +1,1 @@
+../../../schema/migrations/20261123230500_add_list_order_indexes.sql

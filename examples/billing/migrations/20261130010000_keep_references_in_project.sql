@@ -1,0 +1,1 @@
+../../../schema/migrations/20261130010000_keep_references_in_project.sql

@@ -1,0 +1,1 @@
+../../../schema/migrations/20261130013000_add_lookup_indexes.sql

@@ -1,0 +1,171 @@
+"""Which table declarations are in effect: the packaged twelve, or a project's own schema.
+
+A schema module (``--ampdb-schema=MODULE``, ``migrate diff --to MODULE``) is any importable
+module with a ``TABLES`` mapping of table name to ``TableSpec``; that mapping is the whole
+schema. ``extend`` builds one from the packaged tables: a model subclass adds columns to an
+existing entity, a new ``TableSpec`` adds an entity. Every schema is checked before any database
+is touched, and a declaration that cannot be a table is one line naming entity and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
+
+MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL's NAMEDATALEN - 1: a longer name is silently truncated."""
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+"""A name PostgreSQL keeps as written without quotes (upper case would be folded)."""
+
+
+class DeclarationError(AmpdbError):
+    """A schema declaration that cannot be a table (the message names entity and field)."""
+
+
+def extend(
+    *,
+    columns: Iterable[type[Any]] = (),
+    tables: Iterable[TableSpec[Any]] = (),
+    base: Mapping[str, TableSpec[Any]] = TABLES,
+) -> dict[str, TableSpec[Any]]:
+    """``base`` (the packaged tables) with added columns and entities, checked.
+
+    ``columns``: dataclass subclasses of existing models (``class TieredApiKey(ApiKey): tier:
+    str = "free"``); each replaces its parent's model in that table. ``tables``: new entities.
+    """
+    out = dict(base)
+    by_model = {spec.model: spec for spec in out.values()}
+    for model in columns:
+        parent = next(
+            (by_model[b] for b in getattr(model, "__mro__", ())[1:] if b in by_model), None
+        )
+        if parent is None:
+            raise DeclarationError(
+                f"{getattr(model, '__qualname__', model)}: extends no declared entity "
+                f"(subclass one of {', '.join(m.__name__ for m in by_model)})"
+            )
+        if out[parent.name].model is not parent.model:
+            raise DeclarationError(f"{model.__qualname__}: {parent.name} is extended twice")
+        added = {f.name for f in dataclasses.fields(model)} - set(parent.column_names)
+        out[parent.name] = dataclasses.replace(
+            parent, model=model, defaulted=parent.defaulted | added
+        )
+    for spec in tables:
+        if spec.name in out:
+            raise DeclarationError(f"{spec.name}: the entity is declared twice")
+        every = frozenset(f.name for f in dataclasses.fields(spec.model))
+        out[spec.name] = dataclasses.replace(spec, defaulted=spec.defaulted | every)
+    check_declarations(out)
+    return out
+
+
+def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
+    """Refuse, with one line naming entity and field, what PostgreSQL could not hold as
+    declared: an unknown reference, a type with no column kind, a name folded or truncated,
+    a name used twice."""
+    relations: dict[str, str] = {}  # tables, indexes and key constraints share one namespace
+
+    def claim(name: str, owner: str) -> None:
+        _check_name(name, owner)
+        if name in relations:
+            raise DeclarationError(f"{owner}: name {name!r} is also used by {relations[name]}")
+        relations[name] = owner
+
+    from pytest_ampdb.migrations.desired import index_name
+
+    for key, spec in tables.items():
+        if key != spec.name:
+            raise DeclarationError(f"{key}: declared under another name than its TableSpec's")
+        claim(spec.name, f"entity {spec.name}")
+        try:
+            names = set(spec.column_names)
+        except TypeError as exc:  # "column x: no column kind for <type>"
+            raise DeclarationError(f"{spec.name}: {exc}; no PostgreSQL type maps to it") from None
+        for column in spec.column_names:
+            _check_name(column, f"{spec.name}.{column}")
+        used = [
+            spec.primary_key,
+            *(c for k in spec.unique for c in k.columns),
+            *(c for fk in spec.foreign_keys for c in fk.columns),
+            *(c.column for c in spec.checks),
+            *spec.order_by,
+            *(c for cols in (*spec.lookups, *spec.indexes) for c in cols),
+            *([spec.scope] if spec.scope else []),
+        ]
+        for column in used:
+            if column not in names:
+                raise DeclarationError(
+                    f"{spec.name}.{column}: no such field in {spec.model.__name__}"
+                )
+        for fk in spec.foreign_keys:
+            parent = tables.get(fk.table)
+            if parent is None:
+                raise DeclarationError(
+                    f"{spec.name}.{fk.column}: references unknown entity {fk.table!r}"
+                )
+            if fk.scope and parent.scope != fk.scope:
+                raise DeclarationError(
+                    f"{spec.name}.{fk.column}: a {fk.scope}-scoped reference to {fk.table}, "
+                    f"which is not scoped by {fk.scope}"
+                )
+        for key_ in spec.keys:
+            claim(key_.name, f"{spec.name} key {key_.name}")
+        for cols in spec.index_columns:
+            claim(index_name(spec.name, cols), f"{spec.name} index on {', '.join(cols)}")
+        for fk in spec.foreign_keys:
+            _check_name(fk.name, f"{spec.name}.{fk.column}")
+        for check in spec.checks:
+            _check_name(check.name, f"{spec.name}.{check.column}")
+
+
+def _check_name(name: str, owner: str) -> None:
+    if not _PLAIN_NAME.fullmatch(name):
+        raise DeclarationError(
+            f"{owner}: name {name!r} is not lower-case letters, digits and _ (PostgreSQL would "
+            "fold or need quotes)"
+        )
+    if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        raise DeclarationError(
+            f"{owner}: name {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes (PostgreSQL "
+            "would truncate it)"
+        )
+
+
+def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
+    """The ``TABLES`` of ``module`` (default: the packaged schema), checked to be declarations."""
+    if not module:
+        return TABLES
+    try:
+        loaded = importlib.import_module(module)
+    except DeclarationError as exc:
+        raise DeclarationError(f"schema module {module}: {exc}") from None
+    except ImportError as exc:
+        raise AmpdbError(f"schema module {module}: cannot be imported ({exc})") from None
+    tables = getattr(loaded, "TABLES", None)
+    if not isinstance(tables, Mapping) or not all(
+        isinstance(spec, TableSpec) for spec in tables.values()
+    ):
+        raise AmpdbError(f"schema module {module}: TABLES must map table names to TableSpecs")
+    try:
+        check_declarations(tables)
+    except DeclarationError as exc:
+        raise DeclarationError(f"schema module {module}: {exc}") from None
+    return tables
+
+
+def schema_source(module: str | None) -> tuple[Path, ...]:
+    """The file a schema module was loaded from (none for the packaged schema): a change to
+    it rebuilds a kept template."""
+    if not module:
+        return ()
+    schema_tables(module)
+    file = getattr(importlib.import_module(module), "__file__", None)
+    return (Path(file),) if file else ()
