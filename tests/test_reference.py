@@ -18,7 +18,7 @@ import pytest
 from pytest_ampdb import errors, mock, models, types
 from pytest_ampdb.models import ENTITIES
 from pytest_ampdb.postgres import errors as postgres_errors
-from pytest_ampdb.types import Repositories
+from pytest_ampdb.types import TABLE_NAMES, Repositories
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
@@ -83,7 +83,7 @@ def test_every_model_field_is_listed_with_its_type(model: type[Any]) -> None:
         assert f"| `{field.name}` | {cell(str(field.type))} |" in rows, field.name
 
 
-@pytest.mark.parametrize("table", [f.name for f in dataclasses.fields(Repositories)])
+@pytest.mark.parametrize("table", TABLE_NAMES)
 def test_every_repository_method_is_listed_with_its_signature(table: str) -> None:
     annotation = {f.name: f.type for f in dataclasses.fields(Repositories)}[table]
     protocol = getattr(types, str(annotation))

@@ -69,8 +69,13 @@ def _async_class(protocol: type) -> type[AsyncRepository]:
     return type(f"Async{protocol.__name__}", (AsyncRepository,), body)
 
 
-PROTOCOLS: dict[str, type] = get_type_hints(Repositories)
-"""The sync Protocol of each table (the bundle's declaration): the methods its async twin has."""
+PROTOCOLS: dict[str, type] = {
+    table: protocol
+    for table, protocol in get_type_hints(Repositories).items()
+    if table in TABLE_NAMES
+}
+"""The sync Protocol of each packaged table (the bundle's declaration): the methods its async
+twin has."""
 
 ASYNC_CLASSES: dict[str, type[AsyncRepository]] = {
     table: _async_class(protocol) for table, protocol in PROTOCOLS.items()

@@ -38,7 +38,19 @@ from pytest_ampdb.harness.provisioning.local import STATE_FILE, default_base_dir
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_ENV = "AMPDB_RELIABILITY_FIGURES"
 
-PYTEST = (sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider")
+# pytest-asyncio (a dev dependency) warns on stderr in a project that does not set its loop
+# scope; these child projects have no async tests, and their stderr is what is checked
+PYTEST = (
+    sys.executable,
+    "-m",
+    "pytest",
+    "-p",
+    "no:randomly",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:asyncio",
+)
 AMPDB = (sys.executable, "-c", "import sys; from pytest_ampdb.cli import main; sys.exit(main())")
 
 # Variables of the surrounding run that would steer the child run instead of its arguments.
