@@ -28,10 +28,12 @@ from pytest_ampdb.types import (
     OperationRepository,
     OrganizationRepository,
     ProjectRepository,
+    ProjectScopedRepository,
     ProviderAppRepository,
     ReadStateRepository,
     Repositories,
     RevisionRepository,
+    UnscopedRepository,
 )
 
 M = TypeVar("M")
@@ -75,6 +77,27 @@ jwt_keys = Accessor[JwtKeyRepository](_injection, "jwt_keys")
 read_states = Accessor[ReadStateRepository](_injection, "read_states")
 declared: Callable[[], Mapping[str, Any]] = _injection.declared
 """The repositories of the project's own entities (``--ampdb-schema``) in effect, by table."""
+
+
+def of(model: type[M]) -> ProjectScopedRepository[M]:
+    """The repository in effect of a project-scoped entity, typed by its model (mypy sees
+    ``database.of(Invoice).get_by_id(...).amount_cents``); ``database.invoices()`` is the same
+    repository, untyped."""
+    found: ProjectScopedRepository[M] = _injection.of(model, scoped=True)
+    return found
+
+
+def of_unscoped(model: type[M]) -> UnscopedRepository[M]:
+    """``of`` for an entity whose rows belong to no project (found by id alone)."""
+    found: UnscopedRepository[M] = _injection.of(model, scoped=False)
+    return found
+
+
+def __getattr__(name: str) -> Accessor[Any]:
+    """``database.<table>()`` for each table a project's schema adds (``database.invoices()``),
+    like the packaged accessors: the repository in effect when called."""
+    return _injection.accessor(__name__, name)
+
 
 with_organization_repository = Injector[OrganizationRepository](_injection, "organizations")
 with_project_repository = Injector[ProjectRepository](_injection, "projects")

@@ -13,9 +13,14 @@ import typing
 from typing import Any
 
 from pytest_ampdb.harness.mock.builder import Builder, RepositoryMock, builders
+from pytest_ampdb.models.declared import declared_spec
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
 from pytest_ampdb.types import TABLE_NAMES, AsyncRepositories, Repositories
-from pytest_ampdb.types.repositories import ProjectScopedRepository
+from pytest_ampdb.types.async_repositories import (
+    AsyncProjectScopedRepository,
+    AsyncUnscopedRepository,
+)
+from pytest_ampdb.types.repositories import ProjectScopedRepository, UnscopedRepository
 
 
 def _interfaces_by_table(bundle: type[Any]) -> dict[str, type[Any]]:
@@ -34,7 +39,7 @@ def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Build
         interface = by_table[SPEC_BY_MODEL[packaged].name]  # a project's subclass adds columns
     builder = builders().get(interface) if interface is not None else None
     if builder is None and dataclasses.is_dataclass(target) and isinstance(target, type):
-        return _own_entity_builder(target)
+        return _own_entity_builder(target, asynchronous=asynchronous)
     if builder is None:
         shown = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
         raise ValueError(
@@ -44,14 +49,34 @@ def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Build
     return builder()
 
 
-def _own_entity_builder(model: type[Any]) -> Builder[Any]:
-    """A builder for a project's own project-scoped entity (``--ampdb-schema``), its stubs
-    checked against ``ProjectScopedRepository`` of the model."""
-    name = model.__name__
-    interface = ProjectScopedRepository[model]  # type: ignore[valid-type]
-    mock_class = types.new_class(f"{name}Mock", (RepositoryMock, interface))
-    builder_class: type[Builder[Any]] = types.new_class(f"{name}Builder", (Builder[mock_class],))  # type: ignore[valid-type]
+def _own_entity_builder(model: type[Any], *, asynchronous: bool) -> Builder[Any]:
+    """A builder for a project's own entity (``--ampdb-schema``), its stubs checked against
+    ``ProjectScopedRepository`` of the model, or ``UnscopedRepository`` for an entity whose
+    rows belong to no project (as declared; an entity whose schema module is not imported is
+    project-scoped when it has a ``project_id``)."""
+    spec = declared_spec(model)
+    if spec is not None:
+        scoped = spec.scope is not None
+    else:
+        scoped = "project_id" in {f.name for f in dataclasses.fields(model)}
+    generic = _GENERIC[asynchronous, scoped]
+    interface = generic[model]
+    prefix = "Async" if asynchronous else ""
+    mock_class = types.new_class(f"{prefix}{model.__name__}Mock", (RepositoryMock, interface))
+    builder_class: type[Builder[Any]] = types.new_class(
+        f"{prefix}{model.__name__}Builder",
+        (Builder[mock_class],),  # type: ignore[valid-type]
+    )
     return builder_class()
+
+
+_GENERIC: dict[tuple[bool, bool], Any] = {
+    (False, True): ProjectScopedRepository,
+    (False, False): UnscopedRepository,
+    (True, True): AsyncProjectScopedRepository,
+    (True, False): AsyncUnscopedRepository,
+}
+"""The interface of a project's own entity, by (asynchronous, project-scoped)."""
 
 
 def repositories(**by_table: Any) -> Repositories:
