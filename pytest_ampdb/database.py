@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.injection import Accessor, Injection, Injector
@@ -35,6 +35,9 @@ from pytest_ampdb.types import (
     RevisionRepository,
     UnscopedRepository,
 )
+
+if TYPE_CHECKING:
+    from pytest_ampdb.models.schema import TableSpec
 
 M = TypeVar("M")
 _testing = threading.Event()
@@ -145,18 +148,28 @@ def environment_default(
     )
 
 
+def environment_schema() -> Mapping[str, TableSpec[Any]]:
+    """The tables of the schema module ``AMPDB_SCHEMA`` names (default: the packaged schema),
+    so a service's default repositories include its own entities, as under pytest."""
+    from pytest_ampdb.models.declared import schema_tables
+
+    return schema_tables(os.environ.get("AMPDB_SCHEMA"))
+
+
 def _memory_default() -> Repositories:
     from pytest_ampdb import memory, seeds
 
-    store = memory.MemoryStore()
-    seeds.load_into_store(store, seeds.read_seeds())
+    tables = environment_schema()
+    store = memory.MemoryStore(tables)
+    seeds.load_into_store(store, seeds.read_seeds(tables=tables))
     return memory.repositories(store)
 
 
 def _postgres_default(dsn: str | None) -> Repositories:
     from pytest_ampdb import postgres
 
-    return postgres.repositories(postgres.connect(require_dsn(dsn)))
+    pool = postgres.connect(require_dsn(dsn))
+    return postgres.repositories(pool, tables=environment_schema())
 
 
 def require_dsn(dsn: str | None) -> str:

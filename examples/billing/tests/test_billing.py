@@ -129,7 +129,7 @@ def test_mocked_plan_and_async_invoice_repositories(ampdb_mock: Any) -> None:
         lambda id: Plan(id=id, name="gold", monthly_cents=9)
     )
     assert plans.build().get_by_id("p1").name == "gold"
-    with pytest.raises(TypeError, match="UnscopedRepository"):
+    with pytest.raises(TypeError, match=r"PlanRepository\.get_by_id\(id: str\) -> Plan"):
         ampdb_mock.builder_for(Plan).with_get_by_id(lambda project_id, id: None)
     built = (
         ampdb_mock.builder_for(Invoice, asynchronous=True)

@@ -59,9 +59,13 @@ def _own_entity_builder(model: type[Any], *, asynchronous: bool) -> Builder[Any]
         scoped = spec.scope is not None
     else:
         scoped = "project_id" in {f.name for f in dataclasses.fields(model)}
-    generic = _GENERIC[asynchronous, scoped]
-    interface = generic[model]
     prefix = "Async" if asynchronous else ""
+    # named as a packaged one is (``JwtKeyRepository(ProjectScopedRepository[JwtKey])``), so
+    # a refused stub reads ``TagRepository.get_by_id(id: str) -> Tag``
+    interface = types.new_class(
+        f"{prefix}{model.__name__}Repository",
+        (_GENERIC[asynchronous, scoped][model], typing.Protocol),
+    )
     mock_class = types.new_class(f"{prefix}{model.__name__}Mock", (RepositoryMock, interface))
     builder_class: type[Builder[Any]] = types.new_class(
         f"{prefix}{model.__name__}Builder",

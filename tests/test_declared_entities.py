@@ -1,0 +1,158 @@
+"""A project's own entities through every surface the packaged ones have, in-process: the
+facades' accessors and ``of``/``of_unscoped``, the async twins, mock builders of either scope and
+the factory lookup behind the ``<entity>_factory`` fixtures. (examples/billing runs the same
+surfaces under both modes: tests/test_evolve_workflow.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pytest
+
+from pytest_ampdb import async_database, database, memory, mock
+from pytest_ampdb.errors import AmpdbError, NotFoundError
+from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
+from pytest_ampdb.harness.fixtures import declared_fixtures
+from pytest_ampdb.models.columns import Id
+from pytest_ampdb.models.declared import extend
+from pytest_ampdb.models.ids import new_id
+from pytest_ampdb.models.schema import ForeignKey, OnDelete, TableSpec
+from pytest_ampdb.repositories.aio import asyncify
+from pytest_ampdb.types import Repositories
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Note:
+    id: Id = field(default_factory=new_id)
+    project_id: Id
+    text: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tag:
+    id: Id = field(default_factory=new_id)
+    label: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+NOTES = TableSpec(
+    name="notes",
+    model=Note,
+    foreign_keys=(ForeignKey("notes_project_id_fkey", "project_id", "projects", OnDelete.CASCADE),),
+)
+TAGS = TableSpec(name="tags", model=Tag, scope=None)
+TABLES = extend(tables=[NOTES, TAGS])
+
+
+class NoteFactory(ProjectScopedFactory[Note]):
+    class Meta:
+        model = Note
+
+    text = "remember"
+
+
+class TagFactory(AmpdbFactory[Tag]):
+    class Meta:
+        model = Tag
+
+    label = "urgent"
+
+
+@pytest.fixture
+def repos() -> Repositories:
+    return memory.repositories(memory.MemoryStore(TABLES))
+
+
+def test_the_facade_finds_own_entities_by_table_and_by_model(repos: Repositories) -> None:
+    with database.use(repos):
+        project = ProjectFactory.create()
+        note = NoteFactory.create(project_id=project.id)
+        tag = TagFactory.create()
+        assert database.notes() is repos.declared["notes"]
+        assert database.of(Note).get_by_id(project.id, note.id) == note
+        assert database.of_unscoped(Tag).get_by_id(tag.id) == tag
+        database.of_unscoped(Tag).delete(tag.id)
+        with pytest.raises(NotFoundError):
+            database.tags().get_by_id(tag.id)
+
+
+def test_a_wrong_scope_or_an_unknown_model_is_one_line(repos: Repositories) -> None:
+    with pytest.raises(AmpdbError, match=r"^tags: its rows belong to no project; use of_unscoped"):
+        repos.of(Tag)
+    with pytest.raises(AmpdbError, match=r"^notes: its rows belong to a project; use of\(Note\)"):
+        repos.of_unscoped(Note)
+    with pytest.raises(AmpdbError, match=r"has the model str \(a project's own entities: notes, "):
+        repos.of(str)
+
+
+def test_a_name_that_is_no_table_is_an_attribute_error(repos: Repositories) -> None:
+    with database.use(repos):
+        assert not hasattr(database, "note")
+        with pytest.raises(AttributeError, match="'note'"):
+            database.note  # noqa: B018
+
+
+def test_the_async_twins_of_own_entities(repos: Repositories) -> None:
+    async def scenario() -> tuple[Note, Tag]:
+        with async_database.use(asyncify(repos)):
+            project = await ProjectFactory.acreate()
+            made = await async_database.of(Note).create(Note(project_id=project.id, text="a"))
+            tag = await async_database.tags().create(Tag(label="b"))
+            assert async_database.repositories().declared.keys() == {"notes", "tags"}
+            return await async_database.notes().get_by_id(project.id, made.id), tag
+
+    with database.use(repos):
+        note, tag = asyncio.run(scenario())
+        assert database.of(Note).get_by_id(note.project_id, note.id) == note
+        assert repos.of_unscoped(Tag).get_by_id(tag.id) == tag
+
+
+def test_builders_of_own_entities_follow_their_scope() -> None:
+    tags = mock.builder_for(Tag).with_get_by_id(lambda id: Tag(id=id, label="x")).build()
+    assert tags.get_by_id("t1").label == "x"
+    with pytest.raises(
+        TypeError, match=r"stub for TagRepository\.get_by_id\(id: str\) -> Tag cannot"
+    ):
+        mock.builder_for(Tag).with_get_by_id(lambda project_id, id: None)
+    notes = mock.builder_for(Note, asynchronous=True).with_delete(lambda project_id, id: None)
+    assert asyncio.run(notes.build().delete("p", "n")) is None
+    assert type(mock.builder_for(Tag, asynchronous=True)).__name__ == "AsyncTagBuilder"
+
+
+def test_the_factory_of_a_model_is_the_one_on_the_base() -> None:
+    assert factory_for(Note) is NoteFactory
+
+    class LoudNoteFactory(NoteFactory):  # a variant keeping the model: not a rival
+        text = "REMEMBER"
+
+    assert factory_for(Note) is NoteFactory
+    with pytest.raises(LookupError, match=r"^str: no factory makes it: declare one on "):
+        factory_for(str)
+    assert factory_for(str, TagFactory) is TagFactory
+
+
+def test_each_own_entity_gets_its_factory_and_model_fixtures() -> None:
+    plugin = declared_fixtures(TABLES)
+    made = {name for name in vars(plugin) if not name.startswith("__")}
+    assert made == {"note_factory", "note", "tag_factory", "tag"}
+
+
+def test_a_services_default_repositories_follow_ampdb_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside a test run, the default comes from the environment: AMPDB_SCHEMA names the
+    schema, so a service's ``database.of(Note)`` works as in its tests."""
+    monkeypatch.setenv("AMPDB_BACKEND", "memory")
+    monkeypatch.setenv("AMPDB_SCHEMA", __name__)
+    previous = database.set_default()  # neither repos nor provider: from the environment
+    try:
+        assert database.of_unscoped(Tag).list().items == []
+        assert set(database.declared()) == {"notes", "tags"}
+        assert database.projects().list().items  # the packaged seeds are loaded too
+    finally:
+        database.restore_default(previous)
