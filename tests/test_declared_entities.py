@@ -6,8 +6,10 @@ surfaces under both modes: tests/test_evolve_workflow.py.)"""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +158,63 @@ def test_a_services_default_repositories_follow_ampdb_schema(
         assert database.projects().list().items  # the packaged seeds are loaded too
     finally:
         database.restore_default(previous)
+
+
+def test_a_mock_bundle_holds_own_entities() -> None:
+    """Unit tests inject mocks of a project's own entities as of the packaged ones."""
+    note = Note(project_id="p", text="t")
+    notes = mock.builder_for(Note).with_get_by_id(lambda project_id, id: note)
+    with database.use(mock.repositories(declared={"notes": notes})):
+        assert database.notes().get_by_id("p", note.id) is note
+        assert database.of(Note).get_by_id("p", note.id) is note
+        with pytest.raises(mock.NotStubbedError):
+            database.projects().get_by_id("x")
+    tags = mock.builder_for(Tag, asynchronous=True).with_get_by_id(lambda id: Tag(label=id))
+    bundle = mock.async_repositories(declared={"tags": tags})
+    assert asyncio.run(bundle.of_unscoped(Tag).get_by_id("a")).label == "a"
+
+
+BILLING = Path(__file__).resolve().parents[1] / "examples" / "billing"
+
+
+def billing_copy(pytester: pytest.Pytester, *, factories: bool) -> None:
+    """examples/billing in a fresh folder (its schema naming its factories, or not)."""
+    for folder in ("billing", "migrations", "seed"):
+        shutil.copytree(BILLING / folder, pytester.path / folder)
+    shutil.copy(BILLING / "pyproject.toml", pytester.path)
+    schema = pytester.path / "billing" / "schema.py"
+    if not factories:
+        schema.write_text(schema.read_text().replace('FACTORIES = "billing.factories"', ""))
+
+
+def run_memory(pytester: pytest.Pytester) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ampdb=memory")
+
+
+def test_the_fixtures_import_the_factories_the_schema_names(pytester: pytest.Pytester) -> None:
+    billing_copy(pytester, factories=True)
+    pytester.makepyfile(
+        test_fixtures="""
+from billing.schema import Invoice, Plan
+
+def test_own_entity_fixtures(invoice, plan, invoice_factory, ampdb):
+    # billing.factories is imported by no test: the schema's FACTORIES names it
+    assert invoice_factory.__module__ == "billing.factories"
+    assert ampdb.of(Invoice).get_by_id(invoice.project_id, invoice.id) == invoice
+    assert ampdb.of_unscoped(Plan).get_by_id(plan.id) == plan
+"""
+    )
+    run_memory(pytester).assert_outcomes(passed=1)
+
+
+def test_an_entity_with_no_factory_fails_its_fixture_with_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    billing_copy(pytester, factories=False)
+    pytester.makepyfile(test_fixtures="def test_a_plan(plan): pass\n")
+    result = run_memory(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*pytest-ampdb: plan_factory: Plan: no factory makes it: declare one on *"]
+    )
+    assert "Traceback" not in result.stdout.str()

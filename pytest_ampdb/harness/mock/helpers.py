@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from pytest_ampdb.harness.mock.builder import Builder, RepositoryMock, builders
@@ -66,7 +67,11 @@ def _own_entity_builder(model: type[Any], *, asynchronous: bool) -> Builder[Any]
         f"{prefix}{model.__name__}Repository",
         (_GENERIC[asynchronous, scoped][model], typing.Protocol),
     )
-    mock_class = types.new_class(f"{prefix}{model.__name__}Mock", (RepositoryMock, interface))
+    mock_class = types.new_class(
+        f"{prefix}{model.__name__}Mock",
+        (RepositoryMock, interface),
+        exec_body=lambda ns: ns.update(spec=spec),  # how of(Model) finds a mock among repos
+    )
     builder_class: type[Builder[Any]] = types.new_class(
         f"{prefix}{model.__name__}Builder",
         (Builder[mock_class],),  # type: ignore[valid-type]
@@ -83,15 +88,18 @@ _GENERIC: dict[tuple[bool, bool], Any] = {
 """The interface of a project's own entity, by (asynchronous, project-scoped)."""
 
 
-def repositories(**by_table: Any) -> Repositories:
+def repositories(declared: Mapping[str, Any] | None = None, **by_table: Any) -> Repositories:
     """A bundle of mocks: each table given as a builder (built here) or any repository object;
-    every other table an empty mock whose methods all raise ``NotStubbedError``."""
-    return Repositories(**_mocks(by_table, asynchronous=False))
+    every other table an empty mock whose methods all raise ``NotStubbedError``. ``declared``:
+    a project's own entities by table (``{"invoices": mock.builder_for(Invoice)}``)."""
+    return Repositories(**_mocks(by_table, asynchronous=False), declared=_built(declared or {}))
 
 
-def async_repositories(**by_table: Any) -> AsyncRepositories:
+def async_repositories(
+    declared: Mapping[str, Any] | None = None, **by_table: Any
+) -> AsyncRepositories:
     """``repositories`` for async code: every table not given an empty async mock."""
-    return AsyncRepositories(**_mocks(by_table, asynchronous=True))
+    return AsyncRepositories(**_mocks(by_table, asynchronous=True), declared=_built(declared or {}))
 
 
 def _mocks(by_table: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
@@ -99,12 +107,15 @@ def _mocks(by_table: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
     if unknown:
         raise TypeError(
             f"mock.repositories() got unknown table name(s): {', '.join(unknown)} "
-            f"(tables: {', '.join(TABLE_NAMES)})"
+            f"(tables: {', '.join(TABLE_NAMES)}; a project's own: declared={{...}})"
         )
-    chosen: dict[str, Any] = {}
-    for table in TABLE_NAMES:
-        value = by_table.get(table)
-        if value is None:
-            value = builder_for(table, asynchronous=asynchronous)
-        chosen[table] = value.build() if isinstance(value, Builder) else value
-    return chosen
+    chosen = {
+        table: by_table.get(table) or builder_for(table, asynchronous=asynchronous)
+        for table in TABLE_NAMES
+    }
+    return _built(chosen)
+
+
+def _built(by_table: Mapping[str, Any]) -> dict[str, Any]:
+    """Each builder built, any other repository object as given."""
+    return {t: v.build() if isinstance(v, Builder) else v for t, v in by_table.items()}
