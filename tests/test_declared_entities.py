@@ -6,6 +6,7 @@ surfaces under both modes: tests/test_evolve_workflow.py.)"""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ampdb import async_database, database, memory, mock
+from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
 from pytest_ampdb.errors import AmpdbError, NotFoundError
 from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
 from pytest_ampdb.harness.fixtures import declared_fixtures
@@ -218,3 +219,29 @@ def test_an_entity_with_no_factory_fails_its_fixture_with_one_line(
         ["*pytest-ampdb: plan_factory: Plan: no factory makes it: declare one on *"]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_async_postgres_repositories_follow_a_projects_schema(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``postgres.async_repositories(pool, tables=...)`` (what ``async_database``'s default
+    uses with AMPDB_SCHEMA): a project's own entities over an async pool, each call awaited."""
+    monkeypatch.syspath_prepend(str(BILLING))
+    schema = importlib.import_module("billing.schema")
+    migrations.apply(fresh_database, BILLING / "migrations")
+
+    async def scenario() -> None:
+        pool = await postgres.async_connect(fresh_database, min_size=1)
+        try:
+            repos = postgres.async_repositories(pool, tables=schema.TABLES)
+            plans = repos.of_unscoped(schema.Plan)
+            made = await plans.create(schema.Plan(name="gold", monthly_cents=9900))
+            assert await plans.get_by_id(made.id) == made
+            with async_database.use(repos):
+                assert (await async_database.plans().list()).items == [made]
+                invoices = await async_database.of(schema.Invoice).list(str(new_id()))
+                assert invoices.items == []
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
