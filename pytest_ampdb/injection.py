@@ -74,8 +74,7 @@ class Injection(Generic[B]):
 
     def of(self, model: type[Any], *, scoped: bool) -> Any:
         """The repository in effect of the table whose model is ``model`` (``database.of``)."""
-        by_table = {table: self.current(table) for table in TABLE_NAMES} | dict(self.declared())
-        return repository_of(by_table, model, scoped=scoped)
+        return repository_of(self.repositories().by_table(), model, scoped=scoped)
 
     def accessor(self, facade: str, name: str) -> Accessor[Any]:
         """``<facade>.<table>()`` for a table a project's schema adds (a module ``__getattr__``):
