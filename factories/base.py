@@ -126,6 +126,35 @@ def table_of(model: type[Any]) -> str:
     )
 
 
+def factory_for(
+    model: type[Any], default: type[AmpdbFactory[Any]] | None = None
+) -> type[AmpdbFactory[Any]]:
+    """The factory that makes ``model``: the one concrete factory on this base whose
+    ``Meta.model`` it is (a subclass of that factory keeping its model is a variant of it, not
+    a rival), else ``default``. How the ``<entity>_factory`` fixtures find a project's own
+    factories."""
+    found: list[type[AmpdbFactory[Any]]] = []
+    pending: list[type[AmpdbFactory[Any]]] = [AmpdbFactory]
+    while pending:
+        each = pending.pop()
+        pending.extend(each.__subclasses__())
+        if not each._meta.abstract and each._meta.model is model:
+            found.append(each)
+    roots = [f for f in found if not any(o is not f and issubclass(f, o) for o in found)]
+    if len(roots) == 1:
+        return roots[0]
+    if roots:
+        names = ", ".join(sorted(f"{f.__module__}.{f.__qualname__}" for f in roots))
+        raise LookupError(f"{model.__name__}: more than one factory makes it ({names})")
+    if default is not None:
+        return default
+    raise LookupError(
+        f"{model.__name__}: no factory makes it: declare one on "
+        "pytest_ampdb.factories.ProjectScopedFactory (AmpdbFactory for an entity no project "
+        f"owns) with Meta.model = {model.__name__}, in a module the schema's FACTORIES names"
+    )
+
+
 def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
     token = None
     while True:

@@ -10,7 +10,9 @@ rows, and the same transaction, as the sync ones).
 
 from __future__ import annotations
 
-from pytest_ampdb.database import environment_default, require_dsn
+from typing import Any, TypeVar
+
+from pytest_ampdb.database import environment_default, environment_schema, require_dsn
 from pytest_ampdb.injection import Accessor, Injection, Injector
 from pytest_ampdb.types import AsyncRepositories
 from pytest_ampdb.types.async_repositories import (
@@ -23,10 +25,14 @@ from pytest_ampdb.types.async_repositories import (
     AsyncOperationRepository,
     AsyncOrganizationRepository,
     AsyncProjectRepository,
+    AsyncProjectScopedRepository,
     AsyncProviderAppRepository,
     AsyncReadStateRepository,
     AsyncRevisionRepository,
+    AsyncUnscopedRepository,
 )
+
+M = TypeVar("M")
 
 
 def _memory_default() -> AsyncRepositories:
@@ -40,7 +46,8 @@ def _memory_default() -> AsyncRepositories:
 def _postgres_default(dsn: str | None) -> AsyncRepositories:
     from pytest_ampdb import postgres
 
-    return postgres.async_repositories(postgres.async_pool(require_dsn(dsn)))
+    pool = postgres.async_pool(require_dsn(dsn))
+    return postgres.async_repositories(pool, tables=environment_schema())
 
 
 def _from_environment() -> AsyncRepositories:
@@ -74,6 +81,26 @@ api_keys = Accessor[AsyncApiKeyRepository](_injection, "api_keys")
 destinations = Accessor[AsyncDestinationRepository](_injection, "destinations")
 jwt_keys = Accessor[AsyncJwtKeyRepository](_injection, "jwt_keys")
 read_states = Accessor[AsyncReadStateRepository](_injection, "read_states")
+declared = _injection.declared
+"""The async repositories of the project's own entities in effect, by table."""
+
+
+def of(model: type[M]) -> AsyncProjectScopedRepository[M]:
+    """``database.of`` for async code: ``await async_database.of(Invoice).get_by_id(...)``."""
+    found: AsyncProjectScopedRepository[M] = _injection.of(model, scoped=True)
+    return found
+
+
+def of_unscoped(model: type[M]) -> AsyncUnscopedRepository[M]:
+    """``database.of_unscoped`` for async code."""
+    found: AsyncUnscopedRepository[M] = _injection.of(model, scoped=False)
+    return found
+
+
+def __getattr__(name: str) -> Accessor[Any]:
+    """``async_database.<table>()`` for each table a project's schema adds."""
+    return _injection.accessor(__name__, name)
+
 
 with_organization_repository = Injector[AsyncOrganizationRepository](_injection, "organizations")
 with_project_repository = Injector[AsyncProjectRepository](_injection, "projects")

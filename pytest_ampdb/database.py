@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.injection import Accessor, Injection, Injector
@@ -28,11 +28,16 @@ from pytest_ampdb.types import (
     OperationRepository,
     OrganizationRepository,
     ProjectRepository,
+    ProjectScopedRepository,
     ProviderAppRepository,
     ReadStateRepository,
     Repositories,
     RevisionRepository,
+    UnscopedRepository,
 )
+
+if TYPE_CHECKING:
+    from pytest_ampdb.models.schema import TableSpec
 
 M = TypeVar("M")
 _testing = threading.Event()
@@ -75,6 +80,27 @@ jwt_keys = Accessor[JwtKeyRepository](_injection, "jwt_keys")
 read_states = Accessor[ReadStateRepository](_injection, "read_states")
 declared: Callable[[], Mapping[str, Any]] = _injection.declared
 """The repositories of the project's own entities (``--ampdb-schema``) in effect, by table."""
+
+
+def of(model: type[M]) -> ProjectScopedRepository[M]:
+    """The repository in effect of a project-scoped entity, typed by its model (mypy sees
+    ``database.of(Invoice).get_by_id(...).amount_cents``); ``database.invoices()`` is the same
+    repository, untyped."""
+    found: ProjectScopedRepository[M] = _injection.of(model, scoped=True)
+    return found
+
+
+def of_unscoped(model: type[M]) -> UnscopedRepository[M]:
+    """``of`` for an entity whose rows belong to no project (found by id alone)."""
+    found: UnscopedRepository[M] = _injection.of(model, scoped=False)
+    return found
+
+
+def __getattr__(name: str) -> Accessor[Any]:
+    """``database.<table>()`` for each table a project's schema adds (``database.invoices()``),
+    like the packaged accessors: the repository in effect when called."""
+    return _injection.accessor(__name__, name)
+
 
 with_organization_repository = Injector[OrganizationRepository](_injection, "organizations")
 with_project_repository = Injector[ProjectRepository](_injection, "projects")
@@ -122,18 +148,28 @@ def environment_default(
     )
 
 
+def environment_schema() -> Mapping[str, TableSpec[Any]]:
+    """The tables of the schema module ``AMPDB_SCHEMA`` names (default: the packaged schema),
+    so a service's default repositories include its own entities, as under pytest."""
+    from pytest_ampdb.models.declared import schema_tables
+
+    return schema_tables(os.environ.get("AMPDB_SCHEMA"))
+
+
 def _memory_default() -> Repositories:
     from pytest_ampdb import memory, seeds
 
-    store = memory.MemoryStore()
-    seeds.load_into_store(store, seeds.read_seeds())
+    tables = environment_schema()
+    store = memory.MemoryStore(tables)
+    seeds.load_into_store(store, seeds.read_seeds(tables=tables))
     return memory.repositories(store)
 
 
 def _postgres_default(dsn: str | None) -> Repositories:
     from pytest_ampdb import postgres
 
-    return postgres.repositories(postgres.connect(require_dsn(dsn)))
+    pool = postgres.connect(require_dsn(dsn))
+    return postgres.repositories(pool, tables=environment_schema())
 
 
 def require_dsn(dsn: str | None) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.types import TABLE_NAMES
+from pytest_ampdb.types.bundle import repository_of
 
 R = TypeVar("R")
 
@@ -67,12 +68,27 @@ class Injection(Generic[B]):
         return found
 
     def repositories(self) -> B:
-        """All repositories in effect in this context, as one bundle (a project's own too, where
-        the bundle holds them)."""
+        """All repositories in effect in this context, as one bundle (a project's own too)."""
         packaged = {table: self.current(table) for table in TABLE_NAMES}
-        if "declared" in getattr(self.bundle, "__dataclass_fields__", {}):
-            return self.bundle(**packaged, declared=self.declared())
-        return self.bundle(**packaged)
+        return self.bundle(**packaged, declared=self.declared())
+
+    def of(self, model: type[Any], *, scoped: bool) -> Any:
+        """The repository in effect of the table whose model is ``model`` (``database.of``)."""
+        return repository_of(self.repositories().by_table(), model, scoped=scoped)
+
+    def accessor(self, facade: str, name: str) -> Accessor[Any]:
+        """``<facade>.<table>()`` for a table a project's schema adds (a module ``__getattr__``):
+        found among the repositories in effect, else the ``AttributeError`` Python expects."""
+        if not name.startswith("_"):
+            try:
+                if name in self.declared():
+                    return Accessor(self, name)
+            except AmpdbError as exc:  # no database configured: say so, as AttributeError
+                raise AttributeError(f"{facade}.{name}: {exc}") from None
+        raise AttributeError(
+            f"module {facade!r} has no attribute {name!r} (nor has the schema in effect such "
+            "a table)"
+        )
 
     @contextmanager
     def use(self, repos: B | None = None, /, **by_table: Any) -> Iterator[B | None]:

@@ -81,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except AmpdbError as exc:
         raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
     config.stash[RUN_KEY] = run
+    config.pluginmanager.register(fixtures.declared_fixtures(run.tables), "ampdb.declared")
     database.mark_testing(True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")

@@ -179,25 +179,56 @@ def test_the_billing_example_passes_in_both_modes(mode: str, pg_admin_dsn: str) 
     server = pg_admin_dsn if mode == "postgres" else None
     run = suite(BILLING, server=server)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "5 passed" in run.stdout
+    assert "12 passed" in run.stdout
+
+
+def mypy_strict(*paths: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MYPYPATH": str(BILLING)}
+    command = [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent"]
+    return subprocess.run(
+        [*command, "--no-incremental", *map(str, paths)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_billings_typed_code_is_clean_under_mypy_strict() -> None:
+    """billing.accounts (``database.of``, ``of_unscoped``, ``async_database.of``) and billing's
+    suite type-check: mypy knows each repository's model."""
+    run = mypy_strict(BILLING / "billing" / "accounts.py", BILLING / "tests" / "test_billing.py")
+    assert run.returncode == 0, run.stdout
 
 
 def test_mypy_sees_a_projects_entities_and_columns(tmp_path: Path) -> None:
-    """``repos.of(Invoice)`` is typed by the model, a subclass adds its fields: a typo is a
-    mypy error in the project's code."""
+    """``repos.of(Invoice)``, ``database.of(Invoice)``, ``database.of_unscoped(Plan)`` and
+    ``async_database.of(Invoice)`` are typed by the model, a subclass adds its fields: a typo
+    or a project id given to an unscoped repository is a mypy error in the project's code."""
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "from billing.schema import Invoice, TieredApiKey\n"
+        "from billing.schema import Invoice, Plan, TieredApiKey\n"
+        "from pytest_ampdb import async_database, database\n"
         "from pytest_ampdb.types import Repositories\n\n\n"
         "def cents(repos: Repositories, key: TieredApiKey) -> int:\n"
         "    invoice = repos.of(Invoice).get_by_id(key.project_id, 'x')\n"
-        "    return invoice.amount_cents + len(key.tier) + invoice.amount_dollars\n"
+        "    return invoice.amount_cents + len(key.tier) + invoice.amount_dollars\n\n\n"
+        "def facade(project_id: str) -> int:\n"
+        "    invoice = database.of(Invoice).get_by_id(project_id, 'x')\n"
+        "    plan = database.of_unscoped(Plan).get_by_id('x')\n"
+        "    database.of_unscoped(Plan).get_by_id(project_id, 'x')\n"
+        "    return invoice.amount_cents + plan.monthly_cents + plan.yearly_cents\n\n\n"
+        "async def awaited(project_id: str) -> int:\n"
+        "    invoice = await async_database.of(Invoice).get_by_id(project_id, 'x')\n"
+        "    return invoice.amount_cents + invoice.amount_pence\n"
     )
-    env = {**os.environ, "MYPYPATH": str(BILLING)}
-    command = [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", str(probe)]
-    run = subprocess.run(
-        [*command, "--no-incremental"], env=env, capture_output=True, text=True, check=False
-    )
-    unknown = [line for line in run.stdout.splitlines() if "[attr-defined]" in line]
-    assert len(unknown) == 1, run.stdout  # tier and amount_cents are known, the typo is not
-    assert '"Invoice" has no attribute "amount_dollars"' in unknown[0]
+    out = mypy_strict(probe).stdout
+    errors = [line for line in out.splitlines() if "[no-any-return]" not in line]  # the typos
+    for line, message in [
+        (8, '"Invoice" has no attribute "amount_dollars"'),
+        (14, 'Too many arguments for "get_by_id" of "UnscopedRepository"'),
+        (15, '"Plan" has no attribute "yearly_cents"'),
+        (20, '"Invoice" has no attribute "amount_pence"'),
+    ]:
+        assert any(f"probe.py:{line}: error: {message}" in e for e in errors), out
+    assert len([e for e in errors if ": error:" in e]) == 4, out  # the fields used are known

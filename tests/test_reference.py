@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb import errors, mock, models, types
+from pytest_ampdb import async_database, database, errors, mock, models, types
 from pytest_ampdb.models import ENTITIES
 from pytest_ampdb.postgres import errors as postgres_errors
 from pytest_ampdb.types import TABLE_NAMES, Repositories
@@ -93,6 +93,21 @@ def test_every_repository_method_is_listed_with_its_signature(table: str) -> Non
     for name, function in methods:
         line = signature_line(name, function, model_of(protocol))
         assert f"\n{line}\n" in listed, line
+
+
+@pytest.mark.parametrize(
+    ("lookup", "protocol"),
+    [("of", types.ProjectScopedRepository), ("of_unscoped", types.UnscopedRepository)],
+)
+def test_the_repositories_of_a_projects_own_entities_are_listed(
+    lookup: str, protocol: type[Any]
+) -> None:
+    listed = section(f"#### `repos.{lookup}(Model)`: `{protocol.__name__}[M]`")
+    for name, function in public_methods(protocol):
+        line = signature_line(name, function, None)
+        assert f"\n{line}\n" in listed, line
+    for owner in (Repositories, types.AsyncRepositories, database, async_database):
+        assert callable(getattr(owner, lookup)), owner  # the lookups the section names
 
 
 def test_every_enum_value_is_listed() -> None:

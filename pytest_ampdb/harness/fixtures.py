@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -18,7 +18,9 @@ from pytest_ampdb.harness.backends.base import TestDatabase, TestOptions
 from pytest_ampdb.harness.randomness import schedule_factory_seed, test_seed
 from pytest_ampdb.harness.run import AmpdbRun, TestScope
 from pytest_ampdb.harness.settings import BACKENDS, ISOLATIONS
-from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.models.declared import load_factories
+from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.seeds import SeedIds
 from pytest_ampdb.types import AsyncRepositories, Repositories
 from pytest_ampdb.urls import redact_url
@@ -151,17 +153,35 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _factory_fixture(model_name: str) -> Callable[..., Any]:
-    def fixture(ampdb: Repositories) -> Any:
-        # through sys.modules, not an attribute of pytest_ampdb: pytester's inline runs drop
-        # the modules a run imported (factory_boy too), and a stale attribute would mix them
-        factories = importlib.import_module("pytest_ampdb.factories")
-        return getattr(factories, f"{model_name}Factory")
+def _factory_fixture(table: str, model_name: str) -> Callable[..., Any]:
+    def fixture(request: pytest.FixtureRequest, ampdb: Repositories) -> Any:
+        return _factory_of(request.config.stash[RUN_KEY], table)
 
     fixture.__doc__ = (
-        f"``pytest_ampdb.factories.{model_name}Factory``, writing to this test's repositories."
+        f"The factory of ``{model_name}`` (``{table}``), writing to this test's repositories: "
+        "the packaged one, or the project's for an entity its schema adds or extends."
     )
     return pytest.fixture(name=f"{_snake(model_name)}_factory")(fixture)
+
+
+def _factory_of(run: AmpdbRun, table: str) -> Any:
+    """The factory of ``table``'s model in the run's schema: the packaged factory of a packaged
+    model; the project's factory (``factory_for``, after importing the schema's ``FACTORIES``)
+    of a model its schema adds, or of its subclass of a packaged model, if it has one."""
+    # through sys.modules, not an attribute of pytest_ampdb: pytester's inline runs drop
+    # the modules a run imported (factory_boy too), and a stale attribute would mix them
+    factories = importlib.import_module("pytest_ampdb.factories")
+    model = run.tables[table].model
+    packaged = TABLES.get(table)
+    default = getattr(factories, f"{packaged.model.__name__}Factory") if packaged else None
+    if packaged is not None and packaged.model is model:
+        return default
+    try:
+        load_factories(run.settings.schema)
+        return factories.factory_for(model, default)
+    except (AmpdbError, LookupError) as exc:
+        message = f"pytest-ampdb: {_snake(model.__name__)}_factory: {exc}"
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 def _model_fixture(model_name: str) -> Callable[..., Any]:
@@ -174,11 +194,28 @@ def _model_fixture(model_name: str) -> Callable[..., Any]:
     return pytest.fixture(name=_snake(model_name))(fixture)
 
 
-ENTITY_FIXTURES: dict[str, Callable[..., Any]] = {}
-for _model in ENTITIES:
-    ENTITY_FIXTURES[f"{_snake(_model.__name__)}_factory"] = _factory_fixture(_model.__name__)
-    ENTITY_FIXTURES[_snake(_model.__name__)] = _model_fixture(_model.__name__)
+def _entity_fixtures(tables: Mapping[str, TableSpec[Any]]) -> dict[str, Callable[..., Any]]:
+    """``<entity>_factory`` and ``<entity>`` for each table, named after its model."""
+    made: dict[str, Callable[..., Any]] = {}
+    for table, spec in tables.items():
+        name = spec.model.__name__
+        made[f"{_snake(name)}_factory"] = _factory_fixture(table, name)
+        made[_snake(name)] = _model_fixture(name)
+    return made
+
+
+ENTITY_FIXTURES = _entity_fixtures(TABLES)
 globals().update(ENTITY_FIXTURES)  # pytest finds fixtures as attributes of a plugin module
+
+
+def declared_fixtures(tables: Mapping[str, TableSpec[Any]]) -> ModuleType:
+    """A plugin holding ``<entity>_factory`` / ``<entity>`` for the entities a project's schema
+    adds (``invoice_factory``, ``invoice``), as the packaged entities have theirs."""
+    plugin = ModuleType("pytest_ampdb.harness.declared_fixtures")
+    own = {name: spec for name, spec in tables.items() if name not in TABLES}
+    vars(plugin).update(_entity_fixtures(own))
+    return plugin
+
 
 __all__ = [
     "BASE_SEED_KEY",
@@ -193,6 +230,7 @@ __all__ = [
     "ampdb_dsn",
     "ampdb_mock",
     "ampdb_seed",
+    "declared_fixtures",
     "marker_error",
     "marker_options",
 ]

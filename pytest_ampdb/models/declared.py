@@ -30,6 +30,16 @@ class DeclarationError(AmpdbError):
     """A schema declaration that cannot be a table (the message names entity and field)."""
 
 
+_DECLARED: dict[type[Any], TableSpec[Any]] = {}
+"""The spec of every entity a checked schema added, by model (filled by ``check_declarations``)."""
+
+
+def declared_spec(model: type[Any]) -> TableSpec[Any] | None:
+    """The declaration of a project's own entity by its model, once its schema module is
+    imported (how ``mock.builder_for(Plan)`` knows a ``plans`` row belongs to no project)."""
+    return _DECLARED.get(model)
+
+
 def extend(
     *,
     columns: Iterable[type[Any]] = (),
@@ -124,6 +134,7 @@ def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
             _check_name(fk.name, f"{spec.name}.{fk.column}")
         for check in spec.checks:
             _check_name(check.name, f"{spec.name}.{check.column}")
+    _DECLARED.update({s.model: s for n, s in tables.items() if n not in TABLES})
 
 
 def _check_name(name: str, owner: str) -> None:
@@ -159,6 +170,23 @@ def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
     except DeclarationError as exc:
         raise DeclarationError(f"schema module {module}: {exc}") from None
     return tables
+
+
+def load_factories(module: str | None) -> None:
+    """Import the factory modules the schema module names in ``FACTORIES`` (a module name or a
+    sequence of them): how the ``<entity>_factory`` fixtures learn of a project's factories.
+    Named, not imported by the schema module, since a factory module imports the schema."""
+    if not module:
+        return
+    named = getattr(importlib.import_module(module), "FACTORIES", ())
+    names = (named,) if isinstance(named, str) else named
+    if not isinstance(names, tuple | list) or not all(isinstance(n, str) for n in names):
+        raise AmpdbError(f"schema module {module}: FACTORIES must name modules (a str or a list)")
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise AmpdbError(f"schema module {module}: FACTORIES {name}: {exc}") from None
 
 
 def schema_source(module: str | None) -> tuple[Path, ...]:

@@ -103,8 +103,10 @@ def async_repositories(
     | psycopg.Connection[Any]
     | AsyncConnectionSource,
     clock: Clock = utc_now,
+    tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> AsyncRepositories:
-    """All twelve async repositories over an async pool, one ``AsyncConnection`` or a source.
+    """Every declared table's async repository (the packaged twelve unless a project's
+    ``tables`` are given) over an async pool, one ``AsyncConnection`` or a source.
 
     Over a sync ``psycopg.Connection`` (a test's transaction) each call runs the sync repository
     in a worker thread, so async and sync code share that connection's transaction. Connections
@@ -115,7 +117,7 @@ def async_repositories(
     from pytest_ampdb.repositories import aio
 
     if isinstance(target, psycopg.Connection):
-        return aio.asyncify(repositories(target, clock), aio.in_thread)
+        return aio.asyncify(repositories(target, clock, tables), aio.in_thread)
     source: AsyncConnectionSource
     if isinstance(target, AsyncConnectionPool):
         source = AsyncPoolSource(target)
@@ -123,7 +125,8 @@ def async_repositories(
         source = AsyncSharedSource(target)
     else:
         source = target
-    return aio.asyncify(_repositories.build(AsyncPostgresEngine(source), clock), aio.spawn)
+    engine = AsyncPostgresEngine(source, tables=tables)
+    return aio.asyncify(_repositories.build(engine, clock, tables), aio.spawn)
 
 
 __all__ = [

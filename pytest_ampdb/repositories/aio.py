@@ -28,6 +28,7 @@ from pytest_ampdb.repositories.bridge import (
     spawn,
 )
 from pytest_ampdb.types import TABLE_NAMES, AsyncRepositories, Repositories
+from pytest_ampdb.types.repositories import ProjectScopedRepository, UnscopedRepository
 
 Runner = Callable[..., Coroutine[Any, Any, Any]]
 """Runs ``fn(*args, **kwargs)`` (a sync repository method) for the event loop."""
@@ -44,6 +45,11 @@ class AsyncRepository:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._sync!r})"
+
+    @property
+    def spec(self) -> Any:
+        """The sync repository's table declaration (how ``of(Model)`` finds a repository)."""
+        return getattr(self._sync, "spec", None)
 
 
 def _method(protocol: type, name: str) -> Callable[..., Any]:
@@ -82,16 +88,34 @@ ASYNC_CLASSES: dict[str, type[AsyncRepository]] = {
 }
 
 
+GENERIC_CLASSES: dict[bool, type[AsyncRepository]] = {
+    True: _async_class(ProjectScopedRepository),
+    False: _async_class(UnscopedRepository),
+}
+"""The async twin of a project's own entity's repository, by whether it is project-scoped."""
+
+
 def asyncify(repos: Repositories, run: Runner = spawn) -> AsyncRepositories:
-    """The async twin of ``repos``: every method runs the sync one through ``run``."""
-    made: dict[str, Any] = {  # the packaged tables (a project's own have no async twin yet)
+    """The async twin of ``repos``: every method runs the sync one through ``run`` (a
+    project's own entities too)."""
+    made: dict[str, Any] = {
         table: ASYNC_CLASSES[table](getattr(repos, table), run) for table in TABLE_NAMES
     }
-    return AsyncRepositories(**made)
+    declared = {
+        table: GENERIC_CLASSES[_scoped(repo)](repo, run) for table, repo in repos.declared.items()
+    }
+    return AsyncRepositories(**made, declared=declared)
+
+
+def _scoped(repo: Any) -> bool:
+    """Whether a repository's rows belong to a project (a mock, which has no spec: assumed)."""
+    spec = getattr(repo, "spec", None)
+    return spec is None or spec.scope is not None
 
 
 __all__ = [
     "ASYNC_CLASSES",
+    "GENERIC_CLASSES",
     "AsyncRepository",
     "EventLoopError",
     "asyncify",

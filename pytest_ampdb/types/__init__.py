@@ -16,6 +16,7 @@ from pytest_ampdb.types.repositories import (
     ProviderAppRepository,
     ReadStateRepository,
     RevisionRepository,
+    UnscopedRepository,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "ReadStateRepository",
     "Repositories",
     "RevisionRepository",
+    "UnscopedRepository",
 ]

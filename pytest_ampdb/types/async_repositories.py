@@ -55,6 +55,30 @@ class AsyncProjectScopedRepository(Protocol[M]):
         ...
 
 
+class AsyncUnscopedRepository(Protocol[M]):
+    """What every table whose rows belong to no project offers: rows are found by id alone."""
+
+    async def create(self, entity: M) -> M:
+        """Save a new row (fills create_time); duplicates and dangling references are refused."""
+        ...
+
+    async def get_by_id(self, id: str) -> M:
+        """The row, or ``NotFoundError``."""
+        ...
+
+    async def list(self, *, page_size: int = 100, page_token: str | None = None) -> Page[M]:
+        """A page in a stable order (create_time, then id)."""
+        ...
+
+    async def update(self, entity: M) -> M:
+        """Save changes to an existing row (sets update_time), or ``NotFoundError``."""
+        ...
+
+    async def delete(self, id: str) -> None:
+        """Remove the row (children cascade or refuse as the schema says), or ``NotFoundError``."""
+        ...
+
+
 class AsyncOrganizationRepository(Protocol):
     async def create(self, entity: Organization) -> Organization: ...
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
+from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.types.async_repositories import (
     AsyncApiKeyRepository,
     AsyncConnectionRepository,
@@ -16,9 +17,11 @@ from pytest_ampdb.types.async_repositories import (
     AsyncOperationRepository,
     AsyncOrganizationRepository,
     AsyncProjectRepository,
+    AsyncProjectScopedRepository,
     AsyncProviderAppRepository,
     AsyncReadStateRepository,
     AsyncRevisionRepository,
+    AsyncUnscopedRepository,
 )
 from pytest_ampdb.types.repositories import (
     ApiKeyRepository,
@@ -34,6 +37,7 @@ from pytest_ampdb.types.repositories import (
     ProviderAppRepository,
     ReadStateRepository,
     RevisionRepository,
+    UnscopedRepository,
 )
 
 M = TypeVar("M")
@@ -60,17 +64,16 @@ class Repositories:
     ``repos.declared["invoices"].create(...)``; empty for the packaged schema."""
 
     def of(self, model: type[M]) -> ProjectScopedRepository[M]:
-        """The repository of a project's own (project-scoped) entity, typed by its model:
-        ``repos.of(Invoice).get_by_id(...)`` is an ``Invoice`` to mypy as at run time."""
-        for repo in self.declared.values():
-            spec = getattr(repo, "spec", None)
-            if spec is not None and spec.model is model and spec.scope is not None:
-                found: ProjectScopedRepository[M] = repo
-                return found
-        raise KeyError(
-            f"no project-scoped entity of the schema in effect has the model {model.__name__} "
-            f"(declared: {', '.join(self.declared) or 'none'})"
-        )
+        """The repository of a project-scoped entity, typed by its model: a project's own
+        (``repos.of(Invoice).get_by_id(...)`` is an ``Invoice`` to mypy as at run time) or a
+        packaged one (``repos.of(TieredApiKey)``: ``api_keys``, typed by the subclass)."""
+        found: ProjectScopedRepository[M] = repository_of(self.by_table(), model, scoped=True)
+        return found
+
+    def of_unscoped(self, model: type[M]) -> UnscopedRepository[M]:
+        """``of`` for an entity whose rows belong to no project (found by id alone)."""
+        found: UnscopedRepository[M] = repository_of(self.by_table(), model, scoped=False)
+        return found
 
     def by_table(self) -> dict[str, Any]:
         """The repositories keyed by table name (a project's own entities too)."""
@@ -96,7 +99,37 @@ class AsyncRepositories:
     destinations: AsyncDestinationRepository
     jwt_keys: AsyncJwtKeyRepository
     read_states: AsyncReadStateRepository
+    declared: Mapping[str, Any] = field(default_factory=dict)
+    """The async repositories of the entities a project's schema adds, by table."""
+
+    def of(self, model: type[M]) -> AsyncProjectScopedRepository[M]:
+        """``Repositories.of``, awaited: ``await repos.of(Invoice).get_by_id(...)``."""
+        found: AsyncProjectScopedRepository[M] = repository_of(self.by_table(), model, scoped=True)
+        return found
+
+    def of_unscoped(self, model: type[M]) -> AsyncUnscopedRepository[M]:
+        """``Repositories.of_unscoped``, awaited."""
+        found: AsyncUnscopedRepository[M] = repository_of(self.by_table(), model, scoped=False)
+        return found
 
     def by_table(self) -> dict[str, Any]:
-        """The repositories keyed by table name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The repositories keyed by table name (a project's own entities too)."""
+        return {name: getattr(self, name) for name in TABLE_NAMES} | dict(self.declared)
+
+
+def repository_of(by_table: Mapping[str, Any], model: type[Any], *, scoped: bool) -> Any:
+    """The repository among ``by_table`` whose table's model is ``model``, or one line saying
+    why none is: no table has that model, or its scope is the other one (``of`` is for
+    project-scoped entities, ``of_unscoped`` for the others)."""
+    for table, repo in by_table.items():
+        spec = getattr(repo, "spec", None)
+        if spec is None or spec.model is not model:
+            continue
+        if (spec.scope is not None) != scoped:
+            use, scope = ("of_unscoped", "no project") if scoped else ("of", "a project")
+            raise AmpdbError(f"{table}: its rows belong to {scope}; use {use}({model.__name__})")
+        return repo
+    raise AmpdbError(
+        f"no table of the schema in effect has the model {model.__name__} (a project's own "
+        f"entities: {', '.join(t for t in by_table if t not in TABLE_NAMES) or 'none'})"
+    )

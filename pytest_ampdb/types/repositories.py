@@ -55,6 +55,30 @@ class ProjectScopedRepository(Protocol[M]):
         ...
 
 
+class UnscopedRepository(Protocol[M]):
+    """What every table whose rows belong to no project offers: rows are found by id alone."""
+
+    def create(self, entity: M) -> M:
+        """Save a new row (fills create_time); duplicates and dangling references are refused."""
+        ...
+
+    def get_by_id(self, id: str) -> M:
+        """The row, or ``NotFoundError``."""
+        ...
+
+    def list(self, *, page_size: int = 100, page_token: str | None = None) -> Page[M]:
+        """A page in a stable order (create_time, then id)."""
+        ...
+
+    def update(self, entity: M) -> M:
+        """Save changes to an existing row (sets update_time), or ``NotFoundError``."""
+        ...
+
+    def delete(self, id: str) -> None:
+        """Remove the row (children cascade or refuse as the schema says), or ``NotFoundError``."""
+        ...
+
+
 class OrganizationRepository(Protocol):
     def create(self, entity: Organization) -> Organization: ...
     def get_by_id(self, id: str) -> Organization: ...

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import factory
 
-from billing.schema import Invoice, TieredApiKey
-from pytest_ampdb.factories import ApiKeyFactory
+from billing.schema import Invoice, Plan, TieredApiKey
+from pytest_ampdb.factories import AmpdbFactory, ApiKeyFactory
 from pytest_ampdb.factories.entities import ProjectScopedFactory
 
 
@@ -18,9 +18,19 @@ class TieredApiKeyFactory(ApiKeyFactory):
     tier = factory.Iterator(["free", "pro", "enterprise"])
 
 
-class InvoiceFactory(ProjectScopedFactory):
+class InvoiceFactory(ProjectScopedFactory[Invoice]):
     class Meta:
         model = Invoice
 
     api_key = None
     amount_cents = factory.Faker("random_int", min=1, max=100_000)
+
+
+class PlanFactory(AmpdbFactory[Plan]):
+    """A plan no project owns: its factory is on the base itself, with no project to make."""
+
+    class Meta:
+        model = Plan
+
+    name = factory.Sequence(lambda n: f"plan-{n}")
+    monthly_cents = factory.Faker("random_int", min=0, max=50_000)

@@ -1,6 +1,7 @@
-"""Billing's schema, declared once: the twelve packaged tables, one column more on ``api_keys``
-and one new entity. The memory store, both backends' repositories, the seeds, the schema check
-and ``ampdb migrate diff --schema billing.schema`` all work from ``TABLES``."""
+"""Billing's schema, declared once: the twelve packaged tables, one column more on
+``api_keys``, a new project-scoped entity (invoices) and one no project owns (plans). The
+memory store, both backends' repositories, the seeds, the schema check and ``ampdb migrate
+diff --schema billing.schema`` all work from ``TABLES``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pytest_ampdb.models import ApiKey
 from pytest_ampdb.models.columns import Id
 from pytest_ampdb.models.declared import extend
 from pytest_ampdb.models.ids import new_id
-from pytest_ampdb.models.schema import Check, ForeignKey, OnDelete, TableSpec
+from pytest_ampdb.models.schema import Check, ForeignKey, OnDelete, TableSpec, UniqueKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -54,4 +55,35 @@ INVOICES = TableSpec(
     indexes=(("api_key",),),
 )
 
-TABLES = extend(columns=[TieredApiKey], tables=[INVOICES])
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """A price plan, the same for every project: its rows belong to no project."""
+
+    id: Id = field(default_factory=new_id)
+    name: str
+    monthly_cents: int
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+PLANS = TableSpec(
+    name="plans",
+    model=Plan,
+    scope=None,  # found by id alone: repos.of_unscoped(Plan).get_by_id(id)
+    unique=(UniqueKey("plans_name_key", ("name",)),),
+    checks=(
+        Check(
+            "plans_monthly_cents_check",
+            "monthly_cents",
+            lambda v: v >= 0,
+            "must not be negative",
+            "monthly_cents >= 0",
+        ),
+    ),
+)
+
+TABLES = extend(columns=[TieredApiKey], tables=[INVOICES, PLANS])
+FACTORIES = "billing.factories"
+"""Where the ``invoice_factory`` / ``api_key_factory`` fixtures find billing's factories (a
+module, imported when a test first asks for one: it imports this module)."""

@@ -10,12 +10,18 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from pytest_ampdb.harness.mock.builder import Builder, RepositoryMock, builders
+from pytest_ampdb.models.declared import declared_spec
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
 from pytest_ampdb.types import TABLE_NAMES, AsyncRepositories, Repositories
-from pytest_ampdb.types.repositories import ProjectScopedRepository
+from pytest_ampdb.types.async_repositories import (
+    AsyncProjectScopedRepository,
+    AsyncUnscopedRepository,
+)
+from pytest_ampdb.types.repositories import ProjectScopedRepository, UnscopedRepository
 
 
 def _interfaces_by_table(bundle: type[Any]) -> dict[str, type[Any]]:
@@ -34,7 +40,7 @@ def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Build
         interface = by_table[SPEC_BY_MODEL[packaged].name]  # a project's subclass adds columns
     builder = builders().get(interface) if interface is not None else None
     if builder is None and dataclasses.is_dataclass(target) and isinstance(target, type):
-        return _own_entity_builder(target)
+        return _own_entity_builder(target, asynchronous=asynchronous)
     if builder is None:
         shown = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
         raise ValueError(
@@ -44,25 +50,56 @@ def builder_for(target: str | type[Any], *, asynchronous: bool = False) -> Build
     return builder()
 
 
-def _own_entity_builder(model: type[Any]) -> Builder[Any]:
-    """A builder for a project's own project-scoped entity (``--ampdb-schema``), its stubs
-    checked against ``ProjectScopedRepository`` of the model."""
-    name = model.__name__
-    interface = ProjectScopedRepository[model]  # type: ignore[valid-type]
-    mock_class = types.new_class(f"{name}Mock", (RepositoryMock, interface))
-    builder_class: type[Builder[Any]] = types.new_class(f"{name}Builder", (Builder[mock_class],))  # type: ignore[valid-type]
+def _own_entity_builder(model: type[Any], *, asynchronous: bool) -> Builder[Any]:
+    """A builder for a project's own entity (``--ampdb-schema``), its stubs checked against
+    ``ProjectScopedRepository`` of the model, or ``UnscopedRepository`` for an entity whose
+    rows belong to no project (as declared; an entity whose schema module is not imported is
+    project-scoped when it has a ``project_id``)."""
+    spec = declared_spec(model)
+    if spec is not None:
+        scoped = spec.scope is not None
+    else:
+        scoped = "project_id" in {f.name for f in dataclasses.fields(model)}
+    prefix = "Async" if asynchronous else ""
+    # named as a packaged one is (``JwtKeyRepository(ProjectScopedRepository[JwtKey])``), so
+    # a refused stub reads ``TagRepository.get_by_id(id: str) -> Tag``
+    interface = types.new_class(
+        f"{prefix}{model.__name__}Repository",
+        (_GENERIC[asynchronous, scoped][model], typing.Protocol),
+    )
+    mock_class = types.new_class(
+        f"{prefix}{model.__name__}Mock",
+        (RepositoryMock, interface),
+        exec_body=lambda ns: ns.update(spec=spec),  # how of(Model) finds a mock among repos
+    )
+    builder_class: type[Builder[Any]] = types.new_class(
+        f"{prefix}{model.__name__}Builder",
+        (Builder[mock_class],),  # type: ignore[valid-type]
+    )
     return builder_class()
 
 
-def repositories(**by_table: Any) -> Repositories:
+_GENERIC: dict[tuple[bool, bool], Any] = {
+    (False, True): ProjectScopedRepository,
+    (False, False): UnscopedRepository,
+    (True, True): AsyncProjectScopedRepository,
+    (True, False): AsyncUnscopedRepository,
+}
+"""The interface of a project's own entity, by (asynchronous, project-scoped)."""
+
+
+def repositories(declared: Mapping[str, Any] | None = None, **by_table: Any) -> Repositories:
     """A bundle of mocks: each table given as a builder (built here) or any repository object;
-    every other table an empty mock whose methods all raise ``NotStubbedError``."""
-    return Repositories(**_mocks(by_table, asynchronous=False))
+    every other table an empty mock whose methods all raise ``NotStubbedError``. ``declared``:
+    a project's own entities by table (``{"invoices": mock.builder_for(Invoice)}``)."""
+    return Repositories(**_mocks(by_table, asynchronous=False), declared=_built(declared or {}))
 
 
-def async_repositories(**by_table: Any) -> AsyncRepositories:
+def async_repositories(
+    declared: Mapping[str, Any] | None = None, **by_table: Any
+) -> AsyncRepositories:
     """``repositories`` for async code: every table not given an empty async mock."""
-    return AsyncRepositories(**_mocks(by_table, asynchronous=True))
+    return AsyncRepositories(**_mocks(by_table, asynchronous=True), declared=_built(declared or {}))
 
 
 def _mocks(by_table: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
@@ -70,12 +107,15 @@ def _mocks(by_table: dict[str, Any], *, asynchronous: bool) -> dict[str, Any]:
     if unknown:
         raise TypeError(
             f"mock.repositories() got unknown table name(s): {', '.join(unknown)} "
-            f"(tables: {', '.join(TABLE_NAMES)})"
+            f"(tables: {', '.join(TABLE_NAMES)}; a project's own: declared={{...}})"
         )
-    chosen: dict[str, Any] = {}
-    for table in TABLE_NAMES:
-        value = by_table.get(table)
-        if value is None:
-            value = builder_for(table, asynchronous=asynchronous)
-        chosen[table] = value.build() if isinstance(value, Builder) else value
-    return chosen
+    chosen = {
+        table: by_table.get(table) or builder_for(table, asynchronous=asynchronous)
+        for table in TABLE_NAMES
+    }
+    return _built(chosen)
+
+
+def _built(by_table: Mapping[str, Any]) -> dict[str, Any]:
+    """Each builder built, any other repository object as given."""
+    return {t: v.build() if isinstance(v, Builder) else v for t, v in by_table.items()}

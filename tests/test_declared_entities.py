@@ -1,0 +1,247 @@
+"""A project's own entities through every surface the packaged ones have, in-process: the
+facades' accessors and ``of``/``of_unscoped``, the async twins, mock builders of either scope and
+the factory lookup behind the ``<entity>_factory`` fixtures. (examples/billing runs the same
+surfaces under both modes: tests/test_evolve_workflow.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
+from pytest_ampdb.errors import AmpdbError, NotFoundError
+from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
+from pytest_ampdb.harness.fixtures import declared_fixtures
+from pytest_ampdb.models.columns import Id
+from pytest_ampdb.models.declared import extend
+from pytest_ampdb.models.ids import new_id
+from pytest_ampdb.models.schema import ForeignKey, OnDelete, TableSpec
+from pytest_ampdb.repositories.aio import asyncify
+from pytest_ampdb.types import Repositories
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Note:
+    id: Id = field(default_factory=new_id)
+    project_id: Id
+    text: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tag:
+    id: Id = field(default_factory=new_id)
+    label: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+NOTES = TableSpec(
+    name="notes",
+    model=Note,
+    foreign_keys=(ForeignKey("notes_project_id_fkey", "project_id", "projects", OnDelete.CASCADE),),
+)
+TAGS = TableSpec(name="tags", model=Tag, scope=None)
+TABLES = extend(tables=[NOTES, TAGS])
+
+
+class NoteFactory(ProjectScopedFactory[Note]):
+    class Meta:
+        model = Note
+
+    text = "remember"
+
+
+class TagFactory(AmpdbFactory[Tag]):
+    class Meta:
+        model = Tag
+
+    label = "urgent"
+
+
+@pytest.fixture
+def repos() -> Repositories:
+    return memory.repositories(memory.MemoryStore(TABLES))
+
+
+def test_the_facade_finds_own_entities_by_table_and_by_model(repos: Repositories) -> None:
+    with database.use(repos):
+        project = ProjectFactory.create()
+        note = NoteFactory.create(project_id=project.id)
+        tag = TagFactory.create()
+        assert database.notes() is repos.declared["notes"]
+        assert database.of(Note).get_by_id(project.id, note.id) == note
+        assert database.of_unscoped(Tag).get_by_id(tag.id) == tag
+        database.of_unscoped(Tag).delete(tag.id)
+        with pytest.raises(NotFoundError):
+            database.tags().get_by_id(tag.id)
+
+
+def test_a_wrong_scope_or_an_unknown_model_is_one_line(repos: Repositories) -> None:
+    with pytest.raises(AmpdbError, match=r"^tags: its rows belong to no project; use of_unscoped"):
+        repos.of(Tag)
+    with pytest.raises(AmpdbError, match=r"^notes: its rows belong to a project; use of\(Note\)"):
+        repos.of_unscoped(Note)
+    with pytest.raises(AmpdbError, match=r"has the model str \(a project's own entities: notes, "):
+        repos.of(str)
+
+
+def test_a_name_that_is_no_table_is_an_attribute_error(repos: Repositories) -> None:
+    with database.use(repos):
+        assert not hasattr(database, "note")
+        with pytest.raises(AttributeError, match="'note'"):
+            database.note  # noqa: B018
+
+
+def test_the_async_twins_of_own_entities(repos: Repositories) -> None:
+    async def scenario() -> tuple[Note, Tag]:
+        with async_database.use(asyncify(repos)):
+            project = await ProjectFactory.acreate()
+            made = await async_database.of(Note).create(Note(project_id=project.id, text="a"))
+            tag = await async_database.tags().create(Tag(label="b"))
+            assert async_database.repositories().declared.keys() == {"notes", "tags"}
+            return await async_database.notes().get_by_id(project.id, made.id), tag
+
+    with database.use(repos):
+        note, tag = asyncio.run(scenario())
+        assert database.of(Note).get_by_id(note.project_id, note.id) == note
+        assert repos.of_unscoped(Tag).get_by_id(tag.id) == tag
+
+
+def test_builders_of_own_entities_follow_their_scope() -> None:
+    tags = mock.builder_for(Tag).with_get_by_id(lambda id: Tag(id=id, label="x")).build()
+    assert tags.get_by_id("t1").label == "x"
+    with pytest.raises(
+        TypeError, match=r"stub for TagRepository\.get_by_id\(id: str\) -> Tag cannot"
+    ):
+        mock.builder_for(Tag).with_get_by_id(lambda project_id, id: None)
+    notes = mock.builder_for(Note, asynchronous=True).with_delete(lambda project_id, id: None)
+    assert asyncio.run(notes.build().delete("p", "n")) is None
+    assert type(mock.builder_for(Tag, asynchronous=True)).__name__ == "AsyncTagBuilder"
+
+
+def test_the_factory_of_a_model_is_the_one_on_the_base() -> None:
+    assert factory_for(Note) is NoteFactory
+
+    class LoudNoteFactory(NoteFactory):  # a variant keeping the model: not a rival
+        text = "REMEMBER"
+
+    assert factory_for(Note) is NoteFactory
+    with pytest.raises(LookupError, match=r"^str: no factory makes it: declare one on "):
+        factory_for(str)
+    assert factory_for(str, TagFactory) is TagFactory
+
+
+def test_each_own_entity_gets_its_factory_and_model_fixtures() -> None:
+    plugin = declared_fixtures(TABLES)
+    made = {name for name in vars(plugin) if not name.startswith("__")}
+    assert made == {"note_factory", "note", "tag_factory", "tag"}
+
+
+def test_a_services_default_repositories_follow_ampdb_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside a test run, the default comes from the environment: AMPDB_SCHEMA names the
+    schema, so a service's ``database.of(Note)`` works as in its tests."""
+    monkeypatch.setenv("AMPDB_BACKEND", "memory")
+    monkeypatch.setenv("AMPDB_SCHEMA", __name__)
+    previous = database.set_default()  # neither repos nor provider: from the environment
+    try:
+        assert database.of_unscoped(Tag).list().items == []
+        assert set(database.declared()) == {"notes", "tags"}
+        assert database.projects().list().items  # the packaged seeds are loaded too
+    finally:
+        database.restore_default(previous)
+
+
+def test_a_mock_bundle_holds_own_entities() -> None:
+    """Unit tests inject mocks of a project's own entities as of the packaged ones."""
+    note = Note(project_id="p", text="t")
+    notes = mock.builder_for(Note).with_get_by_id(lambda project_id, id: note)
+    with database.use(mock.repositories(declared={"notes": notes})):
+        assert database.notes().get_by_id("p", note.id) is note
+        assert database.of(Note).get_by_id("p", note.id) is note
+        with pytest.raises(mock.NotStubbedError):
+            database.projects().get_by_id("x")
+    tags = mock.builder_for(Tag, asynchronous=True).with_get_by_id(lambda id: Tag(label=id))
+    bundle = mock.async_repositories(declared={"tags": tags})
+    assert asyncio.run(bundle.of_unscoped(Tag).get_by_id("a")).label == "a"
+
+
+BILLING = Path(__file__).resolve().parents[1] / "examples" / "billing"
+
+
+def billing_copy(pytester: pytest.Pytester, *, factories: bool) -> None:
+    """examples/billing in a fresh folder (its schema naming its factories, or not)."""
+    for folder in ("billing", "migrations", "seed"):
+        shutil.copytree(BILLING / folder, pytester.path / folder)
+    shutil.copy(BILLING / "pyproject.toml", pytester.path)
+    schema = pytester.path / "billing" / "schema.py"
+    if not factories:
+        schema.write_text(schema.read_text().replace('FACTORIES = "billing.factories"', ""))
+
+
+def run_memory(pytester: pytest.Pytester) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ampdb=memory")
+
+
+def test_the_fixtures_import_the_factories_the_schema_names(pytester: pytest.Pytester) -> None:
+    billing_copy(pytester, factories=True)
+    pytester.makepyfile(
+        test_fixtures="""
+from billing.schema import Invoice, Plan
+
+def test_own_entity_fixtures(invoice, plan, invoice_factory, ampdb):
+    # billing.factories is imported by no test: the schema's FACTORIES names it
+    assert invoice_factory.__module__ == "billing.factories"
+    assert ampdb.of(Invoice).get_by_id(invoice.project_id, invoice.id) == invoice
+    assert ampdb.of_unscoped(Plan).get_by_id(plan.id) == plan
+"""
+    )
+    run_memory(pytester).assert_outcomes(passed=1)
+
+
+def test_an_entity_with_no_factory_fails_its_fixture_with_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    billing_copy(pytester, factories=False)
+    pytester.makepyfile(test_fixtures="def test_a_plan(plan): pass\n")
+    result = run_memory(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*pytest-ampdb: plan_factory: Plan: no factory makes it: declare one on *"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_async_postgres_repositories_follow_a_projects_schema(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``postgres.async_repositories(pool, tables=...)`` (what ``async_database``'s default
+    uses with AMPDB_SCHEMA): a project's own entities over an async pool, each call awaited."""
+    monkeypatch.syspath_prepend(str(BILLING))
+    schema = importlib.import_module("billing.schema")
+    migrations.apply(fresh_database, BILLING / "migrations")
+
+    async def scenario() -> None:
+        pool = await postgres.async_connect(fresh_database, min_size=1)
+        try:
+            repos = postgres.async_repositories(pool, tables=schema.TABLES)
+            plans = repos.of_unscoped(schema.Plan)
+            made = await plans.create(schema.Plan(name="gold", monthly_cents=9900))
+            assert await plans.get_by_id(made.id) == made
+            with async_database.use(repos):
+                assert (await async_database.plans().list()).items == [made]
+                invoices = await async_database.of(schema.Invoice).list(str(new_id()))
+                assert invoices.items == []
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
