@@ -25,8 +25,6 @@ from pytest_ampdb.ownership import (
     Drop,
     comment_of,
     drop_owned,
-    lock,
-    lock_held,
     set_mark,
     try_lock,
     unlock,
@@ -52,12 +50,13 @@ def _with_keepers(mark: str, keys: frozenset[str]) -> str:
 
 
 @contextmanager
-def _locked(conn: Connection, key: int) -> Iterator[None]:
-    lock(conn, key)
+def _build_locked(conn: Connection, name: str) -> Iterator[None]:
+    """Under the template's build lock (server-wide): no run builds or drops it meanwhile."""
+    tpl.build_lock(conn, name)
     try:
         yield
     finally:
-        unlock(conn, key)
+        unlock(conn, tpl._lock_key(name))
 
 
 def _dropped(conn: Connection, name: str, mark: str) -> bool:
@@ -69,7 +68,7 @@ def _dropped(conn: Connection, name: str, mark: str) -> bool:
 
 def keep_template(conn: Connection, name: str, key: str) -> None:
     """Record that the checkout ``key`` keeps the ready template ``name`` (``--ampdb-reuse``)."""
-    with _locked(conn, tpl._lock_key(name)):
+    with _build_locked(conn, name):
         mark = comment_of(conn, name)
         if mark is not None and mark.startswith(tpl.READY):
             wanted = _with_keepers(mark, keepers(mark) | {key})
@@ -86,7 +85,7 @@ def withdraw(
     A run without ``--ampdb-reuse`` withdraws its own checkout's claim and drops the template
     at exit only when no other checkout claims it.
     """
-    with _locked(conn, tpl._lock_key(name)):
+    with _build_locked(conn, name):
         mark = comment_of(conn, name)
         if mark is None or not mark.startswith(tpl.READY):
             return None
@@ -105,18 +104,16 @@ def let_go(
     Returns what happened (with ``dry_run``: would happen, nothing changed): ``dropped``,
     ``still kept by N other checkouts``, ``in use by a run``, or ``not ours`` (no ready mark).
     """
-    with _locked(conn, tpl._lock_key(name)):  # nobody claims it between withdraw and drop
+    with _build_locked(conn, name):  # nobody claims it between withdraw and drop
         others = withdraw(conn, name, keys, dry_run=dry_run)
         if others is None:
             return "not ours"
         if others:
             return f"still kept by {len(others)} other checkout{'s' if len(others) > 1 else ''}"
         use = tpl._use_key(name)
-        if not try_lock(conn, use):
+        if not try_lock(conn, use, server_wide=True):  # held by a run, in any database
             return "in use by a run"
         try:
-            if lock_held(conn, use):  # by a run connected through another database
-                return "in use by a run"
             if dry_run:
                 return "dropped"
             return "dropped" if _dropped(conn, name, tpl.READY) else "not ours"

@@ -3,8 +3,9 @@
 Its name carries a hash of everything that shapes its contents (the migration files, the seed
 files, the code that turns them into tables and rows, and the seed hooks), so a kept template is
 reused exactly while that holds and a stale one is never used. It is built under an advisory lock
-(concurrent starts build it once), under a temporary name, and renamed and marked ready only when
-complete: a half-built template is never cloned.
+taken server-wide (concurrent starts build it once, whichever database their URLs name), under a
+temporary name, and renamed and marked ready only when complete: a half-built template is never
+cloned.
 
 Every database made here carries a mark (``ownership``) and is dropped only with it. A run
 holds a lease on the server while it runs (a shared advisory lock on its run id, on the
@@ -37,6 +38,7 @@ from pytest_ampdb.logs import timed
 from pytest_ampdb.ownership import (
     Drop,
     NotOursError,
+    acquire,
     comment_of,
     create_marked,
     drop_owned,
@@ -103,10 +105,9 @@ class Template:
         if not drop:
             return False
         with admin(server) as conn:
-            lock(conn, _lock_key(self.name))
+            build_lock(conn, self.name)
             try:
-                key = _use_key(self.name)
-                if not try_lock(conn, key) or lock_held(conn, key):
+                if not try_lock(conn, _use_key(self.name), server_wide=True):
                     return False  # another run still uses it; the last one drops it
                 return drop_owned(conn, self.name, (READY,)) is Drop.DROPPED
             finally:
@@ -161,7 +162,7 @@ def _ensure(
     source: str | None,
 ) -> bool:
     """Under the build lock: reuse or build; then hold the shared use lock (on ``conn``)."""
-    lock(conn, _lock_key(name))
+    build_lock(conn, name)
     try:
         found = comment_of(conn, name)
         if found is not None and found.startswith(READY) and not rebuild:
@@ -353,6 +354,13 @@ def mark_kept(conn: psycopg.Connection[Any], name: str, why: str) -> None:
 def _lock_key(name: str) -> int:
     """The advisory lock serializing builds and drops of one template."""
     return lock_key(name)
+
+
+def build_lock(conn: psycopg.Connection[Any], name: str) -> None:
+    """Take the lock serializing builds and drops of the template ``name``, waiting as long as
+    it takes: server-wide, so two runs whose URLs name different databases of one server never
+    build, drop or rename one template at once (let go with ``unlock(conn, _lock_key(name))``)."""
+    acquire(conn, _lock_key(name), timeout=-1, server_wide=True)
 
 
 def _use_key(name: str) -> int:
