@@ -25,6 +25,7 @@ from pytest_ampdb.ownership import (
     Drop,
     comment_of,
     drop_owned,
+    is_ours,
     set_mark,
     try_lock,
     unlock,
@@ -208,10 +209,39 @@ def remove(
 
 def look_alikes(conn: Connection) -> list[str]:
     """Databases named like the plugin's (``ampdb_tpl_...``, ``ampdb_run_...``) without its
-    mark: never touched, but named so a user sees why they stay."""
+    mark (nor its birth OID): never touched, but named so a user sees why they stay."""
     rows = conn.execute(
-        "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
-        " WHERE datname LIKE 'ampdb\\_tpl\\_%' OR datname LIKE 'ampdb\\_run\\_%'"
+        "SELECT datname, oid, coalesce(shobj_description(oid, 'pg_database'), '')"
+        " FROM pg_database WHERE datname LIKE 'ampdb\\_tpl\\_%' OR datname LIKE 'ampdb\\_run\\_%'"
         ' ORDER BY datname COLLATE "C"'
     ).fetchall()
-    return [str(n) for n, m in rows if not str(m).startswith("pytest-ampdb ")]
+    return [str(n) for n, o, m in rows if not is_ours(str(n), int(o), str(m), ("pytest-ampdb ",))]
+
+
+# -- half-built templates ---------------------------------------------------------------------
+
+
+def unfinished_builds(conn: Connection) -> list[str]:
+    """Templates a run stopped building (``ampdb_tpl_..._build``, or renamed but never marked
+    ready): our building mark, or no comment but our birth OID. They belong to no checkout; a
+    run building one now holds its build lock, and ``remove_build`` leaves it alone."""
+    rows = conn.execute(
+        "SELECT datname, oid, coalesce(shobj_description(oid, 'pg_database'), '')"
+        ' FROM pg_database WHERE datname LIKE %s ORDER BY datname COLLATE "C"',
+        (tpl.TEMPLATE_PREFIX.replace("_", "\\_") + "%",),
+    ).fetchall()
+    return [str(n) for n, o, m in rows if is_ours(str(n), int(o), str(m), (tpl.BUILDING,))]
+
+
+def remove_build(conn: Connection, name: str, *, dry_run: bool = False) -> str:
+    """Drop a half-built template unless a run is building it now (it holds the build lock, in
+    whatever database): ``dropped`` (with ``dry_run``: would be), else why it stays."""
+    key = tpl._lock_key(name.removesuffix(tpl.BUILD_SUFFIX))
+    if not try_lock(conn, key, server_wide=True):
+        return "a run is building it now"
+    try:
+        if dry_run:
+            return "dropped" if name in unfinished_builds(conn) else "not ours"
+        return "dropped" if drop_owned(conn, name, (tpl.BUILDING,)) is Drop.DROPPED else "not ours"
+    finally:
+        unlock(conn, key)

@@ -57,6 +57,8 @@ TEMPLATE_PREFIX = "ampdb_tpl_"
 RUN_PREFIX = "ampdb_run_"
 READY = "pytest-ampdb template ready"
 BUILDING = "pytest-ampdb template building"
+BUILD_SUFFIX = "_build"
+"""A template is built under its name with this suffix, renamed when complete."""
 RUN_MARK = "pytest-ampdb run"
 KEPT_MARK = "pytest-ampdb kept"
 STALE_AFTER = 24 * 3600
@@ -167,7 +169,7 @@ def _ensure(
         found = comment_of(conn, name)
         if found is not None and found.startswith(READY) and not rebuild:
             return True
-        building = f"{name}_build"
+        building = name + BUILD_SUFFIX
         _clear(conn, server, name, (READY, BUILDING))  # renamed, then killed: still "building"
         _clear(conn, server, building, (BUILDING,))
         create_marked(conn, building, f"{BUILDING} {digest}", template=source)
