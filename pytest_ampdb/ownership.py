@@ -224,6 +224,12 @@ def unlock_all(conn: Connection) -> None:
     conn.execute("SELECT pg_advisory_unlock_all()")
 
 
+def lease_key(run_id: str) -> int:
+    """The advisory lock a run holds shared while it runs: its lease on what it made on a server
+    (its databases, and a throwaway server it started), free once the run ended or died."""
+    return lock_key("pytest-ampdb run lease " + run_id)
+
+
 def lock_held(conn: Connection, key: int) -> bool:
     """Whether another session holds the lock ``key`` (shared or not), in any database of the
     server: an advisory lock belongs to the database its session is connected to, so two runs

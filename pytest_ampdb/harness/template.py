@@ -43,6 +43,7 @@ from pytest_ampdb.ownership import (
     create_marked,
     drop_owned,
     is_ours,
+    lease_key,
     lock,
     lock_held,
     lock_key,
@@ -119,7 +120,7 @@ class Template:
         """Hold the run's lease on the connection that holds the template, until ``release``."""
         if self.hold is None:
             raise AmpdbError(f"template {self.name} is released: no connection to hold a lease")
-        lock(self.hold, _lease_key(run_id), shared=True)
+        lock(self.hold, lease_key(run_id), shared=True)
 
 
 Builder = Callable[[str], None]
@@ -306,7 +307,7 @@ def _sweep(
 
         dropped = [n for n in stale if drop(n)]
         for owner, names in leases.items():
-            if not lock_held(admin_conn, _lease_key(owner)):  # its run is gone: not coming back
+            if not lock_held(admin_conn, lease_key(owner)):  # its run is gone: not coming back
                 dropped += [n for n in names if drop(n)]
     return Sweep(dropped, untouched)
 
@@ -368,8 +369,3 @@ def build_lock(conn: psycopg.Connection[Any], name: str) -> None:
 def _use_key(name: str) -> int:
     """The advisory lock every run using a template holds shared."""
     return _lock_key("in use: " + name)
-
-
-def _lease_key(run_id: str) -> int:
-    """The advisory lock a run holds shared while it runs: its lease on its databases."""
-    return lock_key("pytest-ampdb run lease " + run_id)

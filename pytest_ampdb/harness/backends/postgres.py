@@ -93,13 +93,16 @@ def provision(
     """Obtain the server and make sure the template for these migrations and seeds is ready
     (or, when the server source prepared a database to use in place, take that one)."""
     on_create = (lambda dsn: _load_seeds(dsn, context)) if seeds is not None else None
-    request = ServerRequest.of(settings, context.project_root, seeds=seeds, on_create=on_create)
+    run_id = secrets.token_hex(3)  # the run's lease: on its databases and a server it starts
+    request = ServerRequest.of(
+        settings, context.project_root, seeds=seeds, on_create=on_create, lease=run_id
+    )
     directory = settings.migrations or migrations_dir()
     files = snapshot.validated(directory)  # an edited atlas.sum stops the run before any server
     tables = schema_tables(settings.schema)
     server = obtain_server(request)
     if server.in_place is not None:
-        return _in_place(server, server.in_place), server, None
+        return _in_place(server, server.in_place, run_id), server, None
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []
         extra = (*context.fingerprint_files(), *schema_source(settings.schema))
@@ -121,7 +124,6 @@ def provision(
     except BaseException:
         server.close()
         raise
-    run_id = secrets.token_hex(3)
     try:  # on the connection that holds the template in use: no second admin connection
         template.lease(run_id)
         swept = tpl.sweep_dead_runs(server, run_id, conn=template.hold)
@@ -150,7 +152,7 @@ def provision(
     return provisioned, server, template
 
 
-def _in_place(server: Server, database: InPlace) -> Provisioned:
+def _in_place(server: Server, database: InPlace, run_id: str) -> Provisioned:
     """A run on the database its server source prepared (a branch's preview): tests run inside
     it in rolled-back transactions, so a run never leaves rows behind in a shared database;
     other isolations clone from a template copy of it, made on demand."""
@@ -165,7 +167,7 @@ def _in_place(server: Server, database: InPlace) -> Provisioned:
         template_seconds=database.seconds,
         strategy=tpl.clone_strategy(server),
         migration_version=database.migration_version,
-        run_id=secrets.token_hex(3),
+        run_id=run_id,
         preview=database.name,
     )
 

@@ -32,6 +32,8 @@ class ServerRequest:
     """The seeds a new preview gets (none: it starts empty)."""
     on_create: Callable[[str], None] | None = None
     """Called with a new preview's URL after its seeds (the ``pytest_ampdb_seed`` hooks)."""
+    lease: str | None = None
+    """The run's id: a throwaway server the run starts holds the run's lease (``lease.py``)."""
 
     @classmethod
     def of(
@@ -41,6 +43,7 @@ class ServerRequest:
         *,
         seeds: SeedSet | None = None,
         on_create: Callable[[str], None] | None = None,
+        lease: str | None = None,
     ) -> ServerRequest:
         """The request of a run's resolved settings."""
         return cls(
@@ -56,4 +59,5 @@ class ServerRequest:
             migrations=settings.migrations,
             seeds=seeds,
             on_create=on_create,
+            lease=lease,
         )

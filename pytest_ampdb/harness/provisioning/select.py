@@ -148,7 +148,7 @@ def start_local(request: ServerRequest, selection: Selection | None = None) -> S
     if request.recreate:
         discard_kept(request.project_root)
     if not request.reuse:
-        cluster = LocalCluster.start(major=request.major)
+        cluster = LocalCluster.start(major=request.major, lease=request.lease)
         reused = False
     else:
         keep = kept_cluster_dir(request.project_root)
