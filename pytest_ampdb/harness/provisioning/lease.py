@@ -18,8 +18,8 @@ from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.ownership import lease_key, lock, lock_held
 
 GRACE = 60.0
-"""Seconds after its start a server without a held lease still counts as its run's: a container
-is labelled with its lease before its server accepts the connection that takes the lease."""
+"""Seconds after its start in which a free lease proves nothing: a container is labelled with
+its lease before its server accepts the connection that takes it."""
 
 
 def hold(dsn: str, run_id: str) -> psycopg.Connection[Any]:
@@ -34,8 +34,9 @@ def hold(dsn: str, run_id: str) -> psycopg.Connection[Any]:
 
 
 def run_alive(dsn: str, run_id: str, *, grace: float = GRACE) -> bool | None:
-    """Whether the run ``run_id`` still uses the server at ``dsn``: its lease is held, or the
-    server started less than ``grace`` s ago; None when the server cannot be asked."""
+    """Whether the run ``run_id`` still uses the server at ``dsn``: True while its lease is
+    held, False once it is free on a server up for ``grace`` s; None when the server cannot
+    be asked or started too recently to tell (the caller judges the old way)."""
     try:
         with connect(dsn, autocommit=True, connect_timeout=3) as conn:
             if lock_held(conn, lease_key(run_id)):
@@ -45,4 +46,6 @@ def run_alive(dsn: str, run_id: str, *, grace: float = GRACE) -> bool | None:
             ).fetchone()
     except (psycopg.Error, ProvisioningError):
         return None
-    return row is not None and float(row[0]) < grace
+    if row is None or row[0] is None or float(row[0]) < grace:
+        return None
+    return False

@@ -116,6 +116,7 @@ def _container(request: ServerRequest, selection: Selection) -> Server:
         reuse=request.reuse,
         recreate=request.recreate,
         project_root=request.project_root,
+        lease=request.lease,
     )
 
 
