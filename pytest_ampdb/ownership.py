@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,10 +155,22 @@ def _call(name: str, shared: bool) -> str:
     return f"SELECT pg_{name}{'_shared' if shared else ''}(%s)"
 
 
-def try_lock(conn: Connection, key: int, *, shared: bool = False) -> bool:
-    """Take the session lock ``key`` if it is free now (exclusive: no session holds it at all)."""
+def try_lock(
+    conn: Connection, key: int, *, shared: bool = False, server_wide: bool = False
+) -> bool:
+    """Take the session lock ``key`` if it is free now (exclusive: no session holds it at all).
+
+    An advisory lock belongs to the database its session is connected to; ``server_wide``
+    (exclusive only) also lets it go again, returning False, when a session of any other
+    database holds ``key``: two runs whose URLs name different databases still exclude each
+    other. Of two sessions taking it at once, at least the later to look sees the other.
+    """
     row = conn.execute(_call("try_advisory_lock", shared), (key,)).fetchone()
-    return bool(row and row[0])
+    taken = bool(row and row[0])
+    if taken and server_wide and not shared and lock_held(conn, key):
+        unlock(conn, key)
+        return False
+    return taken
 
 
 def lock(conn: Connection, key: int, *, shared: bool = False) -> None:
@@ -165,21 +178,29 @@ def lock(conn: Connection, key: int, *, shared: bool = False) -> None:
     conn.execute(_call("advisory_lock", shared), (key,))
 
 
-def acquire(conn: Connection, key: int, *, timeout: float, poll: bool = False) -> bool:
+def acquire(
+    conn: Connection,
+    key: int,
+    *,
+    timeout: float,
+    poll: bool = False,
+    server_wide: bool = False,
+) -> bool:
     """Take the exclusive session lock ``key`` within ``timeout`` s (negative: no limit); False
     if it stayed taken. The wait blocks in the server, woken the moment the holder lets go and
     bounded by ``lock_timeout``; ``poll=True`` tries again with backoff instead, as Atlas does,
     so the waiting session never sits in a call that the holder's ``CREATE INDEX CONCURRENTLY``
-    would wait for."""
-    if try_lock(conn, key):
+    would wait for. ``server_wide`` (see :func:`try_lock`) polls too, from a random first
+    interval, so two sessions that backed off from each other do not meet again."""
+    if try_lock(conn, key, server_wide=server_wide):
         return True
     if 0 <= timeout < 0.001:
         return False
-    if poll:
+    if poll or server_wide:
         taken = wait_until(
-            lambda: True if try_lock(conn, key) else None,
+            lambda: True if try_lock(conn, key, server_wide=server_wide) else None,
             timeout=timeout,
-            interval=0.01,
+            interval=random.uniform(0.005, 0.015) if server_wide else 0.01,
             max_interval=0.5,
         )
         return taken is not None
@@ -201,6 +222,12 @@ def unlock(conn: Connection, key: int, *, shared: bool = False) -> None:
 def unlock_all(conn: Connection) -> None:
     """Let go of every session lock this connection holds."""
     conn.execute("SELECT pg_advisory_unlock_all()")
+
+
+def lease_key(run_id: str) -> int:
+    """The advisory lock a run holds shared while it runs: its lease on what it made on a server
+    (its databases, and a throwaway server it started), free once the run ended or died."""
+    return lock_key("pytest-ampdb run lease " + run_id)
 
 
 def lock_held(conn: Connection, key: int) -> bool:

@@ -4,6 +4,7 @@ a listing changes nothing, and bad usage or an unreachable server is one line.""
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import psycopg
@@ -14,7 +15,7 @@ from pytest_ampdb.harness import kept
 from pytest_ampdb.harness import template as tpl
 from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.harness.provisioning.server import Server, project_key
-from pytest_ampdb.ownership import drop_database
+from pytest_ampdb.ownership import birth_oid, create_marked, drop_database
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -186,3 +187,60 @@ def test_a_dead_runs_databases_are_swept_and_a_live_runs_are_not(
             drop_database(conn, live)
             drop_database(conn, dead)
         template.release(server, drop=True)
+
+
+def test_half_built_templates_go_by_their_mark_unless_a_run_is_building_one(
+    server: Server, fresh_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run killed while building a template leaves ``ampdb_tpl_..._build``: clean drops it
+    when it carries our building mark (or our birth OID), never a user's database of that name,
+    never one a run connected through another database is building now."""
+    left = tpl.TEMPLATE_PREFIX + "1" * 16 + tpl.BUILD_SUFFIX
+    unmarked = tpl.TEMPLATE_PREFIX + "2" * 16 + tpl.BUILD_SUFFIX  # killed before the comment
+    users = tpl.TEMPLATE_PREFIX + "3" * 16 + tpl.BUILD_SUFFIX
+    with tpl.admin(server) as conn:
+        create_marked(conn, left, f"{tpl.BUILDING} {'1' * 64}")
+        conn.execute(f'CREATE DATABASE "{unmarked}" OID {birth_oid(unmarked)}')
+        conn.execute(f'CREATE DATABASE "{users}"')
+    building, finish = threading.Event(), threading.Event()
+
+    def slow_build(dsn: str) -> None:
+        building.set()
+        assert finish.wait(30)
+
+    elsewhere = Server(fresh_database, "dsn", "same server, other database", owned=False)
+    made: list[tpl.Template] = []
+    run_building = threading.Thread(
+        target=lambda: made.append(tpl.ensure_template(elsewhere, "4" * 64, slow_build))
+    )
+    run_building.start()
+    in_progress = tpl.TEMPLATE_PREFIX + "4" * 16 + tpl.BUILD_SUFFIX
+    args = ("clean", "--what", "templates", "--root", str(tmp_path), "--url", server.admin_dsn)
+    try:
+        assert building.wait(10)
+        code, out, _ = run(capsys, *args[:1], "--list", *args[1:])
+        assert code == 0
+        assert f"would remove half-built template {left} (on " in out
+        assert f"would remove half-built template {unmarked} (" in out
+        assert f"left half-built template {in_progress} (on " in out
+        assert ": a run is building it now" in out
+        assert f"left database {users} (on " in out
+        assert comment(server, left) is not None  # a listing drops nothing
+        code, out, _ = run(capsys, *args)
+        assert code == 0
+        assert f"removed half-built template {left} (" in out
+        assert f"removed half-built template {unmarked} (" in out
+        assert f"left half-built template {in_progress} (" in out
+        assert f"left database {users} (on " in out
+        assert (comment(server, left), comment(server, unmarked)) == (None, None)
+        assert comment(server, users) is not None  # a user's: untouched
+        assert comment(server, in_progress) is not None
+    finally:
+        finish.set()
+        run_building.join()
+        with tpl.admin(server) as conn:
+            drop_database(conn, users)
+    assert len(made) == 1
+    assert comment(server, made[0].name) is not None  # the build went on to the end
+    assert made[0].reused is False
+    made[0].release(elsewhere, drop=True)

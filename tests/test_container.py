@@ -5,6 +5,7 @@ rely on. These tests run real containers; without a Docker engine they skip, exc
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -24,9 +25,11 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pytest_ampdb.harness.provisioning import ProvisioningError
 from pytest_ampdb.harness.provisioning import container as container_module
+from pytest_ampdb.harness.provisioning import lease as leases
 from pytest_ampdb.harness.provisioning.container import (
     DEFAULT_IMAGE,
     LABEL,
+    LABEL_LEASE,
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
     LABEL_PROJECT,
@@ -254,6 +257,55 @@ def test_a_dead_owners_container_is_swept_and_a_live_owners_is_not(
             child.kill()
             child.wait(10)
         mine.close()
+
+
+@pytest.mark.docker
+def test_a_runs_container_is_judged_by_its_lease_not_by_its_starters_pid(
+    docker_client: Any, project: Path
+) -> None:
+    """A container started for a run holds the run's lease; while any session holds that lease
+    (the run's other processes), the sweep leaves the container alone though the process that
+    started it is gone; once the lease is free, it goes."""
+    code = f"""
+        import json, os, sys
+        from pathlib import Path
+        from pytest_ampdb.harness.provisioning.container import start_container
+        server = start_container(project_root=Path({str(project)!r}), lease="c0ffee")
+        print(json.dumps({{"dsn": str(server.admin_dsn)}}), flush=True)
+        sys.stdin.readline()  # until the run's other process holds the lease too
+        os._exit(0)  # nothing of the starter runs on: no atexit, no release
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    dsn = json.loads(child.stdout.readline())["dsn"]
+    found = _container_of(docker_client, Server(dsn, "container", ""))
+    try:
+        assert found.labels[LABEL_LEASE] == "c0ffee"
+        hold = leases.hold(dsn, "c0ffee")  # the run goes on in another of its processes
+        try:
+            child.stdin.write("\n")
+            child.stdin.close()
+            assert child.wait(30) == 0
+            sweep_dead_containers()
+            assert _exists(docker_client, found.id)
+        finally:
+            hold.close()
+        assert sweep_dead_containers() >= 1  # the lease is free and the starter is gone
+        assert not _exists(docker_client, found.id)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        remove_container(found.id)
 
 
 @pytest.mark.docker

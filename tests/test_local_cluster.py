@@ -217,6 +217,30 @@ def test_orphan_of_a_killed_interpreter_is_swept() -> None:
     assert not Path(str(info["root"])).exists()
 
 
+def test_a_runs_cluster_is_judged_by_its_lease_not_by_a_process_id(short_tmp: Path) -> None:
+    """A cluster a run started holds the run's lease; a sweep asks the server whether it is
+    held, so a recycled or foreign process id neither saves a dead run's cluster nor condemns
+    a live one's."""
+    cluster = LocalCluster.start(base_dir=short_tmp, lease="a1b2c3")
+    state_file = cluster.root / local_module.STATE_FILE
+    state = json.loads(state_file.read_text())
+    assert state["lease"] == "a1b2c3"
+    dead_pid = subprocess.Popen(["true"])  # a process id that is gone now
+    dead_pid.wait()
+    try:
+        # its owner's process id is gone (another PID namespace, say), its lease is held
+        state_file.write_text(json.dumps({**state, "owner_pid": dead_pid.pid}))
+        assert cluster.root not in [o.root for o in local_module.orphans(short_tmp)]
+        # a live process id (ours), but the lease it names is held by nobody
+        state_file.write_text(json.dumps({**state, "owner_pid": os.getpid(), "lease": "d0d0d0"}))
+        assert [o.root for o in local_module.orphans(short_tmp)] == [cluster.root]
+        assert sweep_orphans(short_tmp) == 1
+        assert _gone(cluster.pid)
+        assert not cluster.root.exists()
+    finally:
+        cluster.stop()
+
+
 def test_persistent_cluster_is_found_again_then_stopped(short_tmp: Path) -> None:
     keep = short_tmp / "keep"
     info = _run_python(

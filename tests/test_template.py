@@ -97,3 +97,42 @@ def test_prune_keeps_the_current_template_those_in_use_and_other_checkouts(
         assert kept.let_go(conn, theirs.name, frozenset({"bbbbbbbbbbbb"})) == "dropped"
     for template in (busy, current):
         template.release(server, drop=True)
+
+
+def test_runs_connected_through_different_databases_build_one_template_once(
+    server: Server, pg_cluster: LocalCluster, fresh_database: str
+) -> None:
+    """An advisory lock is per database: the build lock is taken server-wide, so a run whose
+    URL names another database waits for the build instead of dropping it midway."""
+    elsewhere = Server(fresh_database, "dsn", "same server, other database", owned=False)
+    building = threading.Event()
+    builds: list[str] = []
+
+    def slow_build(dsn: str) -> None:
+        builds.append(dsn)
+        building.set()
+        one_table(dsn)
+        threading.Event().wait(0.5)  # the other run arrives meanwhile
+
+    results: dict[str, tpl.Template] = {}
+    errors: list[BaseException] = []
+
+    def start(label: str, where: Server) -> None:
+        try:
+            results[label] = tpl.ensure_template(where, "f" * 64, slow_build)
+        except BaseException as exc:  # handed to the assertions below
+            errors.append(exc)
+
+    first = threading.Thread(target=start, args=("first", server))
+    first.start()
+    assert building.wait(10)
+    start("second", elsewhere)
+    first.join()
+    assert errors == []
+    assert len(builds) == 1
+    assert (results["first"].reused, results["second"].reused) == (False, True)
+    with psycopg.connect(server.dsn(results["first"].name)) as conn:  # the whole build
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    results["second"].release(elsewhere, drop=True)
+    assert results["first"].release(server, drop=True) is True
+    assert results["first"].name not in databases(server)

@@ -3,11 +3,11 @@
 What is kept: local clusters (``--ampdb-reuse``, with their data directories in /dev/shm or the
 temp directory), containers (``--ampdb-reuse``), templates kept by ``--ampdb-reuse`` on a server,
 databases kept for failed tests; and what a killed run left (throwaway clusters and containers
-whose owner died, databases of runs whose lease is free). Each is known by the plugin's own mark
-(a cluster's state file, a container's labels, a database's comment), never by its name alone,
-and by the checkout it is kept for: by default only this checkout's (the current directory or a
-folder above it), ``--all`` for every checkout's. A server or cluster a run is using right now
-is left alone, said in one line.
+whose owner died, databases of runs whose lease is free, templates a run stopped building). Each
+is known by the plugin's own mark (a cluster's state file, a container's labels, a database's
+comment), never by its name alone, and by the checkout it is kept for: by default only this
+checkout's (the current directory or a folder above it), ``--all`` for every checkout's. A server
+or cluster a run is using right now is left alone, said in one line.
 """
 
 from __future__ import annotations
@@ -156,6 +156,14 @@ def _on_server(
 
         kind = "template" if item.kind == "template" else "kept database"
         things.append(Thing(kind, item.name, f"{item.detail}, on {server}", remove))
+    if "templates" in what:
+        for name in kept.unfinished_builds(conn):
+
+            def remove_build(dry_run: bool, name: str = name) -> str:
+                outcome = kept.remove_build(conn, name, dry_run=dry_run)
+                return "removed" if outcome == "dropped" else outcome
+
+            things.append(Thing("half-built template", name, f"on {server}", remove_build))
     if "databases" in what:
         things += _dead_runs(conn, server)
     for name in kept.look_alikes(conn):

@@ -25,8 +25,7 @@ from pytest_ampdb.ownership import (
     Drop,
     comment_of,
     drop_owned,
-    lock,
-    lock_held,
+    is_ours,
     set_mark,
     try_lock,
     unlock,
@@ -52,12 +51,13 @@ def _with_keepers(mark: str, keys: frozenset[str]) -> str:
 
 
 @contextmanager
-def _locked(conn: Connection, key: int) -> Iterator[None]:
-    lock(conn, key)
+def _build_locked(conn: Connection, name: str) -> Iterator[None]:
+    """Under the template's build lock (server-wide): no run builds or drops it meanwhile."""
+    tpl.build_lock(conn, name)
     try:
         yield
     finally:
-        unlock(conn, key)
+        unlock(conn, tpl._lock_key(name))
 
 
 def _dropped(conn: Connection, name: str, mark: str) -> bool:
@@ -69,7 +69,7 @@ def _dropped(conn: Connection, name: str, mark: str) -> bool:
 
 def keep_template(conn: Connection, name: str, key: str) -> None:
     """Record that the checkout ``key`` keeps the ready template ``name`` (``--ampdb-reuse``)."""
-    with _locked(conn, tpl._lock_key(name)):
+    with _build_locked(conn, name):
         mark = comment_of(conn, name)
         if mark is not None and mark.startswith(tpl.READY):
             wanted = _with_keepers(mark, keepers(mark) | {key})
@@ -86,7 +86,7 @@ def withdraw(
     A run without ``--ampdb-reuse`` withdraws its own checkout's claim and drops the template
     at exit only when no other checkout claims it.
     """
-    with _locked(conn, tpl._lock_key(name)):
+    with _build_locked(conn, name):
         mark = comment_of(conn, name)
         if mark is None or not mark.startswith(tpl.READY):
             return None
@@ -105,18 +105,16 @@ def let_go(
     Returns what happened (with ``dry_run``: would happen, nothing changed): ``dropped``,
     ``still kept by N other checkouts``, ``in use by a run``, or ``not ours`` (no ready mark).
     """
-    with _locked(conn, tpl._lock_key(name)):  # nobody claims it between withdraw and drop
+    with _build_locked(conn, name):  # nobody claims it between withdraw and drop
         others = withdraw(conn, name, keys, dry_run=dry_run)
         if others is None:
             return "not ours"
         if others:
             return f"still kept by {len(others)} other checkout{'s' if len(others) > 1 else ''}"
         use = tpl._use_key(name)
-        if not try_lock(conn, use):
+        if not try_lock(conn, use, server_wide=True):  # held by a run, in any database
             return "in use by a run"
         try:
-            if lock_held(conn, use):  # by a run connected through another database
-                return "in use by a run"
             if dry_run:
                 return "dropped"
             return "dropped" if _dropped(conn, name, tpl.READY) else "not ours"
@@ -211,10 +209,39 @@ def remove(
 
 def look_alikes(conn: Connection) -> list[str]:
     """Databases named like the plugin's (``ampdb_tpl_...``, ``ampdb_run_...``) without its
-    mark: never touched, but named so a user sees why they stay."""
+    mark (nor its birth OID): never touched, but named so a user sees why they stay."""
     rows = conn.execute(
-        "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
-        " WHERE datname LIKE 'ampdb\\_tpl\\_%' OR datname LIKE 'ampdb\\_run\\_%'"
+        "SELECT datname, oid, coalesce(shobj_description(oid, 'pg_database'), '')"
+        " FROM pg_database WHERE datname LIKE 'ampdb\\_tpl\\_%' OR datname LIKE 'ampdb\\_run\\_%'"
         ' ORDER BY datname COLLATE "C"'
     ).fetchall()
-    return [str(n) for n, m in rows if not str(m).startswith("pytest-ampdb ")]
+    return [str(n) for n, o, m in rows if not is_ours(str(n), int(o), str(m), ("pytest-ampdb ",))]
+
+
+# -- half-built templates ---------------------------------------------------------------------
+
+
+def unfinished_builds(conn: Connection) -> list[str]:
+    """Templates a run stopped building (``ampdb_tpl_..._build``, or renamed but never marked
+    ready): our building mark, or no comment but our birth OID. They belong to no checkout; a
+    run building one now holds its build lock, and ``remove_build`` leaves it alone."""
+    rows = conn.execute(
+        "SELECT datname, oid, coalesce(shobj_description(oid, 'pg_database'), '')"
+        ' FROM pg_database WHERE datname LIKE %s ORDER BY datname COLLATE "C"',
+        (tpl.TEMPLATE_PREFIX.replace("_", "\\_") + "%",),
+    ).fetchall()
+    return [str(n) for n, o, m in rows if is_ours(str(n), int(o), str(m), (tpl.BUILDING,))]
+
+
+def remove_build(conn: Connection, name: str, *, dry_run: bool = False) -> str:
+    """Drop a half-built template unless a run is building it now (it holds the build lock, in
+    whatever database): ``dropped`` (with ``dry_run``: would be), else why it stays."""
+    key = tpl._lock_key(name.removesuffix(tpl.BUILD_SUFFIX))
+    if not try_lock(conn, key, server_wide=True):
+        return "a run is building it now"
+    try:
+        if dry_run:
+            return "dropped" if name in unfinished_builds(conn) else "not ours"
+        return "dropped" if drop_owned(conn, name, (tpl.BUILDING,)) is Drop.DROPPED else "not ours"
+    finally:
+        unlock(conn, key)

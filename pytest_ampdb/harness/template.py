@@ -3,8 +3,9 @@
 Its name carries a hash of everything that shapes its contents (the migration files, the seed
 files, the code that turns them into tables and rows, and the seed hooks), so a kept template is
 reused exactly while that holds and a stale one is never used. It is built under an advisory lock
-(concurrent starts build it once), under a temporary name, and renamed and marked ready only when
-complete: a half-built template is never cloned.
+taken server-wide (concurrent starts build it once, whichever database their URLs name), under a
+temporary name, and renamed and marked ready only when complete: a half-built template is never
+cloned.
 
 Every database made here carries a mark (``ownership``) and is dropped only with it. A run
 holds a lease on the server while it runs (a shared advisory lock on its run id, on the
@@ -37,10 +38,12 @@ from pytest_ampdb.logs import timed
 from pytest_ampdb.ownership import (
     Drop,
     NotOursError,
+    acquire,
     comment_of,
     create_marked,
     drop_owned,
     is_ours,
+    lease_key,
     lock,
     lock_held,
     lock_key,
@@ -55,6 +58,8 @@ TEMPLATE_PREFIX = "ampdb_tpl_"
 RUN_PREFIX = "ampdb_run_"
 READY = "pytest-ampdb template ready"
 BUILDING = "pytest-ampdb template building"
+BUILD_SUFFIX = "_build"
+"""A template is built under its name with this suffix, renamed when complete."""
 RUN_MARK = "pytest-ampdb run"
 KEPT_MARK = "pytest-ampdb kept"
 STALE_AFTER = 24 * 3600
@@ -103,10 +108,9 @@ class Template:
         if not drop:
             return False
         with admin(server) as conn:
-            lock(conn, _lock_key(self.name))
+            build_lock(conn, self.name)
             try:
-                key = _use_key(self.name)
-                if not try_lock(conn, key) or lock_held(conn, key):
+                if not try_lock(conn, _use_key(self.name), server_wide=True):
                     return False  # another run still uses it; the last one drops it
                 return drop_owned(conn, self.name, (READY,)) is Drop.DROPPED
             finally:
@@ -116,7 +120,7 @@ class Template:
         """Hold the run's lease on the connection that holds the template, until ``release``."""
         if self.hold is None:
             raise AmpdbError(f"template {self.name} is released: no connection to hold a lease")
-        lock(self.hold, _lease_key(run_id), shared=True)
+        lock(self.hold, lease_key(run_id), shared=True)
 
 
 Builder = Callable[[str], None]
@@ -161,12 +165,12 @@ def _ensure(
     source: str | None,
 ) -> bool:
     """Under the build lock: reuse or build; then hold the shared use lock (on ``conn``)."""
-    lock(conn, _lock_key(name))
+    build_lock(conn, name)
     try:
         found = comment_of(conn, name)
         if found is not None and found.startswith(READY) and not rebuild:
             return True
-        building = f"{name}_build"
+        building = name + BUILD_SUFFIX
         _clear(conn, server, name, (READY, BUILDING))  # renamed, then killed: still "building"
         _clear(conn, server, building, (BUILDING,))
         create_marked(conn, building, f"{BUILDING} {digest}", template=source)
@@ -303,7 +307,7 @@ def _sweep(
 
         dropped = [n for n in stale if drop(n)]
         for owner, names in leases.items():
-            if not lock_held(admin_conn, _lease_key(owner)):  # its run is gone: not coming back
+            if not lock_held(admin_conn, lease_key(owner)):  # its run is gone: not coming back
                 dropped += [n for n in names if drop(n)]
     return Sweep(dropped, untouched)
 
@@ -355,11 +359,13 @@ def _lock_key(name: str) -> int:
     return lock_key(name)
 
 
+def build_lock(conn: psycopg.Connection[Any], name: str) -> None:
+    """Take the lock serializing builds and drops of the template ``name``, waiting as long as
+    it takes: server-wide, so two runs whose URLs name different databases of one server never
+    build, drop or rename one template at once (let go with ``unlock(conn, _lock_key(name))``)."""
+    acquire(conn, _lock_key(name), timeout=-1, server_wide=True)
+
+
 def _use_key(name: str) -> int:
     """The advisory lock every run using a template holds shared."""
     return _lock_key("in use: " + name)
-
-
-def _lease_key(run_id: str) -> int:
-    """The advisory lock a run holds shared while it runs: its lease on its databases."""
-    return lock_key("pytest-ampdb run lease " + run_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -36,13 +35,9 @@ from pytest_ampdb.harness.isolation import (
 )
 from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
-from pytest_ampdb.harness.provisioning.select import (
-    ServerRequest,
-    check_version,
-    obtain_server,
-    use_dsn,
-)
-from pytest_ampdb.harness.provisioning.server import Server, project_key
+from pytest_ampdb.harness.provisioning.request import ServerRequest
+from pytest_ampdb.harness.provisioning.select import obtain_server
+from pytest_ampdb.harness.provisioning.server import InPlace, Server, project_key
 from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.migrations import snapshot
 from pytest_ampdb.migrations.schemadiff import check_database
@@ -95,24 +90,19 @@ class Provisioned:
 def provision(
     settings: Settings, seeds: SeedSet | None, context: BackendContext
 ) -> tuple[Provisioned, Server, tpl.Template | None]:
-    """Obtain the server and make sure the template for these migrations and seeds is ready."""
-    if settings.postgres == modes.ServerSource.PREVIEW:
-        provisioned, server = provision_preview(settings, seeds, context)
-        return provisioned, server, None
-    request = ServerRequest(
-        mode=settings.postgres,
-        dsn=settings.dsn,
-        image=settings.image,
-        reuse=settings.reuse,
-        recreate=settings.recreate,
-        project_root=context.project_root,
-        major=settings.postgres_version,
-        timeout=settings.timeout,
+    """Obtain the server and make sure the template for these migrations and seeds is ready
+    (or, when the server source prepared a database to use in place, take that one)."""
+    on_create = (lambda dsn: _load_seeds(dsn, context)) if seeds is not None else None
+    run_id = secrets.token_hex(3)  # the run's lease: on its databases and a server it starts
+    request = ServerRequest.of(
+        settings, context.project_root, seeds=seeds, on_create=on_create, lease=run_id
     )
     directory = settings.migrations or migrations_dir()
     files = snapshot.validated(directory)  # an edited atlas.sum stops the run before any server
     tables = schema_tables(settings.schema)
     server = obtain_server(request)
+    if server.in_place is not None:
+        return _in_place(server, server.in_place, run_id), server, None
     try:
         seed_files = list(seeds.files.values()) if seeds is not None else []
         extra = (*context.fingerprint_files(), *schema_source(settings.schema))
@@ -134,7 +124,6 @@ def provision(
     except BaseException:
         server.close()
         raise
-    run_id = secrets.token_hex(3)
     try:  # on the connection that holds the template in use: no second admin connection
         template.lease(run_id)
         swept = tpl.sweep_dead_runs(server, run_id, conn=template.hold)
@@ -163,60 +152,24 @@ def provision(
     return provisioned, server, template
 
 
-def provision_preview(
-    settings: Settings, seeds: SeedSet | None, context: BackendContext
-) -> tuple[Provisioned, Server]:
-    """Ensure the branch's preview on the shared server: created, migrated, seeded once.
-
-    Tests then run inside it in rolled-back transactions, so a run never leaves rows behind in
-    the shared database; other isolations clone from a template copy of it, made on demand.
-    """
-    from pytest_ampdb import preview  # only this mode needs it (and its import time)
-
-    server_dsn = settings.dsn or os.environ.get(preview.SERVER_ENV)
-    if not server_dsn:
-        raise ProvisioningError(
-            "--ampdb-postgres=preview needs the shared server: --ampdb-dsn or "
-            f"{preview.SERVER_ENV} (a URL of its maintenance database)"
-        )
-    server = use_dsn(server_dsn, settings.timeout)
-    check_version(server, settings.postgres_version)
-    branch = preview.branch_name(settings.branch, cwd=context.project_root)
-
-    try:
-        report = preview.ensure(
-            server_dsn,
-            branch,
-            migrations=settings.migrations or migrations_dir(),
-            seeds=seeds,
-            seed=seeds is not None,
-            recreate=settings.recreate,
-            on_create=(lambda dsn: _load_seeds(dsn, context)) if seeds is not None else None,
-        )
-    except preview.HistoryDriftError as exc:
-        raise ProvisioningError(str(exc).replace("--recreate", "--ampdb-recreate")) from None
-    state = "created" if report.created else f"{len(report.applied)} migrations applied"
-    if not report.created and not report.applied:
-        state = "up to date"
-    description = (
-        f"preview {report.name} of branch {preview.printable(branch)} "
-        f"on {redact_url(server_dsn)}, {state}"
-    )
-    provisioned = Provisioned(
-        admin_dsn=server_dsn,
-        kind=modes.ServerSource.PREVIEW,
-        description=description,
+def _in_place(server: Server, database: InPlace, run_id: str) -> Provisioned:
+    """A run on the database its server source prepared (a branch's preview): tests run inside
+    it in rolled-back transactions, so a run never leaves rows behind in a shared database;
+    other isolations clone from a template copy of it, made on demand."""
+    return Provisioned(
+        admin_dsn=server.admin_dsn,
+        kind=server.kind,
+        description=server.description,
         version=server.version,
-        server_reused=not report.created,
+        server_reused=server.reused,
         template="",
-        template_reused=not report.created,
-        template_seconds=report.seconds,
+        template_reused=server.reused,
+        template_seconds=database.seconds,
         strategy=tpl.clone_strategy(server),
-        migration_version=report.version,
-        run_id=secrets.token_hex(3),
-        preview=report.name,
+        migration_version=database.migration_version,
+        run_id=run_id,
+        preview=database.name,
     )
-    return provisioned, server
 
 
 def _last_version(directory: migrations.MigrationDir) -> str:

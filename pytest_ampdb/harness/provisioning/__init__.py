@@ -2,8 +2,8 @@
 
 Library code, usable without pytest. ``local`` runs a cluster from the PostgreSQL binaries on this
 machine, ``container`` a testcontainers PostgresContainer (imported only when used: Docker's
-libraries cost start-up time), ``select`` picks one (or a given DSN); each ends as a
-``server.Server``.
+libraries cost start-up time), ``preview`` a branch's preview database on a shared server;
+``select`` picks one of them (or a given DSN); each ends as a ``server.Server``.
 """
 
 from pytest_ampdb.harness.provisioning.binaries import PgBinaries, find_binaries

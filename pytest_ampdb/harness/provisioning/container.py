@@ -11,8 +11,10 @@ Why it is built this way:
   ``postgres:15`` from Debian's packages).
 * Ryuk, testcontainers' reaper, cannot run when its image is missing, so then it is disabled and
   the plugin cleans up after itself: every container carries labels naming its owner (pid, pid
-  start time, host) and project; ``release()``, an atexit hook and a SIGTERM hook remove it; and
-  each start sweeps containers whose owner died without any of those running (SIGKILL).
+  start time, host, and the run whose lease its server holds) and project; ``release()``, an
+  atexit hook and a SIGTERM hook remove it; and each start sweeps containers whose run is gone
+  without any of those running (SIGKILL): by the lease where the server answers, on any host,
+  else by the owner process on this host.
 * ``reuse=True`` keeps one container per project root (named after it) for the next run, which
   finds it running, starts it when stopped, and replaces it when the image or settings changed;
   ``recreate=True`` throws it away first. A file lock keeps concurrent runs (xdist workers) from
@@ -43,6 +45,7 @@ from urllib.parse import quote
 import psycopg
 from filelock import FileLock
 
+from pytest_ampdb.harness.provisioning import lease as leases
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.modes import ServerSource
@@ -68,6 +71,8 @@ LABEL_OWNER_HOST = "org.pytest-ampdb.owner-host"
 LABEL_PROJECT = "org.pytest-ampdb.project"
 LABEL_REUSE = "org.pytest-ampdb.reuse"
 LABEL_CONFIG = "org.pytest-ampdb.config"
+LABEL_LEASE = "org.pytest-ampdb.lease"
+"""The run whose lease a throwaway container's server holds (``lease.py``)."""
 
 RYUK_DISABLED_ENV = "TESTCONTAINERS_RYUK_DISABLED"
 SUPERUSER = "postgres"
@@ -210,9 +215,12 @@ def _owner_alive(pid: int, start: str | None) -> bool:
     return not start or fields[19] == start
 
 
-def _labels(project_root: Path, *, reuse: bool, config: str) -> dict[str, str]:
+def _labels(
+    project_root: Path, *, reuse: bool, config: str, lease: str | None = None
+) -> dict[str, str]:
     pid = os.getpid()
     return {
+        **({LABEL_LEASE: lease} if lease is not None else {}),
         LABEL: "1",
         LABEL_OWNER_PID: str(pid),
         LABEL_OWNER_START: _start_time(pid) or "",
@@ -224,8 +232,9 @@ def _labels(project_root: Path, *, reuse: bool, config: str) -> dict[str, str]:
 
 
 def sweep_dead_containers(*, timeout: float = 10.0) -> int:
-    """Remove throwaway containers of this host whose owner process is gone (killed before it
-    could remove them). Kept (``reuse``) containers stay. Returns how many were removed."""
+    """Remove throwaway containers whose run is gone (killed before it could remove them): by
+    the run's lease on a running server, else (this host's only) by the owner process. Kept
+    (``reuse``) containers stay. Returns how many were removed."""
     if not docker_available(timeout=min(timeout, 5.0)):
         return 0
     client = _docker_client(timeout)
@@ -237,11 +246,9 @@ def sweep_dead_containers(*, timeout: float = 10.0) -> int:
 
 def _sweep(client: Any) -> int:
     docker = _docker()
-    host = socket.gethostname()
-    filters = {"label": [f"{LABEL}=1", f"{LABEL_OWNER_HOST}={host}"]}
     swept = 0
-    for container in client.containers.list(all=True, filters=filters):
-        if not _orphaned(container.labels):
+    for container in client.containers.list(all=True, filters={"label": [f"{LABEL}=1"]}):
+        if not _orphaned(container):
             continue
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             container.remove(force=True, v=True)
@@ -297,10 +304,13 @@ def start_container(
     project_root: Path,
     settings: Mapping[str, str] | None = None,
     timeout: float = 60,
+    lease: str | None = None,
 ) -> Server:
     """Start (or, with ``reuse``, find) a PostgreSQL container and return it as a ``Server``.
 
     ``settings`` are added to (and override) ``DEFAULT_SETTINGS`` as ``-c name=value`` arguments.
+    ``lease``: the id of the run starting a throwaway container, whose lease its server holds
+    until ``release()`` (a later sweep judges it by that lease, on any host).
     ``release()`` removes the container, except a kept (``reuse``) one, which stays for the next
     run; ``recreate`` removes a kept one first. Raises ``ProvisioningError`` (one line) when no
     engine answers or the image is missing and cannot be pulled.
@@ -338,6 +348,7 @@ def start_container(
             settings=merged,
             config=config,
             deadline=deadline,
+            lease=lease,
         )
     finally:
         client.close()
@@ -390,6 +401,7 @@ def _start_new(
     settings: Mapping[str, str],
     config: str,
     deadline: float,
+    lease: str | None = None,
 ) -> Server:
     from testcontainers.core.container import DockerContainer
 
@@ -404,7 +416,7 @@ def _start_new(
         DockerContainer(image, command=shlex.join(command), name=name)  # docker-py splits it
         .with_envs(POSTGRES_USER=SUPERUSER, POSTGRES_PASSWORD=password, POSTGRES_DB="postgres")
         .with_exposed_ports(_PG_PORT)
-        .with_kwargs(labels=_labels(project_root, reuse=reuse, config=config))
+        .with_kwargs(labels=_labels(project_root, reuse=reuse, config=config, lease=lease))
     )
     try:
         pg.start()
@@ -422,6 +434,8 @@ def _start_new(
             port=port,
             reused=False,
         )
+        if lease is not None:
+            server.release = _letting_go(leases.hold(server.admin_dsn, lease), server.release)
     except BaseException as exc:
         # Never leave a half-started container behind (Ctrl-C included).
         started = None
@@ -591,7 +605,7 @@ def left_containers(keys: frozenset[str] | None, *, timeout: float = 10.0) -> li
                 if keys is not None and labels.get(LABEL_PROJECT) not in keys:
                     continue
                 kind = "kept"
-            elif _orphaned(labels):
+            elif _orphaned(container):
                 kind = "orphaned"
             else:
                 continue
@@ -608,9 +622,22 @@ def left_containers(keys: frozenset[str] | None, *, timeout: float = 10.0) -> li
         client.close()
 
 
-def _orphaned(labels: Mapping[str, str]) -> bool:
-    """A throwaway container of this host whose owner process is gone."""
-    if labels.get(LABEL_REUSE) == "1" or labels.get(LABEL_OWNER_HOST) != socket.gethostname():
+def _orphaned(container: Any) -> bool:
+    """A throwaway container whose run is gone: its server answers and the run's lease on it
+    is free (past ``lease.GRACE``); without that answer, one of this host whose owner process
+    is gone."""
+    labels: Mapping[str, str] = container.labels
+    if labels.get(LABEL_REUSE) == "1":
+        return False
+    lease = labels.get(LABEL_LEASE)
+    if lease and container.status == "running":
+        alive = None
+        with contextlib.suppress(Exception):  # no published port yet, or gone meanwhile
+            dsn = _admin_dsn(*_credentials(container), *_published(container))
+            alive = leases.run_alive(dsn, lease)
+        if alive is not None:
+            return not alive
+    if labels.get(LABEL_OWNER_HOST) != socket.gethostname():
         return False
     try:
         pid = int(labels.get(LABEL_OWNER_PID, ""))
@@ -620,6 +647,17 @@ def _orphaned(labels: Mapping[str, str]) -> bool:
 
 
 # --------------------------------------------------------------------------- removal
+
+
+def _letting_go(hold: psycopg.Connection[Any], release: Callable[[], None]) -> Callable[[], None]:
+    """``release``, after closing the connection that holds the run's lease on the server."""
+
+    def let_go() -> None:
+        with contextlib.suppress(psycopg.Error):
+            hold.close()
+        release()
+
+    return let_go
 
 
 def _remover(container_id: str) -> Callable[[], None]:

@@ -1,89 +1,96 @@
-"""Obtain the PostgreSQL server for a run: ``dsn``, ``container``, ``local``, or ``auto``.
+"""Obtain the PostgreSQL server for a run: auto, dsn, container, local or preview.
 
-``auto`` takes a DSN when one is given, else a container when a Docker engine answers, else a
-local cluster from PostgreSQL binaries, else fails with one line naming all three ways. The
-server's major version is checked (15 unless told otherwise) before anything is created on it.
+``select_source`` is the one place that decides: ``auto`` takes a DSN when one is given, else a
+container when a Docker engine answers, else a local cluster from PostgreSQL binaries, else fails
+with one line naming all three ways; ``preview`` takes the shared server of ``--ampdb-dsn`` or
+``AMPDB_PREVIEW_SERVER``. ``obtain_server`` then starts (or finds) what was selected and checks
+the server's major version (15 unless told otherwise) before anything is created on it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from pytest_ampdb.harness.provisioning.connect import connect, connect_timeout
 from pytest_ampdb.harness.provisioning.errors import BinariesNotFoundError, ProvisioningError
-from pytest_ampdb.harness.provisioning.server import Server, project_key
+from pytest_ampdb.harness.provisioning.request import ServerRequest
+from pytest_ampdb.harness.provisioning.server import Server, check_version, project_key
 from pytest_ampdb.logs import timed
-from pytest_ampdb.modes import ServerSource
-
-__all__ = ["MODES", "ServerRequest", "check_version", "obtain_server", "project_key", "use_dsn"]
+from pytest_ampdb.modes import ServerSource, choices
 from pytest_ampdb.urls import redact_url
 
+__all__ = [
+    "Selection",
+    "ServerRequest",
+    "check_version",
+    "obtain_server",
+    "project_key",
+    "select_source",
+    "use_dsn",
+]
+
 LOGGER = logging.getLogger(__name__)
-MODES = tuple(s for s in ServerSource if s is not ServerSource.PREVIEW)
-"""What ``obtain_server`` starts (a preview is ensured by the postgres backend on a DSN server)."""
 
 
 @dataclass(frozen=True)
-class ServerRequest:
-    """What the settings ask for."""
+class Selection:
+    """The server source a run uses (never ``auto``) and the URL it was given, if any."""
 
-    mode: ServerSource = ServerSource.AUTO
-    dsn: str | None = None
-    image: str = "postgres:15"
-    reuse: bool = False
-    recreate: bool = False
-    project_root: Path = field(default_factory=Path.cwd)
-    major: int = 15
-    timeout: float | None = None
-    """``--ampdb-timeout``: bounds the connect timeout to an existing server."""
+    source: ServerSource
+    url: str | None = None
+    """The server of ``dsn`` and ``preview`` (its maintenance database)."""
 
 
-def obtain_server(request: ServerRequest) -> Server:
-    """A started (or found) server of the requested kind, its version checked."""
+def select_source(request: ServerRequest, environ: Mapping[str, str] | None = None) -> Selection:
+    """Decide where the server comes from, from the mode, the settings and the environment."""
+    env = os.environ if environ is None else environ
+    mode = request.mode
+    if mode == ServerSource.AUTO:
+        return _auto(request)
+    if mode == ServerSource.DSN:
+        if not request.dsn:
+            raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
+        return Selection(mode, request.dsn)
+    if mode == ServerSource.PREVIEW:
+        from pytest_ampdb.preview import SERVER_ENV  # only this source pays its import
+
+        url = request.dsn or env.get(SERVER_ENV)
+        if not url:
+            raise ProvisioningError(
+                "--ampdb-postgres=preview needs the shared server: --ampdb-dsn or "
+                f"{SERVER_ENV} (a URL of its maintenance database)"
+            )
+        return Selection(mode, url)
+    if mode in {ServerSource.CONTAINER, ServerSource.LOCAL}:
+        return Selection(mode)
+    raise ProvisioningError(f"--ampdb-postgres={mode!r}: expected one of {choices(ServerSource)}")
+
+
+def obtain_server(request: ServerRequest, environ: Mapping[str, str] | None = None) -> Server:
+    """A started (or found) server of the selected source, its version checked."""
     with timed(LOGGER, "server", level=logging.INFO) as outcome:
-        server = _obtain(request)
+        selection = select_source(request, environ)
+        server = _SOURCES[selection.source](request, selection)
+        try:
+            check_version(server, request.major)
+        except BaseException:
+            server.close()
+            raise
         outcome.append(server.description)
     return server
 
 
-def _obtain(request: ServerRequest) -> Server:
-    mode = request.mode
-    if mode == ServerSource.AUTO:
-        mode = _auto(request)
-    if mode == ServerSource.DSN:
-        server = use_dsn(request.dsn, request.timeout)
-    elif mode == ServerSource.CONTAINER:
-        from pytest_ampdb.harness.provisioning.container import start_container
-
-        server = start_container(
-            image=request.image,
-            reuse=request.reuse,
-            recreate=request.recreate,
-            project_root=request.project_root,
-        )
-    elif mode == ServerSource.LOCAL:
-        server = start_local(request)
-    else:
-        raise ProvisioningError(f"--ampdb-postgres={mode!r}: expected one of {', '.join(MODES)}")
-    try:
-        check_version(server, request.major)
-    except BaseException:
-        server.close()
-        raise
-    return server
-
-
-def _auto(request: ServerRequest) -> ServerSource:
+def _auto(request: ServerRequest) -> Selection:
     if request.dsn:
-        return ServerSource.DSN
+        return Selection(ServerSource.DSN, request.dsn)
     from pytest_ampdb.harness.provisioning.container import docker_available, image_present
 
     if docker_available() and image_present(request.image):
-        return ServerSource.CONTAINER
+        return Selection(ServerSource.CONTAINER)
     try:
         from pytest_ampdb.harness.provisioning.binaries import find_binaries
 
@@ -94,7 +101,29 @@ def _auto(request: ServerRequest) -> ServerSource:
             f"start a Docker engine with the {request.image} image for a container, "
             f"or install PostgreSQL {request.major} server binaries ({exc})"
         ) from None
-    return ServerSource.LOCAL
+    return Selection(ServerSource.LOCAL)
+
+
+def _given(request: ServerRequest, selection: Selection) -> Server:
+    return use_dsn(selection.url, request.timeout)
+
+
+def _container(request: ServerRequest, selection: Selection) -> Server:
+    from pytest_ampdb.harness.provisioning.container import start_container
+
+    return start_container(
+        image=request.image,
+        reuse=request.reuse,
+        recreate=request.recreate,
+        project_root=request.project_root,
+        lease=request.lease,
+    )
+
+
+def _preview(request: ServerRequest, selection: Selection) -> Server:
+    from pytest_ampdb.harness.provisioning.preview import start_preview
+
+    return start_preview(request, use_dsn(selection.url, request.timeout))
 
 
 def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
@@ -108,7 +137,7 @@ def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
     )
 
 
-def start_local(request: ServerRequest) -> Server:
+def start_local(request: ServerRequest, selection: Selection | None = None) -> Server:
     """A local cluster: throwaway, or kept for the next run (named after the project root).
 
     ``--ampdb-recreate`` discards the kept one first; without ``--ampdb-reuse`` the run then
@@ -120,7 +149,7 @@ def start_local(request: ServerRequest) -> Server:
     if request.recreate:
         discard_kept(request.project_root)
     if not request.reuse:
-        cluster = LocalCluster.start(major=request.major)
+        cluster = LocalCluster.start(major=request.major, lease=request.lease)
         reused = False
     else:
         keep = kept_cluster_dir(request.project_root)
@@ -139,14 +168,13 @@ def start_local(request: ServerRequest) -> Server:
     )
 
 
-def check_version(server: Server, major: int) -> None:
-    """Refuse a server whose major version is not ``major``."""
-    found = server.version.split(".")[0].split(" ")[0]
-    if found != str(major):
-        raise ProvisioningError(
-            f"{server.description} runs PostgreSQL {server.version}, not {major}; "
-            f"set ampdb_postgres_version = {found} in the ini file to use it anyway"
-        )
+_SOURCES: dict[ServerSource, Callable[[ServerRequest, Selection], Server]] = {
+    ServerSource.DSN: _given,
+    ServerSource.CONTAINER: _container,
+    ServerSource.LOCAL: start_local,
+    ServerSource.PREVIEW: _preview,
+}
+"""How each source gives its server (``select_source`` has chosen one)."""
 
 
 @contextlib.contextmanager

@@ -12,7 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.urls import Dsn, dbname_of, with_dbname
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """A database the server source made ready itself (a branch's preview): the run uses it as
+    it is, in rolled-back transactions, instead of a template of its own."""
+
+    name: str
+    migration_version: str
+    seconds: float
+    """How long creating or migrating it took."""
 
 
 @dataclass
@@ -31,6 +43,8 @@ class Server:
     """True when a server kept by an earlier ``--ampdb-reuse`` run was found and used."""
     owned: bool = True
     """True when the plugin created the server (a container or cluster of its own)."""
+    in_place: InPlace | None = None
+    """The database the source prepared (``preview``); None: the run builds a template."""
     release: Callable[[], None] = field(default=lambda: None, repr=False)
     """Stops or removes the server, or leaves it for the next run (``--ampdb-reuse``)."""
 
@@ -63,3 +77,13 @@ def project_keys(where: Path) -> frozenset[str]:
     """The keys of ``where`` and each folder above it: the checkouts ``where`` lies in."""
     resolved = where.resolve()
     return frozenset(project_key(p) for p in (resolved, *resolved.parents))
+
+
+def check_version(server: Server, major: int) -> None:
+    """Refuse a server whose major version is not ``major``."""
+    found = server.version.split(".")[0].split(" ")[0]
+    if found != str(major):
+        raise ProvisioningError(
+            f"{server.description} runs PostgreSQL {server.version}, not {major}; "
+            f"set ampdb_postgres_version = {found} in the ini file to use it anyway"
+        )
