@@ -14,7 +14,7 @@ from contract.builders import Builder, list_all
 
 from pytest_ampdb import memory
 from pytest_ampdb.errors import AlreadyExistsError, ForeignKeyError, InvalidTransitionError
-from pytest_ampdb.memory import MemoryStore
+from pytest_ampdb.memory import MemoryStore, indexes
 from pytest_ampdb.memory import store as memory_store
 from pytest_ampdb.models import OperationStatus, new_id
 from pytest_ampdb.models.tables import TABLES
@@ -201,6 +201,53 @@ def test_filtered_pages_follow_updates_deletes_and_restores(
     assert store.counts()["connections"] == 0
     store.restore(snapshot)
     assert len(list_all(mem, "connections", {"project_id": pid})) == 7
+
+
+def _index_sizes(store: MemoryStore, table: str) -> list[tuple[int, int]]:
+    """Per list-order index of ``table``: (entries held, live rows in it)."""
+    return [(len(o.entries), len(o.live)) for o in store._tables[table].ordered]
+
+
+def test_pages_skip_deleted_and_moved_rows_and_the_index_stays_bounded(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [builder.connection(project_id=pid, provider=("a", "b")[i % 2]) for i in range(200)]
+    for connection in made[:150]:  # far more removals than the floor before a compaction
+        mem.connections.delete(pid, connection.id)
+    kept = made[150:]
+    for _ in range(3):  # every kept row moves a → b → a ...: each move leaves an old entry
+        kept = [
+            mem.connections.update(
+                dataclasses.replace(c, provider="b" if c.provider == "a" else "a")
+            )
+            for c in kept
+        ]
+    assert _pages(mem, pid, "a") == [c.id for c in kept if c.provider == "a"]
+    assert _pages(mem, pid, "b") == [c.id for c in kept if c.provider == "b"]
+    assert [c.id for c in list_all(mem, "connections", {"project_id": pid})] == [c.id for c in kept]
+    for held, live in _index_sizes(store, "connections"):
+        assert held <= 2 * live + indexes.COMPACT_FLOOR + 1  # removed entries are reclaimed
+
+
+def test_restore_after_deletes_and_reinserts_lists_each_row_once(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [builder.connection(project_id=pid, provider="a") for _ in range(60)]
+    snapshot = store.snapshot()
+    for round_ in range(3):  # delete everything, put the same rows back, restore: same ids again
+        for connection in made:
+            mem.connections.delete(pid, connection.id)
+        assert _pages(mem, pid, "a") == []
+        for connection in made[: 20 * (round_ + 1)]:
+            mem.connections.create(connection)
+        assert _pages(mem, pid, "a") == [c.id for c in made[: 20 * (round_ + 1)]]
+        store.restore(snapshot)
+        assert _pages(mem, pid, "a") == [c.id for c in made]
+        mem.connections.delete(pid, made[0].id)
+        mem.connections.create(made[0])
+        assert _pages(mem, pid, "a") == [c.id for c in made]
 
 
 # -- rows handed out ----------------------------------------------------------------------------

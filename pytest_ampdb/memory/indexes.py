@@ -6,14 +6,13 @@ reference column is a dictionary from the referenced key to the referencing rows
 finds the children there), and every equality filter a page is read by (the scope, each
 declared lookup; ``TableSpec.list_indexes``) is a ``SortedList`` of
 ``(filter values..., list-order values...)``, so a page is a range read from a bisection point.
-Times in those entries are integers (microseconds since the epoch): the same order, compared
-many times faster than aware datetimes.
+Times in those entries are the stored datetimes: all in UTC (``TableSpec.normalize``), and two
+datetimes with the very same ``tzinfo`` compare as fast as integers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -23,8 +22,6 @@ from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 
 Key = tuple[Any, ...]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
@@ -37,43 +34,85 @@ def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
     return itemgetter(*columns)
 
 
-def sortable(values: Sequence[object]) -> Key:
-    """Values as index entries hold them: an aware time as its instant in microseconds."""
-    return tuple((v - _EPOCH) // _MICROSECOND if isinstance(v, datetime) else v for v in values)
+COMPACT_FLOOR = 32
+"""Stale entries an ordered index tolerates before it may compact, however few rows it has."""
 
 
 class Ordered:
     """One list-order index: rows whose ``columns`` are not null, sorted by those columns and
-    then the list order (which ends with the primary key, so every key is distinct)."""
+    then the list order (which ends with the primary key, so every key is distinct).
 
-    __slots__ = ("_filters", "_orders", "columns", "entries", "order", "width")
+    Removing an entry from a ``SortedList`` is O(log n) Python work; a delete (or an update
+    moving the entry) only forgets it in ``live`` instead, leaving a tombstone that a scan
+    skips: an entry counts only while ``live`` maps its primary key to that very tuple. Once
+    stale entries outnumber live ones the list is rebuilt from ``live`` (amortized O(1) per
+    removal, and a scan never walks more stale entries than live ones on average).
+    """
 
-    def __init__(self, columns: tuple[str, ...], order: tuple[str, ...]) -> None:
+    __slots__ = (
+        "_entry",
+        "columns",
+        "entries",
+        "live",
+        "order",
+        "pk_at",
+        "stale",
+        "width",
+    )
+
+    def __init__(self, columns: tuple[str, ...], order: tuple[str, ...], pk: str) -> None:
         self.columns = columns
         self.order = order
         self.width = len(columns)
+        self.pk_at = self.width + order.index(pk)
+        """The primary key's position in an entry."""
         self.entries: SortedList[Key] = SortedList()
-        self._filters = _getter(columns)
-        self._orders = _getter(order)
+        self.live: dict[object, Key] = {}
+        """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
+        self.stale = 0
+        self._entry = _getter(columns + order)
 
     def key(self, row: Row) -> Key | None:
-        """The row's entry, or None when a filter column is null (no equality matches null)."""
-        values = self._filters(row)
-        if None in values:
-            return None
-        return values + sortable(self._orders(row))
+        """The row's entry, or None when a filter column is null (no equality matches null;
+        the list order is never null, so a None in the entry is a filter's)."""
+        entry = self._entry(row)
+        return None if None in entry else entry
+
+    def add(self, row: Row) -> None:
+        entry = self.key(row)
+        if entry is not None:
+            self.entries.add(entry)
+            self.live[entry[self.pk_at]] = entry
+
+    def drop(self, pk: object) -> None:
+        """Leave the row's entry as a tombstone; compact once they outnumber live entries."""
+        if self.live.pop(pk, None) is not None:
+            self.stale += 1
+            if self.stale > COMPACT_FLOOR and self.stale > len(self.live):
+                self.compact()
+
+    def compact(self) -> None:
+        """Rebuild the list from the live entries alone."""
+        self.entries = SortedList(self.live.values())
+        self.stale = 0
+
+    def load(self, rows: Iterable[Row]) -> None:
+        entries = (self.key(row) for row in rows)
+        self.live = {e[self.pk_at]: e for e in entries if e is not None}
+        self.compact()
 
     def scan(self, values: Key, after: Sequence[object] | None) -> Iterator[Key]:
-        """Entries whose filter columns equal ``values``, in list order, after ``after``."""
+        """Live entries whose filter columns equal ``values``, in list order, after ``after``."""
         if after is None:
             found = self.entries.irange(values)
         else:
-            found = self.entries.irange((*values, *sortable(after)), inclusive=(False, True))
-        width = self.width
+            found = self.entries.irange((*values, *after), inclusive=(False, True))
+        width, live, pk_at = self.width, self.live, self.pk_at
         for entry in found:
             if width and entry[:width] != values:
                 return
-            yield entry
+            if live.get(entry[pk_at]) is entry:
+                yield entry
 
 
 class Plan:
@@ -104,7 +143,6 @@ class Table:
     __slots__ = (
         "json_columns",
         "ordered",
-        "pk_position",
         "plans",
         "references",
         "rows",
@@ -121,20 +159,19 @@ class Table:
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
-        self.ordered = tuple(Ordered(columns, spec.order_by) for columns in spec.list_indexes)
+        self.ordered = tuple(
+            Ordered(columns, spec.order_by, spec.primary_key) for columns in spec.list_indexes
+        )
         self.references: dict[str, dict[object, dict[object, None]]] = {
             fk.column: {} for fk in spec.foreign_keys
         }
         self.plans: dict[tuple[str, ...], Plan] = {}
         self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
-        self.pk_position = spec.order_by.index(spec.primary_key)
 
     def index(self, row: Row) -> None:
         self._link(row)
         for ordered in self.ordered:
-            entry = ordered.key(row)
-            if entry is not None:
-                ordered.entries.add(entry)
+            ordered.add(row)
 
     def _link(self, row: Row) -> None:
         """Enter ``row`` in the unique keys and the references."""
@@ -147,6 +184,11 @@ class Table:
             if row[column] is not None:
                 children.setdefault(row[column], {})[pk] = None
 
+    def remove(self, pk: object, row: Row) -> None:
+        """Drop the stored ``row`` (whose primary key is ``pk``) and its index entries."""
+        del self.rows[pk]
+        self.unindex(row)
+
     def unindex(self, row: Row) -> None:
         pk = row[self.spec.primary_key]
         for index, values_of in self.unique_getters:
@@ -154,9 +196,7 @@ class Table:
         for column, children in self.references.items():
             _forget(children, row[column], pk)
         for ordered in self.ordered:
-            entry = ordered.key(row)
-            if entry is not None:
-                ordered.entries.discard(entry)
+            ordered.drop(pk)
 
     def reindex(self, old: Row, new: Row) -> None:
         """Move a row's index entries from ``old`` to ``new`` where their columns changed."""
@@ -179,15 +219,16 @@ class Table:
         for ordered in self.ordered:
             if changed.isdisjoint(ordered.columns) and changed.isdisjoint(ordered.order):
                 continue
-            was, now = ordered.key(old), ordered.key(new)
-            if was is not None:
-                ordered.entries.discard(was)
-            if now is not None:
-                ordered.entries.add(now)
+            if ordered.key(old) != ordered.key(new):
+                ordered.drop(pk)
+                ordered.add(new)
 
     def load(self, rows: Mapping[object, Row]) -> None:
-        """Replace every row and rebuild the indexes in bulk."""
-        self.rows = dict(rows)
+        """Replace every row and rebuild the indexes in bulk (the dictionaries stay the same
+        objects: ``MemoryStore`` holds on to them)."""
+        new = dict(rows)
+        self.rows.clear()
+        self.rows.update(new)
         for index, _ in self.unique_getters:
             index.clear()
         for children in self.references.values():
@@ -195,8 +236,7 @@ class Table:
         for row in self.rows.values():
             self._link(row)
         for ordered in self.ordered:
-            entries = (ordered.key(row) for row in self.rows.values())
-            ordered.entries = SortedList(e for e in entries if e is not None)
+            ordered.load(self.rows.values())
 
     def plan(self, names: tuple[str, ...]) -> Plan:
         """The cheapest way to find rows equal on ``names`` (worked out once per shape)."""
@@ -229,8 +269,11 @@ class Table:
         plan = self.plan(tuple(where))
         if plan.unique is not None:
             row = self._by_key(plan.unique, where)
-            found = [row] if row is not None and matches(row, where) else []
-            return _page(found, after, limit, self.order_key)
+            if row is None or not matches(row, where):
+                return []
+            if after is None and (limit is None or limit > 0):
+                return [row]
+            return _page([row], after, limit, self.order_key)
         if plan.ordered is None:
             if plan.reference is None:
                 rows: Iterable[Row] = self.rows.values()
@@ -244,7 +287,7 @@ class Table:
         out: list[Row] = []
         if limit is not None and limit <= 0:
             return out
-        position = ordered.width + self.pk_position
+        position = ordered.pk_at
         for entry in ordered.scan(values, after):
             row = self.rows[entry[position]]
             if rest and not matches(row, rest):
@@ -269,6 +312,8 @@ class Table:
 
 
 def _forget(children: dict[object, dict[object, None]], parent: object, pk: object) -> None:
+    if parent is None:
+        return
     group = children.get(parent)
     if group is not None:
         group.pop(pk, None)
@@ -285,4 +330,7 @@ def _page(
 
 
 def matches(row: Row, where: Mapping[str, object]) -> bool:
-    return all(row[c] == v for c, v in where.items())
+    for column, value in where.items():  # noqa: SIM110 (hot: a loop beats all() on a generator)
+        if row[column] != value:
+            return False
+    return True

@@ -48,10 +48,15 @@ class MemoryStore:
         """The declared tables this store holds (a project's own entities too)."""
         self._lock = threading.RLock()
         self._tables = {name: Table(spec) for name, spec in specs.items()}
-        self._children: dict[str, list[tuple[TableSpec[Any], ForeignKey]]] = {n: [] for n in specs}
+        self._children: dict[str, list[Child]] = {n: [] for n in specs}
+        """Per table, the references to it: a delete cascades along the CASCADE ones and checks
+        the others (refusing or setting null)."""
         for spec in specs.values():
             for fk in spec.foreign_keys:
-                self._children[fk.table].append((spec, fk))
+                parent = specs[fk.table]
+                self._children[fk.table].append(Child(self._tables[spec.name], fk, parent))
+        self._cascades = {n: [c for c in cs if c.cascades] for n, cs in self._children.items()}
+        self._guards = {n: [c for c in cs if not c.cascades] for n, cs in self._children.items()}
         self._base: Snapshot | None = None
         """The snapshot last taken or restored, which ``_journal`` leads back to."""
         self._journal: dict[tuple[str, object], Row | None] = {}
@@ -167,14 +172,13 @@ class MemoryStore:
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         with self._lock:
             table = self._tables[spec.name]
-            doomed: dict[str, dict[object, Row]] = {}
-            for row in table.find(where):
-                self._collect_cascade(spec, row, doomed)
+            doomed = self._cascade(spec.name, table.find(where))
             nulls = self._check_dependents(doomed)
             for name, rows in doomed.items():
                 target = self._tables[name]
-                for row in rows.values():
-                    self._write(target, row, None)
+                for pk, row in rows.items():
+                    self._remember(name, pk, row)
+                    target.remove(pk, row)
             for (name, pk), columns in nulls.items():
                 target = self._tables[name]
                 old = target.rows[pk]
@@ -224,18 +228,27 @@ class MemoryStore:
                 key = f"{spec.primary_key}={old[spec.primary_key]}"
                 raise InvalidTransitionError(spec.name, key, str(before), str(after))
 
-    def _collect_cascade(
-        self, spec: TableSpec[Any], row: Row, doomed: dict[str, dict[object, Row]]
-    ) -> None:
-        pk = row[spec.primary_key]
-        rows = doomed.setdefault(spec.name, {})
-        if pk in rows:
+    def _cascade(self, name: str, rows: list[Row]) -> dict[str, dict[object, Row]]:
+        """``rows`` of table ``name`` and every row the ON DELETE CASCADE references reach,
+        per table in the order a depth-first walk first meets them (the order dependents are
+        checked in, so the blocking row a refusal names is always the same)."""
+        doomed: dict[str, dict[object, Row]] = {}
+        for row in rows:
+            self._reach(name, row, doomed)
+        return doomed
+
+    def _reach(self, name: str, row: Row, doomed: dict[str, dict[object, Row]]) -> None:
+        pk = row[self._tables[name].spec.primary_key]
+        group = doomed.get(name)
+        if group is None:
+            group = doomed[name] = {}
+        elif pk in group:
             return
-        rows[pk] = row
-        for child_spec, fk in self._children[spec.name]:
-            if fk.on_delete is OnDelete.CASCADE:
-                for child in self._referencing(child_spec, fk, spec, row):
-                    self._collect_cascade(child_spec, child, doomed)
+        group[pk] = row
+        for child in self._cascades[name]:
+            if pk in child.index:  # most rows have no children: skip building the list
+                for found in child.referencing(row):
+                    self._reach(child.name, found, doomed)
 
     def _check_dependents(
         self, doomed: Mapping[str, Mapping[object, Row]]
@@ -243,36 +256,28 @@ class MemoryStore:
         """Refuse (NO ACTION) or plan SET NULL for rows that survive the cascade."""
         nulls: dict[tuple[str, object], list[str]] = {}
         for name, rows in doomed.items():
+            guards = self._guards[name]
+            if not guards:
+                continue
             parent_spec = self._tables[name].spec
             for pk, row in rows.items():
-                for child_spec, fk in self._children[name]:
-                    if fk.on_delete is OnDelete.CASCADE:
-                        continue
+                for child in guards:
+                    gone = doomed.get(child.name, {})
                     survivors = [
-                        c
-                        for c in self._referencing(child_spec, fk, parent_spec, row)
-                        if c[child_spec.primary_key] not in doomed.get(child_spec.name, {})
+                        c for c in child.referencing(row) if c[child.primary_key] not in gone
                     ]
-                    if survivors and fk.on_delete is OnDelete.NO_ACTION:
+                    if survivors and child.fk.on_delete is OnDelete.NO_ACTION:
                         raise ForeignKeyError(
-                            child_spec.name,
-                            fk.column,
+                            child.name,
+                            child.fk.column,
                             name,
                             f"{name} row {parent_spec.primary_key}={pk} is still referenced",
                         )
-                    for child in survivors:
-                        nulls.setdefault(
-                            (child_spec.name, child[child_spec.primary_key]), []
-                        ).append(fk.column)
+                    for found in survivors:
+                        nulls.setdefault((child.name, found[child.primary_key]), []).append(
+                            child.fk.column
+                        )
         return nulls
-
-    def _referencing(
-        self, spec: TableSpec[Any], fk: ForeignKey, parent_spec: TableSpec[Any], parent: Row
-    ) -> list[Row]:
-        """The rows of ``spec`` whose ``fk`` points at ``parent`` (all its columns match),
-        found through the reference column's index."""
-        found = self._tables[spec.name].referencing(fk.column, parent[parent_spec.primary_key])
-        return [r for r in found if _points_at(fk, parent_spec, r, parent)]
 
     # -- storage helpers -------------------------------------------------------------------
 
@@ -282,14 +287,9 @@ class MemoryStore:
         row = new if new is not None else old
         assert row is not None
         pk = row[table.spec.primary_key]
-        if self._base is not None:
-            if len(self._journal) >= JOURNAL_LIMIT:  # a rebuild is as cheap by now
-                self._base, self._journal = None, {}
-            else:
-                self._journal.setdefault((table.spec.name, pk), old)
+        self._remember(table.spec.name, pk, old)
         if new is None:
-            del table.rows[pk]
-            table.unindex(row)
+            table.remove(pk, row)
         elif old is None:
             table.rows[pk] = new
             table.index(new)
@@ -297,12 +297,65 @@ class MemoryStore:
             table.rows[pk] = new
             table.reindex(old, new)
 
+    def _remember(self, name: str, pk: object, old: Row | None) -> None:
+        """Note the row's value at the last snapshot (the first change since it), for ``_undo``."""
+        if self._base is not None:
+            if len(self._journal) >= JOURNAL_LIMIT:  # a rebuild is as cheap by now
+                self._base, self._journal = None, {}
+            else:
+                self._journal.setdefault((name, pk), old)
+
     @staticmethod
     def _out(table: Table, row: Row) -> Row:
         out = dict(row)
         for name in table.json_columns:
             out[name] = copy_json(out[name])
         return out
+
+
+class Child:
+    """A reference to a table, seen from the referenced side: which rows point at a parent."""
+
+    __slots__ = (
+        "cascades",
+        "column",
+        "fk",
+        "index",
+        "name",
+        "pairs",
+        "parent_key",
+        "primary_key",
+        "table",
+    )
+
+    def __init__(self, table: Table, fk: ForeignKey, parent: TableSpec[Any]) -> None:
+        self.table = table
+        self.fk = fk
+        self.name = table.spec.name
+        self.primary_key = table.spec.primary_key
+        self.column = fk.column
+        self.parent_key = parent.primary_key
+        self.index = table.references[fk.column]
+        """Parent primary key -> the referencing rows' primary keys (a reference names the
+        parent's primary key, with its scope when scoped)."""
+        self.cascades = fk.on_delete is OnDelete.CASCADE
+        self.pairs = tuple(
+            (c, p) for c, p in zip(fk.columns, fk.target(parent), strict=True) if c != fk.column
+        )
+        """Column pairs to compare besides the indexed one (the scope of a scoped reference)."""
+
+    def referencing(self, parent: Row) -> list[Row]:
+        """The rows whose reference names ``parent`` (all its columns), through the reference
+        column's index."""
+        pks = self.index.get(parent[self.parent_key])
+        if not pks:
+            return []
+        rows = self.table.rows
+        pairs = self.pairs
+        found = [rows[pk] for pk in pks]
+        if pairs:
+            return [r for r in found if all(r[c] == parent[p] for c, p in pairs)]
+        return found
 
 
 def _points_at(fk: ForeignKey, parent_spec: TableSpec[Any], row: Row, parent: Row) -> bool:
