@@ -1,7 +1,8 @@
 """``MemoryStore``: the twelve tables in dictionaries, enforcing what the schema enforces.
 
-Rows are stored in normalized form and never changed in place (an update stores a new dict);
-each table keeps the indexes its declaration asks for (``memory.indexes``), so every operation
+Rows are stored in normalized form and never changed in place (an update stores a new dict),
+so a row without JSON is handed out as it is stored (read-only, as ``Engine`` says); each table
+keeps the indexes its declaration asks for (``memory.indexes``), so every operation
 costs O(log n + rows touched) however large the table grows. JSON values are copied on the way
 out, so a model handed to a caller shares nothing mutable with the store. One re-entrant lock
 makes every operation atomic, which is what gives racing status moves exactly one winner.
@@ -108,7 +109,7 @@ class MemoryStore:
     def rows(self, table: str) -> list[Row]:
         """Every row of a table in its list order (copies), for inspection and debugging."""
         spec = self._tables[table].spec
-        return self.select(spec, {})
+        return [dict(row) for row in self.select(spec, {})]
 
     # -- Engine ----------------------------------------------------------------------------
 
@@ -307,6 +308,11 @@ class MemoryStore:
 
     @staticmethod
     def _out(table: Table, row: Row) -> Row:
+        """A stored row as handed out: itself when it holds nothing mutable (rows are never
+        changed in place, and a caller only reads it, e.g. to build a model), else a copy
+        with its own JSON documents."""
+        if not table.json_columns:
+            return row
         out = dict(row)
         for name in table.json_columns:
             out[name] = copy_json(out[name])
