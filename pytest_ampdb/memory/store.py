@@ -49,14 +49,20 @@ class MemoryStore:
         """The declared tables this store holds (a project's own entities too)."""
         self._lock = threading.RLock()
         self._tables = {name: Table(spec) for name, spec in specs.items()}
-        self._children: dict[str, list[Child]] = {n: [] for n in specs}
+        self._links = {
+            spec.name: [Link(self._tables[spec.name], fk, self._tables[fk.table])
+                        for fk in spec.foreign_keys]
+            for spec in specs.values()
+        }  # fmt: skip
+        """Per table, its references (checked on a write)."""
+        self._children: dict[str, list[Link]] = {n: [] for n in specs}
         """Per table, the references to it: a delete cascades along the CASCADE ones and checks
         the others (refusing or setting null)."""
-        for spec in specs.values():
-            for fk in spec.foreign_keys:
-                parent = specs[fk.table]
-                self._children[fk.table].append(Child(self._tables[spec.name], fk, parent))
+        for links in self._links.values():
+            for link in links:
+                self._children[link.fk.table].append(link)
         self._cascades = {n: [c for c in cs if c.cascades] for n, cs in self._children.items()}
+        self._keys = {name: spec.primary_key for name, spec in specs.items()}
         self._guards = {n: [c for c in cs if not c.cascades] for n, cs in self._children.items()}
         self._base: Snapshot | None = None
         """The snapshot last taken or restored, which ``_journal`` leads back to."""
@@ -121,7 +127,7 @@ class MemoryStore:
                 key = (spec.primary_key,)
                 raise AlreadyExistsError(spec.name, key, spec.shown(key, (pk,)))
             self._check_unique(table, row, exclude=None)
-            self._check_references(spec, row, spec.foreign_keys)
+            self._check_references(spec, row, self._links[spec.name])
             stored = dict(row)
             for name in table.json_columns:  # the caller keeps no handle on the stored JSON
                 stored[name] = copy_json(stored[name])
@@ -165,7 +171,7 @@ class MemoryStore:
             new = {**old, **changes}
             self._check_moves(spec, old, new)
             self._check_unique(table, new, exclude=old)
-            changed = [fk for fk in spec.foreign_keys if any(new[c] != old[c] for c in fk.columns)]
+            changed = [link for link in self._links[spec.name] if link.moved(old, new)]
             self._check_references(spec, new, changed)
             self._write(table, old, new)
             return self._out(table, new)
@@ -209,17 +215,13 @@ class MemoryStore:
             if holder is not None and (exclude is None or holder != exclude[spec.primary_key]):
                 raise AlreadyExistsError(spec.name, key.columns, spec.shown(key.columns, values))
 
-    def _check_references(
-        self, spec: TableSpec[Any], row: Row, foreign_keys: Sequence[ForeignKey]
-    ) -> None:
-        for fk in foreign_keys:
-            value = row[fk.column]
-            if value is None:
-                continue
-            parent_spec = self._tables[fk.table].spec
-            parent = self._tables[fk.table].rows.get(value)
-            if parent is None or not _points_at(fk, parent_spec, row, parent):
-                raise ForeignKeyError(spec.name, fk.column, fk.table, fk.missing(parent_spec, row))
+    @staticmethod
+    def _check_references(spec: TableSpec[Any], row: Row, links: Sequence[Link]) -> None:
+        for link in links:
+            if not link.holds(row):
+                fk = link.fk
+                missing = fk.missing(link.parent.spec, row)
+                raise ForeignKeyError(spec.name, fk.column, fk.table, missing)
 
     @staticmethod
     def _check_moves(spec: TableSpec[Any], old: Row, new: Row) -> None:
@@ -239,7 +241,7 @@ class MemoryStore:
         return doomed
 
     def _reach(self, name: str, row: Row, doomed: dict[str, dict[object, Row]]) -> None:
-        pk = row[self._tables[name].spec.primary_key]
+        pk = row[self._keys[name]]
         group = doomed.get(name)
         if group is None:
             group = doomed[name] = {}
@@ -319,8 +321,9 @@ class MemoryStore:
         return out
 
 
-class Child:
-    """A reference to a table, seen from the referenced side: which rows point at a parent."""
+class Link:
+    """One reference between two tables, used from both sides: whether a row's reference
+    names a parent, and which rows name a given parent."""
 
     __slots__ = (
         "cascades",
@@ -328,27 +331,44 @@ class Child:
         "fk",
         "index",
         "name",
-        "pairs",
+        "parent",
         "parent_key",
         "primary_key",
+        "scope",
         "table",
     )
 
-    def __init__(self, table: Table, fk: ForeignKey, parent: TableSpec[Any]) -> None:
+    def __init__(self, table: Table, fk: ForeignKey, parent: Table) -> None:
         self.table = table
+        self.parent = parent
         self.fk = fk
         self.name = table.spec.name
         self.primary_key = table.spec.primary_key
         self.column = fk.column
-        self.parent_key = parent.primary_key
+        self.parent_key = parent.spec.primary_key
         self.index = table.references[fk.column]
         """Parent primary key -> the referencing rows' primary keys (a reference names the
         parent's primary key, with its scope when scoped)."""
         self.cascades = fk.on_delete is OnDelete.CASCADE
-        self.pairs = tuple(
-            (c, p) for c, p in zip(fk.columns, fk.target(parent), strict=True) if c != fk.column
+        self.scope = fk.scope
+        """The column both rows must agree on besides the reference (a scoped reference)."""
+
+    def holds(self, row: Row) -> bool:
+        """Whether ``row``'s reference is null or names a stored parent (in its scope)."""
+        value = row[self.column]
+        if value is None:
+            return True
+        parent = self.parent.rows.get(value)
+        if parent is None:
+            return False
+        return self.scope is None or parent[self.scope] == row[self.scope]
+
+    def moved(self, old: Row, new: Row) -> bool:
+        """Whether an update changes what the reference names."""
+        scope = self.scope
+        return new[self.column] != old[self.column] or (
+            scope is not None and new[scope] != old[scope]
         )
-        """Column pairs to compare besides the indexed one (the scope of a scoped reference)."""
 
     def referencing(self, parent: Row) -> list[Row]:
         """The rows whose reference names ``parent`` (all its columns), through the reference
@@ -357,14 +377,8 @@ class Child:
         if not pks:
             return []
         rows = self.table.rows
-        pairs = self.pairs
-        found = [rows[pk] for pk in pks]
-        if pairs:
-            return [r for r in found if all(r[c] == parent[p] for c, p in pairs)]
-        return found
-
-
-def _points_at(fk: ForeignKey, parent_spec: TableSpec[Any], row: Row, parent: Row) -> bool:
-    """Whether ``row``'s reference ``fk`` names ``parent``: every column pair equal."""
-    pairs = zip(fk.columns, fk.target(parent_spec), strict=True)
-    return all(row[c] == parent[p] for c, p in pairs)
+        scope = self.scope
+        if scope is None:
+            return [rows[pk] for pk in pks]
+        project = parent[scope]
+        return [row for row in map(rows.__getitem__, pks) if row[scope] == project]
