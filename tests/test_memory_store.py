@@ -250,6 +250,30 @@ def test_restore_after_deletes_and_reinserts_lists_each_row_once(
         assert _pages(mem, pid, "a") == [c.id for c in made]
 
 
+def test_pages_across_a_large_index_after_deletes_are_exact(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [
+        builder.connection(project_id=pid, provider=("a", "b")[i % 3 == 0]) for i in range(2600)
+    ]
+    for connection in made[5:2600:4]:  # holes everywhere, fewer than the rows kept
+        mem.connections.delete(pid, connection.id)
+    gone = {c.id for c in made[5:2600:4]}
+    kept = [c for c in made if c.id not in gone]
+    for provider in ("a", "b"):
+        ids: list[str] = []
+        token: str | None = None
+        while True:  # 7 at a time: pages start and end inside and across the index's sublists
+            page = mem.connections.list(pid, provider=provider, page_size=7, page_token=token)
+            ids += [c.id for c in page.items]
+            token = page.next_page_token
+            if token is None:
+                break
+        assert ids == [c.id for c in kept if c.provider == provider]
+    assert [c.id for c in list_all(mem, "connections", {"project_id": pid})] == [c.id for c in kept]
+
+
 # -- rows handed out ----------------------------------------------------------------------------
 
 

@@ -1,11 +1,12 @@
 """``MemoryStore``: the twelve tables in dictionaries, enforcing what the schema enforces.
 
 Rows are stored in normalized form and never changed in place (an update stores a new dict),
-so a row without JSON is handed out as it is stored (read-only, as ``Engine`` says); each table
-keeps the indexes its declaration asks for (``memory.indexes``), so every operation
-costs O(log n + rows touched) however large the table grows. JSON values are copied on the way
-out, so a model handed to a caller shares nothing mutable with the store. One re-entrant lock
-makes every operation atomic, which is what gives racing status moves exactly one winner.
+so a row holding no JSON document is handed out as it is stored (read-only, as ``Engine``
+says); a row with one is copied, JSON included, so a model handed to a caller shares nothing
+mutable with the store. Each table keeps the indexes its declaration asks for
+(``memory.indexes``), so every operation costs O(log n + rows touched) however large the table
+grows. One re-entrant lock makes every operation atomic, which is what gives racing status
+moves exactly one winner.
 
 A snapshot copies the rows (they are immutable, so only the dictionaries). Since the last
 snapshot taken or restored, the store remembers each changed row's earlier value; restoring
@@ -313,12 +314,13 @@ class MemoryStore:
         """A stored row as handed out: itself when it holds nothing mutable (rows are never
         changed in place, and a caller only reads it, e.g. to build a model), else a copy
         with its own JSON documents."""
-        if not table.json_columns:
-            return row
-        out = dict(row)
         for name in table.json_columns:
-            out[name] = copy_json(out[name])
-        return out
+            if isinstance(row[name], dict | list):
+                out = dict(row)
+                for json in table.json_columns:
+                    out[json] = copy_json(out[json])
+                return out
+        return row
 
 
 class Link:
