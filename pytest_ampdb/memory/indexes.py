@@ -175,8 +175,10 @@ class Table:
 
     __slots__ = (
         "json_columns",
+        "listed",
         "ordered",
         "plans",
+        "primary",
         "references",
         "rows",
         "spec",
@@ -189,15 +191,23 @@ class Table:
         if spec.primary_key not in spec.order_by or nullable:
             raise ValueError(f"{spec.name}: the list order must be non-null and hold the key")
         self.spec = spec
+        self.primary = spec.primary
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
         self.ordered = tuple(
             Ordered(columns, spec.order_by, spec.primary_key) for columns in spec.list_indexes
         )
-        self.references: dict[str, dict[object, dict[object, None]]] = {
-            fk.column: {} for fk in spec.foreign_keys
+        alone = {o.columns[0]: o for o in self.ordered if len(o.columns) == 1}
+        self.listed = {
+            fk.column: alone[fk.column] for fk in spec.foreign_keys if fk.column in alone
         }
+        """Reference columns found through the list-order index of that column alone (the
+        scope: every scoped row would otherwise sit in one more, very large, dictionary)."""
+        self.references: dict[str, dict[object, dict[object, None]]] = {
+            fk.column: {} for fk in spec.foreign_keys if fk.column not in alone
+        }
+        """Every other reference column: referenced key -> the referencing rows' keys."""
         self.plans: dict[tuple[str, ...], Plan] = {}
         self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
 
@@ -285,7 +295,8 @@ class Table:
             usable = [o for o in self.ordered if set(o.columns) <= columns]
             ordered = max(usable, key=lambda o: o.width, default=None)
             bound = set(ordered.columns) if ordered else set()
-            references = [c for c in self.references if c in columns and c not in bound]
+            linked = [*self.references, *self.listed]
+            references = [c for c in linked if c in columns and c not in bound]
             if keys:
                 found = Plan(unique=keys[0])
             elif references:
@@ -325,15 +336,18 @@ class Table:
 
     def referencing(self, column: str, value: object) -> list[Row]:
         """The rows whose reference ``column`` holds ``value``, in no particular order."""
-        return [self.rows[pk] for pk in self.references[column].get(value, ())]
+        children = self.references.get(column)
+        if children is None:
+            return self.listed[column].rows((value,), None, None, self.rows, None)
+        return [self.rows[pk] for pk in children.get(value, ())]
 
     def order_key(self, row: Row) -> Key:
         return tuple(row[c] for c in self.spec.order_by)
 
     def _by_key(self, key: UniqueKey, where: Mapping[str, object]) -> Row | None:
-        if key.columns == (self.spec.primary_key,):
-            return self.rows.get(where[self.spec.primary_key])
-        pk = self.unique[key.name].get(tuple(where[c] for c in key.columns))
+        if key is self.primary:
+            return self.rows.get(where[key.columns[0]])
+        pk = self.unique[key.name].get(tuple([where[c] for c in key.columns]))
         return None if pk is None else self.rows[pk]
 
 

@@ -250,9 +250,11 @@ class MemoryStore:
             return
         group[pk] = row
         for child in self._cascades[name]:
-            if pk in child.index:  # most rows have no children: skip building the list
-                for found in child.referencing(row):
-                    self._reach(child.name, found, doomed)
+            index = child.index
+            if index is not None and pk not in index:  # most rows have none: skip the list
+                continue
+            for found in child.referencing(row):
+                self._reach(child.name, found, doomed)
 
     def _check_dependents(
         self, doomed: Mapping[str, Mapping[object, Row]]
@@ -348,9 +350,10 @@ class Link:
         self.primary_key = table.spec.primary_key
         self.column = fk.column
         self.parent_key = parent.spec.primary_key
-        self.index = table.references[fk.column]
+        self.index = table.references.get(fk.column)
         """Parent primary key -> the referencing rows' primary keys (a reference names the
-        parent's primary key, with its scope when scoped)."""
+        parent's primary key, with its scope when scoped); None for a column found through its
+        list-order index (``Table.listed``)."""
         self.cascades = fk.on_delete is OnDelete.CASCADE
         self.scope = fk.scope
         """The column both rows must agree on besides the reference (a scoped reference)."""
@@ -375,12 +378,16 @@ class Link:
     def referencing(self, parent: Row) -> list[Row]:
         """The rows whose reference names ``parent`` (all its columns), through the reference
         column's index."""
-        pks = self.index.get(parent[self.parent_key])
-        if not pks:
-            return []
-        rows = self.table.rows
+        value = parent[self.parent_key]
+        if self.index is None:
+            found = self.table.referencing(self.column, value)
+        else:
+            pks = self.index.get(value)
+            if not pks:
+                return []
+            found = list(map(self.table.rows.__getitem__, pks))
         scope = self.scope
         if scope is None:
-            return [rows[pk] for pk in pks]
+            return found
         project = parent[scope]
-        return [row for row in map(rows.__getitem__, pks) if row[scope] == project]
+        return [row for row in found if row[scope] == project]

@@ -216,6 +216,19 @@ class TableSpec(Generic[M]):
         """Per column: the column, its kind's coercion and its normalizer (or None)."""
         return tuple((c, _COERCE[c.kind], self.normalizers.get(c.name)) for c in self.columns)
 
+    @cached_property
+    def _coercions(self) -> dict[str, tuple[Column, Callable[[Column, Any], Any]]]:
+        return {column.name: (column, convert) for column, convert, _ in self._steps}
+
+    def stored(self, name: str, value: Any) -> Any:
+        """``value`` in column ``name``'s stored form (``coerce``, with the column found once
+        per table rather than per call)."""
+        column, convert = self._coercions[name]
+        try:
+            return convert(column, value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(self.name, name, f"{exc}") from None
+
     def normalize(self, row: Mapping[str, Any]) -> Row:
         """Coerce values to their stored form and enforce what a column type, NOT NULL and CHECK do.
 
@@ -255,7 +268,7 @@ BEYOND_9999 = timezone(-timedelta(hours=23, minutes=59))
 def coerce(table: str, column: Column, value: Any) -> Any:
     """One value in its stored Python form, or a ``ValidationError`` naming table and column."""
     try:
-        return _COERCE[column.kind](column, value)
+        return _BY_KIND[column.kind._value_](column, value)  # no Enum.__hash__ (Python code)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(table, column.name, f"{exc}") from None
 
@@ -436,6 +449,7 @@ _COERCE: dict[Kind, Callable[[Column, Any], Any]] = {
     Kind.JSONB: _jsonb,
     Kind.TEXT_ARRAY: _text_array,
 }
+_BY_KIND = {kind._value_: convert for kind, convert in _COERCE.items()}
 
 
 def copy_json(value: Any) -> Any:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pytest_ampdb.errors import ValidationError
-from pytest_ampdb.models.schema import Row, TableSpec, coerce
+from pytest_ampdb.models.schema import Row, TableSpec
 
 MAX_PAGE_SIZE = 1000
 
@@ -71,9 +71,9 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
         if not isinstance(key, list) or len(key) != len(spec.order_by):
             raise ValueError("wrong shape")
-        columns, secrets = spec.column_map, _secrets(spec)
+        secrets = _secrets(spec)
         return tuple(
-            coerce(spec.name, columns[name], _open(spec, name, value) if name in secrets else value)
+            spec.stored(name, _open(spec, name, value) if name in secrets else value)
             for name, value in zip(spec.order_by, key, strict=True)
         )
     except (

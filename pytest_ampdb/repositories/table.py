@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pytest_ampdb.errors import NotFoundError, ValidationError
-from pytest_ampdb.models.schema import Row, TableSpec, coerce
+from pytest_ampdb.models.schema import Row, TableSpec
 from pytest_ampdb.repositories import pagination
 from pytest_ampdb.repositories.engine import Engine
 from pytest_ampdb.types import Page
@@ -101,10 +101,11 @@ class TableRepository(Generic[M]):
         """Lookup values in stored form. A key may not be ``None`` (it would match every row:
         ``get_by_key(None)`` must not find an API key); optional filters go through ``present``."""
         out: dict[str, object] = {}
+        stored = self.spec.stored
         for name, value in where.items():
             if value is None:
                 raise ValidationError(self.spec.name, name, "must not be null")
-            out[name] = coerce(self.spec.name, self.spec.column_map[name], value)
+            out[name] = stored(name, value)
         return out
 
     def _model(self, row: Row) -> M:
