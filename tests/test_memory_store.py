@@ -13,11 +13,17 @@ import pytest
 from contract.builders import Builder, list_all
 
 from pytest_ampdb import memory
-from pytest_ampdb.errors import AlreadyExistsError, ForeignKeyError, InvalidTransitionError
+from pytest_ampdb.errors import (
+    AlreadyExistsError,
+    ForeignKeyError,
+    InvalidTransitionError,
+    NotFoundError,
+)
 from pytest_ampdb.memory import MemoryStore, indexes
 from pytest_ampdb.memory import store as memory_store
-from pytest_ampdb.models import OperationStatus, new_id
+from pytest_ampdb.models import ApiKey, OperationStatus, new_id
 from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.repositories.entities import ApiKeyRepository
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
 from pytest_ampdb.types import Repositories
 
@@ -272,6 +278,46 @@ def test_pages_across_a_large_index_after_deletes_are_exact(
                 break
         assert ids == [c.id for c in kept if c.provider == provider]
     assert [c.id for c in list_all(mem, "connections", {"project_id": pid})] == [c.id for c in kept]
+
+
+def test_a_model_read_again_follows_updates_restores_and_deletes(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    made = builder.connection()
+    pid = made.project_id
+    assert mem.connections.get_by_id(pid, made.id) == made
+    snapshot = store.snapshot()
+    renamed = mem.connections.update(dataclasses.replace(made, group_name="Renamed"))
+    assert mem.connections.get_by_id(pid, made.id) == renamed
+    assert mem.connections.list(pid).items[-1].group_name == "Renamed"
+    store.restore(snapshot)
+    assert mem.connections.get_by_id(pid, made.id) == made
+    mem.connections.delete(pid, made.id)
+    with pytest.raises(NotFoundError):
+        mem.connections.get_by_id(pid, made.id)
+    recreated = mem.connections.create(dataclasses.replace(made, group_name="Again"))
+    assert mem.connections.get_by_id(pid, made.id) == recreated
+
+
+def test_repositories_of_different_models_over_one_store_get_their_own_classes(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    key = builder.api_key()
+    assert type(mem.api_keys.get_by_key(key.key)) is ApiKey
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+    class LabelledKey(ApiKey):
+        pass
+
+    spec = dataclasses.replace(TABLES["api_keys"], model=LabelledKey)
+
+    class LabelledKeys(ApiKeyRepository):
+        pass
+
+    LabelledKeys.spec = spec
+    got = LabelledKeys(store).get_by_key(key.key)
+    assert type(got) is LabelledKey
+    assert type(mem.api_keys.get_by_key(key.key)) is ApiKey
 
 
 # -- rows handed out ----------------------------------------------------------------------------

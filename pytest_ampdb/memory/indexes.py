@@ -227,23 +227,21 @@ class Table:
             if row[column] is not None:
                 children.setdefault(row[column], {})[pk] = None
 
-    def remove(self, pk: object, row: Row) -> None:
-        """Drop the stored ``row`` (whose primary key is ``pk``) and its index entries."""
-        del self.rows[pk]
-        self.unindex(row)
-
-    def unindex(self, row: Row) -> None:
-        pk = row[self.spec.primary_key]
-        for index, values_of in self.unique_getters:
-            index.pop(values_of(row), None)
-        for column, children in self.references.items():
-            group = children.get(row[column])  # ``_forget``, inlined: every delete runs this
-            if group is not None:
-                group.pop(pk, None)
-                if not group:
-                    del children[row[column]]
-        for ordered in self.ordered:
-            ordered.drop(pk)
+    def remove(self, rows: Mapping[object, Row]) -> None:
+        """Drop stored rows (primary key -> row) and their index entries."""
+        stored, uniques, references = self.rows, self.unique_getters, self.references.items()
+        for pk, row in rows.items():
+            del stored[pk]
+            for index, values_of in uniques:
+                index.pop(values_of(row), None)
+            for column, children in references:
+                group = children.get(row[column])
+                if group is not None:
+                    group.pop(pk, None)
+                    if not group:
+                        del children[row[column]]
+            for ordered in self.ordered:
+                ordered.drop(pk)
 
     def reindex(self, old: Row, new: Row) -> None:
         """Move a row's index entries from ``old`` to ``new`` where their columns changed."""
@@ -352,6 +350,7 @@ class Table:
 
 
 def _forget(children: dict[object, dict[object, None]], parent: object, pk: object) -> None:
+    """Drop ``pk`` from the rows referencing ``parent`` (an update moving the reference)."""
     if parent is None:
         return
     group = children.get(parent)

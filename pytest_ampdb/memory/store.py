@@ -17,9 +17,9 @@ in microseconds whatever the seeds hold. Any other snapshot is restored by a bul
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_ampdb.errors import (
     AlreadyExistsError,
@@ -30,6 +30,8 @@ from pytest_ampdb.errors import (
 from pytest_ampdb.memory.indexes import Table
 from pytest_ampdb.models.schema import ForeignKey, OnDelete, Row, TableSpec, UniqueKey, copy_json
 from pytest_ampdb.models.tables import TABLES
+
+M = TypeVar("M")
 
 JOURNAL_LIMIT = 10_000
 """Changed rows remembered for a fast restore; past it, a restore rebuilds from the snapshot."""
@@ -99,9 +101,9 @@ class MemoryStore:
         journal = self._journal
         for (name, pk), _ in journal.items():
             table = self._tables[name]
-            current = table.rows.pop(pk, None)
+            current = table.rows.get(pk)
             if current is not None:
-                table.unindex(current)
+                table.remove({pk: current})
         for (name, pk), old in journal.items():
             if old is not None:
                 table = self._tables[name]
@@ -183,10 +185,10 @@ class MemoryStore:
             doomed = self._cascade(spec.name, table.find(where))
             nulls = self._check_dependents(doomed)
             for name, rows in doomed.items():
-                target = self._tables[name]
-                for pk, row in rows.items():
-                    self._remember(name, pk, row)
-                    target.remove(pk, row)
+                if self._base is not None:
+                    for pk, row in rows.items():
+                        self._remember(name, pk, row)
+                self._tables[name].remove(rows)
             for (name, pk), columns in nulls.items():
                 target = self._tables[name]
                 old = target.rows[pk]
@@ -203,6 +205,31 @@ class MemoryStore:
             stored = self.update(spec, where, {c: row[c] for c in update})
             assert stored is not None  # found under the same lock
             return stored
+
+    def models(self, spec: TableSpec[M]) -> Callable[[Row], M]:
+        """``spec.to_model`` for the rows this store hands out, building each stored row's
+        model once: a row handed out as stored and its model are both immutable, so every
+        later read of that row version gets the same model (an update stores a new row, so
+        it gets a new model). A copy (a row holding JSON documents) is built afresh, so no
+        two callers share a document. Kept per spec (a project's model subclass gets its own)
+        and bounded by twice the table's rows."""
+        table = self._tables[spec.name]
+        rows, build, key = table.rows, spec.to_model, spec.primary_key
+        built: dict[object, tuple[Row, M]] = {}
+
+        def model(row: Row) -> M:
+            pk = row[key]
+            cached = built.get(pk)
+            if cached is not None and cached[0] is row:
+                return cached[1]
+            made = build(row)
+            if rows.get(pk) is row:  # the stored row itself, not a copy
+                if len(built) > 2 * len(rows) + 64:  # deleted rows' entries go eventually
+                    built.clear()
+                built[pk] = (row, made)
+            return made
+
+        return model
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -295,7 +322,7 @@ class MemoryStore:
         pk = row[table.spec.primary_key]
         self._remember(table.spec.name, pk, old)
         if new is None:
-            table.remove(pk, row)
+            table.remove({pk: row})
         elif old is None:
             table.rows[pk] = new
             table.index(new)

@@ -34,6 +34,10 @@ class TableRepository(Generic[M]):
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
+        models = getattr(engine, "models", None)  # an engine that keeps models (memory)
+        self._build: Callable[[Row], M] = (
+            models(self.spec) if models is not None else self.spec.to_model
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._engine!r})"
@@ -109,8 +113,7 @@ class TableRepository(Generic[M]):
         return out
 
     def _model(self, row: Row) -> M:
-        model: M = self.spec.to_model(row)
-        return model
+        return self._build(row)
 
 
 class ScopedRepository(TableRepository[M]):
