@@ -67,6 +67,10 @@ class MemoryStore:
         self._cascades = {n: [c for c in cs if c.cascades] for n, cs in self._children.items()}
         self._keys = {name: spec.primary_key for name, spec in specs.items()}
         self._guards = {n: [c for c in cs if not c.cascades] for n, cs in self._children.items()}
+        self._models: dict[str, dict[TableSpec[Any], dict[object, tuple[Row, Any]]]] = {
+            name: {} for name in specs
+        }
+        """Per table and spec, primary key -> (stored row, its model): see ``models``."""
         self._base: Snapshot | None = None
         """The snapshot last taken or restored, which ``_journal`` leads back to."""
         self._journal: dict[tuple[str, object], Row | None] = {}
@@ -92,6 +96,8 @@ class MemoryStore:
             else:
                 for name, rows in snapshot.tables.items():
                     self._tables[name].load(rows)
+                    for built in self._models[name].values():
+                        built.clear()
                 self._base = snapshot
             self._journal = {}
 
@@ -207,15 +213,17 @@ class MemoryStore:
             return stored
 
     def models(self, spec: TableSpec[M]) -> Callable[[Row], M]:
-        """``spec.to_model`` for the rows this store hands out, building each stored row's
-        model once: a row handed out as stored and its model are both immutable, so every
-        later read of that row version gets the same model (an update stores a new row, so
-        it gets a new model). A copy (a row holding JSON documents) is built afresh, so no
-        two callers share a document. Kept per spec (a project's model subclass gets its own)
-        and bounded by twice the table's rows."""
+        """``spec.to_model`` for the rows this store hands out, each stored row's model built
+        once, when the row is written (its values are then still in the CPU's caches): a row
+        handed out as stored and its model are both immutable, so every read of that row
+        version gets the same model, and an update stores a new row with a new model. A copy
+        (a row holding JSON documents) is built afresh, so no two callers share a document.
+        Kept per spec (a project's model subclass gets its own); rows stored before the first
+        call get theirs on their first read."""
+        with self._lock:
+            built: dict[object, tuple[Row, M]] = self._models[spec.name].setdefault(spec, {})
         table = self._tables[spec.name]
         rows, build, key = table.rows, spec.to_model, spec.primary_key
-        built: dict[object, tuple[Row, M]] = {}
 
         def model(row: Row) -> M:
             pk = row[key]
@@ -224,12 +232,19 @@ class MemoryStore:
                 return cached[1]
             made = build(row)
             if rows.get(pk) is row:  # the stored row itself, not a copy
-                if len(built) > 2 * len(rows) + 64:  # deleted rows' entries go eventually
-                    built.clear()
                 built[pk] = (row, made)
             return made
 
         return model
+
+    def _keep_models(self, table: Table, pk: object, row: Row) -> None:
+        """Build the models of a row just stored, for every spec ``models`` was asked for."""
+        caches = self._models[table.spec.name]
+        if caches and self._out(table, row) is row:
+            for spec, built in caches.items():
+                if len(built) > 2 * len(table.rows) + 64:  # deleted rows' entries go eventually
+                    built.clear()
+                built[pk] = (row, spec.to_model(row))
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -323,12 +338,14 @@ class MemoryStore:
         self._remember(table.spec.name, pk, old)
         if new is None:
             table.remove({pk: row})
-        elif old is None:
+            return
+        if old is None:
             table.rows[pk] = new
             table.index(new)
         else:
             table.rows[pk] = new
             table.reindex(old, new)
+        self._keep_models(table, pk, new)
 
     def _remember(self, name: str, pk: object, old: Row | None) -> None:
         """Note the row's value at the last snapshot (the first change since it), for ``_undo``."""
