@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
+from sys import intern
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -23,6 +24,13 @@ from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 
 Key = tuple[Any, ...]
+
+
+def shared(values: Key) -> Key:
+    """Filter values with each text as the one interned copy: the scope and lookup values
+    (a project id, a provider, a status) repeat across entries and queries, so an entry's
+    comparisons then find the same object and never read the text."""
+    return tuple([intern(v) if type(v) is str else v for v in values])
 
 
 def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
@@ -77,7 +85,11 @@ class Ordered:
         """The row's entry, or None when a filter column is null (no equality matches null;
         the list order is never null, so a None in the entry is a filter's)."""
         entry = self._entry(row)
-        return None if None in entry else entry
+        if None in entry:
+            return None
+        if self.width:
+            return shared(entry[: self.width]) + entry[self.width :]
+        return entry
 
     def add(self, row: Row) -> None:
         entry = self.key(row)
@@ -328,7 +340,7 @@ class Table:
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
-        values = tuple([where[c] for c in ordered.columns])
+        values = shared(tuple([where[c] for c in ordered.columns]))
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         return ordered.rows(values, after, limit, self.rows, rest)
 

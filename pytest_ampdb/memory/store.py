@@ -33,6 +33,9 @@ from pytest_ampdb.models.tables import TABLES
 
 M = TypeVar("M")
 
+_DOCUMENTS = (dict, list)
+"""The JSON values a caller could change in place (the rest are immutable scalars)."""
+
 JOURNAL_LIMIT = 10_000
 """Changed rows remembered for a fast restore; past it, a restore rebuilds from the snapshot."""
 
@@ -153,7 +156,10 @@ class MemoryStore:
     ) -> list[Row]:
         with self._lock:
             table = self._tables[spec.name]
-            return [self._out(table, r) for r in table.find(where, after=after, limit=limit)]
+            found = table.find(where, after=after, limit=limit)
+            if not table.json_columns:
+                return found
+            return [self._out(table, r) for r in found]
 
     def update(
         self,
@@ -361,7 +367,7 @@ class MemoryStore:
         changed in place, and a caller only reads it, e.g. to build a model), else a copy
         with its own JSON documents."""
         for name in table.json_columns:
-            if isinstance(row[name], dict | list):
+            if isinstance(row[name], _DOCUMENTS):
                 out = dict(row)
                 for json in table.json_columns:
                     out[json] = copy_json(out[json])

@@ -60,7 +60,7 @@ class TableRepository(Generic[M]):
         return self._model(rows[0])
 
     def _all(self, where: Mapping[str, object]) -> list[M]:
-        return [self._model(r) for r in self._engine.select(self.spec, self._where(where))]
+        return list(map(self._build, self._engine.select(self.spec, self._where(where))))
 
     def _page(self, where: Mapping[str, object], page_size: int, page_token: str | None) -> Page[M]:
         spec = self.spec
@@ -68,7 +68,7 @@ class TableRepository(Generic[M]):
         after = pagination.decode(spec, page_token) if page_token is not None else None
         rows = self._engine.select(spec, self._where(where), after=after, limit=page_size + 1)
         token = pagination.encode(spec, rows[page_size - 1]) if len(rows) > page_size else None
-        return Page([self._model(r) for r in rows[:page_size]], token)
+        return Page(list(map(self._build, rows[:page_size])), token)
 
     def _save(self, entity: M) -> M:
         spec = self.spec
