@@ -320,6 +320,29 @@ def test_repositories_of_different_models_over_one_store_get_their_own_classes(
     assert type(mem.api_keys.get_by_key(key.key)) is ApiKey
 
 
+def test_cascades_follow_each_referrer_as_rows_come_go_and_move(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    first, second = builder.installation(), None
+    pid = first.project_id
+    second = builder.installation(project_id=pid, integration_id=first.integration_id)
+    ops = [builder.operation(project_id=pid, installation_id=first.id) for _ in range(3)]
+    snapshot = store.snapshot()
+    mem.operations.delete(pid, ops[0].id)  # three referrers, then two, then one
+    mem.operations.delete(pid, ops[1].id)
+    mem.operations.update(dataclasses.replace(ops[2], installation_id=second.id))
+    moved = builder.operation(project_id=pid, installation_id=first.id)
+    mem.installations.delete(pid, first.id)
+    assert [o.id for o in mem.operations.list(pid).items] == [ops[2].id]
+    with pytest.raises(NotFoundError):
+        mem.operations.get_by_id(pid, moved.id)
+    mem.installations.delete(pid, second.id)
+    assert mem.operations.list(pid).items == []
+    store.restore(snapshot)
+    mem.integrations.delete(pid, first.integration_id)  # every referrer is back, and goes
+    assert store.counts()["operations"] == store.counts()["installations"] == 0
+
+
 # -- rows handed out ----------------------------------------------------------------------------
 
 

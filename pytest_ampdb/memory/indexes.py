@@ -2,12 +2,14 @@
 
 Every operation costs O(log n + rows touched) in the table size: a row by primary key is a
 dictionary lookup, a unique key is a dictionary from its values to the primary key, each
-reference column is a dictionary from the referenced key to the referencing rows (a delete
-finds the children there), and every equality filter a page is read by (the scope, each
-declared lookup; ``TableSpec.list_indexes``) is a ``SortedList`` of
-``(filter values..., list-order values...)``, so a page is a range read from a bisection point.
-Times in those entries are the stored datetimes: all in UTC (``TableSpec.normalize``), and two
-datetimes with the very same ``tzinfo`` compare as fast as integers.
+reference column is a dictionary from the referenced key to the referencing rows (``Referrers``:
+a delete finds the children there; the scope's are found through its list-order index), and
+every equality filter a page is read by (the scope, each declared lookup;
+``TableSpec.list_indexes``) is a ``SortedList`` of ``(filter values..., list-order values...)``,
+so a page is a range read from a bisection point. A removed entry stays as a tombstone until
+the list is compacted (``Ordered``). Times in those entries are the stored datetimes: all in
+UTC (``TableSpec.normalize``), and two datetimes with the very same ``tzinfo`` compare as fast
+as integers.
 """
 
 from __future__ import annotations
@@ -216,8 +218,8 @@ class Table:
         }
         """Reference columns found through the list-order index of that column alone (the
         scope: every scoped row would otherwise sit in one more, very large, dictionary)."""
-        self.references: dict[str, dict[object, dict[object, None]]] = {
-            fk.column: {} for fk in spec.foreign_keys if fk.column not in alone
+        self.references: dict[str, Referrers] = {
+            fk.column: Referrers() for fk in spec.foreign_keys if fk.column not in alone
         }
         """Every other reference column: referenced key -> the referencing rows' keys."""
         self.plans: dict[tuple[str, ...], Plan] = {}
@@ -237,7 +239,7 @@ class Table:
                 index[values] = pk
         for column, children in self.references.items():
             if row[column] is not None:
-                children.setdefault(row[column], {})[pk] = None
+                children.attach(row[column], pk)
 
     def remove(self, rows: Mapping[object, Row]) -> None:
         """Drop stored rows (primary key -> row) and their index entries."""
@@ -247,11 +249,7 @@ class Table:
             for index, values_of in uniques:
                 index.pop(values_of(row), None)
             for column, children in references:
-                group = children.get(row[column])
-                if group is not None:
-                    group.pop(pk, None)
-                    if not group:
-                        del children[row[column]]
+                children.detach(row[column], pk)
             for ordered in self.ordered:
                 ordered.drop(pk)
 
@@ -270,9 +268,9 @@ class Table:
                 self.unique[key.name][after] = pk
         for column, children in self.references.items():
             if column in changed:
-                _forget(children, old[column], pk)
+                children.detach(old[column], pk)
                 if new[column] is not None:
-                    children.setdefault(new[column], {})[pk] = None
+                    children.attach(new[column], pk)
         for ordered in self.ordered:
             if changed.isdisjoint(ordered.columns) and changed.isdisjoint(ordered.order):
                 continue
@@ -349,7 +347,7 @@ class Table:
         children = self.references.get(column)
         if children is None:
             return self.listed[column].rows((value,), None, None, self.rows, None)
-        return [self.rows[pk] for pk in children.get(value, ())]
+        return [self.rows[pk] for pk in children.of(value)]
 
     def order_key(self, row: Row) -> Key:
         return tuple(row[c] for c in self.spec.order_by)
@@ -361,15 +359,41 @@ class Table:
         return None if pk is None else self.rows[pk]
 
 
-def _forget(children: dict[object, dict[object, None]], parent: object, pk: object) -> None:
-    """Drop ``pk`` from the rows referencing ``parent`` (an update moving the reference)."""
-    if parent is None:
-        return
-    group = children.get(parent)
-    if group is not None:
-        group.pop(pk, None)
-        if not group:
-            del children[parent]
+class Referrers(dict[object, Any]):
+    """Referenced key -> the primary key of the one row referencing it, or a dict of the keys
+    of several: most referenced rows have one referrer, kept without a dictionary of its own."""
+
+    __slots__ = ()
+
+    def attach(self, parent: object, pk: object) -> None:
+        held = self.get(parent)
+        if held is None:
+            self[parent] = pk
+        elif type(held) is dict:
+            held[pk] = None
+        elif held != pk:
+            self[parent] = {held: None, pk: None}
+
+    def detach(self, parent: object, pk: object) -> None:
+        held = self.get(parent)
+        if held is None:
+            return
+        if type(held) is not dict:
+            if held == pk:
+                del self[parent]
+            return
+        held.pop(pk, None)
+        if len(held) == 1:
+            (self[parent],) = held
+        elif not held:
+            del self[parent]
+
+    def of(self, parent: object) -> list[object]:
+        """The keys of the rows referencing ``parent``."""
+        held = self.get(parent)
+        if held is None:
+            return []
+        return list(held) if type(held) is dict else [held]
 
 
 def _page(

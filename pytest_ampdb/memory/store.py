@@ -432,10 +432,7 @@ class Link:
         if self.index is None:
             found = self.table.referencing(self.column, value)
         else:
-            pks = self.index.get(value)
-            if not pks:
-                return []
-            found = list(map(self.table.rows.__getitem__, pks))
+            found = list(map(self.table.rows.__getitem__, self.index.of(value)))
         scope = self.scope
         if scope is None:
             return found
