@@ -28,11 +28,20 @@ from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 Key = tuple[Any, ...]
 
 
-def shared(values: Key) -> Key:
-    """Filter values with each text as the one interned copy: the scope and lookup values
-    (a project id, a provider, a status) repeat across entries and queries, so an entry's
-    comparisons then find the same object and never read the text."""
-    return tuple([intern(v) if type(v) is str else v for v in values])
+def sharer(shared: tuple[bool, ...]) -> Callable[[Key], Key]:
+    """``values -> values`` with each text whose position is ``shared`` replaced by the one
+    interned copy. The scope and plain-text lookups (a project id, a provider) repeat across
+    entries and queries, so an entry's comparisons then meet the same object and never read
+    the text; an id column is left alone (each value is its own, interning only costs)."""
+    if not any(shared):
+        return lambda values: values
+
+    def share(values: Key) -> Key:
+        return tuple(
+            [intern(v) if s and type(v) is str else v for s, v in zip(shared, values, strict=True)]
+        )
+
+    return share
 
 
 def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
@@ -67,11 +76,14 @@ class Ordered:
         "live",
         "order",
         "pk_at",
+        "share",
         "stale",
         "width",
     )
 
-    def __init__(self, columns: tuple[str, ...], order: tuple[str, ...], pk: str) -> None:
+    def __init__(
+        self, columns: tuple[str, ...], order: tuple[str, ...], pk: str, shared: tuple[bool, ...]
+    ) -> None:
         self.columns = columns
         self.order = order
         self.width = len(columns)
@@ -82,6 +94,7 @@ class Ordered:
         """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
         self.stale = 0
         self._entry = _getter(columns + order)
+        self.share = sharer(shared)
 
     def key(self, row: Row) -> Key | None:
         """The row's entry, or None when a filter column is null (no equality matches null;
@@ -90,7 +103,7 @@ class Ordered:
         if None in entry:
             return None
         if self.width:
-            return shared(entry[: self.width]) + entry[self.width :]
+            return self.share(entry[: self.width]) + entry[self.width :]
         return entry
 
     def add(self, row: Row) -> None:
@@ -209,8 +222,10 @@ class Table:
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
+        texts = {c.name for c in spec.columns if c.kind is Kind.TEXT} | {spec.scope}
         self.ordered = tuple(
-            Ordered(columns, spec.order_by, spec.primary_key) for columns in spec.list_indexes
+            Ordered(columns, spec.order_by, spec.primary_key, tuple(c in texts for c in columns))
+            for columns in spec.list_indexes
         )
         alone = {o.columns[0]: o for o in self.ordered if len(o.columns) == 1}
         self.listed = {
@@ -338,7 +353,7 @@ class Table:
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
-        values = shared(tuple([where[c] for c in ordered.columns]))
+        values = ordered.share(tuple([where[c] for c in ordered.columns]))
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         return ordered.rows(values, after, limit, self.rows, rest)
 
