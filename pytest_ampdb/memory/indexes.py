@@ -15,7 +15,7 @@ as integers.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
 from sys import intern
 from typing import Any
@@ -78,6 +78,7 @@ class Ordered:
         "pk_at",
         "share",
         "stale",
+        "watched",
         "width",
     )
 
@@ -94,6 +95,8 @@ class Ordered:
         """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
         self.stale = 0
         self._entry = _getter(columns + order)
+        self.watched = frozenset(columns + order)
+        """The columns whose change can move the row's entry."""
         self.share = sharer(shared)
 
     def key(self, row: Row) -> Key | None:
@@ -268,14 +271,16 @@ class Table:
             for ordered in self.ordered:
                 ordered.drop(pk)
 
-    def reindex(self, old: Row, new: Row) -> None:
-        """Move a row's index entries from ``old`` to ``new`` where their columns changed."""
-        changed = {c for c, v in new.items() if v is not old[c] and v != old[c]}
+    def reindex(self, old: Row, new: Row, changed: Collection[str] | None = None) -> None:
+        """Move a row's index entries from ``old`` to ``new`` where their columns changed
+        (``changed``: those columns, when the caller knows them)."""
+        if changed is None:
+            changed = {c for c, v in new.items() if v is not old[c] and v != old[c]}
         if not changed:
             return
         pk = new[self.spec.primary_key]
         for key in self.spec.unique:
-            if changed.isdisjoint(key.columns):
+            if not any(c in changed for c in key.columns):
                 continue
             self.unique[key.name].pop(tuple(old[c] for c in key.columns), None)
             after = tuple(new[c] for c in key.columns)
@@ -287,7 +292,7 @@ class Table:
                 if new[column] is not None:
                     children.attach(new[column], pk)
         for ordered in self.ordered:
-            if changed.isdisjoint(ordered.columns) and changed.isdisjoint(ordered.order):
+            if ordered.watched.isdisjoint(changed):
                 continue
             if ordered.key(old) != ordered.key(new):
                 ordered.drop(pk)

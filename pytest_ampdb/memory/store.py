@@ -184,11 +184,13 @@ class MemoryStore:
                     spec.name, spec.primary_key, "rows are immutable once written"
                 )
             new = {**old, **changes}
-            self._check_moves(spec, old, new)
-            self._check_unique(table, new, exclude=old)
-            changed = [link for link in self._links[spec.name] if link.moved(old, new)]
-            self._check_references(spec, new, changed)
-            self._write(table, old, new)
+            changed = {c for c, v in changes.items() if v is not old[c] and v != old[c]}
+            if changed:  # an unchanged column needs no check: the row already passed it
+                self._check_moves(spec, old, new, changed)
+                self._check_unique(table, new, exclude=old, changed=changed)
+                moved = [link for link in self._links[spec.name] if link.moved(changed)]
+                self._check_references(spec, new, moved)
+            self._write(table, old, new, changed)
             return self._out(table, new)
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
@@ -254,9 +256,18 @@ class MemoryStore:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def _check_unique(self, table: Table, row: Row, *, exclude: Row | None) -> None:
+    def _check_unique(
+        self,
+        table: Table,
+        row: Row,
+        *,
+        exclude: Row | None,
+        changed: Collection[str] | None = None,
+    ) -> None:
         spec = table.spec
         for key in spec.unique:
+            if changed is not None and not any(c in changed for c in key.columns):
+                continue
             values = tuple(row[c] for c in key.columns)
             if None in values:
                 continue
@@ -273,8 +284,10 @@ class MemoryStore:
                 raise ForeignKeyError(spec.name, fk.column, fk.table, missing)
 
     @staticmethod
-    def _check_moves(spec: TableSpec[Any], old: Row, new: Row) -> None:
+    def _check_moves(spec: TableSpec[Any], old: Row, new: Row, changed: Collection[str]) -> None:
         for column, moves in spec.transitions.items():
+            if column not in changed:
+                continue
             before, after = old[column], new[column]
             if before != after and after not in moves[before]:
                 key = f"{spec.primary_key}={old[spec.primary_key]}"
@@ -335,7 +348,13 @@ class MemoryStore:
 
     # -- storage helpers -------------------------------------------------------------------
 
-    def _write(self, table: Table, old: Row | None, new: Row | None) -> None:
+    def _write(
+        self,
+        table: Table,
+        old: Row | None,
+        new: Row | None,
+        changed: Collection[str] | None = None,
+    ) -> None:
         """Store ``new`` in place of ``old`` (either may be None: an insert, a delete), keep the
         indexes, and remember the row's value at the last snapshot for a fast restore."""
         row = new if new is not None else old
@@ -350,7 +369,7 @@ class MemoryStore:
             table.index(new)
         else:
             table.rows[pk] = new
-            table.reindex(old, new)
+            table.reindex(old, new, changed)
         self._keep_models(table, pk, new)
 
     def _remember(self, name: str, pk: object, old: Row | None) -> None:
@@ -418,12 +437,9 @@ class Link:
             return False
         return self.scope is None or parent[self.scope] == row[self.scope]
 
-    def moved(self, old: Row, new: Row) -> bool:
-        """Whether an update changes what the reference names."""
-        scope = self.scope
-        return new[self.column] != old[self.column] or (
-            scope is not None and new[scope] != old[scope]
-        )
+    def moved(self, changed: Collection[str]) -> bool:
+        """Whether an update changing ``changed`` changes what the reference names."""
+        return self.column in changed or (self.scope is not None and self.scope in changed)
 
     def referencing(self, parent: Row) -> list[Row]:
         """The rows whose reference names ``parent`` (all its columns), through the reference
