@@ -197,7 +197,8 @@ class MemoryStore:
         with self._lock:
             table = self._tables[spec.name]
             doomed = self._cascade(spec.name, table.find(where))
-            nulls = self._check_dependents(doomed)
+            guarded = any(self._guards[name] for name in doomed)
+            nulls = self._check_dependents(doomed) if guarded else {}
             for name, rows in doomed.items():
                 if self._base is not None:
                     for pk, row in rows.items():
@@ -444,11 +445,7 @@ class Link:
     def referencing(self, parent: Row) -> list[Row]:
         """The rows whose reference names ``parent`` (all its columns), through the reference
         column's index."""
-        value = parent[self.parent_key]
-        if self.index is None:
-            found = self.table.referencing(self.column, value)
-        else:
-            found = list(map(self.table.rows.__getitem__, self.index.of(value)))
+        found = self.table.referencing(self.column, parent[self.parent_key])
         scope = self.scope
         if scope is None:
             return found
