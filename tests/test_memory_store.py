@@ -13,11 +13,17 @@ import pytest
 from contract.builders import Builder, list_all
 
 from pytest_ampdb import memory
-from pytest_ampdb.errors import AlreadyExistsError, ForeignKeyError, InvalidTransitionError
-from pytest_ampdb.memory import MemoryStore
+from pytest_ampdb.errors import (
+    AlreadyExistsError,
+    ForeignKeyError,
+    InvalidTransitionError,
+    NotFoundError,
+)
+from pytest_ampdb.memory import MemoryStore, indexes
 from pytest_ampdb.memory import store as memory_store
-from pytest_ampdb.models import OperationStatus, new_id
+from pytest_ampdb.models import ApiKey, OperationStatus, new_id
 from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.repositories.entities import ApiKeyRepository
 from pytest_ampdb.seeds import SeedSet, load_into_store, read_seeds
 from pytest_ampdb.types import Repositories
 
@@ -201,6 +207,140 @@ def test_filtered_pages_follow_updates_deletes_and_restores(
     assert store.counts()["connections"] == 0
     store.restore(snapshot)
     assert len(list_all(mem, "connections", {"project_id": pid})) == 7
+
+
+def _index_sizes(store: MemoryStore, table: str) -> list[tuple[int, int]]:
+    """Per list-order index of ``table``: (entries held, live rows in it)."""
+    return [(len(o.entries), len(o.live)) for o in store._tables[table].ordered]
+
+
+def test_pages_skip_deleted_and_moved_rows_and_the_index_stays_bounded(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [builder.connection(project_id=pid, provider=("a", "b")[i % 2]) for i in range(200)]
+    for connection in made[:150]:  # far more removals than the floor before a compaction
+        mem.connections.delete(pid, connection.id)
+    kept = made[150:]
+    for _ in range(3):  # every kept row moves a → b → a ...: each move leaves an old entry
+        kept = [
+            mem.connections.update(
+                dataclasses.replace(c, provider="b" if c.provider == "a" else "a")
+            )
+            for c in kept
+        ]
+    assert _pages(mem, pid, "a") == [c.id for c in kept if c.provider == "a"]
+    assert _pages(mem, pid, "b") == [c.id for c in kept if c.provider == "b"]
+    assert [c.id for c in list_all(mem, "connections", {"project_id": pid})] == [c.id for c in kept]
+    for held, live in _index_sizes(store, "connections"):
+        assert held <= 2 * live + indexes.COMPACT_FLOOR + 1  # removed entries are reclaimed
+
+
+def test_restore_after_deletes_and_reinserts_lists_each_row_once(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [builder.connection(project_id=pid, provider="a") for _ in range(60)]
+    snapshot = store.snapshot()
+    for round_ in range(3):  # delete everything, put the same rows back, restore: same ids again
+        for connection in made:
+            mem.connections.delete(pid, connection.id)
+        assert _pages(mem, pid, "a") == []
+        for connection in made[: 20 * (round_ + 1)]:
+            mem.connections.create(connection)
+        assert _pages(mem, pid, "a") == [c.id for c in made[: 20 * (round_ + 1)]]
+        store.restore(snapshot)
+        assert _pages(mem, pid, "a") == [c.id for c in made]
+        mem.connections.delete(pid, made[0].id)
+        mem.connections.create(made[0])
+        assert _pages(mem, pid, "a") == [c.id for c in made]
+
+
+def test_pages_across_a_large_index_after_deletes_are_exact(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    pid = builder.project().id
+    made = [
+        builder.connection(project_id=pid, provider=("a", "b")[i % 3 == 0]) for i in range(2600)
+    ]
+    for connection in made[5:2600:4]:  # holes everywhere, fewer than the rows kept
+        mem.connections.delete(pid, connection.id)
+    gone = {c.id for c in made[5:2600:4]}
+    kept = [c for c in made if c.id not in gone]
+    for provider in ("a", "b"):
+        ids: list[str] = []
+        token: str | None = None
+        while True:  # 7 at a time: pages start and end inside and across the index's sublists
+            page = mem.connections.list(pid, provider=provider, page_size=7, page_token=token)
+            ids += [c.id for c in page.items]
+            token = page.next_page_token
+            if token is None:
+                break
+        assert ids == [c.id for c in kept if c.provider == provider]
+    assert [c.id for c in list_all(mem, "connections", {"project_id": pid})] == [c.id for c in kept]
+
+
+def test_a_model_read_again_follows_updates_restores_and_deletes(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    made = builder.connection()
+    pid = made.project_id
+    assert mem.connections.get_by_id(pid, made.id) == made
+    snapshot = store.snapshot()
+    renamed = mem.connections.update(dataclasses.replace(made, group_name="Renamed"))
+    assert mem.connections.get_by_id(pid, made.id) == renamed
+    assert mem.connections.list(pid).items[-1].group_name == "Renamed"
+    store.restore(snapshot)
+    assert mem.connections.get_by_id(pid, made.id) == made
+    mem.connections.delete(pid, made.id)
+    with pytest.raises(NotFoundError):
+        mem.connections.get_by_id(pid, made.id)
+    recreated = mem.connections.create(dataclasses.replace(made, group_name="Again"))
+    assert mem.connections.get_by_id(pid, made.id) == recreated
+
+
+def test_repositories_of_different_models_over_one_store_get_their_own_classes(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    key = builder.api_key()
+    assert type(mem.api_keys.get_by_key(key.key)) is ApiKey
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+    class LabelledKey(ApiKey):
+        pass
+
+    spec = dataclasses.replace(TABLES["api_keys"], model=LabelledKey)
+
+    class LabelledKeys(ApiKeyRepository):
+        pass
+
+    LabelledKeys.spec = spec
+    got = LabelledKeys(store).get_by_key(key.key)
+    assert type(got) is LabelledKey
+    assert type(mem.api_keys.get_by_key(key.key)) is ApiKey
+
+
+def test_cascades_follow_each_referrer_as_rows_come_go_and_move(
+    store: MemoryStore, mem: Repositories, builder: Builder
+) -> None:
+    first, second = builder.installation(), None
+    pid = first.project_id
+    second = builder.installation(project_id=pid, integration_id=first.integration_id)
+    ops = [builder.operation(project_id=pid, installation_id=first.id) for _ in range(3)]
+    snapshot = store.snapshot()
+    mem.operations.delete(pid, ops[0].id)  # three referrers, then two, then one
+    mem.operations.delete(pid, ops[1].id)
+    mem.operations.update(dataclasses.replace(ops[2], installation_id=second.id))
+    moved = builder.operation(project_id=pid, installation_id=first.id)
+    mem.installations.delete(pid, first.id)
+    assert [o.id for o in mem.operations.list(pid).items] == [ops[2].id]
+    with pytest.raises(NotFoundError):
+        mem.operations.get_by_id(pid, moved.id)
+    mem.installations.delete(pid, second.id)
+    assert mem.operations.list(pid).items == []
+    store.restore(snapshot)
+    mem.integrations.delete(pid, first.integration_id)  # every referrer is back, and goes
+    assert store.counts()["operations"] == store.counts()["installations"] == 0
 
 
 # -- rows handed out ----------------------------------------------------------------------------

@@ -2,19 +2,22 @@
 
 Every operation costs O(log n + rows touched) in the table size: a row by primary key is a
 dictionary lookup, a unique key is a dictionary from its values to the primary key, each
-reference column is a dictionary from the referenced key to the referencing rows (a delete
-finds the children there), and every equality filter a page is read by (the scope, each
-declared lookup; ``TableSpec.list_indexes``) is a ``SortedList`` of
-``(filter values..., list-order values...)``, so a page is a range read from a bisection point.
-Times in those entries are integers (microseconds since the epoch): the same order, compared
-many times faster than aware datetimes.
+reference column is a dictionary from the referenced key to the referencing rows (``Referrers``:
+a delete finds the children there; the scope's are found through its list-order index), and
+every equality filter a page is read by (the scope, each declared lookup;
+``TableSpec.list_indexes``) is a ``SortedList`` of ``(filter values..., list-order values...)``,
+so a page is a range read from a bisection point. A removed entry stays as a tombstone until
+the list is compacted (``Ordered``). Times in those entries are the stored datetimes: all in
+UTC (``TableSpec.normalize``), and two datetimes with the very same ``tzinfo`` compare as fast
+as integers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
+from sys import intern
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -23,8 +26,22 @@ from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 
 Key = tuple[Any, ...]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+
+
+def sharer(shared: tuple[bool, ...]) -> Callable[[Key], Key]:
+    """``values -> values`` with each text whose position is ``shared`` replaced by the one
+    interned copy. The scope and plain-text lookups (a project id, a provider) repeat across
+    entries and queries, so an entry's comparisons then meet the same object and never read
+    the text; an id column is left alone (each value is its own, interning only costs)."""
+    if not any(shared):
+        return lambda values: values
+
+    def share(values: Key) -> Key:
+        return tuple(
+            [intern(v) if s and type(v) is str else v for s, v in zip(shared, values, strict=True)]
+        )
+
+    return share
 
 
 def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
@@ -37,43 +54,128 @@ def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
     return itemgetter(*columns)
 
 
-def sortable(values: Sequence[object]) -> Key:
-    """Values as index entries hold them: an aware time as its instant in microseconds."""
-    return tuple((v - _EPOCH) // _MICROSECOND if isinstance(v, datetime) else v for v in values)
+COMPACT_FLOOR = 32
+"""Stale entries an ordered index tolerates before it may compact, however few rows it has."""
 
 
 class Ordered:
     """One list-order index: rows whose ``columns`` are not null, sorted by those columns and
-    then the list order (which ends with the primary key, so every key is distinct)."""
+    then the list order (which ends with the primary key, so every key is distinct).
 
-    __slots__ = ("_filters", "_orders", "columns", "entries", "order", "width")
+    Removing an entry from a ``SortedList`` is O(log n) Python work; a delete (or an update
+    moving the entry) only forgets it in ``live`` instead, leaving a tombstone that a scan
+    skips: an entry counts only while ``live`` maps its primary key to that very tuple. Once
+    stale entries outnumber live ones the list is rebuilt from ``live`` (amortized O(1) per
+    removal, and a scan never walks more stale entries than live ones on average).
+    """
 
-    def __init__(self, columns: tuple[str, ...], order: tuple[str, ...]) -> None:
+    __slots__ = (
+        "_entry",
+        "columns",
+        "entries",
+        "live",
+        "order",
+        "pk_at",
+        "share",
+        "stale",
+        "watched",
+        "width",
+    )
+
+    def __init__(
+        self, columns: tuple[str, ...], order: tuple[str, ...], pk: str, shared: tuple[bool, ...]
+    ) -> None:
         self.columns = columns
         self.order = order
         self.width = len(columns)
+        self.pk_at = self.width + order.index(pk)
+        """The primary key's position in an entry."""
         self.entries: SortedList[Key] = SortedList()
-        self._filters = _getter(columns)
-        self._orders = _getter(order)
+        self.live: dict[object, Key] = {}
+        """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
+        self.stale = 0
+        self._entry = _getter(columns + order)
+        self.watched = frozenset(columns + order)
+        """The columns whose change can move the row's entry."""
+        self.share = sharer(shared)
 
     def key(self, row: Row) -> Key | None:
-        """The row's entry, or None when a filter column is null (no equality matches null)."""
-        values = self._filters(row)
-        if None in values:
+        """The row's entry, or None when a filter column is null (no equality matches null;
+        the list order is never null, so a None in the entry is a filter's)."""
+        entry = self._entry(row)
+        if None in entry:
             return None
-        return values + sortable(self._orders(row))
+        if self.width:
+            return self.share(entry[: self.width]) + entry[self.width :]
+        return entry
 
-    def scan(self, values: Key, after: Sequence[object] | None) -> Iterator[Key]:
-        """Entries whose filter columns equal ``values``, in list order, after ``after``."""
-        if after is None:
-            found = self.entries.irange(values)
-        else:
-            found = self.entries.irange((*values, *sortable(after)), inclusive=(False, True))
-        width = self.width
-        for entry in found:
-            if width and entry[:width] != values:
-                return
-            yield entry
+    def add(self, row: Row) -> None:
+        entry = self.key(row)
+        if entry is not None:
+            self.entries.add(entry)
+            self.live[entry[self.pk_at]] = entry
+
+    def drop(self, pk: object) -> None:
+        """Leave the row's entry as a tombstone; compact once they outnumber live entries."""
+        if self.live.pop(pk, None) is not None:
+            self.stale += 1
+            if self.stale > COMPACT_FLOOR and self.stale > len(self.live):
+                self.compact()
+
+    def compact(self) -> None:
+        """Rebuild the list from the live entries alone."""
+        self.entries = SortedList(self.live.values())
+        self.stale = 0
+
+    def load(self, rows: Iterable[Row]) -> None:
+        entries = (self.key(row) for row in rows)
+        self.live = {e[self.pk_at]: e for e in entries if e is not None}
+        self.compact()
+
+    def rows(
+        self,
+        values: Key,
+        after: Sequence[object] | None,
+        limit: int | None,
+        rows: Mapping[object, Row],
+        rest: Mapping[str, object] | None,
+    ) -> list[Row]:
+        """Up to ``limit`` stored rows whose filter columns equal ``values`` (and ``rest``),
+        in list order, after the list-order key ``after``.
+
+        This is ``SortedList.irange`` without its slicing machinery (three times its cost for a
+        page): bisect the sublists' maxima, then the sublist, then walk on. It reads
+        ``_maxes``/``_lists``, the two lists every sortedcontainers 2.x ``SortedList`` is made of.
+        """
+        out: list[Row] = []
+        if limit is not None and limit <= 0:
+            return out
+        start = values if after is None else (*values, *after)
+        find = bisect_left if after is None else bisect_right
+        maxes: list[Key] = self.entries._maxes  # type: ignore[attr-defined]
+        lists: list[list[Key]] = self.entries._lists  # type: ignore[attr-defined]
+        at = find(maxes, start)
+        if at == len(maxes):
+            return out
+        width, live, pk_at = self.width, self.live, self.pk_at
+        first = find(lists[at], start)
+        for k in range(at, len(lists)):
+            sub = lists[k]
+            for i in range(first, len(sub)):
+                entry = sub[i]
+                if width and entry[:width] != values:
+                    return out
+                pk = entry[pk_at]
+                if live.get(pk) is not entry:  # a tombstone
+                    continue
+                row = rows[pk]
+                if rest and not matches(row, rest):
+                    continue
+                out.append(row)
+                if len(out) == limit:
+                    return out
+            first = 0
+        return out
 
 
 class Plan:
@@ -103,9 +205,10 @@ class Table:
 
     __slots__ = (
         "json_columns",
+        "listed",
         "ordered",
-        "pk_position",
         "plans",
+        "primary",
         "references",
         "rows",
         "spec",
@@ -118,23 +221,32 @@ class Table:
         if spec.primary_key not in spec.order_by or nullable:
             raise ValueError(f"{spec.name}: the list order must be non-null and hold the key")
         self.spec = spec
+        self.primary = spec.primary
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
-        self.ordered = tuple(Ordered(columns, spec.order_by) for columns in spec.list_indexes)
-        self.references: dict[str, dict[object, dict[object, None]]] = {
-            fk.column: {} for fk in spec.foreign_keys
+        texts = {c.name for c in spec.columns if c.kind is Kind.TEXT} | {spec.scope}
+        self.ordered = tuple(
+            Ordered(columns, spec.order_by, spec.primary_key, tuple(c in texts for c in columns))
+            for columns in spec.list_indexes
+        )
+        alone = {o.columns[0]: o for o in self.ordered if len(o.columns) == 1}
+        self.listed = {
+            fk.column: alone[fk.column] for fk in spec.foreign_keys if fk.column in alone
         }
+        """Reference columns found through the list-order index of that column alone (the
+        scope: every scoped row would otherwise sit in one more, very large, dictionary)."""
+        self.references: dict[str, Referrers] = {
+            fk.column: Referrers() for fk in spec.foreign_keys if fk.column not in alone
+        }
+        """Every other reference column: referenced key -> the referencing rows' keys."""
         self.plans: dict[tuple[str, ...], Plan] = {}
         self.json_columns = tuple(c.name for c in spec.columns if c.kind is Kind.JSONB)
-        self.pk_position = spec.order_by.index(spec.primary_key)
 
     def index(self, row: Row) -> None:
         self._link(row)
         for ordered in self.ordered:
-            entry = ordered.key(row)
-            if entry is not None:
-                ordered.entries.add(entry)
+            ordered.add(row)
 
     def _link(self, row: Row) -> None:
         """Enter ``row`` in the unique keys and the references."""
@@ -145,27 +257,30 @@ class Table:
                 index[values] = pk
         for column, children in self.references.items():
             if row[column] is not None:
-                children.setdefault(row[column], {})[pk] = None
+                children.attach(row[column], pk)
 
-    def unindex(self, row: Row) -> None:
-        pk = row[self.spec.primary_key]
-        for index, values_of in self.unique_getters:
-            index.pop(values_of(row), None)
-        for column, children in self.references.items():
-            _forget(children, row[column], pk)
-        for ordered in self.ordered:
-            entry = ordered.key(row)
-            if entry is not None:
-                ordered.entries.discard(entry)
+    def remove(self, rows: Mapping[object, Row]) -> None:
+        """Drop stored rows (primary key -> row) and their index entries."""
+        stored, uniques, references = self.rows, self.unique_getters, self.references.items()
+        for pk, row in rows.items():
+            del stored[pk]
+            for index, values_of in uniques:
+                index.pop(values_of(row), None)
+            for column, children in references:
+                children.detach(row[column], pk)
+            for ordered in self.ordered:
+                ordered.drop(pk)
 
-    def reindex(self, old: Row, new: Row) -> None:
-        """Move a row's index entries from ``old`` to ``new`` where their columns changed."""
-        changed = {c for c, v in new.items() if v is not old[c] and v != old[c]}
+    def reindex(self, old: Row, new: Row, changed: Collection[str] | None = None) -> None:
+        """Move a row's index entries from ``old`` to ``new`` where their columns changed
+        (``changed``: those columns, when the caller knows them)."""
+        if changed is None:
+            changed = {c for c, v in new.items() if v is not old[c] and v != old[c]}
         if not changed:
             return
         pk = new[self.spec.primary_key]
         for key in self.spec.unique:
-            if changed.isdisjoint(key.columns):
+            if not any(c in changed for c in key.columns):
                 continue
             self.unique[key.name].pop(tuple(old[c] for c in key.columns), None)
             after = tuple(new[c] for c in key.columns)
@@ -173,21 +288,22 @@ class Table:
                 self.unique[key.name][after] = pk
         for column, children in self.references.items():
             if column in changed:
-                _forget(children, old[column], pk)
+                children.detach(old[column], pk)
                 if new[column] is not None:
-                    children.setdefault(new[column], {})[pk] = None
+                    children.attach(new[column], pk)
         for ordered in self.ordered:
-            if changed.isdisjoint(ordered.columns) and changed.isdisjoint(ordered.order):
+            if ordered.watched.isdisjoint(changed):
                 continue
-            was, now = ordered.key(old), ordered.key(new)
-            if was is not None:
-                ordered.entries.discard(was)
-            if now is not None:
-                ordered.entries.add(now)
+            if ordered.key(old) != ordered.key(new):
+                ordered.drop(pk)
+                ordered.add(new)
 
     def load(self, rows: Mapping[object, Row]) -> None:
-        """Replace every row and rebuild the indexes in bulk."""
-        self.rows = dict(rows)
+        """Replace every row and rebuild the indexes in bulk (the dictionaries stay the same
+        objects: ``MemoryStore`` holds on to them)."""
+        new = dict(rows)
+        self.rows.clear()
+        self.rows.update(new)
         for index, _ in self.unique_getters:
             index.clear()
         for children in self.references.values():
@@ -195,8 +311,7 @@ class Table:
         for row in self.rows.values():
             self._link(row)
         for ordered in self.ordered:
-            entries = (ordered.key(row) for row in self.rows.values())
-            ordered.entries = SortedList(e for e in entries if e is not None)
+            ordered.load(self.rows.values())
 
     def plan(self, names: tuple[str, ...]) -> Plan:
         """The cheapest way to find rows equal on ``names`` (worked out once per shape)."""
@@ -208,7 +323,8 @@ class Table:
             usable = [o for o in self.ordered if set(o.columns) <= columns]
             ordered = max(usable, key=lambda o: o.width, default=None)
             bound = set(ordered.columns) if ordered else set()
-            references = [c for c in self.references if c in columns and c not in bound]
+            linked = [*self.references, *self.listed]
+            references = [c for c in linked if c in columns and c not in bound]
             if keys:
                 found = Plan(unique=keys[0])
             elif references:
@@ -229,8 +345,11 @@ class Table:
         plan = self.plan(tuple(where))
         if plan.unique is not None:
             row = self._by_key(plan.unique, where)
-            found = [row] if row is not None and matches(row, where) else []
-            return _page(found, after, limit, self.order_key)
+            if row is None or not matches(row, where):
+                return []
+            if after is None and (limit is None or limit > 0):
+                return [row]
+            return _page([row], after, limit, self.order_key)
         if plan.ordered is None:
             if plan.reference is None:
                 rows: Iterable[Row] = self.rows.values()
@@ -239,41 +358,62 @@ class Table:
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
-        values = tuple([where[c] for c in ordered.columns])
+        values = ordered.share(tuple([where[c] for c in ordered.columns]))
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
-        out: list[Row] = []
-        if limit is not None and limit <= 0:
-            return out
-        position = ordered.width + self.pk_position
-        for entry in ordered.scan(values, after):
-            row = self.rows[entry[position]]
-            if rest and not matches(row, rest):
-                continue
-            out.append(row)
-            if limit is not None and len(out) >= limit:
-                break
-        return out
+        return ordered.rows(values, after, limit, self.rows, rest)
 
     def referencing(self, column: str, value: object) -> list[Row]:
         """The rows whose reference ``column`` holds ``value``, in no particular order."""
-        return [self.rows[pk] for pk in self.references[column].get(value, ())]
+        children = self.references.get(column)
+        if children is None:
+            return self.listed[column].rows((value,), None, None, self.rows, None)
+        return [self.rows[pk] for pk in children.of(value)]
 
     def order_key(self, row: Row) -> Key:
         return tuple(row[c] for c in self.spec.order_by)
 
     def _by_key(self, key: UniqueKey, where: Mapping[str, object]) -> Row | None:
-        if key.columns == (self.spec.primary_key,):
-            return self.rows.get(where[self.spec.primary_key])
-        pk = self.unique[key.name].get(tuple(where[c] for c in key.columns))
+        if key is self.primary:
+            return self.rows.get(where[key.columns[0]])
+        pk = self.unique[key.name].get(tuple([where[c] for c in key.columns]))
         return None if pk is None else self.rows[pk]
 
 
-def _forget(children: dict[object, dict[object, None]], parent: object, pk: object) -> None:
-    group = children.get(parent)
-    if group is not None:
-        group.pop(pk, None)
-        if not group:
-            del children[parent]
+class Referrers(dict[object, Any]):
+    """Referenced key -> the primary key of the one row referencing it, or a dict of the keys
+    of several: most referenced rows have one referrer, kept without a dictionary of its own."""
+
+    __slots__ = ()
+
+    def attach(self, parent: object, pk: object) -> None:
+        held = self.get(parent)
+        if held is None:
+            self[parent] = pk
+        elif type(held) is dict:
+            held[pk] = None
+        elif held != pk:
+            self[parent] = {held: None, pk: None}
+
+    def detach(self, parent: object, pk: object) -> None:
+        held = self.get(parent)
+        if held is None:
+            return
+        if type(held) is not dict:
+            if held == pk:
+                del self[parent]
+            return
+        held.pop(pk, None)
+        if len(held) == 1:
+            (self[parent],) = held
+        elif not held:
+            del self[parent]
+
+    def of(self, parent: object) -> list[object]:
+        """The keys of the rows referencing ``parent``."""
+        held = self.get(parent)
+        if held is None:
+            return []
+        return list(held) if type(held) is dict else [held]
 
 
 def _page(
@@ -285,4 +425,7 @@ def _page(
 
 
 def matches(row: Row, where: Mapping[str, object]) -> bool:
-    return all(row[c] == v for c, v in where.items())
+    for column, value in where.items():  # noqa: SIM110 (hot: a loop beats all() on a generator)
+        if row[column] != value:
+            return False
+    return True

@@ -1,10 +1,12 @@
 """``MemoryStore``: the twelve tables in dictionaries, enforcing what the schema enforces.
 
-Rows are stored in normalized form and never changed in place (an update stores a new dict);
-each table keeps the indexes its declaration asks for (``memory.indexes``), so every operation
-costs O(log n + rows touched) however large the table grows. JSON values are copied on the way
-out, so a model handed to a caller shares nothing mutable with the store. One re-entrant lock
-makes every operation atomic, which is what gives racing status moves exactly one winner.
+Rows are stored in normalized form and never changed in place (an update stores a new dict),
+so a row holding no JSON document is handed out as it is stored (read-only, as ``Engine``
+says); a row with one is copied, JSON included, so a model handed to a caller shares nothing
+mutable with the store. Each table keeps the indexes its declaration asks for
+(``memory.indexes``), so every operation costs O(log n + rows touched) however large the table
+grows. One re-entrant lock makes every operation atomic, which is what gives racing status
+moves exactly one winner.
 
 A snapshot copies the rows (they are immutable, so only the dictionaries). Since the last
 snapshot taken or restored, the store remembers each changed row's earlier value; restoring
@@ -15,9 +17,9 @@ in microseconds whatever the seeds hold. Any other snapshot is restored by a bul
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_ampdb.errors import (
     AlreadyExistsError,
@@ -28,6 +30,11 @@ from pytest_ampdb.errors import (
 from pytest_ampdb.memory.indexes import Table
 from pytest_ampdb.models.schema import ForeignKey, OnDelete, Row, TableSpec, UniqueKey, copy_json
 from pytest_ampdb.models.tables import TABLES
+
+M = TypeVar("M")
+
+_DOCUMENTS = (dict, list)
+"""The JSON values a caller could change in place (the rest are immutable scalars)."""
 
 JOURNAL_LIMIT = 10_000
 """Changed rows remembered for a fast restore; past it, a restore rebuilds from the snapshot."""
@@ -48,10 +55,25 @@ class MemoryStore:
         """The declared tables this store holds (a project's own entities too)."""
         self._lock = threading.RLock()
         self._tables = {name: Table(spec) for name, spec in specs.items()}
-        self._children: dict[str, list[tuple[TableSpec[Any], ForeignKey]]] = {n: [] for n in specs}
-        for spec in specs.values():
-            for fk in spec.foreign_keys:
-                self._children[fk.table].append((spec, fk))
+        self._links = {
+            spec.name: [Link(self._tables[spec.name], fk, self._tables[fk.table])
+                        for fk in spec.foreign_keys]
+            for spec in specs.values()
+        }  # fmt: skip
+        """Per table, its references (checked on a write)."""
+        self._children: dict[str, list[Link]] = {n: [] for n in specs}
+        """Per table, the references to it: a delete cascades along the CASCADE ones and checks
+        the others (refusing or setting null)."""
+        for links in self._links.values():
+            for link in links:
+                self._children[link.fk.table].append(link)
+        self._cascades = {n: [c for c in cs if c.cascades] for n, cs in self._children.items()}
+        self._keys = {name: spec.primary_key for name, spec in specs.items()}
+        self._guards = {n: [c for c in cs if not c.cascades] for n, cs in self._children.items()}
+        self._models: dict[str, dict[TableSpec[Any], dict[object, tuple[Row, Any]]]] = {
+            name: {} for name in specs
+        }
+        """Per table and spec, primary key -> (stored row, its model): see ``models``."""
         self._base: Snapshot | None = None
         """The snapshot last taken or restored, which ``_journal`` leads back to."""
         self._journal: dict[tuple[str, object], Row | None] = {}
@@ -77,6 +99,8 @@ class MemoryStore:
             else:
                 for name, rows in snapshot.tables.items():
                     self._tables[name].load(rows)
+                    for built in self._models[name].values():
+                        built.clear()
                 self._base = snapshot
             self._journal = {}
 
@@ -86,9 +110,9 @@ class MemoryStore:
         journal = self._journal
         for (name, pk), _ in journal.items():
             table = self._tables[name]
-            current = table.rows.pop(pk, None)
+            current = table.rows.get(pk)
             if current is not None:
-                table.unindex(current)
+                table.remove({pk: current})
         for (name, pk), old in journal.items():
             if old is not None:
                 table = self._tables[name]
@@ -103,7 +127,7 @@ class MemoryStore:
     def rows(self, table: str) -> list[Row]:
         """Every row of a table in its list order (copies), for inspection and debugging."""
         spec = self._tables[table].spec
-        return self.select(spec, {})
+        return [dict(row) for row in self.select(spec, {})]
 
     # -- Engine ----------------------------------------------------------------------------
 
@@ -115,7 +139,7 @@ class MemoryStore:
                 key = (spec.primary_key,)
                 raise AlreadyExistsError(spec.name, key, spec.shown(key, (pk,)))
             self._check_unique(table, row, exclude=None)
-            self._check_references(spec, row, spec.foreign_keys)
+            self._check_references(spec, row, self._links[spec.name])
             stored = dict(row)
             for name in table.json_columns:  # the caller keeps no handle on the stored JSON
                 stored[name] = copy_json(stored[name])
@@ -132,7 +156,10 @@ class MemoryStore:
     ) -> list[Row]:
         with self._lock:
             table = self._tables[spec.name]
-            return [self._out(table, r) for r in table.find(where, after=after, limit=limit)]
+            found = table.find(where, after=after, limit=limit)
+            if not table.json_columns:
+                return found
+            return [self._out(table, r) for r in found]
 
     def update(
         self,
@@ -157,24 +184,26 @@ class MemoryStore:
                     spec.name, spec.primary_key, "rows are immutable once written"
                 )
             new = {**old, **changes}
-            self._check_moves(spec, old, new)
-            self._check_unique(table, new, exclude=old)
-            changed = [fk for fk in spec.foreign_keys if any(new[c] != old[c] for c in fk.columns)]
-            self._check_references(spec, new, changed)
-            self._write(table, old, new)
+            changed = {c for c, v in changes.items() if v is not old[c] and v != old[c]}
+            if changed:  # an unchanged column needs no check: the row already passed it
+                self._check_moves(spec, old, new, changed)
+                self._check_unique(table, new, exclude=old, changed=changed)
+                moved = [link for link in self._links[spec.name] if link.moved(changed)]
+                self._check_references(spec, new, moved)
+            self._write(table, old, new, changed)
             return self._out(table, new)
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         with self._lock:
             table = self._tables[spec.name]
-            doomed: dict[str, dict[object, Row]] = {}
-            for row in table.find(where):
-                self._collect_cascade(spec, row, doomed)
-            nulls = self._check_dependents(doomed)
+            doomed = self._cascade(spec.name, table.find(where))
+            guarded = any(self._guards[name] for name in doomed)
+            nulls = self._check_dependents(doomed) if guarded else {}
             for name, rows in doomed.items():
-                target = self._tables[name]
-                for row in rows.values():
-                    self._write(target, row, None)
+                if self._base is not None:
+                    for pk, row in rows.items():
+                        self._remember(name, pk, row)
+                self._tables[name].remove(rows)
             for (name, pk), columns in nulls.items():
                 target = self._tables[name]
                 old = target.rows[pk]
@@ -192,11 +221,54 @@ class MemoryStore:
             assert stored is not None  # found under the same lock
             return stored
 
+    def models(self, spec: TableSpec[M]) -> Callable[[Row], M]:
+        """``spec.to_model`` for the rows this store hands out, each stored row's model built
+        once, when the row is written (its values are then still in the CPU's caches): a row
+        handed out as stored and its model are both immutable, so every read of that row
+        version gets the same model, and an update stores a new row with a new model. A copy
+        (a row holding JSON documents) is built afresh, so no two callers share a document.
+        Kept per spec (a project's model subclass gets its own); rows stored before the first
+        call get theirs on their first read."""
+        with self._lock:
+            built: dict[object, tuple[Row, M]] = self._models[spec.name].setdefault(spec, {})
+        table = self._tables[spec.name]
+        rows, build, key = table.rows, spec.to_model, spec.primary_key
+
+        def model(row: Row) -> M:
+            pk = row[key]
+            cached = built.get(pk)
+            if cached is not None and cached[0] is row:
+                return cached[1]
+            made = build(row)
+            if rows.get(pk) is row:  # the stored row itself, not a copy
+                built[pk] = (row, made)
+            return made
+
+        return model
+
+    def _keep_models(self, table: Table, pk: object, row: Row) -> None:
+        """Build the models of a row just stored, for every spec ``models`` was asked for."""
+        caches = self._models[table.spec.name]
+        if caches and self._out(table, row) is row:
+            for spec, built in caches.items():
+                if len(built) > 2 * len(table.rows) + 64:  # deleted rows' entries go eventually
+                    built.clear()
+                built[pk] = (row, spec.to_model(row))
+
     # -- rules -----------------------------------------------------------------------------
 
-    def _check_unique(self, table: Table, row: Row, *, exclude: Row | None) -> None:
+    def _check_unique(
+        self,
+        table: Table,
+        row: Row,
+        *,
+        exclude: Row | None,
+        changed: Collection[str] | None = None,
+    ) -> None:
         spec = table.spec
         for key in spec.unique:
+            if changed is not None and not any(c in changed for c in key.columns):
+                continue
             values = tuple(row[c] for c in key.columns)
             if None in values:
                 continue
@@ -204,38 +276,47 @@ class MemoryStore:
             if holder is not None and (exclude is None or holder != exclude[spec.primary_key]):
                 raise AlreadyExistsError(spec.name, key.columns, spec.shown(key.columns, values))
 
-    def _check_references(
-        self, spec: TableSpec[Any], row: Row, foreign_keys: Sequence[ForeignKey]
-    ) -> None:
-        for fk in foreign_keys:
-            value = row[fk.column]
-            if value is None:
-                continue
-            parent_spec = self._tables[fk.table].spec
-            parent = self._tables[fk.table].rows.get(value)
-            if parent is None or not _points_at(fk, parent_spec, row, parent):
-                raise ForeignKeyError(spec.name, fk.column, fk.table, fk.missing(parent_spec, row))
+    @staticmethod
+    def _check_references(spec: TableSpec[Any], row: Row, links: Sequence[Link]) -> None:
+        for link in links:
+            if not link.holds(row):
+                fk = link.fk
+                missing = fk.missing(link.parent.spec, row)
+                raise ForeignKeyError(spec.name, fk.column, fk.table, missing)
 
     @staticmethod
-    def _check_moves(spec: TableSpec[Any], old: Row, new: Row) -> None:
+    def _check_moves(spec: TableSpec[Any], old: Row, new: Row, changed: Collection[str]) -> None:
         for column, moves in spec.transitions.items():
+            if column not in changed:
+                continue
             before, after = old[column], new[column]
             if before != after and after not in moves[before]:
                 key = f"{spec.primary_key}={old[spec.primary_key]}"
                 raise InvalidTransitionError(spec.name, key, str(before), str(after))
 
-    def _collect_cascade(
-        self, spec: TableSpec[Any], row: Row, doomed: dict[str, dict[object, Row]]
-    ) -> None:
-        pk = row[spec.primary_key]
-        rows = doomed.setdefault(spec.name, {})
-        if pk in rows:
+    def _cascade(self, name: str, rows: list[Row]) -> dict[str, dict[object, Row]]:
+        """``rows`` of table ``name`` and every row the ON DELETE CASCADE references reach,
+        per table in the order a depth-first walk first meets them (the order dependents are
+        checked in, so the blocking row a refusal names is always the same)."""
+        doomed: dict[str, dict[object, Row]] = {}
+        for row in rows:
+            self._reach(name, row, doomed)
+        return doomed
+
+    def _reach(self, name: str, row: Row, doomed: dict[str, dict[object, Row]]) -> None:
+        pk = row[self._keys[name]]
+        group = doomed.get(name)
+        if group is None:
+            group = doomed[name] = {}
+        elif pk in group:
             return
-        rows[pk] = row
-        for child_spec, fk in self._children[spec.name]:
-            if fk.on_delete is OnDelete.CASCADE:
-                for child in self._referencing(child_spec, fk, spec, row):
-                    self._collect_cascade(child_spec, child, doomed)
+        group[pk] = row
+        for child in self._cascades[name]:
+            index = child.index
+            if index is not None and pk not in index:  # most rows have none: skip the list
+                continue
+            for found in child.referencing(row):
+                self._reach(child.name, found, doomed)
 
     def _check_dependents(
         self, doomed: Mapping[str, Mapping[object, Row]]
@@ -243,69 +324,130 @@ class MemoryStore:
         """Refuse (NO ACTION) or plan SET NULL for rows that survive the cascade."""
         nulls: dict[tuple[str, object], list[str]] = {}
         for name, rows in doomed.items():
+            guards = self._guards[name]
+            if not guards:
+                continue
             parent_spec = self._tables[name].spec
             for pk, row in rows.items():
-                for child_spec, fk in self._children[name]:
-                    if fk.on_delete is OnDelete.CASCADE:
-                        continue
+                for child in guards:
+                    gone = doomed.get(child.name, {})
                     survivors = [
-                        c
-                        for c in self._referencing(child_spec, fk, parent_spec, row)
-                        if c[child_spec.primary_key] not in doomed.get(child_spec.name, {})
+                        c for c in child.referencing(row) if c[child.primary_key] not in gone
                     ]
-                    if survivors and fk.on_delete is OnDelete.NO_ACTION:
+                    if survivors and child.fk.on_delete is OnDelete.NO_ACTION:
                         raise ForeignKeyError(
-                            child_spec.name,
-                            fk.column,
+                            child.name,
+                            child.fk.column,
                             name,
                             f"{name} row {parent_spec.primary_key}={pk} is still referenced",
                         )
-                    for child in survivors:
-                        nulls.setdefault(
-                            (child_spec.name, child[child_spec.primary_key]), []
-                        ).append(fk.column)
+                    for found in survivors:
+                        nulls.setdefault((child.name, found[child.primary_key]), []).append(
+                            child.fk.column
+                        )
         return nulls
-
-    def _referencing(
-        self, spec: TableSpec[Any], fk: ForeignKey, parent_spec: TableSpec[Any], parent: Row
-    ) -> list[Row]:
-        """The rows of ``spec`` whose ``fk`` points at ``parent`` (all its columns match),
-        found through the reference column's index."""
-        found = self._tables[spec.name].referencing(fk.column, parent[parent_spec.primary_key])
-        return [r for r in found if _points_at(fk, parent_spec, r, parent)]
 
     # -- storage helpers -------------------------------------------------------------------
 
-    def _write(self, table: Table, old: Row | None, new: Row | None) -> None:
+    def _write(
+        self,
+        table: Table,
+        old: Row | None,
+        new: Row | None,
+        changed: Collection[str] | None = None,
+    ) -> None:
         """Store ``new`` in place of ``old`` (either may be None: an insert, a delete), keep the
         indexes, and remember the row's value at the last snapshot for a fast restore."""
         row = new if new is not None else old
         assert row is not None
         pk = row[table.spec.primary_key]
-        if self._base is not None:
-            if len(self._journal) >= JOURNAL_LIMIT:  # a rebuild is as cheap by now
-                self._base, self._journal = None, {}
-            else:
-                self._journal.setdefault((table.spec.name, pk), old)
+        self._remember(table.spec.name, pk, old)
         if new is None:
-            del table.rows[pk]
-            table.unindex(row)
-        elif old is None:
+            table.remove({pk: row})
+            return
+        if old is None:
             table.rows[pk] = new
             table.index(new)
         else:
             table.rows[pk] = new
-            table.reindex(old, new)
+            table.reindex(old, new, changed)
+        self._keep_models(table, pk, new)
+
+    def _remember(self, name: str, pk: object, old: Row | None) -> None:
+        """Note the row's value at the last snapshot (the first change since it), for ``_undo``."""
+        if self._base is not None:
+            if len(self._journal) >= JOURNAL_LIMIT:  # a rebuild is as cheap by now
+                self._base, self._journal = None, {}
+            else:
+                self._journal.setdefault((name, pk), old)
 
     @staticmethod
     def _out(table: Table, row: Row) -> Row:
-        out = dict(row)
+        """A stored row as handed out: itself when it holds nothing mutable (rows are never
+        changed in place, and a caller only reads it, e.g. to build a model), else a copy
+        with its own JSON documents."""
         for name in table.json_columns:
-            out[name] = copy_json(out[name])
-        return out
+            if isinstance(row[name], _DOCUMENTS):
+                out = dict(row)
+                for json in table.json_columns:
+                    out[json] = copy_json(out[json])
+                return out
+        return row
 
 
-def _points_at(fk: ForeignKey, parent_spec: TableSpec[Any], row: Row, parent: Row) -> bool:
-    """Whether ``row``'s reference ``fk`` names ``parent``: every column pair equal."""
-    pairs = zip(fk.columns, fk.target(parent_spec), strict=True)
-    return all(row[c] == parent[p] for c, p in pairs)
+class Link:
+    """One reference between two tables, used from both sides: whether a row's reference
+    names a parent, and which rows name a given parent."""
+
+    __slots__ = (
+        "cascades",
+        "column",
+        "fk",
+        "index",
+        "name",
+        "parent",
+        "parent_key",
+        "primary_key",
+        "scope",
+        "table",
+    )
+
+    def __init__(self, table: Table, fk: ForeignKey, parent: Table) -> None:
+        self.table = table
+        self.parent = parent
+        self.fk = fk
+        self.name = table.spec.name
+        self.primary_key = table.spec.primary_key
+        self.column = fk.column
+        self.parent_key = parent.spec.primary_key
+        self.index = table.references.get(fk.column)
+        """Parent primary key -> the referencing rows' primary keys (a reference names the
+        parent's primary key, with its scope when scoped); None for a column found through its
+        list-order index (``Table.listed``)."""
+        self.cascades = fk.on_delete is OnDelete.CASCADE
+        self.scope = fk.scope
+        """The column both rows must agree on besides the reference (a scoped reference)."""
+
+    def holds(self, row: Row) -> bool:
+        """Whether ``row``'s reference is null or names a stored parent (in its scope)."""
+        value = row[self.column]
+        if value is None:
+            return True
+        parent = self.parent.rows.get(value)
+        if parent is None:
+            return False
+        return self.scope is None or parent[self.scope] == row[self.scope]
+
+    def moved(self, changed: Collection[str]) -> bool:
+        """Whether an update changing ``changed`` changes what the reference names."""
+        return self.column in changed or (self.scope is not None and self.scope in changed)
+
+    def referencing(self, parent: Row) -> list[Row]:
+        """The rows whose reference names ``parent`` (all its columns), through the reference
+        column's index."""
+        found = self.table.referencing(self.column, parent[self.parent_key])
+        scope = self.scope
+        if scope is None:
+            return found
+        project = parent[scope]
+        return [row for row in found if row[scope] == project]

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from pytest_ampdb.errors import ValidationError
 from pytest_ampdb.models.columns import Column, Kind, columns_of
+from pytest_ampdb.models.construct import constructor
 
 M = TypeVar("M")
 Row = dict[str, Any]
@@ -202,8 +203,31 @@ class TableSpec(Generic[M]):
     def to_row(self, entity: M) -> Row:
         return {name: getattr(entity, name) for name in self.column_names}
 
+    @cached_property
+    def _build(self) -> Callable[[Mapping[str, Any]], M]:
+        return constructor(self.model)
+
     def to_model(self, row: Mapping[str, Any]) -> M:
-        return self.model(**row)
+        """The model of a stored row (exactly ``model(**row)``, built faster where it can be)."""
+        return self._build(row)
+
+    @cached_property
+    def _steps(self) -> tuple[tuple[Column, Callable[[Column, Any], Any], Any], ...]:
+        """Per column: the column, its kind's coercion and its normalizer (or None)."""
+        return tuple((c, _COERCE[c.kind], self.normalizers.get(c.name)) for c in self.columns)
+
+    @cached_property
+    def _coercions(self) -> dict[str, tuple[Column, Callable[[Column, Any], Any]]]:
+        return {column.name: (column, convert) for column, convert, _ in self._steps}
+
+    def stored(self, name: str, value: Any) -> Any:
+        """``value`` in column ``name``'s stored form (``coerce``, with the column found once
+        per table rather than per call)."""
+        column, convert = self._coercions[name]
+        try:
+            return convert(column, value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(self.name, name, f"{exc}") from None
 
     def normalize(self, row: Mapping[str, Any]) -> Row:
         """Coerce values to their stored form and enforce what a column type, NOT NULL and CHECK do.
@@ -212,9 +236,8 @@ class TableSpec(Generic[M]):
         different form: an upper-case UUID, a naive time, a JSON tuple) is treated the same way.
         """
         out: Row = {}
-        for column in self.columns:
+        for column, convert, normalizer in self._steps:
             value = row.get(column.name)
-            normalizer = self.normalizers.get(column.name)
             if normalizer is not None and value is not None:
                 value = normalizer(value)
             if value is None:
@@ -222,7 +245,10 @@ class TableSpec(Generic[M]):
                     raise ValidationError(self.name, column.name, "must not be null")
                 out[column.name] = None
                 continue
-            out[column.name] = coerce(self.name, column, value)
+            try:  # ``coerce``, inlined: this runs for every column of every write
+                out[column.name] = convert(column, value)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ValidationError(self.name, column.name, f"{exc}") from None
         for check in self.checks:
             value = out[check.column]
             if value is not None and not check.predicate(value):
@@ -242,7 +268,7 @@ BEYOND_9999 = timezone(-timedelta(hours=23, minutes=59))
 def coerce(table: str, column: Column, value: Any) -> Any:
     """One value in its stored Python form, or a ``ValidationError`` naming table and column."""
     try:
-        return _COERCE[column.kind](column, value)
+        return _BY_KIND[column.kind._value_](column, value)  # no Enum.__hash__ (Python code)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(table, column.name, f"{exc}") from None
 
@@ -264,7 +290,11 @@ def _uuid(column: Column, value: Any) -> str:
 
 
 def _text(column: Column, value: Any) -> Any:
+    if type(value) is str and column.enum is None and value.isascii() and "\x00" not in value:
+        return value  # already the stored form (ASCII has no surrogates)
     if column.enum is not None:
+        if type(value) is column.enum:
+            return value
         try:
             return column.enum(value)
         except ValueError:
@@ -299,15 +329,22 @@ def _boolean(column: Column, value: Any) -> bool:
     return value
 
 
+_BIGINT_MIN, _BIGINT_END = -(2**63), 2**63
+
+
 def _bigint(column: Column, value: Any) -> int:
+    if type(value) is int and _BIGINT_MIN <= value < _BIGINT_END:
+        return value  # already the stored form
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {type(value).__name__}")
-    if not -(2**63) <= value < 2**63:
+    if not _BIGINT_MIN <= value < _BIGINT_END:
         raise ValueError("out of range for bigint")
     return int.__index__(value)  # an IntEnum member or other subclass: the plain int
 
 
 def _timestamptz(column: Column, value: Any) -> datetime:
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # already the stored form
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime):
@@ -392,6 +429,10 @@ def _check_json_text(value: str) -> None:
 
 
 def _text_array(column: Column, value: Any) -> tuple[str, ...]:
+    if type(value) is tuple and all(
+        type(item) is str and item.isascii() and "\x00" not in item for item in value
+    ):
+        return value  # already the stored form
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise TypeError(f"expected a list of text, got {type(value).__name__}")
     if not all(isinstance(item, str) for item in value):
@@ -408,6 +449,7 @@ _COERCE: dict[Kind, Callable[[Column, Any], Any]] = {
     Kind.JSONB: _jsonb,
     Kind.TEXT_ARRAY: _text_array,
 }
+_BY_KIND = {kind._value_: convert for kind, convert in _COERCE.items()}
 
 
 def copy_json(value: Any) -> Any:

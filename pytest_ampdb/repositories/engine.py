@@ -14,7 +14,13 @@ from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 
 
 class Engine(Protocol):
-    """Row storage for the twelve tables."""
+    """Row storage for the twelve tables.
+
+    A row an engine hands back is the caller's to read, not to change: the memory store may
+    hand out the very row it stores (it never changes one in place, so that is safe to read).
+    An engine may also offer ``models(spec)``, a ``row -> model`` function that keeps the
+    models of the rows it stores; the repositories use it where it exists (the memory store).
+    """
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
         """Store a new row (duplicates: ``AlreadyExistsError``; no parent: ``ForeignKeyError``)."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pytest_ampdb.errors import NotFoundError, ValidationError
-from pytest_ampdb.models.schema import Row, TableSpec, coerce
+from pytest_ampdb.models.schema import Row, TableSpec
 from pytest_ampdb.repositories import pagination
 from pytest_ampdb.repositories.engine import Engine
 from pytest_ampdb.types import Page
@@ -34,6 +34,10 @@ class TableRepository(Generic[M]):
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
+        models = getattr(engine, "models", None)  # an engine that keeps models (memory)
+        self._build: Callable[[Row], M] = (
+            models(self.spec) if models is not None else self.spec.to_model
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._engine!r})"
@@ -56,7 +60,7 @@ class TableRepository(Generic[M]):
         return self._model(rows[0])
 
     def _all(self, where: Mapping[str, object]) -> list[M]:
-        return [self._model(r) for r in self._engine.select(self.spec, self._where(where))]
+        return list(map(self._build, self._engine.select(self.spec, self._where(where))))
 
     def _page(self, where: Mapping[str, object], page_size: int, page_token: str | None) -> Page[M]:
         spec = self.spec
@@ -64,7 +68,7 @@ class TableRepository(Generic[M]):
         after = pagination.decode(spec, page_token) if page_token is not None else None
         rows = self._engine.select(spec, self._where(where), after=after, limit=page_size + 1)
         token = pagination.encode(spec, rows[page_size - 1]) if len(rows) > page_size else None
-        return Page([self._model(r) for r in rows[:page_size]], token)
+        return Page(list(map(self._build, rows[:page_size])), token)
 
     def _save(self, entity: M) -> M:
         spec = self.spec
@@ -101,15 +105,15 @@ class TableRepository(Generic[M]):
         """Lookup values in stored form. A key may not be ``None`` (it would match every row:
         ``get_by_key(None)`` must not find an API key); optional filters go through ``present``."""
         out: dict[str, object] = {}
+        stored = self.spec.stored
         for name, value in where.items():
             if value is None:
                 raise ValidationError(self.spec.name, name, "must not be null")
-            out[name] = coerce(self.spec.name, self.spec.column_map[name], value)
+            out[name] = stored(name, value)
         return out
 
     def _model(self, row: Row) -> M:
-        model: M = self.spec.to_model(row)
-        return model
+        return self._build(row)
 
 
 class ScopedRepository(TableRepository[M]):
