@@ -42,12 +42,11 @@ from typing import Any
 
 import psycopg
 from isolation_support.baseline import BASELINE, export
-from isolation_support.body import exercise
+from isolation_support.bodies import body_figures, repositories_over
 from isolation_support.targets import print_targets
 from isolation_support.template import throwaway_database
 
 from pytest_ampdb import postgres
-from pytest_ampdb.harness.isolation import repositories_over
 from pytest_ampdb.models import (
     AuthScheme,
     Connection,
@@ -223,34 +222,13 @@ def measure_calls(
     return out
 
 
-def body_figures(dsn: str, pid: str, bodies: int) -> dict[str, float]:
-    """Median ms per body: on an open connection (each call its own transaction) and inside
-    one open transaction (``transaction`` isolation, rolled back at the end)."""
-    out: dict[str, float] = {}
-    with psycopg.connect(dsn) as conn:
-        postgres.configure_connection(conn)
-        for mode in ("open", "transaction"):
-            if mode == "transaction":
-                conn.execute("SELECT 1")
-                repos = repositories_over(conn)
-            else:
-                repos = postgres.repositories(conn)
-            times = []
-            for _ in range(bodies):
-                started = time.perf_counter()
-                exercise(repos, pid)
-                times.append((time.perf_counter() - started) * 1000.0)
-            out[mode] = statistics.median(times)
-            conn.rollback()
-    return out
-
-
 BASELINE_SCRIPT = """
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-import calls, pytest_ampdb
+import pytest_ampdb
+from isolation_support.bodies import body_figures
 assert pytest_ampdb.__file__.startswith(sys.argv[1]), pytest_ampdb.__file__
-print(json.dumps(calls.body_figures(sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+print(json.dumps(body_figures(sys.argv[3], sys.argv[4], int(sys.argv[5]))))
 """
 
 
