@@ -79,7 +79,7 @@ def statement_of(call: Callable[[], object]) -> Statement:
     """The statement and parameters ``call`` makes the engine send (nothing is sent)."""
     real = engine_module.execute
 
-    def record(conn: Any, query: Any, args: Sequence[object], *, write: bool) -> Any:
+    def record(conn: Any, query: Any, args: Sequence[object]) -> Any:
         raise _Captured((query, args))
 
     engine_module.execute = record
@@ -94,20 +94,22 @@ def statement_of(call: Callable[[], object]) -> Statement:
 
 @dataclasses.dataclass
 class Fixture:
-    """Rows the calls work on, made through the repositories before anything is timed."""
+    """Rows the calls work on, made through the repositories before anything is timed: each
+    write of a kind touches its own row (updating one row over and over inside one transaction
+    would time PostgreSQL walking that row's ever longer chain of versions, not the call)."""
 
     pid: str
     integration: Integration
-    spare: Integration
     installation: Installation
+    integrations: list[Integration]
+    read_states: list[ReadState]
     pending: list[Operation]
     destinations: list[Destination]
 
 
 def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
-    integration, spare = (
-        repos.integrations.create(Integration(project_id=pid, name=n, provider="salesforce"))
-        for n in ("calls-main", "calls-spare")
+    integration = repos.integrations.create(
+        Integration(project_id=pid, name="calls-main", provider="salesforce")
     )
     connection = repos.connections.create(
         Connection(
@@ -130,6 +132,18 @@ def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
             created_by="builder:calls",
         )
     )
+    integrations = [
+        repos.integrations.create(
+            Integration(project_id=pid, name=f"calls-{i}", provider="salesforce")
+        )
+        for i in range(2 * calls)
+    ]
+    read_states = [
+        repos.read_states.upsert(
+            ReadState(project_id=pid, installation_id=installation.id, object_name=f"object-{i}")
+        )
+        for i in range(2 * calls)
+    ]
     pending = [
         repos.operations.create(
             Operation(
@@ -147,41 +161,43 @@ def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
         )
         for i in range(2 * calls)
     ]
-    return Fixture(pid, integration, spare, installation, pending, destinations)
+    return Fixture(pid, integration, installation, integrations, read_states, pending, destinations)
 
 
-def call_kinds(repos: Repositories, f: Fixture) -> dict[str, Callable[[int], object]]:
-    """Call ``i`` of each kind; even ``i`` are timed through the repositories, odd ``i`` only
-    lend their statement to the raw side (so no two sends write the same row or name)."""
+Kind = tuple[Callable[..., object], Callable[[int], tuple[object, ...]]]
+"""A repository method, and the arguments of its call ``i`` (made before the call is timed,
+as the raw side's parameters are)."""
+
+
+def call_kinds(repos: Repositories, f: Fixture) -> dict[str, Kind]:
+    """Each kind of call; even ``i`` are timed through the repositories, odd ``i`` only lend
+    their statement to the raw side (so no two sends write the same row or name)."""
     pid = f.pid
-
-    def read_state(i: int) -> ReadState:
-        return ReadState(
-            project_id=pid,
-            installation_id=f.installation.id,
-            object_name=f"object-{i % 2}",
-            records_processed=i,
-        )
-
-    def renamed(i: int) -> Integration:
-        return dataclasses.replace(f.integration if i % 2 == 0 else f.spare, name=f"calls-u{i}")
-
     return {
-        "get_by_id": lambda i: repos.integrations.get_by_id(pid, f.integration.id),
-        "get_by_name": lambda i: repos.integrations.get_by_name(pid, "calls-spare"),
-        "list, page of 20": lambda i: repos.integrations.list(pid, page_size=20),
-        "list, filtered": lambda i: repos.connections.list(
-            pid, provider="calls-filter", page_size=20
+        "get_by_id": (repos.integrations.get_by_id, lambda i: (pid, f.integration.id)),
+        "get_by_name": (repos.integrations.get_by_name, lambda i: (pid, "calls-main")),
+        "list, page of 20": (partial(repos.integrations.list, page_size=20), lambda i: (pid,)),
+        "list, filtered": (
+            partial(repos.connections.list, provider="calls-filter", page_size=20),
+            lambda i: (pid,),
         ),
-        "create": lambda i: repos.integrations.create(
-            Integration(project_id=pid, name=f"calls-c{i}", provider="salesforce")
+        "create": (
+            repos.integrations.create,
+            lambda i: (Integration(project_id=pid, name=f"calls-c{i}", provider="salesforce"),),
         ),
-        "update": lambda i: repos.integrations.update(renamed(i)),
-        "upsert": lambda i: repos.read_states.upsert(read_state(i)),
-        "transition": lambda i: repos.operations.transition(
-            pid, f.pending[i].id, OperationStatus.RUNNING
+        "update": (
+            repos.integrations.update,
+            lambda i: (dataclasses.replace(f.integrations[i], name=f"calls-u{i}"),),
         ),
-        "delete": lambda i: repos.destinations.delete(pid, f.destinations[i].id),
+        "upsert": (
+            repos.read_states.upsert,
+            lambda i: (dataclasses.replace(f.read_states[i], records_processed=i),),
+        ),
+        "transition": (
+            repos.operations.transition,
+            lambda i: (pid, f.pending[i].id, OperationStatus.RUNNING),
+        ),
+        "delete": (repos.destinations.delete, lambda i: (pid, f.destinations[i].id)),
     }
 
 
@@ -212,11 +228,12 @@ def measure_calls(
     """Median microseconds per call: (repository, raw), each kind alternating the two."""
     kinds = call_kinds(repos, prepare(repos, pid, calls))
     out: dict[str, tuple[float, float]] = {}
-    for name, call in kinds.items():
-        statements = [statement_of(partial(call, i)) for i in range(1, 2 * calls, 2)]
+    for name, (method, args_of) in kinds.items():
+        statements = [statement_of(partial(method, *args_of(i))) for i in range(1, 2 * calls, 2)]
         ours, floor = [], []
         for n in range(calls):
-            ours.append(timed(call, 2 * n))
+            args = args_of(2 * n)
+            ours.append(timed(method, *args))
             floor.append(timed(raw, statements[n]))
         out[name] = (statistics.median(ours), statistics.median(floor))
     return out
