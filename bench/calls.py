@@ -14,7 +14,9 @@ conversion, no model. Calls alternate between the two sides; the median of each 
 Then the isolation bench's test body (``isolation_support/body.py``: 3 inserts, 4 reads) on an
 open connection and under transaction isolation, with this tree's package and with the
 ``--baseline`` commit's (exported with ``git archive``, run in a subprocess against the same
-database), best of ``--rounds`` interleaved rounds.
+database), best of ``--rounds`` interleaved rounds; beside them the body's floor: its own seven
+statements sent through raw psycopg (no body can beat it, so the baseline's time over the floor
+bounds any speed-up).
 
 The database lives on a throwaway local cluster (as ``bench/isolation.py`` obtains one).
 Targets: every call at most 1.3x its raw round trip; the body at least 3x faster than the
@@ -43,6 +45,7 @@ from typing import Any
 import psycopg
 from isolation_support.baseline import BASELINE, export
 from isolation_support.bodies import body_figures, repositories_over
+from isolation_support.body import exercise
 from isolation_support.targets import print_targets
 from isolation_support.template import throwaway_database
 
@@ -77,19 +80,34 @@ class _Captured(Exception):
 
 def statement_of(call: Callable[[], object]) -> Statement:
     """The statement and parameters ``call`` makes the engine send (nothing is sent)."""
-    real = engine_module.execute
+    try:
+        _intercepted(call, send=False)
+    except _Captured as captured:
+        return captured.statement
+    raise RuntimeError("the call sent no statement")
 
-    def record(conn: Any, query: Any, args: Sequence[object]) -> Any:
-        raise _Captured((query, args))
+
+def statements_sent(call: Callable[[], object]) -> list[Statement]:
+    """Every statement and its parameters ``call`` made the engine send (all were sent)."""
+    return _intercepted(call, send=True)
+
+
+def _intercepted(call: Callable[[], object], *, send: bool) -> list[Statement]:
+    real = engine_module.execute
+    sent: list[Statement] = []
+
+    def record(conn: Any, query: Any, args: Sequence[object], *rest: Any) -> Any:
+        if not send:
+            raise _Captured((query, args))
+        sent.append((query, args))
+        return real(conn, query, args, *rest)
 
     engine_module.execute = record
     try:
         call()
-    except _Captured as captured:
-        return captured.statement
     finally:
         engine_module.execute = real
-    raise RuntimeError("the call sent no statement")
+    return sent
 
 
 @dataclasses.dataclass
@@ -207,6 +225,11 @@ def send_raw(conn: psycopg.Connection[Any], statement: Statement) -> None:
         cur.fetchall()
 
 
+def send_all(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> None:
+    for statement in statements:
+        send_raw(conn, statement)
+
+
 @contextmanager
 def autocommit(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
     conn.autocommit = True
@@ -236,6 +259,30 @@ def measure_calls(
             ours.append(timed(method, *args))
             floor.append(timed(raw, statements[n]))
         out[name] = (statistics.median(ours), statistics.median(floor))
+    return out
+
+
+def body_floor(dsn: str, pid: str, bodies: int) -> dict[str, float]:
+    """Median ms of the body's own statements sent through raw psycopg, as ``body_figures``
+    sends the body: the floor no repository layer can go under. The bodies are first run
+    through the repositories with their statements recorded (in a transaction then rolled
+    back), then each body's statements are sent again, timed, raw: each its own transaction on
+    an autocommit connection, or all in one open transaction."""
+    out: dict[str, float] = {}
+    with psycopg.connect(dsn) as conn:
+        postgres.configure_connection(conn)
+        repos = repositories_over(conn)
+        for mode in ("open", "transaction"):
+            conn.execute("SELECT 1")
+            try:
+                sent = [statements_sent(partial(exercise, repos, pid)) for _ in range(bodies)]
+            finally:
+                conn.rollback()
+            conn.autocommit = mode == "open"
+            times = [timed(send_all, conn, body) / 1000.0 for body in sent]
+            conn.rollback()
+            conn.autocommit = False
+            out[mode] = statistics.median(times)
     return out
 
 
@@ -286,10 +333,11 @@ def report(
             print(f"  {name:<30}{ours:>12.1f}{floor:>13.1f}{ratio:>8.2f}")
     print()
     head = f"{'body: 3 inserts + 4 reads (ms)':<32}{'this tree':>12}{args.baseline:>13}"
-    print(f"{head}{'speed-up':>10}")
+    print(f"{head}{'speed-up':>10}{'raw floor':>11}{'baseline/floor':>16}")
     for mode, label in (("open", "open connection"), ("transaction", "transaction isolation")):
-        now, then = bodies["now"][mode], bodies["baseline"][mode]
-        print(f"  {label:<30}{now:>12.3f}{then:>13.3f}{then / now:>9.1f}x")
+        now, then, floor = (bodies[side][mode] for side in ("now", "baseline", "floor"))
+        row = f"  {label:<30}{now:>12.3f}{then:>13.3f}{then / now:>9.1f}x{floor:>11.3f}"
+        print(f"{row}{then / floor:>15.1f}x")
     speedup = bodies["baseline"]["open"] / bodies["now"]["open"]
     print()
     print_targets(
@@ -331,9 +379,10 @@ def main() -> int:
                     send_raw(conn, statement)
 
             modes["pooled"] = measure_calls(postgres.repositories(pool), pooled, pid, args.calls)
-        rounds: dict[str, list[dict[str, float]]] = {"now": [], "baseline": []}
+        rounds: dict[str, list[dict[str, float]]] = {"now": [], "baseline": [], "floor": []}
         for _ in range(args.rounds):
             rounds["now"].append(body_figures(dsn, pid, args.bodies))
+            rounds["floor"].append(body_floor(dsn, pid, args.bodies))
             rounds["baseline"].append(baseline_figures(package, dsn, pid, args.bodies))
     bodies = {
         side: {mode: min(r[mode] for r in runs) for mode in ("open", "transaction")}

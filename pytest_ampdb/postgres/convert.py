@@ -121,22 +121,27 @@ def row_params(spec: TableSpec[Any], row: Row) -> list[object]:
     return params(spec, spec.column_names, [row[c] for c in spec.column_names])
 
 
+RowMaker = Callable[[Sequence[Any]], Row]
+
+
 @cache
-def _readers(spec: TableSpec[Any]) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    readers: list[tuple[str, Callable[[Any], Any] | None]] = []
+def row_maker(spec: TableSpec[Any]) -> RowMaker:
+    """Makes a result row (columns in ``spec.column_names`` order) into stored form: given to
+    psycopg's ``load_rows``, so each row becomes a dict as it is loaded, in one pass."""
+    names = spec.column_names
+    readers: list[tuple[str, Callable[[Any], Any]]] = []
     for column in spec.columns:
         if column.enum is not None:
             readers.append((column.name, column.enum))
         elif column.kind is Kind.TEXT_ARRAY:
             readers.append((column.name, tuple))
-        else:
-            readers.append((column.name, None))
-    return tuple(readers)
 
+    def make(values: Sequence[Any]) -> Row:
+        row = dict(zip(names, values, strict=True))
+        for name, read in readers:
+            value = row[name]
+            if value is not None:
+                row[name] = read(value)
+        return row
 
-def from_db(spec: TableSpec[Any], values: Sequence[Any]) -> Row:
-    """A result row (columns in ``spec.column_names`` order) in stored form."""
-    return {
-        name: (read(value) if read is not None and value is not None else value)
-        for (name, read), value in zip(_readers(spec), values, strict=True)
-    }
+    return make

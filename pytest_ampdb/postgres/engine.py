@@ -19,7 +19,7 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import sqlstate, statements, wire
-from pytest_ampdb.postgres.convert import from_db, params, row_params
+from pytest_ampdb.postgres.convert import RowMaker, params, row_maker, row_params
 from pytest_ampdb.postgres.errors import (
     GAVE_UP,
     ConnectionLostError,
@@ -59,7 +59,7 @@ class PostgresEngine:
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
         found = self._call(spec, row, statements.insert(spec), row_params(spec, row))
-        return from_db(spec, _one(found))
+        return _one(found)
 
     def select(
         self,
@@ -77,7 +77,7 @@ class PostgresEngine:
             args.append(limit)
         query = statements.select(spec, names, after is not None, limit is not None)
         found = self._call(spec, where, query, args)
-        return [from_db(spec, r) for r in found.rows]
+        return found.rows
 
     def update(
         self,
@@ -99,7 +99,7 @@ class PostgresEngine:
             if exc.sqlstate != sqlstate.INVALID_TRANSITION:
                 raise
             raise self._invalid_move(spec, where, changes) from None
-        return from_db(spec, rows[0]) if rows else None
+        return rows[0] if rows else None
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         names = tuple(where)
@@ -108,7 +108,7 @@ class PostgresEngine:
 
     def upsert(self, spec: TableSpec[Any], row: Row, key: UniqueKey, update: Sequence[str]) -> Row:
         query = statements.upsert(spec, key.columns, tuple(update))
-        return from_db(spec, _one(self._call(spec, row, query, row_params(spec, row))))
+        return _one(self._call(spec, row, query, row_params(spec, row)))
 
     def _call(
         self,
@@ -119,7 +119,7 @@ class PostgresEngine:
     ) -> Result:
         """One statement on a lent connection; errors translated once it is undone."""
         try:
-            return self._io(query, args)
+            return self._io(query, args, row_maker(spec))
         except psycopg.Error as exc:
             if connection_lost(exc):
                 message = f"{self.label} stopped answering: {reason(exc)}"
@@ -132,7 +132,7 @@ class PostgresEngine:
                 raise
             raise mapped from None
 
-    def _io(self, query: bytes, args: Sequence[object]) -> Result:
+    def _io(self, query: bytes, args: Sequence[object], make_row: RowMaker) -> Result:
         """The statement's round trip: the one place the sync and async engines differ."""
         if running_loop() is not None and not in_bridge():
             raise EventLoopError(
@@ -142,7 +142,7 @@ class PostgresEngine:
                 "await Factory.acreate(...)) from async code"
             )
         with self.source.connection() as conn:
-            return execute(conn, query, args)
+            return execute(conn, query, args, make_row)
 
     def _invalid_move(
         self, spec: TableSpec[Any], where: Mapping[str, object], changes: Row
@@ -154,16 +154,20 @@ class PostgresEngine:
         return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
 
 
-def execute(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:
+def execute(
+    conn: psycopg.Connection[Any], query: bytes, args: Sequence[object], make_row: RowMaker
+) -> Result:
     """Run one statement in one round trip, atomically, without harming the caller's state
     (``wire.exchange``; inside a pipeline the caller opened, ``_in_pipeline``)."""
     if not wire.usable(conn):
-        return _in_pipeline(conn, query, args)
+        return _in_pipeline(conn, query, args, make_row)
     with conn.lock:
-        return conn.wait(wire.exchange(conn, query, args))
+        return conn.wait(wire.exchange(conn, query, args, make_row))
 
 
-def _in_pipeline(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:
+def _in_pipeline(
+    conn: psycopg.Connection[Any], query: bytes, args: Sequence[object], make_row: RowMaker
+) -> Result:
     """``execute`` through psycopg's ``Connection.execute``, for a connection in a pipeline the
     caller opened (its commands queue behind the caller's) or a closed one (psycopg says so)."""
     savepoint = wire.savepointed(conn)
@@ -179,7 +183,7 @@ def _in_pipeline(conn: psycopg.Connection[Any], query: bytes, args: Sequence[obj
             for undo in wire.UNDO:
                 conn.execute(undo)
         raise
-    return Result(cur.fetchall() if returns_rows(cur) else [], cur.rowcount)
+    return Result([make_row(r) for r in cur.fetchall()] if returns_rows(cur) else [], cur.rowcount)
 
 
 def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
@@ -189,7 +193,8 @@ def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
     return found is not None and found.status == ExecStatus.TUPLES_OK
 
 
-def _one(found: Result) -> Sequence[Any]:
+def _one(found: Result) -> Row:
     if not found.rows:  # RETURNING always yields the written row
         raise RuntimeError("the statement returned no row")
-    return found.rows[0]
+    row: Row = found.rows[0]
+    return row

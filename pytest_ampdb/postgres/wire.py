@@ -39,6 +39,7 @@ from psycopg.pq import ConnStatus, DiagnosticField, ExecStatus, PipelineStatus, 
 
 COMMAND_OK = ExecStatus.COMMAND_OK
 SQLSTATE = DiagnosticField.SQLSTATE
+INTRANS = TransactionStatus.INTRANS
 
 SAVEPOINT = b"SAVEPOINT ampdb_call"
 RELEASE = b"RELEASE SAVEPOINT ampdb_call"
@@ -47,9 +48,10 @@ AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
 class Result(NamedTuple):
-    """What a statement gave back: its rows (all fetched) and how many rows it touched."""
+    """What a statement gave back: its rows (all fetched, each made by ``make_row``) and how
+    many rows it touched."""
 
-    rows: list[Sequence[Any]]
+    rows: list[Any]
     rowcount: int
 
 
@@ -93,10 +95,15 @@ def usable(conn: AnyConnection) -> bool:
 def savepointed(conn: AnyConnection) -> bool:
     """Whether a call on ``conn`` runs in a savepoint: inside the caller's transaction (then a
     refused call undoes only itself, and the caller's transaction goes on)."""
-    return conn.info.transaction_status == TransactionStatus.INTRANS
+    return conn.pgconn.transaction_status == INTRANS
 
 
-def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen[Result]:
+def exchange(
+    conn: AnyConnection,
+    query: bytes,
+    args: Sequence[object],
+    make_row: Callable[[Sequence[Any]], Any] = tuple,
+) -> PQGen[Result]:
     """The round trip of one statement, as a generator for ``conn.wait`` (sync or async).
 
     The caller holds ``conn.lock`` and has checked ``usable(conn)``. Idle or in autocommit the
@@ -142,10 +149,10 @@ def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen
             continue
         raise errors.error_from_result(failed, encoding=conn.info.encoding)
     (found,) = replies[savepoint + (fresh is not None)]
-    rows: list[Sequence[Any]] = []
+    rows: list[Any] = []
     if found.status == ExecStatus.TUPLES_OK:
         tx.set_pgresult(found)
-        rows = tx.load_rows(0, found.ntuples, tuple)
+        rows = tx.load_rows(0, found.ntuples, make_row)
     return Result(rows, found.command_tuples if found.command_tuples is not None else -1)
 
 
