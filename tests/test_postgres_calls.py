@@ -8,6 +8,7 @@ nothing is committed until the caller commits.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -170,3 +171,24 @@ def test_without_prepared_statements_and_inside_the_callers_pipeline(dsn: str) -
                 repos.destinations.create(_destination(again.name))
         assert repos.destinations.get_by_id(PROJECT, again.id) == again
         assert unprepared.info.transaction_status == TransactionStatus.INTRANS
+
+
+def test_async_calls_in_the_callers_transaction_undo_only_a_refused_write(dsn: str) -> None:
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> None:
+        async with await psycopg.AsyncConnection.connect(dsn) as aconn:
+            await postgres.aconfigure_connection(aconn)
+            repos = postgres.async_repositories(aconn)
+            await aconn.execute("SELECT 1")  # the caller's transaction
+            kept = await repos.destinations.create(_destination(name))
+            with pytest.raises(AlreadyExistsError):
+                await repos.destinations.create(_destination(name))
+            assert await repos.destinations.get_by_id(PROJECT, kept.id) == kept  # prepared
+            await aconn.execute("DEALLOCATE ALL")
+            assert await repos.destinations.get_by_id(PROJECT, kept.id) == kept
+            assert aconn.info.transaction_status == TransactionStatus.INTRANS
+            await aconn.rollback()
+
+    asyncio.run(scenario())
+    assert name not in _names(dsn)

@@ -136,6 +136,9 @@ def row_maker(spec: TableSpec[Any]) -> RowMaker:
         elif column.kind is Kind.TEXT_ARRAY:
             readers.append((column.name, tuple))
 
+    def plain(values: Sequence[Any]) -> Row:
+        return dict(zip(names, values, strict=True))
+
     def make(values: Sequence[Any]) -> Row:
         row = dict(zip(names, values, strict=True))
         for name, read in readers:
@@ -144,4 +147,4 @@ def row_maker(spec: TableSpec[Any]) -> RowMaker:
                 row[name] = read(value)
         return row
 
-    return make
+    return make if readers else plain

@@ -86,6 +86,13 @@ _STATEMENT_GONE = "26000"
 after a rollback once it has prepared statements of its own; so does ``DISCARD ALL``)."""
 
 
+def _names_on(conn: AnyConnection) -> dict[tuple[bytes, tuple[int, ...]], bytes]:
+    names = _prepared.get(conn)
+    if names is None:
+        names = _prepared[conn] = {}
+    return names
+
+
 def usable(conn: AnyConnection) -> bool:
     """Whether ``exchange`` may drive ``conn`` now: open, and not in the caller's pipeline."""
     pgconn = conn.pgconn
@@ -116,7 +123,7 @@ def exchange(
     tx = Transformer.from_context(conn)
     params = tx.dump_sequence(args, [PyFormat.AUTO] * len(args))
     wire = numbered(query)
-    names = _prepared.setdefault(conn, {}) if conn.prepare_threshold is not None else None
+    names = _names_on(conn) if conn.prepare_threshold is not None else None
     key = (wire, tuple(tx.types or ()))
     savepoint = savepointed(conn)
     while True:
