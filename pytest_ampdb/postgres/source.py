@@ -2,9 +2,9 @@
 
 With a pool every repository call takes a connection, runs its statement as its own transaction
 and returns it. With a shared connection (``transaction`` isolation: the test's writes are
-rolled back at teardown) every call runs inside the test's transaction, each write in a
-savepoint (see ``engine.execute``), under a lock, so threads the code under test starts take
-turns and a refused write never aborts the test's transaction.
+rolled back at teardown) every call runs inside the test's transaction, each in a savepoint
+(see ``wire.exchange``), under a lock, so threads the code under test starts take turns and a
+refused call never aborts the test's transaction.
 """
 
 from __future__ import annotations
