@@ -46,7 +46,7 @@ import psycopg
 from isolation_support.baseline import BASELINE, export
 from isolation_support.bodies import body_figures, repositories_over
 from isolation_support.body import exercise
-from isolation_support.targets import print_targets
+from isolation_support.targets import machine, print_targets
 from isolation_support.template import throwaway_database
 
 from pytest_ampdb import postgres
@@ -316,12 +316,11 @@ def report(
     modes: dict[str, dict[str, tuple[float, float]]],
     bodies: dict[str, dict[str, float]],
     args: argparse.Namespace,
-    load: tuple[float, float],
+    load_before: float,
 ) -> None:
     print(
         f"pytest-ampdb call benchmark: {args.calls} calls of each kind per side (median), "
-        f"PostgreSQL 15 (local throwaway cluster), {os.cpu_count()} CPUs, Python "
-        f"{sys.version.split()[0]}, 1-min load average {load[0]:.2f} before, {load[1]:.2f} after"
+        f"PostgreSQL 15 (local throwaway cluster), {machine(load_before)}"
     )
     worst = 0.0
     for mode, figures in modes.items():
@@ -388,7 +387,7 @@ def main() -> int:
         side: {mode: min(r[mode] for r in runs) for mode in ("open", "transaction")}
         for side, runs in rounds.items()
     }
-    report(modes, bodies, args, (load_before, os.getloadavg()[0]))
+    report(modes, bodies, args, load_before)
     return 0
 
 
