@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
 
 from pytest_ampdb import migrations, postgres
 from pytest_ampdb.errors import AlreadyExistsError
@@ -155,15 +156,17 @@ def test_calls_go_on_after_the_server_dropped_their_prepared_statements(
     assert repos.destinations.get_by_id(PROJECT, made.id) == made
 
 
-def test_without_prepared_statements_and_inside_the_callers_pipeline(dsn: str) -> None:
-    with psycopg.connect(dsn, prepare_threshold=None) as unprepared:
+def test_without_prepared_statements_with_dict_rows_and_inside_the_callers_pipeline(
+    dsn: str,
+) -> None:
+    with psycopg.connect(dsn, prepare_threshold=None, row_factory=dict_row) as unprepared:
         postgres.configure_connection(unprepared)
         repos = postgres.repositories(unprepared)
         made = repos.destinations.create(_destination(f"hook-{uuid.uuid4().hex[:8]}"))
         for _ in range(3):
             assert repos.destinations.get_by_id(PROJECT, made.id) == made
-        named = unprepared.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
-        assert named == (0,)
+        named = unprepared.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
+        assert named == {"n": 0}
         unprepared.execute("SELECT 1")
         with unprepared.pipeline():
             again = repos.destinations.create(_destination(f"hook-{uuid.uuid4().hex[:8]}"))

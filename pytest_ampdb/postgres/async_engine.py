@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 
 from pytest_ampdb.postgres import wire
 from pytest_ampdb.postgres.convert import RowMaker
@@ -109,7 +110,7 @@ async def _in_pipeline(
         async with conn.pipeline():
             if savepoint:
                 await conn.execute(wire.SAVEPOINT)
-            cur = await conn.execute(query, args)
+            cur = await conn.cursor(row_factory=tuple_row).execute(query, args)
             if savepoint:
                 await conn.execute(wire.RELEASE)
     except psycopg.Error:

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.rows import tuple_row
 
 from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
@@ -175,7 +176,7 @@ def _in_pipeline(
         with conn.pipeline():
             if savepoint:
                 conn.execute(wire.SAVEPOINT)
-            cur = conn.execute(query, args)
+            cur = conn.cursor(row_factory=tuple_row).execute(query, args)
             if savepoint:
                 conn.execute(wire.RELEASE)
     except psycopg.Error:
