@@ -5,6 +5,9 @@ update, upsert, transition, delete), each call's exact statement and parameters 
 the engine itself (its ``execute`` is intercepted once per call, before anything is sent), and
 sent again through psycopg alone on the same connection: the floor of one round trip, no row
 conversion, no model. Calls alternate between the two sides; the median of each is printed.
+Both sides run prepared statements: the repositories prepare a statement the first time they
+send it on a connection, psycopg prepares the raw side's after ``prepare_threshold`` (5)
+executions of the same query, a handful out of each median's hundreds.
 
   transaction   one connection inside an open transaction (``transaction`` isolation): raw is
                 the bare statement in that transaction
