@@ -17,7 +17,6 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from pytest_ampdb.postgres import wire
-from pytest_ampdb.postgres.convert import RowMaker
 from pytest_ampdb.postgres.engine import PostgresEngine, returns_rows
 from pytest_ampdb.postgres.wire import Result
 from pytest_ampdb.repositories.bridge import await_only
@@ -83,26 +82,26 @@ class AsyncPostgresEngine(PostgresEngine):
     def __repr__(self) -> str:
         return f"AsyncPostgresEngine({self.source!r})"
 
-    def _io(self, query: bytes, args: Sequence[object], make_row: RowMaker) -> Result:
-        return await_only(self._round_trip(query, args, make_row))
+    def _io(self, query: bytes, args: Sequence[object]) -> Result:
+        return await_only(self._round_trip(query, args))
 
-    async def _round_trip(self, query: bytes, args: Sequence[object], make_row: RowMaker) -> Result:
+    async def _round_trip(self, query: bytes, args: Sequence[object]) -> Result:
         async with self.source.connection() as conn:
-            return await aexecute(conn, query, args, make_row)
+            return await aexecute(conn, query, args)
 
 
 async def aexecute(
-    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object], make_row: RowMaker
+    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object]
 ) -> Result:
     """``engine.execute`` on an ``AsyncConnection``: the same round trip, awaited."""
     if not wire.usable(conn):
-        return await _in_pipeline(conn, query, args, make_row)
+        return await _in_pipeline(conn, query, args)
     async with conn.lock:
-        return await conn.wait(wire.exchange(conn, query, args, make_row))
+        return await conn.wait(wire.exchange(conn, query, args))
 
 
 async def _in_pipeline(
-    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object], make_row: RowMaker
+    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object]
 ) -> Result:
     """``engine._in_pipeline`` on an ``AsyncConnection``."""
     savepoint = wire.savepointed(conn)
@@ -118,5 +117,5 @@ async def _in_pipeline(
             for undo in wire.UNDO:
                 await conn.execute(undo)
         raise
-    rows = [make_row(r) for r in await cur.fetchall()] if returns_rows(cur) else []
+    rows = await cur.fetchall() if returns_rows(cur) else []
     return Result(rows, cur.rowcount)

@@ -20,7 +20,7 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import sqlstate, statements, wire
-from pytest_ampdb.postgres.convert import RowMaker, params, row_maker, row_params
+from pytest_ampdb.postgres.convert import params, row_params, rows_of
 from pytest_ampdb.postgres.errors import (
     GAVE_UP,
     ConnectionLostError,
@@ -120,7 +120,7 @@ class PostgresEngine:
     ) -> Result:
         """One statement on a lent connection; errors translated once it is undone."""
         try:
-            return self._io(query, args, row_maker(spec))
+            found = self._io(query, args)
         except psycopg.Error as exc:
             if connection_lost(exc):
                 message = f"{self.label} stopped answering: {reason(exc)}"
@@ -132,8 +132,9 @@ class PostgresEngine:
             if mapped is None:
                 raise
             raise mapped from None
+        return Result(rows_of(spec)(found.rows), found.rowcount)
 
-    def _io(self, query: bytes, args: Sequence[object], make_row: RowMaker) -> Result:
+    def _io(self, query: bytes, args: Sequence[object]) -> Result:
         """The statement's round trip: the one place the sync and async engines differ."""
         if running_loop() is not None and not in_bridge():
             raise EventLoopError(
@@ -143,7 +144,7 @@ class PostgresEngine:
                 "await Factory.acreate(...)) from async code"
             )
         with self.source.connection() as conn:
-            return execute(conn, query, args, make_row)
+            return execute(conn, query, args)
 
     def _invalid_move(
         self, spec: TableSpec[Any], where: Mapping[str, object], changes: Row
@@ -155,20 +156,16 @@ class PostgresEngine:
         return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
 
 
-def execute(
-    conn: psycopg.Connection[Any], query: bytes, args: Sequence[object], make_row: RowMaker
-) -> Result:
+def execute(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:
     """Run one statement in one round trip, atomically, without harming the caller's state
     (``wire.exchange``; inside a pipeline the caller opened, ``_in_pipeline``)."""
     if not wire.usable(conn):
-        return _in_pipeline(conn, query, args, make_row)
+        return _in_pipeline(conn, query, args)
     with conn.lock:
-        return conn.wait(wire.exchange(conn, query, args, make_row))
+        return conn.wait(wire.exchange(conn, query, args))
 
 
-def _in_pipeline(
-    conn: psycopg.Connection[Any], query: bytes, args: Sequence[object], make_row: RowMaker
-) -> Result:
+def _in_pipeline(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:
     """``execute`` through psycopg's ``Connection.execute``, for a connection in a pipeline the
     caller opened (its commands queue behind the caller's) or a closed one (psycopg says so)."""
     savepoint = wire.savepointed(conn)
@@ -184,7 +181,7 @@ def _in_pipeline(
             for undo in wire.UNDO:
                 conn.execute(undo)
         raise
-    return Result([make_row(r) for r in cur.fetchall()] if returns_rows(cur) else [], cur.rowcount)
+    return Result(cur.fetchall() if returns_rows(cur) else [], cur.rowcount)
 
 
 def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:

@@ -48,8 +48,8 @@ AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
 class Result(NamedTuple):
-    """What a statement gave back: its rows (all fetched, each made by ``make_row``) and how
-    many rows it touched."""
+    """What a statement gave back: its rows (all fetched, as tuples until the engine makes them
+    stored rows) and how many rows it touched."""
 
     rows: list[Any]
     rowcount: int
@@ -105,12 +105,7 @@ def savepointed(conn: AnyConnection) -> bool:
     return conn.pgconn.transaction_status == INTRANS
 
 
-def exchange(
-    conn: AnyConnection,
-    query: bytes,
-    args: Sequence[object],
-    make_row: Callable[[Sequence[Any]], Any] = tuple,
-) -> PQGen[Result]:
+def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen[Result]:
     """The round trip of one statement, as a generator for ``conn.wait`` (sync or async).
 
     The caller holds ``conn.lock`` and has checked ``usable(conn)``. Idle or in autocommit the
@@ -159,7 +154,7 @@ def exchange(
     rows: list[Any] = []
     if found.status == ExecStatus.TUPLES_OK:
         tx.set_pgresult(found)
-        rows = tx.load_rows(0, found.ntuples, make_row)
+        rows = tx.load_rows(0, found.ntuples, tuple)
     return Result(rows, found.command_tuples if found.command_tuples is not None else -1)
 
 
