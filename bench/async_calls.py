@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
-from isolation_support.targets import print_targets
+from isolation_support.targets import machine, print_targets
 from isolation_support.template import throwaway_database
 
 from pytest_ampdb import postgres
@@ -128,11 +129,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=2000)
     options = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with throwaway_database("bench_async") as dsn:
         measured = asyncio.run(measure_async(dsn, options.calls))
         sync = measure_sync(dsn, options.calls)
     results = [(label, *measured[label], sync[label]) for label in measured]
-    print(f"median of {options.calls} calls each, microseconds")
+    print(f"median of {options.calls} calls each, microseconds; {machine(load_before)}")
     print(f"{'call':<22}{'async repo':>12}{'raw async':>12}{'sync repo':>12}{'async/raw':>11}")
     for label, arepo, raw, sync in results:
         print(f"{label:<22}{arepo:>12.1f}{raw:>12.1f}{sync:>12.1f}{arepo / raw:>10.2f}x")

@@ -5,16 +5,25 @@ update, upsert, transition, delete), each call's exact statement and parameters 
 the engine itself (its ``execute`` is intercepted once per call, before anything is sent), and
 sent again through psycopg alone on the same connection: the floor of one round trip, no row
 conversion, no model. Calls alternate between the two sides; the median of each is printed.
+Both sides run prepared statements: the repositories prepare a statement the first time they
+send it on a connection, psycopg prepares the raw side's after ``prepare_threshold`` (5)
+executions of the same query, a handful out of each median's hundreds.
 
   transaction   one connection inside an open transaction (``transaction`` isolation): raw is
-                the bare statement in that transaction
+                the bare statement in that transaction. The rows the calls work on are
+                committed before it opens, as a test finds the template's seeded rows: made
+                inside it, the 2,400 savepointed writes would be a test's own, and each later
+                savepoint costs the server more the more subtransactions the transaction holds
+                (a read's ~8 µs becomes ~25 µs after 600)
   pooled        ``pytest_ampdb.postgres.connect`` (a psycopg_pool pool, one connection): raw is
                 the statement on the lent connection in autocommit
 
 Then the isolation bench's test body (``isolation_support/body.py``: 3 inserts, 4 reads) on an
 open connection and under transaction isolation, with this tree's package and with the
 ``--baseline`` commit's (exported with ``git archive``, run in a subprocess against the same
-database), best of ``--rounds`` interleaved rounds.
+database), best of ``--rounds`` interleaved rounds; beside them the body's floor: its own seven
+statements sent through raw psycopg (no body can beat it, so the baseline's time over the floor
+bounds any speed-up).
 
 The database lives on a throwaway local cluster (as ``bench/isolation.py`` obtains one).
 Targets: every call at most 1.3x its raw round trip; the body at least 3x faster than the
@@ -42,12 +51,12 @@ from typing import Any
 
 import psycopg
 from isolation_support.baseline import BASELINE, export
+from isolation_support.bodies import body_figures, repositories_over
 from isolation_support.body import exercise
-from isolation_support.targets import print_targets
+from isolation_support.targets import machine, print_targets
 from isolation_support.template import throwaway_database
 
 from pytest_ampdb import postgres
-from pytest_ampdb.harness.isolation import repositories_over
 from pytest_ampdb.models import (
     AuthScheme,
     Connection,
@@ -78,42 +87,60 @@ class _Captured(Exception):
 
 def statement_of(call: Callable[[], object]) -> Statement:
     """The statement and parameters ``call`` makes the engine send (nothing is sent)."""
-    real = engine_module.execute
+    try:
+        _intercepted(call, send=False)
+    except _Captured as captured:
+        return captured.statement
+    raise RuntimeError("the call sent no statement")
 
-    def record(conn: Any, query: Any, args: Sequence[object], *, write: bool) -> Any:
-        raise _Captured((query, args))
+
+def statements_sent(call: Callable[[], object]) -> list[Statement]:
+    """Every statement and its parameters ``call`` made the engine send (all were sent)."""
+    return _intercepted(call, send=True)
+
+
+def _intercepted(call: Callable[[], object], *, send: bool) -> list[Statement]:
+    real = engine_module.execute
+    sent: list[Statement] = []
+
+    def record(conn: Any, query: Any, args: Sequence[object], *rest: Any) -> Any:
+        if not send:
+            raise _Captured((query, args))
+        sent.append((query, args))
+        return real(conn, query, args, *rest)
 
     engine_module.execute = record
     try:
         call()
-    except _Captured as captured:
-        return captured.statement
     finally:
         engine_module.execute = real
-    raise RuntimeError("the call sent no statement")
+    return sent
 
 
 @dataclasses.dataclass
 class Fixture:
-    """Rows the calls work on, made through the repositories before anything is timed."""
+    """Rows the calls work on, made through the repositories before anything is timed: each
+    write of a kind touches its own row (updating one row over and over inside one transaction
+    would time PostgreSQL walking that row's ever longer chain of versions, not the call)."""
 
     pid: str
+    tag: str
     integration: Integration
-    spare: Integration
     installation: Installation
+    integrations: list[Integration]
+    read_states: list[ReadState]
     pending: list[Operation]
     destinations: list[Destination]
 
 
-def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
-    integration, spare = (
-        repos.integrations.create(Integration(project_id=pid, name=n, provider="salesforce"))
-        for n in ("calls-main", "calls-spare")
+def prepare(repos: Repositories, pid: str, calls: int, tag: str) -> Fixture:
+    integration = repos.integrations.create(
+        Integration(project_id=pid, name=f"{tag}-main", provider="salesforce")
     )
     connection = repos.connections.create(
         Connection(
             project_id=pid,
-            provider="calls-filter",
+            provider=f"{tag}-filter",
             group_ref="g",
             group_name="G",
             consumer_ref="c",
@@ -131,6 +158,18 @@ def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
             created_by="builder:calls",
         )
     )
+    integrations = [
+        repos.integrations.create(
+            Integration(project_id=pid, name=f"{tag}-{i}", provider="salesforce")
+        )
+        for i in range(2 * calls)
+    ]
+    read_states = [
+        repos.read_states.upsert(
+            ReadState(project_id=pid, installation_id=installation.id, object_name=f"{tag}-{i}")
+        )
+        for i in range(2 * calls)
+    ]
     pending = [
         repos.operations.create(
             Operation(
@@ -144,45 +183,49 @@ def prepare(repos: Repositories, pid: str, calls: int) -> Fixture:
     ]
     destinations = [
         repos.destinations.create(
-            Destination(project_id=pid, name=f"calls-{i}", type=DestinationType.WEBHOOK)
+            Destination(project_id=pid, name=f"{tag}-{i}", type=DestinationType.WEBHOOK)
         )
         for i in range(2 * calls)
     ]
-    return Fixture(pid, integration, spare, installation, pending, destinations)
+    return Fixture(
+        pid, tag, integration, installation, integrations, read_states, pending, destinations
+    )
 
 
-def call_kinds(repos: Repositories, f: Fixture) -> dict[str, Callable[[int], object]]:
-    """Call ``i`` of each kind; even ``i`` are timed through the repositories, odd ``i`` only
-    lend their statement to the raw side (so no two sends write the same row or name)."""
+Kind = tuple[Callable[..., object], Callable[[int], tuple[object, ...]]]
+"""A repository method, and the arguments of its call ``i`` (made before the call is timed,
+as the raw side's parameters are)."""
+
+
+def call_kinds(repos: Repositories, f: Fixture) -> dict[str, Kind]:
+    """Each kind of call; even ``i`` are timed through the repositories, odd ``i`` only lend
+    their statement to the raw side (so no two sends write the same row or name)."""
     pid = f.pid
-
-    def read_state(i: int) -> ReadState:
-        return ReadState(
-            project_id=pid,
-            installation_id=f.installation.id,
-            object_name=f"object-{i % 2}",
-            records_processed=i,
-        )
-
-    def renamed(i: int) -> Integration:
-        return dataclasses.replace(f.integration if i % 2 == 0 else f.spare, name=f"calls-u{i}")
-
     return {
-        "get_by_id": lambda i: repos.integrations.get_by_id(pid, f.integration.id),
-        "get_by_name": lambda i: repos.integrations.get_by_name(pid, "calls-spare"),
-        "list, page of 20": lambda i: repos.integrations.list(pid, page_size=20),
-        "list, filtered": lambda i: repos.connections.list(
-            pid, provider="calls-filter", page_size=20
+        "get_by_id": (repos.integrations.get_by_id, lambda i: (pid, f.integration.id)),
+        "get_by_name": (repos.integrations.get_by_name, lambda i: (pid, f"{f.tag}-main")),
+        "list, page of 20": (partial(repos.integrations.list, page_size=20), lambda i: (pid,)),
+        "list, filtered": (
+            partial(repos.connections.list, provider=f"{f.tag}-filter", page_size=20),
+            lambda i: (pid,),
         ),
-        "create": lambda i: repos.integrations.create(
-            Integration(project_id=pid, name=f"calls-c{i}", provider="salesforce")
+        "create": (
+            repos.integrations.create,
+            lambda i: (Integration(project_id=pid, name=f"{f.tag}-c{i}", provider="salesforce"),),
         ),
-        "update": lambda i: repos.integrations.update(renamed(i)),
-        "upsert": lambda i: repos.read_states.upsert(read_state(i)),
-        "transition": lambda i: repos.operations.transition(
-            pid, f.pending[i].id, OperationStatus.RUNNING
+        "update": (
+            repos.integrations.update,
+            lambda i: (dataclasses.replace(f.integrations[i], name=f"{f.tag}-u{i}"),),
         ),
-        "delete": lambda i: repos.destinations.delete(pid, f.destinations[i].id),
+        "upsert": (
+            repos.read_states.upsert,
+            lambda i: (dataclasses.replace(f.read_states[i], records_processed=i),),
+        ),
+        "transition": (
+            repos.operations.transition,
+            lambda i: (pid, f.pending[i].id, OperationStatus.RUNNING),
+        ),
+        "delete": (repos.destinations.delete, lambda i: (pid, f.destinations[i].id)),
     }
 
 
@@ -190,6 +233,11 @@ def send_raw(conn: psycopg.Connection[Any], statement: Statement) -> None:
     cur = conn.execute(*statement)
     if cur.description is not None:
         cur.fetchall()
+
+
+def send_all(conn: psycopg.Connection[Any], statements: Sequence[Statement]) -> None:
+    for statement in statements:
+        send_raw(conn, statement)
 
 
 @contextmanager
@@ -208,49 +256,53 @@ def timed(call: Callable[..., object], *args: Any) -> float:
 
 
 def measure_calls(
-    repos: Repositories, raw: Callable[[Statement], None], pid: str, calls: int
+    repos: Repositories, raw: Callable[[Statement], None], fixture: Fixture, calls: int
 ) -> dict[str, tuple[float, float]]:
     """Median microseconds per call: (repository, raw), each kind alternating the two."""
-    kinds = call_kinds(repos, prepare(repos, pid, calls))
+    kinds = call_kinds(repos, fixture)
     out: dict[str, tuple[float, float]] = {}
-    for name, call in kinds.items():
-        statements = [statement_of(partial(call, i)) for i in range(1, 2 * calls, 2)]
+    for name, (method, args_of) in kinds.items():
+        statements = [statement_of(partial(method, *args_of(i))) for i in range(1, 2 * calls, 2)]
         ours, floor = [], []
         for n in range(calls):
-            ours.append(timed(call, 2 * n))
+            args = args_of(2 * n)
+            ours.append(timed(method, *args))
             floor.append(timed(raw, statements[n]))
         out[name] = (statistics.median(ours), statistics.median(floor))
     return out
 
 
-def body_figures(dsn: str, pid: str, bodies: int) -> dict[str, float]:
-    """Median ms per body: on an open connection (each call its own transaction) and inside
-    one open transaction (``transaction`` isolation, rolled back at the end)."""
+def body_floor(dsn: str, pid: str, bodies: int) -> dict[str, float]:
+    """Median ms of the body's own statements sent through raw psycopg, as ``body_figures``
+    sends the body: the floor no repository layer can go under. The bodies are first run
+    through the repositories with their statements recorded (in a transaction then rolled
+    back), then each body's statements are sent again, timed, raw: each its own transaction on
+    an autocommit connection, or all in one open transaction."""
     out: dict[str, float] = {}
     with psycopg.connect(dsn) as conn:
         postgres.configure_connection(conn)
+        repos = repositories_over(conn)
         for mode in ("open", "transaction"):
-            if mode == "transaction":
-                conn.execute("SELECT 1")
-                repos = repositories_over(conn)
-            else:
-                repos = postgres.repositories(conn)
-            times = []
-            for _ in range(bodies):
-                started = time.perf_counter()
-                exercise(repos, pid)
-                times.append((time.perf_counter() - started) * 1000.0)
-            out[mode] = statistics.median(times)
+            conn.execute("SELECT 1")
+            try:
+                sent = [statements_sent(partial(exercise, repos, pid)) for _ in range(bodies)]
+            finally:
+                conn.rollback()
+            conn.autocommit = mode == "open"
+            times = [timed(send_all, conn, body) / 1000.0 for body in sent]
             conn.rollback()
+            conn.autocommit = False
+            out[mode] = statistics.median(times)
     return out
 
 
 BASELINE_SCRIPT = """
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-import calls, pytest_ampdb
+import pytest_ampdb
+from isolation_support.bodies import body_figures
 assert pytest_ampdb.__file__.startswith(sys.argv[1]), pytest_ampdb.__file__
-print(json.dumps(calls.body_figures(sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+print(json.dumps(body_figures(sys.argv[3], sys.argv[4], int(sys.argv[5]))))
 """
 
 
@@ -274,12 +326,11 @@ def report(
     modes: dict[str, dict[str, tuple[float, float]]],
     bodies: dict[str, dict[str, float]],
     args: argparse.Namespace,
-    load: tuple[float, float],
+    load_before: float,
 ) -> None:
     print(
         f"pytest-ampdb call benchmark: {args.calls} calls of each kind per side (median), "
-        f"PostgreSQL 15 (local throwaway cluster), {os.cpu_count()} CPUs, Python "
-        f"{sys.version.split()[0]}, 1-min load average {load[0]:.2f} before, {load[1]:.2f} after"
+        f"PostgreSQL 15 (local throwaway cluster), {machine(load_before)}"
     )
     worst = 0.0
     for mode, figures in modes.items():
@@ -291,10 +342,11 @@ def report(
             print(f"  {name:<30}{ours:>12.1f}{floor:>13.1f}{ratio:>8.2f}")
     print()
     head = f"{'body: 3 inserts + 4 reads (ms)':<32}{'this tree':>12}{args.baseline:>13}"
-    print(f"{head}{'speed-up':>10}")
+    print(f"{head}{'speed-up':>10}{'raw floor':>11}{'baseline/floor':>16}")
     for mode, label in (("open", "open connection"), ("transaction", "transaction isolation")):
-        now, then = bodies["now"][mode], bodies["baseline"][mode]
-        print(f"  {label:<30}{now:>12.3f}{then:>13.3f}{then / now:>9.1f}x")
+        now, then, floor = (bodies[side][mode] for side in ("now", "baseline", "floor"))
+        row = f"  {label:<30}{now:>12.3f}{then:>13.3f}{then / now:>9.1f}x{floor:>11.3f}"
+        print(f"{row}{then / floor:>15.1f}x")
     speedup = bodies["baseline"]["open"] / bodies["now"]["open"]
     print()
     print_targets(
@@ -324,9 +376,11 @@ def main() -> int:
         modes: dict[str, dict[str, tuple[float, float]]] = {}
         with psycopg.connect(dsn) as conn:
             postgres.configure_connection(conn)
+            repos = repositories_over(conn)
+            fixture = prepare(repos, pid, args.calls, "transaction")  # committed, as seeds are
             conn.execute("SELECT 1")  # the test's transaction, as transaction isolation opens it
             modes["transaction"] = measure_calls(
-                repositories_over(conn), lambda s: send_raw(conn, s), pid, args.calls
+                repos, lambda s: send_raw(conn, s), fixture, args.calls
             )
             conn.rollback()
         with postgres.connect(dsn, min_size=1, max_size=1) as pool:
@@ -335,16 +389,19 @@ def main() -> int:
                 with pool.connection() as conn, autocommit(conn):
                     send_raw(conn, statement)
 
-            modes["pooled"] = measure_calls(postgres.repositories(pool), pooled, pid, args.calls)
-        rounds: dict[str, list[dict[str, float]]] = {"now": [], "baseline": []}
+            repos = postgres.repositories(pool)
+            fixture = prepare(repos, pid, args.calls, "pooled")
+            modes["pooled"] = measure_calls(repos, pooled, fixture, args.calls)
+        rounds: dict[str, list[dict[str, float]]] = {"now": [], "baseline": [], "floor": []}
         for _ in range(args.rounds):
             rounds["now"].append(body_figures(dsn, pid, args.bodies))
+            rounds["floor"].append(body_floor(dsn, pid, args.bodies))
             rounds["baseline"].append(baseline_figures(package, dsn, pid, args.bodies))
     bodies = {
         side: {mode: min(r[mode] for r in runs) for mode in ("open", "transaction")}
         for side, runs in rounds.items()
     }
-    report(modes, bodies, args, (load_before, os.getloadavg()[0]))
+    report(modes, bodies, args, load_before)
     return 0
 
 

@@ -14,17 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 
-from pytest_ampdb.postgres.engine import (
-    RELEASE,
-    SAVEPOINT,
-    UNDO,
-    Mode,
-    PostgresEngine,
-    Result,
-    call_mode,
-    returns_rows,
-)
+from pytest_ampdb.postgres import wire
+from pytest_ampdb.postgres.engine import PostgresEngine, returns_rows
+from pytest_ampdb.postgres.wire import Result
 from pytest_ampdb.repositories.bridge import await_only
 
 if TYPE_CHECKING:
@@ -88,37 +82,40 @@ class AsyncPostgresEngine(PostgresEngine):
     def __repr__(self) -> str:
         return f"AsyncPostgresEngine({self.source!r})"
 
-    def _io(self, query: bytes, args: Sequence[object], write: bool) -> Result:
-        return await_only(self._round_trip(query, args, write))
+    def _io(self, query: bytes, args: Sequence[object]) -> Result:
+        return await_only(self._round_trip(query, args))
 
-    async def _round_trip(self, query: bytes, args: Sequence[object], write: bool) -> Result:
+    async def _round_trip(self, query: bytes, args: Sequence[object]) -> Result:
         async with self.source.connection() as conn:
-            cur = await aexecute(conn, query, args, write=write)
-            rows = await cur.fetchall() if returns_rows(cur) else []
-            return Result(rows, cur.rowcount)
+            return await aexecute(conn, query, args)
 
 
 async def aexecute(
-    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object], *, write: bool
-) -> psycopg.AsyncCursor[Any]:
-    """``engine.execute`` on an ``AsyncConnection``: the same modes, decided by ``call_mode``."""
-    mode = call_mode(conn, write=write)
-    if mode is Mode.OWN:
-        await conn.set_autocommit(True)
-        try:
-            return await conn.execute(query, args)
-        finally:
-            if conn.info.transaction_status == TransactionStatus.IDLE:
-                await conn.set_autocommit(False)
-    if mode is Mode.BARE:
-        return await conn.execute(query, args)
+    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object]
+) -> Result:
+    """``engine.execute`` on an ``AsyncConnection``: the same round trip, awaited."""
+    if not wire.usable(conn):
+        return await _in_pipeline(conn, query, args)
+    async with conn.lock:
+        return await conn.wait(wire.exchange(conn, query, args))
+
+
+async def _in_pipeline(
+    conn: psycopg.AsyncConnection[Any], query: bytes, args: Sequence[object]
+) -> Result:
+    """``engine._in_pipeline`` on an ``AsyncConnection``."""
+    savepoint = wire.savepointed(conn)
     try:
         async with conn.pipeline():
-            await conn.execute(SAVEPOINT)
-            cur = await conn.execute(query, args)
-            await conn.execute(RELEASE)
+            if savepoint:
+                await conn.execute(wire.SAVEPOINT)
+            cur = await conn.cursor(row_factory=tuple_row).execute(query, args)
+            if savepoint:
+                await conn.execute(wire.RELEASE)
     except psycopg.Error:
-        if conn.info.transaction_status == TransactionStatus.INERROR:
-            await conn.execute(UNDO)
+        if savepoint and conn.info.transaction_status == TransactionStatus.INERROR:
+            for undo in wire.UNDO:
+                await conn.execute(undo)
         raise
-    return cur
+    rows = await cur.fetchall() if returns_rows(cur) else []
+    return Result(rows, cur.rowcount)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import psycopg
@@ -122,21 +122,28 @@ def row_params(spec: TableSpec[Any], row: Row) -> list[object]:
 
 
 @cache
-def _readers(spec: TableSpec[Any]) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    readers: list[tuple[str, Callable[[Any], Any] | None]] = []
+def rows_of(spec: TableSpec[Any]) -> Callable[[list[Sequence[Any]]], list[Row]]:
+    """Makes result rows (columns in ``spec.column_names`` order) into stored form: dicts, with
+    enum members and tuples for text[]. A table without such columns takes C-level ``map``s
+    only, no Python call per row (a page's rows cost ~0.4 µs each rather than ~0.8)."""
+    key = partial(zip, spec.column_names, strict=True)
+    readers: list[tuple[str, Callable[[Any], Any]]] = []
     for column in spec.columns:
         if column.enum is not None:
             readers.append((column.name, column.enum))
         elif column.kind is Kind.TEXT_ARRAY:
             readers.append((column.name, tuple))
-        else:
-            readers.append((column.name, None))
-    return tuple(readers)
 
+    def plain(rows: list[Sequence[Any]]) -> list[Row]:
+        return list(map(dict, map(key, rows)))
 
-def from_db(spec: TableSpec[Any], values: Sequence[Any]) -> Row:
-    """A result row (columns in ``spec.column_names`` order) in stored form."""
-    return {
-        name: (read(value) if read is not None and value is not None else value)
-        for (name, read), value in zip(_readers(spec), values, strict=True)
-    }
+    def converted(rows: list[Sequence[Any]]) -> list[Row]:
+        out = plain(rows)
+        for row in out:
+            for name, read in readers:
+                value = row[name]
+                if value is not None:
+                    row[name] = read(value)
+        return out
+
+    return converted if readers else plain

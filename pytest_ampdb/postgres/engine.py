@@ -1,27 +1,26 @@
 """``PostgresEngine``: the repositories' storage contract over psycopg 3.
 
-Every engine operation is one statement, so a call costs one round trip: outside a transaction
-the statement runs in autocommit, as its own transaction; inside a transaction the caller owns
-(``transaction`` isolation) a read runs as it is, and a write is sent in one pipeline with a
-savepoint before it and its release after, so a refused write leaves the caller's transaction
-usable. Status moves are one ``UPDATE ... WHERE status = ANY(allowed) RETURNING``, so of two
-racing moves exactly one matches.
+Every engine operation is one statement, so a call costs one round trip (``wire``): outside a
+transaction the statement runs as its own transaction; inside a transaction the caller owns
+(``transaction`` isolation) it is sent with a savepoint before it and its release after, in the
+same round trip, so a refused call leaves the caller's transaction usable. Status moves are one
+``UPDATE ... WHERE status = ANY(allowed) RETURNING``, so of two racing moves exactly one matches.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.rows import tuple_row
 
 from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.models.tables import TABLES
-from pytest_ampdb.postgres import sqlstate, statements
-from pytest_ampdb.postgres.convert import from_db, params, row_params
+from pytest_ampdb.postgres import sqlstate, statements, wire
+from pytest_ampdb.postgres.convert import params, row_params, rows_of
 from pytest_ampdb.postgres.errors import (
     GAVE_UP,
     ConnectionLostError,
@@ -31,6 +30,7 @@ from pytest_ampdb.postgres.errors import (
     translate,
 )
 from pytest_ampdb.postgres.source import ConnectionSource
+from pytest_ampdb.postgres.wire import Result
 from pytest_ampdb.repositories.bridge import EventLoopError, in_bridge, running_loop
 
 
@@ -59,8 +59,8 @@ class PostgresEngine:
         return f"PostgresEngine({self.source!r})"
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
-        found = self._call(spec, row, statements.insert(spec), row_params(spec, row), write=True)
-        return from_db(spec, _one(found))
+        found = self._call(spec, row, statements.insert(spec), row_params(spec, row))
+        return _one(found)
 
     def select(
         self,
@@ -77,8 +77,8 @@ class PostgresEngine:
         if limit is not None:
             args.append(limit)
         query = statements.select(spec, names, after is not None, limit is not None)
-        found = self._call(spec, where, query, args, write=False)
-        return [from_db(spec, r) for r in found.rows]
+        found = self._call(spec, where, query, args)
+        return found.rows
 
     def update(
         self,
@@ -95,21 +95,21 @@ class PostgresEngine:
         args += [list(map(str, (expect or {})[c])) for c in expected]
         query = statements.update(spec, names, columns, expected)
         try:
-            rows = self._call(spec, {**where, **changes}, query, args, write=True).rows
+            rows = self._call(spec, {**where, **changes}, query, args).rows
         except psycopg.Error as exc:
             if exc.sqlstate != sqlstate.INVALID_TRANSITION:
                 raise
             raise self._invalid_move(spec, where, changes) from None
-        return from_db(spec, rows[0]) if rows else None
+        return rows[0] if rows else None
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         names = tuple(where)
         args = params(spec, names, [where[n] for n in names])
-        return self._call(spec, where, statements.delete(spec, names), args, write=True).rowcount
+        return self._call(spec, where, statements.delete(spec, names), args).rowcount
 
     def upsert(self, spec: TableSpec[Any], row: Row, key: UniqueKey, update: Sequence[str]) -> Row:
         query = statements.upsert(spec, key.columns, tuple(update))
-        return from_db(spec, _one(self._call(spec, row, query, row_params(spec, row), write=True)))
+        return _one(self._call(spec, row, query, row_params(spec, row)))
 
     def _call(
         self,
@@ -117,12 +117,10 @@ class PostgresEngine:
         row: Mapping[str, object],
         query: bytes,
         args: Sequence[object],
-        *,
-        write: bool,
     ) -> Result:
         """One statement on a lent connection; errors translated once it is undone."""
         try:
-            return self._io(query, args, write)
+            found = self._io(query, args)
         except psycopg.Error as exc:
             if connection_lost(exc):
                 message = f"{self.label} stopped answering: {reason(exc)}"
@@ -134,8 +132,9 @@ class PostgresEngine:
             if mapped is None:
                 raise
             raise mapped from None
+        return Result(rows_of(spec)(found.rows), found.rowcount)
 
-    def _io(self, query: bytes, args: Sequence[object], write: bool) -> Result:
+    def _io(self, query: bytes, args: Sequence[object]) -> Result:
         """The statement's round trip: the one place the sync and async engines differ."""
         if running_loop() is not None and not in_bridge():
             raise EventLoopError(
@@ -145,7 +144,7 @@ class PostgresEngine:
                 "await Factory.acreate(...)) from async code"
             )
         with self.source.connection() as conn:
-            return result(execute(conn, query, args, write=write))
+            return execute(conn, query, args)
 
     def _invalid_move(
         self, spec: TableSpec[Any], where: Mapping[str, object], changes: Row
@@ -157,71 +156,31 @@ class PostgresEngine:
         return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
 
 
-class Mode(enum.Enum):
-    """How one statement runs on a connection in a given state (``call_mode``)."""
-
-    OWN = "its own transaction"
-    BARE = "as it is"
-    SAVEPOINT = "pipelined in a savepoint"
-
-
-def call_mode(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], *, write: bool) -> Mode:
-    """How ``execute`` (and its async twin) runs a statement on ``conn`` as it is now."""
-    status = conn.info.transaction_status
-    if status == TransactionStatus.IDLE and not conn.autocommit:
-        return Mode.OWN
-    if not write or status != TransactionStatus.INTRANS:
-        return Mode.BARE
-    return Mode.SAVEPOINT
+def execute(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:
+    """Run one statement in one round trip, atomically, without harming the caller's state
+    (``wire.exchange``; inside a pipeline the caller opened, ``_in_pipeline``)."""
+    if not wire.usable(conn):
+        return _in_pipeline(conn, query, args)
+    with conn.lock:
+        return conn.wait(wire.exchange(conn, query, args))
 
 
-SAVEPOINT = b"SAVEPOINT ampdb_call"
-RELEASE = b"RELEASE SAVEPOINT ampdb_call"
-UNDO = b"ROLLBACK TO SAVEPOINT ampdb_call; RELEASE SAVEPOINT ampdb_call"
-
-
-def execute(
-    conn: psycopg.Connection[Any], query: bytes, args: Sequence[object], *, write: bool
-) -> psycopg.Cursor[Any]:
-    """Run one statement in one round trip, atomically, without harming the caller's state.
-
-    Idle, the statement is its own transaction (autocommit for the call: no BEGIN and COMMIT
-    round trips). In the caller's transaction a read is sent bare (if it fails, the transaction
-    is aborted, as by the same SELECT sent by hand), and a write is pipelined between a
-    savepoint and its release; if it fails, the savepoint is rolled back (a second round trip,
-    on errors only) so the caller's transaction goes on.
-    """
-    mode = call_mode(conn, write=write)
-    if mode is Mode.OWN:
-        conn.autocommit = True
-        try:
-            return conn.execute(query, args)
-        finally:
-            if conn.info.transaction_status == TransactionStatus.IDLE:
-                conn.autocommit = False
-    if mode is Mode.BARE:
-        return conn.execute(query, args)
+def _in_pipeline(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:
+    """``execute`` through psycopg's ``Connection.execute``, for a connection in a pipeline the
+    caller opened (its commands queue behind the caller's) or a closed one (psycopg says so)."""
+    savepoint = wire.savepointed(conn)
     try:
         with conn.pipeline():
-            conn.execute(SAVEPOINT)
-            cur = conn.execute(query, args)
-            conn.execute(RELEASE)
+            if savepoint:
+                conn.execute(wire.SAVEPOINT)
+            cur = conn.cursor(row_factory=tuple_row).execute(query, args)
+            if savepoint:
+                conn.execute(wire.RELEASE)
     except psycopg.Error:
-        if conn.info.transaction_status == TransactionStatus.INERROR:
-            conn.execute(UNDO)
+        if savepoint and conn.info.transaction_status == TransactionStatus.INERROR:
+            for undo in wire.UNDO:
+                conn.execute(undo)
         raise
-    return cur
-
-
-class Result(NamedTuple):
-    """What a statement gave back: its rows (all fetched) and how many rows it touched."""
-
-    rows: list[Sequence[Any]]
-    rowcount: int
-
-
-def result(cur: psycopg.Cursor[Any]) -> Result:
-    """The rows of a statement just executed (psycopg has them on the client already)."""
     return Result(cur.fetchall() if returns_rows(cur) else [], cur.rowcount)
 
 
@@ -232,7 +191,8 @@ def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
     return found is not None and found.status == ExecStatus.TUPLES_OK
 
 
-def _one(found: Result) -> Sequence[Any]:
+def _one(found: Result) -> Row:
     if not found.rows:  # RETURNING always yields the written row
         raise RuntimeError("the statement returned no row")
-    return found.rows[0]
+    row: Row = found.rows[0]
+    return row

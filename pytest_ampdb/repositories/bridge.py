@@ -103,8 +103,6 @@ async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop running in this thread, if any."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    """The event loop running in this thread, if any (asked on every sync PostgreSQL call:
+    ``get_running_loop`` would raise and catch an exception each time there is none)."""
+    return asyncio._get_running_loop()
