@@ -38,6 +38,8 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import fetch_many, send
 from psycopg.pq import ConnStatus, DiagnosticField, ExecStatus, PipelineStatus, TransactionStatus
 
+from pytest_ampdb.postgres.convert import beyond_9999
+
 COMMAND_OK = ExecStatus.COMMAND_OK
 SQLSTATE = DiagnosticField.SQLSTATE
 INTRANS = TransactionStatus.INTRANS
@@ -155,7 +157,10 @@ def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen
     rows: list[Any] = []
     if found.status == ExecStatus.TUPLES_OK:
         tx.set_pgresult(found)
-        rows = tx.load_rows(0, found.ntuples, tuple)
+        try:
+            rows = tx.load_rows(0, found.ntuples, tuple)
+        except psycopg.DataError:  # a time past 9999 (any other refusal is raised again)
+            rows = beyond_9999(conn, found)
     return Result(rows, found.command_tuples if found.command_tuples is not None else -1)
 
 
