@@ -11,9 +11,14 @@ exactly the messages the call needs, answered by one ``Sync``:
 - idle (no transaction) or autocommit: the statement alone, its own implicit transaction (no
   ``BEGIN``/``COMMIT``: PostgreSQL commits it at once);
 - inside the caller's transaction: ``SAVEPOINT``, the statement, ``RELEASE``, so a refused call
-  undoes only itself (a read too: the savepoint costs the server ~10 µs, more once the
-  transaction holds hundreds of subtransactions, and lets a call whose prepared statement the
-  server dropped be sent again without aborting the caller's work).
+  undoes only itself. A read too: it lets a read whose prepared statement the server dropped
+  (a ``DEALLOCATE ALL`` psycopg or the caller sent) be prepared and sent again without
+  aborting the caller's work. ``bench/calls.py`` measures what that costs a read (~20 µs of a
+  70 µs ``get_by_id``) against the alternatives: a bare unnamed read (nothing to drop) pays
+  its parse and plan on every call (~120 µs); a bare named read, re-prepared when psycopg may
+  have deallocated, is not correct: psycopg only notices a ``DEALLOCATE ALL`` while it holds
+  prepared statements of its own, so one the caller sends itself would abort the caller's
+  transaction; and a prepared ``SAVEPOINT`` would be dropped with the rest.
 
 A statement is prepared on a connection the first time it is sent there (its ``Parse`` rides in
 the same round trip) and executed by name afterwards, as psycopg does after
