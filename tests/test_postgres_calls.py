@@ -160,6 +160,22 @@ def test_calls_go_on_after_the_server_dropped_their_prepared_statements(
     assert repos.destinations.get_by_id(PROJECT, made.id) == made
 
 
+def test_a_write_whose_release_the_server_dropped_is_undone_and_sent_once_more(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    repos = postgres.repositories(conn)
+    conn.execute("SELECT 1")  # the caller's transaction
+    repos.provider_apps.list(PROJECT, page_size=1)  # RELEASE is prepared now
+    conn.execute("DEALLOCATE ALL")
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    made = repos.destinations.create(_destination(name))  # its INSERT new, its RELEASE gone
+    assert conn.info.transaction_status == TransactionStatus.INTRANS
+    assert repos.destinations.list(PROJECT, page_size=1000).items.count(made) == 1
+    assert name not in _names(dsn)
+    conn.commit()
+    assert name in _names(dsn)
+
+
 def test_without_prepared_statements_with_dict_rows_and_inside_the_callers_pipeline(
     dsn: str,
 ) -> None:

@@ -83,7 +83,10 @@ def numbered(query: bytes) -> bytes:
     return _PLACEHOLDER.sub(number, query)
 
 
-_prepared: WeakKeyDictionary[Any, dict[tuple[bytes, tuple[int, ...]], bytes]] = WeakKeyDictionary()
+Key = tuple[bytes, tuple[int, ...]]
+"""A prepared statement's query and parameter types."""
+
+_prepared: WeakKeyDictionary[Any, dict[Key, bytes]] = WeakKeyDictionary()
 """Per connection: the name of each statement (query and parameter types) prepared there."""
 
 _names = count()
@@ -94,7 +97,7 @@ _STATEMENT_GONE = "26000"
 after a rollback once it has prepared statements of its own; so does ``DISCARD ALL``)."""
 
 
-def _names_on(conn: AnyConnection) -> dict[tuple[bytes, tuple[int, ...]], bytes]:
+def _names_on(conn: AnyConnection) -> dict[Key, bytes]:
     names = _prepared.get(conn)
     if names is None:
         names = _prepared[conn] = {}
@@ -129,24 +132,19 @@ def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen
     names = _names_on(conn) if conn.prepare_threshold is not None else None
     key = (wire, tuple(tx.types or ()))
     savepoint = savepointed(conn)
+    retried = False
     while True:
-        name = names.get(key) if names is not None else None
-        fresh = b"ampdb_%d" % next(_names) if names is not None and name is None else None
-        named = fresh or name
-        sends: list[Callable[[], None]] = []
+        messages = _Messages(pgconn, names)
         if savepoint:
-            sends.append(partial(pgconn.send_query_params, SAVEPOINT, None))
-        if named is None:
-            sends.append(partial(pgconn.send_query_params, wire, params, tx.types, tx.formats))
-        else:
-            if fresh is not None:
-                sends.append(partial(pgconn.send_prepare, fresh, wire, tx.types))
-            sends.append(partial(pgconn.send_query_prepared, named, params, tx.formats))
+            messages.add(SAVEPOINT)
+        at = messages.run(key, params, tx.types, tx.formats)
         if savepoint:
-            sends.append(partial(pgconn.send_query_params, RELEASE, None))
-        replies = yield from _round_trip(pgconn, sends)
-        if fresh is not None and names is not None and replies[savepoint][0].status == COMMAND_OK:
-            names[key] = fresh  # prepared, even if the statement then failed
+            messages.run(_RELEASE_KEY)
+        replies = yield from _round_trip(pgconn, messages.sends)
+        if names is not None:
+            for prepared, name, parsed in messages.fresh:
+                if replies[parsed][0].status == COMMAND_OK:
+                    names[prepared] = name  # prepared, even if the statement then failed
         failed = _failure(replies)
         if failed is None:
             break
@@ -154,11 +152,12 @@ def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen
             yield from _round_trip(
                 pgconn, [partial(pgconn.send_query_params, q, None) for q in UNDO]
             )
-        if fresh is None and names and failed.error_field(SQLSTATE) == _STATEMENT_GONE.encode():
+        if not retried and names and failed.error_field(SQLSTATE) == _STATEMENT_GONE.encode():
             names.clear()
+            retried = True
             continue
         raise errors.error_from_result(failed, encoding=conn.info.encoding)
-    (found,) = replies[savepoint + (fresh is not None)]
+    (found,) = replies[at]
     rows: list[Any] = []
     if found.status == ExecStatus.TUPLES_OK:
         tx.set_pgresult(found)
@@ -170,6 +169,40 @@ def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen
 
 
 UNDO = (b"ROLLBACK TO SAVEPOINT ampdb_call", RELEASE)
+
+_RELEASE_KEY: Key = (RELEASE, ())
+"""``RELEASE`` is prepared too (it saves the server a parse, ~2 µs a call): if the server dropped
+it, the call is undone by its savepoint and sent again. ``SAVEPOINT`` is not: dropped, it would
+fail before there is a savepoint to go back to, aborting the caller's transaction."""
+
+
+class _Messages:
+    """The messages of one round trip, and the statements it prepares on the way."""
+
+    def __init__(self, pgconn: Any, names: dict[Key, bytes] | None) -> None:
+        self.pgconn = pgconn
+        self.names = names
+        self.sends: list[Callable[[], None]] = []
+        self.fresh: list[tuple[Key, bytes, int]] = []
+        """Each statement prepared here: its key, name and the index of its ``Parse``'s reply."""
+
+    def add(self, query: bytes, params: Any = None, types: Any = None, formats: Any = None) -> int:
+        """Send ``query`` (one without parameters: ``SAVEPOINT``) unnamed; its reply's index."""
+        self.sends.append(partial(self.pgconn.send_query_params, query, params, types, formats))
+        return len(self.sends) - 1
+
+    def run(self, key: Key, params: Any = None, types: Any = None, formats: Any = None) -> int:
+        """Run ``key``'s query: by name where names are kept (its ``Parse`` first when new),
+        else unnamed; the index of its reply."""
+        if self.names is None:
+            return self.add(key[0], params, types, formats)
+        name = self.names.get(key)
+        if name is None:
+            name = b"ampdb_%d" % next(_names)
+            self.fresh.append((key, name, len(self.sends)))
+            self.sends.append(partial(self.pgconn.send_prepare, name, key[0], types))
+        self.sends.append(partial(self.pgconn.send_query_prepared, name, params, formats))
+        return len(self.sends) - 1
 
 
 def _round_trip(pgconn: Any, sends: Sequence[Callable[[], None]]) -> PQGen[list[list[Any]]]:
