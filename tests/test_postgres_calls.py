@@ -160,6 +160,18 @@ def test_calls_go_on_after_the_server_dropped_their_prepared_statements(
     assert repos.destinations.get_by_id(PROJECT, made.id) == made
 
 
+def test_calls_follow_a_change_of_the_client_encoding(conn: psycopg.Connection[Any]) -> None:
+    repos = postgres.repositories(conn)
+    before = repos.destinations.create(_destination(f"café-{uuid.uuid4().hex[:8]}"))
+    conn.execute("SET client_encoding TO 'LATIN1'")
+    conn.commit()
+    after = repos.destinations.create(_destination(f"café-{uuid.uuid4().hex[:8]}"))
+    assert repos.destinations.get_by_id(PROJECT, before.id).name == before.name
+    assert repos.destinations.get_by_id(PROJECT, after.id).name == after.name
+    stored = conn.execute("SELECT name FROM destinations WHERE id = %s", (after.id,)).fetchone()
+    assert stored == (after.name,)
+
+
 def test_a_write_whose_release_the_server_dropped_is_undone_and_sent_once_more(
     conn: psycopg.Connection[Any], dsn: str
 ) -> None:

@@ -86,8 +86,20 @@ def numbered(query: bytes) -> bytes:
 Key = tuple[bytes, tuple[int, ...]]
 """A prepared statement's query and parameter types."""
 
-_prepared: WeakKeyDictionary[Any, dict[Key, bytes]] = WeakKeyDictionary()
-"""Per connection: the name of each statement (query and parameter types) prepared there."""
+
+class _Session:
+    """What ``exchange`` keeps per connection: the statements prepared there, and a
+    ``Transformer`` (psycopg reuses a cursor's the same way) whose dumpers and loaders, looked
+    up once per type, serve every later call (measured: ~7 µs of a 55 µs call), made anew if
+    the client encoding changes (text dumpers and loaders hold it)."""
+
+    def __init__(self, conn: AnyConnection, encoding: bytes | None) -> None:
+        self.names: dict[Key, bytes] = {}
+        self.tx = Transformer.from_context(conn)
+        self.encoding = encoding
+
+
+_sessions: WeakKeyDictionary[Any, _Session] = WeakKeyDictionary()
 
 _names = count()
 """Statement names are never reused, so a ``Parse`` never meets a statement of ours by its name."""
@@ -97,11 +109,14 @@ _STATEMENT_GONE = "26000"
 after a rollback once it has prepared statements of its own; so does ``DISCARD ALL``)."""
 
 
-def _names_on(conn: AnyConnection) -> dict[Key, bytes]:
-    names = _prepared.get(conn)
-    if names is None:
-        names = _prepared[conn] = {}
-    return names
+def _session(conn: AnyConnection) -> _Session:
+    session = _sessions.get(conn)
+    encoding = conn.pgconn.parameter_status(b"client_encoding")
+    if session is None:
+        session = _sessions[conn] = _Session(conn, encoding)
+    elif session.encoding != encoding:
+        session.tx, session.encoding = Transformer.from_context(conn), encoding
+    return session
 
 
 def usable(conn: AnyConnection) -> bool:
@@ -126,10 +141,11 @@ def exchange(conn: AnyConnection, query: bytes, args: Sequence[object]) -> PQGen
     statements, they are forgotten and the call is sent once more, preparing it again.
     """
     pgconn = conn.pgconn
-    tx = Transformer.from_context(conn)
+    session = _session(conn)
+    tx = session.tx
     params = tx.dump_sequence(args, [PyFormat.AUTO] * len(args))
     wire = numbered(query)
-    names = _names_on(conn) if conn.prepare_threshold is not None else None
+    names = session.names if conn.prepare_threshold is not None else None
     key = (wire, tuple(tx.types or ()))
     savepoint = savepointed(conn)
     retried = False
