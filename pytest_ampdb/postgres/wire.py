@@ -14,7 +14,7 @@ exactly the messages the call needs, answered by one ``Sync``:
   undoes only itself. A read too: it lets a read whose prepared statement the server dropped
   (a ``DEALLOCATE ALL`` psycopg or the caller sent) be prepared and sent again without
   aborting the caller's work. ``bench/calls.py`` measures what that costs a read (~20 µs of a
-  70 µs ``get_by_id``) against the alternatives: a bare unnamed read (nothing to drop) pays
+  65 µs ``get_by_id``) against the alternatives: a bare unnamed read (nothing to drop) pays
   its parse and plan on every call (~120 µs); a bare named read, re-prepared when psycopg may
   have deallocated, is not correct: psycopg only notices a ``DEALLOCATE ALL`` while it holds
   prepared statements of its own, so one the caller sends itself would abort the caller's
