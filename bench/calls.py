@@ -18,6 +18,11 @@ executions of the same query, a handful out of each median's hundreds.
   pooled        ``pytest_ampdb.postgres.connect`` (a psycopg_pool pool, one connection): raw is
                 the statement on the lent connection in autocommit
 
+Then what a read's savepoint costs inside the transaction: a read's statement sent as the
+engine sends it (named, ``SAVEPOINT``/``RELEASE`` in the same round trip), bare, bare and
+unnamed (the alternative that needs no savepoint to survive a ``DEALLOCATE ALL``: parsed and
+planned on every call), and through raw psycopg, alternating; round trip only.
+
 Then the isolation bench's test body (``isolation_support/body.py``: 3 inserts, 4 reads) on an
 open connection and under transaction isolation, with this tree's package and with the
 ``--baseline`` commit's (exported with ``git archive``, run in a subprocess against the same
@@ -44,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -70,6 +75,7 @@ from pytest_ampdb.models import (
     ReadState,
 )
 from pytest_ampdb.postgres import engine as engine_module
+from pytest_ampdb.postgres import wire
 from pytest_ampdb.seeds import read_seeds
 from pytest_ampdb.types import Repositories
 
@@ -272,6 +278,66 @@ def measure_calls(
     return out
 
 
+@contextmanager
+def without_savepoint() -> Iterator[None]:
+    """The engine's reads sent bare inside the caller's transaction (not what it does)."""
+    real = wire.savepointed
+    wire.savepointed = lambda conn: False
+    try:
+        yield
+    finally:
+        wire.savepointed = real
+
+
+@contextmanager
+def unprepared(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """The engine's statements sent unnamed (parsed and planned on every call)."""
+    threshold, conn.prepare_threshold = conn.prepare_threshold, None
+    try:
+        yield
+    finally:
+        conn.prepare_threshold = threshold
+
+
+READ_WAYS = ("in a savepoint", "bare", "bare, unnamed", "raw psycopg")
+
+
+def read_ways(
+    conn: psycopg.Connection[Any], repos: Repositories, f: Fixture, calls: int
+) -> dict[str, list[float]]:
+    """What a read's savepoint costs inside the caller's transaction: two reads' statements
+    sent through ``engine.execute`` as the engine sends them (named, SAVEPOINT and RELEASE in
+    the same round trip), without the savepoint, unnamed without it, and through raw psycopg;
+    median µs of each, the four alternating call by call (round trip only, no model built)."""
+    reads: dict[str, Callable[[], object]] = {
+        "get_by_id": partial(repos.integrations.get_by_id, f.pid, f.integration.id),
+        "list, page of 20": partial(repos.integrations.list, f.pid, page_size=20),
+    }
+    out: dict[str, list[float]] = {}
+    for name, call in reads.items():
+        statement = statement_of(call)
+        ways = [(True, True), (False, True), (False, False)]
+        times: list[list[float]] = [[] for _ in READ_WAYS]
+        for _ in range(calls):
+            for (savepoint, prepared), spent in zip(ways, times, strict=False):
+                spent.append(sent_as(conn, statement, savepoint=savepoint, prepared=prepared))
+            times[-1].append(timed(send_raw, conn, statement))
+        out[name] = [statistics.median(spent) for spent in times]
+    return out
+
+
+def sent_as(
+    conn: psycopg.Connection[Any], statement: Statement, *, savepoint: bool, prepared: bool
+) -> float:
+    """µs of one ``engine.execute`` of ``statement``, sent as asked (set up outside the time)."""
+    with ExitStack() as stack:
+        if not savepoint:
+            stack.enter_context(without_savepoint())
+        if not prepared:
+            stack.enter_context(unprepared(conn))
+        return timed(engine_module.execute, conn, *statement)
+
+
 def body_floor(dsn: str, pid: str, bodies: int) -> dict[str, float]:
     """Median ms of the body's own statements sent through raw psycopg, as ``body_figures``
     sends the body: the floor no repository layer can go under. The bodies are first run
@@ -324,6 +390,7 @@ def baseline_figures(package: Path, dsn: str, pid: str, bodies: int) -> dict[str
 
 def report(
     modes: dict[str, dict[str, tuple[float, float]]],
+    savepoints: dict[str, list[float]],
     bodies: dict[str, dict[str, float]],
     args: argparse.Namespace,
     load_before: float,
@@ -340,6 +407,10 @@ def report(
             ratio = ours / floor
             worst = max(worst, ratio)
             print(f"  {name:<30}{ours:>12.1f}{floor:>13.1f}{ratio:>8.2f}")
+    print()
+    print(f"{'a read in the transaction (µs)':<32}" + "".join(f"{w:>16}" for w in READ_WAYS))
+    for name, read in savepoints.items():
+        print(f"  {name:<30}" + "".join(f"{v:>16.1f}" for v in read))
     print()
     head = f"{'body: 3 inserts + 4 reads (ms)':<32}{'this tree':>12}{args.baseline:>13}"
     print(f"{head}{'speed-up':>10}{'raw floor':>11}{'baseline/floor':>16}")
@@ -382,6 +453,7 @@ def main() -> int:
             modes["transaction"] = measure_calls(
                 repos, lambda s: send_raw(conn, s), fixture, args.calls
             )
+            savepoints = read_ways(conn, repos, fixture, args.calls)
             conn.rollback()
         with postgres.connect(dsn, min_size=1, max_size=1) as pool:
 
@@ -401,7 +473,7 @@ def main() -> int:
         side: {mode: min(r[mode] for r in runs) for mode in ("open", "transaction")}
         for side, runs in rounds.items()
     }
-    report(modes, bodies, args, load_before)
+    report(modes, savepoints, bodies, args, load_before)
     return 0
 
 

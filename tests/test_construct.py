@@ -1,5 +1,7 @@
 """``TableSpec.to_model``: the model a stored row gives is exactly ``model(**row)``, for every
-packaged table and a project's own models (a subclass of a packaged one, a new entity)."""
+packaged table and a project's own models (a subclass of a packaged one, a new entity); and the
+model PostgreSQL's engine builds straight from a result row (``convert.models_of``) is that
+same model."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from pytest_ampdb.models.construct import constructor
+from pytest_ampdb.models.construct import constructor, values_constructor
 from pytest_ampdb.models.schema import TableSpec
+from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.postgres.convert import models_of, rows_of
 from pytest_ampdb.seeds import read_seeds
 
 BILLING_DIR = Path(__file__).resolve().parents[1] / "examples" / "billing"
@@ -76,3 +80,58 @@ def test_a_model_whose_init_does_more_is_built_by_its_class() -> None:
     with pytest.raises(ValueError, match="negative amount"):
         constructor(_Checked)({"id": "a", "amount": -1})
     assert constructor(_NoSlots)({"id": "a"}) == _NoSlots(id="a")
+
+
+def _as_loaded(spec: TableSpec[Any], row: dict[str, Any]) -> tuple[Any, ...]:
+    """A stored row as psycopg loads it, columns in order: enums as their text, text[] a list."""
+    values = []
+    for column in spec.columns:
+        value = row[column.name]
+        if column.enum is not None and value is not None:
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        values.append(value)
+    return tuple(values)
+
+
+SPECS = [pytest.param(spec, id=f"billing.{name}") for name, spec in BILLING.items()]
+SPECS += [pytest.param(spec, id=name) for name, spec in TABLES.items()]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_a_result_row_gives_the_model_of_its_stored_row(spec: TableSpec[Any]) -> None:
+    seeds = (
+        read_seeds() if spec is TABLES.get(spec.name) else read_seeds(BILLING_DIR / "seed", BILLING)
+    )
+    rows = seeds.rows[spec.name]
+    assert rows
+    for row in rows:
+        loaded = _as_loaded(spec, row)
+        built = models_of(spec)(loaded)
+        expected = spec.model(**rows_of(spec)([loaded])[0])
+        assert expected == spec.model(**row)
+        assert type(built) is type(expected)
+        assert built == expected
+        assert repr(built) == repr(expected)
+        assert all(
+            type(getattr(built, name)) is type(getattr(expected, name))
+            for name in spec.column_names
+        )
+
+
+def test_the_values_constructor_takes_the_fast_path_for_every_model() -> None:
+    for spec in [*BILLING.values(), *TABLES.values()]:
+        assert models_of(spec).__name__ == "build", spec.name
+
+
+def test_values_a_class_treats_differently_go_through_the_class() -> None:
+    checked = values_constructor(_Checked, ["id", "amount"], {})
+    with pytest.raises(ValueError, match="negative amount"):
+        checked(("a", -1))
+    assert values_constructor(_NoSlots, ["id"], {})(("a",)) == _NoSlots(id="a")
+    spec = BILLING["api_keys"]
+    fewer = [name for name in spec.column_names if name != "tier"]  # the default fills it
+    row = _rows(spec)[0]
+    made = values_constructor(spec.model, fewer, {})(tuple(row[name] for name in fewer))
+    assert made == spec.model(**{name: row[name] for name in fewer})

@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.pq import TransactionStatus
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.pq import ExecStatus, Format, PipelineStatus, TransactionStatus
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from pytest_ampdb import migrations, postgres
 from pytest_ampdb.errors import AlreadyExistsError
 from pytest_ampdb.models import Destination, DestinationType, ProviderApp, ReadState
+from pytest_ampdb.postgres import convert, wire
 from pytest_ampdb.seeds import read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
 
@@ -156,6 +160,34 @@ def test_calls_go_on_after_the_server_dropped_their_prepared_statements(
     assert repos.destinations.get_by_id(PROJECT, made.id) == made
 
 
+def test_calls_follow_a_change_of_the_client_encoding(conn: psycopg.Connection[Any]) -> None:
+    repos = postgres.repositories(conn)
+    before = repos.destinations.create(_destination(f"café-{uuid.uuid4().hex[:8]}"))
+    conn.execute("SET client_encoding TO 'LATIN1'")
+    conn.commit()
+    after = repos.destinations.create(_destination(f"café-{uuid.uuid4().hex[:8]}"))
+    assert repos.destinations.get_by_id(PROJECT, before.id).name == before.name
+    assert repos.destinations.get_by_id(PROJECT, after.id).name == after.name
+    stored = conn.execute("SELECT name FROM destinations WHERE id = %s", (after.id,)).fetchone()
+    assert stored == (after.name,)
+
+
+def test_a_write_whose_release_the_server_dropped_is_undone_and_sent_once_more(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    repos = postgres.repositories(conn)
+    conn.execute("SELECT 1")  # the caller's transaction
+    repos.provider_apps.list(PROJECT, page_size=1)  # RELEASE is prepared now
+    conn.execute("DEALLOCATE ALL")
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    made = repos.destinations.create(_destination(name))  # its INSERT new, its RELEASE gone
+    assert conn.info.transaction_status == TransactionStatus.INTRANS
+    assert repos.destinations.list(PROJECT, page_size=1000).items.count(made) == 1
+    assert name not in _names(dsn)
+    conn.commit()
+    assert name in _names(dsn)
+
+
 def test_without_prepared_statements_with_dict_rows_and_inside_the_callers_pipeline(
     dsn: str,
 ) -> None:
@@ -195,3 +227,74 @@ def test_async_calls_in_the_callers_transaction_undo_only_a_refused_write(dsn: s
 
     asyncio.run(scenario())
     assert name not in _names(dsn)
+
+
+def test_the_psycopg_internals_wire_drives_behave_as_it_relies_on(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """``wire`` drives psycopg below its public API (pinned to one minor series in
+    pyproject.toml): each piece it uses is exercised here, so an upgrade that changes one fails
+    here by name rather than somewhere inside a repository call."""
+    # Transformer: dumps parameters (their oids and formats) and loads a result's rows as tuples
+    tx = Transformer.from_context(conn)
+    made = uuid.uuid4()
+    at = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    args = [str(made), made, Jsonb({"a": [1]}), ["x", "y"], at, 7]
+    dumped = tx.dump_sequence(args, [PyFormat.AUTO] * len(args))
+    assert len(dumped) == len(args) == len(tx.types) == len(tx.formats)
+    assert tx.types[1] == psycopg.postgres.types["uuid"].oid
+    assert tx.types[2] == psycopg.postgres.types["jsonb"].oid
+    query = b"SELECT $1::text, $2::uuid, $3::jsonb, $4::text[], $5::timestamptz, $6::int8"
+    # one libpq pipeline driven by psycopg.generators' send/fetch_many, run by Connection.wait
+    pgconn = conn.pgconn
+    with conn.lock:
+        sends = [
+            partial(pgconn.send_prepare, b"ampdb_probe", query, tx.types),
+            partial(pgconn.send_query_prepared, b"ampdb_probe", dumped, tx.formats),
+            partial(pgconn.send_query_params, b"SELECT 1/0", None),
+        ]
+        replies = conn.wait(wire._round_trip(pgconn, sends))
+    assert pgconn.pipeline_status == PipelineStatus.OFF
+    assert [[r.status for r in reply] for reply in replies] == [
+        [ExecStatus.COMMAND_OK],
+        [ExecStatus.TUPLES_OK],
+        [ExecStatus.FATAL_ERROR],
+    ]
+    (found,) = replies[1]
+    tx.set_pgresult(found)
+    assert tx.load_rows(0, found.ntuples, tuple) == [
+        (str(made), str(made), {"a": [1]}, ["x", "y"], at, 7)  # uuid as text: our loader
+    ]
+    error = psycopg.errors.error_from_result(wire._failure(replies), encoding=conn.info.encoding)
+    assert isinstance(error, psycopg.errors.DivisionByZero)
+    # the loaders configure_connection registers: psycopg's C ones where psycopg_binary is in
+    oid = psycopg.postgres.types["uuid"].oid
+    assert conn.adapters.get_loader(oid, Format.TEXT).__module__ == "psycopg_binary._psycopg"
+    # psycopg's timestamptz loader refuses a time past 9999 in UTC (convert.beyond_9999 then
+    # reads the result again): DataError, not a value of its own
+    past = conn.execute("SELECT '9999-12-31 23:30-05'::timestamptz").pgresult
+    assert past is not None
+    tx.set_pgresult(past)
+    with pytest.raises(psycopg.DataError):
+        tx.load_rows(0, 1, tuple)
+    assert convert.beyond_9999(conn, past) == [
+        (datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5))),)
+    ]
+    conn.rollback()
+
+
+def test_async_connection_wait_runs_the_same_round_trip(dsn: str) -> None:
+    """``AsyncConnection.wait`` runs ``wire``'s generators as ``Connection.wait`` does."""
+
+    async def scenario() -> list[list[Any]]:
+        async with await psycopg.AsyncConnection.connect(dsn) as aconn:
+            pgconn = aconn.pgconn
+            async with aconn.lock:
+                sends = [partial(pgconn.send_query_params, b"SELECT 41 + 1", None)]
+                replies: list[list[Any]] = await aconn.wait(wire._round_trip(pgconn, sends))
+            assert pgconn.pipeline_status == PipelineStatus.OFF
+            return replies
+
+    ((found,),) = asyncio.run(scenario())
+    assert found.status == ExecStatus.TUPLES_OK
+    assert found.get_value(0, 0) == b"42"

@@ -6,13 +6,17 @@ model whose ``__init__`` only stores its fields (a generated one, no ``__post_in
 field a slot) ``constructor`` writes the slots directly, in code generated once per model; the
 model is exactly the one ``model(**row)`` gives. Any other model, or a row that is not exactly
 the model's fields, goes through ``model(**row)`` itself, so its errors are unchanged.
+
+``values_constructor`` does the same from a row's values in a fixed column order (a result row
+as PostgreSQL sends it), converting the columns that need it on the way, with no dictionary made
+per row.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 M = TypeVar("M")
@@ -44,6 +48,43 @@ def constructor(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
     namespace.update({f"_s{i}": setter for i, setter in enumerate(setters.values())})
     exec("\n".join(lines), namespace)  # field names appear only as repr() string literals
     built: Callable[[Mapping[str, Any]], M] = namespace["build"]
+    return built
+
+
+def values_constructor(
+    model: type[M], names: Sequence[str], readers: Mapping[str, Callable[[Any], Any]]
+) -> Callable[[Sequence[Any]], M]:
+    """A function ``values -> model`` equal to ``model(**row)``, where ``row`` maps ``names`` to
+    ``values`` in order, each value not None of a column in ``readers`` read through it first."""
+    fields = list(names)
+    convert = [readers.get(name) for name in fields]
+
+    def slow(values: Sequence[Any]) -> M:
+        row = {
+            name: read(value) if read is not None and value is not None else value
+            for name, read, value in zip(fields, convert, values, strict=True)
+        }
+        return model(**row)
+
+    setters = _slot_setters(model)
+    if setters is None or sorted(setters) != sorted(fields):
+        return slow
+    bound = [f"_s{i}" for i in range(len(fields))]
+    bound += [f"_r{i}" for i, read in enumerate(convert) if read is not None]
+    lines = [
+        f"def build(values, _new=_new, _model=_model{''.join(f', {b}={b}' for b in bound)}):",
+        f"    ({', '.join(f'_v{i}' for i in range(len(fields)))},) = values",
+        "    self = _new(_model)",
+    ]
+    for i, read in enumerate(convert):
+        value = f"_v{i}" if read is None else f"(None if _v{i} is None else _r{i}(_v{i}))"
+        lines.append(f"    _s{i}(self, {value})")
+    lines.append("    return self")
+    namespace: dict[str, Any] = {"_new": object.__new__, "_model": model}
+    namespace.update({f"_s{i}": setters[name] for i, name in enumerate(fields)})
+    namespace.update({f"_r{i}": read for i, read in enumerate(convert) if read is not None})
+    exec("\n".join(lines), namespace)  # no name from the model appears in the code
+    built: Callable[[Sequence[Any]], M] = namespace["build"]
     return built
 
 

@@ -17,6 +17,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from pytest_ampdb.postgres import wire
+from pytest_ampdb.postgres.convert import beyond_9999
 from pytest_ampdb.postgres.engine import PostgresEngine, returns_rows
 from pytest_ampdb.postgres.wire import Result
 from pytest_ampdb.repositories.bridge import await_only
@@ -117,5 +118,10 @@ async def _in_pipeline(
             for undo in wire.UNDO:
                 await conn.execute(undo)
         raise
-    rows = await cur.fetchall() if returns_rows(cur) else []
+    rows: list[Any] = []
+    if returns_rows(cur):
+        try:
+            rows = await cur.fetchall()
+        except psycopg.DataError:  # a time past 9999 (any other refusal is raised again)
+            rows = beyond_9999(conn, cur.pgresult)
     return Result(rows, cur.rowcount)

@@ -10,7 +10,7 @@ same round trip, so a refused call leaves the caller's transaction usable. Statu
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import ExecStatus, TransactionStatus
@@ -20,7 +20,14 @@ from pytest_ampdb.errors import InvalidTransitionError
 from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres import sqlstate, statements, wire
-from pytest_ampdb.postgres.convert import params, row_params, rows_of
+from pytest_ampdb.postgres.convert import (
+    beyond_9999,
+    models_of,
+    order_key_of,
+    params,
+    row_params,
+    rows_of,
+)
 from pytest_ampdb.postgres.errors import (
     GAVE_UP,
     ConnectionLostError,
@@ -32,6 +39,8 @@ from pytest_ampdb.postgres.errors import (
 from pytest_ampdb.postgres.source import ConnectionSource
 from pytest_ampdb.postgres.wire import Result
 from pytest_ampdb.repositories.bridge import EventLoopError, in_bridge, running_loop
+
+M = TypeVar("M")
 
 
 class PostgresEngine:
@@ -60,7 +69,7 @@ class PostgresEngine:
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
         found = self._call(spec, row, statements.insert(spec), row_params(spec, row))
-        return _one(found)
+        return _one(spec, found)
 
     def select(
         self,
@@ -70,6 +79,31 @@ class PostgresEngine:
         after: Sequence[object] | None = None,
         limit: int | None = None,
     ) -> list[Row]:
+        return rows_of(spec)(self._select(spec, where, after, limit))
+
+    def page(
+        self,
+        spec: TableSpec[M],
+        where: Mapping[str, object],
+        *,
+        after: Sequence[object] | None,
+        size: int,
+    ) -> tuple[list[M], Row | None]:
+        """The models of up to ``size`` rows in list order after ``after``, and the list-order
+        columns of the last of them when more rows follow (a ``repositories.Engine`` may offer
+        this): built straight from the result rows, with no stored row made for each."""
+        rows = self._select(spec, where, after, size + 1)
+        last = order_key_of(spec)(rows[size - 1]) if len(rows) > size else None
+        return list(map(models_of(spec), rows[:size])), last
+
+    def _select(
+        self,
+        spec: TableSpec[Any],
+        where: Mapping[str, object],
+        after: Sequence[object] | None,
+        limit: int | None,
+    ) -> list[Any]:
+        """The result rows (psycopg's tuples) of ``select``."""
         names = tuple(where)
         args = params(spec, names, [where[n] for n in names])
         if after is not None:
@@ -77,8 +111,7 @@ class PostgresEngine:
         if limit is not None:
             args.append(limit)
         query = statements.select(spec, names, after is not None, limit is not None)
-        found = self._call(spec, where, query, args)
-        return found.rows
+        return self._call(spec, where, query, args).rows
 
     def update(
         self,
@@ -95,7 +128,7 @@ class PostgresEngine:
         args += [list(map(str, (expect or {})[c])) for c in expected]
         query = statements.update(spec, names, columns, expected)
         try:
-            rows = self._call(spec, {**where, **changes}, query, args).rows
+            rows = rows_of(spec)(self._call(spec, {**where, **changes}, query, args).rows)
         except psycopg.Error as exc:
             if exc.sqlstate != sqlstate.INVALID_TRANSITION:
                 raise
@@ -109,7 +142,7 @@ class PostgresEngine:
 
     def upsert(self, spec: TableSpec[Any], row: Row, key: UniqueKey, update: Sequence[str]) -> Row:
         query = statements.upsert(spec, key.columns, tuple(update))
-        return _one(self._call(spec, row, query, row_params(spec, row)))
+        return _one(spec, self._call(spec, row, query, row_params(spec, row)))
 
     def _call(
         self,
@@ -118,7 +151,8 @@ class PostgresEngine:
         query: bytes,
         args: Sequence[object],
     ) -> Result:
-        """One statement on a lent connection; errors translated once it is undone."""
+        """One statement on a lent connection (its rows psycopg's tuples); errors translated
+        once it is undone."""
         try:
             found = self._io(query, args)
         except psycopg.Error as exc:
@@ -132,7 +166,7 @@ class PostgresEngine:
             if mapped is None:
                 raise
             raise mapped from None
-        return Result(rows_of(spec)(found.rows), found.rowcount)
+        return found
 
     def _io(self, query: bytes, args: Sequence[object]) -> Result:
         """The statement's round trip: the one place the sync and async engines differ."""
@@ -181,7 +215,13 @@ def _in_pipeline(conn: psycopg.Connection[Any], query: bytes, args: Sequence[obj
             for undo in wire.UNDO:
                 conn.execute(undo)
         raise
-    return Result(cur.fetchall() if returns_rows(cur) else [], cur.rowcount)
+    rows: list[Any] = []
+    if returns_rows(cur):
+        try:
+            rows = cur.fetchall()
+        except psycopg.DataError:  # a time past 9999 (any other refusal is raised again)
+            rows = beyond_9999(conn, cur.pgresult)
+    return Result(rows, cur.rowcount)
 
 
 def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
@@ -191,8 +231,7 @@ def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
     return found is not None and found.status == ExecStatus.TUPLES_OK
 
 
-def _one(found: Result) -> Row:
+def _one(spec: TableSpec[Any], found: Result) -> Row:
     if not found.rows:  # RETURNING always yields the written row
         raise RuntimeError("the statement returned no row")
-    row: Row = found.rows[0]
-    return row
+    return rows_of(spec)(found.rows[:1])[0]

@@ -20,6 +20,9 @@ class Engine(Protocol):
     hand out the very row it stores (it never changes one in place, so that is safe to read).
     An engine may also offer ``models(spec)``, a ``row -> model`` function that keeps the
     models of the rows it stores; the repositories use it where it exists (the memory store).
+    It may offer ``page(spec, where, *, after, size)``: the models of up to ``size`` rows as
+    ``select`` orders them, and the ``spec.order_by`` columns of the last one when more rows
+    follow (PostgreSQL: a page's models made straight from the result rows).
     """
 
     def insert(self, spec: TableSpec[Any], row: Row) -> Row:
