@@ -4,6 +4,10 @@ token this process never issued is refused, however many were issued before it."
 from __future__ import annotations
 
 import base64
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 from contract.builders import Builder
@@ -53,3 +57,68 @@ def test_a_token_never_issued_is_refused(mem: Repositories) -> None:
     for bad in (forged, token[:-4], "not a token"):
         with pytest.raises(ValidationError, match="page_token"):
             mem.connections.list(pid, page_size=1, page_token=bad)
+
+
+PAGE_SCRIPT = """
+import json, sys
+from pytest_ampdb import database
+from pytest_ampdb.errors import ValidationError
+from pytest_ampdb.seeds import read_seeds
+
+pid = read_seeds().ids.project_id
+keys = database.api_keys()
+if sys.argv[1] == "first":
+    print(json.dumps(keys.list(pid, page_size=1).next_page_token))
+else:
+    every = [k.key for k in keys.list(pid).items]
+    try:
+        page = keys.list(pid, page_size=1, page_token=sys.argv[2])
+    except ValidationError as exc:
+        print(json.dumps(str(exc)))
+    else:
+        print(json.dumps(page.items[0].key == every[1]))
+"""
+
+
+def _in_a_process(secret: str | None, *args: str) -> object:
+    """Run ``PAGE_SCRIPT`` in a fresh interpreter (a service instance) on the seeded memory
+    store, with or without ``AMPDB_PAGE_TOKEN_SECRET``; what it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPDB_")}
+    env["AMPDB_BACKEND"] = "memory"
+    if secret is not None:
+        env[pagination.SECRET_VARIABLE] = secret
+    done = subprocess.run(
+        [sys.executable, "-c", PAGE_SCRIPT, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "reader", "continues"),
+    [
+        ("one shared secret", "one shared secret", True),
+        (None, None, False),
+        ("one shared secret", "another secret", False),
+    ],
+    ids=["same-secret", "no-secret", "other-secret"],
+)
+def test_an_api_key_token_opens_in_another_instance_only_under_the_same_secret(
+    issuer: str | None, reader: str | None, continues: bool
+) -> None:
+    """A load-balanced service's next page may be asked of another instance: with the same
+    ``AMPDB_PAGE_TOKEN_SECRET`` it continues the list; otherwise the token is refused (one line),
+    never opened under a wrong key."""
+    token = _in_a_process(issuer, "first")
+    assert isinstance(token, str)
+    got = _in_a_process(reader, "next", token)
+    if continues:
+        assert got is True
+    else:
+        assert isinstance(got, str)
+        assert "page_token" in got
+        assert "is not a token this list issued" in got

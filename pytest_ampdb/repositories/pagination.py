@@ -2,8 +2,10 @@
 
 The same token format serves every backend, so a token from one page request is valid for the
 next whatever the storage, and rows inserted meanwhile never shift a page. A secret in the sort
-key (``api_keys.key``) is sealed with AES-SIV under a key made for this process: the token still
-finds its place exactly, but reveals nothing, and only this process can open it.
+key (``api_keys.key``) is sealed with AES-SIV: the token still finds its place exactly, but
+reveals nothing. The sealing key is derived from ``AMPDB_PAGE_TOKEN_SECRET`` when it is set, so
+every instance of a service (behind one load balancer) opens the others' tokens; without it a
+key is made for this process, and only this process can open its tokens.
 
 Following a token is the common case (a caller pages through a list), so the last tokens issued
 are remembered with the key they carry: decoding one of them is a dictionary lookup. Any other
@@ -16,6 +18,7 @@ import base64
 import binascii
 import functools
 import json
+import os
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,9 @@ from pytest_ampdb.errors import ValidationError
 from pytest_ampdb.models.schema import Row, TableSpec
 
 MAX_PAGE_SIZE = 1000
+
+SECRET_VARIABLE = "AMPDB_PAGE_TOKEN_SECRET"
+"""The environment variable holding the secret every instance of a service shares for its tokens."""
 
 ISSUED_LIMIT = 4096
 """Tokens remembered with their keys; past it the memory starts over (decoding still works)."""
@@ -40,10 +46,18 @@ def _sealer() -> AESSIV:
     """Deterministic authenticated encryption: equal keys give equal tokens in both backends.
 
     Made on first use, so a process that never lists API keys does not import cryptography.
+    The key is derived (HKDF-SHA256) from ``AMPDB_PAGE_TOKEN_SECRET`` when it is set, else made
+    at random for this process.
     """
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return AESSIV(AESSIV.generate_key(512))
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    if not secret:
+        return AESSIV(AESSIV.generate_key(512))
+    derive = HKDF(hashes.SHA256(), length=64, salt=None, info=b"pytest-ampdb page tokens")
+    return AESSIV(derive.derive(secret.encode()))
 
 
 def encode(spec: TableSpec[Any], row: Row) -> str:
@@ -114,7 +128,7 @@ def _open(spec: TableSpec[Any], column: str, value: object) -> str:
     try:
         return _sealer().decrypt(sealed, [f"{spec.name}.{column}".encode()]).decode()
     except InvalidTag:
-        raise ValueError("not sealed by this process") from None
+        raise ValueError("not sealed under this process's key") from None
 
 
 def _plain(value: Any) -> Any:
