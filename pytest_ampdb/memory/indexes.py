@@ -14,7 +14,7 @@ as integers.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
 from sys import intern
@@ -58,21 +58,42 @@ COMPACT_FLOOR = 32
 """Stale entries an ordered index tolerates before it may compact, however few rows it has."""
 
 
+SMALL_GROUP = 256
+"""Entries a group keeps in a plain sorted list (one object, no ``SortedList`` machinery;
+an insertion moves at most this many pointers); a larger group is a ``SortedList``."""
+
+
+def _group_of(entries: list[Key]) -> list[Key] | SortedList[Key]:
+    """A group holding ``entries`` (in any order)."""
+    if len(entries) > SMALL_GROUP:
+        return SortedList(entries)
+    entries.sort()
+    return entries
+
+
 class Ordered:
-    """One list-order index: rows whose ``columns`` are not null, sorted by those columns and
-    then the list order (which ends with the primary key, so every key is distinct).
+    """One list-order index: rows whose ``columns`` are not null, grouped by those columns'
+    values, each group sorted by the list order (which ends with the primary key, so every
+    entry is distinct).
+
+    A query always binds every filter column (``Table.plan``), so an index needs no order
+    across groups: a group is found by one dictionary lookup, and an entry is only the row's
+    list-order values. A write then bisects just its group (a page of one installation's
+    operations never compares against another's), and a comparison reads the list-order
+    values alone, not the filter values first.
 
     Removing an entry from a ``SortedList`` is O(log n) Python work; a delete (or an update
     moving the entry) only forgets it in ``live`` instead, leaving a tombstone that a scan
     skips: an entry counts only while ``live`` maps its primary key to that very tuple. Once
-    stale entries outnumber live ones the list is rebuilt from ``live`` (amortized O(1) per
-    removal, and a scan never walks more stale entries than live ones on average).
+    stale entries outnumber live ones the groups are rebuilt from ``live`` (amortized O(1)
+    per removal, and a scan never walks more stale entries than live ones on average).
     """
 
     __slots__ = (
-        "_entry",
+        "_group",
+        "_order",
         "columns",
-        "entries",
+        "groups",
         "live",
         "order",
         "pk_at",
@@ -88,32 +109,46 @@ class Ordered:
         self.columns = columns
         self.order = order
         self.width = len(columns)
-        self.pk_at = self.width + order.index(pk)
+        self.pk_at = order.index(pk)
         """The primary key's position in an entry."""
-        self.entries: SortedList[Key] = SortedList()
-        self.live: dict[object, Key] = {}
-        """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
+        self.groups: dict[Key, list[Key] | SortedList[Key]] = {}
+        """Filter values -> the entries of the rows holding them, in list order (a plain list
+        up to ``SMALL_GROUP`` entries: most groups are small, e.g. one installation's
+        operations in one status)."""
+        self.live: dict[object, tuple[Key, Key]] = {}
+        """Primary key -> the row's group and current entry (the only entry a scan sees)."""
         self.stale = 0
-        self._entry = _getter(columns + order)
+        self._group = _getter(columns)
+        self._order = _getter(order)
         self.watched = frozenset(columns + order)
         """The columns whose change can move the row's entry."""
         self.share = sharer(shared)
 
-    def key(self, row: Row) -> Key | None:
-        """The row's entry, or None when a filter column is null (no equality matches null;
-        the list order is never null, so a None in the entry is a filter's)."""
-        entry = self._entry(row)
-        if None in entry:
+    def key(self, row: Row) -> tuple[Key, Key] | None:
+        """The row's group and entry, or None when a filter column is null (no equality
+        matches null; the list order is never null)."""
+        group = self._group(row)
+        if None in group:
             return None
-        if self.width:
-            return self.share(entry[: self.width]) + entry[self.width :]
-        return entry
+        return self.share(group), self._order(row)
 
     def add(self, row: Row) -> None:
-        entry = self.key(row)
-        if entry is not None:
-            self.entries.add(entry)
-            self.live[entry[self.pk_at]] = entry
+        held = self.key(row)
+        if held is not None:
+            group, entry = held
+            entries = self.groups.get(group)
+            if entries is None:
+                self.groups[group] = [entry]
+            elif type(entries) is list:
+                if entry > entries[-1]:  # the newest row, as a create's usually is
+                    entries.append(entry)
+                else:
+                    insort(entries, entry)
+                if len(entries) > SMALL_GROUP:
+                    self.groups[group] = SortedList(entries)
+            else:
+                entries.add(entry)  # type: ignore[union-attr]
+            self.live[entry[self.pk_at]] = held
 
     def drop(self, pk: object) -> None:
         """Leave the row's entry as a tombstone; compact once they outnumber live entries."""
@@ -123,13 +158,20 @@ class Ordered:
                 self.compact()
 
     def compact(self) -> None:
-        """Rebuild the list from the live entries alone."""
-        self.entries = SortedList(self.live.values())
+        """Rebuild the groups from the live entries alone."""
+        grouped: dict[Key, list[Key]] = {}
+        for group, entry in self.live.values():
+            grouped.setdefault(group, []).append(entry)
+        self.groups = {group: _group_of(entries) for group, entries in grouped.items()}
         self.stale = 0
 
+    def held(self) -> int:
+        """Entries held, tombstones included."""
+        return sum(len(entries) for entries in self.groups.values())
+
     def load(self, rows: Iterable[Row]) -> None:
-        entries = (self.key(row) for row in rows)
-        self.live = {e[self.pk_at]: e for e in entries if e is not None}
+        keys = (self.key(row) for row in rows)
+        self.live = {held[1][self.pk_at]: held for held in keys if held is not None}
         self.compact()
 
     def rows(
@@ -148,25 +190,29 @@ class Ordered:
         ``_maxes``/``_lists``, the two lists every sortedcontainers 2.x ``SortedList`` is made of.
         """
         out: list[Row] = []
-        if limit is not None and limit <= 0:
+        entries = self.groups.get(values)
+        if entries is None or (limit is not None and limit <= 0):
             return out
-        start = values if after is None else (*values, *after)
-        find = bisect_left if after is None else bisect_right
-        maxes: list[Key] = self.entries._maxes  # type: ignore[attr-defined]
-        lists: list[list[Key]] = self.entries._lists  # type: ignore[attr-defined]
-        at = find(maxes, start)
-        if at == len(maxes):
-            return out
-        width, live, pk_at = self.width, self.live, self.pk_at
-        first = find(lists[at], start)
+        if type(entries) is list:
+            lists, maxes = [entries], [entries[-1]]
+        else:
+            lists = entries._lists  # type: ignore[union-attr]
+            maxes = entries._maxes  # type: ignore[union-attr]
+        at = first = 0
+        if after is not None:
+            start = tuple(after)
+            at = bisect_right(maxes, start)
+            if at == len(maxes):
+                return out
+            first = bisect_right(lists[at], start)
+        live, pk_at = self.live, self.pk_at
         for k in range(at, len(lists)):
             sub = lists[k]
             for i in range(first, len(sub)):
                 entry = sub[i]
-                if width and entry[:width] != values:
-                    return out
                 pk = entry[pk_at]
-                if live.get(pk) is not entry:  # a tombstone
+                held = live.get(pk)
+                if held is None or held[1] is not entry:  # a tombstone
                     continue
                 row = rows[pk]
                 if rest and not matches(row, rest):
