@@ -593,3 +593,16 @@ def test_a_group_growing_past_a_small_list_keeps_exact_pages_through_moves_and_r
     store.restore(snapshot)
     assert _pages(mem, pid, "a") == [c.id for c in listed]
     assert _pages(mem, pid, "b") == []
+
+
+def test_empty_documents_handed_out_are_each_callers_own(
+    mem: Repositories, builder: Builder
+) -> None:
+    op = builder.operation(metadata={})
+    first = mem.operations.get_by_id(op.project_id, op.id)
+    assert first.metadata == {}
+    assert first.metadata is not None
+    first.metadata["objects"] = ["lead"]
+    listed = mem.operations.list(op.project_id).items
+    assert [o.metadata for o in listed if o.id == op.id] == [{}]
+    assert mem.operations.get_by_id(op.project_id, op.id).metadata == {}

@@ -99,12 +99,18 @@ class Ordered:
         "pk_at",
         "share",
         "stale",
+        "stored",
         "watched",
         "width",
     )
 
     def __init__(
-        self, columns: tuple[str, ...], order: tuple[str, ...], pk: str, shared: tuple[bool, ...]
+        self,
+        columns: tuple[str, ...],
+        order: tuple[str, ...],
+        pk: str,
+        shared: tuple[bool, ...],
+        stored: Mapping[object, Row],
     ) -> None:
         self.columns = columns
         self.order = order
@@ -115,8 +121,10 @@ class Ordered:
         """Filter values -> the entries of the rows holding them, in list order (a plain list
         up to ``SMALL_GROUP`` entries: most groups are small, e.g. one installation's
         operations in one status)."""
-        self.live: dict[object, tuple[Key, Key]] = {}
-        """Primary key -> the row's group and current entry (the only entry a scan sees)."""
+        self.live: dict[object, Key] = {}
+        """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
+        self.stored = stored
+        """The table's rows by primary key, where a compaction finds each live entry's group."""
         self.stale = 0
         self._group = _getter(columns)
         self._order = _getter(order)
@@ -148,20 +156,25 @@ class Ordered:
                     self.groups[group] = SortedList(entries)
             else:
                 entries.add(entry)  # type: ignore[union-attr]
-            self.live[entry[self.pk_at]] = held
+            self.live[entry[self.pk_at]] = entry
 
     def drop(self, pk: object) -> None:
         """Leave the row's entry as a tombstone; compact once they outnumber live entries."""
         if self.live.pop(pk, None) is not None:
             self.stale += 1
-            if self.stale > COMPACT_FLOOR and self.stale > len(self.live):
-                self.compact()
+            self.settle()
+
+    def settle(self) -> None:
+        """Compact once stale entries outnumber live ones."""
+        if self.stale > COMPACT_FLOOR and self.stale > len(self.live):
+            self.compact()
 
     def compact(self) -> None:
         """Rebuild the groups from the live entries alone."""
         grouped: dict[Key, list[Key]] = {}
-        for group, entry in self.live.values():
-            grouped.setdefault(group, []).append(entry)
+        stored, group_of, share = self.stored, self._group, self.share
+        for pk, entry in self.live.items():  # a live entry is its stored row's
+            grouped.setdefault(share(group_of(stored[pk])), []).append(entry)
         self.groups = {group: _group_of(entries) for group, entries in grouped.items()}
         self.stale = 0
 
@@ -171,7 +184,7 @@ class Ordered:
 
     def load(self, rows: Iterable[Row]) -> None:
         keys = (self.key(row) for row in rows)
-        self.live = {held[1][self.pk_at]: held for held in keys if held is not None}
+        self.live = {held[1][self.pk_at]: held[1] for held in keys if held is not None}
         self.compact()
 
     def rows(
@@ -211,8 +224,7 @@ class Ordered:
             for i in range(first, len(sub)):
                 entry = sub[i]
                 pk = entry[pk_at]
-                held = live.get(pk)
-                if held is None or held[1] is not entry:  # a tombstone
+                if live.get(pk) is not entry:  # a tombstone
                     continue
                 row = rows[pk]
                 if rest and not matches(row, rest):
@@ -273,7 +285,13 @@ class Table:
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
         texts = {c.name for c in spec.columns if c.kind is Kind.TEXT} | {spec.scope}
         self.ordered = tuple(
-            Ordered(columns, spec.order_by, spec.primary_key, tuple(c in texts for c in columns))
+            Ordered(
+                columns,
+                spec.order_by,
+                spec.primary_key,
+                tuple(c in texts for c in columns),
+                self.rows,
+            )
             for columns in spec.list_indexes
         )
         alone = {o.columns[0]: o for o in self.ordered if len(o.columns) == 1}
@@ -314,8 +332,11 @@ class Table:
                 index.pop(values_of(row), None)
             for column, children in references:
                 children.detach(row[column], pk)
-            for ordered in self.ordered:
-                ordered.drop(pk)
+            for ordered in self.ordered:  # ``Ordered.drop``, the compaction left till the end
+                if ordered.live.pop(pk, None) is not None:
+                    ordered.stale += 1
+        for ordered in self.ordered:
+            ordered.settle()
 
     def reindex(self, old: Row, new: Row, changed: Collection[str] | None = None) -> None:
         """Move a row's index entries from ``old`` to ``new`` where their columns changed
@@ -413,7 +434,7 @@ class Table:
         children = self.references.get(column)
         if children is None:
             return self.listed[column].rows((value,), None, None, self.rows, None)
-        return [self.rows[pk] for pk in children.of(value)]
+        return children.rows(value, self.rows)
 
     def order_key(self, row: Row) -> Key:
         return tuple(row[c] for c in self.spec.order_by)
@@ -454,12 +475,12 @@ class Referrers(dict[object, Any]):
         elif not held:
             del self[parent]
 
-    def of(self, parent: object) -> list[object]:
-        """The keys of the rows referencing ``parent``."""
+    def rows(self, parent: object, stored: Mapping[object, Row]) -> list[Row]:
+        """The stored rows referencing ``parent``."""
         held = self.get(parent)
         if held is None:
             return []
-        return list(held) if type(held) is dict else [held]
+        return [stored[pk] for pk in held] if type(held) is dict else [stored[held]]
 
 
 def _page(
