@@ -5,11 +5,11 @@ dictionary lookup, a unique key is a dictionary from its values to the primary k
 reference column is a dictionary from the referenced key to the referencing rows (``Referrers``:
 a delete finds the children there; the scope's are found through its list-order index), and
 every equality filter a page is read by (the scope, each declared lookup;
-``TableSpec.list_indexes``) is a ``SortedList`` of ``(filter values..., list-order values...)``,
-so a page is a range read from a bisection point. A removed entry stays as a tombstone until
-the list is compacted (``Ordered``). Times in those entries are the stored datetimes: all in
-UTC (``TableSpec.normalize``), and two datetimes with the very same ``tzinfo`` compare as fast
-as integers.
+``TableSpec.list_indexes``) is a dictionary from the filter values to the rows' list-order
+values, sorted, so a page is a range read from a bisection point in one group. A removed entry
+stays as a tombstone until the index is compacted (``Ordered``). Times in those entries are the
+stored datetimes: all in UTC (``TableSpec.normalize``), and two datetimes with the very same
+``tzinfo`` compare as fast as integers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
-from sys import intern
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -28,23 +27,7 @@ from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 Key = tuple[Any, ...]
 
 
-def sharer(shared: tuple[bool, ...]) -> Callable[[Key], Key]:
-    """``values -> values`` with each text whose position is ``shared`` replaced by the one
-    interned copy. The scope and plain-text lookups (a project id, a provider) repeat across
-    entries and queries, so an entry's comparisons then meet the same object and never read
-    the text; an id column is left alone (each value is its own, interning only costs)."""
-    if not any(shared):
-        return lambda values: values
-
-    def share(values: Key) -> Key:
-        return tuple(
-            [intern(v) if s and type(v) is str else v for s, v in zip(shared, values, strict=True)]
-        )
-
-    return share
-
-
-def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
+def _getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Key]:
     """A fast ``row -> tuple of columns`` (``itemgetter`` returns a bare value for one)."""
     if len(columns) == 1:
         (column,) = columns
@@ -97,9 +80,9 @@ class Ordered:
         "live",
         "order",
         "pk_at",
-        "share",
         "stale",
         "stored",
+        "values",
         "watched",
         "width",
     )
@@ -109,7 +92,6 @@ class Ordered:
         columns: tuple[str, ...],
         order: tuple[str, ...],
         pk: str,
-        shared: tuple[bool, ...],
         stored: Mapping[object, Row],
     ) -> None:
         self.columns = columns
@@ -127,10 +109,11 @@ class Ordered:
         """The table's rows by primary key, where a compaction finds each live entry's group."""
         self.stale = 0
         self._group = _getter(columns)
+        self.values = self._group
+        """A query's group: the filter columns' values in a ``where``."""
         self._order = _getter(order)
         self.watched = frozenset(columns + order)
         """The columns whose change can move the row's entry."""
-        self.share = sharer(shared)
 
     def key(self, row: Row) -> tuple[Key, Key] | None:
         """The row's group and entry, or None when a filter column is null (no equality
@@ -138,7 +121,7 @@ class Ordered:
         group = self._group(row)
         if None in group:
             return None
-        return self.share(group), self._order(row)
+        return group, self._order(row)
 
     def add(self, row: Row) -> None:
         held = self.key(row)
@@ -172,9 +155,9 @@ class Ordered:
     def compact(self) -> None:
         """Rebuild the groups from the live entries alone."""
         grouped: dict[Key, list[Key]] = {}
-        stored, group_of, share = self.stored, self._group, self.share
+        stored, group_of = self.stored, self._group
         for pk, entry in self.live.items():  # a live entry is its stored row's
-            grouped.setdefault(share(group_of(stored[pk])), []).append(entry)
+            grouped.setdefault(group_of(stored[pk]), []).append(entry)
         self.groups = {group: _group_of(entries) for group, entries in grouped.items()}
         self.stale = 0
 
@@ -283,15 +266,8 @@ class Table:
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
-        texts = {c.name for c in spec.columns if c.kind is Kind.TEXT} | {spec.scope}
         self.ordered = tuple(
-            Ordered(
-                columns,
-                spec.order_by,
-                spec.primary_key,
-                tuple(c in texts for c in columns),
-                self.rows,
-            )
+            Ordered(columns, spec.order_by, spec.primary_key, self.rows)
             for columns in spec.list_indexes
         )
         alone = {o.columns[0]: o for o in self.ordered if len(o.columns) == 1}
@@ -331,12 +307,15 @@ class Table:
             for index, values_of in uniques:
                 index.pop(values_of(row), None)
             for column, children in references:
-                children.detach(row[column], pk)
+                parent = row[column]
+                if parent is not None:
+                    children.detach(parent, pk)
             for ordered in self.ordered:  # ``Ordered.drop``, the compaction left till the end
                 if ordered.live.pop(pk, None) is not None:
                     ordered.stale += 1
         for ordered in self.ordered:
-            ordered.settle()
+            if ordered.stale > COMPACT_FLOOR:
+                ordered.settle()
 
     def reindex(self, old: Row, new: Row, changed: Collection[str] | None = None) -> None:
         """Move a row's index entries from ``old`` to ``new`` where their columns changed
@@ -425,7 +404,7 @@ class Table:
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
-        values = ordered.share(tuple([where[c] for c in ordered.columns]))
+        values = ordered.values(where)
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         return ordered.rows(values, after, limit, self.rows, rest)
 

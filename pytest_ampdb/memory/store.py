@@ -314,20 +314,22 @@ class MemoryStore:
         elif pk in group:
             return
         group[pk] = row
-        for child in self._cascades[name]:
-            found = child.referrers(row, pk)
+        for child in self._cascades[name]:  # ``Link.referencing``, inlined
+            found = child.candidates(pk)
             if not found:
                 continue
-            if child.leaf:  # rows that reach no further join their group without a walk
-                into = doomed.get(child.name)
+            scope = child.scope
+            project = None if scope is None else row[scope]
+            for each in found:
+                if scope is not None and each[scope] != project:
+                    continue
+                if not child.leaf:
+                    self._reach(child.name, each, doomed)
+                    continue
+                into = doomed.get(child.name)  # reaching no further: joins without a walk
                 if into is None:
                     into = doomed[child.name] = {}
-                key = child.primary_key
-                for each in found:
-                    into[each[key]] = each
-            else:
-                for each in found:
-                    self._reach(child.name, each, doomed)
+                into[each[child.primary_key]] = each
 
     def _check_dependents(
         self, doomed: Mapping[str, Mapping[object, Row]]
@@ -463,20 +465,17 @@ class Link:
     def referencing(self, parent: Row) -> list[Row]:
         """The rows whose reference names ``parent`` (all its columns), through the reference
         column's index."""
-        return self.referrers(parent, parent[self.parent_key])
-
-    def referrers(self, parent: Row, pk: object) -> list[Row]:
-        """``referencing(parent)``, given the parent's primary key ``pk`` (the cascade's walk:
-        most rows have no referrer, found by one dictionary lookup)."""
-        index = self.index
-        if index is None:
-            found = self.table.referencing(self.column, pk)
-        else:
-            found = index.rows(pk, self.table.rows)
-            if not found:
-                return found
+        found = self.candidates(parent[self.parent_key])
         scope = self.scope
-        if scope is None:
+        if scope is None or not found:
             return found
         project = parent[scope]
         return [row for row in found if row[scope] == project]
+
+    def candidates(self, pk: object) -> list[Row]:
+        """The rows whose reference column holds ``pk`` (their scope is not compared: see
+        ``referencing``); most rows have none, found by one dictionary lookup."""
+        index = self.index
+        if index is None:
+            return self.table.referencing(self.column, pk)
+        return index.rows(pk, self.table.rows)
