@@ -18,6 +18,9 @@ then PostgreSQL's 25 on the same targets, then the next 25 ...):
   transition       operations.transition pending -> running
   cascading delete integrations.delete: the integration, its installation, operation, read state
 
+At 100 rows a provider's connections are 10 rows, two pages: every other filtered call reads
+the last page, which carries no page token to encode, so that size's figure is the lower.
+
 Why blocks: turns keep both sides in the same run, so a load drift on the machine hits both;
 but turns call by call put a psycopg round trip (and the server's work on the same two cores)
 between every two memory calls, which evicts the CPU caches the memory call runs from and

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -177,12 +178,13 @@ def _pages(mem: Repositories, pid: str, provider: str) -> list[str]:
     """Every connection id of ``provider``, two at a time."""
     ids: list[str] = []
     token: str | None = None
-    while True:
+    for _ in range(5_000):  # a token leading back to an earlier page would page for ever
         page = mem.connections.list(pid, provider=provider, page_size=2, page_token=token)
         ids += [c.id for c in page.items]
         if page.next_page_token is None:
             return ids
         token = page.next_page_token
+    raise AssertionError(f"paging {provider} never ends")
 
 
 def test_filtered_pages_follow_updates_deletes_and_restores(
@@ -211,7 +213,7 @@ def test_filtered_pages_follow_updates_deletes_and_restores(
 
 def _index_sizes(store: MemoryStore, table: str) -> list[tuple[int, int]]:
     """Per list-order index of ``table``: (entries held, live rows in it)."""
-    return [(len(o.entries), len(o.live)) for o in store._tables[table].ordered]
+    return [(o.held(), len(o.live)) for o in store._tables[table].ordered]
 
 
 def test_pages_skip_deleted_and_moved_rows_and_the_index_stays_bounded(
@@ -562,3 +564,53 @@ def test_racing_creates_of_one_unique_key_have_exactly_one_winner(
     assert won == Counter(dict.fromkeys(names, 1))
     assert refused == Counter(dict.fromkeys(names, THREADS - 1))
     assert store.counts()["destinations"] == len(names)
+
+
+@pytest.mark.parametrize("count", [100, indexes.SMALL_GROUP + 40])
+def test_a_group_small_or_past_a_small_list_keeps_exact_pages_through_moves_and_restores(
+    store: MemoryStore, mem: Repositories, builder: Builder, count: int
+) -> None:
+    pid = builder.project().id
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    times = [start + timedelta(seconds=(i * 7919) % count) for i in range(count)]  # any order
+    made = [builder.connection(project_id=pid, provider="a", create_time=t) for t in times]
+    listed = sorted(made, key=lambda c: (c.create_time, c.id))
+    assert _pages(mem, pid, "a") == [c.id for c in listed]
+    snapshot = store.snapshot()
+    moved = {c.id for c in listed[::3]}
+    for connection in listed[::3]:  # out of group a, then some back in
+        mem.connections.update(dataclasses.replace(connection, provider="b"))
+    for connection in listed[1::5]:
+        mem.connections.delete(pid, connection.id)
+    gone = {c.id for c in listed[1::5]}
+    back = [c for c in listed[::3] if c.id not in gone][:20]
+    for connection in back:
+        mem.connections.update(dataclasses.replace(connection, provider="a"))
+    returned = {c.id for c in back}
+    expected = [
+        c.id for c in listed if c.id not in gone and (c.id not in moved or c.id in returned)
+    ]
+    assert _pages(mem, pid, "a") == expected
+    store.restore(snapshot)
+    assert _pages(mem, pid, "a") == [c.id for c in listed]
+    assert _pages(mem, pid, "b") == []
+    doomed = [c for i, c in enumerate(made) if i % 3]  # most of the group: it is compacted
+    for connection in doomed:
+        mem.connections.delete(pid, connection.id)
+    assert _pages(mem, pid, "a") == [c.id for c in listed if c not in doomed]
+    for connection in doomed:  # back, in no particular list order
+        mem.connections.create(connection)
+    assert _pages(mem, pid, "a") == [c.id for c in listed]
+
+
+def test_empty_documents_handed_out_are_each_callers_own(
+    mem: Repositories, builder: Builder
+) -> None:
+    op = builder.operation(metadata={})
+    first = mem.operations.get_by_id(op.project_id, op.id)
+    assert first.metadata == {}
+    assert first.metadata is not None
+    first.metadata["objects"] = ["lead"]
+    listed = mem.operations.list(op.project_id).items
+    assert [o.metadata for o in listed if o.id == op.id] == [{}]
+    assert mem.operations.get_by_id(op.project_id, op.id).metadata == {}

@@ -5,19 +5,18 @@ dictionary lookup, a unique key is a dictionary from its values to the primary k
 reference column is a dictionary from the referenced key to the referencing rows (``Referrers``:
 a delete finds the children there; the scope's are found through its list-order index), and
 every equality filter a page is read by (the scope, each declared lookup;
-``TableSpec.list_indexes``) is a ``SortedList`` of ``(filter values..., list-order values...)``,
-so a page is a range read from a bisection point. A removed entry stays as a tombstone until
-the list is compacted (``Ordered``). Times in those entries are the stored datetimes: all in
-UTC (``TableSpec.normalize``), and two datetimes with the very same ``tzinfo`` compare as fast
-as integers.
+``TableSpec.list_indexes``) is a dictionary from the filter values to the rows' list-order
+values, sorted, so a page is a range read from a bisection point in one group. A removed entry
+stays as a tombstone until the index is compacted (``Ordered``). Times in those entries are the
+stored datetimes: all in UTC (``TableSpec.normalize``), and two datetimes with the very same
+``tzinfo`` compare as fast as integers.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
-from sys import intern
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -28,23 +27,7 @@ from pytest_ampdb.models.schema import Row, TableSpec, UniqueKey
 Key = tuple[Any, ...]
 
 
-def sharer(shared: tuple[bool, ...]) -> Callable[[Key], Key]:
-    """``values -> values`` with each text whose position is ``shared`` replaced by the one
-    interned copy. The scope and plain-text lookups (a project id, a provider) repeat across
-    entries and queries, so an entry's comparisons then meet the same object and never read
-    the text; an id column is left alone (each value is its own, interning only costs)."""
-    if not any(shared):
-        return lambda values: values
-
-    def share(values: Key) -> Key:
-        return tuple(
-            [intern(v) if s and type(v) is str else v for s, v in zip(shared, values, strict=True)]
-        )
-
-    return share
-
-
-def _getter(columns: tuple[str, ...]) -> Callable[[Row], Key]:
+def _getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Key]:
     """A fast ``row -> tuple of columns`` (``itemgetter`` returns a bare value for one)."""
     if len(columns) == 1:
         (column,) = columns
@@ -58,78 +41,133 @@ COMPACT_FLOOR = 32
 """Stale entries an ordered index tolerates before it may compact, however few rows it has."""
 
 
+SMALL_GROUP = 256
+"""Entries a group keeps in a plain sorted list (one object, no ``SortedList`` machinery;
+an insertion moves at most this many pointers); a larger group is a ``SortedList``."""
+
+
+def _group_of(entries: list[Key]) -> list[Key] | SortedList[Key]:
+    """A group holding ``entries`` (in any order)."""
+    if len(entries) > SMALL_GROUP:
+        return SortedList(entries)
+    entries.sort()
+    return entries
+
+
 class Ordered:
-    """One list-order index: rows whose ``columns`` are not null, sorted by those columns and
-    then the list order (which ends with the primary key, so every key is distinct).
+    """One list-order index: rows whose ``columns`` are not null, grouped by those columns'
+    values, each group sorted by the list order (which ends with the primary key, so every
+    entry is distinct).
+
+    A query always binds every filter column (``Table.plan``), so an index needs no order
+    across groups: a group is found by one dictionary lookup, and an entry is only the row's
+    list-order values. A write then bisects just its group (a page of one installation's
+    operations never compares against another's), and a comparison reads the list-order
+    values alone, not the filter values first.
 
     Removing an entry from a ``SortedList`` is O(log n) Python work; a delete (or an update
     moving the entry) only forgets it in ``live`` instead, leaving a tombstone that a scan
     skips: an entry counts only while ``live`` maps its primary key to that very tuple. Once
-    stale entries outnumber live ones the list is rebuilt from ``live`` (amortized O(1) per
-    removal, and a scan never walks more stale entries than live ones on average).
+    stale entries outnumber live ones the groups are rebuilt from ``live`` (amortized O(1)
+    per removal, and a scan never walks more stale entries than live ones on average).
     """
 
     __slots__ = (
-        "_entry",
+        "_group",
+        "_order",
         "columns",
-        "entries",
+        "groups",
         "live",
         "order",
         "pk_at",
-        "share",
         "stale",
+        "stored",
+        "values",
         "watched",
         "width",
     )
 
     def __init__(
-        self, columns: tuple[str, ...], order: tuple[str, ...], pk: str, shared: tuple[bool, ...]
+        self,
+        columns: tuple[str, ...],
+        order: tuple[str, ...],
+        pk: str,
+        stored: Mapping[object, Row],
     ) -> None:
         self.columns = columns
         self.order = order
         self.width = len(columns)
-        self.pk_at = self.width + order.index(pk)
+        self.pk_at = order.index(pk)
         """The primary key's position in an entry."""
-        self.entries: SortedList[Key] = SortedList()
+        self.groups: dict[Key, list[Key] | SortedList[Key]] = {}
+        """Filter values -> the entries of the rows holding them, in list order (a plain list
+        up to ``SMALL_GROUP`` entries: most groups are small, e.g. one installation's
+        operations in one status)."""
         self.live: dict[object, Key] = {}
         """Primary key -> the row's current entry (the only one of its entries a scan sees)."""
+        self.stored = stored
+        """The table's rows by primary key, where a compaction finds each live entry's group."""
         self.stale = 0
-        self._entry = _getter(columns + order)
+        self._group = _getter(columns)
+        self.values = self._group
+        """A query's group: the filter columns' values in a ``where``."""
+        self._order = _getter(order)
         self.watched = frozenset(columns + order)
         """The columns whose change can move the row's entry."""
-        self.share = sharer(shared)
 
-    def key(self, row: Row) -> Key | None:
-        """The row's entry, or None when a filter column is null (no equality matches null;
-        the list order is never null, so a None in the entry is a filter's)."""
-        entry = self._entry(row)
-        if None in entry:
+    def key(self, row: Row) -> tuple[Key, Key] | None:
+        """The row's group and entry, or None when a filter column is null (no equality
+        matches null; the list order is never null)."""
+        group = self._group(row)
+        if None in group:
             return None
-        if self.width:
-            return self.share(entry[: self.width]) + entry[self.width :]
-        return entry
+        return group, self._order(row)
 
     def add(self, row: Row) -> None:
-        entry = self.key(row)
-        if entry is not None:
-            self.entries.add(entry)
+        held = self.key(row)
+        if held is not None:
+            group, entry = held
+            entries = self.groups.get(group)
+            if entries is None:
+                self.groups[group] = [entry]
+            elif type(entries) is list:
+                if entry > entries[-1]:  # the newest row, as a create's usually is
+                    entries.append(entry)
+                else:
+                    insort(entries, entry)
+                if len(entries) > SMALL_GROUP:
+                    self.groups[group] = SortedList(entries)
+            else:
+                entries.add(entry)  # type: ignore[union-attr]
             self.live[entry[self.pk_at]] = entry
 
     def drop(self, pk: object) -> None:
         """Leave the row's entry as a tombstone; compact once they outnumber live entries."""
         if self.live.pop(pk, None) is not None:
             self.stale += 1
-            if self.stale > COMPACT_FLOOR and self.stale > len(self.live):
-                self.compact()
+            self.settle()
+
+    def settle(self) -> None:
+        """Compact once stale entries outnumber live ones."""
+        if self.stale > COMPACT_FLOOR and self.stale > len(self.live):
+            self.compact()
 
     def compact(self) -> None:
-        """Rebuild the list from the live entries alone."""
-        self.entries = SortedList(self.live.values())
+        """Rebuild the groups from the live entries alone."""
+        grouped: dict[Key, list[Key]] = {}
+        stored, group_of = self.stored, self._group
+        for pk, entry in self.live.items():  # a live entry is its stored row's
+            grouped.setdefault(group_of(stored[pk]), []).append(entry)
+        self.groups = {group: _group_of(entries) for group, entries in grouped.items()}
         self.stale = 0
 
+    def held(self) -> int:
+        """Entries held, tombstones included."""
+        return sum(len(entries) for entries in self.groups.values())
+
     def load(self, rows: Iterable[Row]) -> None:
-        entries = (self.key(row) for row in rows)
-        self.live = {e[self.pk_at]: e for e in entries if e is not None}
+        keys = (self.key(row) for row in rows)
+        self.live = {held[1][self.pk_at]: held[1] for held in keys if held is not None}
         self.compact()
 
     def rows(
@@ -148,23 +186,26 @@ class Ordered:
         ``_maxes``/``_lists``, the two lists every sortedcontainers 2.x ``SortedList`` is made of.
         """
         out: list[Row] = []
-        if limit is not None and limit <= 0:
+        entries = self.groups.get(values)
+        if entries is None or (limit is not None and limit <= 0):
             return out
-        start = values if after is None else (*values, *after)
-        find = bisect_left if after is None else bisect_right
-        maxes: list[Key] = self.entries._maxes  # type: ignore[attr-defined]
-        lists: list[list[Key]] = self.entries._lists  # type: ignore[attr-defined]
-        at = find(maxes, start)
-        if at == len(maxes):
-            return out
-        width, live, pk_at = self.width, self.live, self.pk_at
-        first = find(lists[at], start)
+        if type(entries) is list:
+            lists, maxes = [entries], [entries[-1]]
+        else:
+            lists = entries._lists  # type: ignore[union-attr]
+            maxes = entries._maxes  # type: ignore[union-attr]
+        at = first = 0
+        if after is not None:
+            start = tuple(after)
+            at = bisect_right(maxes, start)
+            if at == len(maxes):
+                return out
+            first = bisect_right(lists[at], start)
+        live, pk_at = self.live, self.pk_at
         for k in range(at, len(lists)):
             sub = lists[k]
             for i in range(first, len(sub)):
                 entry = sub[i]
-                if width and entry[:width] != values:
-                    return out
                 pk = entry[pk_at]
                 if live.get(pk) is not entry:  # a tombstone
                     continue
@@ -225,9 +266,8 @@ class Table:
         self.rows: dict[object, Row] = {}
         self.unique: dict[str, dict[Key, object]] = {k.name: {} for k in spec.unique}
         self.unique_getters = [(self.unique[k.name], _getter(k.columns)) for k in spec.unique]
-        texts = {c.name for c in spec.columns if c.kind is Kind.TEXT} | {spec.scope}
         self.ordered = tuple(
-            Ordered(columns, spec.order_by, spec.primary_key, tuple(c in texts for c in columns))
+            Ordered(columns, spec.order_by, spec.primary_key, self.rows)
             for columns in spec.list_indexes
         )
         alone = {o.columns[0]: o for o in self.ordered if len(o.columns) == 1}
@@ -267,9 +307,15 @@ class Table:
             for index, values_of in uniques:
                 index.pop(values_of(row), None)
             for column, children in references:
-                children.detach(row[column], pk)
-            for ordered in self.ordered:
-                ordered.drop(pk)
+                parent = row[column]
+                if parent is not None:
+                    children.detach(parent, pk)
+            for ordered in self.ordered:  # ``Ordered.drop``, the compaction left till the end
+                if ordered.live.pop(pk, None) is not None:
+                    ordered.stale += 1
+        for ordered in self.ordered:
+            if ordered.stale > COMPACT_FLOOR:
+                ordered.settle()
 
     def reindex(self, old: Row, new: Row, changed: Collection[str] | None = None) -> None:
         """Move a row's index entries from ``old`` to ``new`` where their columns changed
@@ -358,7 +404,7 @@ class Table:
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
         ordered = plan.ordered
-        values = ordered.share(tuple([where[c] for c in ordered.columns]))
+        values = ordered.values(where)
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         return ordered.rows(values, after, limit, self.rows, rest)
 
@@ -367,7 +413,7 @@ class Table:
         children = self.references.get(column)
         if children is None:
             return self.listed[column].rows((value,), None, None, self.rows, None)
-        return [self.rows[pk] for pk in children.of(value)]
+        return children.rows(value, self.rows)
 
     def order_key(self, row: Row) -> Key:
         return tuple(row[c] for c in self.spec.order_by)
@@ -408,12 +454,12 @@ class Referrers(dict[object, Any]):
         elif not held:
             del self[parent]
 
-    def of(self, parent: object) -> list[object]:
-        """The keys of the rows referencing ``parent``."""
+    def rows(self, parent: object, stored: Mapping[object, Row]) -> list[Row]:
+        """The stored rows referencing ``parent``."""
         held = self.get(parent)
         if held is None:
             return []
-        return list(held) if type(held) is dict else [held]
+        return [stored[pk] for pk in held] if type(held) is dict else [stored[held]]
 
 
 def _page(

@@ -68,6 +68,9 @@ class MemoryStore:
             for link in links:
                 self._children[link.fk.table].append(link)
         self._cascades = {n: [c for c in cs if c.cascades] for n, cs in self._children.items()}
+        for cascades in self._cascades.values():
+            for link in cascades:
+                link.leaf = not self._cascades[link.name]
         self._keys = {name: spec.primary_key for name, spec in specs.items()}
         self._guards = {n: [c for c in cs if not c.cascades] for n, cs in self._children.items()}
         self._models: dict[str, dict[TableSpec[Any], dict[object, tuple[Row, Any]]]] = {
@@ -311,12 +314,22 @@ class MemoryStore:
         elif pk in group:
             return
         group[pk] = row
-        for child in self._cascades[name]:
-            index = child.index
-            if index is not None and pk not in index:  # most rows have none: skip the list
+        for child in self._cascades[name]:  # ``Link.referencing``, inlined
+            found = child.candidates(pk)
+            if not found:
                 continue
-            for found in child.referencing(row):
-                self._reach(child.name, found, doomed)
+            scope = child.scope
+            project = None if scope is None else row[scope]
+            for each in found:
+                if scope is not None and each[scope] != project:
+                    continue
+                if not child.leaf:
+                    self._reach(child.name, each, doomed)
+                    continue
+                into = doomed.get(child.name)  # reaching no further: joins without a walk
+                if into is None:
+                    into = doomed[child.name] = {}
+                into[each[child.primary_key]] = each
 
     def _check_dependents(
         self, doomed: Mapping[str, Mapping[object, Row]]
@@ -388,9 +401,13 @@ class MemoryStore:
         with its own JSON documents."""
         for name in table.json_columns:
             if isinstance(row[name], _DOCUMENTS):
-                out = dict(row)
+                out = row.copy()
                 for json in table.json_columns:
-                    out[json] = copy_json(out[json])
+                    value = out[json]
+                    if not value and type(value) in _DOCUMENTS:  # often an empty document
+                        out[json] = type(value)()
+                    else:
+                        out[json] = copy_json(value)
                 return out
         return row
 
@@ -404,6 +421,7 @@ class Link:
         "column",
         "fk",
         "index",
+        "leaf",
         "name",
         "parent",
         "parent_key",
@@ -427,6 +445,8 @@ class Link:
         self.cascades = fk.on_delete is OnDelete.CASCADE
         self.scope = fk.scope
         """The column both rows must agree on besides the reference (a scoped reference)."""
+        self.leaf = False
+        """Whether no ON DELETE CASCADE leads on from this table (set by ``MemoryStore``)."""
 
     def holds(self, row: Row) -> bool:
         """Whether ``row``'s reference is null or names a stored parent (in its scope)."""
@@ -445,9 +465,17 @@ class Link:
     def referencing(self, parent: Row) -> list[Row]:
         """The rows whose reference names ``parent`` (all its columns), through the reference
         column's index."""
-        found = self.table.referencing(self.column, parent[self.parent_key])
+        found = self.candidates(parent[self.parent_key])
         scope = self.scope
-        if scope is None:
+        if scope is None or not found:
             return found
         project = parent[scope]
         return [row for row in found if row[scope] == project]
+
+    def candidates(self, pk: object) -> list[Row]:
+        """The rows whose reference column holds ``pk`` (their scope is not compared: see
+        ``referencing``); most rows have none, found by one dictionary lookup."""
+        index = self.index
+        if index is None:
+            return self.table.referencing(self.column, pk)
+        return index.rows(pk, self.table.rows)
