@@ -148,3 +148,12 @@ def test_a_production_import_registers_no_exit_or_signal_handler(
 ) -> None:
     assert production_import["atexit"] == 0
     assert production_import["signals"] == []
+
+
+def test_a_sync_service_does_not_load_the_async_bridge(
+    production_import: dict[str, object],
+) -> None:
+    """greenlet drives async repositories only; a sync service's import does without it."""
+    modules = production_import["modules"]
+    assert isinstance(modules, list)
+    assert "greenlet" not in modules
