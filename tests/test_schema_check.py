@@ -125,3 +125,16 @@ def test_a_directory_built_for_other_declarations_names_table_and_column(
         "declared no such column, the migrations give text NULL; run 'ampdb migrate diff "
         f"--dir {directory} NAME' (it writes the missing migration, or only the snapshot)"
     )
+
+
+def test_the_hint_names_the_schema_module_in_use(pytester: pytest.Pytester) -> None:
+    """A project's schema differs from the migrations: the command the line suggests diffs
+    against that schema (without ``--schema`` it would diff against the packaged tables and
+    write drops of the project's own columns)."""
+    directory = copy_packaged(pytester.path)
+    pytester.makepyfile(noted_schema=NOTED_SCHEMA)
+    line = one_error_line(
+        memory_run(pytester, f"--ampdb-migrations={directory}", "--ampdb-schema=noted_schema")
+    )
+    assert "table organizations column note" in line
+    assert f"run 'ampdb migrate diff --dir {directory} --schema noted_schema NAME'" in line

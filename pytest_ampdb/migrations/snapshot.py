@@ -64,8 +64,8 @@ def validated(directory: Path) -> MigrationDir:
     return files
 
 
-def load(directory: Path) -> SchemaSnapshot | None:
-    """The directory's snapshot, or None when it has none."""
+def load(directory: Path, schema: str | None = None) -> SchemaSnapshot | None:
+    """The directory's snapshot, or None when it has none (``schema``: for the hint)."""
     path = directory / SNAPSHOT_FILE
     if not path.is_file():
         return None
@@ -81,7 +81,7 @@ def load(directory: Path) -> SchemaSnapshot | None:
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MigrationError(
-            f"{path}: not a schema snapshot ({exc}); {_remake(directory)}"
+            f"{path}: not a schema snapshot ({exc}); {remake_hint(directory, schema)}"
         ) from None
 
 
@@ -102,35 +102,40 @@ def refresh(directory: Path, declared: Schema, catalog: Schema) -> bool:
     return True
 
 
-def check(directory: Path, tables: Mapping[str, TableSpec[Any]]) -> str:
+def check(directory: Path, tables: Mapping[str, TableSpec[Any]], schema: str | None = None) -> str:
     """Without a server: the directory is valid, its snapshot current, and the schema it
     builds is the declared one. Returns the directory's migration version; raises a
-    ``MigrationError`` of one line naming the file, or the table and column, at fault."""
+    ``MigrationError`` of one line naming the file, or the table and column, at fault (and the
+    command that mends it, for ``schema``, the schema module in use)."""
     validated(directory)
-    snap = load(directory)
+    snap = load(directory, schema)
     if snap is None:
         raise MigrationError(
             f"{directory}: no schema snapshot ({SNAPSHOT_FILE}) to check the declarations "
-            f"against; {_remake(directory)}"
+            f"against; {remake_hint(directory, schema)}"
         )
     now = directory_sum(directory)
     if snap.directory_sum != now:
         raise MigrationError(
             f"{directory / SNAPSHOT_FILE} is stale: it was made from migration files summing to "
             f"{snap.directory_sum}, they now sum to {now} (a migration was added, removed or "
-            f"edited since); {_remake(directory)}"
+            f"edited since); {remake_hint(directory, schema)}"
         )
     difference = first_difference(desired.declared_schema(tables), snap.declared, "the migrations")
     if difference:
         raise MigrationError(
             f"{directory}: the migrations do not build the declared schema: {difference}; "
-            f"{_remake(directory)}"
+            f"{remake_hint(directory, schema)}"
         )
     return snap.version
 
 
-def _remake(directory: Path) -> str:
+def remake_hint(directory: Path, schema: str | None = None) -> str:
+    """The command that brings ``directory`` back in line with the declarations: ``--schema``
+    named whenever a project's schema module is in use (without it, ``migrate diff`` would
+    diff against the packaged tables and drop the project's own)."""
+    named = f" --schema {schema}" if schema else ""
     return (
-        f"run 'ampdb migrate diff --dir {directory} NAME' (it writes the missing migration, "
-        "or only the snapshot)"
+        f"run 'ampdb migrate diff --dir {directory}{named} NAME' (it writes the missing "
+        "migration, or only the snapshot)"
     )

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
@@ -155,11 +158,15 @@ def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
     if not module:
         return TABLES
     try:
-        loaded = importlib.import_module(module)
+        loaded = _import_schema(module)
     except DeclarationError as exc:
         raise DeclarationError(f"schema module {module}: {exc}") from None
     except ImportError as exc:
         raise AmpdbError(f"schema module {module}: cannot be imported ({exc})") from None
+    except Exception as exc:  # the module itself fails: one line, not a traceback
+        raise AmpdbError(
+            f"schema module {module}: cannot be imported ({type(exc).__name__}: {exc})"
+        ) from None
     tables = getattr(loaded, "TABLES", None)
     if not isinstance(tables, Mapping) or not all(
         isinstance(spec, TableSpec) for spec in tables.values()
@@ -170,6 +177,23 @@ def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
     except DeclarationError as exc:
         raise DeclarationError(f"schema module {module}: {exc}") from None
     return tables
+
+
+def _import_schema(module: str) -> ModuleType:
+    """``module``, found as pytest finds a project's modules: if its package is not on the
+    path, the current directory is tried too (the ``ampdb`` command, run from the project's
+    folder, has no ``pythonpath`` setting to put it there)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        top = module.partition(".")[0]
+        if exc.name != top or here in sys.path or "" in sys.path:
+            raise
+        if not (Path(here) / top).is_dir() and not (Path(here) / f"{top}.py").is_file():
+            raise
+        sys.path.insert(0, here)
+        return importlib.import_module(module)
 
 
 def load_factories(module: str | None) -> None:

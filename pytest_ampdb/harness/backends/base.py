@@ -94,5 +94,5 @@ def check_memory_schema(settings: Settings) -> str:
     from pytest_ampdb.paths import migrations_dir
 
     directory = settings.migrations or migrations_dir()
-    version = snapshot.check(directory, schema_tables(settings.schema))
+    version = snapshot.check(directory, schema_tables(settings.schema), settings.schema)
     return schema_line(settings, version, f"checked against {snapshot.SNAPSHOT_FILE}")

@@ -115,7 +115,7 @@ def provision(
             if difference:
                 raise AmpdbError(
                     f"{directory}: the migrations do not build the declared schema: "
-                    f"{difference}; run 'ampdb migrate diff --dir {directory} NAME'"
+                    f"{difference}; {snapshot.remake_hint(directory, settings.schema)}"
                 )
             if seeds is not None:
                 _load_seeds(dsn, context, seeds, tables)

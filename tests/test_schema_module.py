@@ -1,0 +1,62 @@
+"""Finding a project's schema module: from the project's folder as pytest finds it, and a module
+that fails to import is one line, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.models.declared import schema_tables
+
+FIND = """
+from pytest_ampdb.models.declared import schema_tables
+print(sorted(schema_tables("shop_schema")) == sorted(__import__("pytest_ampdb.models.tables",
+    fromlist=["TABLES"]).TABLES))
+"""
+
+
+def test_the_ampdb_command_finds_the_schema_module_in_the_projects_folder(
+    tmp_path: Path,
+) -> None:
+    """``ampdb migrate diff --schema shop_schema`` is run from the project's folder, which is
+    not on the console script's path (``-P``: as a console script starts)."""
+    (tmp_path / "shop_schema.py").write_text("from pytest_ampdb.models.tables import TABLES\n")
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", FIND],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_a_module_that_is_not_in_the_folder_is_still_not_found(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", FIND],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "schema module shop_schema: cannot be imported (No module named 'shop_schema')" in (
+        done.stderr
+    )
+
+
+def test_a_schema_module_that_fails_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_schema.py").write_text("TABLES = {}\nraise RuntimeError('half written')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(AmpdbError) as raised:
+        schema_tables("broken_schema")
+    assert str(raised.value) == (
+        "schema module broken_schema: cannot be imported (RuntimeError: half written)"
+    )
