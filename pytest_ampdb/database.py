@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ampdb.errors import AmpdbError
@@ -161,7 +162,8 @@ def _memory_default() -> Repositories:
 
     tables = environment_schema()
     store = memory.MemoryStore(tables)
-    seeds.load_into_store(store, seeds.read_seeds(tables=tables))
+    directory = os.environ.get("AMPDB_SEEDS")  # a project's own seeds, as under pytest
+    seeds.load_into_store(store, seeds.read_seeds(Path(directory) if directory else None, tables))
     return memory.repositories(store)
 
 

@@ -3,6 +3,7 @@ that fails to import is one line, not a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,54 @@ def test_a_schema_module_that_fails_is_one_line(
     assert str(raised.value) == (
         "schema module broken_schema: cannot be imported (RuntimeError: half written)"
     )
+
+
+SERVICE = """
+from billing.schema import Invoice
+from pytest_ampdb import database
+from pytest_ampdb.seeds import read_seeds
+
+pid = read_seeds().ids.project_id
+print([i.amount_cents for i in database.of(Invoice).list(pid).items])
+"""
+
+
+def test_a_service_in_memory_gets_its_own_seeds(tmp_path: Path) -> None:
+    """Outside pytest, ``AMPDB_SCHEMA`` and ``AMPDB_SEEDS`` give the memory default the
+    project's own tables and rows, as the plugin's settings do under pytest."""
+    billing = Path(__file__).resolve().parents[1] / "examples" / "billing"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPDB_")}
+    env |= {
+        "AMPDB_BACKEND": "memory",
+        "AMPDB_SCHEMA": "billing.schema",
+        "AMPDB_SEEDS": str(billing / "seed"),
+        "PYTHONPATH": str(billing),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SERVICE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1200]"
+
+
+def test_a_model_without_the_defaulted_time_column_is_told_which_keyword_named_it() -> None:
+    from dataclasses import dataclass
+
+    from pytest_ampdb.models.declared import DeclarationError, extend
+    from pytest_ampdb.models.schema import TableSpec
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Note:
+        id: str
+        project_id: str
+        text: str
+
+    with pytest.raises(DeclarationError) as raised:
+        extend(tables=[TableSpec(name="notes", model=Note)])
+    assert str(raised.value).startswith("notes.create_time: no such field in Note (TableSpec's")
+    assert "created_column=None" in str(raised.value)

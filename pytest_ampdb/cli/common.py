@@ -11,12 +11,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.migrations.errors import UsageError  # bad usage found after parsing: exit 2
 from pytest_ampdb.paths import installed_distribution
 from pytest_ampdb.urls import Dsn, check_dsn, redact_text, redact_url, shown_dsn
+
+if TYPE_CHECKING:
+    from pytest_ampdb.seeds import SeedSet
 
 __all__ = [
     "EXIT_FAILURE",
@@ -45,6 +48,30 @@ URL_HELP = "database URL (default: $AMPDB_DSN, else $DB_DSN)"
 TIMEOUT_ENV = "AMPDB_TIMEOUT"
 DEFAULT_TIMEOUT = "10"
 URL_REQUIRED = "the --url flag is required (or set AMPDB_DSN)"
+
+
+SCHEMA_ENV = "AMPDB_SCHEMA"
+
+
+def add_schema(parser: argparse.ArgumentParser, *flags: str, dest: str = "schema") -> None:
+    """``--schema MODULE``: the project's schema declarations (a module with ``TABLES``), so a
+    command reads and writes a project's own tables and columns as the plugin does."""
+    parser.add_argument(
+        *(flags or ("--schema",)),
+        dest=dest,
+        metavar="MODULE",
+        default=os.environ.get(SCHEMA_ENV) or None,
+        help="module of the schema declarations, a TABLES mapping "
+        f"(default: ${SCHEMA_ENV}, else the packaged schema)",
+    )
+
+
+def seeds_of(directory: Path | None, schema: str | None) -> SeedSet:
+    """The seed files of ``directory`` (default: the packaged ones), read against ``schema``."""
+    from pytest_ampdb.models.declared import schema_tables
+    from pytest_ampdb.seeds import read_seeds
+
+    return read_seeds(directory, schema_tables(schema))
 
 
 def default_url() -> str | None:

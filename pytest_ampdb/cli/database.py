@@ -24,7 +24,7 @@ from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.ownership import Drop, create_marked, drop_database, drop_owned
 from pytest_ampdb.paths import migrations_dir
-from pytest_ampdb.seeds import SeedSet, read_seeds
+from pytest_ampdb.seeds import SeedSet
 from pytest_ampdb.seeds.postgres import load_into_postgres
 
 FORCE_RULE = (
@@ -50,8 +50,11 @@ def register(subparsers: Any) -> None:
         "--dir", type=Path, default=None, help="seed directory (default: the packaged schema/seed)"
     )
     p.add_argument(
-        "--replace", action="store_true", help="delete the rows already in the twelve tables first"
+        "--replace",
+        action="store_true",
+        help="delete the rows already in the tables first",
     )
+    common.add_schema(p)
     p.set_defaults(func=run_seed, parser_error=p.error)
 
     p = subparsers.add_parser(
@@ -74,6 +77,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--seeds", type=Path, default=None, help="seed directory (default: the packaged one)"
     )
+    common.add_schema(p)
     p.set_defaults(func=run_refresh, parser_error=p.error)
 
     p = subparsers.add_parser(
@@ -92,6 +96,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--dir", type=Path, default=None, help="seed directory (default: the packaged one)"
     )
+    common.add_schema(p)
     p.set_defaults(func=run_env, parser_error=p.error)
 
 
@@ -103,7 +108,7 @@ def run_seed(args: argparse.Namespace) -> int:
     if not args.url:
         args.parser_error(common.URL_REQUIRED)
     url = str(args.url)
-    seeds = read_seeds(args.dir)
+    seeds = common.seeds_of(args.dir, args.schema)
     count = seed_database(url, seeds, replace=args.replace)
     print(f"seeded {count} rows into {common.redact_url(url)}")
     return common.EXIT_OK
@@ -119,7 +124,7 @@ def run_refresh(args: argparse.Namespace) -> int:
         require_local(url, target)
     directory = args.dir or migrations_dir()
     migrations.validate_dir(directory)  # check everything before dropping anything
-    seeds = read_seeds(args.seeds)
+    seeds = common.seeds_of(args.seeds, args.schema)
     recreate_database(url, target, force=args.force)
     report = migrations.apply(url, directory)
     count = seed_database(url, seeds, replace=False)
@@ -137,7 +142,7 @@ def run_env(args: argparse.Namespace) -> int:
     would point the app at a database nobody chose, and an existing ``DB_DSN`` stays as it is.
     """
     url = args.url or common.default_url()
-    ids = read_seeds(args.dir).ids
+    ids = common.seeds_of(args.dir, args.schema).ids
     values = {"PROJECT_ID": ids.project_id, "API_KEY": ids.api_key, "ADMIN_KEY": ids.admin_key}
     if url:
         values["DB_DSN"] = url

@@ -7,7 +7,6 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -143,15 +142,7 @@ def register(subparsers: Any) -> None:
         help="a clean database to build both schemas on, left unchanged "
         "(default: a throwaway local cluster)",
     )
-    p.add_argument(
-        "--to",
-        "--schema",
-        dest="to",
-        metavar="MODULE",
-        default=os.environ.get("AMPDB_SCHEMA") or None,
-        help="module of the schema declarations to reach, a TABLES mapping "
-        "(default: $AMPDB_SCHEMA, else the packaged schema)",
-    )
+    common.add_schema(p, "--to", "--schema", dest="to")
     p.add_argument("name", nargs="*", help="description part of the new file's name")
     p.set_defaults(func=run_diff)
 

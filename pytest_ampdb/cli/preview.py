@@ -22,7 +22,6 @@ from pytest_ampdb.cli import common
 from pytest_ampdb.cli.migrate import parse_duration
 from pytest_ampdb.migrations.errors import go_quote
 from pytest_ampdb.preview import EnsureReport, PreviewInfo
-from pytest_ampdb.seeds import read_seeds
 
 SERVER_HELP = f"URL of the shared server's maintenance database (default: ${preview.SERVER_ENV})"
 SERVER_REQUIRED = f"the --server flag is required (or set {preview.SERVER_ENV})"
@@ -50,6 +49,7 @@ def register(subparsers: Any) -> None:
         "--seeds", type=Path, default=None, help="seed directory (default: the packaged one)"
     )
     p.add_argument("--no-seed", action="store_true", help="create the preview without seed rows")
+    common.add_schema(p)
     p.add_argument(
         "--recreate",
         action="store_true",
@@ -184,7 +184,7 @@ def run_create(args: argparse.Namespace) -> int:
     server, branch = _server(args), _branch(args)
     if args.force and not args.recreate:
         args.parser_error("--force only applies with --recreate")
-    seeds = None if args.no_seed else read_seeds(args.seeds)
+    seeds = None if args.no_seed else common.seeds_of(args.seeds, args.schema)
     report = preview.ensure(
         server,
         branch,

@@ -112,11 +112,13 @@ def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
             *spec.order_by,
             *(c for cols in (*spec.lookups, *spec.indexes) for c in cols),
             *([spec.scope] if spec.scope else []),
+            *(c for c in (spec.created_column, spec.updated_column) if c),
         ]
         for column in used:
             if column not in names:
                 raise DeclarationError(
                     f"{spec.name}.{column}: no such field in {spec.model.__name__}"
+                    + _DEFAULTED_HINTS.get(column, "")
                 )
         for fk in spec.foreign_keys:
             parent = tables.get(fk.table)
@@ -138,6 +140,19 @@ def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
         for check in spec.checks:
             _check_name(check.name, f"{spec.name}.{check.column}")
     _DECLARED.update({s.model: s for n, s in tables.items() if n not in TABLES})
+
+
+_DEFAULTED_HINTS = {
+    "create_time": " (TableSpec's order_by and created_column name it by default: add the "
+    "field, or pass order_by=... and created_column=None)",
+    "update_time": " (TableSpec's updated_column names it by default: add the field, or pass "
+    "updated_column=None)",
+    "project_id": " (TableSpec's scope names it by default: add the field, or pass scope=None "
+    "for an entity no project owns)",
+    "id": " (TableSpec's primary_key and order_by name it by default: add the field, or pass "
+    "primary_key=... and order_by=...)",
+}
+"""Why a declaration names a column its model lacks, when a ``TableSpec`` default named it."""
 
 
 def _check_name(name: str, owner: str) -> None:

@@ -31,6 +31,11 @@ MAX_PAGE_SIZE = 1000
 SECRET_VARIABLE = "AMPDB_PAGE_TOKEN_SECRET"
 """The environment variable holding the secret every instance of a service shares for its tokens."""
 
+_SEALED_HINT = (
+    f" (a token that seals a key opens only in the process that issued it, unless every "
+    f"instance sets {SECRET_VARIABLE} to the same secret)"
+)
+
 ISSUED_LIMIT = 4096
 """Tokens remembered with their keys; past it the memory starts over (decoding still works)."""
 
@@ -99,7 +104,10 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
         RecursionError,
         ValidationError,
     ):
-        raise ValidationError(spec.name, "page_token", "is not a token this list issued") from None
+        hint = _SEALED_HINT if _secrets(spec) else ""
+        raise ValidationError(
+            spec.name, "page_token", f"is not a token this list issued{hint}"
+        ) from None
 
 
 def check_page_size(spec: TableSpec[Any], page_size: int) -> None:
