@@ -18,10 +18,11 @@ import pytest
 from pytest_ampdb import async_database, database, errors, mock, models, types
 from pytest_ampdb.models import ENTITIES
 from pytest_ampdb.postgres import errors as postgres_errors
-from pytest_ampdb.types import TABLE_NAMES, Repositories
+from pytest_ampdb.types import TABLE_NAMES, Repositories, async_repositories
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
+README = (ROOT / "README.md").read_text()
 ERROR_MODULES = {"errors": errors, "postgres.errors": postgres_errors, "mock": mock}
 """Where the reference names the errors from (the base errors only as ``errors.``)."""
 
@@ -135,4 +136,18 @@ def test_every_error_is_listed_with_its_attributes() -> None:
 
 def test_it_says_how_to_change_a_frozen_model_and_the_readme_links_it() -> None:
     assert "dataclasses.replace(" in section("## Changing a model")
-    assert "(docs/reference.md)" in (ROOT / "README.md").read_text()
+    assert "(docs/reference.md)" in README
+
+
+def test_every_async_protocol_imports_from_types_where_the_docs_say() -> None:
+    protocols = {
+        name
+        for name, value in vars(async_repositories).items()
+        if isinstance(value, type) and re.fullmatch(r"Async\w+Repository", name)
+    }
+    named = set(re.findall(r"\bAsync\w+Repository\b", README + REFERENCE))
+    assert "AsyncApiKeyRepository" in named
+    assert named <= protocols, named - protocols  # the docs name no Protocol that is not there
+    for name in protocols:  # `from pytest_ampdb.types import AsyncApiKeyRepository`, ...
+        assert name in types.__all__, name
+        assert getattr(types, name) is getattr(async_repositories, name), name
