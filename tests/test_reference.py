@@ -16,13 +16,21 @@ from typing import Any
 import pytest
 
 from pytest_ampdb import async_database, database, errors, mock, models, types
-from pytest_ampdb.models import ENTITIES
+from pytest_ampdb.models import ENTITIES, declared, schema
 from pytest_ampdb.postgres import errors as postgres_errors
-from pytest_ampdb.types import TABLE_NAMES, Repositories
+from pytest_ampdb.repositories import bridge
+from pytest_ampdb.types import TABLE_NAMES, Repositories, async_repositories
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
-ERROR_MODULES = {"errors": errors, "postgres.errors": postgres_errors, "mock": mock}
+README = (ROOT / "README.md").read_text()
+ERROR_MODULES = {
+    "errors": errors,
+    "postgres.errors": postgres_errors,
+    "mock": mock,
+    "models.declared": declared,
+    "repositories.bridge": bridge,
+}
 """Where the reference names the errors from (the base errors only as ``errors.``)."""
 
 
@@ -124,7 +132,7 @@ def test_every_enum_value_is_listed() -> None:
 def test_every_error_is_listed_with_its_attributes() -> None:
     rows = section("## Errors").splitlines()
     classes = error_classes()
-    assert len(classes) >= 9
+    assert len(classes) >= 11
     for qualified, cls in classes:
         row = next((r for r in rows if r.startswith(f"| `{qualified}` |")), None)
         assert row is not None, qualified
@@ -135,4 +143,49 @@ def test_every_error_is_listed_with_its_attributes() -> None:
 
 def test_it_says_how_to_change_a_frozen_model_and_the_readme_links_it() -> None:
     assert "dataclasses.replace(" in section("## Changing a model")
-    assert "(docs/reference.md)" in (ROOT / "README.md").read_text()
+    assert "(docs/reference.md)" in README
+
+
+def test_every_async_protocol_imports_from_types_where_the_docs_say() -> None:
+    protocols = {
+        name
+        for name, value in vars(async_repositories).items()
+        if isinstance(value, type) and re.fullmatch(r"Async\w+Repository", name)
+    }
+    named = set(re.findall(r"\bAsync\w+Repository\b", README + REFERENCE))
+    assert "AsyncApiKeyRepository" in named
+    assert named <= protocols, named - protocols  # the docs name no Protocol that is not there
+    for name in protocols:  # `from pytest_ampdb.types import AsyncApiKeyRepository`, ...
+        assert name in types.__all__, name
+        assert getattr(types, name) is getattr(async_repositories, name), name
+
+
+class _Named:
+    """A default shown by its name in a signature (``base=TABLES``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def test_the_declaration_api_is_listed_with_its_signatures() -> None:
+    listed = section("## Declaring a schema")
+    rows = listed.splitlines()
+    for field in dataclasses.fields(schema.TableSpec):
+        assert any(r.startswith(f"| `{field.name}` | {cell(str(field.type))} |") for r in rows), (
+            field.name
+        )
+    for cls in (schema.UniqueKey, schema.ForeignKey, schema.Check):
+        line = signature_line(cls.__name__, cls, None).removesuffix(" -> None")
+        assert f"\n{line}\n" in listed, line
+    extend = inspect.signature(declared.extend)
+    base = extend.parameters["base"].replace(default=_Named("TABLES"))  # not the tables' repr
+    extend = extend.replace(parameters=[*list(extend.parameters.values())[:-1], base])
+    line = f"extend{extend}".replace("'", "")
+    assert f"`{line}`" in " ".join(listed.split()), line
+    for member in schema.OnDelete:
+        assert f"OnDelete.{member.name}" in listed, member
+    for name in ("`TABLES`", "`FACTORIES`", "`DeclarationError`"):
+        assert name in listed, name

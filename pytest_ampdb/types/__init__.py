@@ -1,5 +1,21 @@
-"""Repository interfaces (one Protocol per entity), ``Page`` and the ``Repositories`` bundle."""
+"""Repository interfaces (one Protocol per entity, and its async twin), ``Page`` and the bundles."""
 
+from pytest_ampdb.types.async_repositories import (
+    AsyncApiKeyRepository,
+    AsyncConnectionRepository,
+    AsyncDestinationRepository,
+    AsyncInstallationRepository,
+    AsyncIntegrationRepository,
+    AsyncJwtKeyRepository,
+    AsyncOperationRepository,
+    AsyncOrganizationRepository,
+    AsyncProjectRepository,
+    AsyncProjectScopedRepository,
+    AsyncProviderAppRepository,
+    AsyncReadStateRepository,
+    AsyncRevisionRepository,
+    AsyncUnscopedRepository,
+)
 from pytest_ampdb.types.bundle import TABLE_NAMES, AsyncRepositories, Repositories
 from pytest_ampdb.types.page import Page
 from pytest_ampdb.types.repositories import (
@@ -22,7 +38,21 @@ from pytest_ampdb.types.repositories import (
 __all__ = [
     "TABLE_NAMES",
     "ApiKeyRepository",
+    "AsyncApiKeyRepository",
+    "AsyncConnectionRepository",
+    "AsyncDestinationRepository",
+    "AsyncInstallationRepository",
+    "AsyncIntegrationRepository",
+    "AsyncJwtKeyRepository",
+    "AsyncOperationRepository",
+    "AsyncOrganizationRepository",
+    "AsyncProjectRepository",
+    "AsyncProjectScopedRepository",
+    "AsyncProviderAppRepository",
+    "AsyncReadStateRepository",
     "AsyncRepositories",
+    "AsyncRevisionRepository",
+    "AsyncUnscopedRepository",
     "ConnectionRepository",
     "DestinationRepository",
     "InstallationRepository",
