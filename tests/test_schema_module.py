@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -20,31 +21,26 @@ print(sorted(schema_tables("shop_schema")) == sorted(__import__("pytest_ampdb.mo
 """
 
 
+def python(*args: str, cwd: Path, env: dict[str, str] | None = None) -> CompletedProcess[str]:
+    """A fresh interpreter (a console script, a service) run in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
 def test_the_ampdb_command_finds_the_schema_module_in_the_projects_folder(
     tmp_path: Path,
 ) -> None:
     """``ampdb migrate diff --schema shop_schema`` is run from the project's folder, which is
     not on the console script's path (``-P``: as a console script starts)."""
     (tmp_path / "shop_schema.py").write_text("from pytest_ampdb.models.tables import TABLES\n")
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", FIND],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = python("-P", "-c", FIND, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
 
 
 def test_a_module_that_is_not_in_the_folder_is_still_not_found(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", FIND],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = python("-P", "-c", FIND, cwd=tmp_path)
     assert done.returncode == 1
     assert "schema module shop_schema: cannot be imported (No module named 'shop_schema')" in (
         done.stderr
@@ -84,14 +80,7 @@ def test_a_service_in_memory_gets_its_own_seeds(tmp_path: Path) -> None:
         "AMPDB_SEEDS": str(billing / "seed"),
         "PYTHONPATH": str(billing),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", SERVICE],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = python("-c", SERVICE, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1200]"
 
