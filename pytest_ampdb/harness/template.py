@@ -32,7 +32,7 @@ from psycopg import sql
 
 import pytest_ampdb
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.harness.provisioning.connect import connect
+from pytest_ampdb.harness.provisioning.connect import no_answer
 from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.logs import timed
 from pytest_ampdb.ownership import (
@@ -176,8 +176,9 @@ def _ensure(
         create_marked(conn, building, f"{BUILDING} {digest}", template=source)
         try:
             build(server.dsn(building))
-        except BaseException:
-            drop_owned(conn, building, (BUILDING,))
+        except BaseException as exc:
+            if no_answer(exc) is None:  # a drop would wait on the frozen backend: see _clear
+                drop_owned(conn, building, (BUILDING,))
             raise
         conn.execute(
             sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
@@ -335,8 +336,9 @@ def drop_run_database(conn: psycopg.Connection[Any], name: str) -> bool:
 
 
 def admin(server: Server) -> psycopg.Connection[Any]:
-    """An autocommit connection to the server's maintenance database."""
-    return connect(server.admin_dsn, autocommit=True)
+    """An autocommit connection to the server's maintenance database, bounded by its
+    ``answer_timeout`` (waiting for another run's build lock polls: each poll is bounded)."""
+    return server.connect(autocommit=True)
 
 
 def drop_run_databases(server: Server, run_id: str) -> list[str]:

@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .conftest import (
     Run,
     containers_of,
     mute_listener,
+    plugin_databases,
     require_binaries,
     require_docker,
     run_ampdb,
@@ -299,3 +301,142 @@ def test_a_lock_held_past_the_timeout_fails_that_test_alone(
     assert "ServerTimeoutError" in line, line
     assert "canceling statement due to" in line, line
     assert "1 failed, 1 passed" in result.stdout, result.describe()
+
+
+# ------------------------------------------------------------------------ frozen while provisioned
+
+FREEZE_BUILD = """
+import os, pathlib, signal, time
+import psycopg
+
+HERE = pathlib.Path(__file__).parent
+
+def pytest_ampdb_seed(repos):
+    # the first run freezes the backend building the template, then calls it; later runs build
+    if (HERE / "frozen").exists():
+        return
+    with psycopg.connect({admin!r}, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\\\\_tpl\\\\_%\\\\_build'"
+        ).fetchall()
+    pids = [int(pid) for (pid,) in rows]
+    (HERE / "frozen").write_text(" ".join(map(str, pids)) + "\\n" + repr(time.time()))
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    repos.projects.list()
+"""
+
+
+def _build_databases(dsn: str) -> list[str]:
+    """Half-built templates on the server."""
+    return [name for name in plugin_databases(dsn) if name.endswith("_build")]
+
+
+def _assert_one_line_naming(result: Run, server: str, *hidden: str) -> None:
+    """The run ended before its first test with one line naming the frozen server."""
+    assert not result.timed_out, result.describe()
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    (line,) = result.error_lines("ERROR: pytest-ampdb:")
+    assert server in line, line
+    assert f"no answer from the server within {TIMEOUT:g} s" in line, line
+    for raw in ("Traceback", "psycopg.", "INTERNALERROR", *hidden):
+        assert raw not in result.output, result.describe()
+
+
+@pytest.mark.postgres
+def test_a_backend_frozen_during_the_template_build_ends_the_run_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """The build's backend is SIGSTOPped from a seed hook: the run ends with one line within
+    about ``--ampdb-timeout``; resumed, the next run clears the half-built template and passes."""
+    password = "never-shown-pw"  # trust auth: accepted and ignored, never printed
+    dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
+    write(project / "conftest.py", FREEZE_BUILD.format(admin=cluster.tcp_dsn()))
+    write(project / "test_suite.py", SMOKE)
+    frozen: list[int] = []
+    try:
+        result = run_pytest(
+            project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-timeout={TIMEOUT:g}"
+        )
+        pids, at = (project / "frozen").read_text().splitlines()
+        frozen = [int(pid) for pid in pids.split()]
+    finally:
+        _signal_all(frozen, signal.SIGCONT)
+    elapsed = time.time() - float(at)
+    figure("template build's backend SIGSTOPped: time to the run's one line", elapsed)
+    assert frozen, "the seed hook found no backend building the template"
+    _assert_one_line_naming(result, f"127.0.0.1:{cluster.port}", password)
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+    assert _build_databases(cluster.tcp_dsn()), "the half-built template is the next run's"
+
+    recover = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
+    figure("template build frozen: resumed, next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert _build_databases(cluster.tcp_dsn()) == []
+
+
+HOLD_BUILD = """
+import pathlib, time
+
+HERE = pathlib.Path(__file__).parent
+
+def pytest_ampdb_seed(repos):
+    # the first run holds the build lock until told to go; later runs build at once
+    if (HERE / "building").exists():
+        return
+    (HERE / "building").write_text("x")
+    deadline = time.monotonic() + 60
+    while not (HERE / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
+
+
+def _polling_for_the_build_lock(dsn: str) -> bool:
+    """Whether a session (the second run's) is polling for a build lock right now."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND query LIKE '%pg_try_advisory_lock%'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_while_a_run_waits_for_the_build_lock_ends_it_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """One run builds the template (held in its seed hook), a second polls for the build lock;
+    the whole cluster is SIGSTOPped: the second run's poll gives up within about
+    ``--ampdb-timeout`` with one line. Resumed, the next run passes."""
+    dsn = cluster.tcp_dsn()
+    write(project / "conftest.py", HOLD_BUILD)
+    write(project / "test_suite.py", SMOKE)
+    run = [*PYTEST_ARGS, "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-timeout={TIMEOUT:g}"]
+    builder = Child(run, project)
+    waiter: Child | None = None
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    try:
+        assert wait_for(project / "building", 60, builder), builder.wait(5).describe()
+        waiter = Child(run, project)
+        polling = stopwatch()
+        while not _polling_for_the_build_lock(dsn):
+            assert waiter.proc.poll() is None, waiter.wait(5).describe()
+            assert polling() < 60, "the second run never polled for the build lock"
+            time.sleep(0.1)
+        resume = _sigstop(_cluster_pids(cluster))
+        since = stopwatch()
+        result = waiter.wait(60)
+        elapsed = since()
+    finally:
+        builder.kill()
+        if waiter is not None:
+            waiter.kill()
+        resume()
+    figure("cluster SIGSTOPped while waiting for the build lock: time to the one line", elapsed)
+    _assert_one_line_naming(result, f"127.0.0.1:{cluster.port}")
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+
+    (project / "go").write_text("x")
+    recover = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
+    figure("cluster frozen during the build lock wait: resumed, next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()

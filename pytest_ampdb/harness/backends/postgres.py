@@ -33,7 +33,12 @@ from pytest_ampdb.harness.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect
+from pytest_ampdb.harness.provisioning.connect import (
+    NoAnswerError,
+    ServerBusyError,
+    connect,
+    no_answer,
+)
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.request import ServerRequest
 from pytest_ampdb.harness.provisioning.select import obtain_server
@@ -92,7 +97,11 @@ def provision(
 ) -> tuple[Provisioned, Server, tpl.Template | None]:
     """Obtain the server and make sure the template for these migrations and seeds is ready
     (or, when the server source prepared a database to use in place, take that one)."""
-    on_create = (lambda dsn: _load_seeds(dsn, context)) if seeds is not None else None
+    on_create = (
+        (lambda dsn: _load_seeds(dsn, context, timeout=settings.timeout))
+        if seeds is not None
+        else None
+    )
     run_id = secrets.token_hex(3)  # the run's lease: on its databases and a server it starts
     request = ServerRequest.of(
         settings, context.project_root, seeds=seeds, on_create=on_create, lease=run_id
@@ -109,20 +118,22 @@ def provision(
         digest = tpl.fingerprint(directory, seed_files, extra)
 
         def build(dsn: str) -> None:
-            migrations.apply(dsn, directory)
-            with psycopg.connect(dsn) as conn:  # the template has the declared schema
-                difference = check_database(conn, tables)
+            with server.connect(dsn) as conn:  # bounded: the data layer takes it idle
+                migrations.apply(conn, directory)
+                difference = check_database(conn, tables)  # the template has the declared schema
             if difference:
                 raise AmpdbError(
                     f"{directory}: the migrations do not build the declared schema: "
                     f"{difference}; {snapshot.remake_hint(directory, settings.schema)}"
                 )
             if seeds is not None:
-                _load_seeds(dsn, context, seeds, tables)
+                _load_seeds(dsn, context, seeds, tables, timeout=server.answer_timeout)
 
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
-    except BaseException:
+    except BaseException as exc:
         server.close()
+        if (frozen := no_answer(exc)) is not None:
+            raise _no_answer(server, frozen) from None
         raise
     try:  # on the connection that holds the template in use: no second admin connection
         template.lease(run_id)
@@ -146,10 +157,23 @@ def provision(
             run_id=run_id,
             untouched=tuple(swept.untouched),
         )
-    except BaseException:
-        release_provisioned(settings, template, server, project=project_key(context.project_root))
+    except BaseException as exc:
+        frozen = no_answer(exc)  # then only let go: every further call would wait out the bound
+        lost = None if frozen is None else str(_no_answer(server, frozen))
+        project = project_key(context.project_root)
+        release_provisioned(settings, template, server, lost=lost, project=project)
+        if lost is not None:
+            raise ProvisioningError(lost) from None
         raise
     return provisioned, server, template
+
+
+def _no_answer(server: Server, exc: NoAnswerError) -> ProvisioningError:
+    """One line for a server that froze while the run was provisioned, naming it."""
+    return ProvisioningError(
+        f"{server.description} stopped answering while the run was provisioned: {exc}; "
+        "the next run clears what this one left"
+    )
 
 
 def _in_place(server: Server, database: InPlace, run_id: str) -> Provisioned:
@@ -182,9 +206,12 @@ def _load_seeds(
     context: BackendContext,
     seeds: SeedSet | None = None,
     tables: Mapping[str, TableSpec[Any]] = TABLES,
+    *,
+    timeout: float | None = None,
 ) -> None:
-    """Load ``seeds`` (when given) and the ``pytest_ampdb_seed`` hooks' rows, in one commit."""
-    with connect(dsn) as conn:
+    """Load ``seeds`` (when given) and the ``pytest_ampdb_seed`` hooks' rows, in one commit;
+    every call bounded by ``timeout`` (``--ampdb-timeout``)."""
+    with connect(dsn, answer_timeout=timeout) as conn:
         if seeds is not None:
             load_into_postgres(conn, seeds)
         context.seed_hook(repositories_over(conn, tables=tables))
@@ -383,7 +410,7 @@ def _within_budget(
     """``provisioned`` with the clones ahead the server has room for, and a note if it has too
     few connections for the run (a failed check is no reason to stop: the tests will say)."""
     try:
-        with connect(server.admin_dsn, autocommit=True) as conn:
+        with server.connect(autocommit=True) as conn:
             found = budget.plan(conn, settings.isolation, context.processes)
     except (psycopg.Error, ProvisioningError):
         return provisioned

@@ -35,6 +35,15 @@ class NoAnswerError(psycopg.OperationalError):
     """The server took the connection but did not answer a call in time (frozen, paused)."""
 
 
+def no_answer(exc: BaseException) -> NoAnswerError | None:
+    """The ``NoAnswerError`` behind ``exc``, if any: a later call on the connection it closed
+    (a rollback while the error unwinds) raises "the connection is closed" in its place."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, NoAnswerError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
 class BoundedConnection(psycopg.Connection[Any]):
     """A connection whose every wait on the server ends after ``answer_timeout`` seconds.
 
@@ -64,9 +73,10 @@ def connect(
 ) -> psycopg.Connection[Any]:
     """``psycopg.connect`` with a bounded wait and a one-line error naming the server.
 
-    ``answer_timeout``: also bound every later call on the connection (``BoundedConnection``).
+    ``answer_timeout``: also bound every later call on the connection (``BoundedConnection``),
+    and the connect itself by ``connect_timeout(answer_timeout)`` unless told otherwise.
     """
-    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    kwargs.setdefault("connect_timeout", connect_timeout(answer_timeout))
     try:
         conn = BoundedConnection.connect(dsn, **kwargs)
     except psycopg.ProgrammingError:  # libpq cannot parse it; its message quotes the DSN

@@ -23,7 +23,8 @@ class ServerRequest:
     project_root: Path = field(default_factory=Path.cwd)
     major: int = 15
     timeout: float | None = None
-    """``--ampdb-timeout``: bounds the connect timeout to an existing server."""
+    """``--ampdb-timeout``: bounds the connect timeout to an existing server and every call on
+    the server while the run is provisioned (``Server.answer_timeout``)."""
     branch: str | None = None
     """``--ampdb-branch``: whose preview (default: the CI's branch variables, else git)."""
     migrations: Path | None = None

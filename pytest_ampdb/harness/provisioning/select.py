@@ -75,6 +75,7 @@ def obtain_server(request: ServerRequest, environ: Mapping[str, str] | None = No
     with timed(LOGGER, "server", level=logging.INFO) as outcome:
         selection = select_source(request, environ)
         server = _SOURCES[selection.source](request, selection)
+        server.answer_timeout = request.timeout
         try:
             check_version(server, request.major)
         except BaseException:

@@ -11,7 +11,11 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import psycopg
+
+from pytest_ampdb.harness.provisioning.connect import connect
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.urls import Dsn, dbname_of, with_dbname
 
@@ -47,6 +51,8 @@ class Server:
     """The database the source prepared (``preview``); None: the run builds a template."""
     release: Callable[[], None] = field(default=lambda: None, repr=False)
     """Stops or removes the server, or leaves it for the next run (``--ampdb-reuse``)."""
+    answer_timeout: float | None = None
+    """``--ampdb-timeout``: the longest any call of the plugin on it waits (None: unbounded)."""
 
     def __post_init__(self) -> None:
         self.admin_dsn = Dsn(self.admin_dsn)  # its repr (in tracebacks, -l) hides the password
@@ -54,6 +60,12 @@ class Server:
     def dsn(self, dbname: str) -> Dsn:
         """The admin URL pointed at another database of the same server."""
         return with_dbname(self.admin_dsn, dbname)
+
+    def connect(self, dsn: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+        """A connection to the maintenance database (or ``dsn``, one of the server's) whose
+        every call is bounded by ``answer_timeout``: a server that freezes while the run is
+        provisioned ends it with ``NoAnswerError`` instead of a hang."""
+        return connect(dsn or self.admin_dsn, answer_timeout=self.answer_timeout, **kwargs)
 
     @property
     def dbname(self) -> str:
