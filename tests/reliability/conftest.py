@@ -353,6 +353,19 @@ def fingerprint(server: str, names: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and everything forked below it, parents before children. A whole PostgreSQL
+    cluster is its postmaster's tree, not its process group: each backend calls setsid()."""
+    pids, i = [root], 0
+    while i < len(pids):
+        pid = pids[i]
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+            pids += [int(child) for child in children.split()]
+        i += 1
+    return pids
+
+
 def clusters_of(pid: int) -> list[dict[str, Any]]:
     """State files of throwaway local clusters a process (by pid) started and left."""
     places = {default_base_dir(), Path(tempfile.gettempdir())}
