@@ -20,6 +20,7 @@ import pytest
 from psycopg import sql
 
 from pytest_ampdb.harness import template as tpl
+from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.ownership import birth_oid
 from pytest_ampdb.paths import migrations_dir
 from pytest_ampdb.preview.naming import database_name
@@ -35,6 +36,7 @@ from .conftest import (
     fingerprint,
     outcome_counts,
     plugin_databases,
+    require_binaries,
     run_ampdb,
     run_pytest,
     user_database,
@@ -164,9 +166,22 @@ def _born_ours(server: str, name: str) -> None:
         )
 
 
+@pytest.fixture
+def own_server() -> Iterator[str]:
+    """A server of the test's own (a fresh local cluster), as a user's existing server.
+
+    This test failed twice in CI's whole run on the shared session cluster ("the connection is
+    closed" while building the template) and never alone or in a partial run; until that is
+    understood it runs where no earlier test left anything."""
+    require_binaries()
+    with LocalCluster.start(major=15) as started:
+        yield started.dsn("postgres")
+
+
 def test_what_a_kill_before_the_mark_leaves_is_ours_and_rebuilt(
-    project: Path, server: str, figure: Figures
+    project: Path, own_server: str, figure: Figures
 ) -> None:
+    server = own_server
     build = _template_name() + "_build"
     preview = database_name("feature/killed")
     _born_ours(server, build)

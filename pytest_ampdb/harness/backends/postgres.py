@@ -398,8 +398,12 @@ def _refused(exc: psycopg.Error, settings: Settings) -> ProvisioningError:
     """One line for a server that refused to make the template: what it said, what to do."""
     where = f" at {redact_url(settings.dsn)}" if settings.dsn else ""
     hint = _HINTS.get(exc.sqlstate or "", "")
+    said = reason(exc)
+    earlier = exc.__context__
+    if isinstance(earlier, psycopg.Error) and reason(earlier) != said:
+        said += f" (after: {reason(earlier)})"  # a closed connection hides what closed it
     return ProvisioningError(
-        f"the PostgreSQL server{where} refused to build the test databases: {reason(exc)}"
+        f"the PostgreSQL server{where} refused to build the test databases: {said}"
         + (f"; {hint}" if hint else "")
     )
 
