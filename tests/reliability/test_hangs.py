@@ -32,6 +32,7 @@ from .conftest import (
     containers_of,
     mute_listener,
     plugin_databases,
+    process_tree,
     require_binaries,
     require_docker,
     run_ampdb,
@@ -62,16 +63,8 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def _cluster_pids(cluster: LocalCluster) -> list[int]:
-    """The cluster's processes, parents before children: what it was started as and everything
-    forked below it (postmaster, backends, background workers)."""
-    pids, i = [cluster.pid], 0
-    while i < len(pids):
-        pid = pids[i]
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-            pids += [int(child) for child in children.split()]
-        i += 1
-    return pids
+    """The cluster's processes, parents before children (postmaster, backends, workers)."""
+    return process_tree(cluster.pid)
 
 
 def _run_backends(dsn: str) -> list[int]:
