@@ -46,6 +46,22 @@ def test_a_token_gives_the_same_page_whether_remembered_or_decoded_in_full(
         assert all(item.key not in shown for item in first.items)
 
 
+def test_a_token_holding_its_time_as_iso_text_is_still_followed(mem: Repositories) -> None:
+    # tokens made before instants were written as microseconds since 1970 carried ISO text
+    builder = Builder(mem)
+    pid = builder.project().id
+    for _ in range(3):
+        builder.connection(project_id=pid)
+    first = mem.connections.list(pid, page_size=1)
+    last = first.items[0]
+    older = json.dumps([last.create_time.isoformat(), last.id])
+    token = base64.urlsafe_b64encode(older.encode()).decode()
+    assert token != first.next_page_token
+    following = mem.connections.list(pid, page_size=1, page_token=token)
+    assert following == mem.connections.list(pid, page_size=1, page_token=first.next_page_token)
+    assert following.items != first.items
+
+
 def test_a_token_never_issued_is_refused(mem: Repositories) -> None:
     builder = Builder(mem)
     pid = builder.project().id

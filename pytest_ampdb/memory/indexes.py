@@ -179,13 +179,25 @@ class Ordered:
         rest: Mapping[str, object] | None,
     ) -> list[Row]:
         """Up to ``limit`` stored rows whose filter columns equal ``values`` (and ``rest``),
-        in list order, after the list-order key ``after``.
+        in list order, after the list-order key ``after``."""
+        return [rows[pk] for pk in self.keys(values, after, limit, rows, rest)]
+
+    def keys(
+        self,
+        values: Key,
+        after: Sequence[object] | None,
+        limit: int | None,
+        rows: Mapping[object, Row],
+        rest: Mapping[str, object] | None,
+    ) -> list[object]:
+        """The primary keys of ``rows``'s answer, which reads no row unless ``rest`` is given
+        (at scale every row read is a cache miss).
 
         This is ``SortedList.irange`` without its slicing machinery (three times its cost for a
         page): bisect the sublists' maxima, then the sublist, then walk on. It reads
         ``_maxes``/``_lists``, the two lists every sortedcontainers 2.x ``SortedList`` is made of.
         """
-        out: list[Row] = []
+        out: list[object] = []
         entries = self.groups.get(values)
         if entries is None or (limit is not None and limit <= 0):
             return out
@@ -201,18 +213,17 @@ class Ordered:
             if at == len(maxes):
                 return out
             first = bisect_right(lists[at], start)
-        live, pk_at = self.live, self.pk_at
+        live, pk_at = self.live if self.stale else None, self.pk_at  # no tombstones: no check
         for k in range(at, len(lists)):
             sub = lists[k]
             for i in range(first, len(sub)):
                 entry = sub[i]
                 pk = entry[pk_at]
-                if live.get(pk) is not entry:  # a tombstone
+                if live is not None and live.get(pk) is not entry:  # a tombstone
                     continue
-                row = rows[pk]
-                if rest and not matches(row, rest):
+                if rest and not matches(rows[pk], rest):
                     continue
-                out.append(row)
+                out.append(pk)
                 if len(out) == limit:
                     return out
             first = 0
@@ -407,6 +418,19 @@ class Table:
         values = ordered.values(where)
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         return ordered.rows(values, after, limit, self.rows, rest)
+
+    def find_keys(
+        self, where: Mapping[str, object], *, after: Sequence[object] | None, limit: int
+    ) -> list[object] | None:
+        """The primary keys of ``find``'s rows when a list-order index answers ``where``
+        (reading no row), else None."""
+        plan = self.plan(tuple(where))
+        ordered = plan.ordered
+        if ordered is None or plan.unique is not None:
+            return None
+        values = ordered.values(where)
+        rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
+        return ordered.keys(values, after, limit, self.rows, rest)
 
     def referencing(self, column: str, value: object) -> list[Row]:
         """The rows whose reference ``column`` holds ``value``, in no particular order."""

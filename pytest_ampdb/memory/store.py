@@ -73,6 +73,9 @@ class MemoryStore:
                 link.leaf = not self._cascades[link.name]
         self._keys = {name: spec.primary_key for name, spec in specs.items()}
         self._guards = {n: [c for c in cs if not c.cascades] for n, cs in self._children.items()}
+        self._guarded = {n: any(self._guards[t] for t in self._reachable(n)) for n in specs}
+        """Per table, whether a delete there can reach a row that another row guards (refusing
+        the delete or set to null), so ``_check_dependents`` has something to check."""
         self._models: dict[str, dict[TableSpec[Any], dict[object, tuple[Row, Any]]]] = {
             name: {} for name in specs
         }
@@ -164,6 +167,42 @@ class MemoryStore:
                 return found
             return [self._out(table, r) for r in found]
 
+    def page(
+        self,
+        spec: TableSpec[M],
+        where: Mapping[str, object],
+        *,
+        after: Sequence[object] | None,
+        size: int,
+    ) -> tuple[list[M], Row | None]:
+        """``select``'s first ``size`` rows as models, and the last of them when more follow
+        (a ``repositories.Engine`` may offer this). A kept model is found by its row's key and
+        handed out without reading the row: at scale each row read is a cache miss, which is
+        most of a page's cost once other work has run between two pages."""
+        with self._lock:
+            table = self._tables[spec.name]
+            keys = table.find_keys(where, after=after, limit=size + 1)
+            if keys is None:
+                rows = table.find(where, after=after, limit=size + 1)
+                build = self.models(spec)
+                last = rows[size - 1] if len(rows) > size else None
+                return [build(self._out(table, row)) for row in rows[:size]], last
+            stored = table.rows
+            built: dict[object, tuple[Row, M]] = self._models[spec.name].setdefault(spec, {})
+            items: list[M] = []
+            for pk in keys[:size]:
+                row = stored[pk]
+                cached = built.get(pk)
+                if cached is not None and cached[0] is row:  # kept: a row with no documents
+                    items.append(cached[1])
+                    continue
+                out = self._out(table, row)
+                made = spec.to_model(out)
+                if out is row:
+                    built[pk] = (row, made)
+                items.append(made)
+            return items, stored[keys[size - 1]] if len(keys) > size else None
+
     def update(
         self,
         spec: TableSpec[Any],
@@ -200,8 +239,7 @@ class MemoryStore:
         with self._lock:
             table = self._tables[spec.name]
             doomed = self._cascade(spec.name, table.find(where))
-            guarded = any(self._guards[name] for name in doomed)
-            nulls = self._check_dependents(doomed) if guarded else {}
+            nulls = self._check_dependents(doomed) if self._guarded[spec.name] else {}
             for name, rows in doomed.items():
                 if self._base is not None:
                     for pk, row in rows.items():
@@ -315,9 +353,17 @@ class MemoryStore:
             return
         group[pk] = row
         for child in self._cascades[name]:  # ``Link.referencing``, inlined
-            found = child.candidates(pk)
-            if not found:
-                continue
+            index = child.index
+            if index is None:
+                found = child.table.referencing(child.column, pk)
+                if not found:
+                    continue
+            else:  # ``Referrers.rows``, inlined: most parents have no referrer, or one
+                held = index.get(pk)
+                if held is None:
+                    continue
+                stored = child.table.rows
+                found = [stored[k] for k in held] if type(held) is dict else [stored[held]]
             scope = child.scope
             project = None if scope is None else row[scope]
             for each in found:
@@ -330,6 +376,16 @@ class MemoryStore:
                 if into is None:
                     into = doomed[child.name] = {}
                 into[each[child.primary_key]] = each
+
+    def _reachable(self, name: str) -> set[str]:
+        """Table ``name`` and every table its ON DELETE CASCADE references lead to."""
+        reached, todo = {name}, [name]
+        while todo:
+            for link in self._cascades[todo.pop()]:
+                if link.name not in reached:
+                    reached.add(link.name)
+                    todo.append(link.name)
+        return reached
 
     def _check_dependents(
         self, doomed: Mapping[str, Mapping[object, Row]]

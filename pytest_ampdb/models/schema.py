@@ -276,9 +276,23 @@ def coerce(table: str, column: Column, value: Any) -> Any:
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+KNOWN_UUIDS_LIMIT = 16_384
+"""Canonical UUID texts remembered as checked; past it the memory starts over."""
+
+_known_uuids: set[str] = set()
+"""UUID texts already found canonical: an id is checked on every call naming it (each lookup,
+each write of a row referencing it), and a set lookup is a sixth of the pattern match's cost."""
+
+
 def _uuid(column: Column, value: Any) -> str:
-    if type(value) is str and _CANONICAL_UUID.fullmatch(value):  # already the stored form
-        return value
+    if type(value) is str:  # already the stored form?
+        if value in _known_uuids:
+            return value
+        if _CANONICAL_UUID.fullmatch(value):
+            if len(_known_uuids) >= KNOWN_UUIDS_LIMIT:
+                _known_uuids.clear()
+            _known_uuids.add(value)
+            return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):

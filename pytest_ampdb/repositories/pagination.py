@@ -19,12 +19,15 @@ import binascii
 import functools
 import json
 import os
-from datetime import datetime
+from binascii import b2a_base64
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from pytest_ampdb.errors import ValidationError
-from pytest_ampdb.models.schema import Row, TableSpec
+from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.models.schema import BEYOND_9999, Row, TableSpec
 
 MAX_PAGE_SIZE = 1000
 
@@ -40,6 +43,8 @@ ISSUED_LIMIT = 4096
 """Tokens remembered with their keys; past it the memory starts over (decoding still works)."""
 
 _issued: dict[tuple[TableSpec[Any], str], tuple[object, ...]] = {}
+
+_writers: dict[TableSpec[Any], Callable[[tuple[object, ...]], str]] = {}
 
 
 if TYPE_CHECKING:
@@ -67,16 +72,14 @@ def _sealer() -> AESSIV:
 
 def encode(spec: TableSpec[Any], row: Row) -> str:
     """The token for the page that starts after ``row``."""
-    secrets = _secrets(spec)
-    key = [
-        _seal(spec, name, row[name]) if name in secrets else _plain(row[name])
-        for name in spec.order_by
-    ]
-    text = "[" + ",".join([_json(value) for value in key]) + "]"
-    token = base64.urlsafe_b64encode(text.encode()).decode()
+    key = tuple([row[name] for name in spec.order_by])
+    write = _writers.get(spec)
+    if write is None:
+        write = _writers[spec] = _writer_for(spec)
+    token = b2a_base64(write(key).encode(), newline=False).translate(_URLSAFE).decode()
     if len(_issued) >= ISSUED_LIMIT:
         _issued.clear()
-    _issued[spec, token] = tuple([row[name] for name in spec.order_by])
+    _issued[spec, token] = key
     return token
 
 
@@ -94,11 +97,12 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
             raise ValueError("wrong shape")
         secrets = _secrets(spec)
         return tuple(
-            spec.stored(name, _open(spec, name, value) if name in secrets else value)
+            spec.stored(name, _read(spec, name, value, secrets))
             for name, value in zip(spec.order_by, key, strict=True)
         )
     except (
         ValueError,
+        OverflowError,
         binascii.Error,
         UnicodeDecodeError,
         RecursionError,
@@ -139,10 +143,58 @@ def _open(spec: TableSpec[Any], column: str, value: object) -> str:
         raise ValueError("not sealed under this process's key") from None
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+def _writer_for(spec: TableSpec[Any]) -> Callable[[tuple[object, ...]], str]:
+    """How a list-order key is written as a token's JSON array, each column by its kind (worked
+    out once per table: a token is made for every page but the last)."""
+    secrets = _secrets(spec)
+    writers: list[Callable[[Any], str]] = []
+    for name in spec.order_by:
+        kind = spec.column_map[name].kind
+        if name in secrets:
+            writers.append(functools.partial(_sealed, spec, name))
+        elif kind is Kind.TIMESTAMPTZ:
+            writers.append(_instant)
+        elif kind is Kind.UUID:
+            writers.append(_canonical)
+        else:
+            writers.append(_json)
+    if len(writers) == 2:  # the common (create_time, id): no loop
+        first, second = writers
+        return lambda key: "[" + first(key[0]) + "," + second(key[1]) + "]"
+    return lambda key: "[" + ",".join([w(v) for w, v in zip(writers, key, strict=True)]) + "]"
+
+
+def _read(spec: TableSpec[Any], name: str, value: object, secrets: frozenset[str]) -> object:
+    """A token's JSON value for list-order column ``name``, ready for ``spec.stored``."""
+    if name in secrets:
+        return _open(spec, name, value)
+    if type(value) is int and spec.column_map[name].kind is Kind.TIMESTAMPTZ:
+        try:
+            return _EPOCH + timedelta(microseconds=value)
+        except OverflowError:  # past 9999 in UTC: held as ``BEYOND_9999`` holds it
+            return _EPOCH_WEST + timedelta(microseconds=value)
+    return value  # (an instant as ISO text: a token issued before instants were numbers)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_WEST = _EPOCH.astimezone(BEYOND_9999)
+_MICROSECOND = timedelta(microseconds=1)
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _instant(value: datetime) -> str:
+    """A stored time as whole microseconds since 1970 UTC: exact, and a fifth of ``isoformat``'s
+    cost."""
+    return str((value - _EPOCH) // _MICROSECOND)
+
+
+def _canonical(value: str) -> str:
+    """A stored UUID: canonical lowercase text, nothing in it to escape."""
+    return '"' + value + '"'
+
+
+def _sealed(spec: TableSpec[Any], column: str, value: str) -> str:
+    return '"' + _seal(spec, column, value) + '"'
 
 
 def _json(value: Any) -> str:

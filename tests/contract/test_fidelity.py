@@ -21,6 +21,7 @@ from pytest_ampdb.errors import NotFoundError, ValidationError
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import BEYOND_9999, MAX_JSON_DEPTH
 from pytest_ampdb.models.tables import MAX_INDEXED_TEXT, TABLES
+from pytest_ampdb.repositories import pagination
 from pytest_ampdb.types import Repositories
 
 from .builders import Builder, get, key_of, list_all
@@ -178,6 +179,45 @@ def test_a_time_past_9999_in_utc_is_stored_as_the_same_instant(
     assert [d.id for d in listed] == [second.id, first.id]
     normal = build.destination(create_time=datetime(2026, 1, 1, tzinfo=UTC))
     assert get(repos, "destinations", normal).create_time.tzinfo is UTC
+
+
+def test_a_token_decoded_in_full_continues_after_times_past_9999_and_before_1970(
+    build: Builder, repos: Repositories
+) -> None:
+    pid = build.project().id
+    times = [
+        datetime(9999, 12, 31, 23, 30, 15, 250000, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(9999, 12, 31, 23, 30, 15, 250001, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1, 1, 2, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+    ]
+    made = sorted(
+        (build.destination(project_id=pid, create_time=at) for at in times),
+        key=lambda d: (d.create_time, d.id),
+    )
+    seen, token = [], None
+    while True:
+        pagination._issued.clear()  # as in another instance of the service: decoded in full
+        page = repos.destinations.list(pid, page_size=1, page_token=token)
+        seen += [d.id for d in page.items]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert seen == [d.id for d in made]
+
+
+def test_a_token_naming_an_instant_no_time_can_hold_is_a_validation_error(
+    build: Builder, repos: Repositories
+) -> None:
+    pid = build.destination().project_id
+    for micros in (10**20, -(10**20)):
+        forged = base64.urlsafe_b64encode(
+            f'[{micros}, "{build.new("destinations").id}"]'.encode()
+        ).decode()
+        with pytest.raises(ValidationError) as caught:
+            repos.destinations.list(pid, page_token=forged)
+        assert (caught.value.table, caught.value.column) == ("destinations", "page_token")
 
 
 # -- page tokens ------------------------------------------------------------------------------
