@@ -2,7 +2,7 @@
 
 One project holds N rows each of integrations, connections, installations, operations and read
 states (installation i belongs to integration i and connection i; operation i and read state i
-to installation i; connections spread over ten providers), for N = 100, 1,000, 10,000 and
+to installation i; connections spread over four providers), for N = 100, 1,000, 10,000 and
 100,000. The same rows (same ids and times) are loaded into a ``MemoryStore`` and, with COPY,
 into a PostgreSQL database on a throwaway local cluster (as ``bench/isolation.py`` obtains one),
 which is ANALYZEd at each size. Then each operation is called ``--calls`` times on both sides,
@@ -18,8 +18,9 @@ then PostgreSQL's 25 on the same targets, then the next 25 ...):
   transition       operations.transition pending -> running
   cascading delete integrations.delete: the integration, its installation, operation, read state
 
-At 100 rows a provider's connections are 10 rows, two pages: every other filtered call reads
-the last page, which carries no page token to encode, so that size's figure is the lower.
+A provider holds a quarter of the connections, so even at 100 rows a filtered list is five
+pages: one call in five reads the last page, which has no page token to encode (with ten
+providers, every other call did at 100 rows, and that size's figure was the lower for it).
 
 Why blocks: turns keep both sides in the same run, so a load drift on the machine hits both;
 but turns call by call put a psycopg round trip (and the server's work on the same two cores)
@@ -82,7 +83,7 @@ from pytest_ampdb.postgres.convert import row_params
 from pytest_ampdb.seeds import load_into_store, read_seeds
 from pytest_ampdb.types import Repositories
 
-PROVIDERS = 10
+PROVIDERS = 4
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 

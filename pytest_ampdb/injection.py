@@ -92,14 +92,22 @@ class Injection(Generic[B]):
 
     @contextmanager
     def use(self, repos: B | None = None, /, **by_table: Any) -> Iterator[B | None]:
-        """Put ``repos`` (and/or single repositories by table name) in effect inside the block."""
-        unknown = sorted(set(by_table) - set(TABLE_NAMES))
-        if unknown:
-            raise TypeError(f"use() got unknown table name(s): {', '.join(unknown)}")
+        """Put ``repos`` (and/or single repositories by table name: a packaged table, or one of
+        the project's own entities in effect) in effect inside the block."""
+        own_by_table = {t: by_table.pop(t) for t in set(by_table) - set(TABLE_NAMES)}
+        own = getattr(repos, "declared", None)
+        if own_by_table:
+            known = own if own is not None else self._declared_or_none()
+            unknown = sorted(set(own_by_table) - set(known or {}))
+            if unknown:
+                raise TypeError(
+                    f"use() got unknown table name(s): {', '.join(unknown)} (neither packaged "
+                    "tables nor the project's own entities in effect)"
+                )
+            own = {**(known or {}), **own_by_table}
         chosen = {t: getattr(repos, t) for t in TABLE_NAMES} if repos is not None else {}
         chosen.update(by_table)
         tokens = [(self.vars[table], self.vars[table].set(repo)) for table, repo in chosen.items()]
-        own = getattr(repos, "declared", None)
         own_token = self.declared_var.set(own) if own is not None else None
         try:
             yield repos
@@ -108,6 +116,13 @@ class Injection(Generic[B]):
                 self.declared_var.reset(own_token)
             for var, token in reversed(tokens):
                 var.reset(token)
+
+    def _declared_or_none(self) -> Mapping[str, Any] | None:
+        """``declared()``, or None when no repositories can be had (no database configured)."""
+        try:
+            return self.declared()
+        except AmpdbError:
+            return None
 
     def default(self) -> B:
         """The process-wide default, created on first use (by the provider, else the maker)."""

@@ -175,6 +175,25 @@ def test_a_mock_bundle_holds_own_entities() -> None:
     assert asyncio.run(bundle.of_unscoped(Tag).get_by_id("a")).label == "a"
 
 
+def test_use_takes_an_own_entitys_repository_by_its_table_name(repos: Repositories) -> None:
+    note = Note(project_id="p", text="mocked")
+    notes = mock.builder_for(Note).with_get_by_id(lambda project_id, id: note).build()
+    with database.use(repos):
+        tags = repos.declared["tags"]
+        with database.use(notes=notes):
+            assert database.notes() is notes
+            assert database.of(Note).get_by_id("p", note.id) is note
+            assert database.tags() is tags  # the other own entities stay in effect
+        assert database.notes() is repos.declared["notes"]
+        unknown = database.use(invoices=notes)
+        with pytest.raises(TypeError, match=r"unknown table name\(s\): invoices \(neither"):
+            unknown.__enter__()
+    with async_database.use(asyncify(repos)):
+        anotes = mock.builder_for(Note, asynchronous=True).build()
+        with async_database.use(notes=anotes):
+            assert async_database.notes() is anotes
+
+
 BILLING = Path(__file__).resolve().parents[1] / "examples" / "billing"
 
 
