@@ -93,12 +93,14 @@ class BoundedConnection(psycopg.Connection[Any]):
             while True:
                 ready = yield state
                 if not ready and time.monotonic() >= deadline:
-                    if not self._running(limit):
+                    running = self._running(limit)
+                    if running is None:
                         self.pgconn.finish()
                         raise NoAnswerError(f"no answer from the server within {limit:g} s")
                     LOGGER.info(
-                        "the server still runs a call after %.0f s: busy, not frozen; waiting",
+                        "the server still runs a call after %.0f s (%s): busy, not frozen; waiting",
                         time.monotonic() - started,
+                        running,
                     )
                     deadline = time.monotonic() + limit
                 state = gen.send(ready)
@@ -106,22 +108,24 @@ class BoundedConnection(psycopg.Connection[Any]):
             result: RV = done.value
             return result
 
-    def _running(self, limit: float) -> bool:
-        """Whether the server, asked on a connection of its own within ``limit`` s, says this
-        connection's backend is running a call (``active``: working, or waiting on a lock, a
-        checkpoint or I/O). A backend frozen between calls stays ``idle``: it never took ours."""
+    def _running(self, limit: float) -> str | None:
+        """What this connection's backend waits on, if the server, asked on a connection of its
+        own within ``limit`` s, says it is running a call (``active``: working, or waiting on a
+        lock, a checkpoint, I/O); None if it cannot say, or the backend is not running one (a
+        backend frozen between calls stays ``idle``: it never took ours)."""
         if self.server_dsn is None:
-            return False
+            return None
         try:
             with connect(self.server_dsn, answer_timeout=limit, autocommit=True) as probe:
                 probe.server_dsn = None  # its own bound is final: one question, no second one
                 row = probe.execute(
-                    "SELECT state FROM pg_stat_activity WHERE pid = %s",
+                    "SELECT coalesce(wait_event_type || ': ' || wait_event, 'working')"
+                    " FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
                     (self.pgconn.backend_pid,),
                 ).fetchone()
         except (psycopg.Error, ProvisioningError):
-            return False
-        return row is not None and row[0] == "active"
+            return None
+        return None if row is None else str(row[0])
 
 
 def connect(dsn: str, *, answer_timeout: float | None = None, **kwargs: Any) -> BoundedConnection:
