@@ -211,7 +211,8 @@ def acquire(
     except psycopg.errors.LockNotAvailable:
         return False
     finally:
-        conn.execute("SET lock_timeout TO DEFAULT")
+        if not conn.closed:  # else the session is gone, and the error says why
+            conn.execute("SET lock_timeout TO DEFAULT")
     return True
 
 

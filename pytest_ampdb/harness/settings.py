@@ -168,8 +168,9 @@ OPTIONS: tuple[Option, ...] = (
         "--ampdb-timeout",
         "ampdb_timeout",
         "AMPDB_TIMEOUT",
-        "the longest a test (or the run's provisioning) waits on the server for one call "
-        "before it fails with one line, in seconds "
+        "the longest a test waits on the server for one call, and the run's provisioning on a "
+        "server that does not answer (a call it still runs is waited for), before it fails "
+        "with one line, in seconds "
         "(default 30; connections also get a connect timeout of at most 10 s)",
         kind="seconds",
         default=30.0,

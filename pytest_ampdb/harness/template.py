@@ -114,7 +114,8 @@ class Template:
                     return False  # another run still uses it; the last one drops it
                 return drop_owned(conn, self.name, (READY,)) is Drop.DROPPED
             finally:
-                unlock_all(conn)
+                if not conn.closed:  # else its locks went with its session
+                    unlock_all(conn)
 
     def lease(self, run_id: str) -> None:
         """Hold the run's lease on the connection that holds the template, until ``release``."""
@@ -177,7 +178,7 @@ def _ensure(
         try:
             build(server.dsn(building))
         except BaseException as exc:
-            if no_answer(exc) is None:  # a drop would wait on the frozen backend: see _clear
+            if no_answer(exc) is None and not conn.closed:  # frozen: the drop would wait on it
                 drop_owned(conn, building, (BUILDING,))
             raise
         conn.execute(
@@ -188,8 +189,9 @@ def _ensure(
         set_mark(conn, name, f"{READY} {digest}")
         return False
     finally:
-        lock(conn, _use_key(name), shared=True)
-        unlock(conn, _lock_key(name))
+        if not conn.closed:  # else its session and locks are gone, and the error says why
+            lock(conn, _use_key(name), shared=True)
+            unlock(conn, _lock_key(name))
 
 
 def _clear(

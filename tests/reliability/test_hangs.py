@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pytest_ampdb.harness.provisioning import LocalCluster
 
@@ -44,6 +45,7 @@ from .conftest import (
     write,
 )
 from .test_faults import FAIL_FAST, KILL_SUITE, SMOKE, _assert_fails_fast_naming
+from .test_ownership import _born_ours, _template_name
 
 TIMEOUT = 3.0
 """``--ampdb-timeout`` of the frozen runs: the victim test must fail within it (plus FAIL_FAST
@@ -433,3 +435,94 @@ def test_a_server_frozen_while_a_run_waits_for_the_build_lock_ends_it_within_the
     recover = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
     figure("cluster frozen during the build lock wait: resumed, next run green", recover.seconds)
     assert recover.returncode == 0, recover.describe()
+
+
+def _drop_waited(dsn: str, seconds: float) -> bool:
+    """Whether a ``DROP DATABASE`` has waited on a lock for more than ``seconds`` (the server's
+    own clock: nothing here sleeps on a guess)."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+            " AND wait_event_type = 'Lock' AND query LIKE 'DROP DATABASE%%'"
+            " AND now() - query_start > make_interval(secs => %s)",
+            (seconds,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.postgres
+def test_a_build_statement_slower_than_the_timeout_on_a_live_server_is_waited_for(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """A statement of the template build outlasts ``--ampdb-timeout`` on a server that answers
+    (the drop of a killed build's leftover waits on a lock another session holds, as on a busy
+    shared server): the run waits for it instead of taking the server for frozen, and passes."""
+    dsn = cluster.tcp_dsn()
+    build = _template_name() + "_build"
+    _born_ours(dsn, build)
+    holder = psycopg.connect(dsn)  # an open transaction holding a lock the DROP waits for
+    holder.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(sql.Identifier(build)))
+    write(project / "test_suite.py", SMOKE)
+    run = [*PYTEST_ARGS, "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-timeout={TIMEOUT:g}"]
+    child = Child(run, project)
+    try:
+        waiting = stopwatch()
+        while not _drop_waited(dsn, 2 * TIMEOUT):
+            assert child.proc.poll() is None, child.wait(5).describe()
+            assert waiting() < 60, "the run never waited on the drop"
+            time.sleep(0.1)
+        holder.rollback()
+        result = child.wait(90)
+    finally:
+        holder.close()
+        child.kill()
+    figure(f"a build statement held past --ampdb-timeout={TIMEOUT:g}: the run", result.seconds)
+    assert result.returncode == 0, result.describe()
+    assert "1 passed" in result.stdout, result.describe()
+
+
+TERMINATE_BUILD = """
+import pathlib
+import psycopg
+
+HERE = pathlib.Path(__file__).parent
+
+def pytest_ampdb_seed(repos):
+    # the first run's sessions on the maintenance database are ended by the server's admin
+    # while its template is built; later runs build in peace
+    if (HERE / "terminated").exists():
+        return
+    with psycopg.connect({admin!r}, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'postgres'"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    (HERE / "terminated").write_text(str(len(rows)))
+"""
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_ends_during_the_build_is_one_line_naming_why(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """The run's connection holding the build lock is terminated by the server (an admin's
+    pg_terminate_backend, a crash of another backend): the run ends with one line saying the
+    server closed it and why, not a bare "the connection is closed"; the next run passes."""
+    dsn = cluster.tcp_dsn()
+    write(project / "conftest.py", TERMINATE_BUILD.format(admin=dsn))
+    write(project / "test_suite.py", SMOKE)
+    result = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
+    figure("connection terminated during the template build: time to the one line", result.seconds)
+    assert int((project / "terminated").read_text()) >= 1, "the hook terminated no session"
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    (line,) = result.error_lines("ERROR: pytest-ampdb:")
+    assert f"127.0.0.1:{cluster.port}" in line, line
+    assert "closed the connection while the run was provisioned" in line, line
+    assert "terminating connection due to administrator command" in line, line
+    assert "the connection is closed" not in line, line
+    for raw in ("Traceback", "psycopg.", "INTERNALERROR"):
+        assert raw not in result.output, result.describe()
+
+    recover = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
+    assert recover.returncode == 0, recover.describe()
+    assert _build_databases(dsn) == []

@@ -170,9 +170,12 @@ def _born_ours(server: str, name: str) -> None:
 def own_server() -> Iterator[str]:
     """A server of the test's own (a fresh local cluster), as a user's existing server.
 
-    This test failed twice in CI's whole run on the shared session cluster ("the connection is
-    closed" while building the template) and never alone or in a partial run; until that is
-    understood it runs where no earlier test left anything."""
+    This test failed twice in CI's whole run on the shared session cluster ("refused to build
+    the test databases: the connection is closed") and never alone or in a partial run. That
+    line is what a connection the server closed during the build gave (our own timeout said
+    "stopped answering"); what closed it on the shared cluster is not known, and a run now
+    names the server's reason (test_hangs). Until it is, this test runs where no earlier test
+    left anything."""
     require_binaries()
     with LocalCluster.start(major=15) as started:
         yield started.dsn("postgres")

@@ -37,7 +37,7 @@ from pytest_ampdb.harness.provisioning.connect import (
     NoAnswerError,
     ServerBusyError,
     connect,
-    no_answer,
+    lost,
 )
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.request import ServerRequest
@@ -132,8 +132,8 @@ def provision(
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
     except BaseException as exc:
         server.close()
-        if (frozen := no_answer(exc)) is not None:
-            raise _no_answer(server, frozen) from None
+        if (gone := _lost(server, exc)) is not None:
+            raise gone from None
         raise
     try:  # on the connection that holds the template in use: no second admin connection
         template.lease(run_id)
@@ -158,20 +158,26 @@ def provision(
             untouched=tuple(swept.untouched),
         )
     except BaseException as exc:
-        frozen = no_answer(exc)  # then only let go: every further call would wait out the bound
-        lost = None if frozen is None else str(_no_answer(server, frozen))
+        gone = _lost(server, exc)  # then only let go: every further call would wait or fail
         project = project_key(context.project_root)
-        release_provisioned(settings, template, server, lost=lost, project=project)
-        if lost is not None:
-            raise ProvisioningError(lost) from None
+        said = None if gone is None else str(gone)
+        release_provisioned(settings, template, server, lost=said, project=project)
+        if gone is not None:
+            raise gone from None
         raise
     return provisioned, server, template
 
 
-def _no_answer(server: Server, exc: NoAnswerError) -> ProvisioningError:
-    """One line for a server that froze while the run was provisioned, naming it."""
+def _lost(server: Server, exc: BaseException) -> ProvisioningError | None:
+    """One line for a connection the run lost while it was provisioned, naming the server and
+    why: it stopped answering (frozen), or it closed the connection itself (an admin's
+    ``pg_terminate_backend``, a crash of another backend, a shutdown). None for other errors."""
+    found = lost(exc)
+    if found is None:
+        return None
+    what = "stopped answering" if isinstance(found, NoAnswerError) else "closed the connection"
     return ProvisioningError(
-        f"{server.description} stopped answering while the run was provisioned: {exc}; "
+        f"{server.description} {what} while the run was provisioned: {reason(found)}; "
         "the next run clears what this one left"
     )
 
@@ -398,12 +404,8 @@ def _refused(exc: psycopg.Error, settings: Settings) -> ProvisioningError:
     """One line for a server that refused to make the template: what it said, what to do."""
     where = f" at {redact_url(settings.dsn)}" if settings.dsn else ""
     hint = _HINTS.get(exc.sqlstate or "", "")
-    said = reason(exc)
-    earlier = exc.__context__
-    if isinstance(earlier, psycopg.Error) and reason(earlier) != said:
-        said += f" (after: {reason(earlier)})"  # a closed connection hides what closed it
     return ProvisioningError(
-        f"the PostgreSQL server{where} refused to build the test databases: {said}"
+        f"the PostgreSQL server{where} refused to build the test databases: {reason(exc)}"
         + (f"; {hint}" if hint else "")
     )
 
