@@ -169,7 +169,8 @@ OPTIONS: tuple[Option, ...] = (
         "ampdb_timeout",
         "AMPDB_TIMEOUT",
         "the longest a test waits on the server for one call, and the run's provisioning on a "
-        "server that does not answer (a call it still runs is waited for), before it fails "
+        "server that does not answer (a call it still runs is waited for, up to ten times "
+        "as long), before it fails "
         "with one line, in seconds "
         "(default 30; connections also get a connect timeout of at most 10 s)",
         kind="seconds",

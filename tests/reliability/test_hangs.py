@@ -24,6 +24,7 @@ import pytest
 from psycopg import sql
 
 from pytest_ampdb.harness.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning.connect import BUSY_ROUNDS
 
 from .conftest import PYTEST as PYTEST_ARGS
 from .conftest import (
@@ -479,6 +480,49 @@ def test_a_build_statement_slower_than_the_timeout_on_a_live_server_is_waited_fo
     figure(f"a build statement held past --ampdb-timeout={TIMEOUT:g}: the run", result.seconds)
     assert result.returncode == 0, result.describe()
     assert "1 passed" in result.stdout, result.describe()
+
+
+@pytest.mark.postgres
+def test_a_build_statement_the_server_never_finishes_ends_the_run_after_its_rounds(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """The lock the build's DROP waits on is never let go (a session that froze holding it):
+    the server says the call still runs at every bound, so the run waits BUSY_ROUNDS bounds,
+    cancels the call, and ends with one line naming what it waited on; the next run passes."""
+    dsn = cluster.tcp_dsn()
+    build = _template_name() + "_build"
+    _born_ours(dsn, build)
+    holder = psycopg.connect(dsn)
+    holder.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(sql.Identifier(build)))
+    write(project / "test_suite.py", SMOKE)
+    timeout = 1.0
+    try:
+        result = run_pytest(
+            project,
+            "--ampdb=postgres",
+            f"--ampdb-dsn={dsn}",
+            f"--ampdb-timeout={timeout:g}",
+            timeout=120,
+        )
+    finally:
+        holder.close()
+    figure(
+        f"a build statement never finished, --ampdb-timeout={timeout:g}: the run", result.seconds
+    )
+    assert result.returncode != 0, result.describe()
+    (line,) = result.error_lines("ERROR: pytest-ampdb:")
+    assert "did not finish a call while the run was provisioned" in line, result.describe()
+    assert "(Lock: object)" in line, line
+    assert f"{BUSY_ROUNDS} times the 1 s bound" in line, line
+    assert BUSY_ROUNDS * timeout <= result.seconds < BUSY_ROUNDS * timeout + 30, result.describe()
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the DROP was cancelled, not left waiting
+        waiting = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DROP DATABASE%%'"
+            " AND state = 'active'"
+        ).fetchone()
+    assert waiting == (0,)
+    again = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
+    assert again.returncode == 0, again.describe()
 
 
 TERMINATE_BUILD = """

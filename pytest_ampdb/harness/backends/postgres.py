@@ -36,6 +36,7 @@ from pytest_ampdb.harness.isolation import (
 from pytest_ampdb.harness.provisioning.connect import (
     NoAnswerError,
     ServerBusyError,
+    StillRunningError,
     connect,
     lost,
 )
@@ -175,7 +176,12 @@ def _lost(server: Server, exc: BaseException) -> ProvisioningError | None:
     found = lost(exc)
     if found is None:
         return None
-    what = "stopped answering" if isinstance(found, NoAnswerError) else "closed the connection"
+    if isinstance(found, StillRunningError):
+        what = "did not finish a call"
+    elif isinstance(found, NoAnswerError):
+        what = "stopped answering"
+    else:
+        what = "closed the connection"
     return ProvisioningError(
         f"{server.description} {what} while the run was provisioned: {reason(found)}; "
         "the next run clears what this one left"

@@ -7,6 +7,7 @@ Used wherever the plugin opens a connection itself, so a refused login, an exhau
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -35,6 +36,15 @@ class ServerBusyError(ProvisioningError):
 
 class NoAnswerError(psycopg.OperationalError):
     """The server took the connection but did not answer a call in time (frozen, paused)."""
+
+
+class StillRunningError(NoAnswerError):
+    """The server said it still ran the call, but had not finished it after ``BUSY_ROUNDS``
+    bounds (a lock wait on a frozen session, say): waiting on would be a hang."""
+
+
+BUSY_ROUNDS = 10
+"""Bounds a call the server says it still runs is waited for, in all, before it is given up."""
 
 
 def no_answer(exc: BaseException) -> NoAnswerError | None:
@@ -68,10 +78,12 @@ class BoundedConnection(psycopg.Connection[Any]):
     waiting. A busy server is another matter: a ``CREATE DATABASE``, the forced checkpoint of a
     ``DROP DATABASE``, a migration or a lock wait may outlast the bound on a live server. So at
     the bound the client asks the server, on a connection of its own (``_running``), whether
-    this connection's backend is running the call: if so it waits another ``answer_timeout``;
-    if the server cannot say (frozen, gone) or the backend never took the call, it closes the
-    connection (its state is unknown) and raises ``NoAnswerError``, an ``OperationalError``:
-    callers treat it as a server that stopped answering.
+    this connection's backend is running the call: if so it waits another ``answer_timeout``
+    (``BUSY_ROUNDS`` in all, then it cancels the call and raises ``StillRunningError``: a lock
+    held by a frozen session would otherwise be waited on for ever); if the server cannot say
+    (frozen, gone) or the backend never took the call, it closes the connection (its state is
+    unknown) and raises ``NoAnswerError``, an ``OperationalError``: callers treat it as a
+    server that stopped answering.
     """
 
     answer_timeout: float | None = None
@@ -97,6 +109,15 @@ class BoundedConnection(psycopg.Connection[Any]):
                     if running is None:
                         self.pgconn.finish()
                         raise NoAnswerError(f"no answer from the server within {limit:g} s")
+                    waited = time.monotonic() - started
+                    if waited >= BUSY_ROUNDS * limit:
+                        with contextlib.suppress(psycopg.Error):
+                            self.cancel_safe(timeout=limit)
+                        self.pgconn.finish()
+                        raise StillRunningError(
+                            f"a call still running after {waited:.0f} s ({running}), given up "
+                            f"at {BUSY_ROUNDS} times the {limit:g} s bound"
+                        )
                     LOGGER.info(
                         "the server still runs a call after %.0f s (%s): busy, not frozen; waiting",
                         time.monotonic() - started,
