@@ -23,6 +23,7 @@ from psycopg import sql
 
 from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.migrations.devdb import FALLBACK_NOTE
+from pytest_ampdb.ownership import lease_key, lock_held
 from pytest_ampdb.urls import with_dbname
 from pytest_ampdb.waiting import wait_until
 
@@ -303,7 +304,11 @@ def test_a_killed_replay_leaves_a_marked_database_that_ampdb_clean_removes(
     proc.kill()
     proc.communicate(timeout=30)
     ((left, mark),) = scratch_databases(pg_admin_dsn)
-    assert mark.startswith(f"pytest-ampdb run lease={left.split('_')[2]} pid={proc.pid} ")
+    run = left.split("_")[2]
+    assert mark.startswith(f"pytest-ampdb run lease={run} pid={proc.pid} ")
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:  # the server saw it go
+        free = wait_until(lambda: None if lock_held(conn, lease_key(run)) else True, timeout=10)
+    assert free, "the killed command's lease is still held"
     server = with_dbname(pg_admin_dsn, "postgres")
     done = subprocess.run(
         [*ampdb_command(), "clean", "--what", "databases", "--url", server],
