@@ -159,8 +159,9 @@ Created = tuple[set[int], set[int]]
 
 class Analysis:
     """The runner of one change file (:data:`executor.Runner`): each statement runs as
-    ``migrate apply`` runs it (inside the file's transaction in its transactional form, which
-    AMP201 reports), then the catalogs before and after it go through every analyzer."""
+    ``migrate apply`` runs it (one PostgreSQL refuses inside the file's transaction runs in its
+    transactional form, and AMP201 reports it), then the catalogs before and after it go
+    through every analyzer."""
 
     def __init__(self, conn: Connection, f: MigrationFile, created: Created) -> None:
         self.started = time.monotonic()
