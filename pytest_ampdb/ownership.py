@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import os
 import random
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +33,10 @@ from pytest_ampdb.waiting import wait_until
 Connection = psycopg.Connection[Any]
 FIRST_NORMAL_OID = 16384
 """PostgreSQL's first OID outside the system range."""
+RUN_PREFIX = "ampdb_run_"
+"""Names of databases a run (a test run, or an ``ampdb`` command's scratch database) makes."""
+RUN_MARK = "pytest-ampdb run"
+"""The mark of a run's database: dropped by whoever sees its run's lease free (``lease_key``)."""
 
 
 class Drop(enum.Enum):
@@ -100,6 +106,12 @@ def create_marked(
         with contextlib.suppress(psycopg.Error):  # made by this very call an instant ago
             drop_database(conn, name)
         raise
+
+
+def copy_strategy(conn: Connection) -> str:
+    """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
+    fsync = conn.execute("SHOW fsync").fetchone()
+    return "FILE_COPY" if fsync and fsync[0] == "off" else "WAL_LOG"
 
 
 def drop_owned(conn: Connection, name: str, marks: Sequence[str], *, force: bool = True) -> Drop:
@@ -229,6 +241,11 @@ def lease_key(run_id: str) -> int:
     """The advisory lock a run holds shared while it runs: its lease on what it made on a server
     (its databases, and a throwaway server it started), free once the run ended or died."""
     return lock_key("pytest-ampdb run lease " + run_id)
+
+
+def run_mark(run_id: str) -> str:
+    """The mark of a database of the run ``run_id``: its lease, and (for the eye) who made it."""
+    return f"{RUN_MARK} lease={run_id} pid={os.getpid()} host={socket.gethostname()}"
 
 
 def lock_held(conn: Connection, key: int) -> bool:

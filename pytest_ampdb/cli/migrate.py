@@ -274,8 +274,13 @@ def run_validate(args: argparse.Namespace) -> int:
     if not check_dir(directory):
         return common.EXIT_FAILURE
     if args.dev_url:
-        devdb.replay(args.dev_url, directory)
+        devdb.replay(args.dev_url, directory, note=print_note)
     return common.EXIT_OK
+
+
+def print_note(line: str) -> None:
+    """One ``ampdb: note: ...`` line on stderr (the dev database's fallback)."""
+    print(f"{common.PROG}: note: {line}", file=sys.stderr)
 
 
 def check_dir(directory: Path) -> bool:
@@ -364,7 +369,13 @@ def run_lint(args: argparse.Namespace) -> int:
     directory = _directory(args)
     if not check_dir(directory):
         return common.EXIT_FAILURE
-    report = lint(directory, dev_url=args.dev_url, latest=args.latest, git_base=args.git_base)
+    report = lint(
+        directory,
+        dev_url=args.dev_url,
+        latest=args.latest,
+        git_base=args.git_base,
+        note=print_note,
+    )
     sys.stdout.write(report.render())
     return common.EXIT_FAILURE if report.failed else common.EXIT_OK
 
@@ -375,7 +386,8 @@ def run_diff(args: argparse.Namespace) -> int:
     directory = common.writable_dir(_directory(args))
     if not check_dir(directory):
         return common.EXIT_FAILURE
-    result = migrate_diff(directory, name, schema_tables(args.to), dev_url=args.dev_url)
+    tables = schema_tables(args.to)
+    result = migrate_diff(directory, name, tables, dev_url=args.dev_url, note=print_note)
     if result.path is None:
         print(SYNCED)
         return common.EXIT_OK

@@ -19,7 +19,6 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,10 +35,13 @@ from pytest_ampdb.harness.provisioning.connect import no_answer
 from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.logs import timed
 from pytest_ampdb.ownership import (
+    RUN_MARK,
+    RUN_PREFIX,
     Drop,
     NotOursError,
     acquire,
     comment_of,
+    copy_strategy,
     create_marked,
     drop_owned,
     is_ours,
@@ -47,6 +49,7 @@ from pytest_ampdb.ownership import (
     lock,
     lock_held,
     lock_key,
+    run_mark,
     set_mark,
     try_lock,
     unlock,
@@ -55,12 +58,10 @@ from pytest_ampdb.ownership import (
 
 LOGGER = logging.getLogger(__name__)
 TEMPLATE_PREFIX = "ampdb_tpl_"
-RUN_PREFIX = "ampdb_run_"
 READY = "pytest-ampdb template ready"
 BUILDING = "pytest-ampdb template building"
 BUILD_SUFFIX = "_build"
 """A template is built under its name with this suffix, renamed when complete."""
-RUN_MARK = "pytest-ampdb run"
 KEPT_MARK = "pytest-ampdb kept"
 STALE_AFTER = 24 * 3600
 """Seconds after which a run database with our mark but no lease (made by a version before
@@ -219,19 +220,17 @@ def admin_or(
 
 
 def clone_strategy(server: Server, *, conn: psycopg.Connection[Any] | None = None) -> str:
-    """``FILE_COPY`` when fsync is off (no checkpoint cost), else PostgreSQL 15's ``WAL_LOG``."""
+    """The server's cheaper ``CREATE DATABASE`` strategy (``ownership.copy_strategy``)."""
     with admin_or(server, conn) as admin_conn:
-        fsync = admin_conn.execute("SHOW fsync").fetchone()
-    return "FILE_COPY" if fsync and fsync[0] == "off" else "WAL_LOG"
+        return copy_strategy(admin_conn)
 
 
 def clone(
     conn: psycopg.Connection[Any], template: str, name: str, strategy: str, run_id: str
 ) -> None:
     """Create ``name`` from ``template``, marked as a database of the run ``run_id``."""
-    mark = f"{RUN_MARK} lease={run_id} pid={os.getpid()} host={socket.gethostname()}"
     with timed(LOGGER, f"clone {name} from {template} ({strategy})"):
-        create_marked(conn, name, mark, template=template, strategy=strategy)
+        create_marked(conn, name, run_mark(run_id), template=template, strategy=strategy)
 
 
 def run_prefix(run_id: str, worker: str) -> str:

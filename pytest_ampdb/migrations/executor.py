@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -54,6 +55,14 @@ from pytest_ampdb.paths import migrations_dir
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 PathLike = str | os.PathLike[str]
+Runner = Callable[["psycopg.Cursor[Any]", MigrationFile, int], None]
+"""Runs statement ``index`` of a file on a cursor, in whatever transaction the file runs in; a
+``psycopg.Error`` it raises is that statement's error."""
+
+
+def run_statement(cur: psycopg.Cursor[Any], f: MigrationFile, index: int) -> None:
+    """The plain :data:`Runner`: the statement as written."""
+    cur.execute(f.statements()[index].encode("utf-8", "surrogateescape"), prepare=False)
 
 
 @dataclass
@@ -128,17 +137,23 @@ def apply(
     dry_run: bool = False,
     revisions_schema: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    files: Sequence[MigrationFile] | None = None,
+    runner: Runner | None = None,
 ) -> ApplyReport:
     """Apply pending migration files of ``directory`` to the database at ``target``.
 
     ``target`` is a URL/conninfo or an idle psycopg connection. ``count`` > 0 limits how many
-    pending files run. Raises a :class:`MigrationError` (with ``.report`` set once files started
-    running) on any failure; returns the report otherwise, also when nothing was pending.
+    pending files run. ``files``, already loaded and validated, stand for the directory's (the
+    dev-database replay passes a history's first files). ``runner`` runs each statement in
+    place of :func:`run_statement` (lint analyses each one), statement by statement. Raises a
+    :class:`MigrationError` (with ``.report`` set once files started running) on any failure;
+    returns the report otherwise, also when nothing was pending.
     """
     _validate_options(tx_mode, exec_order, baseline, allow_dirty)
     if count < 0:
         raise UsageError(f"cannot apply '{count}' migration files")
-    files = load_dir(directory)
+    if files is None:
+        files = load_dir(directory)
     started = time.monotonic()
     with open_connection(target) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
@@ -185,6 +200,7 @@ def apply(
                         tx_mode=tx_mode,
                         existing=existing,
                         report=report,
+                        runner=runner,
                     )
             except MigrationError as exc:
                 report.seconds = time.monotonic() - started
@@ -221,21 +237,28 @@ def _execute(
     tx_mode: str,
     existing: dict[str, Revision],
     report: ApplyReport,
+    runner: Runner | None,
 ) -> None:
+    run = runner or run_statement
     if tx_mode == TX_ALL:
         with conn.transaction():
             for f in pending:
-                _execute_file(conn, table, f, existing.get(f.version), report, each=False)
+                _execute_file(conn, table, f, existing.get(f.version), report, run=run, each=False)
         return
     for f, mode in zip(pending, modes, strict=True):
         rev = existing.get(f.version)
         if mode == TX_NONE:
-            _execute_file(conn, table, f, rev, report, each=True)
-        elif rev is None and _batchable(f) and _execute_file_batched(conn, table, f, report):
+            _execute_file(conn, table, f, rev, report, run=run, each=True)
+        elif (
+            rev is None
+            and runner is None
+            and _batchable(f)
+            and _execute_file_batched(conn, table, f, report)
+        ):
             continue
         else:
             with conn.transaction():
-                _execute_file(conn, table, f, rev, report, each=False)
+                _execute_file(conn, table, f, rev, report, run=run, each=False)
 
 
 # Settings that change how the server *lexes* SQL: a multi-statement query string is parsed as a
@@ -288,6 +311,7 @@ def _execute_file(
     rev: Revision | None,
     report: ApplyReport,
     *,
+    run: Runner,
     each: bool,
 ) -> None:
     """Run the rest of one file; ``each`` writes the row per statement (autocommit mode)."""
@@ -312,7 +336,7 @@ def _execute_file(
     for index in range(rev.applied, len(stmts)):
         stmt = stmts[index]
         try:
-            cur.execute(stmt.encode("utf-8", "surrogateescape"), prepare=False)
+            run(cur, f, index)
         except psycopg.Error as exc:
             pg_error = format_pg_error(exc)
             record.error, record.error_stmt = pg_error, stmt

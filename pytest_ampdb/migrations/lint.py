@@ -1,9 +1,10 @@
 """``migrate lint``: analyse the files of a change against the schema before them.
 
-The files before the change are replayed on a dev database (:mod:`devdb`); then each statement of
-the change runs there and the catalogs before and after it (:mod:`catalog`) go through every
-analyzer (:mod:`analyzers`). ``-- atlas:nolint [name|code ...]`` above a statement, or in the
-file's header, silences findings as in Atlas; a bare ``-- atlas:nolint`` header skips the file.
+The files before the change are replayed on a dev database (:mod:`devdb`); then each file of the
+change runs there as ``migrate apply`` runs it, and the catalogs before and after each of its
+statements (:mod:`catalog`) go through every analyzer (:mod:`analyzers`). ``-- atlas:nolint
+[name|code ...]`` above a statement, or in the file's header, silences findings as in Atlas; a
+bare ``-- atlas:nolint`` header skips the file.
 The report has Atlas's shape; an error-level finding fails the lint.
 """
 
@@ -15,12 +16,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from pytest_ampdb.migrations.analyzers import ANALYZERS, Analyzer, Context, Diagnostic
 from pytest_ampdb.migrations.catalog import Snapshot, diff, snapshot
 from pytest_ampdb.migrations.checksum import directive
 from pytest_ampdb.migrations.connection import Connection
-from pytest_ampdb.migrations.devdb import dev_database, execute, replayed
+from pytest_ampdb.migrations.devdb import Note, dev_database, run_where_it_can
 from pytest_ampdb.migrations.directory import TX_NONE, MigrationFile
 from pytest_ampdb.migrations.errors import MigrationError, StatementError, UsageError
 from pytest_ampdb.migrations.executor import PathLike, load_dir
@@ -120,6 +124,7 @@ def lint(
     dev_url: str | None = None,
     latest: int = 0,
     git_base: str = "",
+    note: Note | None = None,
 ) -> LintReport:
     """Lint the change of ``directory`` on ``dev_url`` (else a throwaway local cluster)."""
     path = Path(directory) if directory is not None else migrations_dir()
@@ -131,12 +136,18 @@ def lint(
     )
     if change:
         created: Created = (set(), set())
-        with dev_database(dev_url) as url, replayed(url, base) as conn:
-            for f in change:
-                fr = analyse_file(conn, f, created)
+        with dev_database(dev_url, note) as dev:
+            dev.advance(base)
+            for i, f in enumerate(change):
+                analysis = Analysis(dev.conn, f, created)
+                try:
+                    dev.advance(files[: len(base) + i + 1], runner=analysis)
+                except StatementError as exc:  # Atlas's wording: the statement, then the server's
+                    analysis.report.error = f"executing statement: {exc.stmt}: {exc.pg_error}"
+                fr = analysis.done()
                 if fr is not None:
                     report.files.append(fr)
-                if fr is not None and fr.error:
+                if analysis.report.error:
                     break
     report.seconds = time.monotonic() - started
     return report
@@ -146,37 +157,45 @@ Created = tuple[set[int], set[int]]
 """Tables and schemas (OIDs) the change created so far: they hold no rows when it deploys."""
 
 
-def analyse_file(conn: Connection, f: MigrationFile, created: Created) -> FileReport | None:
-    """Run the file statement by statement, analysing each; None if the file is skipped."""
-    started = time.monotonic()
-    fr = FileReport(f)
-    file_rules = [d.split(" ") if d else [""] for d in f.directives("nolint")]
-    skipped = [""] in file_rules
-    found: dict[str, list[Diagnostic]] = {}
-    before: Snapshot = snapshot(conn)
-    txmode_file = f.txmode() != TX_NONE
-    for stmt in split_statements(f.text):
-        try:
-            execute(conn, f, stmt.text)
-        except StatementError as exc:  # Atlas's wording: the statement, then the server's
-            fr.error = f"executing statement: {stmt.text}: {exc.pg_error}"
-            break
-        after = snapshot(conn)
-        change = diff(before, after)
-        fr.changes += change.count
-        ctx = Context(stmt.text, stmt.pos, change, txmode_file, *created)
-        rules = [rule for rules in file_rules for rule in rules] + _statement_rules(stmt)
+class Analysis:
+    """The runner of one change file (:data:`executor.Runner`): each statement runs as
+    ``migrate apply`` runs it (one PostgreSQL refuses inside the file's transaction runs in its
+    transactional form, and AMP201 reports it), then the catalogs before and after it go
+    through every analyzer."""
+
+    def __init__(self, conn: Connection, f: MigrationFile, created: Created) -> None:
+        self.started = time.monotonic()
+        self.report = FileReport(f)
+        self.created = created
+        self.file_rules = [d.split(" ") if d else [""] for d in f.directives("nolint")]
+        self.statements = split_statements(f.text)
+        self.txmode_file = f.txmode() != TX_NONE
+        self.found: dict[str, list[Diagnostic]] = {}
+        self.before: Snapshot = snapshot(conn)
+
+    def __call__(self, cur: psycopg.Cursor[Any], f: MigrationFile, index: int) -> None:
+        run_where_it_can(cur, f, index)
+        stmt = self.statements[index]
+        after = snapshot(cur.connection)
+        change = diff(self.before, after)
+        self.report.changes += change.count
+        ctx = Context(stmt.text, stmt.pos, change, self.txmode_file, *self.created)
+        rules = [rule for rules in self.file_rules for rule in rules] + _statement_rules(stmt)
         for az in ANALYZERS:
             kept = [d for d in az.check(ctx) if not _silenced(rules, az, d)]
-            found.setdefault(az.name, []).extend(kept)
-        created[0].update(change.added_tables)
-        created[1].update(change.added_schemas)
-        before = after
-    fr.seconds = time.monotonic() - started
-    if skipped:
-        return None
-    fr.reports = [Report(az, found[az.name]) for az in ANALYZERS if found.get(az.name)]
-    return fr
+            self.found.setdefault(az.name, []).extend(kept)
+        self.created[0].update(change.added_tables)
+        self.created[1].update(change.added_schemas)
+        self.before = after
+
+    def done(self) -> FileReport | None:
+        """The file's report; None if a bare ``atlas:nolint`` header skips the file."""
+        self.report.seconds = time.monotonic() - self.started
+        if [""] in self.file_rules:
+            return None
+        found = self.found
+        self.report.reports = [Report(az, found[az.name]) for az in ANALYZERS if found.get(az.name)]
+        return self.report
 
 
 def _statement_rules(stmt: Statement) -> list[str]:

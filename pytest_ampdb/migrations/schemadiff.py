@@ -1,11 +1,12 @@
 """``migrate diff``: the statements that take the schema a directory builds to the declared one.
 
-Both schemas are built on the dev database inside one rolled-back transaction (the directory
-replayed by ``devdb``, the declarations by ``desired``) and read by ``catalog.read_schema``,
-so they are compared in PostgreSQL's own spelling. The plan orders its steps so every statement
-is valid where it stands: functions, drops (references first), new tables parents first,
-changed tables, references, indexes, triggers. Steps that lose data (a dropped table or column,
-a type change that is not a known widening) carry a comment and are reported as warnings.
+Both schemas are built on the dev database (the directory replayed by ``devdb``, the
+declarations by ``desired`` beside it, in a rolled-back transaction) and read by
+``catalog.read_schema``, so they are compared in PostgreSQL's own spelling. The plan orders its
+steps so every statement is valid where it stands: functions, drops (references first), new
+tables parents first, changed tables, references, indexes, triggers. Steps that lose data (a
+dropped table or column, a type change that is not a known widening) carry a comment and are
+reported as warnings.
 """
 
 from __future__ import annotations
@@ -94,12 +95,6 @@ def check_database(conn: Connection, tables: Mapping[str, TableSpec[Any]]) -> st
     return difference
 
 
-def _replayed_schema(conn: Connection, directory: Path) -> Schema:
-    with conn.transaction(force_rollback=True):
-        devdb.run_files(conn, load_dir(directory))
-        return read_schema(conn)
-
-
 def migrate_diff(
     directory: Path,
     name: str,
@@ -107,21 +102,24 @@ def migrate_diff(
     *,
     dev_url: str | None = None,
     now: dt.datetime | None = None,
+    note: devdb.Note | None = None,
 ) -> DiffResult:
     """Write ``<timestamp>_<name>.sql`` taking ``directory``'s schema to ``tables`` and
     re-hash atlas.sum; write nothing when they already agree. The schema snapshot beside the
     files is (re)written whenever it does not describe the directory and declarations."""
     validate_dir(directory)
-    with devdb.dev_database(dev_url) as url, devdb.clean_transaction(url) as conn:
-        have = _replayed_schema(conn, directory)
-        want = built_schema(conn, tables)
+    with devdb.dev_database(dev_url, note) as dev:
+        dev.advance(load_dir(directory))
+        have = read_schema(dev.conn)
+        want = built_schema(dev.conn, tables)
         steps = tuple(plan(have, want))
         path = None
         if steps:
             content = "\n".join(step.render() for step in steps) + "\n"
             stamp = _after_last(directory, now or dt.datetime.now(dt.UTC))
             path = new_file(directory, name, now=stamp, content=content)
-            have = _replayed_schema(conn, directory)
+            dev.advance(load_dir(directory))  # the new file alone
+            have = read_schema(dev.conn)
             left = first_difference(want, have, "the new migration")
             if left:  # the plan missed something: say so rather than write a wrong snapshot
                 raise MigrationError(f"{path.name} does not reach the declared schema: {left}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import pytest_ampdb
 from pytest_ampdb.cli import main
 from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.migrations import write_sum
@@ -26,16 +28,22 @@ CONFORMANCE_FOLDERS = (
 MakeDir = Callable[..., Path]
 
 
-def conformance_copy(name: str, target: Path) -> Path:
-    """A copy of one conformance folder under ``target`` (skips, or fails under CI, if absent)."""
+def conformance_dir(name: str) -> Path:
+    """One conformance folder where it lies, to read only (skips, or fails under CI, if
+    absent)."""
     source = CONFORMANCE / name
     if not source.is_dir():
         reason = f"conformance folder {source} is absent"
         if os.environ.get("CI"):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
+    return source
+
+
+def conformance_copy(name: str, target: Path) -> Path:
+    """A copy of one conformance folder under ``target`` (skips, or fails under CI, if absent)."""
     dest = target / name
-    shutil.copytree(source, dest)
+    shutil.copytree(conformance_dir(name), dest)
     return dest
 
 
@@ -103,3 +111,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def ampdb_command() -> list[str]:
+    """The ``ampdb`` console script, for a subprocess."""
+    script = shutil.which("ampdb") or str(Path(sys.executable).parent / "ampdb")
+    if os.path.exists(script):
+        return [script]
+    # Not installed as a console script (no editable install yet): same entry point.
+    return [sys.executable, "-c", "import sys; from pytest_ampdb.cli import main; sys.exit(main())"]
+
+
+def ampdb_env() -> dict[str, str]:
+    """The environment of an ``ampdb`` subprocess: this checkout's package first."""
+    repo = str(Path(pytest_ampdb.__file__).resolve().parent.parent)
+    pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": pythonpath}

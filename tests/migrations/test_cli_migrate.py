@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,15 @@ from pytest_ampdb.cli.common import redact_text, redact_url
 from pytest_ampdb.cli.migrate import go_duration, parse_duration
 from pytest_ampdb.migrations import default_migrations_dir
 
-from ._support import MakeDir, conformance_copy, revisions, run_cli, tables
+from ._support import (
+    MakeDir,
+    ampdb_command,
+    ampdb_env,
+    conformance_copy,
+    revisions,
+    run_cli,
+    tables,
+)
 
 SECRET = "s3cr3t-Pa55"
 
@@ -207,7 +212,10 @@ def test_validate_with_dev_url_replays_and_rolls_back(
     args = ["migrate", "validate", "--dir", str(bad), "--dev-url", fresh_database]
     code, _, err = run_cli(capsys, *args)
     assert code == 1
-    assert err.startswith('ampdb: error: executing statement "INSERT INTO b VALUES (1);"')
+    assert err == (
+        'ampdb: error: 2_b.sql: executing statement "INSERT INTO b VALUES (1);" from version "2": '
+        'ERROR: relation "b" does not exist (SQLSTATE 42P01)\n'
+    )
     assert tables(fresh_database) == []
 
 
@@ -223,22 +231,12 @@ def test_new_creates_a_file_and_rehashes(
     assert run_cli(capsys, "migrate", "validate", "--dir", str(directory))[0] == 0
 
 
-def _ampdb_command() -> list[str]:
-    script = shutil.which("ampdb") or str(Path(sys.executable).parent / "ampdb")
-    if os.path.exists(script):
-        return [script]
-    # Not installed as a console script (no editable install yet): same entry point.
-    return [sys.executable, "-c", "import sys; from pytest_ampdb.cli import main; sys.exit(main())"]
-
-
 @pytest.mark.postgres
 def test_console_script_subprocess(make_dir: MakeDir, fresh_database: str) -> None:
     directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);"})
-    repo = str(Path(pytest_ampdb.__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "AMPDB_DSN": fresh_database, "PYTHONPATH": pythonpath}
+    env = {**ampdb_env(), "AMPDB_DSN": fresh_database}
     done = subprocess.run(
-        [*_ampdb_command(), "migrate", "apply", "--dir", str(directory)],
+        [*ampdb_command(), "migrate", "apply", "--dir", str(directory)],
         capture_output=True,
         text=True,
         env=env,
@@ -250,7 +248,7 @@ def test_console_script_subprocess(make_dir: MakeDir, fresh_database: str) -> No
 
     (directory / "1_a.sql").write_text("changed")
     done = subprocess.run(
-        [*_ampdb_command(), "migrate", "apply", "--dir", str(directory)],
+        [*ampdb_command(), "migrate", "apply", "--dir", str(directory)],
         capture_output=True,
         text=True,
         env=env,
@@ -261,7 +259,7 @@ def test_console_script_subprocess(make_dir: MakeDir, fresh_database: str) -> No
     assert "Traceback" not in done.stderr
 
     done = subprocess.run(
-        [*_ampdb_command(), "migrate", "apply", "--tx-mode", "nope"],
+        [*ampdb_command(), "migrate", "apply", "--tx-mode", "nope"],
         capture_output=True,
         text=True,
         env=env,
