@@ -24,8 +24,8 @@ import pytest
 
 from pytest_ampdb.harness.provisioning import LocalCluster
 
-from .conftest import PYTEST as PYTEST_ARGS
 from .conftest import (
+    AMPDB,
     Child,
     Figures,
     Run,
@@ -43,6 +43,7 @@ from .conftest import (
     wait_for,
     write,
 )
+from .conftest import PYTEST as PYTEST_ARGS
 from .test_faults import FAIL_FAST, KILL_SUITE, SMOKE, _assert_fails_fast_naming
 
 TIMEOUT = 3.0
@@ -298,26 +299,48 @@ def test_a_lock_held_past_the_timeout_fails_that_test_alone(
 
 # ------------------------------------------------------------------------ frozen while provisioned
 
-FREEZE_BUILD = """
+FREEZE_SEED = """
 import os, pathlib, signal, time
 import psycopg
 
 HERE = pathlib.Path(__file__).parent
 
 def pytest_ampdb_seed(repos):
-    # the first run freezes the backend building the template, then calls it; later runs build
+    # the first run freezes the backends this query finds, then (maybe) calls its own; later
+    # runs go on as usual
     if (HERE / "frozen").exists():
         return
     with psycopg.connect({admin!r}, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\\\\_tpl\\\\_%\\\\_build'"
-        ).fetchall()
+        rows = conn.execute({query!r}).fetchall()
     pids = [int(pid) for (pid,) in rows]
     (HERE / "frozen").write_text(" ".join(map(str, pids)) + "\\n" + repr(time.time()))
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
-    repos.projects.list()
+    if {call!r}:
+        repos.projects.list()
 """
+BUILDING = r"SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\_tpl\_%\_build'"
+"""The backend building the template."""
+
+
+def _frozen_by_the_seed_hook(
+    project: Path, cluster: LocalCluster, query: str, *args: str, call: bool = True
+) -> tuple[Run, list[int], float]:
+    """A run whose ``pytest_ampdb_seed`` hook SIGSTOPs the backends ``query`` finds (then,
+    with ``call``, calls its own); they are resumed when it ends. The run, the frozen pids and
+    the seconds from the freeze to the run's end."""
+    write(
+        project / "conftest.py", FREEZE_SEED.format(admin=cluster.tcp_dsn(), query=query, call=call)
+    )
+    write(project / "test_suite.py", SMOKE)
+    frozen: list[int] = []
+    try:
+        result = run_pytest(project, *args, f"--ampdb-timeout={TIMEOUT:g}")
+        pids, at = (project / "frozen").read_text().splitlines()
+        frozen = [int(pid) for pid in pids.split()]
+    finally:
+        _signal_all(frozen, signal.SIGCONT)
+    return result, frozen, time.time() - float(at)
 
 
 def _build_databases(dsn: str) -> list[str]:
@@ -344,18 +367,9 @@ def test_a_backend_frozen_during_the_template_build_ends_the_run_within_the_time
     about ``--ampdb-timeout``; resumed, the next run clears the half-built template and passes."""
     password = "never-shown-pw"  # trust auth: accepted and ignored, never printed
     dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
-    write(project / "conftest.py", FREEZE_BUILD.format(admin=cluster.tcp_dsn()))
-    write(project / "test_suite.py", SMOKE)
-    frozen: list[int] = []
-    try:
-        result = run_pytest(
-            project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-timeout={TIMEOUT:g}"
-        )
-        pids, at = (project / "frozen").read_text().splitlines()
-        frozen = [int(pid) for pid in pids.split()]
-    finally:
-        _signal_all(frozen, signal.SIGCONT)
-    elapsed = time.time() - float(at)
+    result, frozen, elapsed = _frozen_by_the_seed_hook(
+        project, cluster, BUILDING, "--ampdb=postgres", f"--ampdb-dsn={dsn}"
+    )
     figure("template build's backend SIGSTOPped: time to the run's one line", elapsed)
     assert frozen, "the seed hook found no backend building the template"
     _assert_one_line_naming(result, f"127.0.0.1:{cluster.port}", password)
@@ -384,14 +398,31 @@ def pytest_ampdb_seed(repos):
 """
 
 
-def _polling_for_the_build_lock(dsn: str) -> bool:
-    """Whether a session (the second run's) is polling for a build lock right now."""
+def _polling_for_a_lock(dsn: str) -> bool:
+    """Whether a session (another run's or command's) is polling for an advisory lock now."""
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
             " AND query LIKE '%pg_try_advisory_lock%'"
         ).fetchone()
     return bool(row and row[0])
+
+
+def _frozen_while_polling(cluster: LocalCluster, child: Child) -> tuple[Run, float, Resume]:
+    """Once ``child`` polls for an advisory lock, SIGSTOP the whole cluster and wait for the
+    child's end: its result, the seconds from the freeze, and how to resume the cluster."""
+    polling = stopwatch()
+    while not _polling_for_a_lock(cluster.tcp_dsn()):
+        assert child.proc.poll() is None, child.wait(5).describe()
+        assert polling() < 60, "the child never polled for the lock"
+        time.sleep(0.1)
+    resume = _sigstop(_cluster_pids(cluster))
+    since = stopwatch()
+    try:
+        return child.wait(60), since(), resume
+    except BaseException:
+        resume()
+        raise
 
 
 @pytest.mark.postgres
@@ -411,15 +442,7 @@ def test_a_server_frozen_while_a_run_waits_for_the_build_lock_ends_it_within_the
     try:
         assert wait_for(project / "building", 60, builder), builder.wait(5).describe()
         waiter = Child(run, project)
-        polling = stopwatch()
-        while not _polling_for_the_build_lock(dsn):
-            assert waiter.proc.poll() is None, waiter.wait(5).describe()
-            assert polling() < 60, "the second run never polled for the build lock"
-            time.sleep(0.1)
-        resume = _sigstop(_cluster_pids(cluster))
-        since = stopwatch()
-        result = waiter.wait(60)
-        elapsed = since()
+        result, elapsed, resume = _frozen_while_polling(cluster, waiter)
     finally:
         builder.kill()
         if waiter is not None:
@@ -433,3 +456,85 @@ def test_a_server_frozen_while_a_run_waits_for_the_build_lock_ends_it_within_the
     recover = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
     figure("cluster frozen during the build lock wait: resumed, next run green", recover.seconds)
     assert recover.returncode == 0, recover.describe()
+
+
+# ------------------------------------------------------------------------ frozen preview source
+
+PREVIEW_LOCK = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = 'postgres')"
+)
+"""The session holding the preview's lock: the ensure's own admin connection."""
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_the_preview_ensure_ends_the_run_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``--ampdb-postgres=preview``: the backend of the ensure's admin connection (it holds the
+    preview's lock, and marks the new preview ready after the seeds) is SIGSTOPped from a seed
+    hook: the run ends with one line within about ``--ampdb-timeout``. Resumed, the next run
+    rebuilds the unfinished preview and passes."""
+    password = "never-shown-pw"  # trust auth: accepted and ignored, never printed
+    dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
+    run = (
+        "--ampdb=postgres",
+        "--ampdb-postgres=preview",
+        f"--ampdb-dsn={dsn}",
+        "--ampdb-branch=feature/frozen",
+    )
+    # it marks the new preview ready after the seeds: the hook freezes it, calls nothing
+    result, frozen, elapsed = _frozen_by_the_seed_hook(
+        project, cluster, PREVIEW_LOCK, *run, call=False
+    )
+    figure("preview ensure's admin backend SIGSTOPped: time to the run's one line", elapsed)
+    assert len(frozen) == 1, "the seed hook found no single session holding the preview lock"
+    _assert_one_line_naming(result, f"127.0.0.1:{cluster.port}", password)
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+
+    recover = run_pytest(project, *run, timeout=90)
+    figure("preview ensure frozen: resumed, next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert "preview pr-feature-frozen of branch feature/frozen" in recover.stdout
+    assert "created" in recover.stdout, recover.describe()
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_ampdb_preview_create_ends_it_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb preview create`` waits for the preview's lock (held here, as by another CI job)
+    and the whole cluster is SIGSTOPped: the command ends with one line within about
+    ``--answer-timeout``. Resumed and the lock let go, the same command creates the preview."""
+    from pytest_ampdb.ownership import lock
+    from pytest_ampdb.preview.locking import lock_key
+
+    password = "never-shown-pw"
+    dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
+    create = ("preview", "create", "--server", dsn, "--branch", "feature/frozen-cli")
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    child: Child | None = None
+    with psycopg.connect(cluster.tcp_dsn(), autocommit=True) as other_job:
+        lock(other_job, lock_key("pr-feature-frozen-cli"))
+        try:
+            child = Child([*AMPDB, "--answer-timeout", f"{TIMEOUT:g}", *create], project)
+            ran, elapsed, resume = _frozen_while_polling(cluster, child)
+        finally:
+            if child is not None:
+                child.kill()
+            resume()
+    figure("cluster SIGSTOPped during ampdb preview create: time to the one line", elapsed)
+    assert not ran.timed_out, ran.describe()
+    assert ran.returncode == 1, ran.describe()
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith("ampdb: error: the server at "), line
+    assert f"127.0.0.1:{cluster.port}" in line, line
+    assert f"no answer from the server within {TIMEOUT:g} s" in line, line
+    for raw in (password, "Traceback", "psycopg."):
+        assert raw not in ran.output, ran.describe()
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+
+    again = run_ampdb(project, *create, timeout=60)
+    figure("ampdb preview create frozen: resumed, the same command green", again.seconds)
+    assert again.returncode == 0, again.describe()
+    assert again.stdout.startswith("created preview pr-feature-frozen-cli"), again.describe()

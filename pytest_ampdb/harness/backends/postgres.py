@@ -33,12 +33,7 @@ from pytest_ampdb.harness.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.harness.provisioning.connect import (
-    NoAnswerError,
-    ServerBusyError,
-    connect,
-    no_answer,
-)
+from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect, no_answer
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.request import ServerRequest
 from pytest_ampdb.harness.provisioning.select import obtain_server
@@ -133,7 +128,7 @@ def provision(
     except BaseException as exc:
         server.close()
         if (frozen := no_answer(exc)) is not None:
-            raise _no_answer(server, frozen) from None
+            raise server.stopped_answering(frozen) from None
         raise
     try:  # on the connection that holds the template in use: no second admin connection
         template.lease(run_id)
@@ -159,21 +154,13 @@ def provision(
         )
     except BaseException as exc:
         frozen = no_answer(exc)  # then only let go: every further call would wait out the bound
-        lost = None if frozen is None else str(_no_answer(server, frozen))
+        lost = None if frozen is None else str(server.stopped_answering(frozen))
         project = project_key(context.project_root)
         release_provisioned(settings, template, server, lost=lost, project=project)
         if lost is not None:
             raise ProvisioningError(lost) from None
         raise
     return provisioned, server, template
-
-
-def _no_answer(server: Server, exc: NoAnswerError) -> ProvisioningError:
-    """One line for a server that froze while the run was provisioned, naming it."""
-    return ProvisioningError(
-        f"{server.description} stopped answering while the run was provisioned: {exc}; "
-        "the next run clears what this one left"
-    )
 
 
 def _in_place(server: Server, database: InPlace, run_id: str) -> Provisioned:

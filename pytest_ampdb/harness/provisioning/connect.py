@@ -7,65 +7,27 @@ Used wherever the plugin opens a connection itself, so a refused login, an exhau
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
-from psycopg.abc import PQGen
 
+from pytest_ampdb.answers import NoAnswerError, connect_timeout, no_answer, open_bounded
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.postgres.errors import reason
-from pytest_ampdb.urls import CONNECT_TIMEOUT, check_dsn, redact_url
+from pytest_ampdb.urls import check_dsn, redact_url
 
-RV = TypeVar("RV")
-
-
-def connect_timeout(seconds: float | None) -> int:
-    """libpq's ``connect_timeout`` for a run bounded by ``seconds``: at most ``CONNECT_TIMEOUT``,
-    at least libpq's minimum of 2."""
-    return CONNECT_TIMEOUT if seconds is None else max(2, min(CONNECT_TIMEOUT, math.ceil(seconds)))
+__all__ = [
+    "NoAnswerError",
+    "ServerBusyError",
+    "connect",
+    "connect_timeout",
+    "no_answer",
+    "other_sessions",
+]
 
 
 class ServerBusyError(ProvisioningError):
     """The server refused a connection for now (``max_connections`` reached): it is not gone."""
-
-
-class NoAnswerError(psycopg.OperationalError):
-    """The server took the connection but did not answer a call in time (frozen, paused)."""
-
-
-def no_answer(exc: BaseException) -> NoAnswerError | None:
-    """The ``NoAnswerError`` behind ``exc``, if any: a later call on the connection it closed
-    (a rollback while the error unwinds) raises "the connection is closed" in its place."""
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, NoAnswerError):
-        seen = seen.__cause__ or seen.__context__
-    return seen
-
-
-class BoundedConnection(psycopg.Connection[Any]):
-    """A connection whose every wait on the server ends after ``answer_timeout`` seconds.
-
-    A frozen server (SIGSTOP, a paused container) keeps the socket open and never answers:
-    TCP keepalives and ``tcp_user_timeout`` do not notice (the kernel still acknowledges), and a
-    cancel request goes to a postmaster that may be frozen too, so only the client can stop
-    waiting. It then closes the connection (its state is unknown) and raises ``NoAnswerError``,
-    an ``OperationalError``: callers treat it as a server that stopped answering.
-    """
-
-    answer_timeout: float | None = None
-
-    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
-        limit = self.answer_timeout if timeout is None else timeout
-        started = time.monotonic()
-        try:
-            return super().wait(gen, interval, limit)
-        except psycopg.OperationalError:
-            if timeout is not None or limit is None or time.monotonic() - started < limit:
-                raise
-            self.pgconn.finish()
-        raise NoAnswerError(f"no answer from the server within {limit:g} s")
 
 
 def connect(
@@ -73,12 +35,12 @@ def connect(
 ) -> psycopg.Connection[Any]:
     """``psycopg.connect`` with a bounded wait and a one-line error naming the server.
 
-    ``answer_timeout``: also bound every later call on the connection (``BoundedConnection``),
+    ``answer_timeout``: also bound every later call on the connection (``answers``),
     and the connect itself by ``connect_timeout(answer_timeout)`` unless told otherwise.
     """
     kwargs.setdefault("connect_timeout", connect_timeout(answer_timeout))
     try:
-        conn = BoundedConnection.connect(dsn, **kwargs)
+        conn = open_bounded(dsn, answer_timeout=answer_timeout, **kwargs)
     except psycopg.ProgrammingError:  # libpq cannot parse it; its message quotes the DSN
         check_dsn(dsn, "the DSN")
         raise
@@ -93,7 +55,6 @@ def connect(
         if exc.sqlstate == "53300" or any(text in str(exc) for text in _BUSY):
             raise ServerBusyError(message) from None
         raise ProvisioningError(message) from None
-    conn.answer_timeout = answer_timeout
     return conn
 
 

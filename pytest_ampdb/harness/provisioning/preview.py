@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from pytest_ampdb import preview
+from pytest_ampdb.harness.provisioning.connect import no_answer
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.request import ServerRequest
 from pytest_ampdb.harness.provisioning.server import InPlace, Server, check_version
@@ -20,7 +21,8 @@ from pytest_ampdb.urls import redact_url
 
 def start_preview(request: ServerRequest, server: Server) -> Server:
     """``server`` (the shared one, its version checked here first) with the branch's preview
-    ensured on it as the database the run uses in place."""
+    ensured on it as the database the run uses in place, every call of it bounded by
+    ``--ampdb-timeout``: a server that freezes meanwhile ends the run with one line."""
     check_version(server, request.major)  # before anything is created on it
     branch = preview.branch_name(request.branch, cwd=request.project_root)
     try:
@@ -32,9 +34,14 @@ def start_preview(request: ServerRequest, server: Server) -> Server:
             seed=request.seeds is not None,
             recreate=request.recreate,
             on_create=request.on_create,
+            answer_timeout=request.timeout,
         )
     except preview.HistoryDriftError as exc:
         raise ProvisioningError(str(exc).replace("--recreate", "--ampdb-recreate")) from None
+    except Exception as exc:
+        if (frozen := no_answer(exc)) is not None:
+            raise server.stopped_answering(frozen) from None
+        raise
     state = "created" if report.created else f"{len(report.applied)} migrations applied"
     if not report.changed:
         state = "up to date"

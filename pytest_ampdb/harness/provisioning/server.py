@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from pytest_ampdb.harness.provisioning.connect import connect
+from pytest_ampdb.harness.provisioning.connect import NoAnswerError, connect
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.urls import Dsn, dbname_of, with_dbname
 
@@ -66,6 +66,13 @@ class Server:
         every call is bounded by ``answer_timeout``: a server that freezes while the run is
         provisioned ends it with ``NoAnswerError`` instead of a hang."""
         return connect(dsn or self.admin_dsn, answer_timeout=self.answer_timeout, **kwargs)
+
+    def stopped_answering(self, exc: NoAnswerError) -> ProvisioningError:
+        """One line for the server freezing while the run was provisioned, naming it."""
+        return ProvisioningError(
+            f"{self.description} stopped answering while the run was provisioned: {exc}; "
+            "the next run clears what this one left"
+        )
 
     @property
     def dbname(self) -> str:
