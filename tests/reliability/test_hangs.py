@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,16 +24,18 @@ import psycopg
 import pytest
 
 from pytest_ampdb.harness.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning.local import process_tree
 
 from .conftest import (
     AMPDB,
     Child,
     Figures,
     Run,
+    clusters_of,
     containers_of,
     mute_listener,
     plugin_databases,
-    process_tree,
+    process_alive,
     require_binaries,
     require_docker,
     run_ampdb,
@@ -300,19 +303,31 @@ def test_a_lock_held_past_the_timeout_fails_that_test_alone(
 # ------------------------------------------------------------------------ frozen while provisioned
 
 FREEZE_SEED = """
-import os, pathlib, signal, time
+import json, os, pathlib, signal, time
 import psycopg
 
 HERE = pathlib.Path(__file__).parent
 
+def by_query(admin, query):
+    with psycopg.connect(admin, autocommit=True) as conn:
+        return [int(pid) for (pid,) in conn.execute(query).fetchall()]
+
+def own_cluster():
+    # the throwaway cluster this run started: the postmaster and every process below it
+    from pytest_ampdb.harness.provisioning.local import STATE_FILE, default_base_dir, process_tree
+
+    for state in default_base_dir().glob("ampdb-pg-*/" + STATE_FILE):
+        found = json.loads(state.read_text())
+        if found.get("owner_pid") == os.getpid():
+            return process_tree(int(found["pid"]))
+    return []
+
 def pytest_ampdb_seed(repos):
-    # the first run freezes the backends this query finds, then (maybe) calls its own; later
-    # runs go on as usual
+    # the first run freezes the processes {find} gives, then (maybe) calls its own backend;
+    # later runs go on as usual
     if (HERE / "frozen").exists():
         return
-    with psycopg.connect({admin!r}, autocommit=True) as conn:
-        rows = conn.execute({query!r}).fetchall()
-    pids = [int(pid) for (pid,) in rows]
+    pids = {find}
     (HERE / "frozen").write_text(" ".join(map(str, pids)) + "\\n" + repr(time.time()))
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
@@ -323,19 +338,23 @@ BUILDING = r"SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\_tpl\_%\
 """The backend building the template."""
 
 
+def _by_query(cluster: LocalCluster, query: str) -> str:
+    """What the seed hook freezes: the backends ``query`` finds on ``cluster``."""
+    return f"by_query({cluster.tcp_dsn()!r}, {query!r})"
+
+
 def _frozen_by_the_seed_hook(
-    project: Path, cluster: LocalCluster, query: str, *args: str, call: bool = True
+    project: Path, find: str, *args: str, call: bool = True
 ) -> tuple[Run, list[int], float]:
-    """A run whose ``pytest_ampdb_seed`` hook SIGSTOPs the backends ``query`` finds (then,
-    with ``call``, calls its own); they are resumed when it ends. The run, the frozen pids and
-    the seconds from the freeze to the run's end."""
-    write(
-        project / "conftest.py", FREEZE_SEED.format(admin=cluster.tcp_dsn(), query=query, call=call)
-    )
+    """A run whose ``pytest_ampdb_seed`` hook SIGSTOPs the processes ``find`` gives (then,
+    with ``call``, calls its own backend); they are resumed when it ends. The run, the frozen
+    pids and the seconds from the freeze to the run's end."""
+    write(project / "conftest.py", FREEZE_SEED.format(find=find, call=call))
     write(project / "test_suite.py", SMOKE)
     frozen: list[int] = []
     try:
         result = run_pytest(project, *args, f"--ampdb-timeout={TIMEOUT:g}")
+        assert (project / "frozen").exists(), result.describe()
         pids, at = (project / "frozen").read_text().splitlines()
         frozen = [int(pid) for pid in pids.split()]
     finally:
@@ -368,7 +387,7 @@ def test_a_backend_frozen_during_the_template_build_ends_the_run_within_the_time
     password = "never-shown-pw"  # trust auth: accepted and ignored, never printed
     dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
     result, frozen, elapsed = _frozen_by_the_seed_hook(
-        project, cluster, BUILDING, "--ampdb=postgres", f"--ampdb-dsn={dsn}"
+        project, _by_query(cluster, BUILDING), "--ampdb=postgres", f"--ampdb-dsn={dsn}"
     )
     figure("template build's backend SIGSTOPped: time to the run's one line", elapsed)
     assert frozen, "the seed hook found no backend building the template"
@@ -485,7 +504,7 @@ def test_a_server_frozen_during_the_preview_ensure_ends_the_run_within_the_timeo
     )
     # it marks the new preview ready after the seeds: the hook freezes it, calls nothing
     result, frozen, elapsed = _frozen_by_the_seed_hook(
-        project, cluster, PREVIEW_LOCK, *run, call=False
+        project, _by_query(cluster, PREVIEW_LOCK), *run, call=False
     )
     figure("preview ensure's admin backend SIGSTOPped: time to the run's one line", elapsed)
     assert len(frozen) == 1, "the seed hook found no single session holding the preview lock"
@@ -538,3 +557,120 @@ def test_a_server_frozen_during_ampdb_preview_create_ends_it_within_the_timeout(
     figure("ampdb preview create frozen: resumed, the same command green", again.seconds)
     assert again.returncode == 0, again.describe()
     assert again.stdout.startswith("created preview pr-feature-frozen-cli"), again.describe()
+
+
+# ------------------------------------------------------------------------ the run's lease
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_while_the_lease_is_taken_gives_up_within_the_bound(
+    cluster: LocalCluster, figure: Figures
+) -> None:
+    """``lease.hold``, the call a run makes right after its throwaway server accepts
+    connections: held at a known point (another session holds the lease key exclusively, so
+    the shared lock waits in the server), the cluster is SIGSTOPped; the call gives up within
+    its bound with one line naming the server (its connection closed by the bound)."""
+    from pytest_ampdb.harness.provisioning import lease
+    from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+    from pytest_ampdb.ownership import lease_key, lock
+
+    dsn = cluster.tcp_dsn()
+    outcome: list[BaseException | None] = []
+
+    def take() -> None:
+        try:
+            lease.hold(dsn, "frozen-run", answer_timeout=TIMEOUT).close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    with psycopg.connect(dsn, autocommit=True) as other:
+        lock(other, lease_key("frozen-run"))
+        thread = threading.Thread(target=take, daemon=True)
+        thread.start()
+        try:
+            waiting = stopwatch()
+            while not _waiting_for_a_lock(dsn, "pg_advisory_lock_shared"):
+                assert waiting() < 30, "lease.hold never waited for the lock"
+                time.sleep(0.05)
+            resume = _sigstop(_cluster_pids(cluster))
+            since = stopwatch()
+            thread.join(TIMEOUT + FAIL_FAST)
+            elapsed = since()
+        finally:
+            resume()
+    figure("cluster SIGSTOPped while the run's lease is taken: time to give up", elapsed)
+    assert not thread.is_alive(), "lease.hold still waits on the frozen server"
+    (error,) = outcome
+    assert isinstance(error, ProvisioningError), error
+    assert str(error) == (
+        f"the server at {dsn} stopped answering as the run took its lease: "
+        f"no answer from the server within {TIMEOUT:g} s"
+    )
+    assert elapsed <= TIMEOUT + 1, elapsed
+
+
+def _waiting_for_a_lock(dsn: str, call: str) -> bool:
+    """Whether another session waits in the server for a lock, in ``call``."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND wait_event_type = 'Lock' AND query LIKE %s",
+            (f"%{call}%",),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.postgres
+def test_a_run_whose_own_cluster_freezes_ends_within_the_timeout_and_stops_it(
+    project: Path, figure: Figures
+) -> None:
+    """``--ampdb-postgres=local``: a seed hook SIGSTOPs the run's throwaway cluster (postmaster
+    and every backend, the one holding the run's lease among them) and calls it. The run ends
+    with one line within about ``--ampdb-timeout``, letting go of its lease and stopping the
+    frozen cluster (nothing of it is left); the next run is green."""
+    require_binaries()
+    local = ("--ampdb=postgres", "--ampdb-postgres=local")
+    result, frozen, elapsed = _frozen_by_the_seed_hook(project, "own_cluster()", *local)
+    try:
+        figure("run's own local cluster SIGSTOPped: time to the one line and its stop", elapsed)
+        assert len(frozen) > 1, "the seed hook found no cluster of its run"
+        assert not result.timed_out, result.describe()
+        (line,) = result.error_lines("ERROR: pytest-ampdb:")
+        assert "local cluster" in line, line
+        assert f"no answer from the server within {TIMEOUT:g} s" in line, line
+        assert "Traceback" not in result.output, result.describe()
+        assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+        assert [pid for pid in frozen if process_alive(pid)] == []
+        assert clusters_of(result.pid) == []
+    finally:
+        _signal_all(frozen, signal.SIGKILL)
+
+    recover = run_pytest(project, *local, timeout=90)
+    figure("run's own cluster frozen: next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+
+
+@pytest.mark.postgres
+def test_a_sweep_asking_a_frozen_clusters_lease_goes_on(project: Path, figure: Figures) -> None:
+    """A throwaway cluster of another run (alive here: its lease held, its owner this process)
+    is SIGSTOPped; a new ``--ampdb-postgres=local`` run sweeps the machine's clusters and asks
+    each for its run's lease: it gives up on the frozen one within ``lease.SWEEP_TIMEOUT``,
+    judges it by its owner process (alive: left alone) and is green."""
+    require_binaries()
+    from pytest_ampdb.harness.provisioning.lease import SWEEP_TIMEOUT
+
+    write(project / "test_suite.py", SMOKE)
+    with LocalCluster.start(major=15, lease="another-run") as other:
+        pids = _cluster_pids(other)
+        resume = _sigstop(pids)
+        try:
+            result = run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=local", timeout=90)
+            still = [pid for pid in pids if process_alive(pid)]
+        finally:
+            resume()
+    figure("a run sweeping beside a frozen cluster of another run", result.seconds)
+    assert result.returncode == 0, result.describe()
+    assert still == pids, "the sweep stopped a live run's cluster"
+    assert result.seconds <= SWEEP_TIMEOUT + 30, result.describe()
