@@ -55,8 +55,9 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
         type=common.seconds_arg,
         default=os.environ.get(common.ANSWER_TIMEOUT_ENV) or common.DEFAULT_ANSWER_TIMEOUT,
         metavar="SECONDS",
-        help="give up on a connected server that does not answer one call of the preview "
-        "commands (or clean --url) within SECONDS: a frozen server "
+        help="give up on a connected server that does not answer one call within SECONDS "
+        "(a frozen server), in the preview commands, seed, refresh-db's drop, create and seed, "
+        "and clean --url; migrate commands are not bounded: a migration may take long "
         f"(default: ${common.ANSWER_TIMEOUT_ENV}, else {common.DEFAULT_ANSWER_TIMEOUT})",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -14,7 +14,7 @@ import psycopg
 from pytest_ampdb.answers import NoAnswerError, connect_timeout, no_answer, open_bounded
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.postgres.errors import reason
-from pytest_ampdb.urls import check_dsn, redact_url
+from pytest_ampdb.urls import CONNECT_TIMEOUT, check_dsn, redact_url
 
 __all__ = [
     "NoAnswerError",
@@ -64,8 +64,9 @@ _BUSY = ("too many clients", "remaining connection slots are reserved")
 
 def other_sessions(dsn: str) -> int:
     """How many client sessions besides this one the server has: a kept server that a run is
-    using right now has at least one (the connection that holds its template)."""
-    with connect(dsn, autocommit=True) as conn:
+    using right now has at least one (the connection that holds its template); a server that
+    does not answer within the connect timeout is given up as well."""
+    with connect(dsn, answer_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
