@@ -19,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.harness.provisioning.local import process_tree
+from pytest_ampdb.urls import redact_url, with_dbname
 
 from .conftest import (
     AMPDB,
@@ -427,14 +429,17 @@ def _polling_for_a_lock(dsn: str) -> bool:
     return bool(row and row[0])
 
 
-def _frozen_while_polling(cluster: LocalCluster, child: Child) -> tuple[Run, float, Resume]:
-    """Once ``child`` polls for an advisory lock, SIGSTOP the whole cluster and wait for the
-    child's end: its result, the seconds from the freeze, and how to resume the cluster."""
+def _frozen_while_polling(
+    cluster: LocalCluster, child: Child, ready: Callable[[str], bool]
+) -> tuple[Run, float, Resume]:
+    """Once ``child`` is at a known point (``ready(dsn)``: polling for an advisory lock,
+    waiting for a table lock), SIGSTOP the whole cluster and wait for the child's end: its
+    result, the seconds from the freeze, and how to resume the cluster."""
     polling = stopwatch()
-    while not _polling_for_a_lock(cluster.tcp_dsn()):
+    while not ready(cluster.tcp_dsn()):
         assert child.proc.poll() is None, child.wait(5).describe()
-        assert polling() < 60, "the child never polled for the lock"
-        time.sleep(0.1)
+        assert polling() < 60, "the child never reached the point to freeze it at"
+        time.sleep(0.05)
     resume = _sigstop(_cluster_pids(cluster))
     since = stopwatch()
     try:
@@ -461,7 +466,7 @@ def test_a_server_frozen_while_a_run_waits_for_the_build_lock_ends_it_within_the
     try:
         assert wait_for(project / "building", 60, builder), builder.wait(5).describe()
         waiter = Child(run, project)
-        result, elapsed, resume = _frozen_while_polling(cluster, waiter)
+        result, elapsed, resume = _frozen_while_polling(cluster, waiter, _polling_for_a_lock)
     finally:
         builder.kill()
         if waiter is not None:
@@ -531,27 +536,11 @@ def test_a_server_frozen_during_ampdb_preview_create_ends_it_within_the_timeout(
     password = "never-shown-pw"
     dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
     create = ("preview", "create", "--server", dsn, "--branch", "feature/frozen-cli")
-    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
-    child: Child | None = None
     with psycopg.connect(cluster.tcp_dsn(), autocommit=True) as other_job:
         lock(other_job, lock_key("pr-feature-frozen-cli"))
-        try:
-            child = Child([*AMPDB, "--answer-timeout", f"{TIMEOUT:g}", *create], project)
-            ran, elapsed, resume = _frozen_while_polling(cluster, child)
-        finally:
-            if child is not None:
-                child.kill()
-            resume()
+        ran, elapsed = _frozen_command(project, cluster, create, _polling_for_a_lock)
     figure("cluster SIGSTOPped during ampdb preview create: time to the one line", elapsed)
-    assert not ran.timed_out, ran.describe()
-    assert ran.returncode == 1, ran.describe()
-    (line,) = ran.stderr.splitlines()
-    assert line.startswith("ampdb: error: the server at "), line
-    assert f"127.0.0.1:{cluster.port}" in line, line
-    assert f"no answer from the server within {TIMEOUT:g} s" in line, line
-    for raw in (password, "Traceback", "psycopg."):
-        assert raw not in ran.output, ran.describe()
-    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+    _assert_cli_one_line(ran, elapsed, dsn)
 
     again = run_ampdb(project, *create, timeout=60)
     figure("ampdb preview create frozen: resumed, the same command green", again.seconds)
@@ -674,3 +663,60 @@ def test_a_sweep_asking_a_frozen_clusters_lease_goes_on(project: Path, figure: F
     assert result.returncode == 0, result.describe()
     assert still == pids, "the sweep stopped a live run's cluster"
     assert result.seconds <= SWEEP_TIMEOUT + 30, result.describe()
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_ampdb_seed_ends_it_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb seed --replace`` waits for a table lock another session holds, and the whole
+    cluster is SIGSTOPped: the command ends with one line within about ``--answer-timeout``.
+    Resumed and the lock let go, the same command seeds the database."""
+    password = "never-shown-pw"
+    url = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/app_frozen"
+    made = run_ampdb(project, "refresh-db", "--url", url, timeout=60)
+    assert made.returncode == 0, made.describe()
+    seed = ("seed", "--replace", "--url", url)
+    with psycopg.connect(with_dbname(cluster.tcp_dsn(), "app_frozen")) as other:
+        other.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        ran, elapsed = _frozen_command(
+            project, cluster, seed, lambda dsn: _waiting_for_a_lock(dsn, "")
+        )
+        other.rollback()
+    figure("cluster SIGSTOPped during ampdb seed: time to the one line", elapsed)
+    _assert_cli_one_line(ran, elapsed, url)
+
+    again = run_ampdb(project, *seed, timeout=60)
+    figure("ampdb seed frozen: resumed, the same command green", again.seconds)
+    assert again.returncode == 0, again.describe()
+    assert again.stdout.startswith("seeded "), again.describe()
+
+
+def _frozen_command(
+    project: Path, cluster: LocalCluster, args: tuple[str, ...], ready: Callable[[str], bool]
+) -> tuple[Run, float]:
+    """``ampdb --answer-timeout TIMEOUT <args>``, its cluster SIGSTOPped once it is ``ready``
+    and resumed after: its result and the seconds from the freeze to its end."""
+    child = Child([*AMPDB, "--answer-timeout", f"{TIMEOUT:g}", *args], project)
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    try:
+        ran, elapsed, resume = _frozen_while_polling(cluster, child, ready)
+    finally:
+        child.kill()
+        resume()
+    return ran, elapsed
+
+
+def _assert_cli_one_line(ran: Run, elapsed: float, url: str) -> None:
+    """The command ended within the bound, exit status 1, with one line naming the frozen
+    server ``url`` without its password."""
+    assert not ran.timed_out, ran.describe()
+    assert ran.returncode == 1, ran.describe()
+    (line,) = ran.stderr.splitlines()
+    assert line == (
+        f"ampdb: error: the server at {redact_url(url)} stopped answering: no answer from the "
+        f"server within {TIMEOUT:g} s (--answer-timeout, $AMPDB_ANSWER_TIMEOUT)"
+    ), line
+    for raw in ("Traceback", "psycopg.", urlsplit(url).password or "?"):
+        assert raw not in ran.output, ran.describe()
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
