@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb import __version__, extensions
+from pytest_ampdb.answers import NoAnswerError
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 
@@ -48,6 +49,16 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
         help="give up on a server that does not answer a connection within SECONDS "
         f"(default: ${common.TIMEOUT_ENV}, else $PGCONNECT_TIMEOUT, else "
         f"{common.DEFAULT_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--answer-timeout",
+        type=common.seconds_arg,
+        default=os.environ.get(common.ANSWER_TIMEOUT_ENV) or common.DEFAULT_ANSWER_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a connected server that does not answer one call within SECONDS "
+        "(a frozen server), in the preview commands, seed, refresh-db's drop, create and seed, "
+        "and clean --url; migrate commands are not bounded: a migration may take long "
+        f"(default: ${common.ANSWER_TIMEOUT_ENV}, else {common.DEFAULT_ANSWER_TIMEOUT})",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in commands:
@@ -119,6 +130,12 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         return common.EXIT_USAGE
     except AmpdbError as exc:
         common.print_error(exc)
+    except NoAnswerError as exc:
+        url = getattr(args, "server", None) or getattr(args, "url", None)
+        where = f"the server at {common.redact_url(str(url))}" if url else "the server"
+        common.print_error(
+            f"{where} stopped answering: {exc} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
+        )
     except psycopg.errors.ConnectionTimeout:
         common.print_error(
             f"cannot connect to the database: no answer within {args.timeout:g} s "

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pytest_ampdb import migrations
+from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.ownership import Drop, create_marked, drop_database, drop_owned
@@ -109,7 +110,7 @@ def run_seed(args: argparse.Namespace) -> int:
         args.parser_error(common.URL_REQUIRED)
     url = str(args.url)
     seeds = common.seeds_of(args.dir, args.schema)
-    count = seed_database(url, seeds, replace=args.replace)
+    count = seed_database(url, seeds, replace=args.replace, answer_timeout=args.answer_timeout)
     print(f"seeded {count} rows into {common.redact_url(url)}")
     return common.EXIT_OK
 
@@ -125,9 +126,9 @@ def run_refresh(args: argparse.Namespace) -> int:
     directory = args.dir or migrations_dir()
     migrations.validate_dir(directory)  # check everything before dropping anything
     seeds = common.seeds_of(args.seeds, args.schema)
-    recreate_database(url, target, force=args.force)
+    recreate_database(url, target, force=args.force, answer_timeout=args.answer_timeout)
     report = migrations.apply(url, directory)
-    count = seed_database(url, seeds, replace=False)
+    count = seed_database(url, seeds, replace=False, answer_timeout=args.answer_timeout)
     print(
         f"refreshed {common.redact_url(url)}: {len(report.applied)} migration files applied, "
         f"{count} seed rows loaded"
@@ -157,9 +158,14 @@ def run_env(args: argparse.Namespace) -> int:
 # -- helpers (also used by tests and other commands) ------------------------------------------
 
 
-def seed_database(url: str, seeds: SeedSet, *, replace: bool) -> int:
-    """Connect to ``url`` and load ``seeds`` in one transaction; the number of rows written."""
-    with psycopg.connect(url, autocommit=True) as conn:
+def seed_database(
+    url: str, seeds: SeedSet, *, replace: bool, answer_timeout: float | None = None
+) -> int:
+    """Connect to ``url`` and load ``seeds`` in one transaction; the number of rows written.
+    ``answer_timeout`` bounds each call (``answers.open_bounded``)."""
+    with open_bounded(
+        url, answer_timeout=answer_timeout, while_running=True, autocommit=True
+    ) as conn:
         return load_into_postgres(conn, seeds, replace=replace)
 
 
@@ -199,18 +205,26 @@ REFRESH_MARK = "pytest-ampdb refresh-db"
 """The comment ``refresh-db`` leaves on a database it made: only such a one is dropped unasked."""
 
 
-def recreate_database(url: str, name: str, *, force: bool = False) -> None:
+def recreate_database(
+    url: str, name: str, *, force: bool = False, answer_timeout: float | None = None
+) -> None:
     """``DROP DATABASE ... WITH (FORCE)`` then ``CREATE DATABASE``, from a maintenance database.
 
     An existing database that ``refresh-db`` did not make is refused unless ``force``.
+    ``answer_timeout`` bounds each call.
     """
     admin = make_conninfo(url, dbname="postgres")
     try:
-        conn = psycopg.connect(admin, autocommit=True)
+        conn = open_bounded(
+            admin, answer_timeout=answer_timeout, while_running=True, autocommit=True
+        )
     except psycopg.errors.ConnectionTimeout:  # no answer at all: a second try would not help
         raise
     except psycopg.OperationalError:
-        conn = psycopg.connect(make_conninfo(url, dbname="template1"), autocommit=True)
+        template1 = make_conninfo(url, dbname="template1")
+        conn = open_bounded(
+            template1, answer_timeout=answer_timeout, while_running=True, autocommit=True
+        )
     with conn:
         if force:  # the user named it and insisted
             drop_database(conn, name)

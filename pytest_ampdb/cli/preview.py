@@ -194,6 +194,7 @@ def run_create(args: argparse.Namespace) -> int:
         recreate=args.recreate,
         force=args.force,
         lock_timeout=args.lock_timeout,
+        answer_timeout=args.answer_timeout,
     )
     print(describe(report))
     return common.EXIT_OK
@@ -202,7 +203,13 @@ def run_create(args: argparse.Namespace) -> int:
 def run_migrate(args: argparse.Namespace) -> int:
     """``preview migrate``: apply pending migrations to the existing preview."""
     server, branch = _server(args), _branch(args)
-    report = preview.migrate(server, branch, migrations=args.dir, lock_timeout=args.lock_timeout)
+    report = preview.migrate(
+        server,
+        branch,
+        migrations=args.dir,
+        lock_timeout=args.lock_timeout,
+        answer_timeout=args.answer_timeout,
+    )
     print(describe(report))
     return common.EXIT_OK
 
@@ -212,19 +219,21 @@ def run_drop(args: argparse.Namespace) -> int:
     server = _server(args)
     if args.database and args.branch:
         args.parser_error("give --branch or --database, not both")
-    if args.database:
-        info = preview.drop(
-            server, database=args.database, force=args.force, lock_timeout=args.lock_timeout
-        )
-    else:
-        info = preview.drop(server, _branch(args), force=args.force, lock_timeout=args.lock_timeout)
+    info = preview.drop(
+        server,
+        None if args.database else _branch(args),
+        database=args.database or None,
+        force=args.force,
+        lock_timeout=args.lock_timeout,
+        answer_timeout=args.answer_timeout,
+    )
     print(f"dropped preview {info.name} (branch {go_quote(info.branch)})")
     return common.EXIT_OK
 
 
 def run_list(args: argparse.Namespace) -> int:
     """``preview list``: an aligned table (or JSON) of every marked preview."""
-    infos = preview.list_previews(_server(args))
+    infos = preview.list_previews(_server(args), answer_timeout=args.answer_timeout)
     if args.json:
         json.dump([i.as_dict() for i in infos], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -250,6 +259,7 @@ def run_prune(args: argparse.Namespace) -> int:
         keep_branches=keep,
         force=args.force,
         dry_run=args.dry_run,
+        answer_timeout=args.answer_timeout,
     )
     verb = "would drop" if args.dry_run else "dropped"
     for info in report.dropped:

@@ -112,7 +112,9 @@ def run_clean(args: argparse.Namespace) -> int:
     things: list[Thing] = []
     with contextlib.ExitStack() as stack:
         if args.url and {"templates", "databases"} & set(args.what):
-            conn = stack.enter_context(connect(str(args.url), autocommit=True))
+            conn = stack.enter_context(
+                connect(str(args.url), answer_timeout=args.answer_timeout, autocommit=True)
+            )
             things += _on_server(conn, common.redact_url(str(args.url)), keys, args.what)
         if "containers" in args.what:
             things += _containers(keys)

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from pytest_ampdb.answers import no_answer, open_bounded
 from pytest_ampdb.migrations import HistoryNonLinearError, apply
 from pytest_ampdb.migrations.directory import MigrationDir, MigrationFile
 from pytest_ampdb.migrations.plan import compute_plan
@@ -42,7 +43,7 @@ from pytest_ampdb.preview.marker import Mark
 from pytest_ampdb.preview.naming import database_name, is_preview_name, printable
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
-from pytest_ampdb.urls import bounded, dbname_of, with_dbname
+from pytest_ampdb.urls import dbname_of, with_dbname
 
 Connection = psycopg.Connection[Any]
 
@@ -104,6 +105,7 @@ def ensure(
     force: bool = False,
     on_create: OnCreate | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    answer_timeout: float | None = None,
 ) -> EnsureReport:
     """Make the preview of ``branch`` exist and be up to date with ``migrations``.
 
@@ -113,6 +115,8 @@ def ensure(
     :class:`~pytest_ampdb.preview.errors.HistoryDriftError`; ``recreate=True`` drops and
     rebuilds the preview instead (refused while it has live connections unless ``force``).
     ``server_dsn`` is a URL of the server's maintenance database (e.g. ``.../postgres``).
+    ``answer_timeout``: the longest any call on the server may wait for its answer (None: no
+    limit); a server that stops answering raises ``answers.NoAnswerError`` instead of a hang.
     """
     return _ensure(
         server_dsn,
@@ -124,6 +128,7 @@ def ensure(
         force=force,
         on_create=on_create,
         lock_timeout=lock_timeout,
+        answer_timeout=answer_timeout,
         create=True,
     )
 
@@ -134,6 +139,7 @@ def migrate(
     *,
     migrations: Path | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    answer_timeout: float | None = None,
 ) -> EnsureReport:
     """Apply the pending migrations to the existing preview of ``branch`` (never creates one)."""
     return _ensure(
@@ -146,6 +152,7 @@ def migrate(
         force=False,
         on_create=None,
         lock_timeout=lock_timeout,
+        answer_timeout=answer_timeout,
         create=False,
     )
 
@@ -161,6 +168,7 @@ def _ensure(
     force: bool,
     on_create: OnCreate | None,
     lock_timeout: float,
+    answer_timeout: float | None,
     create: bool,
 ) -> EnsureReport:
     started = time.perf_counter()
@@ -169,8 +177,8 @@ def _ensure(
     mdir = MigrationDir(migrations if migrations is not None else migrations_dir())
     mdir.validate()  # a broken directory is reported before the server is touched
     files = mdir.files()
-    job = _Job(server_dsn, name, branch, mdir.path, files, started)
-    with locked(server_dsn, name, lock_timeout) as admin:
+    job = _Job(server_dsn, name, branch, mdir.path, files, started, answer_timeout)
+    with locked(server_dsn, name, lock_timeout, answer_timeout) as admin:
         found = catalog.find(admin, name)
         if found is not None:
             mark, connections = found
@@ -210,14 +218,19 @@ class _Job:
     directory: Path
     files: list[MigrationFile]
     started: float
+    answer_timeout: float | None
 
     @property
     def dsn(self) -> str:
         return with_dbname(self.server_dsn, self.name)
 
+    def connect(self) -> Connection:
+        """An autocommit connection to the preview itself, bounded as the admin one is."""
+        return _connect(self.dsn, self.answer_timeout)
+
     def migrate(self, admin: Connection, mark: Mark) -> EnsureReport:
         """Apply what is pending; the fast path reads the revisions and nothing else."""
-        with psycopg.connect(self.dsn, autocommit=True, **bounded(self.dsn)) as conn:
+        with self.connect() as conn:
             revisions = RevisionTable().read(conn)
             check_history(self.name, self.files, revisions)
             try:
@@ -243,7 +256,7 @@ class _Job:
         create_marked(admin, self.name, mark.text())
         try:
             rows = 0
-            with psycopg.connect(self.dsn, autocommit=True, **bounded(self.dsn)) as conn:
+            with self.connect() as conn:
                 report = apply(conn, self.directory)
                 if seeds is not None:
                     rows = load_into_postgres(conn, seeds)
@@ -256,9 +269,10 @@ class _Job:
                 self.name,
                 mark.ready(version, catalog.server_now(admin), seeded=seeds is not None),
             )
-        except BaseException:
-            with contextlib.suppress(psycopg.Error):
-                catalog.drop_database(admin, self.name, force=True)
+        except BaseException as exc:
+            if no_answer(exc) is None:  # a frozen server: the next ensure rebuilds ``creating``
+                with contextlib.suppress(psycopg.Error):
+                    catalog.drop_database(admin, self.name, force=True)
             raise
         return self._report(created=True, applied=applied, version=version, seeded=rows)
 
@@ -287,6 +301,7 @@ def drop(
     database: str | None = None,
     force: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    answer_timeout: float | None = None,
 ) -> PreviewInfo:
     """Drop the preview of ``branch`` (or the preview named ``database``); returns what it was.
 
@@ -301,7 +316,7 @@ def drop(
             f"refusing to drop {printable(name)!r}: not a preview database name (pr-...)"
         )
     _check_server(server_dsn, name)
-    with locked(server_dsn, name, lock_timeout) as admin:
+    with locked(server_dsn, name, lock_timeout, answer_timeout) as admin:
         info = catalog.info(admin, name)
         if info is None:
             if catalog.find(admin, name) is not None:
@@ -321,9 +336,9 @@ def drop(
     return info
 
 
-def list_previews(server_dsn: str) -> list[PreviewInfo]:
+def list_previews(server_dsn: str, *, answer_timeout: float | None = None) -> list[PreviewInfo]:
     """Every marked preview on the server, by name; unmarked databases never appear."""
-    with psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn)) as conn:
+    with _connect(server_dsn, answer_timeout) as conn:
         return catalog.infos(conn)
 
 
@@ -334,6 +349,7 @@ def prune(
     keep_branches: Iterable[str] | None = None,
     force: bool = False,
     dry_run: bool = False,
+    answer_timeout: float | None = None,
 ) -> PruneReport:
     """Drop the marked previews older than ``older_than`` whose branch is not in ``keep_branches``.
 
@@ -347,7 +363,7 @@ def prune(
         )
     kept_names = {database_name(b) for b in keep_branches or () if b}
     result = PruneReport(dry_run=dry_run)
-    with psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn)) as admin:
+    with _connect(server_dsn, answer_timeout) as admin:
         for info in catalog.infos(admin):
             reason = _keep_reason(info, older_than, kept_names, force)
             if reason is None and not dry_run:
@@ -386,6 +402,11 @@ def _prune_one(admin: Connection, info: PreviewInfo, force: bool) -> str | None:
     finally:
         unlock(admin, key)
     return None
+
+
+def _connect(dsn: str, answer_timeout: float | None) -> Connection:
+    """An autocommit connection whose every call is bounded by ``answer_timeout`` (if set)."""
+    return open_bounded(dsn, answer_timeout=answer_timeout, while_running=True, autocommit=True)
 
 
 def _check_server(server_dsn: str, name: str) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb import ownership
+from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.preview.errors import PreviewLockTimeoutError
-from pytest_ampdb.urls import bounded
 
 Connection = psycopg.Connection[Any]
 
@@ -26,12 +26,15 @@ def lock_key(name: str) -> int:
 
 
 @contextlib.contextmanager
-def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
-    """An autocommit connection to the maintenance database holding the preview's lock."""
-    conn = psycopg.connect(server_dsn, autocommit=True, **bounded(server_dsn))
+def locked(
+    server_dsn: str, name: str, timeout: float, answer_timeout: float | None = None
+) -> Iterator[Connection]:
+    """An autocommit connection to the maintenance database holding the preview's lock, every
+    call on it bounded by ``answer_timeout`` (``answers.open_bounded``)."""
+    conn = open_bounded(server_dsn, answer_timeout=answer_timeout, autocommit=True)
     try:
         key = lock_key(name)
-        acquire(conn, name, key, timeout)
+        acquire(conn, name, key, timeout, poll=answer_timeout is not None)
         try:
             yield conn
         finally:
@@ -42,7 +45,9 @@ def locked(server_dsn: str, name: str, timeout: float) -> Iterator[Connection]:
         conn.close()
 
 
-def acquire(conn: Connection, name: str, key: int, timeout: float) -> None:
-    """Take the lock: at once if free, else wait up to ``timeout`` s (negative: forever)."""
-    if not ownership.acquire(conn, key, timeout=timeout):
+def acquire(conn: Connection, name: str, key: int, timeout: float, *, poll: bool = False) -> None:
+    """Take the lock: at once if free, else wait up to ``timeout`` s (negative: forever).
+    ``poll``: by tries with backoff, each a short call, so that a connection whose calls are
+    bounded waits as long as the holder takes and still notices a server that froze."""
+    if not ownership.acquire(conn, key, timeout=timeout, poll=poll):
         raise PreviewLockTimeoutError(name, timeout)

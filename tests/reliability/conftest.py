@@ -33,7 +33,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_ampdb.harness.provisioning.local import STATE_FILE, default_base_dir, sweep_orphans
+from pytest_ampdb.harness.provisioning.local import (
+    STATE_FILE,
+    default_base_dir,
+    sweep_orphans,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_ENV = "AMPDB_RELIABILITY_FIGURES"
@@ -351,19 +355,6 @@ def fingerprint(server: str, names: Sequence[str]) -> dict[str, Any]:
             }
         out[str(name)] = {"oid": oid, "comment": comment, "content": content}
     return out
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and everything forked below it, parents before children. A whole PostgreSQL
-    cluster is its postmaster's tree, not its process group: each backend calls setsid()."""
-    pids, i = [root], 0
-    while i < len(pids):
-        pid = pids[i]
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-            pids += [int(child) for child in children.split()]
-        i += 1
-    return pids
 
 
 def clusters_of(pid: int) -> list[dict[str, Any]]:

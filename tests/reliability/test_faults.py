@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from pytest_ampdb.harness.provisioning import LocalCluster
+from pytest_ampdb.harness.provisioning.local import process_tree
 
 from .conftest import PYTEST as PYTEST_ARGS
 from .conftest import (
@@ -35,7 +36,6 @@ from .conftest import (
     outcome_counts,
     plugin_databases,
     process_alive,
-    process_tree,
     require_binaries,
     require_docker,
     run_pytest,

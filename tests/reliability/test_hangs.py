@@ -15,9 +15,11 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -25,16 +27,19 @@ from psycopg import sql
 
 from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.harness.provisioning.connect import BUSY_ROUNDS
+from pytest_ampdb.harness.provisioning.local import process_tree
+from pytest_ampdb.urls import redact_url, with_dbname
 
-from .conftest import PYTEST as PYTEST_ARGS
 from .conftest import (
+    AMPDB,
     Child,
     Figures,
     Run,
+    clusters_of,
     containers_of,
     mute_listener,
     plugin_databases,
-    process_tree,
+    process_alive,
     require_binaries,
     require_docker,
     run_ampdb,
@@ -45,6 +50,7 @@ from .conftest import (
     wait_for,
     write,
 )
+from .conftest import PYTEST as PYTEST_ARGS
 from .test_faults import FAIL_FAST, KILL_SUITE, SMOKE, _assert_fails_fast_naming
 from .test_ownership import _born_ours, _template_name
 
@@ -301,26 +307,64 @@ def test_a_lock_held_past_the_timeout_fails_that_test_alone(
 
 # ------------------------------------------------------------------------ frozen while provisioned
 
-FREEZE_BUILD = """
-import os, pathlib, signal, time
+FREEZE_SEED = """
+import json, os, pathlib, signal, time
 import psycopg
 
 HERE = pathlib.Path(__file__).parent
 
+def by_query(admin, query):
+    with psycopg.connect(admin, autocommit=True) as conn:
+        return [int(pid) for (pid,) in conn.execute(query).fetchall()]
+
+def own_cluster():
+    # the throwaway cluster this run started: the postmaster and every process below it
+    from pytest_ampdb.harness.provisioning.local import STATE_FILE, default_base_dir, process_tree
+
+    for state in default_base_dir().glob("ampdb-pg-*/" + STATE_FILE):
+        found = json.loads(state.read_text())
+        if found.get("owner_pid") == os.getpid():
+            return process_tree(int(found["pid"]))
+    return []
+
 def pytest_ampdb_seed(repos):
-    # the first run freezes the backend building the template, then calls it; later runs build
+    # the first run freezes the processes {find} gives, then (maybe) calls its own backend;
+    # later runs go on as usual
     if (HERE / "frozen").exists():
         return
-    with psycopg.connect({admin!r}, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\\\\_tpl\\\\_%\\\\_build'"
-        ).fetchall()
-    pids = [int(pid) for (pid,) in rows]
+    pids = {find}
     (HERE / "frozen").write_text(" ".join(map(str, pids)) + "\\n" + repr(time.time()))
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
-    repos.projects.list()
+    if {call!r}:
+        repos.projects.list()
 """
+BUILDING = r"SELECT pid FROM pg_stat_activity WHERE datname LIKE 'ampdb\_tpl\_%\_build'"
+"""The backend building the template."""
+
+
+def _by_query(cluster: LocalCluster, query: str) -> str:
+    """What the seed hook freezes: the backends ``query`` finds on ``cluster``."""
+    return f"by_query({cluster.tcp_dsn()!r}, {query!r})"
+
+
+def _frozen_by_the_seed_hook(
+    project: Path, find: str, *args: str, call: bool = True
+) -> tuple[Run, list[int], float]:
+    """A run whose ``pytest_ampdb_seed`` hook SIGSTOPs the processes ``find`` gives (then,
+    with ``call``, calls its own backend); they are resumed when it ends. The run, the frozen
+    pids and the seconds from the freeze to the run's end."""
+    write(project / "conftest.py", FREEZE_SEED.format(find=find, call=call))
+    write(project / "test_suite.py", SMOKE)
+    frozen: list[int] = []
+    try:
+        result = run_pytest(project, *args, f"--ampdb-timeout={TIMEOUT:g}")
+        assert (project / "frozen").exists(), result.describe()
+        pids, at = (project / "frozen").read_text().splitlines()
+        frozen = [int(pid) for pid in pids.split()]
+    finally:
+        _signal_all(frozen, signal.SIGCONT)
+    return result, frozen, time.time() - float(at)
 
 
 def _build_databases(dsn: str) -> list[str]:
@@ -347,18 +391,9 @@ def test_a_backend_frozen_during_the_template_build_ends_the_run_within_the_time
     about ``--ampdb-timeout``; resumed, the next run clears the half-built template and passes."""
     password = "never-shown-pw"  # trust auth: accepted and ignored, never printed
     dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
-    write(project / "conftest.py", FREEZE_BUILD.format(admin=cluster.tcp_dsn()))
-    write(project / "test_suite.py", SMOKE)
-    frozen: list[int] = []
-    try:
-        result = run_pytest(
-            project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-timeout={TIMEOUT:g}"
-        )
-        pids, at = (project / "frozen").read_text().splitlines()
-        frozen = [int(pid) for pid in pids.split()]
-    finally:
-        _signal_all(frozen, signal.SIGCONT)
-    elapsed = time.time() - float(at)
+    result, frozen, elapsed = _frozen_by_the_seed_hook(
+        project, _by_query(cluster, BUILDING), "--ampdb=postgres", f"--ampdb-dsn={dsn}"
+    )
     figure("template build's backend SIGSTOPped: time to the run's one line", elapsed)
     assert frozen, "the seed hook found no backend building the template"
     _assert_one_line_naming(result, f"127.0.0.1:{cluster.port}", password)
@@ -387,14 +422,34 @@ def pytest_ampdb_seed(repos):
 """
 
 
-def _polling_for_the_build_lock(dsn: str) -> bool:
-    """Whether a session (the second run's) is polling for a build lock right now."""
+def _polling_for_a_lock(dsn: str) -> bool:
+    """Whether a session (another run's or command's) is polling for an advisory lock now."""
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
             " AND query LIKE '%pg_try_advisory_lock%'"
         ).fetchone()
     return bool(row and row[0])
+
+
+def _frozen_while_polling(
+    cluster: LocalCluster, child: Child, ready: Callable[[str], bool]
+) -> tuple[Run, float, Resume]:
+    """Once ``child`` is at a known point (``ready(dsn)``: polling for an advisory lock,
+    waiting for a table lock), SIGSTOP the whole cluster and wait for the child's end: its
+    result, the seconds from the freeze, and how to resume the cluster."""
+    polling = stopwatch()
+    while not ready(cluster.tcp_dsn()):
+        assert child.proc.poll() is None, child.wait(5).describe()
+        assert polling() < 60, "the child never reached the point to freeze it at"
+        time.sleep(0.05)
+    resume = _sigstop(_cluster_pids(cluster))
+    since = stopwatch()
+    try:
+        return child.wait(60), since(), resume
+    except BaseException:
+        resume()
+        raise
 
 
 @pytest.mark.postgres
@@ -414,15 +469,7 @@ def test_a_server_frozen_while_a_run_waits_for_the_build_lock_ends_it_within_the
     try:
         assert wait_for(project / "building", 60, builder), builder.wait(5).describe()
         waiter = Child(run, project)
-        polling = stopwatch()
-        while not _polling_for_the_build_lock(dsn):
-            assert waiter.proc.poll() is None, waiter.wait(5).describe()
-            assert polling() < 60, "the second run never polled for the build lock"
-            time.sleep(0.1)
-        resume = _sigstop(_cluster_pids(cluster))
-        since = stopwatch()
-        result = waiter.wait(60)
-        elapsed = since()
+        result, elapsed, resume = _frozen_while_polling(cluster, waiter, _polling_for_a_lock)
     finally:
         builder.kill()
         if waiter is not None:
@@ -570,3 +617,243 @@ def test_a_connection_the_server_ends_during_the_build_is_one_line_naming_why(
     recover = run_pytest(project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", timeout=90)
     assert recover.returncode == 0, recover.describe()
     assert _build_databases(dsn) == []
+
+
+# ------------------------------------------------------------------------ frozen preview source
+
+PREVIEW_LOCK = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = 'postgres')"
+)
+"""The session holding the preview's lock: the ensure's own admin connection."""
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_the_preview_ensure_ends_the_run_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``--ampdb-postgres=preview``: the backend of the ensure's admin connection (it holds the
+    preview's lock, and marks the new preview ready after the seeds) is SIGSTOPped from a seed
+    hook: the run ends with one line within about ``--ampdb-timeout``. Resumed, the next run
+    rebuilds the unfinished preview and passes."""
+    password = "never-shown-pw"  # trust auth: accepted and ignored, never printed
+    dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
+    run = (
+        "--ampdb=postgres",
+        "--ampdb-postgres=preview",
+        f"--ampdb-dsn={dsn}",
+        "--ampdb-branch=feature/frozen",
+    )
+    # it marks the new preview ready after the seeds: the hook freezes it, calls nothing
+    result, frozen, elapsed = _frozen_by_the_seed_hook(
+        project, _by_query(cluster, PREVIEW_LOCK), *run, call=False
+    )
+    figure("preview ensure's admin backend SIGSTOPped: time to the run's one line", elapsed)
+    assert len(frozen) == 1, "the seed hook found no single session holding the preview lock"
+    _assert_one_line_naming(result, f"127.0.0.1:{cluster.port}", password)
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+
+    recover = run_pytest(project, *run, timeout=90)
+    figure("preview ensure frozen: resumed, next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert "preview pr-feature-frozen of branch feature/frozen" in recover.stdout
+    assert "created" in recover.stdout, recover.describe()
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_ampdb_preview_create_ends_it_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb preview create`` waits for the preview's lock (held here, as by another CI job)
+    and the whole cluster is SIGSTOPped: the command ends with one line within about
+    ``--answer-timeout``. Resumed and the lock let go, the same command creates the preview."""
+    from pytest_ampdb.ownership import lock
+    from pytest_ampdb.preview.locking import lock_key
+
+    password = "never-shown-pw"
+    dsn = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/postgres"
+    create = ("preview", "create", "--server", dsn, "--branch", "feature/frozen-cli")
+    with psycopg.connect(cluster.tcp_dsn(), autocommit=True) as other_job:
+        lock(other_job, lock_key("pr-feature-frozen-cli"))
+        ran, elapsed = _frozen_command(project, cluster, create, _polling_for_a_lock)
+    figure("cluster SIGSTOPped during ampdb preview create: time to the one line", elapsed)
+    _assert_cli_one_line(ran, elapsed, dsn)
+
+    again = run_ampdb(project, *create, timeout=60)
+    figure("ampdb preview create frozen: resumed, the same command green", again.seconds)
+    assert again.returncode == 0, again.describe()
+    assert again.stdout.startswith("created preview pr-feature-frozen-cli"), again.describe()
+
+
+# ------------------------------------------------------------------------ the run's lease
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_while_the_lease_is_taken_gives_up_within_the_bound(
+    cluster: LocalCluster, figure: Figures
+) -> None:
+    """``lease.hold``, the call a run makes right after its throwaway server accepts
+    connections: held at a known point (another session holds the lease key exclusively, so
+    the shared lock waits in the server), the cluster is SIGSTOPped; the call gives up within
+    its bound with one line naming the server (its connection closed by the bound)."""
+    from pytest_ampdb.harness.provisioning import lease
+    from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+    from pytest_ampdb.ownership import lease_key, lock
+
+    dsn = cluster.tcp_dsn()
+    outcome: list[BaseException | None] = []
+
+    def take() -> None:
+        try:
+            lease.hold(dsn, "frozen-run", answer_timeout=TIMEOUT).close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    with psycopg.connect(dsn, autocommit=True) as other:
+        lock(other, lease_key("frozen-run"))
+        thread = threading.Thread(target=take, daemon=True)
+        thread.start()
+        try:
+            waiting = stopwatch()
+            while not _waiting_for_a_lock(dsn, "pg_advisory_lock_shared"):
+                assert waiting() < 30, "lease.hold never waited for the lock"
+                time.sleep(0.05)
+            resume = _sigstop(_cluster_pids(cluster))
+            since = stopwatch()
+            thread.join(TIMEOUT + FAIL_FAST)
+            elapsed = since()
+        finally:
+            resume()
+    figure("cluster SIGSTOPped while the run's lease is taken: time to give up", elapsed)
+    assert not thread.is_alive(), "lease.hold still waits on the frozen server"
+    (error,) = outcome
+    assert isinstance(error, ProvisioningError), error
+    assert str(error) == (
+        f"the server at {dsn} stopped answering as the run took its lease: "
+        f"no answer from the server within {TIMEOUT:g} s"
+    )
+    assert elapsed <= TIMEOUT + 1, elapsed
+
+
+def _waiting_for_a_lock(dsn: str, call: str) -> bool:
+    """Whether another session waits in the server for a lock, in ``call``."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND wait_event_type = 'Lock' AND query LIKE %s",
+            (f"%{call}%",),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.postgres
+def test_a_run_whose_own_cluster_freezes_ends_within_the_timeout_and_stops_it(
+    project: Path, figure: Figures
+) -> None:
+    """``--ampdb-postgres=local``: a seed hook SIGSTOPs the run's throwaway cluster (postmaster
+    and every backend, the one holding the run's lease among them) and calls it. The run ends
+    with one line within about ``--ampdb-timeout``, letting go of its lease and stopping the
+    frozen cluster (nothing of it is left); the next run is green."""
+    require_binaries()
+    local = ("--ampdb=postgres", "--ampdb-postgres=local")
+    result, frozen, elapsed = _frozen_by_the_seed_hook(project, "own_cluster()", *local)
+    try:
+        figure("run's own local cluster SIGSTOPped: time to the one line and its stop", elapsed)
+        assert len(frozen) > 1, "the seed hook found no cluster of its run"
+        assert not result.timed_out, result.describe()
+        (line,) = result.error_lines("ERROR: pytest-ampdb:")
+        assert "local cluster" in line, line
+        assert f"no answer from the server within {TIMEOUT:g} s" in line, line
+        assert "Traceback" not in result.output, result.describe()
+        assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+        assert [pid for pid in frozen if process_alive(pid)] == []
+        assert clusters_of(result.pid) == []
+    finally:
+        _signal_all(frozen, signal.SIGKILL)
+
+    recover = run_pytest(project, *local, timeout=90)
+    figure("run's own cluster frozen: next run green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+
+
+@pytest.mark.postgres
+def test_a_sweep_asking_a_frozen_clusters_lease_goes_on(project: Path, figure: Figures) -> None:
+    """A throwaway cluster of another run (alive here: its lease held, its owner this process)
+    is SIGSTOPped; a new ``--ampdb-postgres=local`` run sweeps the machine's clusters and asks
+    each for its run's lease: it gives up on the frozen one within ``lease.SWEEP_TIMEOUT``,
+    judges it by its owner process (alive: left alone) and is green."""
+    require_binaries()
+    from pytest_ampdb.harness.provisioning.lease import SWEEP_TIMEOUT
+
+    write(project / "test_suite.py", SMOKE)
+    with LocalCluster.start(major=15, lease="another-run") as other:
+        pids = _cluster_pids(other)
+        resume = _sigstop(pids)
+        try:
+            result = run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=local", timeout=90)
+            still = [pid for pid in pids if process_alive(pid)]
+        finally:
+            resume()
+    figure("a run sweeping beside a frozen cluster of another run", result.seconds)
+    assert result.returncode == 0, result.describe()
+    assert still == pids, "the sweep stopped a live run's cluster"
+    assert result.seconds <= SWEEP_TIMEOUT + 30, result.describe()
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_ampdb_seed_ends_it_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb seed --replace`` waits for a table lock another session holds, and the whole
+    cluster is SIGSTOPped: the command ends with one line within about ``--answer-timeout``.
+    Resumed and the lock let go, the same command seeds the database."""
+    password = "never-shown-pw"
+    url = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/app_frozen"
+    made = run_ampdb(project, "refresh-db", "--url", url, timeout=60)
+    assert made.returncode == 0, made.describe()
+    seed = ("seed", "--replace", "--url", url)
+    with psycopg.connect(with_dbname(cluster.tcp_dsn(), "app_frozen")) as other:
+        other.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        ran, elapsed = _frozen_command(
+            project, cluster, seed, lambda dsn: _waiting_for_a_lock(dsn, "")
+        )
+        other.rollback()
+    figure("cluster SIGSTOPped during ampdb seed: time to the one line", elapsed)
+    _assert_cli_one_line(ran, elapsed, url)
+
+    again = run_ampdb(project, *seed, timeout=60)
+    figure("ampdb seed frozen: resumed, the same command green", again.seconds)
+    assert again.returncode == 0, again.describe()
+    assert again.stdout.startswith("seeded "), again.describe()
+
+
+def _frozen_command(
+    project: Path, cluster: LocalCluster, args: tuple[str, ...], ready: Callable[[str], bool]
+) -> tuple[Run, float]:
+    """``ampdb --answer-timeout TIMEOUT <args>``, its cluster SIGSTOPped once it is ``ready``
+    and resumed after: its result and the seconds from the freeze to its end."""
+    child = Child([*AMPDB, "--answer-timeout", f"{TIMEOUT:g}", *args], project)
+    resume: Resume = lambda: None  # noqa: E731 - replaced once frozen
+    try:
+        ran, elapsed, resume = _frozen_while_polling(cluster, child, ready)
+    finally:
+        child.kill()
+        resume()
+    return ran, elapsed
+
+
+def _assert_cli_one_line(ran: Run, elapsed: float, url: str) -> None:
+    """The command ended within the bound, exit status 1, with one line naming the frozen
+    server ``url`` without its password."""
+    assert not ran.timed_out, ran.describe()
+    assert ran.returncode == 1, ran.describe()
+    (line,) = ran.stderr.splitlines()
+    assert line == (
+        f"ampdb: error: the server at {redact_url(url)} stopped answering: no answer from the "
+        f"server within {TIMEOUT:g} s (--answer-timeout, $AMPDB_ANSWER_TIMEOUT)"
+    ), line
+    for raw in ("Traceback", "psycopg.", urlsplit(url).password or "?"):
+        assert raw not in ran.output, ran.describe()
+    assert elapsed <= TIMEOUT + FAIL_FAST, elapsed

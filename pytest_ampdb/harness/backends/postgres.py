@@ -33,13 +33,7 @@ from pytest_ampdb.harness.isolation import (
     TruncateIsolation,
     repositories_over,
 )
-from pytest_ampdb.harness.provisioning.connect import (
-    NoAnswerError,
-    ServerBusyError,
-    StillRunningError,
-    connect,
-    lost,
-)
+from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.request import ServerRequest
 from pytest_ampdb.harness.provisioning.select import obtain_server
@@ -133,7 +127,7 @@ def provision(
         template = tpl.ensure_template(server, digest, build, rebuild=settings.recreate)
     except BaseException as exc:
         server.close()
-        if (gone := _lost(server, exc)) is not None:
+        if (gone := server.lost(exc)) is not None:
             raise gone from None
         raise
     try:  # on the connection that holds the template in use: no second admin connection
@@ -159,7 +153,7 @@ def provision(
             untouched=tuple(swept.untouched),
         )
     except BaseException as exc:
-        gone = _lost(server, exc)  # then only let go: every further call would wait or fail
+        gone = server.lost(exc)  # then only let go: every further call would wait or fail
         project = project_key(context.project_root)
         said = None if gone is None else str(gone)
         release_provisioned(settings, template, server, lost=said, project=project)
@@ -167,25 +161,6 @@ def provision(
             raise gone from None
         raise
     return provisioned, server, template
-
-
-def _lost(server: Server, exc: BaseException) -> ProvisioningError | None:
-    """One line for a connection the run lost while it was provisioned, naming the server and
-    why: it stopped answering (frozen), or it closed the connection itself (an admin's
-    ``pg_terminate_backend``, a crash of another backend, a shutdown). None for other errors."""
-    found = lost(exc)
-    if found is None:
-        return None
-    if isinstance(found, StillRunningError):
-        what = "did not finish a call"
-    elif isinstance(found, NoAnswerError):
-        what = "stopped answering"
-    else:
-        what = "closed the connection"
-    return ProvisioningError(
-        f"{server.description} {what} while the run was provisioned: {reason(found)}; "
-        "the next run clears what this one left"
-    )
 
 
 def _in_place(server: Server, database: InPlace, run_id: str) -> Provisioned:

@@ -45,6 +45,7 @@ from urllib.parse import quote
 import psycopg
 from filelock import FileLock
 
+from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.harness.provisioning import lease as leases
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import Server, project_key
@@ -556,7 +557,9 @@ def _server_version(admin_dsn: str) -> str:
 
     def version() -> str | None:
         try:
-            with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+            with open_bounded(
+                admin_dsn, answer_timeout=5, autocommit=True, connect_timeout=5
+            ) as conn:
                 row = conn.execute("SHOW server_version").fetchone()
                 return str(row[0]).split()[0] if row else ""
         except psycopg.OperationalError as exc:

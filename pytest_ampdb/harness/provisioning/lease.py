@@ -13,20 +13,34 @@ from typing import Any
 
 import psycopg
 
-from pytest_ampdb.harness.provisioning.connect import connect
+from pytest_ampdb.harness.provisioning.connect import NoAnswerError, connect
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.ownership import lease_key, lock, lock_held
+from pytest_ampdb.urls import redact_url
 
+ANSWER_TIMEOUT = 10.0
+"""Seconds a call on the lease's server may wait for its answer: taking the shared lease and
+asking after one take no time on a server that answers (nobody holds a lease exclusively), so
+a frozen server (SIGSTOP, a paused container) ends the start or the sweep instead of a hang."""
+SWEEP_TIMEOUT = 3.0
+"""A sweep asks a server it did not start: its connect and each call give up sooner."""
 GRACE = 60.0
 """Seconds after its start in which a free lease proves nothing: a container is labelled with
 its lease before its server accepts the connection that takes it."""
 
 
-def hold(dsn: str, run_id: str) -> psycopg.Connection[Any]:
-    """An open connection holding the run's lease on the server at ``dsn`` (close it to let go)."""
-    conn = connect(dsn, autocommit=True)
+def hold(
+    dsn: str, run_id: str, *, answer_timeout: float = ANSWER_TIMEOUT
+) -> psycopg.Connection[Any]:
+    """An open connection holding the run's lease on the server at ``dsn`` (close it to let go;
+    closing never waits on the server)."""
+    conn = connect(dsn, answer_timeout=answer_timeout, autocommit=True)
     try:
         lock(conn, lease_key(run_id), shared=True)
+    except NoAnswerError as exc:
+        raise ProvisioningError(
+            f"the server at {redact_url(dsn)} stopped answering as the run took its lease: {exc}"
+        ) from None
     except BaseException:
         conn.close()
         raise
@@ -38,7 +52,7 @@ def run_alive(dsn: str, run_id: str, *, grace: float = GRACE) -> bool | None:
     held, False once it is free on a server up for ``grace`` s; None when the server cannot
     be asked or started too recently to tell (the caller judges the old way)."""
     try:
-        with connect(dsn, autocommit=True, connect_timeout=3) as conn:
+        with connect(dsn, answer_timeout=SWEEP_TIMEOUT, autocommit=True) as conn:
             if lock_held(conn, lease_key(run_id)):
                 return True
             row = conn.execute(

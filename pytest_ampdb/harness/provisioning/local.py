@@ -334,6 +334,19 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return wait_until(lambda: True if not pid_alive(pid) else None, timeout=timeout) is not None
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and everything forked below it, parents before children. A whole PostgreSQL
+    cluster is its postmaster's tree, not its process group: each backend calls setsid()."""
+    pids, i = [root], 0
+    while i < len(pids):
+        pid = pids[i]
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+            pids += [int(child) for child in children.split()]
+        i += 1
+    return pids
+
+
 def _signal(pid: int, sig: signal.Signals, *, group: bool = False) -> None:
     with contextlib.suppress(ProcessLookupError):
         if group and os.getpgid(pid) == pid:
@@ -784,6 +797,8 @@ class LocalCluster:
         pid = self.pid
         ours = pid in _CHILDREN or _postmaster_pid(self.data_dir) == pid
         if pid and ours and pid_alive(pid):
+            for frozen in process_tree(pid):  # a stopped (SIGSTOP) one would never see SIGINT
+                _signal(frozen, signal.SIGCONT)
             _signal(pid, signal.SIGINT)  # fast shutdown: abort sessions, checkpoint, exit
             if not _wait_gone(pid, timeout):
                 self._kill_hard(pid)

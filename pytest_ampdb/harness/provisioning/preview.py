@@ -20,7 +20,8 @@ from pytest_ampdb.urls import redact_url
 
 def start_preview(request: ServerRequest, server: Server) -> Server:
     """``server`` (the shared one, its version checked here first) with the branch's preview
-    ensured on it as the database the run uses in place."""
+    ensured on it as the database the run uses in place, every call of it bounded by
+    ``--ampdb-timeout``: a server that freezes meanwhile ends the run with one line."""
     check_version(server, request.major)  # before anything is created on it
     branch = preview.branch_name(request.branch, cwd=request.project_root)
     try:
@@ -32,9 +33,14 @@ def start_preview(request: ServerRequest, server: Server) -> Server:
             seed=request.seeds is not None,
             recreate=request.recreate,
             on_create=request.on_create,
+            answer_timeout=request.timeout,
         )
     except preview.HistoryDriftError as exc:
         raise ProvisioningError(str(exc).replace("--recreate", "--ampdb-recreate")) from None
+    except Exception as exc:
+        if (gone := server.lost(exc)) is not None:
+            raise gone from None
+        raise
     state = "created" if report.created else f"{len(report.applied)} migrations applied"
     if not report.changed:
         state = "up to date"

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from pytest_ampdb.harness.provisioning.connect import connect, connect_timeout
+from pytest_ampdb.harness.provisioning.connect import connect
 from pytest_ampdb.harness.provisioning.errors import BinariesNotFoundError, ProvisioningError
 from pytest_ampdb.harness.provisioning.request import ServerRequest
 from pytest_ampdb.harness.provisioning.server import Server, check_version, project_key
@@ -131,7 +131,7 @@ def use_dsn(dsn: str | None, timeout: float | None = None) -> Server:
     """A server the user runs: only the plugin's own databases on it are ever touched."""
     if not dsn:
         raise ProvisioningError("--ampdb-postgres=dsn needs --ampdb-dsn (or AMPDB_DSN)")
-    with connect(dsn, autocommit=True, connect_timeout=connect_timeout(timeout)) as conn:
+    with connect(dsn, answer_timeout=timeout, autocommit=True) as conn:
         version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     return Server(
         dsn, ServerSource.DSN, f"server at {redact_url(dsn)}", version=version, owned=False

@@ -15,8 +15,14 @@ from typing import Any
 
 import psycopg
 
-from pytest_ampdb.harness.provisioning.connect import connect
+from pytest_ampdb.harness.provisioning.connect import (
+    NoAnswerError,
+    StillRunningError,
+    connect,
+    lost,
+)
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+from pytest_ampdb.postgres.errors import reason
 from pytest_ampdb.urls import Dsn, dbname_of, with_dbname
 
 
@@ -65,7 +71,31 @@ class Server:
         """A connection to the maintenance database (or ``dsn``, one of the server's) whose
         every call is bounded by ``answer_timeout``: a server that freezes while the run is
         provisioned ends it with ``NoAnswerError`` instead of a hang."""
-        return connect(dsn or self.admin_dsn, answer_timeout=self.answer_timeout, **kwargs)
+        return connect(
+            dsn or self.admin_dsn,
+            answer_timeout=self.answer_timeout,
+            while_running=True,
+            **kwargs,
+        )
+
+    def lost(self, exc: BaseException) -> ProvisioningError | None:
+        """One line for a connection the run lost while it was provisioned, naming the server
+        and why: it stopped answering (frozen), did not finish a call it still ran after every
+        bound, or closed the connection itself (an admin's ``pg_terminate_backend``, a crash of
+        another backend, a shutdown). None for any other error."""
+        found = lost(exc)
+        if found is None:
+            return None
+        if isinstance(found, StillRunningError):
+            what = "did not finish a call"
+        elif isinstance(found, NoAnswerError):
+            what = "stopped answering"
+        else:
+            what = "closed the connection"
+        return ProvisioningError(
+            f"{self.description} {what} while the run was provisioned: {reason(found)}; "
+            "the next run clears what this one left"
+        )
 
     @property
     def dbname(self) -> str:
