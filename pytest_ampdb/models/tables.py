@@ -163,6 +163,9 @@ CONNECTIONS = TableSpec(
         _project_fk("connections"),
         _ref("connections", "provider_app_id", "provider_apps", OnDelete.SET_NULL),
     ),
+    checks=tuple(
+        _length_limit("connections", c) for c in ("provider", "group_ref", "consumer_ref")
+    ),
 )
 
 PROVIDER_APPS = TableSpec(
