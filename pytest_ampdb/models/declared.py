@@ -21,7 +21,7 @@ from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.schema import TableSpec
-from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.models.tables import TABLES, limit_indexed_text
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's NAMEDATALEN - 1: a longer name is silently truncated."""
@@ -71,12 +71,17 @@ def extend(
         out[parent.name] = dataclasses.replace(
             parent, model=model, defaulted=parent.defaulted | added
         )
+    entities: list[str] = []
     for spec in tables:
         if spec.name in out:
             raise DeclarationError(f"{spec.name}: the entity is declared twice")
         every = frozenset(f.name for f in dataclasses.fields(spec.model))
         out[spec.name] = dataclasses.replace(spec, defaulted=spec.defaulted | every)
+        entities.append(spec.name)
     check_declarations(out)
+    for name in entities:  # once the columns are known good: their kinds say which are text
+        out[name] = limit_indexed_text(out[name])
+    check_declarations(out)  # the limits' constraint names too
     return out
 
 
