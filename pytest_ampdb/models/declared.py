@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import TableSpec
 from pytest_ampdb.models.tables import TABLES, limit_indexed_text
 
@@ -124,6 +125,18 @@ def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
                 raise DeclarationError(
                     f"{spec.name}.{column}: no such field in {spec.model.__name__}"
                     + _DEFAULTED_HINTS.get(column, "")
+                )
+        btree = [
+            *(c for k in spec.keys for c in k.columns),
+            *spec.order_by,
+            *(c for cols in (*spec.lookups, *spec.indexes) for c in cols),
+        ]
+        for column in btree:
+            if spec.column_map[column].kind is Kind.JSONB:
+                raise DeclarationError(
+                    f"{spec.name}.{column}: a jsonb column cannot be in a key, the list order "
+                    "or an index (the memory store cannot hash or order documents as "
+                    "PostgreSQL's btree does)"
                 )
         for fk in spec.foreign_keys:
             parent = tables.get(fk.table)
