@@ -141,6 +141,16 @@ class Upper:
             "documents.doc: a jsonb column cannot be in a key, the list order or an index (the "
             "memory store cannot hash or order documents as PostgreSQL's btree does)",
         ),
+        (
+            lambda: extend(tables=[invoices(order_by=("api_key", "id"))]),
+            "invoices.api_key: the list order must be NOT NULL columns holding the primary key "
+            "(order_by=('api_key', 'id') must name 'id', and no optional field)",
+        ),
+        (
+            lambda: extend(tables=[invoices(order_by=("create_time",))]),
+            "invoices: the list order must be NOT NULL columns holding the primary key "
+            "(order_by=('create_time',) must name 'id', and no optional field)",
+        ),
     ],
     ids=[
         "unknown-reference",
@@ -151,6 +161,8 @@ class Upper:
         "not-a-subclass",
         "unknown-field",
         "jsonb-key",
+        "nullable-order",
+        "order-without-key",
     ],
 )
 def test_a_bad_declaration_is_one_line_naming_entity_and_field(

@@ -126,6 +126,14 @@ def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
                     f"{spec.name}.{column}: no such field in {spec.model.__name__}"
                     + _DEFAULTED_HINTS.get(column, "")
                 )
+        nullable = [c for c in spec.order_by if spec.column_map[c].nullable]
+        if nullable or spec.primary_key not in spec.order_by:
+            where = f"{spec.name}.{nullable[0]}" if nullable else spec.name
+            raise DeclarationError(
+                f"{where}: the list order must be NOT NULL columns holding the primary key "
+                f"(order_by={spec.order_by!r} must name {spec.primary_key!r}, and no optional "
+                "field)"
+            )
         btree = [
             *(c for k in spec.keys for c in k.columns),
             *spec.order_by,
