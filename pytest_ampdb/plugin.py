@@ -137,10 +137,11 @@ def _base_seed(config: pytest.Config) -> int:
 
 @pytest.hookimpl(tryfirst=True)  # before the terminal reporter prints the header
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Seed the run; in postgres mode provision now, so a failure stops the run with one line."""
+    """Seed the run and start its backend now (provision PostgreSQL, or load the memory store
+    and run the seed hooks), so a failure stops the run with one line in either mode."""
     _base_seed(session.config)
     run = session.config.stash[RUN_KEY]
-    if run.settings.backend != Backend.MEMORY and not hasattr(session.config, "workerinput"):
+    if not hasattr(session.config, "workerinput"):
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:

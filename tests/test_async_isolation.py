@@ -112,6 +112,22 @@ def test_a_sync_repository_called_in_an_async_test_says_to_await_the_async_one(
     )
 
 
+def test_a_sync_repository_called_in_an_async_test_fails_in_memory_too(
+    pytester: pytest.Pytester,
+) -> None:
+    """The same test fails in both modes (memory never blocks, but the suite must not pass in
+    memory and fail only in CI's postgres run); the async repositories still work there."""
+    pytester.makepyfile(BLOCKING_SUITE)
+    result = pytester.runpytest_subprocess("--ampdb=memory", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*EventLoopError: a sync repository was called inside a running event loop, which"
+            " --ampdb=postgres refuses*use the async repositories*"
+        ]
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("isolation", ["transaction", "database"])
 def test_the_async_example_suite_passes_on_postgres(

@@ -10,10 +10,10 @@ from datetime import datetime
 import pytest
 
 from pytest_ampdb.models import ApiKey
-from pytest_ampdb.models.columns import Id
+from pytest_ampdb.models.columns import Id, JsonObject
 from pytest_ampdb.models.declared import DeclarationError, extend, schema_tables
 from pytest_ampdb.models.ids import new_id
-from pytest_ampdb.models.schema import ForeignKey, OnDelete, TableSpec
+from pytest_ampdb.models.schema import ForeignKey, OnDelete, TableSpec, UniqueKey
 from pytest_ampdb.models.tables import TABLES
 
 
@@ -68,6 +68,12 @@ class Floaty:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Documented:
+    id: Id
+    doc: JsonObject
+
+
+@dataclass(frozen=True, kw_only=True)
 class Upper:
     id: Id
     Total: int
@@ -118,6 +124,33 @@ class Upper:
             lambda: extend(tables=[invoices(order_by=("create_time", "number"))]),
             "invoices.number: no such field in Invoice",
         ),
+        (
+            lambda: extend(
+                tables=[
+                    TableSpec(
+                        name="documents",
+                        model=Documented,
+                        scope=None,
+                        created_column=None,
+                        updated_column=None,
+                        order_by=("id",),
+                        unique=(UniqueKey("documents_doc_key", ("doc",)),),
+                    )
+                ]
+            ),
+            "documents.doc: a jsonb column cannot be in a key, the list order or an index (the "
+            "memory store cannot hash or order documents as PostgreSQL's btree does)",
+        ),
+        (
+            lambda: extend(tables=[invoices(order_by=("api_key", "id"))]),
+            "invoices.api_key: the list order must be NOT NULL columns holding the primary key "
+            "(order_by=('api_key', 'id') must name 'id', and no optional field)",
+        ),
+        (
+            lambda: extend(tables=[invoices(order_by=("create_time",))]),
+            "invoices: the list order must be NOT NULL columns holding the primary key "
+            "(order_by=('create_time',) must name 'id', and no optional field)",
+        ),
     ],
     ids=[
         "unknown-reference",
@@ -127,6 +160,9 @@ class Upper:
         "duplicate",
         "not-a-subclass",
         "unknown-field",
+        "jsonb-key",
+        "nullable-order",
+        "order-without-key",
     ],
 )
 def test_a_bad_declaration_is_one_line_naming_entity_and_field(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import random
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
-from pytest_ampdb.errors import AmpdbError, NotFoundError
+from pytest_ampdb.errors import AmpdbError, NotFoundError, ValidationError
 from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
 from pytest_ampdb.harness.fixtures import declared_fixtures
 from pytest_ampdb.models.columns import Id
@@ -264,3 +265,32 @@ def test_async_postgres_repositories_follow_a_projects_schema(
             await pool.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_long_value_in_an_own_entitys_indexed_text_is_refused_alike_in_both_backends(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """``plans.name`` is a unique key: ``extend`` limits it as the packaged keys are, so a long
+    value is one ``ValidationError`` naming it in memory too, not a btree error in PostgreSQL
+    alone (random CJK text: PostgreSQL cannot compress it below its index entry limit)."""
+    monkeypatch.syspath_prepend(str(BILLING))
+    schema = importlib.import_module("billing.schema")
+    if backend == "memory":
+        repos = memory.repositories(memory.MemoryStore(schema.TABLES))
+    else:
+        dsn: str = request.getfixturevalue("fresh_database")
+        migrations.apply(dsn, BILLING / "migrations")
+        pool = postgres.connect(dsn, min_size=1)
+        request.addfinalizer(pool.close)
+        repos = postgres.repositories(pool, tables=schema.TABLES)
+    plans = repos.of_unscoped(schema.Plan)
+    chooser = random.Random(7)
+    long = "".join(chr(chooser.randrange(0x4E00, 0x9FFF)) for _ in range(1000))
+    with pytest.raises(ValidationError) as caught:
+        plans.create(schema.Plan(name=long, monthly_cents=1))
+    assert (caught.value.table, caught.value.column) == ("plans", "name")
+    assert caught.value.rule == "must be at most 255 characters"
+    assert plans.create(schema.Plan(name=long[:255], monthly_cents=1)).name == long[:255]

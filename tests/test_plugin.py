@@ -409,3 +409,38 @@ def test_a_misspelt_marker_is_an_error_of_that_test_on_both_backends(
     ]
     result.stdout.fnmatch_lines(lines, consecutive=True)
     assert "skipped" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_failing_seed_hook_stops_the_run_with_one_line_on_both_backends(
+    pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A ``pytest_ampdb_seed`` hook that raises is the run's error, not one per test (as a
+    postgres run, which builds the template at session start, always reported it)."""
+    args = [f"--ampdb={backend}"]
+    if backend == "postgres":
+        dsn = request.getfixturevalue("pg_admin_dsn")
+        args += ["--ampdb-postgres=dsn", f"--ampdb-dsn={dsn}"]
+    pytester.makeconftest(
+        """
+        from pytest_ampdb.models import Destination
+
+        def pytest_ampdb_seed(repos):
+            project = repos.projects.list().items[0].id
+            repos.destinations.create(
+                Destination(project_id=project, name="defaultWebhook", type="webhook")
+            )
+        """
+    )
+    pytester.makepyfile("def test_a(ampdb):\n    pass\n\ndef test_b(ampdb):\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-ampdb: destinations: a row with project_id=*, name=defaultWebhook already"
+            " exists"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

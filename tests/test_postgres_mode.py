@@ -260,7 +260,7 @@ def test_the_header_names_schema_and_version(pytester: pytest.Pytester, server: 
     run(pytester, server).stdout.fnmatch_lines(
         [
             "ampdb: schema packaged (pytest_ampdb.models.tables), 12 tables; migrations packaged "
-            "schema/migrations at version 20261130013000, checked against the template"
+            "schema/migrations at version 20261130074952, checked against the template"
         ]
     )
 

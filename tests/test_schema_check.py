@@ -58,7 +58,7 @@ def test_packaged_schema_passes_and_the_header_names_it(pytester: pytest.Pyteste
     result = memory_run(pytester)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        [HEADER.format(dir="packaged schema/migrations", version="20261130013000")]
+        [HEADER.format(dir="packaged schema/migrations", version="20261130074952")]
     )
 
 

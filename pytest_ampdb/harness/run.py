@@ -1,8 +1,8 @@
 """One test run's state, independent of pytest: settings, checked seeds, the lazy backend.
 
 Seeds are read and checked when the run is created (so a broken seed file stops the session at
-once, with one line); the backend starts on the first test that touches the database, so a run
-that never does pays nothing for it.
+once, with one line); the backend starts when first asked for: the plugin asks at session start
+(outside xdist workers), so a failing provisioning or seed hook stops the run with one line.
 """
 
 from __future__ import annotations

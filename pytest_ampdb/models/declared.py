@@ -20,8 +20,9 @@ from types import ModuleType
 from typing import Any
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import TableSpec
-from pytest_ampdb.models.tables import TABLES
+from pytest_ampdb.models.tables import TABLES, limit_indexed_text
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's NAMEDATALEN - 1: a longer name is silently truncated."""
@@ -71,12 +72,17 @@ def extend(
         out[parent.name] = dataclasses.replace(
             parent, model=model, defaulted=parent.defaulted | added
         )
+    entities: list[str] = []
     for spec in tables:
         if spec.name in out:
             raise DeclarationError(f"{spec.name}: the entity is declared twice")
         every = frozenset(f.name for f in dataclasses.fields(spec.model))
         out[spec.name] = dataclasses.replace(spec, defaulted=spec.defaulted | every)
+        entities.append(spec.name)
     check_declarations(out)
+    for name in entities:  # once the columns are known good: their kinds say which are text
+        out[name] = limit_indexed_text(out[name])
+    check_declarations(out)  # the limits' constraint names too
     return out
 
 
@@ -119,6 +125,26 @@ def check_declarations(tables: Mapping[str, TableSpec[Any]]) -> None:
                 raise DeclarationError(
                     f"{spec.name}.{column}: no such field in {spec.model.__name__}"
                     + _DEFAULTED_HINTS.get(column, "")
+                )
+        nullable = [c for c in spec.order_by if spec.column_map[c].nullable]
+        if nullable or spec.primary_key not in spec.order_by:
+            where = f"{spec.name}.{nullable[0]}" if nullable else spec.name
+            raise DeclarationError(
+                f"{where}: the list order must be NOT NULL columns holding the primary key "
+                f"(order_by={spec.order_by!r} must name {spec.primary_key!r}, and no optional "
+                "field)"
+            )
+        btree = [
+            *(c for k in spec.keys for c in k.columns),
+            *spec.order_by,
+            *(c for cols in (*spec.lookups, *spec.indexes) for c in cols),
+        ]
+        for column in btree:
+            if spec.column_map[column].kind is Kind.JSONB:
+                raise DeclarationError(
+                    f"{spec.name}.{column}: a jsonb column cannot be in a key, the list order "
+                    "or an index (the memory store cannot hash or order documents as "
+                    "PostgreSQL's btree does)"
                 )
         for fk in spec.foreign_keys:
             parent = tables.get(fk.table)

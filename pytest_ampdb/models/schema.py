@@ -201,7 +201,14 @@ class TableSpec(Generic[M]):
         return tuple("***" if c in secrets else v for c, v in zip(columns, values, strict=True))
 
     def to_row(self, entity: M) -> Row:
-        return {name: getattr(entity, name) for name in self.column_names}
+        """The columns of ``entity``; something without them (a dict, another table's model,
+        ``None``) is one ``TypeError`` line naming the table and the model it takes."""
+        try:
+            return {name: getattr(entity, name) for name in self.column_names}
+        except AttributeError:
+            model = getattr(self.model, "__name__", self.model)
+            got = type(entity).__name__
+            raise TypeError(f"{self.name}: expected a {model}, got {got}") from None
 
     @cached_property
     def _build(self) -> Callable[[Mapping[str, Any]], M]:

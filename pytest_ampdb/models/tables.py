@@ -6,13 +6,17 @@ catalog with these declarations, so the two cannot drift apart silently.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_ampdb.models import entities as e
+from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.enums import ApiKeyScope, JwtAlgorithm, OperationStatus
 from pytest_ampdb.models.schema import Check, ForeignKey, OnDelete, TableSpec, UniqueKey
+
+M = TypeVar("M")
 
 PROJECT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 CREATED_BY_PATTERN = re.compile(r"^(consumer|builder):.+$", re.DOTALL)
@@ -46,7 +50,7 @@ character this stays far below PostgreSQL's btree entry limit (2704 bytes), whic
 value would otherwise hit as a raw "index row size exceeds maximum" error."""
 
 
-def _length_limit(table: str, column: str) -> Check:
+def length_limit(table: str, column: str) -> Check:
     """The length CHECK every indexed text column carries (``<table>_<column>_length_check``)."""
     return Check(
         f"{table}_{column}_length_check",
@@ -55,6 +59,25 @@ def _length_limit(table: str, column: str) -> Check:
         f"must be at most {MAX_INDEXED_TEXT} characters",
         f"char_length({column}) <= {MAX_INDEXED_TEXT}",
     )
+
+
+def limit_indexed_text(spec: TableSpec[M]) -> TableSpec[M]:
+    """``spec`` with a ``length_limit`` on each text column a key or index holds that has none
+    (what ``extend`` gives a project's own entities): PostgreSQL refuses a long value there
+    with a btree error the memory store cannot foresee, so both backends refuse it earlier."""
+    indexed = {c for key in spec.keys for c in key.columns} | {
+        c for index in (*spec.index_columns, *spec.list_indexes) for c in index
+    }
+    named = {check.name for check in spec.checks}
+    added = tuple(
+        length_limit(spec.name, column.name)
+        for column in spec.columns
+        if column.name in indexed
+        and column.kind is Kind.TEXT
+        and column.enum is None
+        and f"{spec.name}_{column.name}_length_check" not in named
+    )
+    return dataclasses.replace(spec, checks=(*spec.checks, *added)) if added else spec
 
 
 def _lower(value: Any) -> Any:
@@ -76,7 +99,7 @@ PROJECTS = TableSpec(
         ),
     ),
     checks=(
-        _length_limit("projects", "name"),
+        length_limit("projects", "name"),
         Check(
             "projects_name_check",
             "name",
@@ -97,7 +120,7 @@ INTEGRATIONS = TableSpec(
         _project_fk("integrations"),
         _ref("integrations", "latest_revision_id", "revisions", OnDelete.SET_NULL),
     ),
-    checks=(_length_limit("integrations", "name"),),
+    checks=(length_limit("integrations", "name"),),
 )
 
 REVISIONS = TableSpec(
@@ -123,7 +146,7 @@ INSTALLATIONS = TableSpec(
         _ref("installations", "connection_id", "connections", OnDelete.NO_ACTION),
     ),
     checks=(
-        _length_limit("installations", "group_ref"),
+        length_limit("installations", "group_ref"),
         Check(
             "installations_created_by_check",
             "created_by",
@@ -163,6 +186,7 @@ CONNECTIONS = TableSpec(
         _project_fk("connections"),
         _ref("connections", "provider_app_id", "provider_apps", OnDelete.SET_NULL),
     ),
+    checks=tuple(length_limit("connections", c) for c in ("provider", "group_ref", "consumer_ref")),
 )
 
 PROVIDER_APPS = TableSpec(
@@ -170,7 +194,7 @@ PROVIDER_APPS = TableSpec(
     model=e.ProviderApp,
     unique=(_unique("provider_apps", "project_id", "provider"),),
     foreign_keys=(_project_fk("provider_apps"),),
-    checks=(_length_limit("provider_apps", "provider"),),
+    checks=(length_limit("provider_apps", "provider"),),
 )
 
 API_KEYS = TableSpec(
@@ -181,7 +205,7 @@ API_KEYS = TableSpec(
     updated_column=None,
     foreign_keys=(_project_fk("api_keys"),),
     checks=(
-        _length_limit("api_keys", "key"),
+        length_limit("api_keys", "key"),
         Check(
             "api_keys_scopes_check",
             "scopes",
@@ -197,7 +221,7 @@ DESTINATIONS = TableSpec(
     model=e.Destination,
     unique=(_unique("destinations", "project_id", "name"),),
     foreign_keys=(_project_fk("destinations"),),
-    checks=(_length_limit("destinations", "name"),),
+    checks=(length_limit("destinations", "name"),),
 )
 
 JWT_KEYS = TableSpec(
@@ -234,7 +258,7 @@ READ_STATES = TableSpec(
         _project_fk("read_states"),
         _ref("read_states", "installation_id", "installations", OnDelete.CASCADE),
     ),
-    checks=(_length_limit("read_states", "object_name"),),
+    checks=(length_limit("read_states", "object_name"),),
 )
 
 TABLES: Mapping[str, TableSpec[Any]] = {

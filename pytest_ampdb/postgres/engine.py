@@ -38,7 +38,7 @@ from pytest_ampdb.postgres.errors import (
 )
 from pytest_ampdb.postgres.source import ConnectionSource
 from pytest_ampdb.postgres.wire import Result
-from pytest_ampdb.repositories.bridge import EventLoopError, in_bridge, running_loop
+from pytest_ampdb.repositories.bridge import refuse_in_loop
 
 M = TypeVar("M")
 
@@ -170,13 +170,10 @@ class PostgresEngine:
 
     def _io(self, query: bytes, args: Sequence[object]) -> Result:
         """The statement's round trip: the one place the sync and async engines differ."""
-        if running_loop() is not None and not in_bridge():
-            raise EventLoopError(
-                "a sync PostgreSQL repository was called inside a running event loop, where it "
-                "would block it: use the async repositories (ampdb_async, "
-                "pytest_ampdb.async_database, postgres.async_repositories; factories: "
-                "await Factory.acreate(...)) from async code"
-            )
+        refuse_in_loop(
+            "a sync PostgreSQL repository was called inside a running event loop, where it "
+            "would block it"
+        )
         with self.source.connection() as conn:
             return execute(conn, query, args)
 

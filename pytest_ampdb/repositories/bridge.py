@@ -110,6 +110,21 @@ async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
+USE_ASYNC = (
+    "use the async repositories (ampdb_async, pytest_ampdb.async_database, "
+    "postgres.async_repositories; factories: await Factory.acreate(...)) from async code"
+)
+"""What an ``EventLoopError`` for a sync call inside a running event loop tells the caller."""
+
+
+def refuse_in_loop(why: str) -> None:
+    """Raise ``EventLoopError`` (``why``, then ``USE_ASYNC``) when a sync repository is called
+    inside a running event loop other than through ``spawn``: the one check every engine that
+    refuses such calls makes."""
+    if running_loop() is not None and not in_bridge():
+        raise EventLoopError(f"{why}: {USE_ASYNC}")
+
+
 def running_loop() -> asyncio.AbstractEventLoop | None:
     """The event loop running in this thread, if any (asked on every sync PostgreSQL call:
     ``get_running_loop`` would raise and catch an exception each time there is none)."""

@@ -10,11 +10,13 @@ module.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import Row, TableSpec
 from pytest_ampdb.postgres.convert import param
 from pytest_ampdb.seeds.reader import SeedError, SeedSet
@@ -81,26 +83,38 @@ def _copy_rows(
     rows: list[Row],
     deferred: set[str],
 ) -> None:
-    """``COPY`` the rows in; deferred references are written NULL and set afterwards."""
+    """``COPY`` the rows in; deferred references are written NULL and set afterwards.
+
+    In binary, as the repositories bind their parameters: a time past 9999 in UTC, held at
+    ``BEYOND_9999`` (UTC-23:59), is sent as its instant, where text would carry an offset
+    PostgreSQL's input refuses."""
     if not rows:
         return
     columns = spec.columns
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(spec.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     )
     try:
         with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types([column.kind.value for column in columns])
             for row in rows:
                 copy.write_row(
                     [
                         None
                         if column.name in deferred
-                        else param(column.kind, row.get(column.name))
+                        else _binary(column.kind, row.get(column.name))
                         for column in columns
                     ]
                 )
     except psycopg.Error as exc:
         raise _row_error(seeds, spec.name, exc) from None
+
+
+def _binary(kind: Kind, value: object) -> object:
+    """A normalized value as binary COPY dumps it: a UUID (held as text) as a ``uuid.UUID``."""
+    if kind is Kind.UUID and value is not None:
+        return uuid.UUID(str(value))
+    return param(kind, value)
 
 
 def _fill_deferred(

@@ -231,3 +231,20 @@ def test_ids_default_to_fresh_uuids(build: Builder, repos: Repositories) -> None
     assert first.id != second.id
     assert uuid.UUID(first.id).version == 7  # operations use time-ordered ids
     assert uuid.UUID(build.destination().id).version == 4
+
+
+@pytest.mark.parametrize("table", ALL_TABLES)
+def test_writing_something_that_is_not_the_tables_model_is_one_type_error(
+    build: Builder, repos: Repositories, table: str
+) -> None:
+    """A dict, ``None`` or another table's model is a programming mistake: a ``TypeError``
+    naming the table and its model, not an ``AttributeError`` from inside the repository."""
+    repo = getattr(repos, table)
+    other = build.new("destinations" if table != "destinations" else "jwt_keys")
+    model = TABLES[table].model.__name__
+    calls = [repo.create, repo.update, *([repo.upsert] if table == "read_states" else [])]
+    for call in calls:
+        for wrong in (None, dataclasses.asdict(other), other):
+            with pytest.raises(TypeError) as caught:
+                call(wrong)
+            assert str(caught.value) == f"{table}: expected a {model}, got {type(wrong).__name__}"

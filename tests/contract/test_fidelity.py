@@ -46,11 +46,13 @@ def _incompressible(length: int, *, project_name: bool = False) -> str:
 
 
 def test_every_indexed_text_column_has_a_length_limit() -> None:
-    """Keys and list orders are btree indexes: each text column in one must be limited."""
+    """Keys, list orders, lookups and other indexes are btree indexes: each text column in one
+    must be limited (``connections.consumer_ref`` is in a lookup index only)."""
     indexed = {
         (name, column)
         for name, spec in TABLES.items()
-        for column in {c for key in spec.keys for c in key.columns} | set(spec.order_by)
+        for column in {c for key in spec.keys for c in key.columns}
+        | {c for index in (*spec.index_columns, *spec.list_indexes) for c in index}
         if spec.column_map[column].kind is Kind.TEXT and spec.column_map[column].enum is None
     }
     assert indexed == {tuple(p.values) for p in LIMITED}

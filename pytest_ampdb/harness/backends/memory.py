@@ -4,22 +4,60 @@ The seeded state (JSON seeds plus rows from ``pytest_ampdb_seed`` hooks) is kept
 before each test the session's store is restored from it in place (the rows the last test
 changed are put back), so what one test writes no other test sees, whatever the order, at a cost
 of microseconds. The repositories over that store are built once and serve every test.
+
+A test's sync repositories refuse to be called inside a running event loop, as PostgreSQL's do
+(there the call would block the loop): a test that does so fails the same way in both modes,
+not only in CI's postgres run. Its async repositories (``ampdb_async``) are not affected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pytest_ampdb.harness.backends.base import SeedHook, TestOptions
 from pytest_ampdb.memory.store import MemoryStore
 from pytest_ampdb.models.schema import TableSpec
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.modes import Backend
-from pytest_ampdb.repositories import build
+from pytest_ampdb.repositories import Engine, build
+from pytest_ampdb.repositories.bridge import refuse_in_loop
 from pytest_ampdb.seeds import SeedSet, load_into_store
 from pytest_ampdb.types import Repositories
+
+T = TypeVar("T")
+
+_IN_LOOP = (
+    "a sync repository was called inside a running event loop, which --ampdb=postgres refuses "
+    "(there it would block the loop)"
+)
+
+
+class LoopGuard:
+    """The store as a test's sync repositories see it: each ``Engine`` call refused inside a
+    running event loop (``refuse_in_loop``), as the PostgreSQL engine refuses it."""
+
+    GUARDED = ("insert", "select", "page", "update", "delete", "upsert")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.models = store.models
+        for name in self.GUARDED:
+            setattr(self, name, _guarded(getattr(store, name)))
+
+    def __repr__(self) -> str:
+        return f"LoopGuard({self._store!r})"
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> T:
+        refuse_in_loop(_IN_LOOP)
+        return method(*args, **kwargs)
+
+    return call
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +96,7 @@ class MemoryBackend:
         self._seeded = store.snapshot()
         self._seeds = seeds
         self._store = store
-        self._repos = build(store, tables=store.specs)
+        self._repos = build(cast(Engine, LoopGuard(store)), tables=store.specs)
 
     def open(self, options: TestOptions) -> MemoryTestDatabase:
         self._store.restore(self._seeded if options.seed else self._empty)
