@@ -97,14 +97,14 @@ class Injection(Generic[B]):
         own_by_table = {t: by_table.pop(t) for t in set(by_table) - set(TABLE_NAMES)}
         own = getattr(repos, "declared", None)
         if own_by_table:
-            known = own if own is not None else self._declared_or_none()
-            unknown = sorted(set(own_by_table) - set(known or {}))
+            known = own if own is not None else self._own_entities(sorted(own_by_table))
+            unknown = sorted(set(own_by_table) - set(known))
             if unknown:
                 raise TypeError(
                     f"use() got unknown table name(s): {', '.join(unknown)} (neither packaged "
                     "tables nor the project's own entities in effect)"
                 )
-            own = {**(known or {}), **own_by_table}
+            own = {**known, **own_by_table}
         chosen = {t: getattr(repos, t) for t in TABLE_NAMES} if repos is not None else {}
         chosen.update(by_table)
         tokens = [(self.vars[table], self.vars[table].set(repo)) for table, repo in chosen.items()]
@@ -117,12 +117,16 @@ class Injection(Generic[B]):
             for var, token in reversed(tokens):
                 var.reset(token)
 
-    def _declared_or_none(self) -> Mapping[str, Any] | None:
-        """``declared()``, or None when no repositories can be had (no database configured)."""
+    def _own_entities(self, names: list[str]) -> Mapping[str, Any]:
+        """``declared()`` for ``use(<own table>=...)``: the repositories in effect must be had
+        to know the project's own entities (no database configured: a ``TypeError`` saying so)."""
         try:
             return self.declared()
-        except AmpdbError:
-            return None
+        except AmpdbError as exc:
+            raise TypeError(
+                f"use() got {', '.join(names)}, not a packaged table, and the project's own "
+                f"entities are not known: {exc} (or put a bundle in effect: use(repos))"
+            ) from None
 
     def default(self) -> B:
         """The process-wide default, created on first use (by the provider, else the maker)."""

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb import __version__, extensions
-from pytest_ampdb.answers import NoAnswerError
+from pytest_ampdb.answers import NoAnswerError, StillRunningError
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 
@@ -57,7 +57,8 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on a connected server that does not answer one call within SECONDS "
         "(a frozen server), in the preview commands, seed, refresh-db's drop, create and seed, "
-        "and clean --url; migrate commands are not bounded: a migration may take long "
+        "and clean --url; a call the server says it still runs is waited for up to ten times "
+        "SECONDS; migrate commands are not bounded: a migration may take long "
         f"(default: ${common.ANSWER_TIMEOUT_ENV}, else {common.DEFAULT_ANSWER_TIMEOUT})",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -133,8 +134,11 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     except NoAnswerError as exc:
         url = getattr(args, "server", None) or getattr(args, "url", None)
         where = f"the server at {common.redact_url(str(url))}" if url else "the server"
+        what = (
+            "did not finish a call" if isinstance(exc, StillRunningError) else "stopped answering"
+        )
         common.print_error(
-            f"{where} stopped answering: {exc} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
+            f"{where} {what}: {exc} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
         )
     except psycopg.errors.ConnectionTimeout:
         common.print_error(

@@ -43,7 +43,8 @@ def register(subparsers: Any) -> None:
     _add_dir(p)
     p.add_argument(
         "--dev-url",
-        help="also replay every file on this (clean) database inside a rolled-back transaction",
+        help="also replay every file as apply runs it, in a scratch database made on this "
+        "clean database's server (the named one is left unchanged)",
     )
     p.set_defaults(func=run_validate)
 
@@ -116,7 +117,8 @@ def register(subparsers: Any) -> None:
     _add_dir(p)
     p.add_argument(
         "--dev-url",
-        help="a clean database to replay on, left unchanged (default: a throwaway local cluster)",
+        help="a clean database whose server gets the scratch database the files replay in; "
+        "the named one is left unchanged (default: a throwaway local cluster)",
     )
     p.add_argument(
         "--latest", type=int, default=0, metavar="N", help="analyse the latest N migration files"
@@ -139,8 +141,8 @@ def register(subparsers: Any) -> None:
     _add_dir(p)
     p.add_argument(
         "--dev-url",
-        help="a clean database to build both schemas on, left unchanged "
-        "(default: a throwaway local cluster)",
+        help="a clean database whose server gets the scratch database both schemas are built "
+        "in; the named one is left unchanged (default: a throwaway local cluster)",
     )
     common.add_schema(p, "--to", "--schema", dest="to")
     p.add_argument("name", nargs="*", help="description part of the new file's name")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -113,7 +114,12 @@ def run_clean(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.url and {"templates", "databases"} & set(args.what):
             conn = stack.enter_context(
-                connect(str(args.url), answer_timeout=args.answer_timeout, autocommit=True)
+                connect(
+                    str(args.url),
+                    answer_timeout=args.answer_timeout,
+                    connect_timeout=max(2, math.ceil(args.timeout)),  # libpq's minimum is 2
+                    autocommit=True,
+                )
             )
             things += _on_server(conn, common.redact_url(str(args.url)), keys, args.what)
         if "containers" in args.what:

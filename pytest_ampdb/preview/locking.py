@@ -30,8 +30,11 @@ def locked(
     server_dsn: str, name: str, timeout: float, answer_timeout: float | None = None
 ) -> Iterator[Connection]:
     """An autocommit connection to the maintenance database holding the preview's lock, every
-    call on it bounded by ``answer_timeout`` (``answers.open_bounded``)."""
-    conn = open_bounded(server_dsn, answer_timeout=answer_timeout, autocommit=True)
+    call on it bounded by ``answer_timeout`` (``answers.open_bounded``; a call the server
+    still runs, such as the preview's ``CREATE DATABASE`` or ``DROP DATABASE``, is waited for)."""
+    conn = open_bounded(
+        server_dsn, answer_timeout=answer_timeout, while_running=True, autocommit=True
+    )
     try:
         key = lock_key(name)
         acquire(conn, name, key, timeout, poll=answer_timeout is not None)

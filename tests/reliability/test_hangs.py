@@ -829,6 +829,40 @@ def test_a_server_frozen_during_ampdb_seed_ends_it_within_the_timeout(
     assert again.stdout.startswith("seeded "), again.describe()
 
 
+@pytest.mark.postgres
+def test_ampdb_seed_waiting_on_a_lock_never_let_go_ends_after_its_rounds(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb seed --replace`` waits for a table lock another session never lets go, on a live
+    server: the call is waited for ``BUSY_ROUNDS`` times ``--answer-timeout``, then cancelled,
+    and the command ends with one line saying what it waited on; the lock let go, it seeds."""
+    password = "never-shown-pw"
+    url = f"postgresql://postgres:{password}@127.0.0.1:{cluster.port}/app_busy"
+    made = run_ampdb(project, "refresh-db", "--url", url, timeout=60)
+    assert made.returncode == 0, made.describe()
+    seed = ("seed", "--replace", "--url", url)
+    bound = 0.5
+    with psycopg.connect(with_dbname(cluster.tcp_dsn(), "app_busy")) as other:
+        other.execute("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        ran = run_ampdb(project, "--answer-timeout", f"{bound:g}", *seed, timeout=60)
+        other.rollback()
+    figure(f"ampdb seed on a lock never let go, --answer-timeout {bound:g}: the end", ran.seconds)
+    assert ran.returncode == 1, ran.describe()
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith(
+        f"ampdb: error: the server at {redact_url(url)} did not finish a call: a call still "
+        "running after "
+    ), line
+    assert line.endswith(
+        f"(Lock: relation), given up at {BUSY_ROUNDS} times the {bound:g} s bound "
+        "(--answer-timeout, $AMPDB_ANSWER_TIMEOUT)"
+    ), line
+    assert password not in ran.output, ran.describe()
+    assert BUSY_ROUNDS * bound <= ran.seconds < BUSY_ROUNDS * bound + 15, ran.describe()
+    again = run_ampdb(project, *seed, timeout=60)
+    assert again.returncode == 0, again.describe()
+
+
 def _frozen_command(
     project: Path, cluster: LocalCluster, args: tuple[str, ...], ready: Callable[[str], bool]
 ) -> tuple[Run, float]:
