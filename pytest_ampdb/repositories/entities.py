@@ -112,7 +112,7 @@ class OperationRepository(ScopedRepository[Operation]):
         if stored is None:
             current = self._one(where)  # NotFoundError when there is no such operation
             raise InvalidTransitionError(
-                self.spec.name, f"id={where['id']}", current.status, str(target)
+                self.spec.name, f"id={where['id']}", str(current.status), str(target)
             )
         return self._model(stored)
 

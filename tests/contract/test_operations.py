@@ -55,6 +55,7 @@ def test_a_forbidden_move_is_an_invalid_transition(
         repos.operations.transition(op.project_id, op.id, target, result="should not be stored")
     error = caught.value
     assert (error.table, error.current, error.target) == ("operations", current, target)
+    assert (type(error.current), type(error.target)) == (str, str)  # the text, as the type says
     assert op.id in error.key
     assert f"from {current} to {target}" in str(error)
     assert repos.operations.get_by_id(op.project_id, op.id) == op
