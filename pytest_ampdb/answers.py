@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import select
 import time
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
+from psycopg.waiting import Ready, Wait
 
 from pytest_ampdb.postgres.errors import connection_lost
 from pytest_ampdb.urls import CONNECT_TIMEOUT, Dsn, bounded
@@ -101,22 +103,30 @@ class BoundedConnection(psycopg.Connection[Any]):
                 if not ready and time.monotonic() >= deadline:
                     running = self._running(limit)
                     if running is None:
-                        self.pgconn.finish()
-                        raise NoAnswerError(f"no answer from the server within {limit:g} s")
-                    waited = time.monotonic() - started
-                    if waited >= BUSY_ROUNDS * limit:
-                        with contextlib.suppress(psycopg.Error):
-                            self.cancel_safe(timeout=limit)
-                        self.pgconn.finish()
-                        raise StillRunningError(
-                            f"a call still running after {waited:.0f} s ({running}), given up "
-                            f"at {BUSY_ROUNDS} times the {limit:g} s bound"
+                        # not running it: it never took the call (frozen), or it finished it
+                        # just now and the answer is on its way (an asked server reports a
+                        # backend idle just before that backend answers)
+                        grace = ANSWER_GRACE if self.server_dsn is not None else 0.0
+                        ready = _ready(self.pgconn.socket, state, grace)
+                        if not ready:
+                            self.pgconn.finish()
+                            raise NoAnswerError(f"no answer from the server within {limit:g} s")
+                    else:
+                        waited = time.monotonic() - started
+                        if waited >= BUSY_ROUNDS * limit:
+                            with contextlib.suppress(psycopg.Error):
+                                self.cancel_safe(timeout=limit)
+                            self.pgconn.finish()
+                            raise StillRunningError(
+                                f"a call still running after {waited:.0f} s ({running}), given "
+                                f"up at {BUSY_ROUNDS} times the {limit:g} s bound"
+                            )
+                        LOGGER.info(
+                            "the server still runs a call after %.0f s (%s): busy, not frozen; "
+                            "waiting",
+                            waited,
+                            running,
                         )
-                    LOGGER.info(
-                        "the server still runs a call after %.0f s (%s): busy, not frozen; waiting",
-                        waited,
-                        running,
-                    )
                     deadline = time.monotonic() + limit
                 state = gen.send(ready)
         except StopIteration as done:
@@ -145,6 +155,20 @@ class BoundedConnection(psycopg.Connection[Any]):
         except psycopg.Error:
             return None
         return None if row is None else str(row[0])
+
+
+ANSWER_GRACE = 1.0
+"""Seconds an answer may take to arrive after the server marked the call done (a backend
+reports itself idle just before it sends its answer)."""
+
+
+def _ready(sock: int, wait: Wait, grace: float) -> Ready:
+    """Whether the socket is ready for what the call waits on (``wait``) within ``grace``
+    seconds: the answer of a call the server finished meanwhile."""
+    readable, writable, _ = select.select(
+        [sock] if wait & Wait.R else [], [sock] if wait & Wait.W else [], [], grace
+    )
+    return Ready((Ready.R if readable else 0) | (Ready.W if writable else 0))
 
 
 def open_bounded(
