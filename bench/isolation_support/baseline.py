@@ -12,10 +12,18 @@ SAVEPOINT/RELEASE (or BEGIN/COMMIT)."""
 
 
 def export(ref: str, into: Path) -> Path:
-    """``ref``'s ``pytest_ampdb`` package (and ``schema``) unpacked under ``into``; put ``into``
-    first on ``sys.path`` (or ``PYTHONPATH``) to import that version."""
+    """``ref``'s ``pytest_ampdb`` package (and ``schema``, and the top-level ``factories`` its
+    fixtures import, where ``ref`` has one) unpacked under ``into``; put ``into`` first on
+    ``sys.path`` (or ``PYTHONPATH``) to import that version."""
+    top = subprocess.run(
+        ["git", "-C", str(REPO_DIR), "ls-tree", "--name-only", ref],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split()
+    paths = [p for p in ("pytest_ampdb", "schema", "factories") if p in top]
     archive = subprocess.run(
-        ["git", "-C", str(REPO_DIR), "archive", ref, "pytest_ampdb", "schema"],
+        ["git", "-C", str(REPO_DIR), "archive", ref, *paths],
         capture_output=True,
         check=True,
     ).stdout
