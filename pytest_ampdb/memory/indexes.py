@@ -414,10 +414,8 @@ class Table:
                 rows = self.referencing(plan.reference, where[plan.reference])
             found = sorted((r for r in rows if matches(r, where)), key=self.order_key)
             return _page(found, after, limit, self.order_key)
-        ordered = plan.ordered
-        values = ordered.values(where)
-        rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
-        return ordered.rows(values, after, limit, self.rows, rest)
+        stored = self.rows
+        return [stored[pk] for pk in self._ordered_keys(plan, where, after, limit)]
 
     def find_keys(
         self, where: Mapping[str, object], *, after: Sequence[object] | None, limit: int
@@ -425,9 +423,20 @@ class Table:
         """The primary keys of ``find``'s rows when a list-order index answers ``where``
         (reading no row), else None."""
         plan = self.plan(tuple(where))
-        ordered = plan.ordered
-        if ordered is None or plan.unique is not None:
+        if plan.ordered is None or plan.unique is not None:
             return None
+        return self._ordered_keys(plan, where, after, limit)
+
+    def _ordered_keys(
+        self,
+        plan: Plan,
+        where: Mapping[str, object],
+        after: Sequence[object] | None,
+        limit: int | None,
+    ) -> list[object]:
+        """The keys ``plan``'s list-order index holds for ``where`` (``Ordered.keys``)."""
+        ordered = plan.ordered
+        assert ordered is not None
         values = ordered.values(where)
         rest = {c: v for c, v in where.items() if c not in ordered.columns} if plan.rest else None
         return ordered.keys(values, after, limit, self.rows, rest)

@@ -353,17 +353,9 @@ class MemoryStore:
             return
         group[pk] = row
         for child in self._cascades[name]:  # ``Link.referencing``, inlined
-            index = child.index
-            if index is None:
-                found = child.table.referencing(child.column, pk)
-                if not found:
-                    continue
-            else:  # ``Referrers.rows``, inlined: most parents have no referrer, or one
-                held = index.get(pk)
-                if held is None:
-                    continue
-                stored = child.table.rows
-                found = [stored[k] for k in held] if type(held) is dict else [stored[held]]
+            found = child.candidates(pk)
+            if not found:
+                continue
             scope = child.scope
             project = None if scope is None else row[scope]
             for each in found:
