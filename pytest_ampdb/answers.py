@@ -69,11 +69,22 @@ def lost(exc: BaseException) -> psycopg.Error | None:
     return found
 
 
+def what_ended(exc: psycopg.Error) -> str:
+    """How a lost connection (``lost``'s answer) ended, in words for the one line that reports
+    it: the server did not finish a call it still ran after every bound, stopped answering
+    (frozen), or closed the connection itself."""
+    if isinstance(exc, StillRunningError):
+        return "did not finish a call"
+    if isinstance(exc, NoAnswerError):
+        return "stopped answering"
+    return "closed the connection"
+
+
 class BoundedConnection(psycopg.Connection[Any]):
     """A connection that gives up on a call the server has not answered in ``answer_timeout``
     seconds, unless the server says it is still running it.
 
-    At the bound the client asks the server, on a connection of its own (``_running``), whether
+    At the bound the client asks the server, on a connection of its own (``_asked``), whether
     this connection's backend is running the call: if so it waits another ``answer_timeout``
     (``BUSY_ROUNDS`` in all, then it cancels the call and raises ``StillRunningError``: a lock
     held by a frozen session would otherwise be waited on for ever); if the server cannot say
@@ -101,12 +112,11 @@ class BoundedConnection(psycopg.Connection[Any]):
             while True:
                 ready = yield state
                 if not ready and time.monotonic() >= deadline:
-                    running = self._running(limit)
+                    running, grace = self._asked(limit)
                     if running is None:
                         # not running it: it never took the call (frozen), or it finished it
                         # just now and the answer is on its way (an asked server reports a
                         # backend idle just before that backend answers)
-                        grace = ANSWER_GRACE if self.server_dsn is not None else 0.0
                         ready = _ready(self.pgconn.socket, state, grace)
                         if not ready:
                             self.pgconn.finish()
@@ -133,13 +143,14 @@ class BoundedConnection(psycopg.Connection[Any]):
             result: RV = done.value
             return result
 
-    def _running(self, limit: float) -> str | None:
+    def _asked(self, limit: float) -> tuple[str | None, float]:
         """What this connection's backend waits on, if the server, asked on a connection of its
         own within ``limit`` s, says it is running a call (``active``: working, or waiting on a
-        lock, a checkpoint, I/O); None if it cannot say, or the backend is not running one (a
-        backend frozen between calls stays ``idle``: it never took ours)."""
+        lock, a checkpoint, I/O), else None; and the grace its answer may still take to arrive:
+        ANSWER_GRACE when the server said the backend runs no call (it may have just finished
+        it), none when the server could not be asked (frozen, gone) or is not to be."""
         if self.server_dsn is None:
-            return None
+            return None, 0.0
         try:
             with open_bounded(
                 self.server_dsn,
@@ -153,8 +164,8 @@ class BoundedConnection(psycopg.Connection[Any]):
                     (self.pgconn.backend_pid,),
                 ).fetchone()
         except psycopg.Error:
-            return None
-        return None if row is None else str(row[0])
+            return None, 0.0
+        return (None, ANSWER_GRACE) if row is None else (str(row[0]), 0.0)
 
 
 ANSWER_GRACE = 1.0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pytest_ampdb.answers import BoundedConnection, NoAnswerError, open_bounded
+from pytest_ampdb.answers import ANSWER_GRACE, BoundedConnection, NoAnswerError, open_bounded
 
 
 def test_a_call_the_server_still_runs_past_the_bound_is_waited_for(pg_admin_dsn: str) -> None:
@@ -27,12 +27,12 @@ def test_a_call_finished_while_the_server_was_asked_is_not_taken_for_a_frozen_se
     taken, the call returns."""
     asked: list[float] = []
 
-    def after_the_call(self: BoundedConnection, limit: float) -> str | None:
+    def after_the_call(self: BoundedConnection, limit: float) -> tuple[str | None, float]:
         time.sleep(1.0)  # the call (0.6 s) ends meanwhile: the server would say "idle"
         asked.append(limit)
-        return None
+        return None, ANSWER_GRACE
 
-    monkeypatch.setattr(BoundedConnection, "_running", after_the_call)
+    monkeypatch.setattr(BoundedConnection, "_asked", after_the_call)
     with open_bounded(pg_admin_dsn, answer_timeout=0.3, while_running=True) as conn:
         assert conn.execute("SELECT pg_sleep(0.6), 8").fetchone() == ("", 8)
     assert asked == [0.3]

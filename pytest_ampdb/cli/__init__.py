@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb import __version__, extensions
-from pytest_ampdb.answers import NoAnswerError, StillRunningError
+from pytest_ampdb.answers import NoAnswerError, what_ended
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 
@@ -134,11 +134,8 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     except NoAnswerError as exc:
         url = getattr(args, "server", None) or getattr(args, "url", None)
         where = f"the server at {common.redact_url(str(url))}" if url else "the server"
-        what = (
-            "did not finish a call" if isinstance(exc, StillRunningError) else "stopped answering"
-        )
         common.print_error(
-            f"{where} {what}: {exc} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
+            f"{where} {what_ended(exc)}: {exc} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
         )
     except psycopg.errors.ConnectionTimeout:
         common.print_error(

@@ -26,7 +26,7 @@ import pytest
 from psycopg import sql
 
 from pytest_ampdb.harness.provisioning import LocalCluster
-from pytest_ampdb.harness.provisioning.connect import BUSY_ROUNDS
+from pytest_ampdb.harness.provisioning.connect import BUSY_ROUNDS, connect_timeout
 from pytest_ampdb.harness.provisioning.local import process_tree
 from pytest_ampdb.urls import redact_url, with_dbname
 
@@ -529,6 +529,58 @@ def test_a_build_statement_slower_than_the_timeout_on_a_live_server_is_waited_fo
     assert "1 passed" in result.stdout, result.describe()
 
 
+SLOW_SEED = """
+import threading, time
+import psycopg
+from pytest_ampdb.harness.isolation import repositories_over
+from pytest_ampdb.models import Organization, new_id
+
+BUILD = "SELECT datname FROM pg_database WHERE datname LIKE 'ampdb\\_tpl\\_%\\_build'"
+ROW = Organization(label="held", default_team_id=new_id())
+
+def pytest_ampdb_seed(repos):
+    # another session writes the same organization and holds its transaction open for {hold} s: the
+    # seed hook's create waits on that row's lock, a call the live server runs past the bound
+    with psycopg.connect({dsn!r}, autocommit=True) as admin:
+        (build,) = admin.execute(BUILD).fetchone()
+    taken = threading.Event()
+
+    def hold():
+        with psycopg.connect({dsn!r}, dbname=build) as conn:
+            conn.execute("SELECT 1")  # a transaction of its own, left open
+            repositories_over(conn).organizations.create(ROW)
+            taken.set()
+            time.sleep({hold})
+            conn.rollback()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(30), "the other session never wrote the row"
+    repos.organizations.create(ROW)
+    holder.join()
+"""
+
+
+@pytest.mark.postgres
+def test_a_seed_call_slower_than_the_timeout_on_a_live_server_is_waited_for(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """A seed hook's call outlasts ``--ampdb-timeout`` on a server that answers (it waits on a
+    row another session writes): seeds are loaded while the server says it runs the call, as
+    a large seed set's COPY is, so the run waits for it and passes."""
+    dsn = cluster.tcp_dsn()
+    hold = 2.5 * TIMEOUT
+    write(project / "conftest.py", SLOW_SEED.format(dsn=dsn, hold=hold))
+    write(project / "test_suite.py", SMOKE)
+    result = run_pytest(
+        project, "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-timeout={TIMEOUT:g}"
+    )
+    figure(f"a seed call held {hold:g} s past --ampdb-timeout={TIMEOUT:g}: the run", result.seconds)
+    assert result.returncode == 0, result.describe()
+    assert "1 passed" in result.stdout, result.describe()
+    assert result.seconds >= hold, "the seed call was not held past the bound"
+
+
 @pytest.mark.postgres
 def test_a_build_statement_the_server_never_finishes_ends_the_run_after_its_rounds(
     project: Path, cluster: LocalCluster, figure: Figures
@@ -767,7 +819,9 @@ def test_a_run_whose_own_cluster_freezes_ends_within_the_timeout_and_stops_it(
         assert "local cluster" in line, line
         assert f"no answer from the server within {TIMEOUT:g} s" in line, line
         assert "Traceback" not in result.output, result.describe()
-        assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+        # the seed call is waited for while the server runs it: at the bound the frozen
+        # cluster is asked (a connect that gives up after connect_timeout) before it is given up
+        assert elapsed <= TIMEOUT + connect_timeout(TIMEOUT) + FAIL_FAST, elapsed
         assert [pid for pid in frozen if process_alive(pid)] == []
         assert clusters_of(result.pid) == []
     finally:

@@ -197,8 +197,9 @@ def _load_seeds(
     timeout: float | None = None,
 ) -> None:
     """Load ``seeds`` (when given) and the ``pytest_ampdb_seed`` hooks' rows, in one commit;
-    every call bounded by ``timeout`` (``--ampdb-timeout``)."""
-    with connect(dsn, answer_timeout=timeout) as conn:
+    every call bounded by ``timeout`` (``--ampdb-timeout``), and waited for past it while the
+    server says it still runs the call (a large seed set's COPY is a long call, not a hang)."""
+    with connect(dsn, answer_timeout=timeout, while_running=True) as conn:
         if seeds is not None:
             load_into_postgres(conn, seeds)
         context.seed_hook(repositories_over(conn, tables=tables))

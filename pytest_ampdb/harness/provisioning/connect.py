@@ -20,6 +20,7 @@ from pytest_ampdb.answers import (
     lost,
     no_answer,
     open_bounded,
+    what_ended,
 )
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.postgres.errors import reason
@@ -35,6 +36,7 @@ __all__ = [
     "lost",
     "no_answer",
     "other_sessions",
+    "what_ended",
 ]
 
 

@@ -16,10 +16,9 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb.harness.provisioning.connect import (
-    NoAnswerError,
-    StillRunningError,
     connect,
     lost,
+    what_ended,
 )
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.postgres.errors import reason
@@ -86,15 +85,9 @@ class Server:
         found = lost(exc)
         if found is None:
             return None
-        if isinstance(found, StillRunningError):
-            what = "did not finish a call"
-        elif isinstance(found, NoAnswerError):
-            what = "stopped answering"
-        else:
-            what = "closed the connection"
         return ProvisioningError(
-            f"{self.description} {what} while the run was provisioned: {reason(found)}; "
-            "the next run clears what this one left"
+            f"{self.description} {what_ended(found)} while the run was provisioned: "
+            f"{reason(found)}; the next run clears what this one left"
         )
 
     @property
