@@ -1,5 +1,9 @@
 """Opaque page tokens: the list-order key of the last row served, so paging is keyset-based.
 
+A token is bound to the list that issued it (the table and the filters, project included, not
+the page size): asked of another list it is refused, as AIP-158 asks, instead of silently
+serving that list from an unrelated position.
+
 The same token format serves every backend, so a token from one page request is valid for the
 next whatever the storage, and rows inserted meanwhile never shift a page. A secret in the sort
 key (``api_keys.key``) is sealed with AES-SIV: the token still finds its place exactly, but
@@ -19,8 +23,9 @@ import binascii
 import functools
 import json
 import os
+import zlib
 from binascii import b2a_base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
@@ -42,9 +47,13 @@ _SEALED_HINT = (
 ISSUED_LIMIT = 4096
 """Tokens remembered with their keys; past it the memory starts over (decoding still works)."""
 
-_issued: dict[tuple[TableSpec[Any], str], tuple[object, ...]] = {}
+_issued: dict[tuple[TableSpec[Any], str], tuple[str, tuple[object, ...]]] = {}
+"""(spec, token) -> the token's list binding and list-order key."""
 
-_writers: dict[TableSpec[Any], Callable[[tuple[object, ...]], str]] = {}
+_writers: dict[TableSpec[Any], Callable[[str, tuple[object, ...]], str]] = {}
+
+_lists: dict[tuple[object, ...], str] = {}
+"""(spec, the filter's items) -> the list's binding (``binding``), remembered like ``_issued``."""
 
 
 if TYPE_CHECKING:
@@ -70,36 +79,61 @@ def _sealer() -> AESSIV:
     return AESSIV(derive.derive(secret.encode()))
 
 
-def encode(spec: TableSpec[Any], row: Row) -> str:
-    """The token for the page that starts after ``row``."""
+def binding(spec: TableSpec[Any], where: Mapping[str, object]) -> str:
+    """What binds a token to its list: a digest of the table and the filter (stored values),
+    the same in every backend and process, and whatever order the filter is given in."""
+    found = _lists.get((spec, *where.items()))
+    if found is None:
+        text = "\x1f".join([spec.name, *sorted(f"{c}={v!r}" for c, v in where.items())])
+        found = f"{zlib.crc32(text.encode()):08x}"
+        if len(_lists) >= ISSUED_LIMIT:
+            _lists.clear()
+        _lists[(spec, *where.items())] = found
+    return found
+
+
+def encode(spec: TableSpec[Any], row: Row, bound: str) -> str:
+    """The token for the page that starts after ``row`` in the list ``bound`` names
+    (``binding``)."""
     key = tuple([row[name] for name in spec.order_by])
     write = _writers.get(spec)
     if write is None:
         write = _writers[spec] = _writer_for(spec)
-    token = b2a_base64(write(key).encode(), newline=False).translate(_URLSAFE).decode()
+    token = b2a_base64(write(bound, key).encode(), newline=False).translate(_URLSAFE).decode()
     if len(_issued) >= ISSUED_LIMIT:
         _issued.clear()
-    _issued[spec, token] = key
+    _issued[spec, token] = (bound, key)
     return token
 
 
-def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
-    """The list-order key a token carries, or a ``ValidationError`` for a token we never issued."""
+def decode(spec: TableSpec[Any], token: str, bound: str) -> tuple[object, ...]:
+    """The list-order key a token carries; a ``ValidationError`` for a token we never issued,
+    or one issued for another list than ``bound`` names (``binding``)."""
     if type(token) is str:
         issued = _issued.get((spec, token))
         if issued is not None:
-            return issued
+            if issued[0] != bound:
+                raise _elsewhere(spec)
+            return issued[1]
     try:
         if not isinstance(token, str):
             raise ValueError("not text")
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(key, list) or len(key) != len(spec.order_by):
+        if not isinstance(key, list):
+            raise ValueError("wrong shape")
+        if len(key) == len(spec.order_by) + 1:
+            if key[0] != bound:
+                raise _elsewhere(spec)
+            key = key[1:]  # a token issued before tokens were bound to their list is followed
+        if len(key) != len(spec.order_by):
             raise ValueError("wrong shape")
         secrets = _secrets(spec)
         return tuple(
             spec.stored(name, _read(spec, name, value, secrets))
             for name, value in zip(spec.order_by, key, strict=True)
         )
+    except _Elsewhere:
+        raise
     except (
         ValueError,
         OverflowError,
@@ -112,6 +146,19 @@ def decode(spec: TableSpec[Any], token: str) -> tuple[object, ...]:
         raise ValidationError(
             spec.name, "page_token", f"is not a token this list issued{hint}"
         ) from None
+
+
+class _Elsewhere(ValidationError):
+    """A token issued for another list (another table, other filters)."""
+
+
+def _elsewhere(spec: TableSpec[Any]) -> ValidationError:
+    return _Elsewhere(
+        spec.name,
+        "page_token",
+        "was issued for another list (another table or other filters); a token continues "
+        "only the list that issued it",
+    )
 
 
 def check_page_size(spec: TableSpec[Any], page_size: int) -> None:
@@ -143,9 +190,9 @@ def _open(spec: TableSpec[Any], column: str, value: object) -> str:
         raise ValueError("not sealed under this process's key") from None
 
 
-def _writer_for(spec: TableSpec[Any]) -> Callable[[tuple[object, ...]], str]:
-    """How a list-order key is written as a token's JSON array, each column by its kind (worked
-    out once per table: a token is made for every page but the last)."""
+def _writer_for(spec: TableSpec[Any]) -> Callable[[str, tuple[object, ...]], str]:
+    """How a list binding and a list-order key are written as a token's JSON array, each column
+    by its kind (worked out once per table: a token is made for every page but the last)."""
     secrets = _secrets(spec)
     writers: list[Callable[[Any], str]] = []
     for name in spec.order_by:
@@ -160,8 +207,10 @@ def _writer_for(spec: TableSpec[Any]) -> Callable[[tuple[object, ...]], str]:
             writers.append(_json)
     if len(writers) == 2:  # the common (create_time, id): no loop
         first, second = writers
-        return lambda key: "[" + first(key[0]) + "," + second(key[1]) + "]"
-    return lambda key: "[" + ",".join([w(v) for w, v in zip(writers, key, strict=True)]) + "]"
+        return lambda bound, key: '["' + bound + '",' + first(key[0]) + "," + second(key[1]) + "]"
+    return lambda bound, key: (
+        '["' + bound + '",' + ",".join([w(v) for w, v in zip(writers, key, strict=True)]) + "]"
+    )
 
 
 def _read(spec: TableSpec[Any], name: str, value: object, secrets: frozenset[str]) -> object:

@@ -65,13 +65,16 @@ class TableRepository(Generic[M]):
     def _page(self, where: Mapping[str, object], page_size: int, page_token: str | None) -> Page[M]:
         spec = self.spec
         pagination.check_page_size(spec, page_size)
-        after = pagination.decode(spec, page_token) if page_token is not None else None
+        stored = self._where(where)
+        bound = pagination.binding(spec, stored)
+        after = pagination.decode(spec, page_token, bound) if page_token is not None else None
         page = getattr(self._engine, "page", None)  # models without stored rows (PostgreSQL)
         if page is not None:
-            items, last = page(spec, self._where(where), after=after, size=page_size)
-            return Page(items, pagination.encode(spec, last) if last is not None else None)
-        rows = self._engine.select(spec, self._where(where), after=after, limit=page_size + 1)
-        token = pagination.encode(spec, rows[page_size - 1]) if len(rows) > page_size else None
+            items, last = page(spec, stored, after=after, size=page_size)
+            return Page(items, pagination.encode(spec, last, bound) if last is not None else None)
+        rows = self._engine.select(spec, stored, after=after, limit=page_size + 1)
+        last = rows[page_size - 1] if len(rows) > page_size else None
+        token = pagination.encode(spec, last, bound) if last is not None else None
         return Page(list(map(self._build, rows[:page_size])), token)
 
     def _save(self, entity: M) -> M:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -22,7 +23,7 @@ from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.schema import BEYOND_9999, MAX_JSON_DEPTH
 from pytest_ampdb.models.tables import MAX_INDEXED_TEXT, TABLES
 from pytest_ampdb.repositories import pagination
-from pytest_ampdb.types import Repositories
+from pytest_ampdb.types import Page, Repositories
 
 from .builders import Builder, get, key_of, list_all
 
@@ -253,6 +254,42 @@ def test_a_forged_api_keys_token_is_a_validation_error(
     with pytest.raises(ValidationError) as caught:
         repos.api_keys.list(pid, page_token=forged)
     assert (caught.value.table, caught.value.column) == ("api_keys", "page_token")
+
+
+@pytest.mark.parametrize("decoded_in_full", [False, True], ids=["remembered", "in-full"])
+def test_a_page_token_continues_only_the_list_that_issued_it(
+    build: Builder, repos: Repositories, decoded_in_full: bool
+) -> None:
+    """A token asked of another list (other filters, another project, another table) is
+    refused with a ``ValidationError`` on ``page_token``, not served from an unrelated
+    position (AIP-158); the same list with another page size follows it."""
+    pid = build.project().id
+    other = build.project().id
+    for provider in ("a", "a", "a", "b", "b"):
+        build.connection(project_id=pid, provider=provider)
+    build.destination(project_id=pid)
+    token = repos.connections.list(pid, provider="a", page_size=1).next_page_token
+    assert token is not None
+
+    def follow(call: Callable[[], object]) -> object:
+        if decoded_in_full:
+            pagination._issued.clear()  # as in another instance of the service
+        return call()
+
+    elsewhere = [
+        lambda: repos.connections.list(pid, provider="b", page_size=1, page_token=token),
+        lambda: repos.connections.list(pid, page_size=1, page_token=token),
+        lambda: repos.connections.list(other, provider="a", page_size=1, page_token=token),
+        lambda: repos.destinations.list(pid, page_size=1, page_token=token),
+    ]
+    for call in elsewhere:
+        with pytest.raises(ValidationError, match="issued for another list") as caught:
+            follow(call)
+        assert caught.value.column == "page_token"
+    page = follow(lambda: repos.connections.list(pid, provider="a", page_size=5, page_token=token))
+    assert isinstance(page, Page)
+    assert len(page.items) == 2
+    assert {c.provider for c in page.items} == {"a"}
 
 
 # -- NotFoundError ----------------------------------------------------------------------------
