@@ -332,7 +332,7 @@ class MemoryStore:
                 continue
             before, after = old[column], new[column]
             if before != after and after not in moves[before]:
-                key = f"{spec.primary_key}={old[spec.primary_key]}"
+                key = spec.described(spec.key_of(old))
                 raise InvalidTransitionError(spec.name, key, str(before), str(after))
 
     def _cascade(self, name: str, rows: list[Row]) -> dict[str, dict[object, Row]]:

@@ -200,6 +200,18 @@ class TableSpec(Generic[M]):
         secrets: frozenset[str] = getattr(self.model, "secrets", frozenset())
         return tuple("***" if c in secrets else v for c, v in zip(columns, values, strict=True))
 
+    def key_of(self, row: Mapping[str, object]) -> dict[str, object]:
+        """The row's key as every error names it (get, update, delete, a status move): the
+        scope first, then the primary key."""
+        key = {self.scope: row[self.scope]} if self.scope else {}
+        key[self.primary_key] = row[self.primary_key]
+        return key
+
+    def described(self, key: Mapping[str, object]) -> str:
+        """``key`` as an error's ``key`` shows it (``project_id=..., id=...``), secrets hidden."""
+        shown = self.shown(list(key), list(key.values()))
+        return ", ".join(f"{k}={v}" for k, v in zip(key, shown, strict=True))
+
     def to_row(self, entity: M) -> Row:
         """The columns of ``entity``; something without them (a dict, another table's model,
         ``None``) is one ``TypeError`` line naming the table and the model it takes."""

@@ -111,9 +111,8 @@ class OperationRepository(ScopedRepository[Operation]):
         stored = self._engine.update(self.spec, where, changes, expect={"status": allowed_from})
         if stored is None:
             current = self._one(where)  # NotFoundError when there is no such operation
-            raise InvalidTransitionError(
-                self.spec.name, f"id={where['id']}", str(current.status), str(target)
-            )
+            key = self.spec.described(self.spec.key_of(where))
+            raise InvalidTransitionError(self.spec.name, key, str(current.status), str(target))
         return self._model(stored)
 
     def list_by_installation(

@@ -56,7 +56,7 @@ class TableRepository(Generic[M]):
         key = self._where(where)
         rows = self._engine.select(self.spec, key, limit=1)
         if not rows:
-            raise NotFoundError(self.spec.name, _describe(self.spec, key))
+            raise NotFoundError(self.spec.name, self.spec.described(key))
         return self._model(rows[0])
 
     def _all(self, where: Mapping[str, object]) -> list[M]:
@@ -80,7 +80,7 @@ class TableRepository(Generic[M]):
     def _save(self, entity: M) -> M:
         spec = self.spec
         if spec.immutable:
-            self._one(self._key_of(spec.to_row(entity)))  # a missing row is NotFoundError
+            self._one(self.spec.key_of(spec.to_row(entity)))  # a missing row is NotFoundError
             raise ValidationError(spec.name, spec.primary_key, "rows are immutable once written")
         row = spec.to_row(entity)
         now = self._clock()
@@ -89,24 +89,18 @@ class TableRepository(Generic[M]):
         if spec.updated_column:
             row[spec.updated_column] = now
         row = spec.normalize(row)
-        key = self._key_of(row)
+        key = self.spec.key_of(row)
         fixed = {*key, spec.created_column}
         changes = {k: v for k, v in row.items() if k not in fixed}
         stored = self._engine.update(spec, key, changes)
         if stored is None:
-            raise NotFoundError(spec.name, _describe(spec, key))
+            raise NotFoundError(spec.name, spec.described(key))
         return self._model(stored)
 
     def _remove(self, where: Mapping[str, object]) -> None:
         key = self._where(where)
         if self._engine.delete(self.spec, key) == 0:
-            raise NotFoundError(self.spec.name, _describe(self.spec, key))
-
-    def _key_of(self, row: Row) -> dict[str, object]:
-        """The row's key in the order get_by_id and delete name it: project first."""
-        key = {self.spec.scope: row[self.spec.scope]} if self.spec.scope else {}
-        key[self.spec.primary_key] = row[self.spec.primary_key]
-        return key
+            raise NotFoundError(self.spec.name, self.spec.described(key))
 
     def _where(self, where: Mapping[str, object]) -> dict[str, object]:
         """Lookup values in stored form. A key may not be ``None`` (it would match every row:
@@ -166,8 +160,3 @@ class UnscopedRepository(TableRepository[M]):
 def present(**filters: object) -> dict[str, object]:
     """The optional filters that were given (``None`` means "any")."""
     return {name: value for name, value in filters.items() if value is not None}
-
-
-def _describe(spec: TableSpec[Any], key: Mapping[str, object]) -> str:
-    shown = spec.shown(list(key), list(key.values()))
-    return ", ".join(f"{k}={v}" for k, v in zip(key, shown, strict=True))

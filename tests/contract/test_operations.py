@@ -56,7 +56,7 @@ def test_a_forbidden_move_is_an_invalid_transition(
     error = caught.value
     assert (error.table, error.current, error.target) == ("operations", current, target)
     assert (type(error.current), type(error.target)) == (str, str)  # the text, as the type says
-    assert op.id in error.key
+    assert error.key == f"project_id={op.project_id}, id={op.id}"  # as NotFoundError.key names it
     assert f"from {current} to {target}" in str(error)
     assert repos.operations.get_by_id(op.project_id, op.id) == op
 
@@ -132,6 +132,7 @@ def test_update_cannot_make_a_forbidden_move(
     with pytest.raises(InvalidTransitionError) as caught:
         repos.operations.update(dataclasses.replace(op, status=target, result="nope"))
     assert (caught.value.current, caught.value.target) == (current, target)
+    assert caught.value.key == f"project_id={op.project_id}, id={op.id}"
     assert repos.operations.get_by_id(op.project_id, op.id) == op
 
 
