@@ -86,8 +86,9 @@ class BoundedConnection(psycopg.Connection[Any]):
 
     At the bound the client asks the server, on a connection of its own (``_asked``), whether
     this connection's backend is running the call: if so it waits another ``answer_timeout``
-    (``BUSY_ROUNDS`` in all, then it cancels the call and raises ``StillRunningError``: a lock
-    held by a frozen session would otherwise be waited on for ever); if the server cannot say
+    (``busy_rounds`` in all, then it cancels the call and raises ``StillRunningError``: a lock
+    held by a frozen session would otherwise be waited on for ever; None: as long as the server
+    runs it, for a migration's statement, which may rightly take hours); if the server cannot say
     (frozen, gone) or the backend never took the call, it closes the connection (its state is
     unknown) and raises ``NoAnswerError``, an ``OperationalError``: callers treat it as a
     server that stopped answering.
@@ -96,6 +97,8 @@ class BoundedConnection(psycopg.Connection[Any]):
     answer_timeout: float | None = None
     server_dsn: str | None = None
     """Where to ask whether the server still runs the call (None: the bound is final)."""
+    busy_rounds: int | None = BUSY_ROUNDS
+    """Bounds a call the server says it still runs is waited for, in all (None: no limit)."""
 
     def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
         if timeout is not None or self.answer_timeout is None:
@@ -123,13 +126,14 @@ class BoundedConnection(psycopg.Connection[Any]):
                             raise NoAnswerError(f"no answer from the server within {limit:g} s")
                     else:
                         waited = time.monotonic() - started
-                        if waited >= BUSY_ROUNDS * limit:
+                        rounds = self.busy_rounds
+                        if rounds is not None and waited >= rounds * limit:
                             with contextlib.suppress(psycopg.Error):
                                 self.cancel_safe(timeout=limit)
                             self.pgconn.finish()
                             raise StillRunningError(
                                 f"a call still running after {waited:.0f} s ({running}), given "
-                                f"up at {BUSY_ROUNDS} times the {limit:g} s bound"
+                                f"up at {rounds} times the {limit:g} s bound"
                             )
                         LOGGER.info(
                             "the server still runs a call after %.0f s (%s): busy, not frozen; "
@@ -187,6 +191,7 @@ def open_bounded(
     *,
     answer_timeout: float | None = None,
     while_running: bool = False,
+    busy_rounds: int | None = BUSY_ROUNDS,
     **kwargs: Any,
 ) -> BoundedConnection:
     """``psycopg.connect`` whose every call is bounded by ``answer_timeout`` (None: unbounded);
@@ -196,8 +201,10 @@ def open_bounded(
     migration, seeds), ask the server at the bound and wait on a call it still runs (the ask
     costs up to one more bound on a frozen server); else the bound is final, as for calls that
     answer at once on a live server (a lease, a version check) or that the server itself cancels
-    before it (a test's, under ``statement_timeout``)."""
+    before it (a test's, under ``statement_timeout``). ``busy_rounds``: how many bounds such a
+    call is waited for in all (None: as long as the server runs it)."""
     conn = BoundedConnection.connect(dsn, **{**bounded(dsn), **kwargs})
     conn.answer_timeout = answer_timeout
     conn.server_dsn = Dsn(dsn) if while_running else None
+    conn.busy_rounds = busy_rounds
     return conn

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from pytest_ampdb import __version__, extensions
-from pytest_ampdb.answers import NoAnswerError, what_ended
+from pytest_ampdb.answers import no_answer, what_ended
 from pytest_ampdb.cli import common
 from pytest_ampdb.errors import AmpdbError
 
@@ -56,9 +56,9 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
         default=os.environ.get(common.ANSWER_TIMEOUT_ENV) or common.DEFAULT_ANSWER_TIMEOUT,
         metavar="SECONDS",
         help="give up on a connected server that does not answer one call within SECONDS "
-        "(a frozen server), in the preview commands, seed, refresh-db's drop, create and seed, "
-        "and clean --url; a call the server says it still runs is waited for up to ten times "
-        "SECONDS; migrate commands are not bounded: a migration may take long "
+        "(a frozen server); at that bound the server is asked whether it still runs the call: "
+        "a migrate command's call is then waited for as long as it runs (a migration may take "
+        "hours), any other command's up to ten times SECONDS "
         f"(default: ${common.ANSWER_TIMEOUT_ENV}, else {common.DEFAULT_ANSWER_TIMEOUT})",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -129,29 +129,37 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     except common.UsageError as exc:
         common.print_error(exc)
         return common.EXIT_USAGE
-    except AmpdbError as exc:
-        common.print_error(exc)
-    except NoAnswerError as exc:
-        url = getattr(args, "server", None) or getattr(args, "url", None)
-        where = f"the server at {common.redact_url(str(url))}" if url else "the server"
-        common.print_error(
-            f"{where} {what_ended(exc)}: {exc} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
-        )
-    except psycopg.errors.ConnectionTimeout:
-        common.print_error(
-            f"cannot connect to the database: no answer within {args.timeout:g} s "
-            f"(--timeout, ${common.TIMEOUT_ENV})"
-        )
-    except psycopg.OperationalError as exc:
-        common.print_error(f"cannot connect to the database: {_first_line(exc)}")
-    except psycopg.Error as exc:
-        common.print_error(_first_line(exc))
+    except (AmpdbError, psycopg.Error) as exc:
+        common.print_error(_error_line(exc, args))
     except KeyboardInterrupt:
         common.print_error("interrupted")
         return 130
     except OSError as exc:
         common.print_error(exc)
     return common.EXIT_FAILURE
+
+
+def _error_line(exc: AmpdbError | psycopg.Error, args: argparse.Namespace) -> str:
+    """The one line for a command's error. A server we gave up on is named first: a later
+    call on the connection it closed (a cleanup, a revision row) says only "the connection is
+    closed", and ``no_answer`` finds the reason behind it."""
+    gone = no_answer(exc)
+    if gone is not None:
+        url = getattr(args, "server", None) or getattr(args, "url", None)
+        where = f"the server at {common.redact_url(str(url))}" if url else "the server"
+        return (
+            f"{where} {what_ended(gone)}: {gone} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
+        )
+    if isinstance(exc, AmpdbError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, psycopg.errors.ConnectionTimeout):
+        return (
+            f"cannot connect to the database: no answer within {args.timeout:g} s "
+            f"(--timeout, ${common.TIMEOUT_ENV})"
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        return f"cannot connect to the database: {_first_line(exc)}"
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -127,7 +127,7 @@ def run_refresh(args: argparse.Namespace) -> int:
     migrations.validate_dir(directory)  # check everything before dropping anything
     seeds = common.seeds_of(args.seeds, args.schema)
     recreate_database(url, target, force=args.force, answer_timeout=args.answer_timeout)
-    report = migrations.apply(url, directory)
+    report = migrations.apply(url, directory, answer_timeout=args.answer_timeout)
     count = seed_database(url, seeds, replace=False, answer_timeout=args.answer_timeout)
     print(
         f"refreshed {common.redact_url(url)}: {len(report.applied)} migration files applied, "

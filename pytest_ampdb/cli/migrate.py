@@ -276,7 +276,7 @@ def run_validate(args: argparse.Namespace) -> int:
     if not check_dir(directory):
         return common.EXIT_FAILURE
     if args.dev_url:
-        devdb.replay(args.dev_url, directory, note=print_note)
+        devdb.replay(args.dev_url, directory, note=print_note, answer_timeout=args.answer_timeout)
     return common.EXIT_OK
 
 
@@ -303,7 +303,12 @@ def run_status(args: argparse.Namespace) -> int:
     directory = _directory(args)
     if not check_dir(directory):
         return common.EXIT_FAILURE
-    st = migrations.status(_url(args), directory, revisions_schema=args.revisions_schema)
+    st = migrations.status(
+        _url(args),
+        directory,
+        revisions_schema=args.revisions_schema,
+        answer_timeout=args.answer_timeout,
+    )
     sys.stdout.write(st.render())
     return common.EXIT_OK
 
@@ -326,6 +331,7 @@ def run_apply(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             revisions_schema=args.revisions_schema,
             lock_timeout=args.lock_timeout,
+            answer_timeout=args.answer_timeout,
         )
     except migrations.MigrationError as exc:
         if isinstance(exc.report, executor.ApplyReport) and exc.report.pending:
@@ -348,6 +354,7 @@ def run_set(args: argparse.Namespace) -> int:
         version,
         revisions_schema=args.revisions_schema,
         lock_timeout=args.lock_timeout,
+        answer_timeout=args.answer_timeout,
     )
     sys.stdout.write(render_set(report))
     return common.EXIT_OK
@@ -360,7 +367,10 @@ def run_rebase(args: argparse.Namespace) -> int:
         return common.EXIT_FAILURE
     applied: set[str] = set()
     if args.url and args.versions:
-        applied = {r.version for r in executor.read_revisions(args.url, args.revisions_schema)}
+        revisions = executor.read_revisions(
+            args.url, args.revisions_schema, answer_timeout=args.answer_timeout
+        )
+        applied = {r.version for r in revisions}
     for moved in rebase(directory, args.versions, applied=applied):
         print(f"{moved.old} -> {moved.new}")
     return common.EXIT_OK
@@ -377,6 +387,7 @@ def run_lint(args: argparse.Namespace) -> int:
         latest=args.latest,
         git_base=args.git_base,
         note=print_note,
+        answer_timeout=args.answer_timeout,
     )
     sys.stdout.write(report.render())
     return common.EXIT_FAILURE if report.failed else common.EXIT_OK
@@ -389,7 +400,14 @@ def run_diff(args: argparse.Namespace) -> int:
     if not check_dir(directory):
         return common.EXIT_FAILURE
     tables = schema_tables(args.to)
-    result = migrate_diff(directory, name, tables, dev_url=args.dev_url, note=print_note)
+    result = migrate_diff(
+        directory,
+        name,
+        tables,
+        dev_url=args.dev_url,
+        note=print_note,
+        answer_timeout=args.answer_timeout,
+    )
     if result.path is None:
         print(SYNCED)
         return common.EXIT_OK

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from pytest_ampdb.urls import bounded
+from pytest_ampdb.answers import open_bounded
 
 Connection = psycopg.Connection[Any]
 
@@ -52,15 +52,28 @@ def parse_target(url: str) -> Target:
 
 
 @contextlib.contextmanager
-def open_connection(target: str | Connection) -> Iterator[tuple[Connection, str | None]]:
+def open_connection(
+    target: str | Connection, *, answer_timeout: float | None = None
+) -> Iterator[tuple[Connection, str | None]]:
     """Yield an autocommit connection and its bound schema; close it only if opened here.
+
+    A URL is opened with ``answer_timeout`` (None: unbounded): a call the server has not
+    answered within it makes the server be asked whether it still runs the call; one it runs
+    is waited for as long as it runs (a migration's statement may rightly take hours), one it
+    does not (a frozen server) ends in ``answers.NoAnswerError``.
 
     A caller's connection is switched to autocommit for the duration (it must be idle) so the
     engine's own ``transaction()`` blocks are real transactions, and restored afterwards.
     """
     if isinstance(target, str):
         parsed = parse_target(target)
-        conn = psycopg.connect(parsed.conninfo, autocommit=True, **bounded(parsed.conninfo))
+        conn = open_bounded(
+            parsed.conninfo,
+            answer_timeout=answer_timeout,
+            while_running=True,
+            busy_rounds=None,
+            autocommit=True,
+        )
         try:
             yield conn, parsed.schema
         finally:

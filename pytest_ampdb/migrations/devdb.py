@@ -163,14 +163,20 @@ def _naming_file(exc: StatementError) -> StatementError:
 
 
 @contextlib.contextmanager
-def dev_database(dev_url: str | None, note: Note | None = None) -> Iterator[DevDatabase]:
+def dev_database(
+    dev_url: str | None, note: Note | None = None, *, answer_timeout: float | None = None
+) -> Iterator[DevDatabase]:
     """The dev database of ``dev_url`` (else of a throwaway local cluster): a scratch database
-    made, and dropped after, on its server; the fallback when its role cannot make one."""
-    with _dev_server(dev_url) as url, open_connection(url) as (admin, bound):
+    made, and dropped after, on its server; the fallback when its role cannot make one. Its
+    calls are bounded by ``answer_timeout`` (``connection.open_connection``)."""
+    with (
+        _dev_server(dev_url) as url,
+        open_connection(url, answer_timeout=answer_timeout) as (admin, bound),
+    ):
         reason = check_clean(admin, DEFAULT_SCHEMA, bound)
         if reason:
             raise MigrationError(f"connected database is not clean: {reason}")
-        with scratch_database(admin, url) as conn:
+        with scratch_database(admin, url, answer_timeout=answer_timeout) as conn:
             if conn is not None:
                 yield DevDatabase(conn, scratch=True)
                 return
@@ -181,7 +187,9 @@ def dev_database(dev_url: str | None, note: Note | None = None) -> Iterator[DevD
 
 
 @contextlib.contextmanager
-def scratch_database(admin: Connection, url: str) -> Iterator[Connection | None]:
+def scratch_database(
+    admin: Connection, url: str, *, answer_timeout: float | None = None
+) -> Iterator[Connection | None]:
     """A connection (as ``url`` connects, to another database) to a new, empty database on
     ``admin``'s server, marked as a run's and held by this process's lease until it is dropped
     at the end of the block, whatever ends it; None when the role may not create databases."""
@@ -199,7 +207,10 @@ def scratch_database(admin: Connection, url: str) -> Iterator[Connection | None]
             yield None
             return
         try:
-            with open_connection(with_dbname(url, name)) as (conn, _):
+            with open_connection(with_dbname(url, name), answer_timeout=answer_timeout) as (
+                conn,
+                _,
+            ):
                 backend = conn.info.backend_pid
                 yield conn
             _wait_ended(admin, backend)
@@ -241,10 +252,16 @@ def _dev_server(dev_url: str | None) -> Iterator[str]:
         yield url
 
 
-def replay(dev_url: str, directory: PathLike | None = None, *, note: Note | None = None) -> int:
+def replay(
+    dev_url: str,
+    directory: PathLike | None = None,
+    *,
+    note: Note | None = None,
+    answer_timeout: float | None = None,
+) -> int:
     """``migrate validate --dev-url``: prove every file runs, in order, on a clean database,
     leaving nothing behind. Returns the number of statements executed."""
     files = load_dir(directory)
-    with dev_database(dev_url, note) as dev:
+    with dev_database(dev_url, note, answer_timeout=answer_timeout) as dev:
         dev.advance(files)
     return sum(len(f.statements()) for f in files)

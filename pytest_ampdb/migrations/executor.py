@@ -139,6 +139,7 @@ def apply(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     files: Sequence[MigrationFile] | None = None,
     runner: Runner | None = None,
+    answer_timeout: float | None = None,
 ) -> ApplyReport:
     """Apply pending migration files of ``directory`` to the database at ``target``.
 
@@ -147,7 +148,8 @@ def apply(
     dev-database replay passes a history's first files). ``runner`` runs each statement in
     place of :func:`run_statement` (lint analyses each one), statement by statement. Raises a
     :class:`MigrationError` (with ``.report`` set once files started running) on any failure;
-    returns the report otherwise, also when nothing was pending.
+    returns the report otherwise, also when nothing was pending. ``answer_timeout`` bounds a
+    call on a server that stopped answering (``connection.open_connection``).
     """
     _validate_options(tx_mode, exec_order, baseline, allow_dirty)
     if count < 0:
@@ -155,7 +157,7 @@ def apply(
     if files is None:
         files = load_dir(directory)
     started = time.monotonic()
-    with open_connection(target) as (conn, bound):
+    with open_connection(target, answer_timeout=answer_timeout) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
         if not dry_run:
             acquire_lock(conn, lock_timeout)
@@ -477,9 +479,14 @@ def missing_files_message(names: Sequence[str]) -> str:
     )
 
 
-def read_revisions(target: str | Connection, revisions_schema: str | None = None) -> list[Revision]:
+def read_revisions(
+    target: str | Connection,
+    revisions_schema: str | None = None,
+    *,
+    answer_timeout: float | None = None,
+) -> list[Revision]:
     """The revisions table's rows (none if it does not exist); nothing is locked or written."""
-    with open_connection(target) as (conn, bound):
+    with open_connection(target, answer_timeout=answer_timeout) as (conn, bound):
         return RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA).read(conn)
 
 
@@ -488,10 +495,11 @@ def status(
     directory: PathLike | None = None,
     *,
     revisions_schema: str | None = None,
+    answer_timeout: float | None = None,
 ) -> Status:
     """Compare the directory with the revisions table (validates the directory first)."""
     files = load_dir(directory)
-    revisions = read_revisions(target, revisions_schema)
+    revisions = read_revisions(target, revisions_schema, answer_timeout=answer_timeout)
     out_of_order: list[str] = []
     try:
         plan = compute_plan(files, revisions, exec_order=LINEAR)
@@ -544,6 +552,7 @@ def set_revision(
     *,
     revisions_schema: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    answer_timeout: float | None = None,
 ) -> SetReport:
     """Make the revisions table say the database is at ``version``, as ``atlas migrate set``.
 
@@ -556,7 +565,7 @@ def set_revision(
     files = load_dir(directory)
     if version is not None and not any(f.version == version for f in files):
         raise UsageError(f'migration with version "{version}" not found')
-    with open_connection(target) as (conn, bound):
+    with open_connection(target, answer_timeout=answer_timeout) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
         acquire_lock(conn, lock_timeout)
         try:

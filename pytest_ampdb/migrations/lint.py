@@ -125,6 +125,7 @@ def lint(
     latest: int = 0,
     git_base: str = "",
     note: Note | None = None,
+    answer_timeout: float | None = None,
 ) -> LintReport:
     """Lint the change of ``directory`` on ``dev_url`` (else a throwaway local cluster)."""
     path = Path(directory) if directory is not None else migrations_dir()
@@ -136,7 +137,7 @@ def lint(
     )
     if change:
         created: Created = (set(), set())
-        with dev_database(dev_url, note) as dev:
+        with dev_database(dev_url, note, answer_timeout=answer_timeout) as dev:
             dev.advance(base)
             for i, f in enumerate(change):
                 analysis = Analysis(dev.conn, f, created)

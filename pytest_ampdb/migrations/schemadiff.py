@@ -103,12 +103,13 @@ def migrate_diff(
     dev_url: str | None = None,
     now: dt.datetime | None = None,
     note: devdb.Note | None = None,
+    answer_timeout: float | None = None,
 ) -> DiffResult:
     """Write ``<timestamp>_<name>.sql`` taking ``directory``'s schema to ``tables`` and
     re-hash atlas.sum; write nothing when they already agree. The schema snapshot beside the
     files is (re)written whenever it does not describe the directory and declarations."""
     validate_dir(directory)
-    with devdb.dev_database(dev_url, note) as dev:
+    with devdb.dev_database(dev_url, note, answer_timeout=answer_timeout) as dev:
         dev.advance(load_dir(directory))
         have = read_schema(dev.conn)
         want = built_schema(dev.conn, tables)

@@ -945,3 +945,95 @@ def _assert_cli_one_line(ran: Run, elapsed: float, url: str) -> None:
     for raw in ("Traceback", "psycopg.", urlsplit(url).password or "?"):
         assert raw not in ran.output, ran.describe()
     assert elapsed <= TIMEOUT + FAIL_FAST, elapsed
+
+
+def _migrations(project: Path, *files: tuple[str, str]) -> Path:
+    """A migration directory of ``files`` (name, SQL), hashed by ``ampdb migrate hash``."""
+    directory = project / "migrations"
+    for name, text in files:
+        write(directory / name, text)
+    hashed = run_ampdb(project, "migrate", "hash", "--dir", str(directory))
+    assert hashed.returncode == 0, hashed.describe()
+    return directory
+
+
+def _database(cluster: LocalCluster, name: str) -> str:
+    """A new empty database on ``cluster``: its URL with a password (trust auth ignores it)."""
+    with psycopg.connect(cluster.tcp_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"postgresql://postgres:never-shown-pw@127.0.0.1:{cluster.port}/{name}"
+
+
+@pytest.mark.postgres
+def test_a_server_frozen_during_ampdb_migrate_apply_ends_it_within_the_timeout(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb migrate apply``'s second file waits for a table lock another session holds, and
+    the whole cluster is SIGSTOPped: the command ends with one line within about
+    ``--answer-timeout`` (plus the question whether the server still runs the call). Resumed
+    and the lock let go, the same command applies the file."""
+    directory = _migrations(
+        project,
+        ("20260101000000_init.sql", "CREATE TABLE t (id int);\n"),
+        ("20260101000001_more.sql", "ALTER TABLE t ADD COLUMN x int;\n"),
+    )
+    url = _database(cluster, "app_migrate_frozen")
+    apply = ("migrate", "apply", "--dir", str(directory), "--url", url)
+    first = run_ampdb(project, *apply, "1")
+    assert first.returncode == 0, first.describe()
+    with psycopg.connect(with_dbname(cluster.tcp_dsn(), "app_migrate_frozen")) as other:
+        other.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        ran, elapsed = _frozen_command(
+            project, cluster, apply, lambda dsn: _waiting_for_a_lock(dsn, "ALTER TABLE t")
+        )
+        other.rollback()
+    figure("cluster SIGSTOPped during ampdb migrate apply: time to the one line", elapsed)
+    assert not ran.timed_out, ran.describe()
+    assert ran.returncode == 1, ran.describe()
+    line = ran.stderr.splitlines()[-1]
+    assert line == (
+        f"ampdb: error: the server at {redact_url(url)} stopped answering: no answer from the "
+        f"server within {TIMEOUT:g} s (--answer-timeout, $AMPDB_ANSWER_TIMEOUT)"
+    ), ran.describe()
+    for raw in ("Traceback", "psycopg.", "never-shown-pw"):
+        assert raw not in ran.output, ran.describe()
+    assert elapsed <= TIMEOUT + connect_timeout(TIMEOUT) + FAIL_FAST, elapsed
+
+    again = run_ampdb(project, *apply, timeout=60)
+    figure("ampdb migrate apply frozen: resumed, the same command green", again.seconds)
+    assert again.returncode == 0, again.describe()
+    with psycopg.connect(with_dbname(cluster.tcp_dsn(), "app_migrate_frozen")) as conn:
+        assert conn.execute("SELECT x FROM t").fetchall() == []
+
+
+@pytest.mark.postgres
+def test_a_migration_statement_running_past_every_bound_is_waited_for(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """A migration statement the live server runs for longer than ``BUSY_ROUNDS`` times
+    ``--answer-timeout`` is waited for to its end (a migration may rightly take hours): the
+    bound only gives up on a server that stopped answering."""
+    bound = 0.2
+    sleep = BUSY_ROUNDS * bound + 1.5
+    directory = _migrations(
+        project,
+        ("20260101000000_init.sql", f"CREATE TABLE t (id int);\nSELECT pg_sleep({sleep:g});\n"),
+    )
+    url = _database(cluster, "app_migrate_long")
+    ran = run_ampdb(
+        project,
+        "--answer-timeout",
+        f"{bound:g}",
+        "migrate",
+        "apply",
+        "--dir",
+        str(directory),
+        "--url",
+        url,
+        timeout=60,
+    )
+    figure(f"a {sleep:g} s migration statement, --answer-timeout {bound:g}: apply", ran.seconds)
+    assert ran.returncode == 0, ran.describe()
+    assert ran.seconds >= sleep, ran.describe()
+    status = run_ampdb(project, "migrate", "status", "--dir", str(directory), "--url", url)
+    assert "Migration Status: OK" in status.stdout, status.describe()
