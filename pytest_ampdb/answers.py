@@ -17,13 +17,13 @@ import logging
 import math
 import select
 import time
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
 from psycopg.waiting import Ready, Wait
 
-from pytest_ampdb.postgres.errors import connection_lost
+from pytest_ampdb.postgres.errors import connection_lost, reason
 from pytest_ampdb.urls import CONNECT_TIMEOUT, Dsn, bounded
 
 RV = TypeVar("RV")
@@ -44,8 +44,9 @@ class NoAnswerError(psycopg.OperationalError):
 
 
 class StillRunningError(NoAnswerError):
-    """The server said it still ran the call, but had not finished it after ``BUSY_ROUNDS``
-    bounds (a lock wait on a frozen session, say): waiting on would be a hang."""
+    """The server said it still ran the call (or could not say), but had not finished it after
+    the connection's ``busy_rounds`` bounds (a lock wait on a frozen session, say): waiting on
+    would be a hang."""
 
 
 def no_answer(exc: BaseException) -> NoAnswerError | None:
@@ -115,31 +116,32 @@ class BoundedConnection(psycopg.Connection[Any]):
             while True:
                 ready = yield state
                 if not ready and time.monotonic() >= deadline:
-                    running, grace = self._asked(limit)
-                    if running is None:
+                    asked = self._asked(limit)
+                    if asked.running is None:
                         # not running it: it never took the call (frozen), or it finished it
                         # just now and the answer is on its way (an asked server reports a
                         # backend idle just before that backend answers)
-                        ready = _ready(self.pgconn.socket, state, grace)
+                        ready = _ready(self.pgconn.socket, state, asked.grace)
                         if not ready:
                             self.pgconn.finish()
                             raise NoAnswerError(f"no answer from the server within {limit:g} s")
                     else:
                         waited = time.monotonic() - started
-                        rounds = self.busy_rounds
+                        # no limit only while the server says it runs the call
+                        rounds = self.busy_rounds if asked.sure else BUSY_ROUNDS
                         if rounds is not None and waited >= rounds * limit:
                             with contextlib.suppress(psycopg.Error):
                                 self.cancel_safe(timeout=limit)
                             self.pgconn.finish()
                             raise StillRunningError(
-                                f"a call still running after {waited:.0f} s ({running}), given "
-                                f"up at {rounds} times the {limit:g} s bound"
+                                f"a call still running after {waited:.0f} s ({asked.running}), "
+                                f"given up at {rounds} times the {limit:g} s bound"
                             )
                         LOGGER.info(
                             "the server still runs a call after %.0f s (%s): busy, not frozen; "
                             "waiting",
                             waited,
-                            running,
+                            asked.running,
                         )
                     deadline = time.monotonic() + limit
                 state = gen.send(ready)
@@ -147,14 +149,11 @@ class BoundedConnection(psycopg.Connection[Any]):
             result: RV = done.value
             return result
 
-    def _asked(self, limit: float) -> tuple[str | None, float]:
-        """What this connection's backend waits on, if the server, asked on a connection of its
-        own within ``limit`` s, says it is running a call (``active``: working, or waiting on a
-        lock, a checkpoint, I/O), else None; and the grace its answer may still take to arrive:
-        ANSWER_GRACE when the server said the backend runs no call (it may have just finished
-        it), none when the server could not be asked (frozen, gone) or is not to be."""
+    def _asked(self, limit: float) -> Asked:
+        """What the server, asked on a connection of its own within ``limit`` s, says of this
+        connection's backend (``Asked``)."""
         if self.server_dsn is None:
-            return None, 0.0
+            return Asked(None, 0.0, sure=True)
         try:
             with open_bounded(
                 self.server_dsn,
@@ -163,13 +162,36 @@ class BoundedConnection(psycopg.Connection[Any]):
                 connect_timeout=connect_timeout(limit),
             ) as probe:  # its own bound is final: one question, no second one
                 row = probe.execute(
-                    "SELECT coalesce(wait_event_type || ': ' || wait_event, 'working')"
-                    " FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                    "SELECT state = 'active',"
+                    " coalesce(wait_event_type || ': ' || wait_event, 'working')"
+                    " FROM pg_stat_activity WHERE pid = %s",
                     (self.pgconn.backend_pid,),
                 ).fetchone()
-        except psycopg.Error:
-            return None, 0.0
-        return (None, ANSWER_GRACE) if row is None else (str(row[0]), 0.0)
+        except (psycopg.errors.ConnectionTimeout, NoAnswerError):  # frozen too
+            return Asked(None, 0.0, sure=True)
+        except psycopg.Error as exc:  # refused (too many connections, a role's limit): alive
+            return Asked(f"not known: the question failed: {reason(exc)}", 0.0)
+        if row is None:  # not among the server's backends: a pooler's (PgBouncer) own pid
+            return Asked("not known: no such backend on the server (a pooler?)", 0.0)
+        if not row[0]:
+            return Asked(None, ANSWER_GRACE, sure=True)
+        return Asked(str(row[1]), 0.0, sure=True)
+
+
+class Asked(NamedTuple):
+    """What the server said of a backend whose call is past the bound."""
+
+    running: str | None
+    """What the call waits on while the server runs it (``working``, ``Lock: relation``, ...),
+    or what keeps it from being known; None when the server runs no call there, or could not
+    be asked (frozen, gone)."""
+    grace: float
+    """Seconds the answer may still take to arrive: ANSWER_GRACE when the server said the
+    backend runs no call (it may have just finished it), else none."""
+    sure: bool = False
+    """Whether the server itself said so (a call it runs is then waited for up to
+    ``busy_rounds`` bounds, which may be no limit); a call not known to run (the question
+    refused by a live server, or a backend it does not know) is waited for ``BUSY_ROUNDS``."""
 
 
 ANSWER_GRACE = 1.0

@@ -70,8 +70,9 @@ def test_a_token_never_issued_is_refused(mem: Repositories) -> None:
     token = mem.connections.list(pid, page_size=1).next_page_token
     assert token is not None
     forged = base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00"]').decode()
-    for bad in (forged, token[:-4], "not a token"):
-        with pytest.raises(ValidationError, match="page_token"):
+    three = base64.urlsafe_b64encode(b"[1, 2, 3]").decode()  # no binding where one goes
+    for bad in (forged, three, token[:-4], "not a token"):
+        with pytest.raises(ValidationError, match="is not a token this list issued"):
             mem.connections.list(pid, page_size=1, page_token=bad)
 
 

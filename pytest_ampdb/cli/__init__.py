@@ -57,8 +57,9 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up on a connected server that does not answer one call within SECONDS "
         "(a frozen server); at that bound the server is asked whether it still runs the call: "
-        "a migrate command's call is then waited for as long as it runs (a migration may take "
-        "hours), any other command's up to ten times SECONDS "
+        "a migration's call (migrate apply, set, the --dev-url replays, refresh-db's "
+        "migrations) is then waited for as long as the server runs it (a migration may take "
+        "hours), any other call up to ten times SECONDS "
         f"(default: ${common.ANSWER_TIMEOUT_ENV}, else {common.DEFAULT_ANSWER_TIMEOUT})",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -139,17 +140,27 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     return common.EXIT_FAILURE
 
 
+_URL_ARGS = ("server", "url", "dev_url")
+"""The options naming a server, in the order a command's one line names the one it lost."""
+
+
 def _error_line(exc: AmpdbError | psycopg.Error, args: argparse.Namespace) -> str:
     """The one line for a command's error. A server we gave up on is named first: a later
     call on the connection it closed (a cleanup, a revision row) says only "the connection is
     closed", and ``no_answer`` finds the reason behind it."""
     gone = no_answer(exc)
     if gone is not None:
-        url = getattr(args, "server", None) or getattr(args, "url", None)
+        url = next((u for u in (getattr(args, a, None) for a in _URL_ARGS) if u), None)
         where = f"the server at {common.redact_url(str(url))}" if url else "the server"
-        return (
+        line = (
             f"{where} {what_ended(gone)}: {gone} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
         )
+        if getattr(args, "command", None) == "migrate":
+            line += (
+                "; what it was sent may still be applied if it resumes: "
+                "check with ampdb migrate status before applying again"
+            )
+        return line
     if isinstance(exc, AmpdbError):
         return str(exc) or type(exc).__name__
     if isinstance(exc, psycopg.errors.ConnectionTimeout):

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from pytest_ampdb.answers import open_bounded
+from pytest_ampdb.answers import BUSY_ROUNDS, open_bounded
 
 Connection = psycopg.Connection[Any]
 
@@ -53,17 +53,22 @@ def parse_target(url: str) -> Target:
 
 @contextlib.contextmanager
 def open_connection(
-    target: str | Connection, *, answer_timeout: float | None = None
+    target: str | Connection,
+    *,
+    answer_timeout: float | None = None,
+    migrates: bool = False,
 ) -> Iterator[tuple[Connection, str | None]]:
     """Yield an autocommit connection and its bound schema; close it only if opened here.
 
     A URL is opened with ``answer_timeout`` (None: unbounded): a call the server has not
-    answered within it makes the server be asked whether it still runs the call; one it runs
-    is waited for as long as it runs (a migration's statement may rightly take hours), one it
-    does not (a frozen server) ends in ``answers.NoAnswerError``.
+    answered within it makes the server be asked whether it still runs the call; one it does
+    not (a frozen server) ends in ``answers.NoAnswerError``, one it runs is waited for up to
+    ``answers.BUSY_ROUNDS`` bounds, or, where the connection ``migrates`` (runs migration
+    files), for as long as the server says it runs it (a statement may rightly take hours).
 
-    A caller's connection is switched to autocommit for the duration (it must be idle) so the
-    engine's own ``transaction()`` blocks are real transactions, and restored afterwards.
+    A caller's connection is used as it is (its own bounds, if any) and switched to autocommit
+    for the duration (it must be idle) so the engine's own ``transaction()`` blocks are real
+    transactions, and restored afterwards.
     """
     if isinstance(target, str):
         parsed = parse_target(target)
@@ -71,7 +76,7 @@ def open_connection(
             parsed.conninfo,
             answer_timeout=answer_timeout,
             while_running=True,
-            busy_rounds=None,
+            busy_rounds=None if migrates else BUSY_ROUNDS,
             autocommit=True,
         )
         try:

@@ -171,7 +171,7 @@ def dev_database(
     calls are bounded by ``answer_timeout`` (``connection.open_connection``)."""
     with (
         _dev_server(dev_url) as url,
-        open_connection(url, answer_timeout=answer_timeout) as (admin, bound),
+        open_connection(url, answer_timeout=answer_timeout, migrates=True) as (admin, bound),
     ):
         reason = check_clean(admin, DEFAULT_SCHEMA, bound)
         if reason:
@@ -207,7 +207,8 @@ def scratch_database(
             yield None
             return
         try:
-            with open_connection(with_dbname(url, name), answer_timeout=answer_timeout) as (
+            scratch = with_dbname(url, name)
+            with open_connection(scratch, answer_timeout=answer_timeout, migrates=True) as (
                 conn,
                 _,
             ):

@@ -157,7 +157,7 @@ def apply(
     if files is None:
         files = load_dir(directory)
     started = time.monotonic()
-    with open_connection(target, answer_timeout=answer_timeout) as (conn, bound):
+    with open_connection(target, answer_timeout=answer_timeout, migrates=True) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
         if not dry_run:
             acquire_lock(conn, lock_timeout)
@@ -565,7 +565,7 @@ def set_revision(
     files = load_dir(directory)
     if version is not None and not any(f.version == version for f in files):
         raise UsageError(f'migration with version "{version}" not found')
-    with open_connection(target, answer_timeout=answer_timeout) as (conn, bound):
+    with open_connection(target, answer_timeout=answer_timeout, migrates=True) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
         acquire_lock(conn, lock_timeout)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from pytest_ampdb.answers import no_answer
 from pytest_ampdb.migrations.analyzers import ANALYZERS, Analyzer, Context, Diagnostic
 from pytest_ampdb.migrations.catalog import Snapshot, diff, snapshot
 from pytest_ampdb.migrations.checksum import directive
@@ -144,6 +145,8 @@ def lint(
                 try:
                     dev.advance(files[: len(base) + i + 1], runner=analysis)
                 except StatementError as exc:  # Atlas's wording: the statement, then the server's
+                    if no_answer(exc) is not None:  # the server's fault, not the file's
+                        raise
                     analysis.report.error = f"executing statement: {exc.stmt}: {exc.pg_error}"
                 fr = analysis.done()
                 if fr is not None:

@@ -183,7 +183,7 @@ class PostgresEngine:
         (column,) = [c for c in spec.transitions if c in changes]
         current = self.select(spec, where, limit=1)
         before = current[0][column] if current else "?"
-        key = spec.described(spec.key_of(where))
+        key = spec.described(spec.key_of(current[0] if current else where))
         return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
 
 

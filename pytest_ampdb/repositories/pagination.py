@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import os
+import re
 import zlib
 from binascii import b2a_base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
@@ -115,25 +117,45 @@ def decode(spec: TableSpec[Any], token: str, bound: str) -> tuple[object, ...]:
             if issued[0] != bound:
                 raise _elsewhere(spec)
             return issued[1]
-    try:
-        if not isinstance(token, str):
-            raise ValueError("not text")
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(key, list):
-            raise ValueError("wrong shape")
-        if len(key) == len(spec.order_by) + 1:
-            if key[0] != bound:
-                raise _elsewhere(spec)
-            key = key[1:]  # a token issued before tokens were bound to their list is followed
-        if len(key) != len(spec.order_by):
-            raise ValueError("wrong shape")
-        secrets = _secrets(spec)
+    with _not_issued(spec):
+        issuer, values = _opened(spec, token)
+    if issuer is not None and issuer != bound:
+        raise _elsewhere(spec)
+    secrets = _secrets(spec)
+    with _not_issued(spec):
         return tuple(
             spec.stored(name, _read(spec, name, value, secrets))
-            for name, value in zip(spec.order_by, key, strict=True)
+            for name, value in zip(spec.order_by, values, strict=True)
         )
-    except _Elsewhere:
-        raise
+
+
+def _opened(spec: TableSpec[Any], token: object) -> tuple[str | None, list[object]]:
+    """A token's binding (None in a token issued before tokens were bound to their list, which
+    is still followed) and its JSON values, one per list-order column."""
+    if not isinstance(token, str):
+        raise ValueError("not text")
+    values = json.loads(base64.urlsafe_b64decode(token.encode()))
+    if not isinstance(values, list):
+        raise ValueError("wrong shape")
+    issuer = None
+    if len(values) == len(spec.order_by) + 1:
+        first = values[0]
+        if not (isinstance(first, str) and _BINDING.fullmatch(first)):
+            raise ValueError("wrong shape")
+        issuer, values = first, values[1:]
+    if len(values) != len(spec.order_by):
+        raise ValueError("wrong shape")
+    return issuer, values
+
+
+_BINDING = re.compile(r"[0-9a-f]{8}")
+
+
+@contextlib.contextmanager
+def _not_issued(spec: TableSpec[Any]) -> Iterator[None]:
+    """Whatever a token holds that cannot be read is one ``ValidationError``: not ours."""
+    try:
+        yield
     except (
         ValueError,
         OverflowError,
@@ -148,12 +170,8 @@ def decode(spec: TableSpec[Any], token: str, bound: str) -> tuple[object, ...]:
         ) from None
 
 
-class _Elsewhere(ValidationError):
-    """A token issued for another list (another table, other filters)."""
-
-
 def _elsewhere(spec: TableSpec[Any]) -> ValidationError:
-    return _Elsewhere(
+    return ValidationError(
         spec.name,
         "page_token",
         "was issued for another list (another table or other filters); a token continues "

@@ -993,7 +993,9 @@ def test_a_server_frozen_during_ampdb_migrate_apply_ends_it_within_the_timeout(
     line = ran.stderr.splitlines()[-1]
     assert line == (
         f"ampdb: error: the server at {redact_url(url)} stopped answering: no answer from the "
-        f"server within {TIMEOUT:g} s (--answer-timeout, $AMPDB_ANSWER_TIMEOUT)"
+        f"server within {TIMEOUT:g} s (--answer-timeout, $AMPDB_ANSWER_TIMEOUT); what it was "
+        "sent may still be applied if it resumes: check with ampdb migrate status before "
+        "applying again"
     ), ran.describe()
     for raw in ("Traceback", "psycopg.", "never-shown-pw"):
         assert raw not in ran.output, ran.describe()
