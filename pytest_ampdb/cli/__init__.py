@@ -155,7 +155,7 @@ def _error_line(exc: AmpdbError | psycopg.Error, args: argparse.Namespace) -> st
         line = (
             f"{where} {what_ended(gone)}: {gone} (--answer-timeout, ${common.ANSWER_TIMEOUT_ENV})"
         )
-        if getattr(args, "command", None) == "migrate":
+        if getattr(args, "writes_revisions", False):  # migrate apply, set
             line += (
                 "; what it was sent may still be applied if it resumes: "
                 "check with ampdb migrate status before applying again"

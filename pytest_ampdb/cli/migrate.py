@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "amount", nargs="*", help="maximum number of migration files to apply (default: all)"
     )
-    p.set_defaults(func=run_apply)
+    p.set_defaults(func=run_apply, writes_revisions=True)
 
     p = sub.add_parser("set", help="set the current version of the revisions table")
     _add_dir(p)
@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
         nargs="*",
         help="target version (default: the last file; refused on a database without revisions)",
     )
-    p.set_defaults(func=run_set)
+    p.set_defaults(func=run_set, writes_revisions=True)
 
     p = sub.add_parser(
         "rebase",

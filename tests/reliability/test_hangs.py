@@ -1039,3 +1039,44 @@ def test_a_migration_statement_running_past_every_bound_is_waited_for(
     assert ran.seconds >= sleep, ran.describe()
     status = run_ampdb(project, "migrate", "status", "--dir", str(directory), "--url", url)
     assert "Migration Status: OK" in status.stdout, status.describe()
+
+
+def _running(dsn: str, call: str) -> bool:
+    """Whether another session runs ``call`` in the server now."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND state = 'active' AND query LIKE %s",
+            (f"%{call}%",),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.postgres
+def test_a_dev_server_frozen_during_migrate_lint_is_the_servers_fault_not_the_files(
+    project: Path, cluster: LocalCluster, figure: Figures
+) -> None:
+    """``ampdb migrate lint --dev-url`` replays the change on the dev server, which freezes
+    while a statement of it runs: the command ends with one line naming the dev server within
+    about ``--answer-timeout``, not a lint report blaming the file."""
+    directory = _migrations(
+        project,
+        ("20260101000000_init.sql", "CREATE TABLE t (id int);\n"),
+        ("20260101000001_slow.sql", "SELECT pg_sleep(30);\nALTER TABLE t ADD COLUMN x int;\n"),
+    )
+    dev_url = f"postgresql://postgres:never-shown-pw@127.0.0.1:{cluster.port}/postgres"
+    lint = ("migrate", "lint", "--dir", str(directory), "--dev-url", dev_url, "--latest", "1")
+    ran, elapsed = _frozen_command(
+        project, cluster, lint, lambda dsn: _running(dsn, "pg_sleep(30)")
+    )
+    figure("dev server SIGSTOPped during ampdb migrate lint: time to the one line", elapsed)
+    assert not ran.timed_out, ran.describe()
+    assert ran.returncode == 1, ran.describe()
+    assert ran.stderr.splitlines()[-1] == (
+        f"ampdb: error: the server at {redact_url(dev_url)} stopped answering: no answer from "
+        f"the server within {TIMEOUT:g} s (--answer-timeout, $AMPDB_ANSWER_TIMEOUT)"
+    ), ran.describe()
+    assert "20260101000001_slow.sql" not in ran.stdout, ran.describe()
+    for raw in ("Traceback", "psycopg.", "never-shown-pw"):
+        assert raw not in ran.output, ran.describe()
+    assert elapsed <= TIMEOUT + connect_timeout(TIMEOUT) + FAIL_FAST, elapsed
