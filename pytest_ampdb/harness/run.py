@@ -72,14 +72,15 @@ class TestScope:
     def async_repos(self) -> AsyncRepositories:
         """The test's repositories, async: over the same store or the same connection.
 
-        In memory each call runs inline (the store never blocks); on PostgreSQL each call runs
-        the test's sync repository in a worker thread, so async code shares the test's
-        connection, its transaction and its isolation exactly (see README, "Async").
+        In memory each call runs inline (the store never blocks), then gives the loop a turn as
+        a round trip would; on PostgreSQL each call runs the test's sync repository in a worker
+        thread, so async code shares the test's connection, its transaction and its isolation
+        exactly (see README, "Async").
         """
         if self._async is None:
             from pytest_ampdb.repositories import aio
 
-            run = aio.spawn if self.run.settings.backend == "memory" else aio.in_thread
+            run = aio.in_loop if self.run.settings.backend == "memory" else aio.in_thread
             self._async = aio.asyncify(self.repos(), run)
         return self._async
 
