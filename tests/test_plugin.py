@@ -414,6 +414,44 @@ def test_a_misspelt_marker_is_an_error_of_that_test_on_both_backends(
 @pytest.mark.parametrize(
     "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
+def test_a_seed_hook_writing_through_factories_and_the_facade_seeds_every_test(
+    pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The hook's ``repos`` is in effect while it runs: rows a factory or the facade makes there
+    are seeded like its own (they went to a process default of their own, lost in both modes)."""
+    args = [f"--ampdb={backend}", "-p", "no:randomly"]
+    if backend == "postgres":
+        args += [f"--ampdb-dsn={request.getfixturevalue('pg_admin_dsn')}"]
+    pytester.makeconftest(
+        """
+        from pytest_ampdb import database
+        from pytest_ampdb.factories import OrganizationFactory
+        from pytest_ampdb.models import Organization
+
+        def pytest_ampdb_seed(repos):
+            OrganizationFactory.create(label="by a factory")
+            database.organizations().create(
+                Organization(label="by the facade", default_team_id="00000000-0000-4000-8000-000000000001")
+            )
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_a(ampdb, organization_factory):
+            labels = sorted(o.label for o in ampdb.organizations.list().items)
+            assert labels == ["Ampersand Local", "by a factory", "by the facade"]
+            organization_factory.create(label="test_a's own")
+
+        def test_b(ampdb):
+            assert len(ampdb.organizations.list().items) == 3
+        """
+    )
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_a_failing_seed_hook_stops_the_run_with_one_line_on_both_backends(
     pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
 ) -> None:
