@@ -14,13 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
 from pytest_ampdb.errors import AmpdbError, ForeignKeyError, NotFoundError, ValidationError
 from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
 from pytest_ampdb.harness.fixtures import declared_fixtures
-from pytest_ampdb.models import Organization, Project
+from pytest_ampdb.migrations.schemadiff import declared_statements
+from pytest_ampdb.models import ApiKey, Organization, Project
 from pytest_ampdb.models.columns import Id
 from pytest_ampdb.models.declared import extend
 from pytest_ampdb.models.ids import new_id
@@ -323,4 +325,53 @@ def test_a_reference_to_a_missing_api_key_does_not_show_the_key(
     assert secret not in str(caught.value)
     assert str(caught.value) == (
         f"invoices.api_key -> api_keys: no api_keys row with project_id={project.id}, key=***"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyUse:
+    id: Id = field(default_factory=new_id)
+    project_id: Id
+    api_key: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+KEY_USES = TableSpec(
+    name="key_uses",
+    model=KeyUse,
+    foreign_keys=(
+        ForeignKey("key_uses_project_id_fkey", "project_id", "projects", OnDelete.CASCADE),
+        ForeignKey(
+            "key_uses_api_key_fkey", "api_key", "api_keys", OnDelete.NO_ACTION, scope="project_id"
+        ),
+    ),
+)
+
+
+@pytest.mark.parametrize("backend", BOTH)
+def test_deleting_a_referenced_api_key_does_not_show_the_key(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The ``ForeignKeyError`` of a delete a reference holds back masks a secret key too."""
+    tables = extend(tables=[KEY_USES])
+    if backend == "memory":
+        repos = memory.repositories(memory.MemoryStore(tables))
+    else:
+        dsn: str = request.getfixturevalue("fresh_database")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for statement in declared_statements(tables):
+                conn.execute(statement)
+        pool = postgres.connect(dsn, min_size=1)
+        request.addfinalizer(pool.close)
+        repos = postgres.repositories(pool, tables=tables)
+    org = repos.organizations.create(Organization(label="o", default_team_id=new_id()))
+    project = repos.projects.create(Project(name="p1", app_name="a", organization_id=org.id))
+    secret = "sk_live_" + new_id()
+    repos.api_keys.create(ApiKey(key=secret, project_id=project.id, label="l", scopes=()))
+    repos.of(KeyUse).create(KeyUse(project_id=project.id, api_key=secret))
+    with pytest.raises(ForeignKeyError) as caught:
+        repos.api_keys.delete(project.id, secret)
+    assert str(caught.value) == (
+        "key_uses.api_key -> api_keys: api_keys row key=*** is still referenced"
     )

@@ -82,6 +82,12 @@ class ForeignKey:
         pairs = ", ".join(f"{c}={v}" for c, v in zip(target, values, strict=True))
         return f"no {parent.name} row with {pairs}"
 
+    @staticmethod
+    def still_referenced(parent: TableSpec[Any], key: object) -> str:
+        """Why deleting ``parent``'s row ``key`` is refused (a secret key shown as ``***``)."""
+        pk = parent.primary_key
+        return f"{parent.name} row {pk}={parent.shown((pk,), (key,))[0]} is still referenced"
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
