@@ -449,6 +449,69 @@ def test_a_seed_hook_writing_through_factories_and_the_facade_seeds_every_test(
     pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
 
 
+OUTLIVING_THREAD_SUITE = """
+import threading
+
+from pytest_ampdb import database
+from pytest_ampdb.models import Organization
+
+GO = threading.Event()
+OUTCOME = []
+THREADS = []
+TEAM = "00000000-0000-4000-8000-000000000001"
+
+def test_a_starts_a_thread_that_outlives_it(ampdb):
+    organizations = database.organizations()  # what code under test holds on to
+
+    def late():
+        GO.wait(10)
+        try:
+            organizations.create(Organization(label="late", default_team_id=TEAM))
+            OUTCOME.append("written")
+        except Exception as exc:
+            OUTCOME.append(f"{type(exc).__name__}: {exc}")
+
+    THREADS.append(threading.Thread(target=late))
+    THREADS[0].start()
+
+def test_b_never_sees_its_write(ampdb):
+    GO.set()
+    THREADS[0].join(10)
+    assert OUTCOME == [
+        "AmpdbError: pytest-ampdb: a repository of a test that has ended was called (by a thread"
+        " or task that outlived the test?): each test's repositories serve that test only"
+    ]
+    assert [o.label for o in ampdb.organizations.list().items] == ["Ampersand Local"]
+
+def test_c_the_run_goes_on(ampdb):
+    assert len(ampdb.organizations.list().items) == 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "isolation"),
+    [
+        ("memory", "transaction"),
+        *(
+            pytest.param("postgres", isolation, marks=pytest.mark.postgres)
+            for isolation in ("transaction", "database", "truncate")
+        ),
+    ],
+)
+def test_a_thread_that_outlives_its_test_reaches_no_other_test(
+    pytester: pytest.Pytester, backend: str, isolation: str, request: pytest.FixtureRequest
+) -> None:
+    """The repositories a thread kept past its test's end refuse its call, in every mode: in
+    memory and under ``transaction`` isolation it wrote into the next test (the same store or
+    connection), under ``database`` isolation the closed connection was taken for a lost server
+    and every later test failed."""
+    args = [f"--ampdb={backend}", f"--ampdb-isolation={isolation}", "-p", "no:randomly"]
+    if backend == "postgres":
+        args += [f"--ampdb-dsn={request.getfixturevalue('pg_admin_dsn')}"]
+    pytester.makepyfile(OUTLIVING_THREAD_SUITE)
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=3)
+
+
 @pytest.mark.parametrize(
     "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

@@ -109,7 +109,8 @@ def _database(scope: TestScope) -> TestDatabase:
 @pytest.fixture
 def ampdb(_ampdb_test: TestScope) -> Repositories:
     """The test's repositories, isolated from every other test and starting from the seeds."""
-    return _database(_ampdb_test).repos
+    _database(_ampdb_test)
+    return _ampdb_test.repos()
 
 
 @pytest.fixture

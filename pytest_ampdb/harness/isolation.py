@@ -92,9 +92,11 @@ class Site:
         if self.lost is None:
             self.lost = message
 
-    def repositories(self, conn: psycopg.Connection[Any]) -> Repositories:
-        """Repositories over ``conn`` that report a lost server to this site."""
-        return repositories_over(conn, label=self.label, on_lost=self.mark_lost, tables=self.tables)
+    def engine(self, conn: psycopg.Connection[Any]) -> PostgresEngine:
+        """The engine over ``conn`` that reports a lost server to this site."""
+        return PostgresEngine(
+            SharedSource(conn), label=self.label, on_lost=self.mark_lost, tables=self.tables
+        )
 
     def new_name(self) -> str:
         return f"{self.prefix}{next(self._names)}"
@@ -139,9 +141,9 @@ class Site:
 
 @dataclass
 class PostgresTestDatabase:
-    """One test's repositories over a connection; ``finish`` undoes or keeps its writes."""
+    """One test's engine over a connection; ``finish`` undoes or keeps its writes."""
 
-    repos: Repositories
+    engine: PostgresEngine
     dsn: str | None
     finish: Callable[[bool], str | None]
 
@@ -211,7 +213,7 @@ class _ProcessDatabase:
         if announce:
             self.announce()
         self.conn = site.connect(self.name)
-        self.repos = site.repositories(self.conn)
+        self.engine = site.engine(self.conn)
 
     def announce(self) -> None:
         """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
@@ -224,7 +226,7 @@ class _ProcessDatabase:
             return False
         self.conn.close()
         self.conn = self.site.connect(self.name)
-        self.repos = self.site.repositories(self.conn)
+        self.engine = self.site.engine(self.conn)
         return True
 
     def close(self) -> None:
@@ -247,7 +249,7 @@ class TransactionIsolation(_ProcessDatabase):
         self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
         if not seed:
             empty_tables(self.conn, self.site.tables)
-        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+        return PostgresTestDatabase(self.engine, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
         if self.site.lost is None and not self.reopen_if_interrupted():
@@ -275,7 +277,7 @@ class TruncateIsolation(_ProcessDatabase):
         if not seed:
             with self.conn.transaction():
                 empty_tables(self.conn, self.site.tables)
-        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+        return PostgresTestDatabase(self.engine, self.dsn, self._finish)
 
     def _finish(self, failed: bool) -> None:
         if self.site.lost is not None:
@@ -339,7 +341,7 @@ class DatabaseIsolation:
                 return dsn
             return None
 
-        return PostgresTestDatabase(self.site.repositories(conn), dsn, finish)
+        return PostgresTestDatabase(self.site.engine(conn), dsn, finish)
 
     def _take(self) -> tuple[str, psycopg.Connection[Any]]:
         try:
