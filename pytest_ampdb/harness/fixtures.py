@@ -125,7 +125,7 @@ def ampdb_async(_ampdb_test: TestScope) -> AsyncRepositories:
 @pytest.fixture
 def ampdb_dsn(_ampdb_test: TestScope) -> str:
     """Postgres mode: the URL of the database this test sees (for subprocesses, other drivers)."""
-    dsn = _database(_ampdb_test).dsn
+    dsn = _database(_ampdb_test).share()
     if dsn is None:
         backend = _ampdb_test.run.settings.backend
         pytest.skip(f"ampdb_dsn needs a PostgreSQL backend (this run uses {backend})")

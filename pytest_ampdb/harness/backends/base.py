@@ -37,8 +37,10 @@ class TestDatabase(Protocol):
         """The backend's engine over it (``TestEngine`` gives the test its own view)."""
         ...
 
-    @property
-    def dsn(self) -> str | None: ...
+    def share(self) -> str | None:
+        """The URL other connections reach this database by (``ampdb_dsn``); None in memory. A
+        backend then undoes at ``close`` what those connections committed, too."""
+        ...
 
     def close(self, *, failed: bool) -> str | None:
         """Undo the test's writes; a backend that keeps a failed test's database returns its URL."""

@@ -66,7 +66,10 @@ class MemoryTestDatabase:
 
     store: MemoryStore
     engine: Engine
-    dsn: None = None
+
+    def share(self) -> None:
+        """No URL: the store lives in this process only."""
+        return None
 
     def close(self, *, failed: bool) -> None:
         """Nothing to undo: the next test gets a store of its own."""
