@@ -29,6 +29,7 @@ from pytest_ampdb.harness.randomness import new_base_seed
 from pytest_ampdb.harness.run import AmpdbRun
 from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, resolve
 from pytest_ampdb.modes import Backend, ServerSource
+from pytest_ampdb.types import Repositories
 from pytest_ampdb.urls import Dsn, redact_url
 
 WORKER_SEED = "ampdb_random_seed"
@@ -95,8 +96,14 @@ def _context(config: pytest.Config) -> BackendContext:
         files = (inspect.getsourcefile(impl.function) for impl in impls)
         return tuple(Path(f) for f in files if f)
 
+    def seed(repos: Repositories) -> None:
+        """The hooks' rows go to ``repos``, also when they write through factories or the
+        facade (else those went to a process default of their own, and were lost)."""
+        with database.use(repos):
+            hook.pytest_ampdb_seed(repos=repos)
+
     return BackendContext(
-        seed_hook=lambda repos: hook.pytest_ampdb_seed(repos=repos),
+        seed_hook=seed,
         on_ready=lambda dsn: hook.pytest_ampdb_database_ready(dsn=dsn),
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),

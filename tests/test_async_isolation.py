@@ -76,6 +76,66 @@ async def test_sync_call_in_the_loop(ampdb):
 """
 
 
+ROUND_TRIP_SUITE = """
+import asyncio
+
+import pytest
+from pytest_ampdb.models import Organization, new_id
+
+def org(label):
+    return Organization(label=label, default_team_id=new_id())
+
+@pytest.mark.asyncio
+async def test_a_call_cancelled_after_it_started_is_cancelled_with_its_write_done(ampdb_async):
+    task = asyncio.create_task(ampdb_async.organizations.create(org("cancelled")))
+    await asyncio.sleep(0)  # the call has started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    labels = [o.label for o in (await ampdb_async.organizations.list()).items]
+    assert "cancelled" in labels
+
+@pytest.mark.asyncio
+async def test_a_call_cancelled_before_it_started_writes_nothing(ampdb_async):
+    task = asyncio.create_task(ampdb_async.organizations.create(org("never")))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    labels = [o.label for o in (await ampdb_async.organizations.list()).items]
+    assert "never" not in labels
+
+@pytest.mark.asyncio
+async def test_two_tasks_interleave_between_their_calls(ampdb_async):
+    seen = []
+
+    async def reader(name):
+        await ampdb_async.organizations.list()
+        seen.append(name)
+        await ampdb_async.organizations.list()
+        seen.append(name)
+
+    await asyncio.gather(reader("a"), reader("b"))
+    assert seen == ["a", "b", "a", "b"]
+"""
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_an_async_call_suspends_its_task_once_in_both_modes(
+    pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Memory never blocks, but each async call still gives the loop a turn (as a round trip
+    does, and as the worker thread of postgres mode does): tasks interleave alike, and a cancel
+    after the call started is raised with the write done in both modes."""
+    pytester.makepyfile(ROUND_TRIP_SUITE)
+    server = (
+        [f"--ampdb-dsn={request.getfixturevalue('pg_admin_dsn')}"] if backend == "postgres" else []
+    )
+    result = pytester.runpytest_subprocess(f"--ampdb={backend}", *server, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
 def test_async_writes_never_reach_the_next_test_in_memory(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(ASYNC_SUITE)
     result = pytester.runpytest_subprocess("--ampdb=memory", "-p", "no:randomly")

@@ -12,13 +12,17 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
-from pytest_ampdb.errors import AmpdbError, NotFoundError, ValidationError
+from pytest_ampdb.errors import AmpdbError, ForeignKeyError, NotFoundError, ValidationError
 from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
 from pytest_ampdb.harness.fixtures import declared_fixtures
+from pytest_ampdb.migrations.schemadiff import declared_statements
+from pytest_ampdb.models import ApiKey, Organization, Project
 from pytest_ampdb.models.columns import Id
 from pytest_ampdb.models.declared import extend
 from pytest_ampdb.models.ids import new_id
@@ -267,25 +271,32 @@ def test_async_postgres_repositories_follow_a_projects_schema(
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize(
-    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+def _billing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> tuple[Any, Repositories]:
+    """``billing.schema`` and empty repositories of its tables on ``backend``."""
+    monkeypatch.syspath_prepend(str(BILLING))
+    schema = importlib.import_module("billing.schema")
+    if backend == "memory":
+        return schema, memory.repositories(memory.MemoryStore(schema.TABLES))
+    dsn: str = request.getfixturevalue("fresh_database")
+    migrations.apply(dsn, BILLING / "migrations")
+    pool = postgres.connect(dsn, min_size=1)
+    request.addfinalizer(pool.close)
+    return schema, postgres.repositories(pool, tables=schema.TABLES)
+
+
+BOTH = ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", BOTH)
 def test_a_long_value_in_an_own_entitys_indexed_text_is_refused_alike_in_both_backends(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     """``plans.name`` is a unique key: ``extend`` limits it as the packaged keys are, so a long
     value is one ``ValidationError`` naming it in memory too, not a btree error in PostgreSQL
     alone (random CJK text: PostgreSQL cannot compress it below its index entry limit)."""
-    monkeypatch.syspath_prepend(str(BILLING))
-    schema = importlib.import_module("billing.schema")
-    if backend == "memory":
-        repos = memory.repositories(memory.MemoryStore(schema.TABLES))
-    else:
-        dsn: str = request.getfixturevalue("fresh_database")
-        migrations.apply(dsn, BILLING / "migrations")
-        pool = postgres.connect(dsn, min_size=1)
-        request.addfinalizer(pool.close)
-        repos = postgres.repositories(pool, tables=schema.TABLES)
+    schema, repos = _billing(request, monkeypatch, backend)
     plans = repos.of_unscoped(schema.Plan)
     chooser = random.Random(7)
     long = "".join(chr(chooser.randrange(0x4E00, 0x9FFF)) for _ in range(1000))
@@ -294,3 +305,73 @@ def test_a_long_value_in_an_own_entitys_indexed_text_is_refused_alike_in_both_ba
     assert (caught.value.table, caught.value.column) == ("plans", "name")
     assert caught.value.rule == "must be at most 255 characters"
     assert plans.create(schema.Plan(name=long[:255], monthly_cents=1)).name == long[:255]
+
+
+@pytest.mark.parametrize("backend", BOTH)
+def test_a_reference_to_a_missing_api_key_does_not_show_the_key(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """``invoices.api_key`` references ``api_keys.key``, a secret: the ``ForeignKeyError`` for a
+    key that is not there (or is another project's) masks it, as ``NotFoundError`` and
+    ``AlreadyExistsError`` do, in both backends."""
+    schema, repos = _billing(request, monkeypatch, backend)
+    org = repos.organizations.create(Organization(label="o", default_team_id=new_id()))
+    project = repos.projects.create(Project(name="p1", app_name="a", organization_id=org.id))
+    secret = "sk_live_" + new_id()
+    with pytest.raises(ForeignKeyError) as caught:
+        repos.of(schema.Invoice).create(
+            schema.Invoice(project_id=project.id, api_key=secret, amount_cents=1)
+        )
+    assert secret not in str(caught.value)
+    assert str(caught.value) == (
+        f"invoices.api_key -> api_keys: no api_keys row with project_id={project.id}, key=***"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyUse:
+    id: Id = field(default_factory=new_id)
+    project_id: Id
+    api_key: str
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+KEY_USES = TableSpec(
+    name="key_uses",
+    model=KeyUse,
+    foreign_keys=(
+        ForeignKey("key_uses_project_id_fkey", "project_id", "projects", OnDelete.CASCADE),
+        ForeignKey(
+            "key_uses_api_key_fkey", "api_key", "api_keys", OnDelete.NO_ACTION, scope="project_id"
+        ),
+    ),
+)
+
+
+@pytest.mark.parametrize("backend", BOTH)
+def test_deleting_a_referenced_api_key_does_not_show_the_key(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The ``ForeignKeyError`` of a delete a reference holds back masks a secret key too."""
+    tables = extend(tables=[KEY_USES])
+    if backend == "memory":
+        repos = memory.repositories(memory.MemoryStore(tables))
+    else:
+        dsn: str = request.getfixturevalue("fresh_database")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for statement in declared_statements(tables):
+                conn.execute(statement)
+        pool = postgres.connect(dsn, min_size=1)
+        request.addfinalizer(pool.close)
+        repos = postgres.repositories(pool, tables=tables)
+    org = repos.organizations.create(Organization(label="o", default_team_id=new_id()))
+    project = repos.projects.create(Project(name="p1", app_name="a", organization_id=org.id))
+    secret = "sk_live_" + new_id()
+    repos.api_keys.create(ApiKey(key=secret, project_id=project.id, label="l", scopes=()))
+    repos.of(KeyUse).create(KeyUse(project_id=project.id, api_key=secret))
+    with pytest.raises(ForeignKeyError) as caught:
+        repos.api_keys.delete(project.id, secret)
+    assert str(caught.value) == (
+        "key_uses.api_key -> api_keys: api_keys row key=*** is still referenced"
+    )

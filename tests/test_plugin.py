@@ -414,6 +414,107 @@ def test_a_misspelt_marker_is_an_error_of_that_test_on_both_backends(
 @pytest.mark.parametrize(
     "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
+def test_a_seed_hook_writing_through_factories_and_the_facade_seeds_every_test(
+    pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The hook's ``repos`` is in effect while it runs: rows a factory or the facade makes there
+    are seeded like its own (they went to a process default of their own, lost in both modes)."""
+    args = [f"--ampdb={backend}", "-p", "no:randomly"]
+    if backend == "postgres":
+        args += [f"--ampdb-dsn={request.getfixturevalue('pg_admin_dsn')}"]
+    pytester.makeconftest(
+        """
+        from pytest_ampdb import database
+        from pytest_ampdb.factories import OrganizationFactory
+        from pytest_ampdb.models import Organization
+
+        def pytest_ampdb_seed(repos):
+            OrganizationFactory.create(label="by a factory")
+            database.organizations().create(
+                Organization(label="by the facade", default_team_id="00000000-0000-4000-8000-000000000001")
+            )
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_a(ampdb, organization_factory):
+            labels = sorted(o.label for o in ampdb.organizations.list().items)
+            assert labels == ["Ampersand Local", "by a factory", "by the facade"]
+            organization_factory.create(label="test_a's own")
+
+        def test_b(ampdb):
+            assert len(ampdb.organizations.list().items) == 3
+        """
+    )
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=2)
+
+
+OUTLIVING_THREAD_SUITE = """
+import threading
+
+from pytest_ampdb import database
+from pytest_ampdb.models import Organization
+
+GO = threading.Event()
+OUTCOME = []
+THREADS = []
+TEAM = "00000000-0000-4000-8000-000000000001"
+
+def test_a_starts_a_thread_that_outlives_it(ampdb):
+    organizations = database.organizations()  # what code under test holds on to
+
+    def late():
+        GO.wait(10)
+        try:
+            organizations.create(Organization(label="late", default_team_id=TEAM))
+            OUTCOME.append("written")
+        except Exception as exc:
+            OUTCOME.append(f"{type(exc).__name__}: {exc}")
+
+    THREADS.append(threading.Thread(target=late))
+    THREADS[0].start()
+
+def test_b_never_sees_its_write(ampdb):
+    GO.set()
+    THREADS[0].join(10)
+    assert OUTCOME == [
+        "AmpdbError: pytest-ampdb: a repository of a test that has ended was called (by a thread"
+        " or task that outlived the test?): each test's repositories serve that test only"
+    ]
+    assert [o.label for o in ampdb.organizations.list().items] == ["Ampersand Local"]
+
+def test_c_the_run_goes_on(ampdb):
+    assert len(ampdb.organizations.list().items) == 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "isolation"),
+    [
+        ("memory", "transaction"),
+        *(
+            pytest.param("postgres", isolation, marks=pytest.mark.postgres)
+            for isolation in ("transaction", "database", "truncate")
+        ),
+    ],
+)
+def test_a_thread_that_outlives_its_test_reaches_no_other_test(
+    pytester: pytest.Pytester, backend: str, isolation: str, request: pytest.FixtureRequest
+) -> None:
+    """The repositories a thread kept past its test's end refuse its call, in every mode: in
+    memory and under ``transaction`` isolation it wrote into the next test (the same store or
+    connection), under ``database`` isolation the closed connection was taken for a lost server
+    and every later test failed."""
+    args = [f"--ampdb={backend}", f"--ampdb-isolation={isolation}", "-p", "no:randomly"]
+    if backend == "postgres":
+        args += [f"--ampdb-dsn={request.getfixturevalue('pg_admin_dsn')}"]
+    pytester.makepyfile(OUTLIVING_THREAD_SUITE)
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    "backend", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_a_failing_seed_hook_stops_the_run_with_one_line_on_both_backends(
     pytester: pytest.Pytester, backend: str, request: pytest.FixtureRequest
 ) -> None:

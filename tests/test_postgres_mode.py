@@ -123,6 +123,40 @@ def test_marker_chooses_isolation_per_test_and_ampdb_dsn_names_the_database(
     assert ours(server) == []
 
 
+COMMITTING_DRIVER_SUITE = """
+import psycopg
+from pytest_ampdb.models import Organization, new_id
+
+def test_a_commits_through_another_driver(ampdb, ampdb_dsn):
+    ampdb.organizations.create(Organization(label="through ampdb", default_team_id=new_id()))
+    with psycopg.connect(ampdb_dsn) as other:
+        other.execute(
+            "INSERT INTO organizations (id, label, default_team_id, create_time)"
+            " VALUES (gen_random_uuid(), 'committed elsewhere', gen_random_uuid(), now())"
+        )
+
+def test_b_sees_only_the_seeds(ampdb):
+    assert [o.label for o in ampdb.organizations.list().items] == ["Ampersand Local"]
+
+def test_c_after_a_test_without_the_url(ampdb, ampdb_dsn):
+    with psycopg.connect(ampdb_dsn) as other:
+        assert other.execute("SELECT count(*) FROM organizations").fetchone() == (1,)
+"""
+
+
+@pytest.mark.parametrize("isolation", ["transaction", "database", "truncate"])
+def test_rows_another_driver_commits_through_ampdb_dsn_never_reach_the_next_test(
+    pytester: pytest.Pytester, server: str, isolation: str
+) -> None:
+    """Under ``transaction`` isolation only the test's own connection was rolled back: a row
+    another connection committed through ``ampdb_dsn`` stayed for every later test (seen in
+    postgres mode only, where memory mode skips the test that wrote it). A test that asked for
+    the URL is now reset to the starting rows, as ``truncate`` resets every test."""
+    pytester.makepyfile(COMMITTING_DRIVER_SUITE)
+    run(pytester, server, f"--ampdb-isolation={isolation}").assert_outcomes(passed=3)
+    assert ours(server) == []
+
+
 def test_a_failed_test_in_database_mode_keeps_its_database(
     pytester: pytest.Pytester, server: str
 ) -> None:

@@ -109,7 +109,8 @@ def _database(scope: TestScope) -> TestDatabase:
 @pytest.fixture
 def ampdb(_ampdb_test: TestScope) -> Repositories:
     """The test's repositories, isolated from every other test and starting from the seeds."""
-    return _database(_ampdb_test).repos
+    _database(_ampdb_test)
+    return _ampdb_test.repos()
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def ampdb_async(_ampdb_test: TestScope) -> AsyncRepositories:
 @pytest.fixture
 def ampdb_dsn(_ampdb_test: TestScope) -> str:
     """Postgres mode: the URL of the database this test sees (for subprocesses, other drivers)."""
-    dsn = _database(_ampdb_test).dsn
+    dsn = _database(_ampdb_test).share()
     if dsn is None:
         backend = _ampdb_test.run.settings.backend
         pytest.skip(f"ampdb_dsn needs a PostgreSQL backend (this run uses {backend})")

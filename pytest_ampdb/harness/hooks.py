@@ -15,7 +15,10 @@ def pytest_ampdb_configure(config: pytest.Config, settings: Settings) -> None:
 
 @pytest.hookspec
 def pytest_ampdb_seed(repos: Repositories) -> None:
-    """Called once per session after the JSON seeds are loaded: add rows every test starts with."""
+    """Called once per session after the JSON seeds are loaded: add rows every test starts with.
+
+    ``repos`` is also in effect (``pytest_ampdb.database``) while it runs, so factories'
+    ``create()`` and code that reaches the facade write the same rows."""
 
 
 @pytest.hookspec

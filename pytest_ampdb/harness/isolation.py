@@ -92,9 +92,11 @@ class Site:
         if self.lost is None:
             self.lost = message
 
-    def repositories(self, conn: psycopg.Connection[Any]) -> Repositories:
-        """Repositories over ``conn`` that report a lost server to this site."""
-        return repositories_over(conn, label=self.label, on_lost=self.mark_lost, tables=self.tables)
+    def engine(self, conn: psycopg.Connection[Any]) -> PostgresEngine:
+        """The engine over ``conn`` that reports a lost server to this site."""
+        return PostgresEngine(
+            SharedSource(conn), label=self.label, on_lost=self.mark_lost, tables=self.tables
+        )
 
     def new_name(self) -> str:
         return f"{self.prefix}{next(self._names)}"
@@ -139,14 +141,20 @@ class Site:
 
 @dataclass
 class PostgresTestDatabase:
-    """One test's repositories over a connection; ``finish`` undoes or keeps its writes."""
+    """One test's engine over a connection; ``finish(failed, shared)`` undoes or keeps its
+    writes (``shared``: the test handed its URL to other connections, which may commit)."""
 
-    repos: Repositories
+    engine: PostgresEngine
     dsn: str | None
-    finish: Callable[[bool], str | None]
+    finish: Callable[[bool, bool], str | None]
+    shared: bool = False
+
+    def share(self) -> str | None:
+        self.shared = True
+        return self.dsn
 
     def close(self, *, failed: bool) -> str | None:
-        return self.finish(failed)
+        return self.finish(failed, self.shared)
 
 
 def repositories_over(
@@ -211,7 +219,7 @@ class _ProcessDatabase:
         if announce:
             self.announce()
         self.conn = site.connect(self.name)
-        self.repos = site.repositories(self.conn)
+        self.engine = site.engine(self.conn)
 
     def announce(self) -> None:
         """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
@@ -224,8 +232,24 @@ class _ProcessDatabase:
             return False
         self.conn.close()
         self.conn = self.site.connect(self.name)
-        self.repos = self.site.repositories(self.conn)
+        self.engine = self.site.engine(self.conn)
         return True
+
+    def snapshot(self) -> SeedSet:
+        """Every row of the database as it is now (committed), to ``reload`` later."""
+        engine = PostgresEngine(SharedSource(self.conn))
+        tables = self.site.tables
+        rows = {name: engine.select(spec, {}) for name, spec in tables.items()}
+        self.conn.commit()
+        plan = load_plan(tables.values())
+        return SeedSet(Path(self.name), rows, plan, SeedIds(), tables=tables)
+
+    def reload(self, start: SeedSet) -> None:
+        """Put back the rows of ``start`` in one commit, whatever was committed meanwhile."""
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.rollback()
+        load_into_postgres(self.conn, start, replace=True)
+        self.conn.commit()
 
     def close(self) -> None:
         self.conn.close()
@@ -242,18 +266,24 @@ class TransactionIsolation(_ProcessDatabase):
 
     def __init__(self, site: Site, *, announce: bool = True) -> None:
         super().__init__(site, in_place=site.in_place, announce=announce)
+        # the rows a test that shares its URL is reset to (a shared preview never is)
+        self._start = self.snapshot() if self.owned else None
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
         if not seed:
             empty_tables(self.conn, self.site.tables)
-        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+        return PostgresTestDatabase(self.engine, self.dsn, self._finish)
 
-    def _finish(self, failed: bool) -> None:
+    def _finish(self, failed: bool, shared: bool) -> None:
         if self.site.lost is None and not self.reopen_if_interrupted():
             # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
             # test would parse and plan each statement again; the server keeps them over this.
             self.conn.execute("ROLLBACK")
+        if shared and self._start is not None and self.site.lost is None:
+            # other connections (ampdb_dsn) commit outside the test's transaction: undo them
+            # too, or the next tests see their rows (a shared preview is never rewritten)
+            self.reload(self._start)
 
 
 class TruncateIsolation(_ProcessDatabase):
@@ -261,30 +291,19 @@ class TruncateIsolation(_ProcessDatabase):
 
     def __init__(self, site: Site) -> None:
         super().__init__(site)
-        self.start = self._snapshot()
-
-    def _snapshot(self) -> SeedSet:
-        engine = PostgresEngine(SharedSource(self.conn))
-        tables = self.site.tables
-        rows = {name: engine.select(spec, {}) for name, spec in tables.items()}
-        self.conn.commit()
-        plan = load_plan(tables.values())
-        return SeedSet(Path(self.name), rows, plan, SeedIds(), tables=tables)
+        self.start = self.snapshot()
 
     def open(self, seed: bool) -> PostgresTestDatabase:
         if not seed:
             with self.conn.transaction():
                 empty_tables(self.conn, self.site.tables)
-        return PostgresTestDatabase(self.repos, self.dsn, self._finish)
+        return PostgresTestDatabase(self.engine, self.dsn, self._finish)
 
-    def _finish(self, failed: bool) -> None:
+    def _finish(self, failed: bool, shared: bool) -> None:
         if self.site.lost is not None:
             return
         self.reopen_if_interrupted()
-        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            self.conn.rollback()
-        load_into_postgres(self.conn, self.start, replace=True)
-        self.conn.commit()
+        self.reload(self.start)
 
 
 @dataclass(frozen=True)
@@ -327,7 +346,7 @@ class DatabaseIsolation:
         dsn = self.site.server.dsn(name)
         self.site.on_ready(dsn)
 
-        def finish(failed: bool) -> str | None:
+        def finish(failed: bool, shared: bool) -> str | None:
             conn.close()
             if self.site.lost is not None:
                 return None
@@ -339,7 +358,7 @@ class DatabaseIsolation:
                 return dsn
             return None
 
-        return PostgresTestDatabase(self.site.repositories(conn), dsn, finish)
+        return PostgresTestDatabase(self.site.engine(conn), dsn, finish)
 
     def _take(self) -> tuple[str, psycopg.Connection[Any]]:
         try:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import cast
 
 from pytest_ampdb import modes
 from pytest_ampdb.harness.backends.base import (
     Backend,
     BackendContext,
     TestDatabase,
+    TestEngine,
     TestOptions,
     check_memory_schema,
 )
 from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.models.declared import schema_tables
+from pytest_ampdb.repositories import Engine, build
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.types import AsyncRepositories, Repositories
 
@@ -64,22 +67,30 @@ class TestScope:
     run: AmpdbRun
     options: TestOptions
     _db: TestDatabase | None = field(default=None, init=False)
+    _engine: TestEngine | None = field(default=None, init=False)
+    _repos: Repositories | None = field(default=None, init=False)
     _async: AsyncRepositories | None = field(default=None, init=False)
 
     def repos(self) -> Repositories:
-        return self.database().repos
+        """The test's own repositories, over a ``TestEngine`` that refuses calls after the test
+        (a thread or task that outlives it reaches no other test's rows, in any mode)."""
+        if self._repos is None:
+            self._engine = TestEngine(self.database().engine)
+            self._repos = build(cast(Engine, self._engine), tables=self.run.tables)
+        return self._repos
 
     def async_repos(self) -> AsyncRepositories:
         """The test's repositories, async: over the same store or the same connection.
 
-        In memory each call runs inline (the store never blocks); on PostgreSQL each call runs
-        the test's sync repository in a worker thread, so async code shares the test's
-        connection, its transaction and its isolation exactly (see README, "Async").
+        In memory each call runs inline (the store never blocks), then gives the loop a turn as
+        a round trip would; on PostgreSQL each call runs the test's sync repository in a worker
+        thread, so async code shares the test's connection, its transaction and its isolation
+        exactly (see README, "Async").
         """
         if self._async is None:
             from pytest_ampdb.repositories import aio
 
-            run = aio.spawn if self.run.settings.backend == "memory" else aio.in_thread
+            run = aio.in_loop if self.run.settings.backend == "memory" else aio.in_thread
             self._async = aio.asyncify(self.repos(), run)
         return self._async
 
@@ -94,9 +105,11 @@ class TestScope:
 
     def close(self, *, failed: bool) -> str | None:
         """Close the test's database; the URL of a database kept for a failed test, if any."""
+        if self._engine is not None:
+            self._engine.ended = True
         if self._db is None:
             return None
-        db, self._db, self._async = self._db, None, None
+        db, self._db, self._engine, self._repos, self._async = self._db, None, None, None, None
         return db.close(failed=failed)
 
 

@@ -15,10 +15,11 @@ def repositories(store: MemoryStore, clock: Clock = utc_now) -> Repositories:
 
 def async_repositories(store: MemoryStore, clock: Clock = utc_now) -> AsyncRepositories:
     """All twelve async repositories over ``store``: the same rows the sync ones see (the
-    store is thread-safe, and its work is in memory, so an awaited call never blocks)."""
+    store is thread-safe, and its work is in memory, so an awaited call never blocks; each
+    call still gives the event loop a turn, as a round trip does: ``bridge.in_loop``)."""
     from pytest_ampdb.repositories import aio
 
-    return aio.asyncify(repositories(store, clock))
+    return aio.asyncify(repositories(store, clock), aio.in_loop)
 
 
 __all__ = ["MemoryStore", "Snapshot", "async_repositories", "repositories"]

@@ -400,7 +400,7 @@ class MemoryStore:
                             child.name,
                             child.fk.column,
                             name,
-                            f"{name} row {parent_spec.primary_key}={pk} is still referenced",
+                            child.fk.still_referenced(parent_spec, pk),
                         )
                     for found in survivors:
                         nulls.setdefault((child.name, found[child.primary_key]), []).append(

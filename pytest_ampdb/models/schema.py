@@ -75,11 +75,18 @@ class ForeignKey:
         """Why ``row``'s reference is refused: no such parent (in its project, when scoped).
 
         A row of another project is described exactly as a missing one, so the error tells
-        nothing about other tenants.
+        nothing about other tenants; a secret it names (an API key) is shown as ``***``.
         """
-        values = [row.get(c) for c in self.columns]
-        pairs = ", ".join(f"{c}={v}" for c, v in zip(self.target(parent), values, strict=True))
+        target = self.target(parent)
+        values = parent.shown(target, [row.get(c) for c in self.columns])
+        pairs = ", ".join(f"{c}={v}" for c, v in zip(target, values, strict=True))
         return f"no {parent.name} row with {pairs}"
+
+    @staticmethod
+    def still_referenced(parent: TableSpec[Any], key: object) -> str:
+        """Why deleting ``parent``'s row ``key`` is refused (a secret key shown as ``***``)."""
+        pk = parent.primary_key
+        return f"{parent.name} row {pk}={parent.shown((pk,), (key,))[0]} is still referenced"
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ def translate(
         else:  # a delete of the parent would leave this table's rows dangling
             named = _referenced_key(diag.message_detail, parent.primary_key)
             value = named if named is not None else row.get(parent.primary_key)
-            detail = f"{parent.name} row {parent.primary_key}={value} is still referenced"
+            detail = constraint.still_referenced(parent, value)
         return ForeignKeyError(table.name, constraint.column, parent.name, detail)
     if state == sqlstate.NOT_NULL_VIOLATION and diag.column_name:
         return ValidationError(table.name, diag.column_name, "must not be null")

@@ -105,9 +105,30 @@ async def spawn(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return cast(T, result.value)
 
 
+async def in_loop(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``spawn``, then one turn of the event loop before the result is handed back: a store that
+    never awaits (memory) still suspends its caller once per call, as a round trip to a server
+    does. So other tasks interleave between two calls, and a cancel (a timeout) that arrives
+    after the call started is raised in the caller with the call's effect done, as ``in_thread``
+    does, instead of finding the call already finished in memory only."""
+    result = await spawn(fn, *args, **kwargs)
+    await asyncio.sleep(0)
+    return result
+
+
 async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``fn`` in a worker thread (with this task's context variables)."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
+    """Run ``fn`` in a worker thread (with this task's context variables).
+
+    A thread cannot be stopped: when the awaiting task is cancelled, the cancel is raised only
+    once the call has finished, so the caller (and its next call) finds its effect done, rather
+    than a call still running on the connection behind its back.
+    """
+    call = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait((call,))
+        raise
 
 
 USE_ASYNC = (

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.models.declared import schema_tables
+from pytest_ampdb.repositories.engine import Engine
 from pytest_ampdb.types import Repositories
 
 if TYPE_CHECKING:
@@ -31,10 +33,14 @@ class TestDatabase(Protocol):
     """The database one test sees."""
 
     @property
-    def repos(self) -> Repositories: ...
+    def engine(self) -> Engine:
+        """The backend's engine over it (``TestEngine`` gives the test its own view)."""
+        ...
 
-    @property
-    def dsn(self) -> str | None: ...
+    def share(self) -> str | None:
+        """The URL other connections reach this database by (``ampdb_dsn``); None in memory. A
+        backend then undoes at ``close`` what those connections committed, too."""
+        ...
 
     def close(self, *, failed: bool) -> str | None:
         """Undo the test's writes; a backend that keeps a failed test's database returns its URL."""
@@ -51,6 +57,48 @@ class Backend(Protocol):
     def describe(self) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+ENDED = (
+    "pytest-ampdb: a repository of a test that has ended was called (by a thread or task that "
+    "outlived the test?): each test's repositories serve that test only"
+)
+
+
+class TestEngine:
+    """One test's view of its backend's engine, refused once the test has ended.
+
+    The engine outlives the test (in memory and under ``transaction`` isolation the next test
+    works on the very same store or connection; under ``database`` isolation its connection is
+    closed), so a repository a thread or task kept past the test's end would write into the next
+    test, or be taken for a lost server that ends the run. Every mode refuses such a call alike.
+    """
+
+    __slots__ = ("_engine", "ended", "models")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.ended = False
+        models = getattr(engine, "models", None)  # only where the engine has it (memory)
+        if models is not None:
+            self.models = models
+
+    def __repr__(self) -> str:
+        return f"TestEngine({self._engine!r}{', ended' if self.ended else ''})"
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    def call(self: TestEngine, *args: Any, **kwargs: Any) -> Any:
+        if self.ended:
+            raise AmpdbError(ENDED)
+        return getattr(self._engine, name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+for _name in ("insert", "select", "page", "update", "delete", "upsert"):
+    setattr(TestEngine, _name, _delegate(_name))
 
 
 SeedHook = Callable[[Repositories], None]

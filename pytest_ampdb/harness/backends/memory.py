@@ -3,7 +3,8 @@
 The seeded state (JSON seeds plus rows from ``pytest_ampdb_seed`` hooks) is kept as a snapshot;
 before each test the session's store is restored from it in place (the rows the last test
 changed are put back), so what one test writes no other test sees, whatever the order, at a cost
-of microseconds. The repositories over that store are built once and serve every test.
+of microseconds. The engine over that store serves every test, each through a ``TestEngine``
+of its own.
 
 A test's sync repositories refuse to be called inside a running event loop, as PostgreSQL's do
 (there the call would block the loop): a test that does so fails the same way in both modes,
@@ -25,7 +26,6 @@ from pytest_ampdb.modes import Backend
 from pytest_ampdb.repositories import Engine, build
 from pytest_ampdb.repositories.bridge import refuse_in_loop
 from pytest_ampdb.seeds import SeedSet, load_into_store
-from pytest_ampdb.types import Repositories
 
 T = TypeVar("T")
 
@@ -62,11 +62,14 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
 
 @dataclass(frozen=True, slots=True)
 class MemoryTestDatabase:
-    """One test's store and repositories."""
+    """One test's store and the engine over it."""
 
     store: MemoryStore
-    repos: Repositories
-    dsn: None = None
+    engine: Engine
+
+    def share(self) -> None:
+        """No URL: the store lives in this process only."""
+        return None
 
     def close(self, *, failed: bool) -> None:
         """Nothing to undo: the next test gets a store of its own."""
@@ -96,11 +99,11 @@ class MemoryBackend:
         self._seeded = store.snapshot()
         self._seeds = seeds
         self._store = store
-        self._repos = build(cast(Engine, LoopGuard(store)), tables=store.specs)
+        self._engine = cast(Engine, LoopGuard(store))
 
     def open(self, options: TestOptions) -> MemoryTestDatabase:
         self._store.restore(self._seeded if options.seed else self._empty)
-        return MemoryTestDatabase(self._store, self._repos)
+        return MemoryTestDatabase(self._store, self._engine)
 
     def describe(self) -> list[str]:
         schema = [self._schema] if self._schema else []

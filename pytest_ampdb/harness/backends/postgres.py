@@ -281,9 +281,9 @@ class PostgresBackend:
             db = self._isolation(mode).open(options.seed)
         finish = db.finish
 
-        def guarded(failed: bool) -> str | None:
+        def guarded(failed: bool, shared: bool) -> str | None:
             with self._one_line():
-                return finish(failed)
+                return finish(failed, shared)
 
         db.finish = guarded  # a teardown on a server gone meanwhile is one line too
         return db
