@@ -288,6 +288,13 @@ CASES: list[Case] = [
         needs_postgres=False,
     ),
     Case(
+        "seed number past Python's integer digit limit (pytest)",
+        _seed_file("projects", "[" + "9" * 5000 + "]"),
+        lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.seeds()}"),
+        r"\S+/projects\.json: not valid JSON: .*4300 digits",
+        needs_postgres=False,
+    ),
+    Case(
         "seed file that is not JSON (ampdb seed --replace)",
         _seed_file("projects", '[{"id": '),
         lambda ctx: ctx.ampdb("seed", "--url", ctx.target, "--dir", str(ctx.seeds()), "--replace"),
