@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 from pytest_ampdb import database
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.harness import fixtures, hooks
+from pytest_ampdb.harness import fixtures, hook_errors, hooks
 from pytest_ampdb.harness.backends.base import BackendContext
 from pytest_ampdb.harness.fixtures import (
     BASE_SEED_KEY,
@@ -27,7 +27,7 @@ from pytest_ampdb.harness.fixtures import (
 )
 from pytest_ampdb.harness.randomness import new_base_seed
 from pytest_ampdb.harness.run import AmpdbRun
-from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, resolve
+from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, recheck, resolve
 from pytest_ampdb.modes import Backend, ServerSource
 from pytest_ampdb.types import Repositories
 from pytest_ampdb.urls import Dsn, redact_url
@@ -77,7 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         settings = resolve(cli, ini, os.environ)
-        config.hook.pytest_ampdb_configure(config=config, settings=settings)
+        with hook_errors.reported("pytest_ampdb_configure", _hook_files(config, "configure")):
+            config.hook.pytest_ampdb_configure(config=config, settings=settings)
+        recheck(settings, "pytest_ampdb_configure:")
         run = AmpdbRun(settings, _context(config))
     except AmpdbError as exc:
         raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
@@ -90,16 +92,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _context(config: pytest.Config) -> BackendContext:
     hook = config.hook
-
-    def hook_files() -> tuple[Path, ...]:
-        impls = hook.pytest_ampdb_seed.get_hookimpls()
-        files = (inspect.getsourcefile(impl.function) for impl in impls)
-        return tuple(Path(f) for f in files if f)
+    hook_files = _hook_files(config, "seed")
 
     def seed(repos: Repositories) -> None:
         """The hooks' rows go to ``repos``, also when they write through factories or the
         facade (else those went to a process default of their own, and were lost)."""
-        with database.use(repos):
+        with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files):
             hook.pytest_ampdb_seed(repos=repos)
 
     return BackendContext(
@@ -111,6 +109,17 @@ def _context(config: pytest.Config) -> BackendContext:
         processes=_test_processes(config),
         project_root=config.rootpath,
     )
+
+
+def _hook_files(config: pytest.Config, name: str) -> Callable[[], tuple[Path, ...]]:
+    """The source files of the implementations of ``pytest_ampdb_<name>``, when asked."""
+    caller = getattr(config.hook, f"pytest_ampdb_{name}")
+
+    def files() -> tuple[Path, ...]:
+        found = (inspect.getsourcefile(impl.function) for impl in caller.get_hookimpls())
+        return tuple(Path(f) for f in found if f)
+
+    return files
 
 
 def _test_processes(config: pytest.Config) -> int:

@@ -197,6 +197,22 @@ def _set_unreachable(ctx: Ctx) -> None:
     ctx.extra["bad_url"] = f"postgresql://postgres:{SECRET}@127.0.0.1:1/postgres"
 
 
+def _conftest(body: str) -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        write(ctx.project / "conftest.py", body)
+
+    return setup
+
+
+SEED_HOOK_RAISES = _conftest("def pytest_ampdb_seed(repos):\n    raise ValueError('no rows')\n")
+CONFIGURE_HOOK_RAISES = _conftest(
+    "def pytest_ampdb_configure(config, settings):\n    raise KeyError('gone')\n"
+)
+CONFIGURE_HOOK_BAD_VALUE = _conftest(
+    "def pytest_ampdb_configure(config, settings):\n    settings.timeout = 'soon'\n"
+)
+
+
 def _preview(ctx: Ctx, branch: str) -> Run:
     return ctx.ampdb("preview", "create", "--branch", branch, "--server", ctx.server)
 
@@ -356,6 +372,34 @@ CASES: list[Case] = [
         _nothing,
         lambda ctx: ctx.pytest("--ampdb=postgres", "--ampdb-postgres=kubernetes"),
         r"--ampdb-postgres='kubernetes': expected one of auto, container, local, dsn\b",
+        needs_postgres=False,
+    ),
+    # hooks of the project
+    Case(
+        "pytest_ampdb_seed hook that raises (memory)",
+        SEED_HOOK_RAISES,
+        _memory,
+        r"pytest_ampdb_seed \(at \S+/conftest\.py:2\) raised ValueError: no rows$",
+        needs_postgres=False,
+    ),
+    Case(
+        "pytest_ampdb_seed hook that raises (postgres)",
+        SEED_HOOK_RAISES,
+        _pg,
+        r"pytest_ampdb_seed \(at \S+/conftest\.py:2\) raised ValueError: no rows$",
+    ),
+    Case(
+        "pytest_ampdb_configure hook that raises",
+        CONFIGURE_HOOK_RAISES,
+        _memory,
+        r"pytest_ampdb_configure \(at \S+/conftest\.py:2\) raised KeyError: 'gone'$",
+        needs_postgres=False,
+    ),
+    Case(
+        "pytest_ampdb_configure hook that sets a bad value",
+        CONFIGURE_HOOK_BAD_VALUE,
+        _memory,
+        r"pytest_ampdb_configure: settings\.timeout='soon': expected a number of seconds above 0$",
         needs_postgres=False,
     ),
     Case(
