@@ -403,6 +403,13 @@ CASES: list[Case] = [
         needs_postgres=False,
     ),
     Case(
+        "schema module that exits on import",
+        lambda ctx: write(ctx.project / "exiting_schema.py", "import sys\nsys.exit(3)\n"),
+        lambda ctx: _memory(ctx, "--ampdb-schema=exiting_schema"),
+        r"schema module exiting_schema: cannot be imported \(SystemExit: 3\)$",
+        needs_postgres=False,
+    ),
+    Case(
         "DSN that cannot connect (pytest)",
         _set_unreachable,
         lambda ctx: ctx.pytest("--ampdb=postgres", f"--ampdb-dsn={_bad_url(ctx)}"),
