@@ -44,7 +44,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(
                 option.flag, action="store_true", dest=f"ampdb_{option.dest}", help=help_text
             )
-            parser.addini(option.ini, option.help, type="bool", default=None)
         else:
             group.addoption(
                 option.flag,
@@ -53,7 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar=option.dest.upper() if not option.choices else "|".join(option.choices),
                 help=help_text,
             )
-            parser.addini(option.ini, option.help, default=None)
+        # as text, bools too: settings checks every value, so a bad one names its ini key
+        parser.addini(option.ini, option.help, default=None)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

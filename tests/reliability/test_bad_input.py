@@ -368,6 +368,13 @@ CASES: list[Case] = [
         needs_postgres=False,
     ),
     Case(
+        "ini on/off option that is neither",
+        lambda ctx: write(ctx.project / "pytest.ini", "[pytest]\nampdb_reuse = maybe\n"),
+        lambda ctx: ctx.pytest(),
+        r"ini ampdb_reuse='maybe': expected true or false$",
+        needs_postgres=False,
+    ),
+    Case(
         "unknown --ampdb-postgres value",
         _nothing,
         lambda ctx: ctx.pytest("--ampdb=postgres", "--ampdb-postgres=kubernetes"),
