@@ -29,7 +29,7 @@ from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.paths import migrations_dir, seeds_dir
 from pytest_ampdb.seeds import read_seeds
 
-from .conftest import Figures, Run, run_ampdb, run_pytest, scram_cluster, write
+from .conftest import Figures, Run, require_docker, run_ampdb, run_pytest, scram_cluster, write
 
 PYTEST_ERROR = "ERROR: pytest-ampdb: "
 CLI_ERROR = "ampdb: error: "
@@ -414,6 +414,15 @@ CASES: list[Case] = [
         lambda ctx: write(ctx.project / "exiting_schema.py", "import sys\nsys.exit(3)\n"),
         lambda ctx: _memory(ctx, "--ampdb-schema=exiting_schema"),
         r"schema module exiting_schema: cannot be imported \(SystemExit: 3\)$",
+        needs_postgres=False,
+    ),
+    Case(
+        "container image name Docker cannot parse",
+        lambda ctx: require_docker(),
+        lambda ctx: ctx.pytest(
+            "--ampdb=postgres", "--ampdb-postgres=container", "--ampdb-image=Bad Image!"
+        ),
+        r"Docker refuses the image name 'Bad Image!': .*invalid reference format",
         needs_postgres=False,
     ),
     Case(
