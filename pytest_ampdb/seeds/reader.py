@@ -82,7 +82,8 @@ def read_files(
     ``seeds.read_seeds`` also checks keys and references across the files."""
     directory = Path(directory) if directory is not None else seeds_dir()
     if not directory.is_dir():
-        raise SeedError(f"{directory}: seed directory not found")
+        what = "is not a directory" if directory.exists() else "not found"
+        raise SeedError(f"{directory}: seed directory {what}")
     files: dict[str, Path] = {}
     for path in sorted(directory.glob("*.json")):
         if path.stem not in tables:

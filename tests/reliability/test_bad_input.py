@@ -197,18 +197,23 @@ def _set_unreachable(ctx: Ctx) -> None:
     ctx.extra["bad_url"] = f"postgresql://postgres:{SECRET}@127.0.0.1:1/postgres"
 
 
-def _conftest(body: str) -> Callable[[Ctx], None]:
+def _plain_file(name: str) -> Callable[[Ctx], None]:
+    """A file where a directory is expected."""
+    return _project_file("not a directory\n", name)
+
+
+def _project_file(body: str, name: str = "conftest.py") -> Callable[[Ctx], None]:
     def setup(ctx: Ctx) -> None:
-        write(ctx.project / "conftest.py", body)
+        write(ctx.project / name, body)
 
     return setup
 
 
-SEED_HOOK_RAISES = _conftest("def pytest_ampdb_seed(repos):\n    raise ValueError('no rows')\n")
-CONFIGURE_HOOK_RAISES = _conftest(
+SEED_HOOK_RAISES = _project_file("def pytest_ampdb_seed(repos):\n    raise ValueError('no rows')\n")
+CONFIGURE_HOOK_RAISES = _project_file(
     "def pytest_ampdb_configure(config, settings):\n    raise KeyError('gone')\n"
 )
-CONFIGURE_HOOK_BAD_VALUE = _conftest(
+CONFIGURE_HOOK_BAD_VALUE = _project_file(
     "def pytest_ampdb_configure(config, settings):\n    settings.timeout = 'soon'\n"
 )
 
@@ -286,6 +291,21 @@ CASES: list[Case] = [
         lambda ctx: ctx.ampdb("migrate", "validate", "--dir", str(ctx.migrations())),
         r"migration file 20991231000000_gone\.sql is a dangling symlink",
         prefix=CLI_ERROR,
+        needs_postgres=False,
+    ),
+    Case(
+        "migration directory that is a file (ampdb migrate validate)",
+        _plain_file("migrations.txt"),
+        lambda ctx: ctx.ampdb("migrate", "validate", "--dir", str(ctx.project / "migrations.txt")),
+        r"migration directory '\S+/migrations\.txt' is not a directory$",
+        prefix=CLI_ERROR,
+        needs_postgres=False,
+    ),
+    Case(
+        "seed directory that is a file (pytest)",
+        _plain_file("seeds.txt"),
+        lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.project / 'seeds.txt'}"),
+        r"\S+/seeds\.txt: seed directory is not a directory$",
         needs_postgres=False,
     ),
     # seeds
