@@ -35,6 +35,7 @@ PYTEST_ERROR = "ERROR: pytest-ampdb: "
 CLI_ERROR = "ampdb: error: "
 SECRET = "Hunter2-wrong-pw"
 PREVIEW_NOT_LANDED = "preview feature not landed"
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/postgres"
 
 
 @dataclass
@@ -443,6 +444,24 @@ CASES: list[Case] = [
             "--ampdb=postgres", "--ampdb-postgres=container", "--ampdb-image=Bad Image!"
         ),
         r"Docker refuses the image name 'Bad Image!': .*invalid reference format",
+        needs_postgres=False,
+    ),
+    Case(
+        "negative --lock-timeout (ampdb migrate apply)",
+        _nothing,
+        lambda ctx: ctx.ampdb("migrate", "apply", "--url", UNREACHABLE, "--lock-timeout=-5"),
+        r"argument --lock-timeout: invalid duration '-5' \(expected 0 or more\)$",
+        prefix="ampdb migrate apply: error: ",
+        needs_postgres=False,
+    ),
+    Case(
+        "missing --keep-branches-file (ampdb preview prune)",
+        _nothing,
+        lambda ctx: ctx.ampdb(
+            "preview", "prune", "--server", UNREACHABLE, "--keep-branches-file", "nowhere.txt"
+        ),
+        r"--keep-branches-file nowhere\.txt: cannot be read \(No such file or directory\)$",
+        prefix=CLI_ERROR,
         needs_postgres=False,
     ),
     Case(
