@@ -30,7 +30,7 @@ from pytest_ampdb.harness.run import AmpdbRun
 from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, recheck, resolve
 from pytest_ampdb.modes import Backend, ServerSource
 from pytest_ampdb.types import Repositories
-from pytest_ampdb.urls import Dsn, redact_url
+from pytest_ampdb.urls import Dsn, redact_text, redact_url
 
 WORKER_SEED = "ampdb_random_seed"
 WORKER_SITE = "ampdb_site"
@@ -82,12 +82,17 @@ def pytest_configure(config: pytest.Config) -> None:
         recheck(settings, "pytest_ampdb_configure:")
         run = AmpdbRun(settings, _context(config))
     except AmpdbError as exc:
-        raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
+        raise _usage_error(exc) from None
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(fixtures.declared_fixtures(run.tables), "ampdb.declared")
     database.mark_testing(True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")
+
+
+def _usage_error(exc: AmpdbError) -> pytest.UsageError:
+    """The run's one error line; passwords hidden (a hook's own message may quote a URL)."""
+    return pytest.UsageError(f"pytest-ampdb: {redact_text(str(exc))}")
 
 
 def _context(config: pytest.Config) -> BackendContext:
@@ -161,7 +166,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:
-            raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
+            raise _usage_error(exc) from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -424,6 +424,18 @@ CASES: list[Case] = [
         needs_postgres=False,
     ),
     Case(
+        "pytest_ampdb_configure hook that raises quoting a URL with its password",
+        _project_file(
+            "def pytest_ampdb_configure(config, settings):\n"
+            f"    raise RuntimeError('no route to postgresql://app:{SECRET}@db.internal/app')\n"
+        ),
+        _memory,
+        r"pytest_ampdb_configure \(at \S+/conftest\.py:2\) raised RuntimeError: no route to "
+        r"postgresql://app:xxxxx@db\.internal/app$",
+        secret=SECRET,
+        needs_postgres=False,
+    ),
+    Case(
         "pytest_ampdb_configure hook that sets a bad value",
         CONFIGURE_HOOK_BAD_VALUE,
         _memory,
