@@ -105,9 +105,15 @@ def _context(config: pytest.Config) -> BackendContext:
         with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files):
             hook.pytest_ampdb_seed(repos=repos)
 
+    ready_files = _hook_files(config, "database_ready")
+
+    def ready(dsn: str) -> None:
+        with hook_errors.reported("pytest_ampdb_database_ready", ready_files):
+            hook.pytest_ampdb_database_ready(dsn=dsn)
+
     return BackendContext(
         seed_hook=seed,
-        on_ready=lambda dsn: hook.pytest_ampdb_database_ready(dsn=dsn),
+        on_ready=ready,
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),

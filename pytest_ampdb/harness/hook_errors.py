@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pytest_ampdb.errors import AmpdbError
+from pytest_ampdb.urls import redact_text
 
 
 class HookError(AmpdbError):
@@ -38,5 +39,5 @@ def _where(exc: BaseException, files: Collection[Path]) -> str:
 
 def _described(exc: Exception) -> str:
     """``Type: message`` on one line."""
-    text = " ".join(str(exc).split())
+    text = redact_text(" ".join(str(exc).split()))  # it may quote a URL with its password
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
