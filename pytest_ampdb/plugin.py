@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 from pytest_ampdb import database
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.harness import fixtures, hooks
+from pytest_ampdb.harness import fixtures, hook_errors, hooks
 from pytest_ampdb.harness.backends.base import BackendContext
 from pytest_ampdb.harness.fixtures import (
     BASE_SEED_KEY,
@@ -27,10 +27,10 @@ from pytest_ampdb.harness.fixtures import (
 )
 from pytest_ampdb.harness.randomness import new_base_seed
 from pytest_ampdb.harness.run import AmpdbRun
-from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, resolve
+from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, recheck, resolve
 from pytest_ampdb.modes import Backend, ServerSource
 from pytest_ampdb.types import Repositories
-from pytest_ampdb.urls import Dsn, redact_url
+from pytest_ampdb.urls import Dsn, redact_text, redact_url
 
 WORKER_SEED = "ampdb_random_seed"
 WORKER_SITE = "ampdb_site"
@@ -44,7 +44,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(
                 option.flag, action="store_true", dest=f"ampdb_{option.dest}", help=help_text
             )
-            parser.addini(option.ini, option.help, type="bool", default=None)
         else:
             group.addoption(
                 option.flag,
@@ -53,7 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 metavar=option.dest.upper() if not option.choices else "|".join(option.choices),
                 help=help_text,
             )
-            parser.addini(option.ini, option.help, default=None)
+        # as text, bools too: settings checks every value, so a bad one names its ini key
+        parser.addini(option.ini, option.help, default=None)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -77,10 +77,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         settings = resolve(cli, ini, os.environ)
-        config.hook.pytest_ampdb_configure(config=config, settings=settings)
+        with hook_errors.reported("pytest_ampdb_configure", _hook_files(config, "configure")):
+            config.hook.pytest_ampdb_configure(config=config, settings=settings)
+        recheck(settings, "pytest_ampdb_configure:")
         run = AmpdbRun(settings, _context(config))
     except AmpdbError as exc:
-        raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
+        raise _usage_error(exc) from None
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(fixtures.declared_fixtures(run.tables), "ampdb.declared")
     database.mark_testing(True)
@@ -88,29 +90,47 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")
 
 
+def _usage_error(exc: AmpdbError) -> pytest.UsageError:
+    """The run's one error line; passwords hidden (a hook's own message may quote a URL)."""
+    return pytest.UsageError(f"pytest-ampdb: {redact_text(str(exc))}")
+
+
 def _context(config: pytest.Config) -> BackendContext:
     hook = config.hook
-
-    def hook_files() -> tuple[Path, ...]:
-        impls = hook.pytest_ampdb_seed.get_hookimpls()
-        files = (inspect.getsourcefile(impl.function) for impl in impls)
-        return tuple(Path(f) for f in files if f)
+    hook_files = _hook_files(config, "seed")
 
     def seed(repos: Repositories) -> None:
         """The hooks' rows go to ``repos``, also when they write through factories or the
         facade (else those went to a process default of their own, and were lost)."""
-        with database.use(repos):
+        with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files):
             hook.pytest_ampdb_seed(repos=repos)
+
+    ready_files = _hook_files(config, "database_ready")
+
+    def ready(dsn: str) -> None:
+        with hook_errors.reported("pytest_ampdb_database_ready", ready_files):
+            hook.pytest_ampdb_database_ready(dsn=dsn)
 
     return BackendContext(
         seed_hook=seed,
-        on_ready=lambda dsn: hook.pytest_ampdb_database_ready(dsn=dsn),
+        on_ready=ready,
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
         processes=_test_processes(config),
         project_root=config.rootpath,
     )
+
+
+def _hook_files(config: pytest.Config, name: str) -> Callable[[], tuple[Path, ...]]:
+    """The source files of the implementations of ``pytest_ampdb_<name>``, when asked."""
+    caller = getattr(config.hook, f"pytest_ampdb_{name}")
+
+    def files() -> tuple[Path, ...]:
+        found = (inspect.getsourcefile(impl.function) for impl in caller.get_hookimpls())
+        return tuple(Path(f) for f in found if f)
+
+    return files
 
 
 def _test_processes(config: pytest.Config) -> int:
@@ -152,7 +172,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:
-            raise pytest.UsageError(f"pytest-ampdb: {exc}") from None
+            raise _usage_error(exc) from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

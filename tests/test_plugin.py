@@ -545,3 +545,27 @@ def test_a_failing_seed_hook_stops_the_run_with_one_line_on_both_backends(
         ]
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.postgres
+def test_a_failing_database_ready_hook_is_one_line_naming_it(
+    pytester: pytest.Pytester, pg_admin_dsn: str
+) -> None:
+    """A ``pytest_ampdb_database_ready`` implementation that raises errors the test with one
+    line naming the hook and where it raised, not a traceback through the plugin's fixtures."""
+    pytester.makeconftest(
+        "def pytest_ampdb_database_ready(dsn):\n    raise ValueError('not ready')\n"
+    )
+    pytester.makepyfile("def test_a(ampdb):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--ampdb=postgres", "--ampdb-postgres=dsn", f"--ampdb-dsn={pg_admin_dsn}"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-ampdb: pytest_ampdb_database_ready (at *conftest.py:2) raised ValueError:"
+            " not ready"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "plugin.py" not in result.stdout.str()

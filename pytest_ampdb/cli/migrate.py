@@ -7,6 +7,7 @@ block) so scripts and people used to ``atlas`` read it the same way.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -234,9 +235,13 @@ def parse_duration(value: str) -> float:
     """Seconds from a Go duration (``10s``, ``1m30s``, ``500ms``) or a plain number of seconds."""
     text = value.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:  # a wait cannot be negative, NaN or endless
+        if not 0 <= seconds < math.inf:
+            raise argparse.ArgumentTypeError(f"invalid duration {value!r} (expected 0 or more)")
+        return seconds
     pos = 0
     total = 0.0
     for m in _DURATION_PART.finditer(text):

@@ -349,5 +349,9 @@ def _branch(args: argparse.Namespace) -> str:
 
 
 def _read_branch_file(path: Path) -> list[str]:
-    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise common.UsageError(f"--keep-branches-file {path}: cannot be read ({reason})") from None
     return [line.strip() for line in text.splitlines() if line.strip()]

@@ -219,6 +219,18 @@ def resolve(cli: Getter, ini: Getter, environ: Mapping[str, str]) -> Settings:
     return Settings(**values)
 
 
+def recheck(settings: Settings, source: str) -> None:
+    """Check, in place, values code set on ``settings`` after ``resolve`` (a
+    ``pytest_ampdb_configure`` hook): each is converted as its option's text would be, so a
+    wrong type or value is one line naming ``source`` and the field, not a crash later."""
+    for option in OPTIONS:
+        value = getattr(settings, option.dest)
+        if value is not None:
+            setattr(
+                settings, option.dest, _convert(option, value, f"{source} settings.{option.dest}")
+            )
+
+
 def _convert(option: Option, raw: Any, source: str) -> Any:
     if option.kind == "bool":
         if isinstance(raw, bool):

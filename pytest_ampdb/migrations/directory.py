@@ -155,7 +155,8 @@ class MigrationDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            raise DirectoryError(f"migration directory {str(self.path)!r} does not exist")
+            what = "is not a directory" if self.path.exists() else "does not exist"
+            raise DirectoryError(f"migration directory {str(self.path)!r} {what}")
         self._files: list[MigrationFile] | None = None
         self._entries: list[checksum.SumEntry] = []
 

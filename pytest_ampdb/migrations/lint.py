@@ -88,12 +88,14 @@ def select_change(
     files: Sequence[MigrationFile], *, latest: int = 0, git_base: str = "", git_dir: Path
 ) -> tuple[list[MigrationFile], list[MigrationFile]]:
     """Split ``files`` into (base, change) by ``--latest N`` or ``--git-base BRANCH``."""
+    if latest < 0:
+        raise UsageError(f"--latest {latest}: expected a number of migration files above 0")
     if not latest and not git_base:
         raise UsageError("--latest or --git-base is required")
     if latest and git_base:
         raise UsageError("--latest and --git-base are mutually exclusive")
     if latest:
-        if latest < 0 or latest >= len(files):
+        if latest >= len(files):
             return [], list(files)
         return list(files[:-latest]), list(files[-latest:])
     added = _git_added(git_base, git_dir)

@@ -204,7 +204,7 @@ def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
         raise DeclarationError(f"schema module {module}: {exc}") from None
     except ImportError as exc:
         raise AmpdbError(f"schema module {module}: cannot be imported ({exc})") from None
-    except Exception as exc:  # the module itself fails: one line, not a traceback
+    except (Exception, SystemExit) as exc:  # the module itself fails (or exits): one line
         raise AmpdbError(
             f"schema module {module}: cannot be imported ({type(exc).__name__}: {exc})"
         ) from None
@@ -252,6 +252,10 @@ def load_factories(module: str | None) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise AmpdbError(f"schema module {module}: FACTORIES {name}: {exc}") from None
+        except (Exception, SystemExit) as exc:  # the factory module itself fails
+            raise AmpdbError(
+                f"schema module {module}: FACTORIES {name}: {type(exc).__name__}: {exc}"
+            ) from None
 
 
 def schema_source(module: str | None) -> tuple[Path, ...]:

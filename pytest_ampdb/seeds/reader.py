@@ -82,7 +82,8 @@ def read_files(
     ``seeds.read_seeds`` also checks keys and references across the files."""
     directory = Path(directory) if directory is not None else seeds_dir()
     if not directory.is_dir():
-        raise SeedError(f"{directory}: seed directory not found")
+        what = "is not a directory" if directory.exists() else "not found"
+        raise SeedError(f"{directory}: seed directory {what}")
     files: dict[str, Path] = {}
     for path in sorted(directory.glob("*.json")):
         if path.stem not in tables:
@@ -105,6 +106,8 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(f"{path}: cannot be read: {exc}") from None
+    except ValueError as exc:  # e.g. an integer past Python's 4300-digit conversion limit
+        raise SeedError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(data, list):
         raise SeedError(f"{path}: expected a JSON array of rows, found {_python_type(data)}")
     out = []

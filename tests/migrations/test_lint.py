@@ -269,6 +269,7 @@ def test_git_base_lints_the_files_added_since_the_branch(
     [
         ([], "--latest or --git-base is required"),
         (["--latest", "1", "--git-base", "main"], "--latest and --git-base are mutually exclusive"),
+        (["--latest", "-1"], "--latest -1: expected a number of migration files above 0"),
     ],
 )
 def test_lint_usage_errors(

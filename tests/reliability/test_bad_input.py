@@ -29,12 +29,13 @@ from pytest_ampdb.harness.provisioning import LocalCluster
 from pytest_ampdb.paths import migrations_dir, seeds_dir
 from pytest_ampdb.seeds import read_seeds
 
-from .conftest import Figures, Run, run_ampdb, run_pytest, scram_cluster, write
+from .conftest import Figures, Run, require_docker, run_ampdb, run_pytest, scram_cluster, write
 
 PYTEST_ERROR = "ERROR: pytest-ampdb: "
 CLI_ERROR = "ampdb: error: "
 SECRET = "Hunter2-wrong-pw"
 PREVIEW_NOT_LANDED = "preview feature not landed"
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/postgres"
 
 
 @dataclass
@@ -197,6 +198,27 @@ def _set_unreachable(ctx: Ctx) -> None:
     ctx.extra["bad_url"] = f"postgresql://postgres:{SECRET}@127.0.0.1:1/postgres"
 
 
+def _plain_file(name: str) -> Callable[[Ctx], None]:
+    """A file where a directory is expected."""
+    return _project_file("not a directory\n", name)
+
+
+def _project_file(body: str, name: str = "conftest.py") -> Callable[[Ctx], None]:
+    def setup(ctx: Ctx) -> None:
+        write(ctx.project / name, body)
+
+    return setup
+
+
+SEED_HOOK_RAISES = _project_file("def pytest_ampdb_seed(repos):\n    raise ValueError('no rows')\n")
+CONFIGURE_HOOK_RAISES = _project_file(
+    "def pytest_ampdb_configure(config, settings):\n    raise KeyError('gone')\n"
+)
+CONFIGURE_HOOK_BAD_VALUE = _project_file(
+    "def pytest_ampdb_configure(config, settings):\n    settings.timeout = 'soon'\n"
+)
+
+
 def _preview(ctx: Ctx, branch: str) -> Run:
     return ctx.ampdb("preview", "create", "--branch", branch, "--server", ctx.server)
 
@@ -272,6 +294,21 @@ CASES: list[Case] = [
         prefix=CLI_ERROR,
         needs_postgres=False,
     ),
+    Case(
+        "migration directory that is a file (ampdb migrate validate)",
+        _plain_file("migrations.txt"),
+        lambda ctx: ctx.ampdb("migrate", "validate", "--dir", str(ctx.project / "migrations.txt")),
+        r"migration directory '\S+/migrations\.txt' is not a directory$",
+        prefix=CLI_ERROR,
+        needs_postgres=False,
+    ),
+    Case(
+        "seed directory that is a file (pytest)",
+        _plain_file("seeds.txt"),
+        lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.project / 'seeds.txt'}"),
+        r"\S+/seeds\.txt: seed directory is not a directory$",
+        needs_postgres=False,
+    ),
     # seeds
     Case(
         "seed key given twice in a row (pytest)",
@@ -285,6 +322,13 @@ CASES: list[Case] = [
         _seed_file("projects", '[{"id": '),
         lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.seeds()}"),
         r"\S+/projects\.json: not valid JSON: .* at line 1 column \d+$",
+        needs_postgres=False,
+    ),
+    Case(
+        "seed number past Python's integer digit limit (pytest)",
+        _seed_file("projects", "[" + "9" * 5000 + "]"),
+        lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.seeds()}"),
+        r"\S+/projects\.json: not valid JSON: .*4300 digits",
         needs_postgres=False,
     ),
     Case(
@@ -345,10 +389,91 @@ CASES: list[Case] = [
         needs_postgres=False,
     ),
     Case(
+        "ini on/off option that is neither",
+        lambda ctx: write(ctx.project / "pytest.ini", "[pytest]\nampdb_reuse = maybe\n"),
+        lambda ctx: ctx.pytest(),
+        r"ini ampdb_reuse='maybe': expected true or false$",
+        needs_postgres=False,
+    ),
+    Case(
         "unknown --ampdb-postgres value",
         _nothing,
         lambda ctx: ctx.pytest("--ampdb=postgres", "--ampdb-postgres=kubernetes"),
         r"--ampdb-postgres='kubernetes': expected one of auto, container, local, dsn\b",
+        needs_postgres=False,
+    ),
+    # hooks of the project
+    Case(
+        "pytest_ampdb_seed hook that raises (memory)",
+        SEED_HOOK_RAISES,
+        _memory,
+        r"pytest_ampdb_seed \(at \S+/conftest\.py:2\) raised ValueError: no rows$",
+        needs_postgres=False,
+    ),
+    Case(
+        "pytest_ampdb_seed hook that raises (postgres)",
+        SEED_HOOK_RAISES,
+        _pg,
+        r"pytest_ampdb_seed \(at \S+/conftest\.py:2\) raised ValueError: no rows$",
+    ),
+    Case(
+        "pytest_ampdb_configure hook that raises",
+        CONFIGURE_HOOK_RAISES,
+        _memory,
+        r"pytest_ampdb_configure \(at \S+/conftest\.py:2\) raised KeyError: 'gone'$",
+        needs_postgres=False,
+    ),
+    Case(
+        "pytest_ampdb_configure hook that raises quoting a URL with its password",
+        _project_file(
+            "def pytest_ampdb_configure(config, settings):\n"
+            f"    raise RuntimeError('no route to postgresql://app:{SECRET}@db.internal/app')\n"
+        ),
+        _memory,
+        r"pytest_ampdb_configure \(at \S+/conftest\.py:2\) raised RuntimeError: no route to "
+        r"postgresql://app:xxxxx@db\.internal/app$",
+        secret=SECRET,
+        needs_postgres=False,
+    ),
+    Case(
+        "pytest_ampdb_configure hook that sets a bad value",
+        CONFIGURE_HOOK_BAD_VALUE,
+        _memory,
+        r"pytest_ampdb_configure: settings\.timeout='soon': expected a number of seconds above 0$",
+        needs_postgres=False,
+    ),
+    Case(
+        "schema module that exits on import",
+        lambda ctx: write(ctx.project / "exiting_schema.py", "import sys\nsys.exit(3)\n"),
+        lambda ctx: _memory(ctx, "--ampdb-schema=exiting_schema"),
+        r"schema module exiting_schema: cannot be imported \(SystemExit: 3\)$",
+        needs_postgres=False,
+    ),
+    Case(
+        "container image name Docker cannot parse",
+        lambda ctx: require_docker(),
+        lambda ctx: ctx.pytest(
+            "--ampdb=postgres", "--ampdb-postgres=container", "--ampdb-image=Bad Image!"
+        ),
+        r"Docker refuses the image name 'Bad Image!': .*invalid reference format",
+        needs_postgres=False,
+    ),
+    Case(
+        "negative --lock-timeout (ampdb migrate apply)",
+        _nothing,
+        lambda ctx: ctx.ampdb("migrate", "apply", "--url", UNREACHABLE, "--lock-timeout=-5"),
+        r"argument --lock-timeout: invalid duration '-5' \(expected 0 or more\)$",
+        prefix="ampdb migrate apply: error: ",
+        needs_postgres=False,
+    ),
+    Case(
+        "missing --keep-branches-file (ampdb preview prune)",
+        _nothing,
+        lambda ctx: ctx.ampdb(
+            "preview", "prune", "--server", UNREACHABLE, "--keep-branches-file", "nowhere.txt"
+        ),
+        r"--keep-branches-file nowhere\.txt: cannot be read \(No such file or directory\)$",
+        prefix=CLI_ERROR,
         needs_postgres=False,
     ),
     Case(

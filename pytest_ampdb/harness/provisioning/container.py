@@ -150,6 +150,9 @@ def _ensure_image(client: Any, image: str, timeout: float) -> None:
         return
     except docker.errors.ImageNotFound:
         pass
+    except docker.errors.APIError as exc:  # e.g. a name Docker cannot parse: no pull either
+        reason = exc.explanation or _first_line(exc)
+        raise ProvisioningError(f"Docker refuses the image name {image!r}: {reason}") from None
     try:
         puller = _docker_client(min(timeout, _PULL_TIMEOUT))
         try:
