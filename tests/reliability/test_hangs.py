@@ -791,10 +791,23 @@ def test_a_server_frozen_while_the_lease_is_taken_gives_up_within_the_bound(
 
 def _waiting_for_a_lock(dsn: str, call: str) -> bool:
     """Whether another session waits in the server for a lock, in ``call``."""
+    return _another_session(dsn, call, "wait_event_type = 'Lock'")
+
+
+def _running(dsn: str, call: str) -> bool:
+    """Whether another session runs ``call`` in the server now."""
+    return _another_session(dsn, call, "state = 'active'")
+
+
+def _another_session(dsn: str, call: str, condition: str) -> bool:
+    """Whether a session other than the asking one is in ``call`` and meets ``condition`` (a
+    ``pg_stat_activity`` predicate)."""
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-            " AND wait_event_type = 'Lock' AND query LIKE %s",
+            sql.SQL(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                " AND {} AND query LIKE %s"
+            ).format(sql.SQL(condition)),
             (f"%{call}%",),
         ).fetchone()
     return bool(row and row[0])
@@ -1039,17 +1052,6 @@ def test_a_migration_statement_running_past_every_bound_is_waited_for(
     assert ran.seconds >= sleep, ran.describe()
     status = run_ampdb(project, "migrate", "status", "--dir", str(directory), "--url", url)
     assert "Migration Status: OK" in status.stdout, status.describe()
-
-
-def _running(dsn: str, call: str) -> bool:
-    """Whether another session runs ``call`` in the server now."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-            " AND state = 'active' AND query LIKE %s",
-            (f"%{call}%",),
-        ).fetchone()
-    return bool(row and row[0])
 
 
 @pytest.mark.postgres
