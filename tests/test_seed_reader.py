@@ -49,6 +49,14 @@ def test_a_key_given_twice_in_a_nested_object_is_refused_too(tmp_path: Path) -> 
         read_seeds(directory)
 
 
+def test_hidden_files_in_the_seed_directory_are_not_seed_files(tmp_path: Path) -> None:
+    directory = _copy(tmp_path)
+    # Emacs's lock file and macOS's AppleDouble file sit beside the file being edited.
+    (directory / ".#projects.json").write_text("not json", "utf-8")
+    (directory / "._projects.json").write_bytes(b"\x00\x05\x16\x07")
+    assert read_seeds(directory).rows == read_seeds().rows
+
+
 def test_the_packaged_seeds_have_no_repeated_key() -> None:
     assert read_seeds().rows["organizations"]
 

@@ -86,6 +86,8 @@ def read_files(
         raise SeedError(f"{directory}: seed directory {what}")
     files: dict[str, Path] = {}
     for path in sorted(directory.glob("*.json")):
+        if path.name.startswith("."):
+            continue  # an editor's lock or backup (.#projects.json), macOS's ._projects.json
         if path.stem not in tables:
             raise SeedError(
                 f"{path}: no table named {path.stem!r} (expected one of {', '.join(tables)})"
