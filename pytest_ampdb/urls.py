@@ -21,6 +21,9 @@ from pytest_ampdb.errors import AmpdbError
 CONNECT_TIMEOUT = 10
 """Seconds a connection may take to open unless the DSN or ``PGCONNECT_TIMEOUT`` says otherwise."""
 _URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
+_UNKNOWN_PARAMETER = re.compile(
+    r'^invalid (?:URI query parameter: |connection option )"([A-Za-z_][A-Za-z0-9_]{0,62})"$'
+)
 HIDDEN = "xxxxx"
 
 
@@ -49,7 +52,14 @@ def check_dsn(dsn: str, source: str) -> Dsn:
     """
     try:
         conninfo_to_dict(dsn)
-    except ProgrammingError:
+    except ProgrammingError as exc:
+        unknown = _UNKNOWN_PARAMETER.search(str(exc))
+        if unknown:  # a parameter's name is safe to show (libpq quotes no value here)
+            raise DsnError(
+                f"{source} has an unknown connection parameter {unknown.group(1)!r} "
+                "(libpq's parameters: https://www.postgresql.org/docs/15/libpq-connect.html"
+                "#LIBPQ-PARAMKEYWORDS)"
+            ) from None
         raise DsnError(
             f"{source} cannot be parsed as a postgresql:// URL or a key=value string; "
             "in a URL percent-encode the password's special characters (% as %25, @ as %40, "

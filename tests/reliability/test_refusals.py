@@ -56,6 +56,16 @@ REFUSALS = [
         r"--ampdb-dsn cannot be parsed as a postgresql:// URL or a key=value string; ",
     ),
     Refusal(
+        "DSN with a parameter libpq does not know (URL)",
+        ("--ampdb-dsn=postgresql://plain:pw@127.0.0.1:{port}/postgres?sslmod=require",),
+        r"--ampdb-dsn has an unknown connection parameter 'sslmod' \(libpq's parameters: ",
+    ),
+    Refusal(
+        "DSN with a parameter libpq does not know (key=value)",
+        ("--ampdb-dsn=host=127.0.0.1 port={port} user=plain password=pw dbnam=x",),
+        r"--ampdb-dsn has an unknown connection parameter 'dbnam' \(libpq's parameters: ",
+    ),
+    Refusal(
         "--ampdb-random-seed below range, -n 2",
         ("-n", "2", "--ampdb-random-seed=-99999999999999999999"),
         r"--ampdb-random-seed='-99999999999999999999': expected an integer from 0 to 4294967295",
