@@ -109,7 +109,10 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(f"{path}: cannot be read: {exc}") from None
     except ValueError as exc:  # e.g. an integer past Python's 4300-digit conversion limit
-        raise SeedError(f"{path}: not valid JSON: {exc}") from None
+        reason = str(exc).split("; use sys.set_int_max_str_digits()", 1)[0]
+        raise SeedError(
+            f"{path}: not valid JSON: {reason} (no column holds such a number)"
+        ) from None
     if not isinstance(data, list):
         raise SeedError(f"{path}: expected a JSON array of rows, found {_python_type(data)}")
     out = []
