@@ -17,17 +17,20 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from pytest_ampdb import repositories
+from pytest_ampdb.answers import NoAnswerError
+from pytest_ampdb.answers import lost as lost_connection
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness import kept
 from pytest_ampdb.harness import template as tpl
 from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect, connect_timeout
+from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.models.columns import Kind
 from pytest_ampdb.models.ordering import load_plan
@@ -44,6 +47,7 @@ from pytest_ampdb.types import Repositories
 from pytest_ampdb.waiting import wait_until
 
 ACTIVE = TransactionStatus.ACTIVE
+IDLE = TransactionStatus.IDLE
 CLONE_TIMEOUT = 60
 BUSY_WAIT = 3.0
 """Seconds a test waits for a connection slot on a full server before it fails."""
@@ -66,6 +70,11 @@ class Site:
     """The run whose lease (and mark) this process's databases carry."""
     lost: str | None = None
     """Why the server stopped answering; once set, every later test fails at once."""
+    restarts: int = 0
+    """How often the server closed connections and then took new ones (``back_after``): a
+    connection opened before the latest time is dead."""
+    held: psycopg.Connection[Any] | None = None
+    """After a restart: the connection that holds the run's lease and template again."""
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
@@ -88,9 +97,48 @@ class Site:
                 self.template = self.make_template()
             return self.template
 
-    def mark_lost(self, message: str) -> None:
+    def mark_lost(self, message: str, cause: BaseException | None = None) -> str:
+        """Remember that the server is gone (``message`` says why), so later tests fail at once;
+        unless ``cause`` is a connection the server closed and the server is back. The message
+        for the test at hand is returned."""
+        if self.lost is None and self.back_after(cause):
+            return f"{message}; the server is back (it restarted), so later tests go on"
         if self.lost is None:
             self.lost = message
+        return message
+
+    def back_after(self, cause: BaseException | None) -> bool:
+        """Whether ``cause`` is a connection the server closed (a crash of one of its processes
+        makes it close them all, replay its log and take new ones within a second or so; a
+        restart, an admin's ``pg_terminate_backend``) and the server takes a new one now. Not
+        for a server that stopped answering: that one is given up at once."""
+        closed = None if cause is None else lost_connection(cause)
+        if closed is None or isinstance(closed, NoAnswerError):
+            return False
+        try:
+            with connect(
+                self.server.admin_dsn,
+                connect_timeout=connect_timeout(self.timeout),
+                autocommit=True,
+            ):
+                pass
+        except ServerBusyError:
+            pass  # full for now, but there
+        except ProvisioningError:
+            return False
+        with self._lock:
+            self.restarts += 1
+            if self.run_id:
+                old, self.held = self.held, tpl.hold_again(self.server, self.template, self.run_id)
+                if old is not None:
+                    old.close()
+        return True
+
+    def close(self) -> None:
+        """Let go of what ``back_after`` holds again (the run's own release comes after)."""
+        if self.held is not None:
+            self.held.close()
+            self.held = None
 
     def engine(self, conn: psycopg.Connection[Any]) -> PostgresEngine:
         """The engine over ``conn`` that reports a lost server to this site."""
@@ -161,7 +209,7 @@ def repositories_over(
     conn: psycopg.Connection[Any],
     *,
     label: str = "PostgreSQL",
-    on_lost: Callable[[str], None] = lambda message: None,
+    on_lost: Callable[[str, psycopg.Error], str] = lambda message, cause: message,
     tables: Mapping[str, TableSpec[Any]] = TABLES,
 ) -> Repositories:
     """Every declared table's repository sharing one connection (calls take turns; in a
@@ -218,6 +266,7 @@ class _ProcessDatabase:
         self.dsn = site.server.dsn(self.name)
         if announce:
             self.announce()
+        self.restarts = site.restarts
         self.conn = site.connect(self.name)
         self.engine = site.engine(self.conn)
 
@@ -225,15 +274,40 @@ class _ProcessDatabase:
         """Tell the ``pytest_ampdb_database_ready`` hooks (from the thread that runs tests)."""
         self.site.on_ready(self.dsn)
 
-    def reopen_if_interrupted(self) -> bool:
-        """After a test stopped in the middle of a call (pytest-timeout's exception, raised
-        while psycopg waited), the connection is mid-query: drop it for a new one. True then."""
-        if not self.conn.closed and self.conn.info.transaction_status != ACTIVE:
+    def reopen_if_stale(self) -> bool:
+        """Drop the connection for a new one (True then) if it is closed, mid-query (a test
+        stopped in the middle of a call by pytest-timeout's exception, raised while psycopg
+        waited), or older than the server's latest restart."""
+        if (
+            not self.conn.closed
+            and self.conn.info.transaction_status != ACTIVE
+            and self.restarts == self.site.restarts
+        ):
             return False
         self.conn.close()
+        self.restarts = self.site.restarts
         self.conn = self.site.connect(self.name)
         self.engine = self.site.engine(self.conn)
         return True
+
+    def on_live_connection(self, work: Callable[[], object]) -> None:
+        """``work()`` on the connection; if the server closed it unnoticed and is back (it
+        restarted between two calls), ``work()`` once more on a new connection."""
+        self.reopen_if_stale()
+        try:
+            work()
+        except psycopg.Error as exc:
+            if not self.site.back_after(exc):
+                raise
+            self.reopen_if_stale()
+            work()
+
+    def roll_back(self) -> None:
+        """End the test's transaction (nothing to end on a new connection)."""
+        if self.conn.info.transaction_status != IDLE:
+            # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
+            # test would parse and plan each statement again; the server keeps them over this.
+            self.conn.execute("ROLLBACK")
 
     def snapshot(self) -> SeedSet:
         """Every row of the database as it is now (committed), to ``reload`` later."""
@@ -246,7 +320,7 @@ class _ProcessDatabase:
 
     def reload(self, start: SeedSet) -> None:
         """Put back the rows of ``start`` in one commit, whatever was committed meanwhile."""
-        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        if self.conn.info.transaction_status != IDLE:
             self.conn.rollback()
         load_into_postgres(self.conn, start, replace=True)
         self.conn.commit()
@@ -270,20 +344,20 @@ class TransactionIsolation(_ProcessDatabase):
         self._start = self.snapshot() if self.owned else None
 
     def open(self, seed: bool) -> PostgresTestDatabase:
-        self.conn.execute("SELECT 1")  # opens the test's transaction; writes nest savepoints
+        # opens the test's transaction; writes nest savepoints
+        self.on_live_connection(lambda: self.conn.execute("SELECT 1"))
         if not seed:
             empty_tables(self.conn, self.site.tables)
         return PostgresTestDatabase(self.engine, self.dsn, self._finish)
 
     def _finish(self, failed: bool, shared: bool) -> None:
-        if self.site.lost is None and not self.reopen_if_interrupted():
-            # Not conn.rollback(): psycopg forgets its prepared statements on that, and every
-            # test would parse and plan each statement again; the server keeps them over this.
-            self.conn.execute("ROLLBACK")
+        if self.site.lost is None:
+            self.on_live_connection(self.roll_back)
         if shared and self._start is not None and self.site.lost is None:
             # other connections (ampdb_dsn) commit outside the test's transaction: undo them
             # too, or the next tests see their rows (a shared preview is never rewritten)
-            self.reload(self._start)
+            start = self._start
+            self.on_live_connection(lambda: self.reload(start))
 
 
 class TruncateIsolation(_ProcessDatabase):
@@ -294,16 +368,15 @@ class TruncateIsolation(_ProcessDatabase):
         self.start = self.snapshot()
 
     def open(self, seed: bool) -> PostgresTestDatabase:
+        self.reopen_if_stale()
         if not seed:
             with self.conn.transaction():
                 empty_tables(self.conn, self.site.tables)
         return PostgresTestDatabase(self.engine, self.dsn, self._finish)
 
     def _finish(self, failed: bool, shared: bool) -> None:
-        if self.site.lost is not None:
-            return
-        self.reopen_if_interrupted()
-        self.reload(self.start)
+        if self.site.lost is None:
+            self.on_live_connection(lambda: self.reload(self.start))
 
 
 @dataclass(frozen=True)
@@ -311,6 +384,14 @@ class _Busy:
     """A clone the server had no room for: one test's error, not the end of the run."""
 
     error: AmpdbError
+
+
+class _Clone(NamedTuple):
+    """A database cloned ahead of demand, its connection, and the server's restart count then."""
+
+    name: str
+    conn: psycopg.Connection[Any]
+    restarts: int
 
 
 _CLONE = ("clone", "")
@@ -327,9 +408,7 @@ class DatabaseIsolation:
     def __init__(self, site: Site, ahead: int = 3) -> None:
         self.site = site
         self.ahead = ahead
-        self._ready: queue.Queue[tuple[str, psycopg.Connection[Any]] | BaseException | _Busy] = (
-            queue.Queue()
-        )
+        self._ready: queue.Queue[_Clone | BaseException | _Busy] = queue.Queue()
         self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._closing = threading.Event()
         for _ in range(ahead):
@@ -339,7 +418,7 @@ class DatabaseIsolation:
         self.kept: list[str] = []
 
     def open(self, seed: bool) -> PostgresTestDatabase:
-        name, conn = self._take()
+        name, conn = self._live(self._take())
         if not seed:
             with conn.transaction():
                 empty_tables(conn, self.site.tables)
@@ -360,7 +439,22 @@ class DatabaseIsolation:
 
         return PostgresTestDatabase(self.site.engine(conn), dsn, finish)
 
-    def _take(self) -> tuple[str, psycopg.Connection[Any]]:
+    def _live(self, clone: _Clone) -> tuple[str, psycopg.Connection[Any]]:
+        """The clone and its connection, or a new one if the server restarted since it was made
+        (asked with one round trip: a clone waits ahead of demand, and may have missed it)."""
+        if clone.restarts == self.site.restarts:
+            try:
+                clone.conn.autocommit = True  # no transaction left open by the question
+                clone.conn.execute("SELECT 1")
+                clone.conn.autocommit = False
+                return clone.name, clone.conn
+            except psycopg.Error as exc:
+                if not self.site.back_after(exc):
+                    raise
+        clone.conn.close()
+        return clone.name, self.site.connect(clone.name)
+
+    def _take(self) -> _Clone:
         try:
             item = self._ready.get(timeout=CLONE_TIMEOUT)
         except queue.Empty:
@@ -383,24 +477,34 @@ class DatabaseIsolation:
                     admin = self._admin_or_busy()
                     if admin is None:
                         continue
-                kind, name = job
-                if kind == "clone" and not self._closing.is_set():
-                    self._clone(admin)
-                elif kind == "keep":
-                    kept.mark_kept_for(admin, name, self.site.project)
-                elif kind == "drop":
-                    with contextlib.suppress(psycopg.errors.ObjectInUse):  # the final sweep
-                        tpl.drop_run_database(admin, name)
+                try:
+                    self._do(job, admin)
+                except (psycopg.Error, ProvisioningError) as exc:
+                    if not self.site.back_after(exc):
+                        raise
+                    admin.close()  # the server restarted: once more on a new connection
+                    admin = self.site.admin()
+                    self._do(job, admin)
             if admin is not None:  # closing: the clones no test took go too
                 for name in self._unused():
                     tpl.drop_run_database(admin, name)
         except Exception as exc:  # told to the test that waits for the clone, and every later one
             message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
-            self.site.mark_lost(message)
+            self.site.mark_lost(message)  # no more clones: the run cannot go on
             self._ready.put(AmpdbError(message))
         finally:
             if admin is not None:
                 admin.close()
+
+    def _do(self, job: tuple[str, str], admin: psycopg.Connection[Any]) -> None:
+        kind, name = job
+        if kind == "clone" and not self._closing.is_set():
+            self._clone(admin)
+        elif kind == "keep":
+            kept.mark_kept_for(admin, name, self.site.project)
+        elif kind == "drop":
+            with contextlib.suppress(psycopg.errors.ObjectInUse):  # the final sweep
+                tpl.drop_run_database(admin, name)
 
     def _admin_or_busy(self) -> psycopg.Connection[Any] | None:
         """The admin connection; None (and a failed test) while the server is full."""
@@ -412,6 +516,7 @@ class DatabaseIsolation:
 
     def _clone(self, admin: psycopg.Connection[Any]) -> None:
         name = self.site.clone(admin)
+        restarts = self.site.restarts
         try:
             conn = self.site.connect(name)
         except ServerBusyError as exc:  # full for now, not gone: this clone goes, a test fails
@@ -420,17 +525,16 @@ class DatabaseIsolation:
             return
         if not self._ready.empty():  # ahead of demand: time to spare
             warm(conn)
-        self._ready.put((name, conn))
+        self._ready.put(_Clone(name, conn, restarts))
 
     def _unused(self) -> list[str]:
         """Close the connections of the clones no test took; their names."""
         names = []
         while not self._ready.empty():
             item = self._ready.get_nowait()
-            if not isinstance(item, BaseException | _Busy):
-                name, conn = item
-                conn.close()
-                names.append(name)
+            if isinstance(item, _Clone):
+                item.conn.close()
+                names.append(item.name)
         return names
 
     def close(self) -> None:

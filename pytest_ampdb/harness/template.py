@@ -342,6 +342,17 @@ def admin(server: Server) -> psycopg.Connection[Any]:
     return server.connect(autocommit=True)
 
 
+def hold_again(server: Server, template: str | None, run_id: str) -> psycopg.Connection[Any]:
+    """A new connection holding what a run holds on the server (the template in use, the run's
+    lease), for after a restart: a session's advisory locks go with it, and a run that holds no
+    lease is taken for a dead one by the next run's sweep."""
+    conn = admin(server)
+    if template is not None:
+        lock(conn, _use_key(template), shared=True)
+    lock(conn, lease_key(run_id), shared=True)
+    return conn
+
+
 def drop_run_databases(server: Server, run_id: str) -> list[str]:
     """Drop every database of one run (a dead xdist worker's too), except those kept."""
     with admin(server) as conn:

@@ -47,7 +47,8 @@ class PostgresEngine:
     """Row storage in PostgreSQL (a ``repositories.Engine``).
 
     ``label`` names the server in a lost-connection error; ``on_lost`` is told when the server
-    stops answering (the test backend then fails the remaining tests at once).
+    stops answering or closes the connection, with the error, and returns the message to raise
+    (the test backend then fails the remaining tests at once, unless the server is back).
     """
 
     def __init__(
@@ -55,7 +56,7 @@ class PostgresEngine:
         source: ConnectionSource,
         *,
         label: str = "PostgreSQL",
-        on_lost: Callable[[str], None] = lambda message: None,
+        on_lost: Callable[[str, psycopg.Error], str] = lambda message, cause: message,
         tables: Mapping[str, TableSpec[Any]] = TABLES,
     ) -> None:
         self.source = source
@@ -157,8 +158,7 @@ class PostgresEngine:
             found = self._io(query, args)
         except psycopg.Error as exc:
             if connection_lost(exc):
-                message = f"{self.label} stopped answering: {reason(exc)}"
-                self.on_lost(message)
+                message = self.on_lost(f"{self.label} stopped answering: {reason(exc)}", exc)
                 raise ConnectionLostError(message) from None
             if exc.sqlstate in GAVE_UP:
                 raise ServerTimeoutError(self.label, spec.name, exc.sqlstate, reason(exc)) from None

@@ -76,6 +76,18 @@ def test_4_later(ampdb):
 
 SMOKE = "def test_smoke(ampdb):\n    assert ampdb.projects.list().items\n"
 
+# The head of a child suite whose tests wait for the parent's signal files.
+WAITING = """
+import pathlib, time
+
+HERE = pathlib.Path(__file__).parent
+
+def _wait(name):
+    deadline = time.monotonic() + 60
+    while not (HERE / name).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+"""
+
 
 def _assert_fails_fast_naming(result: Run, kind_words: tuple[str, ...], since_kill: float) -> None:
     assert not result.timed_out, result.describe()
@@ -169,6 +181,75 @@ def test_container_killed_mid_test(project: Path, figure: Figures) -> None:
     figure("container killed: next run, green", recover.seconds)
     assert recover.returncode == 0, recover.describe()
     assert containers_of(recover.pid) == []
+
+
+# ------------------------------------------------------------------ a backend crashes, server restarts
+
+# The victim gives the parent the pid of a backend of its own connection (the OOM killer's pick)
+# and waits; the parent SIGKILLs it, so PostgreSQL ends every session, replays its log and takes
+# connections again. Then another run starts on the server (its sweep drops the databases of
+# runs that hold no lease) before the later tests touch theirs.
+RESTART_SUITE = (
+    WAITING
+    + """
+import psycopg
+
+def test_1_victim(ampdb, ampdb_dsn):
+    ampdb.organizations.list()
+    conn = psycopg.connect(ampdb_dsn, autocommit=True)
+    (HERE / "started").write_text(str(conn.info.backend_pid))
+    _wait("go")
+    conn.close()
+    ampdb.organizations.list()
+
+def test_2_later(ampdb):
+    (HERE / "later").write_text("x")
+    _wait("go-on")
+    ampdb.organizations.list()
+    assert ampdb.projects.list().items
+
+def test_3_later(ampdb):
+    ampdb.organizations.list()
+
+def test_4_later(ampdb):
+    ampdb.organizations.list()
+"""
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("isolation", ["transaction", "database", "truncate"])
+def test_a_server_restarting_after_a_backend_crash_fails_only_the_test_it_hit(
+    project: Path, isolation: str, figure: Figures
+) -> None:
+    require_binaries()
+    write(project / "test_suite.py", RESTART_SUITE)
+    with LocalCluster.start(major=15) as cluster:
+        dsn = cluster.dsn()
+        args = ["-rfE", "--ampdb=postgres", f"--ampdb-dsn={dsn}", f"--ampdb-isolation={isolation}"]
+        child = Child([*PYTEST_ARGS, *args], project)
+        try:
+            assert wait_for(project / "started", 60, child), child.wait(5).describe()
+            os.kill(int((project / "started").read_text()), signal.SIGKILL)
+            (project / "go").write_text("x")
+            assert wait_for(project / "later", 60, child), child.wait(5).describe()
+            write(project / "other" / "test_other.py", SMOKE)
+            other = run_pytest(project / "other", "--ampdb=postgres", f"--ampdb-dsn={dsn}")
+            (project / "go-on").write_text("x")
+            result = child.wait(60)
+        finally:
+            child.kill()
+        figure(f"a backend crashed mid-test ({isolation}): the run", result.seconds)
+        assert other.returncode == 0, other.describe()
+        assert outcome_counts(result) == {"failed": 1, "passed": 3}, result.describe()
+        (line,) = summary_lines(result)
+        assert line.startswith("FAILED test_suite.py::test_1_victim - "), line
+        assert "the server is back (it restarted), so later tests go on" in line, line
+        assert "Traceback" not in result.output, result.describe()
+        assert "cleaning up at the end of the run failed" not in result.output, result.describe()
+        # only what is kept on purpose: the failed victim's own database (database isolation)
+        left = plugin_databases(dsn)
+        assert len(left) == (1 if isolation == "database" else 0), left
 
 
 # ------------------------------------------------------------------------------ the run crashes
@@ -529,15 +610,10 @@ def test_max_connections_exhausted_before_the_run_is_one_line(
     assert result.seconds <= FAIL_FAST + 5
 
 
-EXHAUST_SUITE = """
-import pathlib, time, pytest
-
-HERE = pathlib.Path(__file__).parent
-
-def _wait(name):
-    deadline = time.monotonic() + 60
-    while not (HERE / name).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+EXHAUST_SUITE = (
+    WAITING
+    + """
+import pytest
 
 def test_1_fills(ampdb):
     ampdb.projects.list()
@@ -553,6 +629,7 @@ def test_3_after(ampdb):
     _wait("released")
     assert ampdb.projects.list().items
 """
+)
 
 
 @pytest.mark.postgres

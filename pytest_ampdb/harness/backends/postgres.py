@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from pytest_ampdb import migrations, modes
+from pytest_ampdb.answers import lost as lost_connection
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness import budget, kept
 from pytest_ampdb.harness import template as tpl
@@ -304,8 +305,9 @@ class PostgresBackend:
         except ProvisioningError as exc:
             lost = exc
         # outside the except: the one line is not chained to the driver's error
-        self.site.mark_lost(f"{self.site.label} stopped answering: {reason(lost)}")
-        raise ConnectionLostError(str(self.site.lost))
+        raise ConnectionLostError(
+            self.site.mark_lost(f"{self.site.label} stopped answering: {reason(lost)}", lost)
+        )
 
     def _isolation(self, mode: str) -> Isolation:
         isolation = self._isolations.get(mode)
@@ -358,6 +360,7 @@ class PostgresBackend:
                 isolation.close()
         finally:
             self._isolations.clear()
+            self.site.close()
             if self._copy is not None:
                 self._copy.release(self.site.server, drop=self.site.lost is None)
                 self._copy = None
@@ -442,7 +445,7 @@ def release_provisioned(
             drop = lost is None and not settings.reuse and not server.owned
             if drop and template.hold is not None and project is not None:
                 # this checkout no longer keeps it; another checkout's --ampdb-reuse may
-                drop = not kept.withdraw(template.hold, template.name, frozenset({project}))
+                drop = _withdrawn(template, server, project)
             template.release(server, drop=drop)
     except psycopg.Error as exc:  # e.g. a backend of ours frozen on a run database
         raise ProvisioningError(
@@ -451,6 +454,19 @@ def release_provisioned(
         ) from None
     finally:
         server.close()
+
+
+def _withdrawn(template: tpl.Template, server: Server, project: str) -> bool:
+    """Withdraw this checkout's claim on ``template``: on the connection that holds it, or on a
+    new one if the server closed that one meanwhile (it restarted). True if no claim is left."""
+    assert template.hold is not None
+    try:
+        return not kept.withdraw(template.hold, template.name, frozenset({project}))
+    except psycopg.Error as exc:
+        if lost_connection(exc) is None:
+            raise
+    with tpl.admin(server) as conn:
+        return not kept.withdraw(conn, template.name, frozenset({project}))
 
 
 _ISOLATION_CLASSES: dict[str, type[Isolation]] = {

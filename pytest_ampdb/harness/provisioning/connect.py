@@ -25,6 +25,7 @@ from pytest_ampdb.answers import (
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.postgres.errors import reason
 from pytest_ampdb.urls import CONNECT_TIMEOUT, check_dsn, redact_url
+from pytest_ampdb.waiting import wait_until
 
 __all__ = [
     "BUSY_ROUNDS",
@@ -58,10 +59,25 @@ def connect(
     ``connect_timeout(answer_timeout)`` unless told otherwise.
     """
     kwargs.setdefault("connect_timeout", connect_timeout(answer_timeout))
+    coming: list[psycopg.OperationalError] = []
+
+    def opened() -> BoundedConnection | None:
+        try:
+            return open_bounded(
+                dsn, answer_timeout=answer_timeout, while_running=while_running, **kwargs
+            )
+        except psycopg.OperationalError as exc:
+            if not isinstance(exc, psycopg.errors.ConnectionTimeout) and _says(exc, _COMING):
+                coming[:] = [exc]
+                return None
+            raise
+
     try:
-        conn = open_bounded(
-            dsn, answer_timeout=answer_timeout, while_running=while_running, **kwargs
+        conn = wait_until(
+            opened, timeout=kwargs["connect_timeout"], interval=0.05, max_interval=0.5
         )
+        if conn is None:
+            raise coming[-1]
     except psycopg.ProgrammingError:  # libpq cannot parse it; its message quotes the DSN
         check_dsn(dsn, "the DSN")
         raise
@@ -72,15 +88,27 @@ def connect(
         ) from None
     except psycopg.OperationalError as exc:
         message = f"cannot connect to {redact_url(dsn)}: {reason(exc)}"
-        # libpq gives no SQLSTATE for a refused startup; its text is the only signal here
-        if exc.sqlstate == "53300" or any(text in str(exc) for text in _BUSY):
+        if exc.sqlstate == "53300" or _says(exc, _BUSY):
             raise ServerBusyError(message) from None
         raise ProvisioningError(message) from None
     return conn
 
 
+def _says(exc: psycopg.OperationalError, words: tuple[str, ...]) -> bool:
+    """libpq gives no SQLSTATE for a refused startup; its text is the only signal there."""
+    return any(text in str(exc) for text in words)
+
+
 _BUSY = ("too many clients", "remaining connection slots are reserved")
 """libpq's words for a server with no connection slot free (for this role) right now."""
+_COMING = (
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+)
+"""libpq's words for a server coming (back) up: after a crash of one of its processes it
+restarts them all and replays its log, refusing connections for a second or so. Waited for,
+within the connect timeout."""
 
 
 def other_sessions(dsn: str) -> int:
