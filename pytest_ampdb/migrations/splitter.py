@@ -4,8 +4,12 @@ Atlas sends each statement on its own and records, per file, how many statements
 of their texts; resuming a partially applied file only works if both tools cut a file into the
 same statements with the same text. This is a faithful port of Atlas's ``sql/migrate/lex.go``
 with the PostgreSQL driver's options (``BEGIN ... END`` and ``BEGIN ATOMIC`` blocks, dollar
-quotes), quirks included (see ``atlas-format.md`` section 2). Error positions are
-``line:column`` with the column in bytes, as Atlas prints them.
+quotes, ``E'...'`` escape strings), quirks included (see ``atlas-format.md`` section 2). Error
+positions are ``line:column`` with the column in bytes, as Atlas prints them.
+
+One deliberate departure: Atlas's ``EscapedStringExt`` check reads the opening quote itself, not
+the character before it, so it never sees the ``E`` and closes ``E'it\'s'`` at the escaped quote.
+PostgreSQL reads one string, so this scanner does too (see :meth:`Scanner.skip_quote`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ _DOLLAR_QUOTE = re.compile(r"\$([A-Za-z\u00c8-\u00ff_][\w\u00c8-\u00ff]*)*\$", r
 _BEGIN_ATOMIC = re.compile(r"\s*BEGIN\s+ATOMIC\s+", re.ASCII | re.IGNORECASE)
 _BEGIN = re.compile(r"\s*BEGIN\s+", re.ASCII | re.IGNORECASE)
 _END = re.compile(r"\s*END\s*", re.ASCII | re.IGNORECASE)
+# PostgreSQL's scan.l "quotecontinue": two string constants separated by white space holding a
+# newline (comments allowed) are one constant, and an E'...' string stays one when continued.
+_QUOTE_CONTINUE = re.compile(r"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f]+|--[^\n\r]*[\n\r])*'")
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,12 @@ class ScanOptions:
     match_begin: bool = True
     match_begin_atomic: bool = True
     match_dollar_quote: bool = True
+    # Backslash escapes in every quoted string (MySQL's default; off for PostgreSQL).
     backslash_escapes: bool = False
+    # Backslash escapes in PostgreSQL's E'...' strings (Atlas's EscapedStringExt).
+    escaped_string_ext: bool = True
+    # "#" starts a comment (MySQL's; in PostgreSQL "#" is an operator, so off).
+    hash_comments: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,8 @@ class Scanner:
                 break
             elif opts.match_dollar_quote and r == "$" and _DOLLAR_QUOTE.match(self.text, here):
                 self.skip_dollar_quote()
+            elif r == "#" and opts.hash_comments:
+                self.comment("#", "\n")
             elif r == "-" and self.pick() == "-":
                 self.next()
                 self.comment("--", "\n")
@@ -211,16 +225,43 @@ class Scanner:
         return self.emit(text)
 
     def skip_quote(self, quote: str) -> None:
-        """Consume a quoted string or identifier (``''`` closes and reopens)."""
+        """Consume a quoted string or identifier (``''`` closes and reopens).
+
+        With ``escaped_string_ext``, a ``'`` right after an ``E``/``e`` that starts a token opens
+        a PostgreSQL escape string: a backslash escapes the next character, and a doubled quote
+        or a continuation on the next line (``E'a' <newline> 'b'``) stays in that string.
+        """
         pos = self.pos
+        escaped = self.options.backslash_escapes or self._escape_string(quote)
         while True:
             r = self.next()
             if r is None:
                 raise self.error(pos, f"unclosed quote {_go_rune(quote)}")
-            if r == "\\" and self.options.backslash_escapes:
+            if r == "\\" and escaped:
                 self.next()
             elif r == quote:
-                return
+                if not escaped or self.options.backslash_escapes:
+                    return
+                cont = _QUOTE_CONTINUE.match(self.text, self.start + self.pos)
+                if self.pick() == quote:
+                    self.next()
+                elif cont is not None:
+                    self.add_pos(len(cont.group(0)))
+                else:
+                    return
+                pos = self.pos  # an unclosed rest is reported where Atlas reopens it
+
+    def _escape_string(self, quote: str) -> bool:
+        """Whether the quote just read opens an ``E'...'`` string (the E not ending a name)."""
+        if quote != "'" or not self.options.escaped_string_ext or self.pos < 2:
+            return False
+        if self._at(self.pos - 2) not in "Ee":
+            return False
+        if self.pos == 2:
+            return True  # the E opens the statement
+        # PostgreSQL's identifiers continue with [A-Za-z0-9_$] and any non-ASCII character.
+        before = self._at(self.pos - 3)
+        return before.isascii() and not (before.isalnum() or before in "_$")
 
     def skip_dollar_quote(self) -> None:
         """Consume a ``$tag$ ... $tag$`` string; an unclosed one runs to the end of input."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from pytest_ampdb.migrations import ScanError, split_statements
-from pytest_ampdb.migrations.splitter import statement_texts
+from pytest_ampdb.migrations.splitter import ScanOptions, statement_texts
 
 
 def test_splits_on_semicolons_and_trims() -> None:
@@ -141,10 +142,62 @@ def test_scan_errors_have_atlas_positions(text: str, message: str) -> None:
     assert str(info.value) == message
 
 
-def test_known_quirk_escape_string_is_not_recognised() -> None:
-    # Atlas's scanner closes E'it\'s' at the escaped quote, leaving "s';" unbalanced.
+# Atlas's PostgreSQL driver sets EscapedStringExt (sql/postgres/driver.go ScanStmts), but its
+# check in sql/migrate/lex.go skipQuote reads the quote itself, not the character before it, so
+# Atlas closes E'it\'s' at the escaped quote ("unclosed quote"). PostgreSQL reads one string; so
+# do we. Each case: a file, and the value each of its statements returns on PostgreSQL 15.
+ESCAPE_STRINGS = [
+    ("INSERT-like E string", "SELECT E'it\\'s; here';", ["it's; here"]),
+    ("lower-case e", "SELECT e'a\\'b;'; SELECT 2;", ["a'b;", 2]),
+    ("doubled quote stays in the E string", "SELECT E'a''b\\';';", ["a'b';"]),
+    ("escaped backslash", "SELECT E'\\\\'; SELECT ';';", ["\\", ";"]),
+    ("continued on the next line", "SELECT E'a'\n  'b\\';';", ["ab';"]),
+    ("continued after a comment", "SELECT E'a' -- note\n'b\\';';", ["ab';"]),
+    ("E ending a type name is no prefix", "SELECT NAME'a\\'; SELECT 2;", ["a\\", 2]),
+    ("standard string keeps its backslash", "SELECT '\\'; SELECT 2;", ["\\", 2]),
+    ("unicode string keeps its backslash", "SELECT U&'\\005C;'; SELECT 2;", ["\\;", 2]),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("text", "values"), [c[1:] for c in ESCAPE_STRINGS], ids=[c[0] for c in ESCAPE_STRINGS]
+)
+def test_escape_strings_split_as_postgresql_reads_them(
+    pg_admin_dsn: str, text: str, values: list[object]
+) -> None:
+    stmts = statement_texts(text)
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        got = [conn.execute(stmt.encode()).fetchone() for stmt in stmts]
+    assert [row[0] if row else None for row in got] == values
+
+
+def test_an_unclosed_escape_string_is_reported_where_it_reopens() -> None:
+    # E'a'' reopens at the doubled quote; Atlas reports an unclosed string at its last opening.
+    with pytest.raises(ScanError, match=r"^1:12: unclosed quote '\\''$"):
+        split_statements("SELECT E'a''b\\';")
+
+
+def test_escape_strings_are_off_with_the_option() -> None:
+    # Atlas's lexescaped/1.my.sql case: without the extension (or MySQL's backslash escapes),
+    # a backslash escapes nothing.
+    plain = ScanOptions(escaped_string_ext=False)
     with pytest.raises(ScanError, match=r"^1:15: unclosed quote '\\''$"):
-        split_statements("SELECT E'it\\'s';")
+        split_statements("SELECT E'it\\'s';", plain)
+    with_backslashes = ScanOptions(backslash_escapes=True)
+    assert [s.text for s in split_statements("SELECT 'it\\'s';", with_backslashes)] == [
+        "SELECT 'it\\'s';"
+    ]
+
+
+def test_hash_comments_are_off_for_postgresql() -> None:
+    # In PostgreSQL "#" is the bitwise XOR operator; Atlas's PG driver leaves HashComments off.
+    assert statement_texts("SELECT 5 # 3;\n# not a comment;") == [
+        "SELECT 5 # 3;",
+        "# not a comment;",
+    ]
+    stmts = split_statements("# comment\nSELECT 1; # tail\n", ScanOptions(hash_comments=True))
+    assert [(s.text, s.comments) for s in stmts] == [("SELECT 1;", ["# comment\n"])]
 
 
 def test_known_quirk_trailing_comment_without_newline_is_a_statement() -> None:
