@@ -17,6 +17,7 @@ from typing import Any
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
 from pytest_ampdb.migrations import devdb, executor
+from pytest_ampdb.migrations.connection import parse_target
 from pytest_ampdb.migrations.directory import TX_MODES
 from pytest_ampdb.migrations.errors import go_quote
 from pytest_ampdb.migrations.goformat import go_duration
@@ -25,6 +26,7 @@ from pytest_ampdb.migrations.plan import EXEC_ORDERS
 from pytest_ampdb.migrations.rebase import rebase
 from pytest_ampdb.migrations.schemadiff import SYNCED, migrate_diff
 from pytest_ampdb.models.declared import schema_tables
+from pytest_ampdb.urls import Dsn
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -171,11 +173,18 @@ def _add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-u",
         "--url",
-        type=common.dsn_arg,
+        type=_atlas_url,
         default=common.default_url(),
         help=common.URL_HELP,
     )
     p.set_defaults(parser_error=p.error)
+
+
+def _atlas_url(text: str) -> Dsn:
+    """``--url``: a DSN libpq can parse once Atlas's ``search_path`` parameter is set apart
+    (``postgres://...?search_path=app`` binds the commands to that schema, as in Atlas)."""
+    common.dsn_arg(parse_target(text).conninfo)
+    return Dsn(text)
 
 
 def _add_revisions_schema(p: argparse.ArgumentParser) -> None:
