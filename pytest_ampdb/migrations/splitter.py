@@ -24,7 +24,9 @@ DEFAULT_DELIMITER = ";"
 _DELIMITER_CMD = "delimiter"
 
 # Patterns are used with .match(text, pos), which anchors at pos (Go anchors with "^").
-_DOLLAR_QUOTE = re.compile(r"\$([A-Za-z\u00c8-\u00ff_][\w\u00c8-\u00ff]*)*\$", re.ASCII)
+# PostgreSQL's tags take any non-ASCII character (scan.l's \200-\377 bytes); Atlas's regex only
+# U+00C8-U+00FF, so it split inside a $тело$ body, which PostgreSQL then refused.
+_DOLLAR_QUOTE = re.compile(r"\$([A-Za-z\u0080-\U0010ffff_][\w\u0080-\U0010ffff]*)*\$", re.ASCII)
 _BEGIN_ATOMIC = re.compile(r"\s*BEGIN\s+ATOMIC\s+", re.ASCII | re.IGNORECASE)
 _BEGIN = re.compile(r"\s*BEGIN\s+", re.ASCII | re.IGNORECASE)
 _END = re.compile(r"\s*END\s*", re.ASCII | re.IGNORECASE)
@@ -193,7 +195,12 @@ class Scanner:
                 self.add_pos(len(self.delim) - self.width)
                 text = self.text[self.start : self.start + self.pos]
                 break
-            elif opts.match_dollar_quote and r == "$" and _DOLLAR_QUOTE.match(self.text, here):
+            elif (
+                opts.match_dollar_quote
+                and r == "$"
+                and _DOLLAR_QUOTE.match(self.text, here)
+                and not (self.pos > 1 and _continues_name(self._at(self.pos - 2)))
+            ):
                 self.skip_dollar_quote()
             elif r == "#" and opts.hash_comments:
                 self.comment("#", "\n")
@@ -307,8 +314,15 @@ class Scanner:
         return True
 
     def comment(self, left: str, right: str) -> None:
-        """Consume a comment; one that opens a statement goes to the statement's comments."""
+        """Consume a comment; one that opens a statement goes to the statement's comments.
+
+        ``/* ... */`` comments nest, as in PostgreSQL (Atlas ends them at the first ``*/``,
+        so the rest went to PostgreSQL as SQL and failed); one whose nesting never closes ends
+        at the first ``*/``, as in Atlas (PostgreSQL refuses it either way).
+        """
         i = self.text.find(right, self.start + self.pos)
+        if left == "/*" and i != -1:
+            i = _nested_comment_end(self.text, self.start + self.pos, i)
         if i == -1:
             return  # not a comment: its text stays part of the statement
         i -= self.start + self.pos
@@ -359,6 +373,30 @@ def split_statements(content: str, options: ScanOptions | None = None) -> list[S
 def statement_texts(content: str) -> list[str]:
     """Just the statement texts, as they are sent to PostgreSQL and hashed."""
     return [s.text for s in split_statements(content)]
+
+
+def _continues_name(ch: str) -> bool:
+    """Whether ``ch`` makes a following ``$`` part of a PostgreSQL name (``price$usd$x``)."""
+    return not ch.isascii() or ch.isalnum() or ch == "_"
+
+
+def _nested_comment_end(text: str, i: int, first: int) -> int:
+    """Where the ``*/`` closing a ``/*`` comment whose body starts at ``i`` lies, counting
+    nested ``/* */`` pairs; ``first`` (the first ``*/``) when the nesting never closes."""
+    depth = 1
+    close = first
+    while close != -1:
+        opening = text.find("/*", i, close)
+        if opening != -1:
+            depth += 1
+            i = opening + 2
+            continue
+        depth -= 1
+        if depth == 0:
+            return close
+        i = close + 2
+        close = text.find("*/", i)
+    return first
 
 
 def _go_rune(ch: str) -> str:

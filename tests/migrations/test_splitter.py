@@ -142,11 +142,16 @@ def test_scan_errors_have_atlas_positions(text: str, message: str) -> None:
     assert str(info.value) == message
 
 
-# Atlas's PostgreSQL driver sets EscapedStringExt (sql/postgres/driver.go ScanStmts), but its
-# check in sql/migrate/lex.go skipQuote reads the quote itself, not the character before it, so
-# Atlas closes E'it\'s' at the escaped quote ("unclosed quote"). PostgreSQL reads one string; so
-# do we. Each case: a file, and the value each of its statements returns on PostgreSQL 15.
-ESCAPE_STRINGS = [
+# Where Atlas's scanner (sql/migrate/lex.go) reads PostgreSQL wrongly, and the file then fails
+# there, we read it as PostgreSQL does. Each case: a file, and the value each of its statements
+# returns on PostgreSQL 15.
+# - E'...' strings: Atlas's PG driver sets EscapedStringExt (sql/postgres/driver.go ScanStmts),
+#   but skipQuote checks the quote itself, not the character before it, so Atlas closes
+#   E'it\'s' at the escaped quote ("unclosed quote").
+# - Nested /* */ comments: Atlas ends a comment at the first */.
+# - Dollar-quote tags: Atlas's reDollarQuote takes only U+00C8-U+00FF beyond ASCII, and sees a
+#   tag in the name a$b$c (swallowing the rest of the file into one statement).
+POSTGRES_LEXING = [
     ("INSERT-like E string", "SELECT E'it\\'s; here';", ["it's; here"]),
     ("lower-case e", "SELECT e'a\\'b;'; SELECT 2;", ["a'b;", 2]),
     ("doubled quote stays in the E string", "SELECT E'a''b\\';';", ["a'b';"]),
@@ -156,20 +161,32 @@ ESCAPE_STRINGS = [
     ("E ending a type name is no prefix", "SELECT NAME'a\\'; SELECT 2;", ["a\\", 2]),
     ("standard string keeps its backslash", "SELECT '\\'; SELECT 2;", ["\\", 2]),
     ("unicode string keeps its backslash", "SELECT U&'\\005C;'; SELECT 2;", ["\\;", 2]),
+    ("nested comment", "SELECT /* a /* b; */ c; */ 1;\nSELECT 2;", [1, 2]),
+    ("nested comment above", "/* a /* b; */ c; */\nSELECT 1;\n/*/ x; */ SELECT 2;", [1, 2]),
+    ("non-ASCII dollar tag", "SELECT $тег$a;b$тег$;\nSELECT $À$c;$À$;", ["a;b", "c;"]),
+    ("dollar signs inside a name", "SELECT 1 AS a$b$c;\nSELECT 'x;y';", [1, "x;y"]),
 ]
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
-    ("text", "values"), [c[1:] for c in ESCAPE_STRINGS], ids=[c[0] for c in ESCAPE_STRINGS]
+    ("text", "values"), [c[1:] for c in POSTGRES_LEXING], ids=[c[0] for c in POSTGRES_LEXING]
 )
-def test_escape_strings_split_as_postgresql_reads_them(
+def test_statements_split_as_postgresql_reads_them(
     pg_admin_dsn: str, text: str, values: list[object]
 ) -> None:
     stmts = statement_texts(text)
     with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         got = [conn.execute(stmt.encode()).fetchone() for stmt in stmts]
     assert [row[0] if row else None for row in got] == values
+
+
+def test_a_nested_comment_above_a_statement_is_one_comment() -> None:
+    stmts = split_statements("/* a /* b */ c */\nSELECT 1;\n/* open /* never closed */ SELECT 2;")
+    assert [(s.text, s.comments) for s in stmts] == [
+        ("SELECT 1;", ["/* a /* b */ c */"]),
+        ("SELECT 2;", ["/* open /* never closed */"]),  # as Atlas: PostgreSQL refuses it anyway
+    ]
 
 
 def test_an_unclosed_escape_string_is_reported_where_it_reopens() -> None:
