@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
@@ -201,7 +202,18 @@ def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
 
 
 def _dir_path(value: str) -> Path:
-    return Path(value.removeprefix("file://"))
+    """``--dir``: a path, or Atlas's dir URL ``file://path[?format=atlas]`` (``file://`` alone is
+    ``migrations``, as in Atlas); another ``format`` is refused rather than read as Atlas's."""
+    if not value.startswith("file://"):
+        return Path(value)
+    parts = urlsplit(value)
+    formats = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "format"]
+    if any(f not in ("", "atlas") for f in formats):
+        raise argparse.ArgumentTypeError(
+            f"unsupported migration directory format {formats[-1]!r}: "
+            "ampdb reads Atlas's format only (format=atlas)"
+        )
+    return Path(unquote(parts.netloc + parts.path) or "migrations")
 
 
 def _one_arg(values: list[str], *, required: bool = False) -> str | None:

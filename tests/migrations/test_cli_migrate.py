@@ -54,6 +54,23 @@ def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert err == "ampdb: error: checksum mismatch: L2: 1_initial.sql was edited\n"
 
 
+def test_dir_url_with_a_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Atlas's dir URLs carry ?format= (cmd/atlas/internal/migrate/migrate.go DirURL, used so in
+    # cmd/atlas/internal/cmdapi/migrate_test.go TestMigrate_New); "?format=atlas" was read as
+    # part of the path ("does not exist"), another format must not be read as Atlas's.
+    directory = conformance_copy("ariga__atlas", tmp_path)
+    url = f"file://{directory}?format=atlas"
+    assert run_cli(capsys, "migrate", "validate", "--dir", url) == (0, "", "")
+    code, _, err = run_cli(
+        capsys, "migrate", "validate", "--dir", f"file://{directory}?format=flyway"
+    )
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "ampdb migrate validate: error: argument --dir: unsupported migration directory format "
+        "'flyway': ampdb reads Atlas's format only (format=atlas)"
+    )
+
+
 def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "migrate", "validate", "--dir", str(tmp_path / "nope"))
     assert code == 1
