@@ -439,7 +439,11 @@ class Status:
         if self.partial:
             nxt += f" ({self.total_statements - self.applied_statements} statements left)"
         executed = f"{len(self.executed)}" + (" (last one partially)" if self.partial else "")
-        pending = f"{len(self.pending)}" + (" (out of order)" if self.out_of_order else "")
+        pending = f"{len(self.pending)}"
+        if self.out_of_order:
+            # Atlas: "N (K out of order)" when other files are pending too, else "N (out of order)".
+            regular = len(self.pending) > len(self.out_of_order)
+            pending += f" ({len(self.out_of_order)} out of order)" if regular else " (out of order)"
         lines = [
             f"Migration Status: {self.state}",
             f"  -- Current Version: {current}",
@@ -522,7 +526,8 @@ def status(
     )
     if out_of_order:
         st.next = "UNKNOWN"
-    if last is not None and last.partial:
+    if last is not None and last.partial and not out_of_order:
+        # Atlas's report stops at the out-of-order error, without the partial file's lines.
         st.applied_statements, st.total_statements = last.applied, last.total
         st.error, st.error_stmt = last.error, last.error_stmt
     return st

@@ -571,6 +571,20 @@ def test_thousand_trivial_migrations(fresh_database: str, make_dir: MakeDir) -> 
     assert time.monotonic() - started < 2
 
 
+def _out_of_order_status(pending: str) -> str:
+    """Atlas's status text once 1.5.sql was added before version 2, which ran."""
+    return (
+        "Migration Status: PENDING\n"
+        "  -- Current Version: 2\n"
+        "  -- Next Version:    UNKNOWN\n"
+        "  -- Executed Files:  2\n"
+        f"  -- Pending Files:   {pending}\n"
+        "\n"
+        "  ERROR: migration file 1.5.sql was added out of order. "
+        "See: https://atlasgo.io/versioned/apply#non-linear-error\n"
+    )
+
+
 def test_status_text_for_a_file_added_out_of_order(fresh_database: str, make_dir: MakeDir) -> None:
     directory = make_dir({"1.sql": "CREATE TABLE t1 (c int);", "2.sql": "CREATE TABLE t2 (c int);"})
     assert status(fresh_database, directory).render() == (
@@ -582,13 +596,23 @@ def test_status_text_for_a_file_added_out_of_order(fresh_database: str, make_dir
     )
     apply(fresh_database, directory)
     make_dir({"1.5.sql": "CREATE TABLE t1_5 (c int);"}, path=directory)
-    assert status(fresh_database, directory).render() == (
-        "Migration Status: PENDING\n"
-        "  -- Current Version: 2\n"
-        "  -- Next Version:    UNKNOWN\n"
-        "  -- Executed Files:  2\n"
-        "  -- Pending Files:   1 (out of order)\n"
-        "\n"
-        "  ERROR: migration file 1.5.sql was added out of order. "
-        "See: https://atlasgo.io/versioned/apply#non-linear-error\n"
+    assert status(fresh_database, directory).render() == _out_of_order_status("1 (out of order)")
+    # With other files pending too, Atlas counts the out-of-order ones apart (its status
+    # template in cmd/atlas/internal/cmdlog/cmdlog.go: "{{ add (len .Pending) (len .OutOfOrder) }}
+    # ({{ if .Pending }}{{ len .OutOfOrder }} {{ end }}out of order)").
+    make_dir({"3.sql": "CREATE TABLE t3 (c int);"}, path=directory)
+    assert (
+        "  -- Pending Files:   2 (1 out of order)\n" in status(fresh_database, directory).render()
     )
+
+
+def test_status_of_a_partial_file_with_one_added_out_of_order(
+    fresh_database: str, make_dir: MakeDir
+) -> None:
+    # Atlas's StatusReporter (cmd/atlas/internal/cmdlog/cmdlog.go) returns at the out-of-order
+    # error: the partially applied file's counts and error lines are not shown with it.
+    directory = make_dir({"1.sql": "CREATE TABLE t1 (c int);", "2.sql": "SELECT 1;\nSELECT 1/0;"})
+    with pytest.raises(StatementError):
+        apply(fresh_database, directory, tx_mode="none")
+    make_dir({"1.5.sql": "CREATE TABLE t1_5 (c int);"}, path=directory)
+    assert status(fresh_database, directory).render() == _out_of_order_status("2 (1 out of order)")
