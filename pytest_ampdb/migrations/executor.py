@@ -458,11 +458,13 @@ class Status:
             lines.append("")
             lines.append(f"  ERROR: {missing_files_message(self.missing)}")
         if self.partial:
+            # On one line each, as Atlas prints them.
+            stmt, error = self.error_stmt.replace("\n", " "), self.error.replace("\n", " ")
             lines += [
                 "",
                 "Last migration attempt had errors:",
-                f"  -- SQL:   {self.error_stmt}",
-                f"  -- ERROR: {self.error}",
+                f"  -- SQL:   {stmt}",
+                f"  -- ERROR: {error}",
             ]
         return "\n".join(lines) + "\n"
 
@@ -528,7 +530,10 @@ def status(
         st.next = "UNKNOWN"
     if last is not None and last.partial and not out_of_order:
         # Atlas's report stops at the out-of-order error, without the partial file's lines.
-        st.applied_statements, st.total_statements = last.applied, last.total
+        # The statements left are counted in the file as it is now, as Atlas counts them.
+        now = next((f for f in files if f.version == last.version), None)
+        total = len(now.statements()) if now is not None else last.total
+        st.applied_statements, st.total_statements = last.applied, total
         st.error, st.error_stmt = last.error, last.error_stmt
     return st
 

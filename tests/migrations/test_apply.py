@@ -616,3 +616,17 @@ def test_status_of_a_partial_file_with_one_added_out_of_order(
         apply(fresh_database, directory, tx_mode="none")
     make_dir({"1.5.sql": "CREATE TABLE t1_5 (c int);"}, path=directory)
     assert status(fresh_database, directory).render() == _out_of_order_status("2 (1 out of order)")
+
+
+def test_status_of_a_partial_file_as_atlas_reports_it(
+    fresh_database: str, make_dir: MakeDir
+) -> None:
+    # Atlas's StatusReporter (cmd/atlas/internal/cmdlog/cmdlog.go) prints the failed statement
+    # and error on one line each, and counts the statements left in the file as it is now.
+    directory = make_dir({"1.sql": "SELECT 1;\nCREATE TABLE b (\n  id nosuchtype\n);"})
+    with pytest.raises(StatementError):
+        apply(fresh_database, directory, tx_mode="none")
+    make_dir({"1.sql": "SELECT 1;\nCREATE TABLE b (\n  id int\n);\nSELECT 2;"}, path=directory)
+    text = status(fresh_database, directory).render()
+    assert "  -- Next Version:    1 (2 statements left)\n" in text
+    assert "  -- SQL:   CREATE TABLE b (   id nosuchtype );\n" in text
