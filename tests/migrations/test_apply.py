@@ -329,7 +329,7 @@ def test_dirty_database_needs_baseline_or_allow_dirty(
     with pytest.raises(NotCleanError) as info:
         apply(fresh_database, directory)
     assert str(info.value) == (
-        'connected database is not clean: found table "legacy" in schema "public". '
+        'connected database is not clean: found schema "public". '
         "baseline version or allow-dirty is required"
     )
     with pytest.raises(UsageError, match="mutually exclusive"):
@@ -346,6 +346,37 @@ def test_dirty_database_needs_baseline_or_allow_dirty(
     ]
     assert [r["version"] for r in rows] == ["2", "3"]
     assert tables(fresh_database) == ["public.c", "public.legacy"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ("CREATE TABLE legacy (id int)", 'found schema "public"'),
+        ("CREATE SCHEMA other", 'found schema "other"'),
+        (
+            "CREATE SCHEMA atlas_schema_revisions; CREATE TABLE atlas_schema_revisions.x (id int)",
+            'found 2 tables in schema "atlas_schema_revisions"',
+        ),
+        ("CREATE SCHEMA owned; ALTER EXTENSION plpgsql ADD SCHEMA owned", None),
+    ],
+)
+def test_not_clean_reasons_are_atlas_s(
+    fresh_database: str, make_dir: MakeDir, setup: str, reason: str | None
+) -> None:
+    # Atlas's PostgreSQL CheckClean (sql/postgres/driver.go): a table in public is reported as
+    # the schema; the revisions schema may hold only the revisions table; a schema an
+    # extension owns does not count.
+    directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);"})
+    query(fresh_database, setup)
+    if reason is None:
+        apply(fresh_database, directory)
+        assert "public.a" in tables(fresh_database)
+        return
+    with pytest.raises(NotCleanError) as info:
+        apply(fresh_database, directory)
+    assert str(info.value) == (
+        f"connected database is not clean: {reason}. baseline version or allow-dirty is required"
+    )
 
 
 def test_allow_dirty_applies_everything(fresh_database: str, make_dir: MakeDir) -> None:
