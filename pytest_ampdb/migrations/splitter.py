@@ -30,9 +30,10 @@ _DOLLAR_QUOTE = re.compile(r"\$([A-Za-z\u0080-\U0010ffff_][\w\u0080-\U0010ffff]*
 _BEGIN_ATOMIC = re.compile(r"\s*BEGIN\s+ATOMIC\s+", re.ASCII | re.IGNORECASE)
 _BEGIN = re.compile(r"\s*BEGIN\s+", re.ASCII | re.IGNORECASE)
 _END = re.compile(r"\s*END\s*", re.ASCII | re.IGNORECASE)
+_SPACES = " \t\n\r\f\v"  # what "\s" matches in these ASCII patterns
 # PostgreSQL's scan.l "quotecontinue": two string constants separated by white space holding a
 # newline (comments allowed) are one constant, and an E'...' string stays one when continued.
-_QUOTE_CONTINUE = re.compile(r"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f]+|--[^\n\r]*[\n\r])*'")
+_QUOTE_CONTINUE = re.compile(r"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f]|--[^\n\r]*[\n\r])*'")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Scanner:
         self.width = 0
         self.delim = DEFAULT_DELIMITER
         self.comments: list[str] = []
+        self._space_run = (-1, -1)  # text[a:b] is white space, text[b] is not (see _may_begin)
 
     # -- set up -------------------------------------------------------------------------------
 
@@ -143,6 +145,17 @@ class Scanner:
             i += 1
         self.total += i - self.start
         self.start = i
+
+    def _may_begin(self, i: int) -> bool:
+        """Whether ``BEGIN`` may follow the white space at ``i`` (the BEGIN patterns start with
+        ``\\s*``: trying them at each character of a long run of spaces was quadratic)."""
+        a, b = self._space_run
+        if not a <= i <= b:
+            b = i
+            while b < len(self.text) and self.text[b] in _SPACES:
+                b += 1
+            self._space_run = (i, b)
+        return self.text[b : b + 1] in ("B", "b")
 
     def error(self, pos: int, message: str) -> ScanError:
         """A :class:`ScanError` at ``pos`` of the current input, as ``line:column``."""
@@ -213,6 +226,7 @@ class Scanner:
             elif (
                 self.delim == DEFAULT_DELIMITER
                 and opts.match_begin_atomic
+                and self._may_begin(here)
                 and _BEGIN_ATOMIC.match(self.text, here)
             ):
                 if self.skip_block(_BEGIN_ATOMIC, atomic=True):
@@ -222,8 +236,12 @@ class Scanner:
                 self.delim == DEFAULT_DELIMITER
                 and opts.match_begin
                 and (
-                    (self.pos == 1 and _BEGIN.match(self.text, here))
-                    or (self.pos > 1 and _BEGIN.match(self.text, here - 1))
+                    (self.pos == 1 and self._may_begin(here) and _BEGIN.match(self.text, here))
+                    or (
+                        self.pos > 1
+                        and self._may_begin(here - 1)
+                        and _BEGIN.match(self.text, here - 1)
+                    )
                 )
             ):
                 if self.skip_block(_BEGIN, atomic=False):
