@@ -13,10 +13,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import common
 from pytest_ampdb.migrations import devdb, executor
+from pytest_ampdb.migrations.connection import parse_target
 from pytest_ampdb.migrations.directory import TX_MODES
 from pytest_ampdb.migrations.errors import go_quote
 from pytest_ampdb.migrations.goformat import go_duration
@@ -25,6 +27,7 @@ from pytest_ampdb.migrations.plan import EXEC_ORDERS
 from pytest_ampdb.migrations.rebase import rebase
 from pytest_ampdb.migrations.schemadiff import SYNCED, migrate_diff
 from pytest_ampdb.models.declared import schema_tables
+from pytest_ampdb.urls import Dsn
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -171,11 +174,18 @@ def _add_url(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-u",
         "--url",
-        type=common.dsn_arg,
+        type=_atlas_url,
         default=common.default_url(),
         help=common.URL_HELP,
     )
     p.set_defaults(parser_error=p.error)
+
+
+def _atlas_url(text: str) -> Dsn:
+    """``--url``: a DSN libpq can parse once Atlas's ``search_path`` parameter is set apart
+    (``postgres://...?search_path=app`` binds the commands to that schema, as in Atlas)."""
+    common.dsn_arg(parse_target(text).conninfo)
+    return Dsn(text)
 
 
 def _add_revisions_schema(p: argparse.ArgumentParser) -> None:
@@ -192,7 +202,18 @@ def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
 
 
 def _dir_path(value: str) -> Path:
-    return Path(value.removeprefix("file://"))
+    """``--dir``: a path, or Atlas's dir URL ``file://path[?format=atlas]`` (``file://`` alone is
+    ``migrations``, as in Atlas); another ``format`` is refused rather than read as Atlas's."""
+    if not value.startswith("file://"):
+        return Path(value)
+    parts = urlsplit(value)
+    formats = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "format"]
+    if any(f not in ("", "atlas") for f in formats):
+        raise argparse.ArgumentTypeError(
+            f"unsupported migration directory format {formats[-1]!r}: "
+            "ampdb reads Atlas's format only (format=atlas)"
+        )
+    return Path(unquote(parts.netloc + parts.path) or "migrations")
 
 
 def _one_arg(values: list[str], *, required: bool = False) -> str | None:

@@ -377,31 +377,42 @@ FROM pg_namespace n
 LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p')
 WHERE n.nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast')
   AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_depend d
+    WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e'
+  )
 ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"
 """
 
 
 def check_clean(conn: Connection, revisions_schema: str, bound: str | None) -> str | None:
-    """Why the database is not clean (Atlas's reason text), or None if it is.
+    """Why the database is not clean, in the words of Atlas's PostgreSQL ``CheckClean``; None
+    if it is.
 
-    Clean means: no schema besides ``public`` and the revisions schema, and no table besides
-    the revisions table. With a URL bound to a schema only that schema is looked at.
+    Clean means: no schema besides an empty ``public`` and the revisions schema holding only
+    the revisions table (schemas an extension owns do not count). With a URL bound to a schema
+    only that schema is looked at, and the first table other than the revisions table is named
+    (Atlas may name the revisions table itself there).
     """
     tables: dict[str, list[str]] = {}
     for nspname, relname in conn.execute(_CLEAN_SQL).fetchall():
         tables.setdefault(str(nspname), [])
         if relname is not None:
             tables[str(nspname)].append(str(relname))
-    schemas = [bound] if bound else sorted(tables, key=lambda s: s.encode())
-    for schema in schemas:
-        names = [
-            t for t in tables.get(schema, []) if not (schema == revisions_schema and t == TABLE)
-        ]
-        if names:
-            return f'found table "{names[0]}" in schema "{schema}"'
-        if bound or schema in ("public", revisions_schema):
+    if bound:
+        names = [t for t in tables.get(bound, []) if not (bound == revisions_schema and t == TABLE)]
+        return f'found table "{names[0]}" in schema "{bound}"' if names else None
+    for schema in sorted(tables, key=lambda s: s.encode()):
+        names = tables[schema]
+        if schema == revisions_schema and names in ([], [TABLE]):
+            continue  # empty until the revisions table is made (apply --dry-run)
+        if not names and schema == "public":
             continue
-        return f'found schema "{schema}"'
+        if not names or schema != revisions_schema:
+            return f'found schema "{schema}"'
+        if len(names) > 1:
+            return f'found {len(names)} tables in schema "{schema}"'
+        return f'found table "{names[0]}" in schema "{schema}"'
     return None
 
 
@@ -439,7 +450,11 @@ class Status:
         if self.partial:
             nxt += f" ({self.total_statements - self.applied_statements} statements left)"
         executed = f"{len(self.executed)}" + (" (last one partially)" if self.partial else "")
-        pending = f"{len(self.pending)}" + (" (out of order)" if self.out_of_order else "")
+        pending = f"{len(self.pending)}"
+        if self.out_of_order:
+            # Atlas: "N (K out of order)" when other files are pending too, else "N (out of order)".
+            regular = len(self.pending) > len(self.out_of_order)
+            pending += f" ({len(self.out_of_order)} out of order)" if regular else " (out of order)"
         lines = [
             f"Migration Status: {self.state}",
             f"  -- Current Version: {current}",
@@ -454,11 +469,13 @@ class Status:
             lines.append("")
             lines.append(f"  ERROR: {missing_files_message(self.missing)}")
         if self.partial:
+            # On one line each, as Atlas prints them.
+            stmt, error = self.error_stmt.replace("\n", " "), self.error.replace("\n", " ")
             lines += [
                 "",
                 "Last migration attempt had errors:",
-                f"  -- SQL:   {self.error_stmt}",
-                f"  -- ERROR: {self.error}",
+                f"  -- SQL:   {stmt}",
+                f"  -- ERROR: {error}",
             ]
         return "\n".join(lines) + "\n"
 
@@ -522,8 +539,12 @@ def status(
     )
     if out_of_order:
         st.next = "UNKNOWN"
-    if last is not None and last.partial:
-        st.applied_statements, st.total_statements = last.applied, last.total
+    if last is not None and last.partial and not out_of_order:
+        # Atlas's report stops at the out-of-order error, without the partial file's lines.
+        # The statements left are counted in the file as it is now, as Atlas counts them.
+        now = next((f for f in files if f.version == last.version), None)
+        total = len(now.statements()) if now is not None else last.total
+        st.applied_statements, st.total_statements = last.applied, total
         st.error, st.error_stmt = last.error, last.error_stmt
     return st
 

@@ -4,8 +4,12 @@ Atlas sends each statement on its own and records, per file, how many statements
 of their texts; resuming a partially applied file only works if both tools cut a file into the
 same statements with the same text. This is a faithful port of Atlas's ``sql/migrate/lex.go``
 with the PostgreSQL driver's options (``BEGIN ... END`` and ``BEGIN ATOMIC`` blocks, dollar
-quotes), quirks included (see ``atlas-format.md`` section 2). Error positions are
-``line:column`` with the column in bytes, as Atlas prints them.
+quotes, ``E'...'`` escape strings), quirks included (see ``atlas-format.md`` section 2). Error
+positions are ``line:column`` with the column in bytes, as Atlas prints them.
+
+One deliberate departure: Atlas's ``EscapedStringExt`` check reads the opening quote itself, not
+the character before it, so it never sees the ``E`` and closes ``E'it\'s'`` at the escaped quote.
+PostgreSQL reads one string, so this scanner does too (see :meth:`Scanner.skip_quote`).
 """
 
 from __future__ import annotations
@@ -20,10 +24,16 @@ DEFAULT_DELIMITER = ";"
 _DELIMITER_CMD = "delimiter"
 
 # Patterns are used with .match(text, pos), which anchors at pos (Go anchors with "^").
-_DOLLAR_QUOTE = re.compile(r"\$([A-Za-z\u00c8-\u00ff_][\w\u00c8-\u00ff]*)*\$", re.ASCII)
+# PostgreSQL's tags take any non-ASCII character (scan.l's \200-\377 bytes); Atlas's regex only
+# U+00C8-U+00FF, so it split inside a $тело$ body, which PostgreSQL then refused.
+_DOLLAR_QUOTE = re.compile(r"\$([A-Za-z\u0080-\U0010ffff_][\w\u0080-\U0010ffff]*)*\$", re.ASCII)
 _BEGIN_ATOMIC = re.compile(r"\s*BEGIN\s+ATOMIC\s+", re.ASCII | re.IGNORECASE)
 _BEGIN = re.compile(r"\s*BEGIN\s+", re.ASCII | re.IGNORECASE)
 _END = re.compile(r"\s*END\s*", re.ASCII | re.IGNORECASE)
+_SPACES = " \t\n\r\f\v"  # what "\s" matches in these ASCII patterns
+# PostgreSQL's scan.l "quotecontinue": two string constants separated by white space holding a
+# newline (comments allowed) are one constant, and an E'...' string stays one when continued.
+_QUOTE_CONTINUE = re.compile(r"(?:[ \t\f]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f]|--[^\n\r]*[\n\r])*'")
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,12 @@ class ScanOptions:
     match_begin: bool = True
     match_begin_atomic: bool = True
     match_dollar_quote: bool = True
+    # Backslash escapes in every quoted string (MySQL's default; off for PostgreSQL).
     backslash_escapes: bool = False
+    # Backslash escapes in PostgreSQL's E'...' strings (Atlas's EscapedStringExt).
+    escaped_string_ext: bool = True
+    # "#" starts a comment (MySQL's; in PostgreSQL "#" is an operator, so off).
+    hash_comments: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class Scanner:
         self.width = 0
         self.delim = DEFAULT_DELIMITER
         self.comments: list[str] = []
+        self._space_run = (-1, -1)  # text[a:b] is white space, text[b] is not (see _may_begin)
 
     # -- set up -------------------------------------------------------------------------------
 
@@ -130,6 +146,17 @@ class Scanner:
         self.total += i - self.start
         self.start = i
 
+    def _may_begin(self, i: int) -> bool:
+        """Whether ``BEGIN`` may follow the white space at ``i`` (the BEGIN patterns start with
+        ``\\s*``: trying them at each character of a long run of spaces was quadratic)."""
+        a, b = self._space_run
+        if not a <= i <= b:
+            b = i
+            while b < len(self.text) and self.text[b] in _SPACES:
+                b += 1
+            self._space_run = (i, b)
+        return self.text[b : b + 1] in ("B", "b")
+
     def error(self, pos: int, message: str) -> ScanError:
         """A :class:`ScanError` at ``pos`` of the current input, as ``line:column``."""
         p = self.start - self.origin + pos
@@ -181,8 +208,15 @@ class Scanner:
                 self.add_pos(len(self.delim) - self.width)
                 text = self.text[self.start : self.start + self.pos]
                 break
-            elif opts.match_dollar_quote and r == "$" and _DOLLAR_QUOTE.match(self.text, here):
+            elif (
+                opts.match_dollar_quote
+                and r == "$"
+                and _DOLLAR_QUOTE.match(self.text, here)
+                and not (self.pos > 1 and _continues_name(self._at(self.pos - 2)))
+            ):
                 self.skip_dollar_quote()
+            elif r == "#" and opts.hash_comments:
+                self.comment("#", "\n")
             elif r == "-" and self.pick() == "-":
                 self.next()
                 self.comment("--", "\n")
@@ -192,6 +226,7 @@ class Scanner:
             elif (
                 self.delim == DEFAULT_DELIMITER
                 and opts.match_begin_atomic
+                and self._may_begin(here)
                 and _BEGIN_ATOMIC.match(self.text, here)
             ):
                 if self.skip_block(_BEGIN_ATOMIC, atomic=True):
@@ -201,8 +236,12 @@ class Scanner:
                 self.delim == DEFAULT_DELIMITER
                 and opts.match_begin
                 and (
-                    (self.pos == 1 and _BEGIN.match(self.text, here))
-                    or (self.pos > 1 and _BEGIN.match(self.text, here - 1))
+                    (self.pos == 1 and self._may_begin(here) and _BEGIN.match(self.text, here))
+                    or (
+                        self.pos > 1
+                        and self._may_begin(here - 1)
+                        and _BEGIN.match(self.text, here - 1)
+                    )
                 )
             ):
                 if self.skip_block(_BEGIN, atomic=False):
@@ -211,16 +250,43 @@ class Scanner:
         return self.emit(text)
 
     def skip_quote(self, quote: str) -> None:
-        """Consume a quoted string or identifier (``''`` closes and reopens)."""
+        """Consume a quoted string or identifier (``''`` closes and reopens).
+
+        With ``escaped_string_ext``, a ``'`` right after an ``E``/``e`` that starts a token opens
+        a PostgreSQL escape string: a backslash escapes the next character, and a doubled quote
+        or a continuation on the next line (``E'a' <newline> 'b'``) stays in that string.
+        """
         pos = self.pos
+        escaped = self.options.backslash_escapes or self._escape_string(quote)
         while True:
             r = self.next()
             if r is None:
                 raise self.error(pos, f"unclosed quote {_go_rune(quote)}")
-            if r == "\\" and self.options.backslash_escapes:
+            if r == "\\" and escaped:
                 self.next()
             elif r == quote:
-                return
+                if not escaped or self.options.backslash_escapes:
+                    return
+                cont = _QUOTE_CONTINUE.match(self.text, self.start + self.pos)
+                if self.pick() == quote:
+                    self.next()
+                elif cont is not None:
+                    self.add_pos(len(cont.group(0)))
+                else:
+                    return
+                pos = self.pos  # an unclosed rest is reported where Atlas reopens it
+
+    def _escape_string(self, quote: str) -> bool:
+        """Whether the quote just read opens an ``E'...'`` string (the E not ending a name)."""
+        if quote != "'" or not self.options.escaped_string_ext or self.pos < 2:
+            return False
+        if self._at(self.pos - 2) not in "Ee":
+            return False
+        if self.pos == 2:
+            return True  # the E opens the statement
+        # PostgreSQL's identifiers continue with [A-Za-z0-9_$] and any non-ASCII character.
+        before = self._at(self.pos - 3)
+        return before.isascii() and not (before.isalnum() or before in "_$")
 
     def skip_dollar_quote(self) -> None:
         """Consume a ``$tag$ ... $tag$`` string; an unclosed one runs to the end of input."""
@@ -266,8 +332,15 @@ class Scanner:
         return True
 
     def comment(self, left: str, right: str) -> None:
-        """Consume a comment; one that opens a statement goes to the statement's comments."""
+        """Consume a comment; one that opens a statement goes to the statement's comments.
+
+        ``/* ... */`` comments nest, as in PostgreSQL (Atlas ends them at the first ``*/``,
+        so the rest went to PostgreSQL as SQL and failed); one whose nesting never closes ends
+        at the first ``*/``, as in Atlas (PostgreSQL refuses it either way).
+        """
         i = self.text.find(right, self.start + self.pos)
+        if left == "/*" and i != -1:
+            i = _nested_comment_end(self.text, self.start + self.pos, i)
         if i == -1:
             return  # not a comment: its text stays part of the statement
         i -= self.start + self.pos
@@ -318,6 +391,30 @@ def split_statements(content: str, options: ScanOptions | None = None) -> list[S
 def statement_texts(content: str) -> list[str]:
     """Just the statement texts, as they are sent to PostgreSQL and hashed."""
     return [s.text for s in split_statements(content)]
+
+
+def _continues_name(ch: str) -> bool:
+    """Whether ``ch`` makes a following ``$`` part of a PostgreSQL name (``price$usd$x``)."""
+    return not ch.isascii() or ch.isalnum() or ch == "_"
+
+
+def _nested_comment_end(text: str, i: int, first: int) -> int:
+    """Where the ``*/`` closing a ``/*`` comment whose body starts at ``i`` lies, counting
+    nested ``/* */`` pairs; ``first`` (the first ``*/``) when the nesting never closes."""
+    depth = 1
+    close = first
+    while close != -1:
+        opening = text.find("/*", i, close)
+        if opening != -1:
+            depth += 1
+            i = opening + 2
+            continue
+        depth -= 1
+        if depth == 0:
+            return close
+        i = close + 2
+        close = text.find("*/", i)
+    return first
 
 
 def _go_rune(ch: str) -> str:

@@ -329,7 +329,7 @@ def test_dirty_database_needs_baseline_or_allow_dirty(
     with pytest.raises(NotCleanError) as info:
         apply(fresh_database, directory)
     assert str(info.value) == (
-        'connected database is not clean: found table "legacy" in schema "public". '
+        'connected database is not clean: found schema "public". '
         "baseline version or allow-dirty is required"
     )
     with pytest.raises(UsageError, match="mutually exclusive"):
@@ -346,6 +346,37 @@ def test_dirty_database_needs_baseline_or_allow_dirty(
     ]
     assert [r["version"] for r in rows] == ["2", "3"]
     assert tables(fresh_database) == ["public.c", "public.legacy"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ("CREATE TABLE legacy (id int)", 'found schema "public"'),
+        ("CREATE SCHEMA other", 'found schema "other"'),
+        (
+            "CREATE SCHEMA atlas_schema_revisions; CREATE TABLE atlas_schema_revisions.x (id int)",
+            'found 2 tables in schema "atlas_schema_revisions"',
+        ),
+        ("CREATE SCHEMA owned; ALTER EXTENSION plpgsql ADD SCHEMA owned", None),
+    ],
+)
+def test_not_clean_reasons_are_atlas_s(
+    fresh_database: str, make_dir: MakeDir, setup: str, reason: str | None
+) -> None:
+    # Atlas's PostgreSQL CheckClean (sql/postgres/driver.go): a table in public is reported as
+    # the schema; the revisions schema may hold only the revisions table; a schema an
+    # extension owns does not count.
+    directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);"})
+    query(fresh_database, setup)
+    if reason is None:
+        apply(fresh_database, directory)
+        assert "public.a" in tables(fresh_database)
+        return
+    with pytest.raises(NotCleanError) as info:
+        apply(fresh_database, directory)
+    assert str(info.value) == (
+        f"connected database is not clean: {reason}. baseline version or allow-dirty is required"
+    )
 
 
 def test_allow_dirty_applies_everything(fresh_database: str, make_dir: MakeDir) -> None:
@@ -571,6 +602,20 @@ def test_thousand_trivial_migrations(fresh_database: str, make_dir: MakeDir) -> 
     assert time.monotonic() - started < 2
 
 
+def _out_of_order_status(pending: str) -> str:
+    """Atlas's status text once 1.5.sql was added before version 2, which ran."""
+    return (
+        "Migration Status: PENDING\n"
+        "  -- Current Version: 2\n"
+        "  -- Next Version:    UNKNOWN\n"
+        "  -- Executed Files:  2\n"
+        f"  -- Pending Files:   {pending}\n"
+        "\n"
+        "  ERROR: migration file 1.5.sql was added out of order. "
+        "See: https://atlasgo.io/versioned/apply#non-linear-error\n"
+    )
+
+
 def test_status_text_for_a_file_added_out_of_order(fresh_database: str, make_dir: MakeDir) -> None:
     directory = make_dir({"1.sql": "CREATE TABLE t1 (c int);", "2.sql": "CREATE TABLE t2 (c int);"})
     assert status(fresh_database, directory).render() == (
@@ -582,13 +627,37 @@ def test_status_text_for_a_file_added_out_of_order(fresh_database: str, make_dir
     )
     apply(fresh_database, directory)
     make_dir({"1.5.sql": "CREATE TABLE t1_5 (c int);"}, path=directory)
-    assert status(fresh_database, directory).render() == (
-        "Migration Status: PENDING\n"
-        "  -- Current Version: 2\n"
-        "  -- Next Version:    UNKNOWN\n"
-        "  -- Executed Files:  2\n"
-        "  -- Pending Files:   1 (out of order)\n"
-        "\n"
-        "  ERROR: migration file 1.5.sql was added out of order. "
-        "See: https://atlasgo.io/versioned/apply#non-linear-error\n"
+    assert status(fresh_database, directory).render() == _out_of_order_status("1 (out of order)")
+    # With other files pending too, Atlas counts the out-of-order ones apart (its status
+    # template in cmd/atlas/internal/cmdlog/cmdlog.go: "{{ add (len .Pending) (len .OutOfOrder) }}
+    # ({{ if .Pending }}{{ len .OutOfOrder }} {{ end }}out of order)").
+    make_dir({"3.sql": "CREATE TABLE t3 (c int);"}, path=directory)
+    assert (
+        "  -- Pending Files:   2 (1 out of order)\n" in status(fresh_database, directory).render()
     )
+
+
+def test_status_of_a_partial_file_with_one_added_out_of_order(
+    fresh_database: str, make_dir: MakeDir
+) -> None:
+    # Atlas's StatusReporter (cmd/atlas/internal/cmdlog/cmdlog.go) returns at the out-of-order
+    # error: the partially applied file's counts and error lines are not shown with it.
+    directory = make_dir({"1.sql": "CREATE TABLE t1 (c int);", "2.sql": "SELECT 1;\nSELECT 1/0;"})
+    with pytest.raises(StatementError):
+        apply(fresh_database, directory, tx_mode="none")
+    make_dir({"1.5.sql": "CREATE TABLE t1_5 (c int);"}, path=directory)
+    assert status(fresh_database, directory).render() == _out_of_order_status("2 (1 out of order)")
+
+
+def test_status_of_a_partial_file_as_atlas_reports_it(
+    fresh_database: str, make_dir: MakeDir
+) -> None:
+    # Atlas's StatusReporter (cmd/atlas/internal/cmdlog/cmdlog.go) prints the failed statement
+    # and error on one line each, and counts the statements left in the file as it is now.
+    directory = make_dir({"1.sql": "SELECT 1;\nCREATE TABLE b (\n  id nosuchtype\n);"})
+    with pytest.raises(StatementError):
+        apply(fresh_database, directory, tx_mode="none")
+    make_dir({"1.sql": "SELECT 1;\nCREATE TABLE b (\n  id int\n);\nSELECT 2;"}, path=directory)
+    text = status(fresh_database, directory).render()
+    assert "  -- Next Version:    1 (2 statements left)\n" in text
+    assert "  -- SQL:   CREATE TABLE b (   id nosuchtype );\n" in text

@@ -17,6 +17,7 @@ from ._support import (
     ampdb_command,
     ampdb_env,
     conformance_copy,
+    query,
     revisions,
     run_cli,
     tables,
@@ -51,6 +52,23 @@ def test_validate_ok_and_edited(tmp_path: Path, capsys: pytest.CaptureFixture[st
         "\n"
     )
     assert err == "ampdb: error: checksum mismatch: L2: 1_initial.sql was edited\n"
+
+
+def test_dir_url_with_a_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Atlas's dir URLs carry ?format= (cmd/atlas/internal/migrate/migrate.go DirURL, used so in
+    # cmd/atlas/internal/cmdapi/migrate_test.go TestMigrate_New); "?format=atlas" was read as
+    # part of the path ("does not exist"), another format must not be read as Atlas's.
+    directory = conformance_copy("ariga__atlas", tmp_path)
+    url = f"file://{directory}?format=atlas"
+    assert run_cli(capsys, "migrate", "validate", "--dir", url) == (0, "", "")
+    code, _, err = run_cli(
+        capsys, "migrate", "validate", "--dir", f"file://{directory}?format=flyway"
+    )
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "ampdb migrate validate: error: argument --dir: unsupported migration directory format "
+        "'flyway': ampdb reads Atlas's format only (format=atlas)"
+    )
 
 
 def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,6 +145,24 @@ def test_duration_and_format_helpers() -> None:
     assert parse_duration("2.5") == 2.5
     assert go_duration(0.0015) == "1.5ms"
     assert go_duration(90.5) == "1m30.5s"
+
+
+@pytest.mark.postgres
+def test_a_url_bound_to_a_schema_is_accepted_by_every_command(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's internal/integration/testdata/postgres/cli-migrate-apply.txtar runs its commands on
+    # postgres://...?search_path=<schema>; --url refused that as unparseable (libpq knows no
+    # search_path), though the engine binds the commands to the schema as Atlas does.
+    query(fresh_database, "CREATE SCHEMA app")
+    directory = make_dir({"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "SELECT 1;"})
+    common = ["--dir", str(directory), "--url", fresh_database + "&search_path=app"]
+    assert run_cli(capsys, "migrate", "apply", *common, "1")[::2] == (0, "")
+    assert tables(fresh_database) == ["app.a", "app.atlas_schema_revisions"]
+    code, out, err = run_cli(capsys, "migrate", "status", *common)
+    assert (code, err, out.splitlines()[0]) == (0, "", "Migration Status: PENDING")
+    assert run_cli(capsys, "migrate", "set", *common, "2")[::2] == (0, "")
+    assert [r["version"] for r in revisions(fresh_database, "app")] == ["1", "2"]
 
 
 @pytest.mark.postgres

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from pytest_ampdb.migrations import ScanError, split_statements
-from pytest_ampdb.migrations.splitter import statement_texts
+from pytest_ampdb.migrations.splitter import ScanOptions, statement_texts
 
 
 def test_splits_on_semicolons_and_trims() -> None:
@@ -141,10 +142,79 @@ def test_scan_errors_have_atlas_positions(text: str, message: str) -> None:
     assert str(info.value) == message
 
 
-def test_known_quirk_escape_string_is_not_recognised() -> None:
-    # Atlas's scanner closes E'it\'s' at the escaped quote, leaving "s';" unbalanced.
+# Where Atlas's scanner (sql/migrate/lex.go) reads PostgreSQL wrongly, and the file then fails
+# there, we read it as PostgreSQL does. Each case: a file, and the value each of its statements
+# returns on PostgreSQL 15.
+# - E'...' strings: Atlas's PG driver sets EscapedStringExt (sql/postgres/driver.go ScanStmts),
+#   but skipQuote checks the quote itself, not the character before it, so Atlas closes
+#   E'it\'s' at the escaped quote ("unclosed quote").
+# - Nested /* */ comments: Atlas ends a comment at the first */.
+# - Dollar-quote tags: Atlas's reDollarQuote takes only U+00C8-U+00FF beyond ASCII, and sees a
+#   tag in the name a$b$c (swallowing the rest of the file into one statement).
+POSTGRES_LEXING = [
+    ("INSERT-like E string", "SELECT E'it\\'s; here';", ["it's; here"]),
+    ("lower-case e", "SELECT e'a\\'b;'; SELECT 2;", ["a'b;", 2]),
+    ("doubled quote stays in the E string", "SELECT E'a''b\\';';", ["a'b';"]),
+    ("escaped backslash", "SELECT E'\\\\'; SELECT ';';", ["\\", ";"]),
+    ("continued on the next line", "SELECT E'a'\n  'b\\';';", ["ab';"]),
+    ("continued after a comment", "SELECT E'a' -- note\n'b\\';';", ["ab';"]),
+    ("E ending a type name is no prefix", "SELECT NAME'a\\'; SELECT 2;", ["a\\", 2]),
+    ("standard string keeps its backslash", "SELECT '\\'; SELECT 2;", ["\\", 2]),
+    ("unicode string keeps its backslash", "SELECT U&'\\005C;'; SELECT 2;", ["\\;", 2]),
+    ("nested comment", "SELECT /* a /* b; */ c; */ 1;\nSELECT 2;", [1, 2]),
+    ("nested comment above", "/* a /* b; */ c; */\nSELECT 1;\n/*/ x; */ SELECT 2;", [1, 2]),
+    ("non-ASCII dollar tag", "SELECT $тег$a;b$тег$;\nSELECT $À$c;$À$;", ["a;b", "c;"]),
+    ("dollar signs inside a name", "SELECT 1 AS a$b$c;\nSELECT 'x;y';", [1, "x;y"]),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("text", "values"), [c[1:] for c in POSTGRES_LEXING], ids=[c[0] for c in POSTGRES_LEXING]
+)
+def test_statements_split_as_postgresql_reads_them(
+    pg_admin_dsn: str, text: str, values: list[object]
+) -> None:
+    stmts = statement_texts(text)
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        got = [conn.execute(stmt.encode()).fetchone() for stmt in stmts]
+    assert [row[0] if row else None for row in got] == values
+
+
+def test_a_nested_comment_above_a_statement_is_one_comment() -> None:
+    stmts = split_statements("/* a /* b */ c */\nSELECT 1;\n/* open /* never closed */ SELECT 2;")
+    assert [(s.text, s.comments) for s in stmts] == [
+        ("SELECT 1;", ["/* a /* b */ c */"]),
+        ("SELECT 2;", ["/* open /* never closed */"]),  # as Atlas: PostgreSQL refuses it anyway
+    ]
+
+
+def test_an_unclosed_escape_string_is_reported_where_it_reopens() -> None:
+    # E'a'' reopens at the doubled quote; Atlas reports an unclosed string at its last opening.
+    with pytest.raises(ScanError, match=r"^1:12: unclosed quote '\\''$"):
+        split_statements("SELECT E'a''b\\';")
+
+
+def test_escape_strings_are_off_with_the_option() -> None:
+    # Atlas's lexescaped/1.my.sql case: without the extension (or MySQL's backslash escapes),
+    # a backslash escapes nothing.
+    plain = ScanOptions(escaped_string_ext=False)
     with pytest.raises(ScanError, match=r"^1:15: unclosed quote '\\''$"):
-        split_statements("SELECT E'it\\'s';")
+        split_statements("SELECT E'it\\'s';", plain)
+    with_backslashes = ScanOptions(backslash_escapes=True)
+    assert [s.text for s in split_statements("SELECT 'it\\'s';", with_backslashes)] == [
+        "SELECT 'it\\'s';"
+    ]
+
+
+def test_hash_comments_are_off_for_postgresql() -> None:
+    # In PostgreSQL "#" is the bitwise XOR operator; Atlas's PG driver leaves HashComments off.
+    assert statement_texts("SELECT 5 # 3;\n# not a comment;") == [
+        "SELECT 5 # 3;",
+        "# not a comment;",
+    ]
+    stmts = split_statements("# comment\nSELECT 1; # tail\n", ScanOptions(hash_comments=True))
+    assert [(s.text, s.comments) for s in stmts] == [("SELECT 1;", ["# comment\n"])]
 
 
 def test_known_quirk_trailing_comment_without_newline_is_a_statement() -> None:
