@@ -8,6 +8,8 @@ DSN's password out of tracebacks that show locals (``pytest -l``).
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 import re
 from typing import Any
@@ -15,6 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import Conninfo
 
 from pytest_ampdb.errors import AmpdbError
 
@@ -54,19 +57,32 @@ def check_dsn(dsn: str, source: str) -> Dsn:
         conninfo_to_dict(dsn)
     except ProgrammingError as exc:
         unknown = _UNKNOWN_PARAMETER.search(str(exc))
-        if unknown:  # a parameter's name is safe to show (libpq quotes no value here)
-            raise DsnError(
-                f"{source} has an unknown connection parameter {unknown.group(1)!r} "
-                "(libpq's parameters: https://www.postgresql.org/docs/15/libpq-connect.html"
-                "#LIBPQ-PARAMKEYWORDS)"
-            ) from None
+        if unknown:
+            raise DsnError(f"{source} {_unknown_parameter(unknown.group(1))}") from None
         raise DsnError(
             f"{source} cannot be parsed as a postgresql:// URL or a key=value string; "
             "in a URL percent-encode the password's special characters (% as %25, @ as %40, "
-            "/ as %2F, : as %3A, space as %20), in key=value form quote it ('...', with \\' "
-            "for a quote)"
+            "/ as %2F, : as %3A, & as %26, space as %20), in key=value form quote it ('...', "
+            "with \\' for a quote)"
         ) from None
     return Dsn(dsn)
+
+
+def _unknown_parameter(word: str) -> str:
+    """What to say of a parameter libpq does not know. The word itself is never shown: an
+    unencoded ``&`` or space in a password makes libpq take the password's tail for one."""
+    close = difflib.get_close_matches(word, _libpq_keywords(), n=1, cutoff=0.75)
+    if close:
+        return f"names a connection parameter libpq does not know; did you mean {close[0]!r}?"
+    return (
+        "names a connection parameter libpq does not know (or holds an unencoded & or space "
+        "in a password: percent-encode it, & as %26, space as %20)"
+    )
+
+
+@functools.cache
+def _libpq_keywords() -> list[str]:
+    return sorted(d.keyword.decode() for d in Conninfo.get_defaults())
 
 
 def shown_dsn(dsn: str) -> str:

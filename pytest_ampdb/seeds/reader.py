@@ -108,11 +108,8 @@ def _read_file(spec: TableSpec[Any], path: Path) -> list[Row]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedError(f"{path}: cannot be read: {exc}") from None
-    except ValueError as exc:  # e.g. an integer past Python's 4300-digit conversion limit
-        reason = str(exc).split("; use sys.set_int_max_str_digits()", 1)[0]
-        raise SeedError(
-            f"{path}: not valid JSON: {reason} (no column holds such a number)"
-        ) from None
+    except ValueError:  # an integer past Python's 4300-digit conversion limit
+        raise SeedError(f"{path}: a number of more than 4300 digits cannot be read") from None
     if not isinstance(data, list):
         raise SeedError(f"{path}: expected a JSON array of rows, found {_python_type(data)}")
     out = []

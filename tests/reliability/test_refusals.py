@@ -56,14 +56,22 @@ REFUSALS = [
         r"--ampdb-dsn cannot be parsed as a postgresql:// URL or a key=value string; ",
     ),
     Refusal(
-        "DSN with a parameter libpq does not know (URL)",
+        "DSN with a misspelt parameter (URL)",
         ("--ampdb-dsn=postgresql://plain:pw@127.0.0.1:{port}/postgres?sslmod=require",),
-        r"--ampdb-dsn has an unknown connection parameter 'sslmod' \(libpq's parameters: ",
+        r"--ampdb-dsn names a connection parameter libpq does not know; did you mean "
+        r"'sslmode'\?$",
     ),
     Refusal(
-        "DSN with a parameter libpq does not know (key=value)",
+        "DSN with a misspelt parameter (key=value)",
         ("--ampdb-dsn=host=127.0.0.1 port={port} user=plain password=pw dbnam=x",),
-        r"--ampdb-dsn has an unknown connection parameter 'dbnam' \(libpq's parameters: ",
+        r"--ampdb-dsn names a connection parameter libpq does not know; did you mean "
+        r"'dbname'\?$",
+    ),
+    Refusal(  # libpq takes the password's tail after an unencoded & for a parameter
+        "DSN whose password holds an unencoded &",
+        ("--ampdb-dsn=postgresql://plain@127.0.0.1:{port}/postgres?password=pw&dor=3",),
+        r"--ampdb-dsn names a connection parameter libpq does not know \(or holds an "
+        r"unencoded & or space in a password: percent-encode it, & as %26, space as %20\)$",
     ),
     Refusal(
         "--ampdb-random-seed below range, -n 2",
@@ -111,4 +119,5 @@ def test_a_run_that_cannot_work_is_one_line(
     (line,) = result.error_lines("ERROR: pytest-ampdb:")
     assert re.search(case.expect, line), line
     assert "pw" not in line.replace("password", ""), line
+    assert "dor" not in line, line
     assert _databases(cluster) == before
