@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from pytest_ampdb import repositories
-from pytest_ampdb.answers import NoAnswerError
+from pytest_ampdb.answers import NoAnswerError, what_ended
 from pytest_ampdb.answers import lost as lost_connection
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness import kept
@@ -46,6 +47,8 @@ from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 from pytest_ampdb.waiting import wait_until
 
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 ACTIVE = TransactionStatus.ACTIVE
 IDLE = TransactionStatus.IDLE
 CLONE_TIMEOUT = 60
@@ -70,11 +73,11 @@ class Site:
     """The run whose lease (and mark) this process's databases carry."""
     lost: str | None = None
     """Why the server stopped answering; once set, every later test fails at once."""
-    restarts: int = 0
-    """How often the server closed connections and then took new ones (``back_after``): a
-    connection opened before the latest time is dead."""
+    generation: int = 0
+    """Bumped each time the server closed a connection of this process and then took a new
+    one (``back_after``): a connection opened in an older generation may be dead."""
     held: psycopg.Connection[Any] | None = None
-    """After a restart: the connection that holds the run's lease and template again."""
+    """After such a time: the connection that holds the run's lease and template again."""
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
@@ -87,6 +90,7 @@ class Site:
     with it, so ``ampdb clean`` in that checkout finds it."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
 
     def clone_source(self) -> str:
         """The template to clone from (made now, the first time, if it is made lazily)."""
@@ -99,21 +103,27 @@ class Site:
 
     def mark_lost(self, message: str, cause: BaseException | None = None) -> str:
         """Remember that the server is gone (``message`` says why), so later tests fail at once;
-        unless ``cause`` is a connection the server closed and the server is back. The message
-        for the test at hand is returned."""
-        if self.lost is None and self.back_after(cause):
-            return f"{message}; the server is back (it restarted), so later tests go on"
+        unless ``cause`` is a connection the server closed and the server takes new ones. The
+        message for the test at hand is returned."""
+        if self.lost is None and cause is not None and self.back_after(cause):
+            closed = _closed_by_server(cause)
+            assert closed is not None
+            return (
+                f"{self.label} {what_ended(closed)}: {reason(closed)}; it takes new connections "
+                "again, so later tests go on"
+            )
         if self.lost is None:
             self.lost = message
         return message
 
-    def back_after(self, cause: BaseException | None) -> bool:
-        """Whether ``cause`` is a connection the server closed (a crash of one of its processes
-        makes it close them all, replay its log and take new ones within a second or so; a
-        restart, an admin's ``pg_terminate_backend``) and the server takes a new one now. Not
-        for a server that stopped answering: that one is given up at once."""
-        closed = None if cause is None else lost_connection(cause)
-        if closed is None or isinstance(closed, NoAnswerError):
+    def back_after(self, cause: BaseException) -> bool:
+        """Whether ``cause`` is a connection the server itself closed and the server takes a
+        new one now (waiting while it says it is starting up or in recovery). PostgreSQL ends
+        every session after a crash of one of its processes (the OOM killer's pick) and takes
+        connections again within a second or so; an admin's ``pg_terminate_backend`` ends one.
+        A server that stopped answering, refuses connections (shut down, restarting) or lost
+        the database is not back."""
+        if _closed_by_server(cause) is None:
             return False
         try:
             with connect(
@@ -126,19 +136,48 @@ class Site:
             pass  # full for now, but there
         except ProvisioningError:
             return False
-        with self._lock:
-            self.restarts += 1
-            if self.run_id:
-                old, self.held = self.held, tpl.hold_again(self.server, self.template, self.run_id)
-                if old is not None:
-                    old.close()
+        self._renew()
         return True
 
+    def again_if_back(self, work: Callable[[], T], reopen: Callable[[], object]) -> T:
+        """``work()``; if it failed on a connection the server closed and the server is back,
+        ``reopen()`` and ``work()`` once more (a second failure is the caller's)."""
+        try:
+            return work()
+        except (psycopg.Error, ProvisioningError) as exc:
+            if not self.back_after(exc):
+                raise
+        reopen()
+        return work()
+
+    def _renew(self) -> None:
+        """A new generation; the run's lease and its hold on the template taken again: a
+        session's advisory locks end with it, and another run's sweep takes a run that holds no
+        lease for a dead one."""
+        with self._lock:
+            self.generation += 1
+            if self._closed or not self.run_id:
+                return
+            if self.held is not None:
+                self.held.close()
+                self.held = None
+            try:
+                self.held = tpl.hold_again(self.server, self.template, self.run_id)
+            except (psycopg.Error, ProvisioningError) as exc:
+                LOGGER.warning(
+                    "%s: could not take the run's lease again after the server closed its "
+                    "connections (%s); another run's sweep may take this run for a dead one",
+                    self.label,
+                    reason(exc),
+                )
+
     def close(self) -> None:
-        """Let go of what ``back_after`` holds again (the run's own release comes after)."""
-        if self.held is not None:
-            self.held.close()
-            self.held = None
+        """Let go of what ``_renew`` holds (the run's own release comes after)."""
+        with self._lock:
+            self._closed = True
+            if self.held is not None:
+                self.held.close()
+                self.held = None
 
     def engine(self, conn: psycopg.Connection[Any]) -> PostgresEngine:
         """The engine over ``conn`` that reports a lost server to this site."""
@@ -205,6 +244,32 @@ class PostgresTestDatabase:
         return self.finish(failed, self.shared)
 
 
+_CUT_SHORT = "server closed the connection unexpectedly"
+"""libpq's words for a connection the server ended, also while it was being opened."""
+
+
+def _closed_by_server(cause: BaseException) -> psycopg.Error | None:
+    """The error of a connection the server itself closed (``answers.lost``'s), if ``cause``
+    has one: not a server we gave up on (frozen), not a connect that failed (a database gone, a
+    login refused) unless the server cut it short."""
+    closed = lost_connection(cause)
+    if closed is None or isinstance(closed, NoAnswerError | psycopg.errors.ConnectionTimeout):
+        return None
+    if isinstance(cause, ProvisioningError) and _CUT_SHORT not in str(closed):
+        return None
+    return closed
+
+
+def ping(conn: psycopg.Connection[Any]) -> None:
+    """One round trip that leaves no transaction open (autocommit for its length)."""
+    conn.autocommit = True
+    try:
+        conn.execute("SELECT 1")
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.autocommit = False
+
+
 def repositories_over(
     conn: psycopg.Connection[Any],
     *,
@@ -266,7 +331,7 @@ class _ProcessDatabase:
         self.dsn = site.server.dsn(self.name)
         if announce:
             self.announce()
-        self.restarts = site.restarts
+        self.generation = site.generation
         self.conn = site.connect(self.name)
         self.engine = site.engine(self.conn)
 
@@ -281,11 +346,11 @@ class _ProcessDatabase:
         if (
             not self.conn.closed
             and self.conn.info.transaction_status != ACTIVE
-            and self.restarts == self.site.restarts
+            and self.generation == self.site.generation
         ):
             return False
         self.conn.close()
-        self.restarts = self.site.restarts
+        self.generation = self.site.generation
         self.conn = self.site.connect(self.name)
         self.engine = self.site.engine(self.conn)
         return True
@@ -294,13 +359,7 @@ class _ProcessDatabase:
         """``work()`` on the connection; if the server closed it unnoticed and is back (it
         restarted between two calls), ``work()`` once more on a new connection."""
         self.reopen_if_stale()
-        try:
-            work()
-        except psycopg.Error as exc:
-            if not self.site.back_after(exc):
-                raise
-            self.reopen_if_stale()
-            work()
+        self.site.again_if_back(work, self.reopen_if_stale)
 
     def roll_back(self) -> None:
         """End the test's transaction (nothing to end on a new connection)."""
@@ -368,11 +427,12 @@ class TruncateIsolation(_ProcessDatabase):
         self.start = self.snapshot()
 
     def open(self, seed: bool) -> PostgresTestDatabase:
-        self.reopen_if_stale()
-        if not seed:
-            with self.conn.transaction():
-                empty_tables(self.conn, self.site.tables)
+        self.on_live_connection(lambda: ping(self.conn) if seed else self._empty())
         return PostgresTestDatabase(self.engine, self.dsn, self._finish)
+
+    def _empty(self) -> None:
+        with self.conn.transaction():
+            empty_tables(self.conn, self.site.tables)
 
     def _finish(self, failed: bool, shared: bool) -> None:
         if self.site.lost is None:
@@ -391,7 +451,7 @@ class _Clone(NamedTuple):
 
     name: str
     conn: psycopg.Connection[Any]
-    restarts: int
+    generation: int
 
 
 _CLONE = ("clone", "")
@@ -440,19 +500,27 @@ class DatabaseIsolation:
         return PostgresTestDatabase(self.site.engine(conn), dsn, finish)
 
     def _live(self, clone: _Clone) -> tuple[str, psycopg.Connection[Any]]:
-        """The clone and its connection, or a new one if the server restarted since it was made
-        (asked with one round trip: a clone waits ahead of demand, and may have missed it)."""
-        if clone.restarts == self.site.restarts:
-            try:
-                clone.conn.autocommit = True  # no transaction left open by the question
-                clone.conn.execute("SELECT 1")
-                clone.conn.autocommit = False
-                return clone.name, clone.conn
-            except psycopg.Error as exc:
-                if not self.site.back_after(exc):
-                    raise
-        clone.conn.close()
-        return clone.name, self.site.connect(clone.name)
+        """The clone and its connection, or a new one if the server closed it since (asked
+        with one round trip: a clone waits ahead of demand, and may have missed it). On an
+        error the clone goes, and another is made for the next test."""
+        conn = clone.conn
+
+        def reopen() -> None:
+            nonlocal conn
+            conn.close()
+            conn = self.site.connect(clone.name)
+
+        try:
+            if clone.generation != self.site.generation:
+                reopen()
+            else:
+                self.site.again_if_back(lambda: ping(conn), reopen)
+        except BaseException:
+            conn.close()
+            self._jobs.put(("drop", clone.name))
+            self._jobs.put(_CLONE)
+            raise
+        return clone.name, conn
 
     def _take(self) -> _Clone:
         try:
@@ -477,14 +545,7 @@ class DatabaseIsolation:
                     admin = self._admin_or_busy()
                     if admin is None:
                         continue
-                try:
-                    self._do(job, admin)
-                except (psycopg.Error, ProvisioningError) as exc:
-                    if not self.site.back_after(exc):
-                        raise
-                    admin.close()  # the server restarted: once more on a new connection
-                    admin = self.site.admin()
-                    self._do(job, admin)
+                admin = self._run(job, admin)
             if admin is not None:  # closing: the clones no test took go too
                 for name in self._unused():
                     tpl.drop_run_database(admin, name)
@@ -495,6 +556,26 @@ class DatabaseIsolation:
         finally:
             if admin is not None:
                 admin.close()
+
+    def _run(
+        self, job: tuple[str, str], admin: psycopg.Connection[Any]
+    ) -> psycopg.Connection[Any] | None:
+        """Do ``job``, once more on a new admin connection if the server closed this one and is
+        back; the connection to go on with (None: a new one for the next job)."""
+        current = admin
+
+        def reopen() -> None:
+            nonlocal current
+            current.close()
+            current = self.site.admin()
+
+        try:
+            self.site.again_if_back(lambda: self._do(job, current), reopen)
+        except ServerBusyError as exc:  # full for now, not gone: a test fails, not all
+            current.close()
+            self._ready.put(_Busy(AmpdbError(f"{self.site.label}: {exc}")))
+            return None
+        return current
 
     def _do(self, job: tuple[str, str], admin: psycopg.Connection[Any]) -> None:
         kind, name = job
@@ -516,7 +597,7 @@ class DatabaseIsolation:
 
     def _clone(self, admin: psycopg.Connection[Any]) -> None:
         name = self.site.clone(admin)
-        restarts = self.site.restarts
+        generation = self.site.generation
         try:
             conn = self.site.connect(name)
         except ServerBusyError as exc:  # full for now, not gone: this clone goes, a test fails
@@ -525,7 +606,7 @@ class DatabaseIsolation:
             return
         if not self._ready.empty():  # ahead of demand: time to spare
             warm(conn)
-        self._ready.put(_Clone(name, conn, restarts))
+        self._ready.put(_Clone(name, conn, generation))
 
     def _unused(self) -> list[str]:
         """Close the connections of the clones no test took; their names."""
