@@ -221,12 +221,17 @@ class TableSpec(Generic[M]):
 
     def to_row(self, entity: M) -> Row:
         """The columns of ``entity``; something without them (a dict, another table's model,
-        ``None``) is one ``TypeError`` line naming the table and the model it takes."""
+        ``None``, the model class itself) is one ``TypeError`` line naming the table and the
+        model it takes."""
         try:
+            if isinstance(entity, type):  # a slotted class has its columns, as descriptors
+                raise AttributeError
             return {name: getattr(entity, name) for name in self.column_names}
         except AttributeError:
             model = getattr(self.model, "__name__", self.model)
             got = type(entity).__name__
+            if isinstance(entity, type):
+                got = f"the class {entity.__name__} (not an instance of it)"
             raise TypeError(f"{self.name}: expected a {model}, got {got}") from None
 
     @cached_property
