@@ -223,16 +223,16 @@ class TableSpec(Generic[M]):
         """The columns of ``entity``; something without them (a dict, another table's model,
         ``None``, the model class itself) is one ``TypeError`` line naming the table and the
         model it takes."""
-        try:
-            if isinstance(entity, type):  # a slotted class has its columns, as descriptors
-                raise AttributeError
-            return {name: getattr(entity, name) for name in self.column_names}
-        except AttributeError:
-            model = getattr(self.model, "__name__", self.model)
-            got = type(entity).__name__
-            if isinstance(entity, type):
-                got = f"the class {entity.__name__} (not an instance of it)"
-            raise TypeError(f"{self.name}: expected a {model}, got {got}") from None
+        if not isinstance(entity, type):  # a slotted class has its columns, as descriptors
+            try:
+                return {name: getattr(entity, name) for name in self.column_names}
+            except AttributeError:
+                pass
+        model = getattr(self.model, "__name__", self.model)
+        got = type(entity).__name__
+        if isinstance(entity, type):
+            got = f"the class {entity.__name__} (not an instance of it)"
+        raise TypeError(f"{self.name}: expected a {model}, got {got}")
 
     @cached_property
     def _build(self) -> Callable[[Mapping[str, Any]], M]:
