@@ -8,10 +8,18 @@ lets one test suite run against either backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class AmpdbError(Exception):
     """Base class of every error pytest-ampdb raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied as built (message and attributes), not by calling ``__init__``
+        again with the message alone, which the subclasses' own arguments refuse: an error
+        raised in a worker process (``ProcessPoolExecutor``, multiprocessing) or copied
+        (``copy.copy``) was a ``TypeError`` instead."""
+        return _rebuilt, (type(self), self.args, self.__dict__)
 
 
 class NotFoundError(AmpdbError):
@@ -62,6 +70,14 @@ class ValidationError(AmpdbError):
         self.column = column
         self.rule = rule
         super().__init__(f"{table}.{column}: {rule}")
+
+
+def _rebuilt(kind: type[AmpdbError], args: tuple[Any, ...], state: dict[str, Any]) -> AmpdbError:
+    """An error of ``kind`` holding ``args`` and the attributes in ``state`` (``__reduce__``)."""
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 def _pairs(columns: Sequence[str], values: Sequence[object]) -> str:

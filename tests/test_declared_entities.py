@@ -96,6 +96,12 @@ def test_a_wrong_scope_or_an_unknown_model_is_one_line(repos: Repositories) -> N
         repos.of_unscoped(Note)
     with pytest.raises(AmpdbError, match=r"has the model str \(a project's own entities: notes, "):
         repos.of(str)
+    with pytest.raises(TypeError, match=r"^of\(\) takes an entity's model class, not 'notes' "):
+        repos.of("notes")  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"^of_unscoped\(\) takes an entity's model class, not None$"
+    ):
+        repos.of_unscoped(None)  # type: ignore[arg-type]
 
 
 def test_a_name_that_is_no_table_is_an_attribute_error(repos: Repositories) -> None:

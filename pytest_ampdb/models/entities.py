@@ -42,6 +42,28 @@ class Model:
     def __str__(self) -> str:
         return repr(self)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.secrets:  # before @dataclass, which keeps an __eq__ the class already has
+            cls.__eq__ = _equal_fields  # type: ignore[assignment,method-assign]
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _equal_fields(self: Model, other: object) -> bool:
+    """``==`` of a model with secrets: what ``@dataclass`` generates (the fields compared as a
+    tuple), written here so pytest does not take it for the generated one: on a failed
+    ``assert a == b`` pytest drills into a dataclass's differing fields and prints their
+    values, an API key or client secret in full."""
+    if other.__class__ is not self.__class__:
+        return NotImplemented  # type: ignore[no-any-return]  # typeshed types it as Any
+    names = _FIELD_NAMES.get(type(self))
+    if names is None:
+        names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+    mine: tuple[object, ...] = tuple(getattr(self, n) for n in names)
+    return mine == tuple(getattr(other, n) for n in names)
+
 
 T = TypeVar("T")
 

@@ -221,13 +221,18 @@ class TableSpec(Generic[M]):
 
     def to_row(self, entity: M) -> Row:
         """The columns of ``entity``; something without them (a dict, another table's model,
-        ``None``) is one ``TypeError`` line naming the table and the model it takes."""
-        try:
-            return {name: getattr(entity, name) for name in self.column_names}
-        except AttributeError:
-            model = getattr(self.model, "__name__", self.model)
-            got = type(entity).__name__
-            raise TypeError(f"{self.name}: expected a {model}, got {got}") from None
+        ``None``, the model class itself) is one ``TypeError`` line naming the table and the
+        model it takes."""
+        if not isinstance(entity, type):  # a slotted class has its columns, as descriptors
+            try:
+                return {name: getattr(entity, name) for name in self.column_names}
+            except AttributeError:
+                pass
+        model = getattr(self.model, "__name__", self.model)
+        got = type(entity).__name__
+        if isinstance(entity, type):
+            got = f"the class {entity.__name__} (not an instance of it)"
+        raise TypeError(f"{self.name}: expected a {model}, got {got}")
 
     @cached_property
     def _build(self) -> Callable[[Mapping[str, Any]], M]:
@@ -386,7 +391,7 @@ def _timestamptz(column: Column, value: Any) -> datetime:
     if type(value) is datetime and value.tzinfo is UTC:
         return value  # already the stored form
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        value = _parsed_time(value)
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
@@ -401,6 +406,26 @@ def _timestamptz(column: Column, value: Any) -> datetime:
     return datetime(
         v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo, fold=v.fold
     )
+
+
+_SUBMICRO = re.compile(r"(?<=\d)[.,](\d{7,})")
+"""A fraction of a second finer than a microsecond, in an ISO 8601 time."""
+
+
+def _parsed_time(text: str) -> datetime:
+    """``text`` (ISO 8601) as PostgreSQL reads it: a fraction finer than a microsecond is
+    rounded to the microsecond, half to even (``...00.1234567`` is ``.123457``, ``.9999995`` the
+    next second), where ``datetime.fromisoformat`` drops the digits past the sixth."""
+    finer = _SUBMICRO.search(text)
+    if finer is None:
+        return datetime.fromisoformat(text)
+    whole = datetime.fromisoformat(text[: finer.start()] + text[finer.end() :])
+    micro = timedelta(microseconds=round(Decimal(f"0.{finer.group(1)}") * 1_000_000))
+    try:
+        return whole + micro
+    except OverflowError:  # carried past 9999-12-31: PostgreSQL holds it, kept as it can be
+        aware = whole if whole.tzinfo is not None else whole.replace(tzinfo=UTC)
+        return _beyond_9999(aware) + micro
 
 
 def _beyond_9999(value: datetime) -> datetime:

@@ -120,7 +120,12 @@ class AsyncRepositories:
 def repository_of(by_table: Mapping[str, Any], model: type[Any], *, scoped: bool) -> Any:
     """The repository among ``by_table`` whose table's model is ``model``, or one line saying
     why none is: no table has that model, or its scope is the other one (``of`` is for
-    project-scoped entities, ``of_unscoped`` for the others)."""
+    project-scoped entities, ``of_unscoped`` for the others). Something that is not a class
+    (a table's name) is a ``TypeError`` saying what it takes, as a write of a wrong model is."""
+    if not isinstance(model, type):
+        call = "of" if scoped else "of_unscoped"
+        hint = f" (a table by name: by_table()[{model!r}])" if isinstance(model, str) else ""
+        raise TypeError(f"{call}() takes an entity's model class, not {model!r}{hint}")
     for table, repo in by_table.items():
         spec = getattr(repo, "spec", None)
         if spec is None or spec.model is not model:

@@ -237,7 +237,7 @@ def test_ids_default_to_fresh_uuids(build: Builder, repos: Repositories) -> None
 def test_writing_something_that_is_not_the_tables_model_is_one_type_error(
     build: Builder, repos: Repositories, table: str
 ) -> None:
-    """A dict, ``None`` or another table's model is a programming mistake: a ``TypeError``
+    """A dict, ``None``, another table's model or the model class is a programming mistake: a ``TypeError``
     naming the table and its model, not an ``AttributeError`` from inside the repository."""
     repo = getattr(repos, table)
     other = build.new("destinations" if table != "destinations" else "jwt_keys")
@@ -248,3 +248,8 @@ def test_writing_something_that_is_not_the_tables_model_is_one_type_error(
             with pytest.raises(TypeError) as caught:
                 call(wrong)
             assert str(caught.value) == f"{table}: expected a {model}, got {type(wrong).__name__}"
+        with pytest.raises(TypeError) as caught:
+            call(TABLES[table].model)  # the class, not a row: its slots are there, as descriptors
+        assert str(caught.value) == (
+            f"{table}: expected a {model}, got the class {model} (not an instance of it)"
+        )

@@ -184,6 +184,33 @@ def test_a_time_past_9999_in_utc_is_stored_as_the_same_instant(
     assert get(repos, "destinations", normal).create_time.tzinfo is UTC
 
 
+# What PostgreSQL's timestamptz input makes of each text (SELECT '<text>'::timestamptz): a
+# fraction finer than a microsecond is rounded to it, half to even, carrying into the seconds.
+SUBMICROSECOND_TEXT = [
+    ("2026-01-01T00:00:00.123456Z", datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)),
+    ("2026-01-01T00:00:00.1234567Z", datetime(2026, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)),
+    ("2026-01-01T00:00:00.1234565Z", datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)),
+    ("2026-01-01T00:00:00.1234575Z", datetime(2026, 1, 1, 0, 0, 0, 123458, tzinfo=UTC)),
+    ("2026-01-01T00:00:00.12345650001Z", datetime(2026, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)),
+    ("2026-01-01T23:59:59.9999995+00:00", datetime(2026, 1, 2, tzinfo=UTC)),
+    ("2026-01-01T05:29:59.99999999+05:30", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("9999-12-31T23:59:59.9999999Z", datetime(9999, 12, 31, 0, 1, tzinfo=BEYOND_9999)),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"), SUBMICROSECOND_TEXT, ids=[t for t, _ in SUBMICROSECOND_TEXT]
+)
+def test_a_time_given_as_text_is_rounded_to_the_microsecond_as_postgresql_rounds_it(
+    build: Builder, repos: Repositories, text: str, instant: datetime
+) -> None:
+    made = build.destination(create_time=text)
+    assert made.create_time == instant
+    stored = get(repos, "destinations", made)
+    assert stored.create_time == instant
+    assert stored.create_time.utcoffset() == instant.utcoffset()
+
+
 def test_a_token_decoded_in_full_continues_after_times_past_9999_and_before_1970(
     build: Builder, repos: Repositories
 ) -> None:

@@ -92,3 +92,32 @@ def test_an_error_message_never_contains_a_secret(
         call()
     for text in (str(caught.value), repr(caught.value), *map(str, caught.value.args)):
         assert secret not in text, text
+
+
+def test_a_failed_assert_comparing_models_does_not_show_their_secrets(
+    build: Builder, repos: Repositories
+) -> None:
+    """pytest explains a failed ``==`` of two dataclasses field by field, values in full, when
+    their ``__eq__`` is the generated one: the models with secrets must not get that."""
+    key = build.api_key()
+    other_key = build.api_key(project_id=key.project_id)
+    app = build.provider_app()
+    stored_key = repos.api_keys.get_by_key(key.key)
+    stored_app = repos.provider_apps.get_by_id(app.project_id, app.id)
+    pairs = [
+        (stored_key, dataclasses.replace(stored_key, key=other_key.key), (key.key, other_key.key)),
+        (
+            stored_app,
+            dataclasses.replace(stored_app, client_secret="s3cr3t-x"),
+            (app.client_secret, "s3cr3t-x"),
+        ),
+    ]
+    for left, right, secrets in pairs:
+        assert left == dataclasses.replace(left)
+        assert hash(left) == hash(dataclasses.replace(left))
+        with pytest.raises(AssertionError) as caught:
+            assert left == right
+        explained = str(caught.value)
+        assert explained.startswith(f"assert {type(left).__name__}(")  # pytest's explanation
+        for secret in secrets:
+            assert secret not in explained, explained
