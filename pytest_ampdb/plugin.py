@@ -15,7 +15,7 @@ import pytest
 
 from pytest_ampdb import database
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.harness import fixtures, hook_errors, hooks
+from pytest_ampdb.harness import fixtures, hook_errors, hooks, run_models
 from pytest_ampdb.harness.backends.base import BackendContext
 from pytest_ampdb.harness.fixtures import (
     BASE_SEED_KEY,
@@ -85,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise _usage_error(exc) from None
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(fixtures.declared_fixtures(run.tables), "ampdb.declared")
+    run_models.use_tables(run.tables)
     database.mark_testing(True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")
@@ -143,6 +144,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         database.mark_testing(False)
+        run_models.use_tables({})
         try:
             run.close()
         except AmpdbError as exc:  # e.g. the server stopped answering: one line, no traceback

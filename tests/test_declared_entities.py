@@ -245,6 +245,29 @@ def test_an_entity_with_no_factory_fails_its_fixture_with_one_line(
     assert "Traceback" not in result.stdout.str()
 
 
+def test_the_packaged_factory_of_an_extended_entity_makes_the_projects_model(
+    pytester: pytest.Pytester,
+) -> None:
+    """A schema that adds a column to a packaged entity and declares no factory for it keeps
+    the packaged factory, which makes the project's subclass (the repositories refuse a
+    packaged model there) and takes the added column as a keyword."""
+    billing_copy(pytester, factories=False)
+    pytester.makepyfile(
+        test_packaged="""
+from billing.schema import TieredApiKey
+from pytest_ampdb.factories import ApiKeyFactory
+
+def test_made_by_the_packaged_factory(ampdb, ampdb_seed, api_key_factory, api_key):
+    assert api_key_factory is ApiKeyFactory
+    assert isinstance(api_key, TieredApiKey) and api_key.tier == "free"
+    pro = api_key_factory.create(project_id=ampdb_seed.project_id, tier="pro")
+    assert ampdb.api_keys.get_by_key(pro.key) == pro and pro.tier == "pro"
+    assert isinstance(ApiKeyFactory.build(), TieredApiKey)
+"""
+    )
+    run_memory(pytester).assert_outcomes(passed=1)
+
+
 def test_async_postgres_repositories_follow_a_projects_schema(
     fresh_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
