@@ -541,7 +541,7 @@ def _server(
     kept = container.labels.get(LABEL_REUSE) == "1"
     description = f"container {container.short_id} ({image}) at {host}:{port}"
     if kept:
-        description += ", kept for the next run" + (" (reused)" if reused else "")
+        description += ", kept for the next run"  # the header adds "(reused)" or "(started)"
     container_id: str = container.id
     return Server(
         admin_dsn=admin_dsn,
