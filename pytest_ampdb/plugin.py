@@ -25,7 +25,7 @@ from pytest_ampdb.harness.fixtures import (
     RUN_KEY,
     marker_error,
 )
-from pytest_ampdb.harness.randomness import new_base_seed
+from pytest_ampdb.harness.randomness import factory_seed_for, new_base_seed, test_seed
 from pytest_ampdb.harness.run import AmpdbRun
 from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, recheck, resolve
 from pytest_ampdb.modes import Backend, ServerSource
@@ -103,7 +103,9 @@ def _context(config: pytest.Config) -> BackendContext:
     def seed(repos: Repositories) -> None:
         """The hooks' rows go to ``repos``, also when they write through factories or the
         facade (else those went to a process default of their own, and were lost)."""
-        with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files):
+        # the hook's factory values come from the run's seed: the same rows in every worker
+        hook_seed = factory_seed_for(test_seed(_base_seed(config), "pytest_ampdb_seed"))
+        with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files), hook_seed:
             hook.pytest_ampdb_seed(repos=repos)
 
     ready_files = _hook_files(config, "database_ready")

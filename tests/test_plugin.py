@@ -327,6 +327,48 @@ def test_random_seed_reproduces_factory_values_whatever_the_order(
     assert sorted(json.loads(line) for line in out.read_text().splitlines()) != runs[0]
 
 
+def test_random_seed_reproduces_factory_values_under_xdist_with_a_seed_hook(
+    pytester: pytest.Pytester,
+) -> None:
+    """A seed hook that uses factories runs, in memory mode under xdist, in each worker when its
+    first test opens the store: its calls took that test's seed, so the test's values could
+    differ from the same seed's without xdist, and the hook's rows differed from worker to
+    worker and run to run. They come from the run's seed now."""
+    pytester.makeconftest(
+        """
+        from pytest_ampdb.factories import OrganizationFactory, ProjectFactory
+
+        def pytest_ampdb_seed(repos):
+            org = OrganizationFactory.create(label="from the hook")
+            ProjectFactory.create(name="from-the-hook", organization_id=org.id)
+        """
+    )
+    pytester.makepyfile(
+        test_values="""
+        import json, os
+        from pytest_ampdb import database
+
+        def test_values(connection_factory, ampdb_seed):
+            made = connection_factory.build(project_id=ampdb_seed.project_id)
+            hook = database.projects().get_by_name("from-the-hook")
+            with open(os.environ["OUT"], "a") as out:
+                out.write(json.dumps([made.group_name, made.id]) + "\\n")
+                out.write(json.dumps([hook.id, hook.organization_id]) + "\\n")
+        """
+    )
+    runs = []
+    for extra in ([], ["-p", "xdist", "-n", "1"], ["-p", "xdist", "-n", "1"]):
+        out = pytester.path / f"out{len(runs)}.jsonl"
+        pytester._monkeypatch.setenv("OUT", str(out))
+        result = pytester.runpytest_subprocess(
+            "-p", "no:randomly", "--ampdb-random-seed=77", *extra
+        )
+        result.assert_outcomes(passed=1)
+        runs.append(out.read_text().splitlines())
+    assert runs[0][0] == runs[1][0]  # the test's values
+    assert runs[0][1] == runs[1][1] == runs[2][1]  # the hook's rows
+
+
 def test_entity_fixtures_are_saved_in_the_tests_repositories(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
