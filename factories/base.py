@@ -74,8 +74,9 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
-        entity = made_model(model_class)(*args, **kwargs)
-        return database.current(table_of(model_class)).create(entity)
+        repo = database.current(table_of(model_class))
+        table_model = getattr(getattr(repo, "spec", None), "model", None)
+        return repo.create(made_model(model_class, table_model)(*args, **kwargs))
 
 
 class UnusedInProject(AmpdbFactory[M]):

@@ -19,7 +19,13 @@ import pytest
 
 from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
 from pytest_ampdb.errors import AmpdbError, ForeignKeyError, NotFoundError, ValidationError
-from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
+from pytest_ampdb.factories import (
+    AmpdbFactory,
+    ApiKeyFactory,
+    ProjectFactory,
+    ProjectScopedFactory,
+    factory_for,
+)
 from pytest_ampdb.harness.fixtures import declared_fixtures
 from pytest_ampdb.migrations.schemadiff import declared_statements
 from pytest_ampdb.models import ApiKey, Organization, Project
@@ -266,6 +272,22 @@ def test_made_by_the_packaged_factory(ampdb, ampdb_seed, api_key_factory, api_ke
 """
     )
     run_memory(pytester).assert_outcomes(passed=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class StarredApiKey(ApiKey):
+    starred: bool = False
+
+
+def test_a_packaged_factory_creates_the_model_of_the_repository_in_effect() -> None:
+    """Outside a test run, in a ``database.use`` block over a schema that extends api_keys, the
+    packaged factory creates the project's subclass (the repository refuses the packaged model)."""
+    extended = extend(columns=[StarredApiKey])
+    with database.use(memory.repositories(memory.MemoryStore(extended))):
+        made = ApiKeyFactory.create()
+        assert isinstance(made, StarredApiKey)
+        assert made.starred is False
+        assert database.api_keys().get_by_key(made.key) == made
 
 
 def test_async_postgres_repositories_follow_a_projects_schema(

@@ -29,6 +29,10 @@ def use_tables(tables: Mapping[str, TableSpec[Any]]) -> None:
             _EXTENDED[packaged.model] = spec.model
 
 
-def made_model(model: type[M]) -> type[M]:
-    """The model a factory whose ``Meta.model`` is ``model`` makes in this run."""
+def made_model(model: type[M], table_model: type[Any] | None = None) -> type[M]:
+    """The model a factory whose ``Meta.model`` is ``model`` makes in this run; ``table_model``:
+    the model of the table's repository in effect, when known (a ``create()`` in a
+    ``database.use`` block over a project's schema, outside any test run), which wins."""
+    if table_model is not None and table_model is not model and issubclass(table_model, model):
+        return table_model
     return _EXTENDED.get(model, model)
