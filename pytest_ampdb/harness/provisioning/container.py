@@ -81,7 +81,8 @@ _PG_PORT = 5432
 _PULL_TIMEOUT = 30.0
 _DOCKER_SOCKET = Path("/var/run/docker.sock")
 _START_DOCKER_HINT = (
-    "start one (as root: `bash scripts/docker-setup`, or `dockerd > /var/log/dockerd.log 2>&1 &`) "
+    "start one (as root: `dockerd > /var/log/dockerd.log 2>&1 &`, or `bash scripts/docker-setup` "
+    "in a checkout of pytest-ampdb) "
     "or use local PostgreSQL binaries instead"
 )
 
@@ -163,7 +164,8 @@ def _ensure_image(client: Any, image: str, timeout: float) -> None:
         reason = _first_line(exc)
         raise ProvisioningError(
             f"Docker image {image!r} is not present and could not be pulled ({reason}): "
-            f"pull it, or build a compatible postgres:15 with `bash scripts/docker-setup`"
+            "pull it, or build a compatible postgres:15 with `bash scripts/docker-setup` (in a "
+            "checkout of pytest-ampdb)"
         ) from None
 
 
