@@ -172,11 +172,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     and run the seed hooks), so a failure stops the run with one line in either mode."""
     _base_seed(session.config)
     run = session.config.stash[RUN_KEY]
-    if not hasattr(session.config, "workerinput"):
+    if not hasattr(session.config, "workerinput") and not _runs_no_test(session.config):
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:
             raise _usage_error(exc) from None
+
+
+def _runs_no_test(config: pytest.Config) -> bool:
+    """``--collect-only``, ``--fixtures``, ``--fixtures-per-test``, ``--setup-plan``: pytest
+    lists, and runs nothing (an IDE's test discovery, on every save): no server is started."""
+    option = config.option
+    flags = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
+    return any(getattr(option, flag, False) for flag in flags)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -369,6 +369,22 @@ def test_random_seed_reproduces_factory_values_under_xdist_with_a_seed_hook(
     assert runs[0][1] == runs[1][1] == runs[2][1]  # the hook's rows
 
 
+@pytest.mark.parametrize(
+    "listing", ["--collect-only", "--fixtures", "--fixtures-per-test", "--setup-plan"]
+)
+def test_listing_tests_or_fixtures_starts_no_server(
+    pytester: pytest.Pytester, listing: str
+) -> None:
+    """An IDE discovers tests with ``--collect-only`` on every save: in postgres mode that
+    started a container (seconds, each time); here the server named does not even exist."""
+    pytester.makepyfile("def test_x(ampdb): pass")
+    result = pytester.runpytest_subprocess(
+        "--ampdb=postgres", "--ampdb-dsn=postgresql://nobody:secret@127.0.0.1:1/none", listing
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert "cannot connect" not in result.stdout.str() + result.stderr.str()
+
+
 def test_entity_fixtures_are_saved_in_the_tests_repositories(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
