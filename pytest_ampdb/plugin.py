@@ -243,15 +243,20 @@ class _XdistHooks:
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
-    """An assertion on a DSN (``ampdb_dsn``) is explained with its password hidden; pytest's
-    own explanation of two strings is a diff of their text, the password included."""
-    if not isinstance(left, Dsn) and not isinstance(right, Dsn):
+    """An assertion on a URL with a password (``ampdb_dsn``, or a string a test made from it:
+    ``f"{ampdb_dsn}?sslmode=disable"``) is explained with the password hidden; pytest's own
+    explanation of two strings is a diff of their text, the password included."""
+    if not _holds_password(left) and not _holds_password(right):
         return None
     return [f"{_shown(left)} {op} {_shown(right)}"]
 
 
+def _holds_password(value: object) -> bool:
+    return isinstance(value, Dsn) or (isinstance(value, str) and redact_text(value) != value)
+
+
 def _shown(value: object) -> str:
-    return repr(Dsn(value)) if isinstance(value, str) else repr(value)
+    return repr(redact_text(value)) if isinstance(value, str) else repr(value)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -385,6 +385,29 @@ def test_listing_tests_or_fixtures_starts_no_server(
     assert "cannot connect" not in result.stdout.str() + result.stderr.str()
 
 
+def test_an_assertion_on_a_url_a_test_made_hides_its_password(pytester: pytest.Pytester) -> None:
+    """``ampdb_dsn`` is a ``Dsn`` whose repr is redacted, but a string made from it is a plain
+    ``str``: pytest's explanation of a failed comparison quoted its password in full."""
+    pytester.makepyfile(
+        """
+        def test_made_url():
+            dsn = "postgresql://app:s3cretpw@db.example/ampdb_run_1"
+            assert f"{dsn}?sslmode=disable" == "postgresql://app@db.example/other"
+
+        def test_in_a_message():
+            assert "failed: postgresql://app:s3cretpw@db.example/x" == "ok"
+        """
+    )
+    result = pytester.runpytest("-vv", "--tb=long")
+    result.assert_outcomes(failed=2)
+    told = [line for line in result.stdout.lines if line.startswith(("E ", "FAILED"))]
+    assert told
+    assert not [line for line in told if "s3cretpw" in line]  # the source lines quote it, no more
+    result.stdout.fnmatch_lines(
+        ["*'postgresql://app:xxxxx@db.example/ampdb_run_1?sslmode=disable' == *"]
+    )
+
+
 def test_entity_fixtures_are_saved_in_the_tests_repositories(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
