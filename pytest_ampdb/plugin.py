@@ -73,7 +73,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return config.getoption(f"ampdb_{option.dest}")
 
     def ini(option: Option) -> Any:
-        return config.getini(option.ini)
+        value = config.getini(option.ini)
+        if option.kind == "path" and value not in (None, ""):
+            # as pytest reads its own paths: relative to the ini file, wherever pytest runs from
+            base = config.inipath.parent if config.inipath else config.rootpath
+            return str(base / Path(str(value)).expanduser())
+        return value
 
     try:
         settings = resolve(cli, ini, os.environ)

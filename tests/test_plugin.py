@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ampdb.harness.settings import OPTIONS
-from pytest_ampdb.paths import seeds_dir
+from pytest_ampdb.paths import migrations_dir, seeds_dir
 
 pytest_plugins = ["pytester"]
 
@@ -405,6 +405,27 @@ def test_an_assertion_on_a_url_a_test_made_hides_its_password(pytester: pytest.P
     assert not [line for line in told if "s3cretpw" in line]  # the source lines quote it, no more
     result.stdout.fnmatch_lines(
         ["*'postgresql://app:xxxxx@db.example/ampdb_run_1?sslmode=disable' == *"]
+    )
+
+
+def test_ini_paths_are_relative_to_the_ini_file_from_any_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ampdb_seeds = seed`` in the project's ini: pytest run from a subfolder (an IDE, ``cd
+    tests && pytest``) looked for ``tests/seed`` and stopped the run."""
+    shutil.copytree(seeds_dir(), pytester.path / "seed")
+    shutil.copytree(migrations_dir(), pytester.path / "migrations")
+    pytester.makeini("[pytest]\nampdb_seeds = seed\nampdb_migrations = migrations\n")
+    sub = pytester.mkdir("tests")
+    (sub / "test_x.py").write_text("def test_x(ampdb, ampdb_seed): pass\n")
+    monkeypatch.chdir(sub)
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"ampdb: backend memory (in-process MemoryStore), seeds {pytester.path / 'seed'} *",
+            f"ampdb: schema packaged *; migrations {pytester.path / 'migrations'} at version *",
+        ]
     )
 
 
