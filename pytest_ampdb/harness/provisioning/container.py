@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.harness.provisioning import lease as leases
@@ -192,6 +192,12 @@ def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
 # --------------------------------------------------------------------------- owners
 
 
+def reuse_lock(name: str) -> Path:
+    """The file lock a kept container ``name`` is started under (``ampdb clean`` removes it
+    with the container)."""
+    return Path(tempfile.gettempdir()) / f"{name}.lock"
+
+
 def reuse_name(project_root: Path) -> str:
     """The name of the container ``reuse=True`` keeps for ``project_root``."""
     return f"ampdb-{project_key(project_root)}"
@@ -331,10 +337,7 @@ def start_container(
         _configure_ryuk(client, reuse=reuse)
         config = _config_hash(image, merged)
         if reuse or recreate:
-            lock = FileLock(
-                str(Path(tempfile.gettempdir()) / f"{reuse_name(project_root)}.lock"),
-                timeout=timeout + 60,
-            )
+            lock = FileLock(str(reuse_lock(reuse_name(project_root))), timeout=timeout + 60)
             with lock:
                 return _start_kept(
                     client,
@@ -599,6 +602,9 @@ class LeftContainer:
 
     def remove(self) -> None:
         remove_container(self.id)
+        if self.kind == "kept":  # its checkout's lock file goes with it, unless a run holds it
+            with contextlib.suppress(Timeout), FileLock(str(reuse_lock(self.name)), timeout=0):
+                reuse_lock(self.name).unlink(missing_ok=True)
 
 
 def left_containers(keys: frozenset[str] | None, *, timeout: float = 10.0) -> list[LeftContainer]:
