@@ -26,7 +26,7 @@ from pytest_ampdb.harness.fixtures import (
     marker_error,
 )
 from pytest_ampdb.harness.randomness import factory_seed_for, new_base_seed, test_seed
-from pytest_ampdb.harness.run import AmpdbRun
+from pytest_ampdb.harness.run import AmpdbRun, on_test_thread
 from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, recheck, resolve
 from pytest_ampdb.modes import Backend, ServerSource
 from pytest_ampdb.types import Repositories
@@ -121,7 +121,7 @@ def _context(config: pytest.Config) -> BackendContext:
 
     return BackendContext(
         seed_hook=seed,
-        on_ready=ready,
+        on_ready=on_test_thread(ready),
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),

@@ -120,16 +120,43 @@ class TestScope:
         return db.close(failed=failed)
 
 
+_DEFERRED: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "ampdb_deferred_hooks", default=None
+)
+"""Hook calls ``off_the_loop``'s worker thread leaves to the thread that runs the test."""
+
+
+def on_test_thread(hook: Callable[[A], None]) -> Callable[[A], None]:
+    """``hook``, called where the test runs even when the database is opened off the loop (a
+    project's ``pytest_ampdb_database_ready`` may rely on the thread, as pytest's hooks do)."""
+
+    def call(arg: A) -> None:
+        deferred = _DEFERRED.get()
+        if deferred is None:
+            hook(arg)
+        else:
+            deferred.append(lambda: hook(arg))
+
+    return call
+
+
 def off_the_loop(fn: Callable[[A], T], arg: A) -> T:
     """``fn(arg)``, on a worker thread (this context copied) when an event loop runs in this
     thread: opening a test's database is the harness's blocking work (a clone, a snapshot of the
     starting rows), not a sync repository call of the test's, which the guard against blocking
     the loop would refuse when async code opens it first (``async_database``'s lazy default).
-    The loop waits for it, as it waits for any setup of the test."""
+    The loop waits for it, as it waits for any setup of the test; the hooks it calls
+    (``on_test_thread``) run afterwards, on this thread."""
     if running_loop() is None:
         return fn(arg)
+    context = contextvars.copy_context()
+    deferred: list[Callable[[], None]] = []
+    context.run(_DEFERRED.set, deferred)
     with ThreadPoolExecutor(1, thread_name_prefix="ampdb-open") as pool:
-        return pool.submit(contextvars.copy_context().run, fn, arg).result()
+        result = pool.submit(context.run, fn, arg).result()
+    for hook in deferred:
+        hook()
+    return result
 
 
 def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:
