@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pytest_ampdb import database
 from pytest_ampdb.harness.randomness import take_factory_seed
+from pytest_ampdb.harness.run_models import made_model
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
 
 from ._boy import factory
@@ -63,7 +64,7 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _build(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
-        return model_class(*args, **kwargs)
+        return made_model(model_class)(*args, **kwargs)
 
     @classmethod
     async def acreate(cls, **kwargs: Any) -> M:
@@ -73,7 +74,9 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
-        return database.current(table_of(model_class)).create(model_class(*args, **kwargs))
+        repo = database.current(table_of(model_class))
+        table_model = getattr(getattr(repo, "spec", None), "model", None)
+        return repo.create(made_model(model_class, table_model)(*args, **kwargs))
 
 
 class UnusedInProject(AmpdbFactory[M]):
@@ -170,7 +173,7 @@ def check_fields(factory_class: type[AmpdbFactory[Any]], params: Any) -> None:
     with one line listing the model's fields (factory_boy would pass it on to the model and
     fail deep inside its own machinery)."""
     meta = factory_class._meta
-    model = meta.model
+    model = made_model(meta.model)
     fields = [f.name for f in dataclasses.fields(model)]
     known = {*fields, *meta.declarations, *meta.parameters}
     unknown = sorted(name for name in params if name.split("__", 1)[0] not in known)

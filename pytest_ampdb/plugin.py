@@ -15,7 +15,7 @@ import pytest
 
 from pytest_ampdb import database
 from pytest_ampdb.errors import AmpdbError
-from pytest_ampdb.harness import fixtures, hook_errors, hooks
+from pytest_ampdb.harness import fixtures, hook_errors, hooks, run_models
 from pytest_ampdb.harness.backends.base import BackendContext
 from pytest_ampdb.harness.fixtures import (
     BASE_SEED_KEY,
@@ -25,8 +25,8 @@ from pytest_ampdb.harness.fixtures import (
     RUN_KEY,
     marker_error,
 )
-from pytest_ampdb.harness.randomness import new_base_seed
-from pytest_ampdb.harness.run import AmpdbRun
+from pytest_ampdb.harness.randomness import factory_seed_for, new_base_seed, test_seed
+from pytest_ampdb.harness.run import AmpdbRun, on_test_thread
 from pytest_ampdb.harness.settings import OPTIONS, Option, Settings, recheck, resolve
 from pytest_ampdb.modes import Backend, ServerSource
 from pytest_ampdb.types import Repositories
@@ -73,7 +73,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return config.getoption(f"ampdb_{option.dest}")
 
     def ini(option: Option) -> Any:
-        return config.getini(option.ini)
+        value = config.getini(option.ini)
+        if option.kind == "path" and value not in (None, ""):
+            # as pytest reads its own paths: relative to the ini file, wherever pytest runs from
+            base = config.inipath.parent if config.inipath else config.rootpath
+            return str(base / Path(str(value)).expanduser())
+        return value
 
     try:
         settings = resolve(cli, ini, os.environ)
@@ -85,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise _usage_error(exc) from None
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(fixtures.declared_fixtures(run.tables), "ampdb.declared")
+    run_models.use_tables(run.tables)
     database.mark_testing(True)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "ampdb-xdist")
@@ -102,7 +108,9 @@ def _context(config: pytest.Config) -> BackendContext:
     def seed(repos: Repositories) -> None:
         """The hooks' rows go to ``repos``, also when they write through factories or the
         facade (else those went to a process default of their own, and were lost)."""
-        with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files):
+        # the hook's factory values come from the run's seed: the same rows in every worker
+        hook_seed = factory_seed_for(test_seed(_base_seed(config), "pytest_ampdb_seed"))
+        with database.use(repos), hook_errors.reported("pytest_ampdb_seed", hook_files), hook_seed:
             hook.pytest_ampdb_seed(repos=repos)
 
     ready_files = _hook_files(config, "database_ready")
@@ -113,7 +121,7 @@ def _context(config: pytest.Config) -> BackendContext:
 
     return BackendContext(
         seed_hook=seed,
-        on_ready=ready,
+        on_ready=on_test_thread(ready),
         fingerprint_files=hook_files,
         shared=getattr(config, "workerinput", {}).get(WORKER_SITE),
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
@@ -143,6 +151,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         database.mark_testing(False)
+        run_models.use_tables({})
         try:
             run.close()
         except AmpdbError as exc:  # e.g. the server stopped answering: one line, no traceback
@@ -168,11 +177,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     and run the seed hooks), so a failure stops the run with one line in either mode."""
     _base_seed(session.config)
     run = session.config.stash[RUN_KEY]
-    if not hasattr(session.config, "workerinput"):
+    if not hasattr(session.config, "workerinput") and not _runs_no_test(session.config):
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:
             raise _usage_error(exc) from None
+
+
+def _runs_no_test(config: pytest.Config) -> bool:
+    """``--collect-only``, ``--fixtures``, ``--fixtures-per-test``, ``--setup-plan``: pytest
+    lists, and runs nothing (an IDE's test discovery, on every save): no server is started."""
+    option = config.option
+    flags = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
+    return any(getattr(option, flag, False) for flag in flags)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -231,15 +248,20 @@ class _XdistHooks:
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
-    """An assertion on a DSN (``ampdb_dsn``) is explained with its password hidden; pytest's
-    own explanation of two strings is a diff of their text, the password included."""
-    if not isinstance(left, Dsn) and not isinstance(right, Dsn):
+    """An assertion on a URL with a password (``ampdb_dsn``, or a string a test made from it:
+    ``f"{ampdb_dsn}?sslmode=disable"``) is explained with the password hidden; pytest's own
+    explanation of two strings is a diff of their text, the password included."""
+    if not _holds_password(left) and not _holds_password(right):
         return None
     return [f"{_shown(left)} {op} {_shown(right)}"]
 
 
+def _holds_password(value: object) -> bool:
+    return isinstance(value, Dsn) or (isinstance(value, str) and redact_text(value) != value)
+
+
 def _shown(value: object) -> str:
-    return repr(Dsn(value)) if isinstance(value, str) else repr(value)
+    return repr(redact_text(value)) if isinstance(value, str) else repr(value)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -204,3 +204,43 @@ def test_the_async_example_suite_passes_on_postgres(
     )
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines([f"ampdb: migrations at version *; isolation {isolation}"])
+
+
+FACADE_FIRST_SUITE = """
+import pytest
+from pytest_ampdb import async_database
+
+@pytest.mark.asyncio
+async def test_the_first_test_reaches_the_database_through_the_facade(ampdb_seed):
+    key = await async_database.api_keys().get_by_key(ampdb_seed.api_key)
+    assert key.project_id == ampdb_seed.project_id
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--ampdb=memory"], id="memory"),
+        *(
+            pytest.param(
+                ["--ampdb=postgres", f"--ampdb-isolation={i}"], marks=pytest.mark.postgres, id=i
+            )
+            for i in ("transaction", "database", "truncate")
+        ),
+    ],
+)
+def test_an_async_test_may_open_its_database_through_the_async_facade(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, args: list[str]
+) -> None:
+    """The test's database is opened lazily, by whatever reaches it first: here
+    ``async_database``'s default, inside the running loop. Opening it is the harness's work (a
+    clone, a snapshot of the starting rows), not a sync repository call of the test's: it was
+    refused as one (``EventLoopError``) under ``truncate`` isolation."""
+    pytester.makepyfile(FACADE_FIRST_SUITE)
+    server = (
+        [f"--ampdb-dsn={request.getfixturevalue('pg_admin_dsn')}"]
+        if "--ampdb=postgres" in args
+        else []
+    )
+    result = pytester.runpytest_subprocess(*args, *server, "-p", "no:randomly")
+    result.assert_outcomes(passed=1)

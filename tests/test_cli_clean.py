@@ -244,3 +244,15 @@ def test_half_built_templates_go_by_their_mark_unless_a_run_is_building_one(
     assert comment(server, made[0].name) is not None  # the build went on to the end
     assert made[0].reused is False
     made[0].release(elsewhere, drop=True)
+
+
+def test_the_clean_hint_says_its_url_lacks_the_password() -> None:
+    """The summary's command for kept databases shows the URL redacted: copied as printed it
+    would fail to log in, so it says which URL to give instead."""
+    from pytest_ampdb.harness.kept import clean_hint
+
+    hint = clean_hint("postgresql://app:s3cretpw@db/postgres", Path("/srv/app"))
+    assert "s3cretpw" not in hint
+    assert "--url postgresql://app:xxxxx@db/postgres (give the URL the run was given" in hint
+    plain = clean_hint("postgresql://app@db/postgres", Path("/srv/app"))
+    assert plain.endswith("--url postgresql://app@db/postgres")

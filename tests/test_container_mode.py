@@ -71,10 +71,18 @@ def test_reuse_keeps_the_container_named_after_the_project_and_recreate_replaces
     try:
         first = pytester.runpytest_subprocess(*args, "--ampdb-reuse")
         first.assert_outcomes(passed=1)
+        first.stdout.fnmatch_lines(
+            ["ampdb: backend * (postgres:15) at *, kept for the next run (started)"]
+        )
         assert name in our_containers()
         second = pytester.runpytest_subprocess(*args, "--ampdb-reuse")
         second.assert_outcomes(passed=1)
-        second.stdout.fnmatch_lines(["*(reused)*", "*template ampdb_tpl_* (reused)*"])
+        second.stdout.fnmatch_lines(
+            [
+                "ampdb: backend * at *, kept for the next run (reused)",
+                "*template ampdb_tpl_* (reused)*",
+            ]
+        )
         third = pytester.runpytest_subprocess(*args, "--ampdb-recreate")
         third.assert_outcomes(passed=1)
         third.stdout.fnmatch_lines(["*template ampdb_tpl_* (built in *)*"])

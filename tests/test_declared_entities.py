@@ -19,7 +19,13 @@ import pytest
 
 from pytest_ampdb import async_database, database, memory, migrations, mock, postgres
 from pytest_ampdb.errors import AmpdbError, ForeignKeyError, NotFoundError, ValidationError
-from pytest_ampdb.factories import AmpdbFactory, ProjectFactory, ProjectScopedFactory, factory_for
+from pytest_ampdb.factories import (
+    AmpdbFactory,
+    ApiKeyFactory,
+    ProjectFactory,
+    ProjectScopedFactory,
+    factory_for,
+)
 from pytest_ampdb.harness.fixtures import declared_fixtures
 from pytest_ampdb.migrations.schemadiff import declared_statements
 from pytest_ampdb.models import ApiKey, Organization, Project
@@ -249,6 +255,45 @@ def test_an_entity_with_no_factory_fails_its_fixture_with_one_line(
         ["*pytest-ampdb: plan_factory: Plan: no factory makes it: declare one on *"]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_the_packaged_factory_of_an_extended_entity_makes_the_projects_model(
+    pytester: pytest.Pytester,
+) -> None:
+    """A schema that adds a column to a packaged entity and declares no factory for it keeps
+    the packaged factory, which makes the project's subclass (the repositories refuse a
+    packaged model there) and takes the added column as a keyword."""
+    billing_copy(pytester, factories=False)
+    pytester.makepyfile(
+        test_packaged="""
+from billing.schema import TieredApiKey
+from pytest_ampdb.factories import ApiKeyFactory
+
+def test_made_by_the_packaged_factory(ampdb, ampdb_seed, api_key_factory, api_key):
+    assert api_key_factory is ApiKeyFactory
+    assert isinstance(api_key, TieredApiKey) and api_key.tier == "free"
+    pro = api_key_factory.create(project_id=ampdb_seed.project_id, tier="pro")
+    assert ampdb.api_keys.get_by_key(pro.key) == pro and pro.tier == "pro"
+    assert isinstance(ApiKeyFactory.build(), TieredApiKey)
+"""
+    )
+    run_memory(pytester).assert_outcomes(passed=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class StarredApiKey(ApiKey):
+    starred: bool = False
+
+
+def test_a_packaged_factory_creates_the_model_of_the_repository_in_effect() -> None:
+    """Outside a test run, in a ``database.use`` block over a schema that extends api_keys, the
+    packaged factory creates the project's subclass (the repository refuses the packaged model)."""
+    extended = extend(columns=[StarredApiKey])
+    with database.use(memory.repositories(memory.MemoryStore(extended))):
+        made = ApiKeyFactory.create()
+        assert isinstance(made, StarredApiKey)
+        assert made.starred is False
+        assert database.api_keys().get_by_key(made.key) == made
 
 
 def test_async_postgres_repositories_follow_a_projects_schema(

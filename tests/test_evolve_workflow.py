@@ -64,6 +64,11 @@ def test_notes_and_colours(ampdb, ampdb_seed):
     assert isinstance(project, LabelledProject) and project.colour == "blue"
     made = ampdb.declared["notes"].create(Note(project_id=project.id, text="hi"))
     assert ampdb.declared["notes"].get_by_id(project.id, made.id).text == "hi"
+
+def test_the_packaged_factories_make_the_extended_parent(ampdb, operation, project_factory):
+    # an operation's chain starts with a new project: the schema's LabelledProject
+    assert ampdb.projects.get_by_id(operation.project_id).colour == "blue"
+    assert project_factory.create(colour="red").colour == "red"
 """
 
 
@@ -137,7 +142,7 @@ def test_the_whole_workflow_in_a_fresh_folder(
     for server in (None, pg_admin_dsn):
         run = suite(project, server=server)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "1 passed" in run.stdout
+        assert "2 passed" in run.stdout
 
     # change a declaration: migrate diff writes the next file; AMPDB_SCHEMA names the module
     schema.write_text(SCHEMA.format(extra="    pinned: bool = False\n"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ampdb.harness.settings import OPTIONS
-from pytest_ampdb.paths import seeds_dir
+from pytest_ampdb.paths import migrations_dir, seeds_dir
 
 pytest_plugins = ["pytester"]
 
@@ -325,6 +325,108 @@ def test_random_seed_reproduces_factory_values_whatever_the_order(
     pytester._monkeypatch.setenv("OUT", str(out))
     pytester.runpytest("-p", "no:randomly", "--ampdb-random-seed=78").assert_outcomes(passed=2)
     assert sorted(json.loads(line) for line in out.read_text().splitlines()) != runs[0]
+
+
+def test_random_seed_reproduces_factory_values_under_xdist_with_a_seed_hook(
+    pytester: pytest.Pytester,
+) -> None:
+    """A seed hook that uses factories runs, in memory mode under xdist, in each worker when its
+    first test opens the store: its calls took that test's seed, so the test's values could
+    differ from the same seed's without xdist, and the hook's rows differed from worker to
+    worker and run to run. They come from the run's seed now."""
+    pytester.makeconftest(
+        """
+        from pytest_ampdb.factories import OrganizationFactory, ProjectFactory
+
+        def pytest_ampdb_seed(repos):
+            org = OrganizationFactory.create(label="from the hook")
+            ProjectFactory.create(name="from-the-hook", organization_id=org.id)
+        """
+    )
+    pytester.makepyfile(
+        test_values="""
+        import json, os
+        from pytest_ampdb import database
+
+        def test_values(connection_factory, ampdb_seed):
+            made = connection_factory.build(project_id=ampdb_seed.project_id)
+            hook = database.projects().get_by_name("from-the-hook")
+            with open(os.environ["OUT"], "a") as out:
+                out.write(json.dumps([made.group_name, made.id]) + "\\n")
+                out.write(json.dumps([hook.id, hook.organization_id]) + "\\n")
+        """
+    )
+    runs = []
+    for extra in ([], ["-p", "xdist", "-n", "1"], ["-p", "xdist", "-n", "1"]):
+        out = pytester.path / f"out{len(runs)}.jsonl"
+        pytester._monkeypatch.setenv("OUT", str(out))
+        result = pytester.runpytest_subprocess(
+            "-p", "no:randomly", "--ampdb-random-seed=77", *extra
+        )
+        result.assert_outcomes(passed=1)
+        runs.append(out.read_text().splitlines())
+    assert runs[0][0] == runs[1][0]  # the test's values
+    assert runs[0][1] == runs[1][1] == runs[2][1]  # the hook's rows
+
+
+@pytest.mark.parametrize(
+    "listing", ["--collect-only", "--fixtures", "--fixtures-per-test", "--setup-plan"]
+)
+def test_listing_tests_or_fixtures_starts_no_server(
+    pytester: pytest.Pytester, listing: str
+) -> None:
+    """An IDE discovers tests with ``--collect-only`` on every save: in postgres mode that
+    started a container (seconds, each time); here the server named does not even exist."""
+    pytester.makepyfile("def test_x(ampdb): pass")
+    result = pytester.runpytest_subprocess(
+        "--ampdb=postgres", "--ampdb-dsn=postgresql://nobody:secret@127.0.0.1:1/none", listing
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert "cannot connect" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_assertion_on_a_url_a_test_made_hides_its_password(pytester: pytest.Pytester) -> None:
+    """``ampdb_dsn`` is a ``Dsn`` whose repr is redacted, but a string made from it is a plain
+    ``str``: pytest's explanation of a failed comparison quoted its password in full."""
+    pytester.makepyfile(
+        """
+        def test_made_url():
+            dsn = "postgresql://app:s3cretpw@db.example/ampdb_run_1"
+            assert f"{dsn}?sslmode=disable" == "postgresql://app@db.example/other"
+
+        def test_in_a_message():
+            assert "failed: postgresql://app:s3cretpw@db.example/x" == "ok"
+        """
+    )
+    result = pytester.runpytest("-vv", "--tb=long")
+    result.assert_outcomes(failed=2)
+    told = [line for line in result.stdout.lines if line.startswith(("E ", "FAILED"))]
+    assert told
+    assert not [line for line in told if "s3cretpw" in line]  # the source lines quote it, no more
+    result.stdout.fnmatch_lines(
+        ["*'postgresql://app:xxxxx@db.example/ampdb_run_1?sslmode=disable' == *"]
+    )
+
+
+def test_ini_paths_are_relative_to_the_ini_file_from_any_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ampdb_seeds = seed`` in the project's ini: pytest run from a subfolder (an IDE, ``cd
+    tests && pytest``) looked for ``tests/seed`` and stopped the run."""
+    shutil.copytree(seeds_dir(), pytester.path / "seed")
+    shutil.copytree(migrations_dir(), pytester.path / "migrations")
+    pytester.makeini("[pytest]\nampdb_seeds = seed\nampdb_migrations = migrations\n")
+    sub = pytester.mkdir("tests")
+    (sub / "test_x.py").write_text("def test_x(ampdb, ampdb_seed): pass\n")
+    monkeypatch.chdir(sub)
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"ampdb: backend memory (in-process MemoryStore), seeds {pytester.path / 'seed'} *",
+            f"ampdb: schema packaged *; migrations {pytester.path / 'migrations'} at version *",
+        ]
+    )
 
 
 def test_entity_fixtures_are_saved_in_the_tests_repositories(pytester: pytest.Pytester) -> None:

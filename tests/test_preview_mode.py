@@ -40,7 +40,10 @@ def snapshot(dsn: str) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def run(pytester: pytest.Pytester, shared: str, *args: str) -> pytest.RunResult:
+def run(
+    pytester: pytest.Pytester, shared: str, *args: str, suite: Path | None = ROOT / "examples"
+) -> pytest.RunResult:
+    """The suite (the example service's; None: the pytester folder's) on the branch's preview."""
     return pytester.runpytest_subprocess(
         "--ampdb=postgres",
         "--ampdb-postgres=preview",
@@ -49,7 +52,7 @@ def run(pytester: pytest.Pytester, shared: str, *args: str) -> pytest.RunResult:
         "-p",
         "no:randomly",
         *args,
-        str(ROOT / "examples"),
+        *([str(suite)] if suite is not None else []),
     )
 
 
@@ -107,7 +110,41 @@ def test_database_isolation_says_why_when_the_preview_cannot_be_copied(
     result.assert_outcomes(passed=5, errors=10, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "*isolation 'database' clones databases from a copy of the preview, and PostgreSQL "
+            "*isolation 'database' (or 'truncate') clones databases from a copy of the preview, "
+            "and PostgreSQL "
             f'refused to make it (source database "{name}" is being accessed by other users*'
         ]
     )
+
+
+def test_a_test_marked_for_database_isolation_on_a_preview_fails_alone(
+    pytester: pytest.Pytester, shared: str
+) -> None:
+    """The run's 'transaction' isolation is connected to the preview, so PostgreSQL refuses to
+    copy it for a test marked ``isolation="database"``: that test fails with one line saying
+    why and what to do; the server is not lost, so every other test still runs."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_before(ampdb, ampdb_seed):
+            assert ampdb.projects.get_by_id(ampdb_seed.project_id)
+
+        @pytest.mark.ampdb(isolation="database")
+        def test_marked(ampdb):
+            pass
+
+        def test_after(ampdb, ampdb_seed):
+            assert ampdb.projects.get_by_id(ampdb_seed.project_id)
+        """
+    )
+    result = run(pytester, shared, suite=None)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*isolation 'database' (or 'truncate') clones databases from a copy of the preview*"
+            "while this run's 'transaction' isolation is connected to it: run the tests marked "
+            "for another isolation on their own, with --ampdb-isolation=database"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()

@@ -56,6 +56,11 @@ BUSY_WAIT = 3.0
 """Seconds a test waits for a connection slot on a full server before it fails."""
 
 
+class NoCloneSource(AmpdbError):
+    """No template to clone a test's database from (a preview PostgreSQL refused to copy): the
+    tests that need a clone fail with it, the server is not lost and the run goes on."""
+
+
 @dataclass
 class Site:
     """The server, the ready template and how to name and clone databases on it."""
@@ -93,11 +98,12 @@ class Site:
     _closed: bool = False
 
     def clone_source(self) -> str:
-        """The template to clone from (made now, the first time, if it is made lazily)."""
+        """The template to clone from (made now, the first time, if it is made lazily); a
+        ``NoCloneSource`` when there is none."""
         with self._lock:
             if self.template is None:
                 if self.make_template is None:
-                    raise AmpdbError(f"{self.label}: no template to clone databases from")
+                    raise NoCloneSource(f"{self.label}: no template to clone databases from")
                 self.template = self.make_template()
             return self.template
 
@@ -549,6 +555,8 @@ class DatabaseIsolation:
             if admin is not None:  # closing: the clones no test took go too
                 for name in self._unused():
                     tpl.drop_run_database(admin, name)
+        except NoCloneSource as exc:  # every test that needs a clone fails; the others run on
+            self._ready.put(exc)
         except Exception as exc:  # told to the test that waits for the clone, and every later one
             message = f"{self.site.label}: cloning a test database failed: {reason(exc)}"
             self.site.mark_lost(message)  # no more clones: the run cannot go on

@@ -156,10 +156,14 @@ def mark_kept_for(conn: Connection, name: str, key: str) -> None:
 def clean_hint(admin_dsn: str, root: object) -> str:
     """The command that removes a run's kept databases (shown in its summary, password hidden:
     ``$AMPDB_DSN`` works as well when it holds the URL)."""
-    url = shlex.quote(redact_url(admin_dsn))
-    return (
-        f"remove them with: cd {shlex.quote(str(root))} && ampdb clean --what databases --url {url}"
+    shown = redact_url(admin_dsn)
+    command = (
+        f"remove them with: cd {shlex.quote(str(root))} && ampdb clean --what databases "
+        f"--url {shlex.quote(shown)}"
     )
+    if shown != admin_dsn:  # copied as printed, it would fail to log in
+        command += " (give the URL the run was given, with its password, which is not shown)"
+    return command
 
 
 # -- what clean lists -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def new_base_seed() -> int:
@@ -40,3 +42,19 @@ def take_factory_seed() -> int | None:
     """The scheduled seed, once: the factories call this before generating anything."""
     seed, _Pending.seed = _Pending.seed, None
     return seed
+
+
+@contextmanager
+def factory_seed_for(seed: int) -> Iterator[None]:
+    """Factory calls inside the block start from ``seed``; a seed scheduled for the running test
+    is kept for the test's own calls after it. The seed hooks run in this block: under xdist in
+    memory mode they run when a worker's first test opens its store, and their factory calls
+    took that test's seed, so its values differed from the same seed's run without xdist."""
+    held = take_factory_seed()
+    schedule_factory_seed(seed)
+    try:
+        yield
+    finally:
+        take_factory_seed()
+        if held is not None:
+            schedule_factory_seed(held)

@@ -7,9 +7,12 @@ once, with one line); the backend starts when first asked for: the plugin asks a
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar, cast
 
 from pytest_ampdb import modes
 from pytest_ampdb.harness.backends.base import (
@@ -23,8 +26,12 @@ from pytest_ampdb.harness.backends.base import (
 from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.models.declared import schema_tables
 from pytest_ampdb.repositories import Engine, build
+from pytest_ampdb.repositories.bridge import running_loop
 from pytest_ampdb.seeds import SeedSet, read_seeds
 from pytest_ampdb.types import AsyncRepositories, Repositories
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class AmpdbRun:
@@ -96,7 +103,7 @@ class TestScope:
 
     def database(self) -> TestDatabase:
         if self._db is None:
-            self._db = self.run.backend.open(self.options)
+            self._db = off_the_loop(self.run.backend.open, self.options)
         return self._db
 
     @property
@@ -111,6 +118,45 @@ class TestScope:
             return None
         db, self._db, self._engine, self._repos, self._async = self._db, None, None, None, None
         return db.close(failed=failed)
+
+
+_DEFERRED: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "ampdb_deferred_hooks", default=None
+)
+"""Hook calls ``off_the_loop``'s worker thread leaves to the thread that runs the test."""
+
+
+def on_test_thread(hook: Callable[[A], None]) -> Callable[[A], None]:
+    """``hook``, called where the test runs even when the database is opened off the loop (a
+    project's ``pytest_ampdb_database_ready`` may rely on the thread, as pytest's hooks do)."""
+
+    def call(arg: A) -> None:
+        deferred = _DEFERRED.get()
+        if deferred is None:
+            hook(arg)
+        else:
+            deferred.append(lambda: hook(arg))
+
+    return call
+
+
+def off_the_loop(fn: Callable[[A], T], arg: A) -> T:
+    """``fn(arg)``, on a worker thread (this context copied) when an event loop runs in this
+    thread: opening a test's database is the harness's blocking work (a clone, a snapshot of the
+    starting rows), not a sync repository call of the test's, which the guard against blocking
+    the loop would refuse when async code opens it first (``async_database``'s lazy default).
+    The loop waits for it, as it waits for any setup of the test; the hooks it calls
+    (``on_test_thread``) run afterwards, on this thread."""
+    if running_loop() is None:
+        return fn(arg)
+    context = contextvars.copy_context()
+    deferred: list[Callable[[], None]] = []
+    context.run(_DEFERRED.set, deferred)
+    with ThreadPoolExecutor(1, thread_name_prefix="ampdb-open") as pool:
+        result = pool.submit(context.run, fn, arg).result()
+    for hook in deferred:
+        hook()
+    return result
 
 
 def start_backend(settings: Settings, seeds: SeedSet | None, context: BackendContext) -> Backend:

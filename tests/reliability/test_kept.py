@@ -271,9 +271,13 @@ def test_a_kept_container_is_listed_for_its_checkout_only_and_removed(
     assert name not in _ok(run_ampdb(other, "clean", "--list")).stdout  # not that checkout's
     listed = _ok(run_ampdb(project, "clean", "--list", "--what", "containers"))
     assert f"would remove kept container {name} (" in listed.stdout, listed.describe()
+    from pytest_ampdb.harness.provisioning.container import reuse_lock
+
+    assert reuse_lock(name).exists()  # the run started the kept container under it
     cleaned = _ok(run_ampdb(project, "clean", "--what", "containers"))
     figure("ampdb clean of a kept container", cleaned.seconds)
     assert f"removed kept container {name} (" in cleaned.stdout
+    assert not reuse_lock(name).exists()  # nothing of the checkout is left in the temp folder
     from pytest_ampdb.harness.provisioning.container import left_containers
 
     assert [c.name for c in left_containers(frozenset({project_key(project)}))] == []

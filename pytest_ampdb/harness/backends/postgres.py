@@ -28,6 +28,7 @@ from pytest_ampdb.harness.backends.base import BackendContext, TestOptions, sche
 from pytest_ampdb.harness.isolation import (
     CLONE_TIMEOUT,
     DatabaseIsolation,
+    NoCloneSource,
     PostgresTestDatabase,
     Site,
     TransactionIsolation,
@@ -263,10 +264,16 @@ class PostgresBackend:
             )
             self._copy.lease(self.provisioned.run_id)  # before the first clone carries it
         except psycopg.Error as exc:
-            raise AmpdbError(
-                f"{self.site.label}: isolation '{self.settings.isolation}' clones databases from "
-                f"a copy of the preview, and PostgreSQL refused to make it ({reason(exc)}); "
-                "use --ampdb-isolation=transaction on a shared preview"
+            in_use = (
+                " while this run's 'transaction' isolation is connected to it: run the tests "
+                "marked for another isolation on their own, with --ampdb-isolation=database"
+                if self.settings.isolation == modes.Isolation.TRANSACTION
+                else "; use --ampdb-isolation=transaction on a shared preview"
+            )
+            raise NoCloneSource(
+                f"{self.site.label}: isolation 'database' (or 'truncate') clones databases from "
+                f"a copy of the preview, and PostgreSQL refused to make it ({reason(exc)}); it "
+                f"copies only a preview no other session is connected to{in_use}"
             ) from None
         return self._copy.name
 

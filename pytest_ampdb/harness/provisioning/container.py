@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.harness.provisioning import lease as leases
@@ -81,7 +81,8 @@ _PG_PORT = 5432
 _PULL_TIMEOUT = 30.0
 _DOCKER_SOCKET = Path("/var/run/docker.sock")
 _START_DOCKER_HINT = (
-    "start one (as root: `bash scripts/docker-setup`, or `dockerd > /var/log/dockerd.log 2>&1 &`) "
+    "start one (as root: `dockerd > /var/log/dockerd.log 2>&1 &`, or `bash scripts/docker-setup` "
+    "in a checkout of pytest-ampdb) "
     "or use local PostgreSQL binaries instead"
 )
 
@@ -163,7 +164,8 @@ def _ensure_image(client: Any, image: str, timeout: float) -> None:
         reason = _first_line(exc)
         raise ProvisioningError(
             f"Docker image {image!r} is not present and could not be pulled ({reason}): "
-            f"pull it, or build a compatible postgres:15 with `bash scripts/docker-setup`"
+            "pull it, or build a compatible postgres:15 with `bash scripts/docker-setup` (in a "
+            "checkout of pytest-ampdb)"
         ) from None
 
 
@@ -188,6 +190,12 @@ def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
 
 
 # --------------------------------------------------------------------------- owners
+
+
+def reuse_lock(name: str) -> Path:
+    """The file lock a kept container ``name`` is started under (``ampdb clean`` removes it
+    with the container)."""
+    return Path(tempfile.gettempdir()) / f"{name}.lock"
 
 
 def reuse_name(project_root: Path) -> str:
@@ -329,10 +337,7 @@ def start_container(
         _configure_ryuk(client, reuse=reuse)
         config = _config_hash(image, merged)
         if reuse or recreate:
-            lock = FileLock(
-                str(Path(tempfile.gettempdir()) / f"{reuse_name(project_root)}.lock"),
-                timeout=timeout + 60,
-            )
+            lock = FileLock(str(reuse_lock(reuse_name(project_root))), timeout=timeout + 60)
             with lock:
                 return _start_kept(
                     client,
@@ -541,7 +546,7 @@ def _server(
     kept = container.labels.get(LABEL_REUSE) == "1"
     description = f"container {container.short_id} ({image}) at {host}:{port}"
     if kept:
-        description += ", kept for the next run" + (" (reused)" if reused else "")
+        description += ", kept for the next run"  # the header adds "(reused)" or "(started)"
     container_id: str = container.id
     return Server(
         admin_dsn=admin_dsn,
@@ -597,6 +602,9 @@ class LeftContainer:
 
     def remove(self) -> None:
         remove_container(self.id)
+        if self.kind == "kept":  # its checkout's lock file goes with it, unless a run holds it
+            with contextlib.suppress(Timeout), FileLock(str(reuse_lock(self.name)), timeout=0):
+                reuse_lock(self.name).unlink(missing_ok=True)
 
 
 def left_containers(keys: frozenset[str] | None, *, timeout: float = 10.0) -> list[LeftContainer]:
