@@ -341,7 +341,8 @@ def test_reuse_keeps_the_container_for_the_next_run(docker_client: Any, project:
     second = start_container(project_root=project, reuse=True)
     assert second.reused
     assert _container_of(docker_client, second).id == kept.id
-    assert "reused" in second.description
+    # the report header adds "(reused)" from ``reused``; the description says what it is
+    assert second.description.endswith(", kept for the next run"), second.description
     assert _scalar(second.admin_dsn, "select 1") == 1
 
     kept.stop(timeout=10)
