@@ -236,3 +236,27 @@ def test_json_is_written_as_go_writes_it() -> None:
     assert go_json(Time(east)) == '"2026-01-02T03:04:05+05:30"'
     # MarshalIndent(v, prefix, indent): the prefix starts every line after the first.
     assert go_json([1, Struct(())], ">", "\t") == "[\n>\t1,\n>\t{}\n>]"
+
+
+@pytest.mark.postgres
+def test_status_of_a_file_added_out_of_order_is_atlas_json(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "SELECT 1;", "3_d.sql": "SELECT 3;"})
+    common = ["--dir", str(directory), "--url", fresh_database]
+    assert run_cli(capsys, "migrate", "apply", *common)[0] == 0
+    make_dir({"2_b.sql": "SELECT 2;", "4_e.sql": "SELECT 4;"}, path=directory)
+
+    st = _json(capsys, "status", *common)
+    revs = st.pop("Applied")
+    assert isinstance(revs, list)
+    assert [r["Version"] for r in revs] == ["1", "3"]
+    assert st == {  # Atlas stops at the error: no Available, no Next
+        "Env": {"Driver": "postgres", "Dir": f"file://{directory.as_posix()}"},
+        "OutOfOrder": [{"Name": "2_b.sql", "Version": "2", "Description": "b"}],
+        "Pending": [{"Name": "4_e.sql", "Version": "4", "Description": "e"}],
+        "Current": "3",
+        "Status": "PENDING",
+        "Error": "migration file 2_b.sql was added out of order. "
+        "See: https://atlasgo.io/versioned/apply#non-linear-error",
+    }
