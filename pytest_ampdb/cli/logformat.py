@@ -143,7 +143,7 @@ def parse(template: str) -> list[Part]:
         if m.group(3):
             pos += len(template[pos:]) - len(template[pos:].lstrip())
     rest = template[pos:]
-    if "{{" in rest or "}}" in rest:
+    if "{{" in rest:  # as in Go, a "}}" in text is text
         raise refuse(f"unclosed action in {template!r}")
     parts.append(rest)
     return [p for p in parts if p != ""]
@@ -154,9 +154,9 @@ def _action(body: str) -> Action:
     words = [t for t in tokens if not t.startswith(('"', "`"))]
     if len(tokens) == 1 and _PATH.fullmatch(tokens[0]):
         return Action("", _split(tokens[0]))
-    if len(tokens) >= 2 and tokens[0] in ("json", "len") and _PATH.fullmatch(tokens[1]):
+    if len(words) == 2 and tokens[0] in ("json", "len") and _PATH.fullmatch(tokens[1]):
         args = tuple(_string(t) for t in tokens[2:])
-        if len(words) == 2 and ((tokens[0] == "json" and len(args) <= 2) or not args):
+        if (tokens[0] == "json" and len(args) <= 2) or not args:
             return Action(tokens[0], _split(tokens[1]), args)
     raise refuse(f"unsupported action {{{{ {body} }}}}")
 

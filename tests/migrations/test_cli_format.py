@@ -206,6 +206,8 @@ def test_a_partially_failed_apply_is_atlas_json(
         "{{ .Env }}",
         "{{ len .Current.X }}",
         "{{ json . ",
+        "{{ json . x }}",
+        "{{ .Start }}",
         "{{/* a comment */}}",
     ],
 )
