@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,6 +264,18 @@ def test_crashes_midway(ampdb, ampdb_dsn):
 """
 
 
+def _server_of(mode: str, request: pytest.FixtureRequest) -> tuple[str, list[str]]:
+    """The existing server (``dsn`` mode, else "") and the run's arguments for ``mode``."""
+    if mode == "dsn":
+        server: str = request.getfixturevalue("server")
+        return server, [f"--ampdb-dsn={server}", "--ampdb-isolation=database"]
+    if mode == "local":
+        require_binaries()
+        return "", ["--ampdb-postgres=local"]
+    require_docker()
+    return "", ["--ampdb-postgres=container"]
+
+
 @pytest.mark.parametrize(
     "mode",
     [
@@ -276,16 +289,7 @@ def test_a_sigkilled_run_is_swept_by_the_next(
 ) -> None:
     """pytest itself SIGKILLed mid-test (no atexit, no teardown): what it leaves is unavoidable,
     and the next run on the machine removes it before doing anything else."""
-    where: list[str]
-    if mode == "dsn":
-        server = request.getfixturevalue("server")
-        where = [f"--ampdb-dsn={server}", "--ampdb-isolation=database"]
-    elif mode == "local":
-        require_binaries()
-        where = ["--ampdb-postgres=local"]
-    else:
-        require_docker()
-        where = ["--ampdb-postgres=container"]
+    server, where = _server_of(mode, request)
     write(project / "test_suite.py", CRASH_SUITE)
     child = Child([*PYTEST_ARGS, "--ampdb=postgres", *where], project)
     try:
@@ -404,6 +408,68 @@ def test_ctrl_c_during_a_test_drops_the_run_databases(
     recover = run_pytest(project, *args, timeout=90)
     figure(f"Ctrl-C during a test ({isolation}): next run, green", recover.seconds)
     assert recover.returncode == 0, recover.describe()
+
+
+# ------------------------------------------------------------------------------ SIGTERM
+
+
+@pytest.mark.parametrize(
+    ("when", "mode", "signals"),
+    [
+        pytest.param("build", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param("build", "local", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "local", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "local", 2, marks=pytest.mark.postgres, id="test-local-twice"),
+        pytest.param("test", "container", 1, marks=pytest.mark.docker),
+    ],
+)
+def test_sigterm_stops_the_run_and_cleans_up_as_ctrl_c_does(
+    project: Path,
+    request: pytest.FixtureRequest,
+    when: str,
+    mode: str,
+    signals: int,
+    figure: Figures,
+) -> None:
+    """A CI job cancelled sends SIGTERM, whose default ends Python with no cleanup at all: a
+    local cluster's postmaster kept running with its data in /dev/shm, a container and the run's
+    databases stayed until a later run swept them. The run stops within seconds and leaves
+    nothing, during the template build or a test, also when a second SIGTERM arrives while it
+    cleans up (the cleanup finishes, then the process ends of the signal)."""
+    server, where = _server_of(mode, request)
+    write(project / "conftest.py", SLOW_SEED_HOOK)
+    write(project / "test_suite.py", SLEEPY_SUITE)
+    env = {"SLOW_BUILD": "1"} if when == "build" else {}
+    child = Child([*PYTEST_ARGS, "--ampdb=postgres", *where], project, env=env)
+    try:
+        mark = project / ("building" if when == "build" else "started")
+        assert wait_for(mark, 120, child), child.wait(5).describe()
+        postmasters = [int(c["pid"]) for c in clusters_of(child.pid)]
+        assert (mode == "local") == bool(postmasters)
+        assert mode != "container" or len(containers_of(child.pid)) == 1
+        child.signal(signal.SIGTERM)
+        since = stopwatch()
+        if signals == 2:
+            time.sleep(0.2)  # the run is cleaning up: its cluster takes about a second to stop
+            child.signal(signal.SIGTERM)
+        result = child.wait(30)
+        elapsed = since()
+    finally:
+        child.kill()
+    what = f"SIGTERM {'twice ' if signals == 2 else ''}during {'the template build' if when == 'build' else 'a test'} ({mode})"
+    figure(f"{what}: time to stop and clean up", elapsed)
+    assert not result.timed_out, result.describe()
+    expected = -signal.SIGTERM if signals == 2 else pytest.ExitCode.INTERRUPTED
+    assert result.returncode == expected, result.describe()
+    assert "Traceback" not in result.stderr, result.describe()
+    assert elapsed <= FAIL_FAST
+    if mode == "dsn":
+        assert plugin_databases(server) == []
+    assert clusters_of(child.pid) == []
+    assert not any(process_alive(pid) for pid in postmasters)
+    if mode == "container":
+        assert containers_of(child.pid) == []
 
 
 # ------------------------------------------------------------------------------ xdist worker
