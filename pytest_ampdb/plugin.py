@@ -168,11 +168,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     and run the seed hooks), so a failure stops the run with one line in either mode."""
     _base_seed(session.config)
     run = session.config.stash[RUN_KEY]
-    if not hasattr(session.config, "workerinput"):
+    if not hasattr(session.config, "workerinput") and _runs_tests(session.config):
         try:
             run.backend  # noqa: B018 - starting it is the point
         except AmpdbError as exc:
             raise _usage_error(exc) from None
+
+
+_LISTINGS = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """False for pytest's listings (--collect-only, --fixtures, --fixtures-per-test,
+    --setup-plan): they run no test, so no server is started or connected to for them."""
+    return not any(getattr(config.option, name, False) for name in _LISTINGS)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
