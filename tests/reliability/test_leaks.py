@@ -9,14 +9,16 @@ connection at all is the plugin reaching for something it was not asked to use.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Figures, run_pytest, write
+from .conftest import Figures, require_binaries, require_docker, run, run_pytest, write
 
 SMOKE_TEST = "def test_smoke(ampdb):\n    assert ampdb.projects.list().items\n"
 
@@ -118,3 +120,89 @@ def test_memory_or_disabled_reaches_no_server_and_no_docker_engine(
     result = run_pytest(project, *args, env=env, timeout=60)
     assert result.returncode == 0, result.describe()
     assert (server.count, engine.count) == (0, 0), result.describe()
+
+
+IN_PROCESS = """
+import atexit, json, logging, os, signal, sys, threading, time, warnings
+import pytest
+from testcontainers.core.config import testcontainers_config
+
+def state():
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with __import__("contextlib").suppress(OSError):
+            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    return {
+        "threads": sorted(t.name for t in threading.enumerate()),
+        "environ": dict(os.environ),
+        "root logger": [repr(h) for h in logging.getLogger().handlers]
+        + [logging.getLogger().level],
+        "warnings filters": [repr(f) for f in warnings.filters],
+        "signal handlers": {
+            s.name: repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)
+        },
+        "open files and sockets": fds,
+        "ryuk": testcontainers_config.ryuk_disabled,
+    }
+
+import pytest_ampdb.plugin  # its imports' own atexit hooks are not the run's
+before = state()
+code = pytest.main(["-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio",
+                    *sys.argv[1:]])
+time.sleep(0.5)  # what a closed connection's thread needs to end
+after = state()
+def changed(old, new):
+    if isinstance(old, dict):  # only what differs (the environment may hold secrets)
+        return {k: [old.get(k), new.get(k)] for k in old | new if old.get(k) != new.get(k)}
+    return [old, new]
+
+print(json.dumps({"exit": int(code), "changed": {
+    k: changed(before[k], after[k]) for k in before if before[k] != after[k]}}))
+"""
+
+IN_PROCESS_SUITE = """
+def test_repos(ampdb):
+    assert ampdb.projects.list().items
+
+def test_dsn(ampdb, ampdb_dsn):
+    assert ampdb.projects.list().items
+
+def test_failing(ampdb):
+    assert not ampdb.projects.list().items
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--ampdb=memory"], id="memory"),
+        pytest.param(["DSN", "--ampdb-isolation=transaction"], id="dsn-transaction"),
+        pytest.param(["DSN", "--ampdb-isolation=database"], id="dsn-database"),
+        pytest.param(["DSN", "--ampdb-isolation=truncate", "--ampdb-reuse"], id="dsn-truncate"),
+        pytest.param(["--ampdb-postgres=local"], id="local"),
+        pytest.param(["--ampdb-postgres=local", "-n", "2"], id="local-xdist"),
+        pytest.param(["--ampdb-postgres=container"], id="container"),
+    ],
+)
+def test_an_in_process_run_leaves_the_interpreter_as_it_found_it(
+    project: Path, request: pytest.FixtureRequest, args: list[str]
+) -> None:
+    """``pytest.main()`` called in a project's own process (an IDE, a script, pytester): after
+    the run, no thread of the plugin, no open connection or file, no variable of the
+    environment, root logger handler, warnings filter or signal handler it changed, and
+    testcontainers' Ryuk setting as it was (a container run disabled Ryuk, and said so in
+    ``os.environ``, for the rest of the process)."""
+    if "--ampdb-postgres=container" in args:
+        require_docker()
+    elif "--ampdb-postgres=local" in args:
+        require_binaries()
+    if args[0] == "DSN":
+        args = [f"--ampdb-dsn={request.getfixturevalue('server')}", *args[1:]]
+    if args != ["--ampdb=memory"]:
+        args = ["--ampdb=postgres", *args]
+    write(project / "test_suite.py", IN_PROCESS_SUITE)
+    result = run([sys.executable, "-c", IN_PROCESS, *args], project, timeout=120)
+    assert result.returncode == 0, result.describe()
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["exit"] == pytest.ExitCode.TESTS_FAILED, result.describe()
+    assert report["changed"] == {}

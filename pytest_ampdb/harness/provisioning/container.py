@@ -35,7 +35,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -75,7 +75,6 @@ LABEL_CONFIG = "org.pytest-ampdb.config"
 LABEL_LEASE = "org.pytest-ampdb.lease"
 """The run whose lease a throwaway container's server holds (``lease.py``)."""
 
-RYUK_DISABLED_ENV = "TESTCONTAINERS_RYUK_DISABLED"
 SUPERUSER = "postgres"
 _PG_PORT = 5432
 _PULL_TIMEOUT = 30.0
@@ -167,9 +166,12 @@ def _ensure_image(client: Any, image: str, timeout: float) -> None:
         ) from None
 
 
-def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
-    """Disable Ryuk when its image is not present locally (it cannot be pulled here), or for a
-    kept container (Ryuk would remove it when this run ends). Returns True when disabled."""
+@contextlib.contextmanager
+def _ryuk_off_if_needed(client: Any, *, reuse: bool) -> Iterator[None]:
+    """Disable Ryuk while our container starts when its image is not present locally (it cannot
+    be pulled here), or for a kept container (Ryuk would remove it when this run ends). Only
+    while it starts: testcontainers reads the setting there, and the project's own containers
+    (and its environment) keep their Ryuk."""
     from testcontainers.core.config import testcontainers_config
 
     docker = _docker()
@@ -181,10 +183,12 @@ def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
             disable = True
         except docker.errors.APIError:
             disable = True
-    if disable:
-        os.environ[RYUK_DISABLED_ENV] = "true"
-        testcontainers_config.ryuk_disabled = True
-    return bool(testcontainers_config.ryuk_disabled)
+    before = testcontainers_config.ryuk_disabled
+    testcontainers_config.ryuk_disabled = before or disable
+    try:
+        yield
+    finally:
+        testcontainers_config.ryuk_disabled = before
 
 
 # --------------------------------------------------------------------------- owners
@@ -326,34 +330,34 @@ def start_container(
         with contextlib.suppress(Exception):
             _sweep(client)
         _ensure_image(client, image, timeout)
-        _configure_ryuk(client, reuse=reuse)
-        config = _config_hash(image, merged)
-        if reuse or recreate:
-            lock = FileLock(
-                str(Path(tempfile.gettempdir()) / f"{reuse_name(project_root)}.lock"),
-                timeout=timeout + 60,
-            )
-            with lock:
-                return _start_kept(
-                    client,
-                    image=image,
-                    reuse=reuse,
-                    recreate=recreate,
-                    project_root=project_root,
-                    settings=merged,
-                    config=config,
-                    deadline=deadline,
+        with _ryuk_off_if_needed(client, reuse=reuse):
+            config = _config_hash(image, merged)
+            if reuse or recreate:
+                lock = FileLock(
+                    str(Path(tempfile.gettempdir()) / f"{reuse_name(project_root)}.lock"),
+                    timeout=timeout + 60,
                 )
-        return _start_new(
-            image=image,
-            name=None,
-            reuse=False,
-            project_root=project_root,
-            settings=merged,
-            config=config,
-            deadline=deadline,
-            lease=lease,
-        )
+                with lock:
+                    return _start_kept(
+                        client,
+                        image=image,
+                        reuse=reuse,
+                        recreate=recreate,
+                        project_root=project_root,
+                        settings=merged,
+                        config=config,
+                        deadline=deadline,
+                    )
+            return _start_new(
+                image=image,
+                name=None,
+                reuse=False,
+                project_root=project_root,
+                settings=merged,
+                config=config,
+                deadline=deadline,
+                lease=lease,
+            )
     finally:
         client.close()
 
