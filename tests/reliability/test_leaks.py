@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Figures, require_binaries, require_docker, run, run_pytest, write
+from .conftest import (
+    Figures,
+    clusters_of,
+    require_binaries,
+    require_docker,
+    run,
+    run_pytest,
+    write,
+)
 
 SMOKE_TEST = "def test_smoke(ampdb):\n    assert ampdb.projects.list().items\n"
 
@@ -206,3 +214,28 @@ def test_an_in_process_run_leaves_the_interpreter_as_it_found_it(
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["exit"] == pytest.ExitCode.TESTS_FAILED, result.describe()
     assert report["changed"] == {}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "variable",
+    ["PGSERVICE=nosuch", "PGTARGETSESSIONATTRS=standby", "PGGSSENCMODE=require"],
+)
+def test_a_libpq_variable_that_bars_the_own_cluster_is_one_line_at_once(
+    project: Path, variable: str, figure: Figures
+) -> None:
+    """A PG* variable of the user's environment (meant for their own servers) that makes libpq
+    refuse the cluster the run started: the run waited 30 s for a server that was up all along,
+    then blamed it ("did not accept connections") with the server's log."""
+    require_binaries()
+    name, value = variable.split("=")
+    write(project / "test_suite.py", SMOKE_TEST)
+    result = run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=local", env={name: value})
+    figure(f"local cluster with {variable} set: time to the error", result.seconds)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+    (line,) = result.error_lines("ERROR: pytest-ampdb:")
+    assert "libpq does not connect to it" in line, line
+    assert name in line, line
+    assert "Traceback" not in result.stderr
+    assert result.seconds < 15, result.describe()
+    assert clusters_of(result.pid) == []
