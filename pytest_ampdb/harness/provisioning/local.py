@@ -411,8 +411,14 @@ def _connect_error(dsn: str) -> psycopg.OperationalError | None:
 
 
 _READY = "database system is ready to accept connections"
-"""The server's log line once it takes connections: a connection refused after it is libpq's
-doing (a PG* variable of the environment), which no wait cures."""
+"""The server's log line once it takes connections: a connection libpq refuses itself after it
+is a PG* variable of the environment's doing, which no wait cures."""
+
+
+def _libpqs_doing(error: psycopg.OperationalError) -> bool:
+    """libpq refused (no server's FATAL: still starting up, a restart) and the socket answered."""
+    text = str(error)
+    return "FATAL:" not in text and "Connection refused" not in text and "No such file" not in text
 
 
 class _PortTaken(Exception):
@@ -786,7 +792,7 @@ class LocalCluster:
             error = _connect_error(self.dsn())
             if error is None:
                 return True
-            if _READY in _read_log(self.log_file, offset):
+            if _libpqs_doing(error) and _READY in _read_log(self.log_file, offset):
                 raise ProvisioningError(
                     f"the local cluster it started runs, but libpq does not connect to it: "
                     f"{reason(error)} (a PG* variable of the environment, such as PGSERVICE, "
