@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -579,6 +580,93 @@ def test_auto_mode_passes_over_a_hung_docker_engine(
 
 
 # ------------------------------------------------------------------------------ binaries
+
+
+class _FreezingDocker:
+    """A TCP proxy to this machine's Docker socket that stops answering (holds every connection,
+    forwards nothing) once the file ``freeze`` exists: an engine wedged after the run began."""
+
+    def __init__(self, freeze: Path) -> None:
+        self.freeze = freeze
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> _FreezingDocker:
+        self.listener.listen(64)
+        self.listener.settimeout(0.1)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for sock in [*self._open, self.listener]:
+            sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client = self.listener.accept()[0]
+            except OSError:
+                continue
+            self._open.append(client)
+            if self.freeze.exists():
+                continue
+            engine = socket.socket(socket.AF_UNIX)
+            engine.connect("/var/run/docker.sock")
+            self._open.append(engine)
+            for a, b in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while not self.freeze.exists():
+                data = source.recv(65536)
+                if not data:
+                    target.shutdown(socket.SHUT_WR)
+                    return
+                target.sendall(data)
+
+
+FREEZE_DOCKER_SUITE = """
+import pathlib
+
+def test_then_docker_freezes(ampdb):
+    assert ampdb.projects.list().items
+    (pathlib.Path(__file__).parent / "freeze").write_text("x")
+"""
+
+
+@pytest.mark.docker
+def test_a_docker_engine_frozen_before_teardown_is_one_line_not_a_hang(
+    project: Path, figure: Figures
+) -> None:
+    """The engine stops answering during the run: removing the container at the end gives up
+    within its bounds and says, in one line, that the container was left (it was silent) and
+    that the next run removes it, which it does."""
+    require_docker()
+    write(project / "test_suite.py", FREEZE_DOCKER_SUITE)
+    args = ("--ampdb=postgres", "--ampdb-postgres=container")
+    with _FreezingDocker(project / "freeze") as engine:
+        result = run_pytest(project, *args, env={"DOCKER_HOST": engine.url}, timeout=120)
+    figure("Docker engine frozen before teardown: time to the end of the run", result.seconds)
+    assert not result.timed_out, result.describe()
+    assert result.returncode == 0, result.describe()
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("pytest-ampdb:")]
+    assert "was left running: the Docker engine did not answer" in line, result.describe()
+    assert "Traceback" not in result.output
+    assert len(containers_of(result.pid)) == 1  # left, as the line says
+
+    (project / "freeze").unlink()
+    write(project / "test_suite.py", SMOKE)
+    recover = run_pytest(project, *args, timeout=120)
+    figure("Docker engine frozen before teardown: next run sweeps and is green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert containers_of(result.pid) == []
 
 
 def _fake_postgres(bindir: Path, version: str) -> None:

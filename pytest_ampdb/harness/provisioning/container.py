@@ -679,15 +679,23 @@ def _remover(container_id: str) -> Callable[[], None]:
 
 
 def remove_container(container_id: str, *, timeout: float = 30.0) -> None:
-    """Remove a container (and its anonymous volumes); one that is already gone is fine."""
+    """Remove a container (and its anonymous volumes); one that is already gone is fine. An
+    engine that does not answer is one line saying the container was left (it was silent: the
+    container kept running until a later run swept it)."""
     docker = _docker()
+    left = (
+        f"container {container_id[:12]} was left running: the Docker engine did not answer "
+        f"(the next run removes it, or `ampdb clean`)"
+    )
     if not docker_available(timeout=min(timeout, 5.0)):
-        return
+        raise ProvisioningError(left)
     client = _docker_client(timeout)
     try:
         client.containers.get(container_id).remove(force=True, v=True)
     except docker.errors.NotFound:
         pass
+    except Exception as exc:  # an engine that stopped answering midway, or refused
+        raise ProvisioningError(f"{left}: {_first_line(exc)}") from None
     finally:
         client.close()
 
