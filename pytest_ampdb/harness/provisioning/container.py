@@ -379,6 +379,12 @@ def _start_kept(
         found: Any = client.containers.get(name)
     except docker.errors.NotFound:
         found = None
+    if found is not None and found.labels.get(LABEL) != "1":
+        raise ProvisioningError(
+            f"a container named {name} that pytest-ampdb did not create (it has not its "
+            f"{LABEL} label) holds the name of this checkout's kept container: it is left "
+            f"alone; rename or remove it, or run without --ampdb-reuse"
+        )
     if found is not None and (recreate or not reuse or found.labels.get(LABEL_CONFIG) != config):
         with contextlib.suppress(docker.errors.NotFound):
             found.remove(force=True, v=True)
