@@ -21,6 +21,8 @@ import pytest
 from .conftest import (
     Figures,
     clusters_of,
+    drop_databases,
+    fingerprint,
     require_binaries,
     require_docker,
     run,
@@ -168,6 +170,8 @@ print(json.dumps({"exit": int(code), "changed": {
     k: changed(before[k], after[k]) for k in before if before[k] != after[k]}}))
 """
 
+BRANCH = "leaks-in-process"
+
 IN_PROCESS_SUITE = """
 def test_repos(ampdb):
     assert ampdb.projects.list().items
@@ -190,6 +194,15 @@ def test_failing(ampdb):
         pytest.param(["--ampdb-postgres=local"], id="local"),
         pytest.param(["--ampdb-postgres=local", "-n", "2"], id="local-xdist"),
         pytest.param(["--ampdb-postgres=container"], id="container"),
+        pytest.param(
+            [
+                "DSN",
+                "--ampdb-postgres=preview",
+                f"--ampdb-branch={BRANCH}",
+                "--ampdb-isolation=database",
+            ],
+            id="preview",
+        ),
     ],
 )
 def test_an_in_process_run_leaves_the_interpreter_as_it_found_it(
@@ -204,8 +217,12 @@ def test_an_in_process_run_leaves_the_interpreter_as_it_found_it(
         require_docker()
     elif "--ampdb-postgres=local" in args:
         require_binaries()
+    server = ""
     if args[0] == "DSN":
-        args = [f"--ampdb-dsn={request.getfixturevalue('server')}", *args[1:]]
+        server = request.getfixturevalue("server")
+        args = [f"--ampdb-dsn={server}", *args[1:]]
+        if f"--ampdb-branch={BRANCH}" in args:  # the preview stays, as it should: dropped here
+            request.addfinalizer(lambda: drop_databases(server, f"pr-{BRANCH}"))
     if args != ["--ampdb=memory"]:
         args = ["--ampdb=postgres", *args]
     write(project / "test_suite.py", IN_PROCESS_SUITE)
@@ -214,6 +231,8 @@ def test_an_in_process_run_leaves_the_interpreter_as_it_found_it(
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["exit"] == pytest.ExitCode.TESTS_FAILED, result.describe()
     assert report["changed"] == {}
+    if f"--ampdb-branch={BRANCH}" in args:  # the branch's preview is kept, under that name
+        assert fingerprint(server, [f"pr-{BRANCH}"]), "no preview"
 
 
 @pytest.mark.postgres
