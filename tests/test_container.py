@@ -223,14 +223,15 @@ def test_works_with_ryuk_disabled_when_its_image_is_missing(
         ryuk_present = True
     except docker.errors.ImageNotFound:
         ryuk_present = False
+    environ, before = dict(os.environ), testcontainers_config.ryuk_disabled
     server = start_container(project_root=project)
     try:
         assert _scalar(server.admin_dsn, "select 1") == 1
         if not ryuk_present:
-            assert os.environ["TESTCONTAINERS_RYUK_DISABLED"] == "true"
-            assert testcontainers_config.ryuk_disabled
             ryuks = docker_client.containers.list(all=True, filters={"name": "testcontainers-ryuk"})
             assert ryuks == []
+        # disabled for our start only: the project's environment and own containers keep theirs
+        assert (dict(os.environ), testcontainers_config.ryuk_disabled) == (environ, before)
     finally:
         server.close()
 

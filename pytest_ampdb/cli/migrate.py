@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pytest_ampdb import migrations
-from pytest_ampdb.cli import common
+from pytest_ampdb.cli import atlas_report, common, logformat
 from pytest_ampdb.migrations import devdb, executor
 from pytest_ampdb.migrations.connection import parse_target
 from pytest_ampdb.migrations.directory import TX_MODES
-from pytest_ampdb.migrations.errors import go_quote
+from pytest_ampdb.migrations.errors import StatementError, go_quote
 from pytest_ampdb.migrations.goformat import go_duration
 from pytest_ampdb.migrations.lint import lint
 from pytest_ampdb.migrations.plan import EXEC_ORDERS
@@ -56,6 +56,7 @@ def register(subparsers: Any) -> None:
     _add_dir(p)
     _add_url(p)
     _add_revisions_schema(p)
+    _add_format(p)
     p.set_defaults(func=run_status)
 
     p = sub.add_parser("apply", help="apply pending migration files")
@@ -78,6 +79,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="print SQL without executing it")
     _add_lock_timeout(p)
+    _add_format(p)
     p.add_argument(
         "amount", nargs="*", help="maximum number of migration files to apply (default: all)"
     )
@@ -190,6 +192,29 @@ def _atlas_url(text: str) -> Dsn:
 
 def _add_revisions_schema(p: argparse.ArgumentParser) -> None:
     p.add_argument("--revisions-schema", help="schema of the revisions table")
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        help="Go template for the report, as Atlas's: {{ json . }} (Atlas's JSON), "
+        "{{ .Field }}, {{ len .Field }} (default: the text report)",
+    )
+
+
+def _format(args: argparse.Namespace, sample: logformat.Struct) -> list[logformat.Part] | None:
+    """The parsed ``--format`` (None without one), refused before the command runs if it asks
+    for something :mod:`logformat` cannot print."""
+    if args.format is None:
+        return None
+    parts = logformat.parse(args.format)
+    logformat.check(parts, sample)
+    return parts
+
+
+def _dir_text(directory: Path) -> str:
+    """The directory as Atlas's ``Env.Dir`` names it: a ``file://`` URL."""
+    return f"file://{directory.as_posix()}"
 
 
 def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
@@ -326,6 +351,8 @@ def check_dir(directory: Path) -> bool:
 
 def run_status(args: argparse.Namespace) -> int:
     """``migrate status``: what is applied, what is pending, the last error."""
+    sample = executor.Status(state="", current="", next="", executed=[], pending=[])
+    template = _format(args, atlas_report.status(sample, [], ""))
     directory = _directory(args)
     if not check_dir(directory):
         return common.EXIT_FAILURE
@@ -335,14 +362,29 @@ def run_status(args: argparse.Namespace) -> int:
         revisions_schema=args.revisions_schema,
         answer_timeout=args.answer_timeout,
     )
-    sys.stdout.write(st.render())
+    if template is None:
+        sys.stdout.write(st.render())
+    else:
+        names = [f.name for f in migrations.MigrationDir(directory).files()]
+        report = atlas_report.status(st, names, _dir_text(directory))
+        sys.stdout.write(logformat.render(template, report))
     return common.EXIT_OK
 
 
 def run_apply(args: argparse.Namespace) -> int:
     """``migrate apply [amount]``: run pending files, print Atlas's apply log."""
     count = parse_amount(args.amount)
+    template = _format(args, atlas_report.apply(executor.ApplyReport(), ""))
     directory = _directory(args)
+
+    def write(report: executor.ApplyReport, error: str = "") -> None:
+        if template is None:
+            sys.stdout.write(render_apply(report))
+        else:
+            shaped = atlas_report.apply(report, _dir_text(directory), error)
+            sys.stdout.write(logformat.render(template, shaped))
+        sys.stdout.flush()
+
     if not check_dir(directory):
         return common.EXIT_FAILURE
     try:
@@ -361,11 +403,16 @@ def run_apply(args: argparse.Namespace) -> int:
         )
     except migrations.MigrationError as exc:
         if isinstance(exc.report, executor.ApplyReport) and exc.report.pending:
-            sys.stdout.write(render_apply(exc.report))
-            sys.stdout.flush()
+            write(exc.report, atlas_error(exc))
         raise
-    sys.stdout.write(render_apply(report))
+    write(report)
     return common.EXIT_OK
+
+
+def atlas_error(exc: migrations.MigrationError) -> str:
+    """The error as Atlas's apply report holds it (its executor's package prefix included)."""
+    prefix = "sql/migrate: " if isinstance(exc, StatementError) else ""
+    return prefix + str(exc)
 
 
 def run_set(args: argparse.Namespace) -> int:

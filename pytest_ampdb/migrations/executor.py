@@ -10,6 +10,7 @@ each statement (its ``applied`` count and partial hashes are what a later resume
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import time
@@ -65,6 +66,11 @@ def run_statement(cur: psycopg.Cursor[Any], f: MigrationFile, index: int) -> Non
     cur.execute(f.statements()[index].encode("utf-8", "surrogateescape"), prepare=False)
 
 
+def local_now() -> dt.datetime:
+    """The wall-clock time in the local zone, as Go's ``time.Now()`` reports it."""
+    return dt.datetime.now().astimezone()
+
+
 @dataclass
 class AppliedFile:
     """What happened to one file during an apply (or would happen, in a dry run)."""
@@ -77,6 +83,7 @@ class AppliedFile:
     error: str | None = None
     error_stmt: str | None = None
     seconds: float = 0.0
+    started_at: dt.datetime = field(default_factory=local_now)  # for --format's Start
 
 
 @dataclass
@@ -90,6 +97,7 @@ class ApplyReport:
     baseline: str | None = None
     dry_run: bool = False
     seconds: float = 0.0
+    started_at: dt.datetime = field(default_factory=local_now)  # for --format's Start
 
     @property
     def message(self) -> str:
@@ -156,7 +164,7 @@ def apply(
         raise UsageError(f"cannot apply '{count}' migration files")
     if files is None:
         files = load_dir(directory)
-    started = time.monotonic()
+    started, started_at = time.monotonic(), local_now()
     with open_connection(target, answer_timeout=answer_timeout, migrates=True) as (conn, bound):
         table = RevisionTable(revisions_schema or bound or DEFAULT_SCHEMA)
         if not dry_run:
@@ -180,6 +188,7 @@ def apply(
                 target=pending[-1].version if pending else "",
                 pending=[f.name for f in pending],
                 dry_run=dry_run,
+                started_at=started_at,
             )
             # Check every directive and scan every file before anything is written or run.
             modes = [f.mode_under(tx_mode) for f in pending]
@@ -293,14 +302,16 @@ def _execute_file_batched(
         parts.append(b"\n;\n")
     parts.append(table.completed_upsert(conn, rev))
     parts.append(b";\nCOMMIT")
-    started = time.monotonic()
+    started, started_at = time.monotonic(), local_now()
     try:
         conn.execute(b"".join(parts), prepare=False)
     except psycopg.Error:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute(b"ROLLBACK")
         return False
-    record = AppliedFile(f.name, f.version, f.description, statements=list(stmts))
+    record = AppliedFile(
+        f.name, f.version, f.description, statements=list(stmts), started_at=started_at
+    )
     record.seconds = time.monotonic() - started
     report.applied.append(record)
     return True

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,6 +280,19 @@ def test_crashes_midway(ampdb, ampdb_dsn):
 """
 
 
+def _server_of(mode: str, request: pytest.FixtureRequest) -> tuple[str, list[str]]:
+    """The existing server (``dsn`` mode, else "") and the run's arguments for ``mode``."""
+    if mode == "dsn":
+        server: str = request.getfixturevalue("server")
+        return server, [f"--ampdb-dsn={server}", "--ampdb-isolation=database"]
+    if mode.startswith("local"):
+        require_binaries()
+        xdist = ["-n", "2", "--ampdb-isolation=database"] if mode == "local-xdist" else []
+        return "", ["--ampdb-postgres=local", *xdist]
+    require_docker()
+    return "", ["--ampdb-postgres=container"]
+
+
 @pytest.mark.parametrize(
     "mode",
     [
@@ -292,16 +306,7 @@ def test_a_sigkilled_run_is_swept_by_the_next(
 ) -> None:
     """pytest itself SIGKILLed mid-test (no atexit, no teardown): what it leaves is unavoidable,
     and the next run on the machine removes it before doing anything else."""
-    where: list[str]
-    if mode == "dsn":
-        server = request.getfixturevalue("server")
-        where = [f"--ampdb-dsn={server}", "--ampdb-isolation=database"]
-    elif mode == "local":
-        require_binaries()
-        where = ["--ampdb-postgres=local"]
-    else:
-        require_docker()
-        where = ["--ampdb-postgres=container"]
+    server, where = _server_of(mode, request)
     write(project / "test_suite.py", CRASH_SUITE)
     child = Child([*PYTEST_ARGS, "--ampdb=postgres", *where], project)
     try:
@@ -422,6 +427,72 @@ def test_ctrl_c_during_a_test_drops_the_run_databases(
     assert recover.returncode == 0, recover.describe()
 
 
+# ------------------------------------------------------------------------------ SIGTERM
+
+
+@pytest.mark.parametrize(
+    ("when", "mode", "signals"),
+    [
+        pytest.param("build", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param("build", "local", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "local", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "local", 2, marks=pytest.mark.postgres, id="test-local-twice"),
+        pytest.param("test", "local-xdist", 1, marks=pytest.mark.postgres),
+        pytest.param("test", "container", 1, marks=pytest.mark.docker),
+    ],
+)
+def test_sigterm_stops_the_run_and_cleans_up_as_ctrl_c_does(
+    project: Path,
+    request: pytest.FixtureRequest,
+    when: str,
+    mode: str,
+    signals: int,
+    figure: Figures,
+) -> None:
+    """A CI job cancelled sends SIGTERM, whose default ends Python with no cleanup at all: a
+    local cluster's postmaster kept running with its data in /dev/shm, a container and the run's
+    databases stayed until a later run swept them. The run stops within seconds and leaves
+    nothing, during the template build or a test, also when a second SIGTERM arrives while it
+    cleans up (the cleanup finishes, then the process ends of the signal)."""
+    server, where = _server_of(mode, request)
+    write(project / "conftest.py", SLOW_SEED_HOOK)
+    write(project / "test_suite.py", SLEEPY_SUITE)
+    env = {"SLOW_BUILD": "1"} if when == "build" else {}
+    child = Child([*PYTEST_ARGS, "--ampdb=postgres", *where], project, env=env)
+    try:
+        mark = project / ("building" if when == "build" else "started")
+        assert wait_for(mark, 120, child), child.wait(5).describe()
+        postmasters = [int(c["pid"]) for c in clusters_of(child.pid)]
+        assert mode.startswith("local") == bool(postmasters)
+        assert mode != "container" or len(containers_of(child.pid)) == 1
+        if mode == "local-xdist":  # the job's process group, workers too, as a CI runner does
+            os.killpg(child.pid, signal.SIGTERM)
+        else:
+            child.signal(signal.SIGTERM)
+        since = stopwatch()
+        if signals == 2:
+            time.sleep(0.2)  # the run is cleaning up: its cluster takes about a second to stop
+            child.signal(signal.SIGTERM)
+        result = child.wait(30)
+        elapsed = since()
+    finally:
+        child.kill()
+    what = f"SIGTERM {'twice ' if signals == 2 else ''}during {'the template build' if when == 'build' else 'a test'} ({mode})"
+    figure(f"{what}: time to stop and clean up", elapsed)
+    assert not result.timed_out, result.describe()
+    expected = -signal.SIGTERM if signals == 2 else pytest.ExitCode.INTERRUPTED
+    assert result.returncode == expected, result.describe()
+    assert "Traceback" not in result.stderr, result.describe()
+    assert elapsed <= FAIL_FAST
+    if mode == "dsn":
+        assert plugin_databases(server) == []
+    assert clusters_of(child.pid) == []
+    assert not any(process_alive(pid) for pid in postmasters)
+    if mode == "container":
+        assert containers_of(child.pid) == []
+
+
 # ------------------------------------------------------------------------------ xdist worker
 
 WORKER_KILL_SUITE = """
@@ -529,6 +600,93 @@ def test_auto_mode_passes_over_a_hung_docker_engine(
 
 
 # ------------------------------------------------------------------------------ binaries
+
+
+class _FreezingDocker:
+    """A TCP proxy to this machine's Docker socket that stops answering (holds every connection,
+    forwards nothing) once the file ``freeze`` exists: an engine wedged after the run began."""
+
+    def __init__(self, freeze: Path) -> None:
+        self.freeze = freeze
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.url = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> _FreezingDocker:
+        self.listener.listen(64)
+        self.listener.settimeout(0.1)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for sock in [*self._open, self.listener]:
+            sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client = self.listener.accept()[0]
+            except OSError:
+                continue
+            self._open.append(client)
+            if self.freeze.exists():
+                continue
+            engine = socket.socket(socket.AF_UNIX)
+            engine.connect("/var/run/docker.sock")
+            self._open.append(engine)
+            for a, b in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while not self.freeze.exists():
+                data = source.recv(65536)
+                if not data:
+                    target.shutdown(socket.SHUT_WR)
+                    return
+                target.sendall(data)
+
+
+FREEZE_DOCKER_SUITE = """
+import pathlib
+
+def test_then_docker_freezes(ampdb):
+    assert ampdb.projects.list().items
+    (pathlib.Path(__file__).parent / "freeze").write_text("x")
+"""
+
+
+@pytest.mark.docker
+def test_a_docker_engine_frozen_before_teardown_is_one_line_not_a_hang(
+    project: Path, figure: Figures
+) -> None:
+    """The engine stops answering during the run: removing the container at the end gives up
+    within its bounds and says, in one line, that the container was left (it was silent) and
+    that the next run removes it, which it does."""
+    require_docker()
+    write(project / "test_suite.py", FREEZE_DOCKER_SUITE)
+    args = ("--ampdb=postgres", "--ampdb-postgres=container")
+    with _FreezingDocker(project / "freeze") as engine:
+        result = run_pytest(project, *args, env={"DOCKER_HOST": engine.url}, timeout=120)
+    figure("Docker engine frozen before teardown: time to the end of the run", result.seconds)
+    assert not result.timed_out, result.describe()
+    assert result.returncode == 0, result.describe()
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("pytest-ampdb:")]
+    assert "was left running: the Docker engine did not answer" in line, result.describe()
+    assert "Traceback" not in result.output
+    assert len(containers_of(result.pid)) == 1  # left, as the line says
+
+    (project / "freeze").unlink()
+    write(project / "test_suite.py", SMOKE)
+    recover = run_pytest(project, *args, timeout=120)
+    figure("Docker engine frozen before teardown: next run sweeps and is green", recover.seconds)
+    assert recover.returncode == 0, recover.describe()
+    assert containers_of(result.pid) == []
 
 
 def _fake_postgres(bindir: Path, version: str) -> None:

@@ -281,3 +281,29 @@ def test_a_kept_container_is_listed_for_its_checkout_only_and_removed(
     from pytest_ampdb.harness.provisioning.container import left_containers
 
     assert [c.name for c in left_containers(frozenset({project_key(project)}))] == []
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("flag", ["--ampdb-reuse", "--ampdb-recreate"])
+def test_a_users_container_under_the_kept_name_is_left_alone(
+    project: Path, flag: str, figure: Figures
+) -> None:
+    """A container the plugin did not create (no label of ours) under the very name of the
+    checkout's kept container: it was removed, with its volumes, because its (missing) config
+    label differed. Now the run stops with one line and the container is as it was."""
+    require_docker()
+    from pytest_ampdb.harness.provisioning.container import _docker_client, reuse_name
+
+    client = _docker_client(30)
+    theirs = client.containers.create("postgres:15", "true", name=reuse_name(project))
+    try:
+        write(project / "test_suite.py", PASSING)
+        result = run_pytest(project, "--ampdb=postgres", "--ampdb-postgres=container", flag)
+        figure(f"user container under the kept name ({flag}): time to the error", result.seconds)
+        assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.describe()
+        (line,) = result.error_lines("ERROR: pytest-ampdb:")
+        assert "that pytest-ampdb did not create" in line, line
+        assert client.containers.get(theirs.id).name == reuse_name(project)
+    finally:
+        theirs.remove(force=True)
+        client.close()

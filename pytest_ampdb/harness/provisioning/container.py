@@ -35,7 +35,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -75,7 +75,6 @@ LABEL_CONFIG = "org.pytest-ampdb.config"
 LABEL_LEASE = "org.pytest-ampdb.lease"
 """The run whose lease a throwaway container's server holds (``lease.py``)."""
 
-RYUK_DISABLED_ENV = "TESTCONTAINERS_RYUK_DISABLED"
 SUPERUSER = "postgres"
 _PG_PORT = 5432
 _PULL_TIMEOUT = 30.0
@@ -169,9 +168,12 @@ def _ensure_image(client: Any, image: str, timeout: float) -> None:
         ) from None
 
 
-def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
-    """Disable Ryuk when its image is not present locally (it cannot be pulled here), or for a
-    kept container (Ryuk would remove it when this run ends). Returns True when disabled."""
+@contextlib.contextmanager
+def _ryuk_off_if_needed(client: Any, *, reuse: bool) -> Iterator[None]:
+    """Disable Ryuk while our container starts when its image is not present locally (it cannot
+    be pulled here), or for a kept container (Ryuk would remove it when this run ends). Only
+    while it starts: testcontainers reads the setting there, and the project's own containers
+    (and its environment) keep their Ryuk."""
     from testcontainers.core.config import testcontainers_config
 
     docker = _docker()
@@ -183,10 +185,12 @@ def _configure_ryuk(client: Any, *, reuse: bool) -> bool:
             disable = True
         except docker.errors.APIError:
             disable = True
-    if disable:
-        os.environ[RYUK_DISABLED_ENV] = "true"
-        testcontainers_config.ryuk_disabled = True
-    return bool(testcontainers_config.ryuk_disabled)
+    before = testcontainers_config.ryuk_disabled
+    testcontainers_config.ryuk_disabled = before or disable
+    try:
+        yield
+    finally:
+        testcontainers_config.ryuk_disabled = before
 
 
 # --------------------------------------------------------------------------- owners
@@ -334,31 +338,31 @@ def start_container(
         with contextlib.suppress(Exception):
             _sweep(client)
         _ensure_image(client, image, timeout)
-        _configure_ryuk(client, reuse=reuse)
-        config = _config_hash(image, merged)
-        if reuse or recreate:
-            lock = FileLock(str(reuse_lock(reuse_name(project_root))), timeout=timeout + 60)
-            with lock:
-                return _start_kept(
-                    client,
-                    image=image,
-                    reuse=reuse,
-                    recreate=recreate,
-                    project_root=project_root,
-                    settings=merged,
-                    config=config,
-                    deadline=deadline,
-                )
-        return _start_new(
-            image=image,
-            name=None,
-            reuse=False,
-            project_root=project_root,
-            settings=merged,
-            config=config,
-            deadline=deadline,
-            lease=lease,
-        )
+        with _ryuk_off_if_needed(client, reuse=reuse):
+            config = _config_hash(image, merged)
+            if reuse or recreate:
+                lock = FileLock(str(reuse_lock(reuse_name(project_root))), timeout=timeout + 60)
+                with lock:
+                    return _start_kept(
+                        client,
+                        image=image,
+                        reuse=reuse,
+                        recreate=recreate,
+                        project_root=project_root,
+                        settings=merged,
+                        config=config,
+                        deadline=deadline,
+                    )
+            return _start_new(
+                image=image,
+                name=None,
+                reuse=False,
+                project_root=project_root,
+                settings=merged,
+                config=config,
+                deadline=deadline,
+                lease=lease,
+            )
     finally:
         client.close()
 
@@ -380,6 +384,12 @@ def _start_kept(
         found: Any = client.containers.get(name)
     except docker.errors.NotFound:
         found = None
+    if found is not None and found.labels.get(LABEL) != "1":
+        raise ProvisioningError(
+            f"a container named {name} that pytest-ampdb did not create (it has not its "
+            f"{LABEL} label) holds the name of this checkout's kept container: it is left "
+            f"alone; rename or remove it, or run without --ampdb-reuse"
+        )
     if found is not None and (recreate or not reuse or found.labels.get(LABEL_CONFIG) != config):
         with contextlib.suppress(docker.errors.NotFound):
             found.remove(force=True, v=True)
@@ -683,15 +693,23 @@ def _remover(container_id: str) -> Callable[[], None]:
 
 
 def remove_container(container_id: str, *, timeout: float = 30.0) -> None:
-    """Remove a container (and its anonymous volumes); one that is already gone is fine."""
+    """Remove a container (and its anonymous volumes); one that is already gone is fine. An
+    engine that does not answer is one line saying the container was left (it was silent: the
+    container kept running until a later run swept it)."""
     docker = _docker()
+    left = (
+        f"container {container_id[:12]} was left running: the Docker engine did not answer "
+        f"(the next run removes it, or `ampdb clean`)"
+    )
     if not docker_available(timeout=min(timeout, 5.0)):
-        return
+        raise ProvisioningError(left)
     client = _docker_client(timeout)
     try:
         client.containers.get(container_id).remove(force=True, v=True)
     except docker.errors.NotFound:
         pass
+    except Exception as exc:  # an engine that stopped answering midway, or refused
+        raise ProvisioningError(f"{left}: {_first_line(exc)}") from None
     finally:
         client.close()
 

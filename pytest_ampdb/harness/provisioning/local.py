@@ -50,6 +50,7 @@ from pytest_ampdb.harness.provisioning.binaries import PgBinaries, find_binaries
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import project_key
 from pytest_ampdb.logs import timed
+from pytest_ampdb.postgres.errors import reason
 from pytest_ampdb.waiting import wait_until
 
 LOGGER = logging.getLogger(__name__)
@@ -398,11 +399,26 @@ def _read_log(path: Path, offset: int) -> str:
 
 
 def _can_connect(dsn: str) -> bool:
+    return _connect_error(dsn) is None
+
+
+def _connect_error(dsn: str) -> psycopg.OperationalError | None:
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5):
-            return True
-    except psycopg.OperationalError:
-        return False
+            return None
+    except psycopg.OperationalError as exc:
+        return exc
+
+
+_READY = "database system is ready to accept connections"
+"""The server's log line once it takes connections: a connection libpq refuses itself after it
+is a PG* variable of the environment's doing, which no wait cures."""
+
+
+def _libpqs_doing(error: psycopg.OperationalError) -> bool:
+    """libpq refused (no server's FATAL: still starting up, a restart) and the socket answered."""
+    text = str(error)
+    return "FATAL:" not in text and "Connection refused" not in text and "No such file" not in text
 
 
 class _PortTaken(Exception):
@@ -771,7 +787,19 @@ class LocalCluster:
                     f"postgres exited with code {returncode} before accepting connections; "
                     f"last lines of {self.log_file}:\n{_tail(output)}"
                 )
-            return True if self.socket_path.exists() and _can_connect(self.dsn()) else None
+            if not self.socket_path.exists():
+                return None
+            error = _connect_error(self.dsn())
+            if error is None:
+                return True
+            if _libpqs_doing(error) and _READY in _read_log(self.log_file, offset):
+                raise ProvisioningError(
+                    f"the local cluster it started runs, but libpq does not connect to it: "
+                    f"{reason(error)} (a PG* variable of the environment, such as PGSERVICE, "
+                    f"PGTARGETSESSIONATTRS, PGGSSENCMODE or PGREQUIREAUTH, applies to every "
+                    f"connection: unset it for the run)"
+                )
+            return None
 
         if wait_until(accepting, timeout=timeout) is None:
             raise ProvisioningError(
