@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     def ini(option: Option) -> Any:
         value = config.getini(option.ini)
-        if option.kind == "path" and value not in (None, ""):
+        if option.kind == "directory" and value not in (None, ""):
             # as pytest reads its own paths: relative to the ini file, wherever pytest runs from
             base = config.inipath.parent if config.inipath else config.rootpath
             return str(base / Path(str(value)).expanduser())

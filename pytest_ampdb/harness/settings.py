@@ -34,7 +34,7 @@ class Option:
     ini: str
     env: str
     help: str
-    kind: str = "str"  # str | bool | int | seconds | path | dsn
+    kind: str = "str"  # str | bool | int | seconds | directory | dsn
     default: Any = None
     choices: tuple[str, ...] = ()
     mode: type[StrEnum] | None = None
@@ -118,7 +118,7 @@ OPTIONS: tuple[Option, ...] = (
         "ampdb_migrations",
         "AMPDB_MIGRATIONS",
         "Atlas migration directory (default: the packaged schema/migrations)",
-        kind="path",
+        kind="directory",
     ),
     Option(
         "schema",
@@ -143,7 +143,7 @@ OPTIONS: tuple[Option, ...] = (
         "ampdb_seeds",
         "AMPDB_SEEDS",
         "directory of <table>.json seed files (default: the packaged schema/seed)",
-        kind="path",
+        kind="directory",
     ),
     Option(
         "no_seed",
@@ -258,8 +258,12 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
         if not 0 < seconds < 86400:
             raise SettingsError(f"{source}={raw!r}: expected a number of seconds above 0")
         return seconds
-    if option.kind == "path":
-        return Path(str(raw)).expanduser()
+    if option.kind == "directory":
+        path = Path(str(raw)).expanduser()
+        if not path.is_dir():
+            what = "is not a directory" if path.exists() else "no such directory"
+            raise SettingsError(f"{source}={str(raw)!r}: {what}")
+        return path
     if option.kind == "dsn":  # never echoed: it may hold a password
         from pytest_ampdb.urls import check_dsn
 

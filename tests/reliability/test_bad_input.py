@@ -306,7 +306,14 @@ CASES: list[Case] = [
         "seed directory that is a file (pytest)",
         _plain_file("seeds.txt"),
         lambda ctx: _memory(ctx, f"--ampdb-seeds={ctx.project / 'seeds.txt'}"),
-        r"\S+/seeds\.txt: seed directory is not a directory$",
+        r"--ampdb-seeds='\S+/seeds\.txt': is not a directory$",
+        needs_postgres=False,
+    ),
+    Case(
+        "migration directory that does not exist (pytest)",
+        _nothing,
+        lambda ctx: _memory(ctx, f"--ampdb-migrations={ctx.project / 'no-such-dir'}"),
+        r"--ampdb-migrations='\S+/no-such-dir': no such directory$",
         needs_postgres=False,
     ),
     # seeds
