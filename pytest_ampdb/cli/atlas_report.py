@@ -87,9 +87,9 @@ def revision(rev: Revision) -> Struct:
     )
 
 
-def status(st: Status, all_files: Sequence[str], dir_text: str) -> Struct:
-    """Atlas's ``MigrateStatus`` for ``st``; ``all_files`` are the directory's file names."""
-    available = list(all_files) if st.executed else list(st.pending)
+def status(st: Status, dir_text: str) -> Struct:
+    """Atlas's ``MigrateStatus`` for ``st``."""
+    available = list(st.files) if st.executed else list(st.pending)
     pending, out_of_order = list(st.pending), list(st.out_of_order)
     current, nxt, state = st.current, st.next, st.state
     error, stmt = st.error.replace("\n", " "), st.error_stmt.replace("\n", " ")

@@ -352,7 +352,7 @@ def check_dir(directory: Path) -> bool:
 def run_status(args: argparse.Namespace) -> int:
     """``migrate status``: what is applied, what is pending, the last error."""
     sample = executor.Status(state="", current="", next="", executed=[], pending=[])
-    template = _format(args, atlas_report.status(sample, [], ""))
+    template = _format(args, atlas_report.status(sample, ""))
     directory = _directory(args)
     if not check_dir(directory):
         return common.EXIT_FAILURE
@@ -365,8 +365,7 @@ def run_status(args: argparse.Namespace) -> int:
     if template is None:
         sys.stdout.write(st.render())
     else:
-        names = [f.name for f in migrations.MigrationDir(directory).files()]
-        report = atlas_report.status(st, names, _dir_text(directory))
+        report = atlas_report.status(st, _dir_text(directory))
         sys.stdout.write(logformat.render(template, report))
     return common.EXIT_OK
 

@@ -446,6 +446,7 @@ class Status:
     error: str = ""
     error_stmt: str = ""
     from_checkpoint: bool = False
+    files: list[str] = field(default_factory=list)  # the directory's file names, in order
 
     @property
     def partial(self) -> bool:
@@ -547,6 +548,7 @@ def status(
         out_of_order=out_of_order,
         missing=missing,
         from_checkpoint=plan.from_checkpoint and not revisions,
+        files=[f.name for f in files],
     )
     if out_of_order:
         st.next = "UNKNOWN"
