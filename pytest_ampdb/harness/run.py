@@ -23,7 +23,7 @@ from pytest_ampdb.harness.backends.base import (
     TestOptions,
     check_memory_schema,
 )
-from pytest_ampdb.harness.interrupt import SigtermAsInterrupt
+from pytest_ampdb.harness.interrupt import StopSignalsAsInterrupt
 from pytest_ampdb.harness.settings import Settings
 from pytest_ampdb.models.declared import schema_tables
 from pytest_ampdb.repositories import Engine, build
@@ -49,7 +49,7 @@ class AmpdbRun:
             context.schema_line = check_memory_schema(settings)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
-        self._sigterm = SigtermAsInterrupt()
+        self._stop_signals = StopSignalsAsInterrupt()
 
     @property
     def backend(self) -> Backend:
@@ -57,7 +57,7 @@ class AmpdbRun:
             with self._lock:
                 if self._backend is None:
                     if self.settings.backend == modes.Backend.POSTGRES:  # it holds a server
-                        self._sigterm.install()
+                        self._stop_signals.install()
                     self._backend = start_backend(self.settings, self.seeds, self.context)
         return self._backend
 
@@ -66,7 +66,7 @@ class AmpdbRun:
         return self._backend is not None
 
     def close(self) -> None:
-        with self._sigterm.closing():
+        with self._stop_signals.closing():
             if self._backend is not None:
                 self._backend.close()
                 self._backend = None

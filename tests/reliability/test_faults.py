@@ -431,30 +431,40 @@ def test_ctrl_c_during_a_test_drops_the_run_databases(
 
 
 @pytest.mark.parametrize(
-    ("when", "mode", "signals"),
+    ("sig", "when", "mode", "signals"),
     [
-        pytest.param("build", "dsn", 1, marks=pytest.mark.postgres),
-        pytest.param("build", "local", 1, marks=pytest.mark.postgres),
-        pytest.param("test", "dsn", 1, marks=pytest.mark.postgres),
-        pytest.param("test", "local", 1, marks=pytest.mark.postgres),
-        pytest.param("test", "local", 2, marks=pytest.mark.postgres, id="test-local-twice"),
-        pytest.param("test", "local-xdist", 1, marks=pytest.mark.postgres),
-        pytest.param("test", "container", 1, marks=pytest.mark.docker),
+        pytest.param(signal.SIGTERM, "build", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param(signal.SIGTERM, "build", "local", 1, marks=pytest.mark.postgres),
+        pytest.param(signal.SIGTERM, "test", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param(signal.SIGTERM, "test", "local", 1, marks=pytest.mark.postgres),
+        pytest.param(
+            signal.SIGTERM, "test", "local", 2, marks=pytest.mark.postgres, id="test-local-twice"
+        ),
+        pytest.param(signal.SIGTERM, "test", "local-xdist", 1, marks=pytest.mark.postgres),
+        pytest.param(signal.SIGTERM, "test", "container", 1, marks=pytest.mark.docker),
+        pytest.param(signal.SIGHUP, "build", "dsn", 1, marks=pytest.mark.postgres),
+        pytest.param(signal.SIGHUP, "test", "local", 1, marks=pytest.mark.postgres),
+        pytest.param(
+            signal.SIGHUP, "test", "local", 2, marks=pytest.mark.postgres, id="SIGHUP-local-twice"
+        ),
     ],
+    ids=lambda v: v.name if isinstance(v, signal.Signals) else None,
 )
 def test_sigterm_stops_the_run_and_cleans_up_as_ctrl_c_does(
     project: Path,
     request: pytest.FixtureRequest,
+    sig: signal.Signals,
     when: str,
     mode: str,
     signals: int,
     figure: Figures,
 ) -> None:
-    """A CI job cancelled sends SIGTERM, whose default ends Python with no cleanup at all: a
-    local cluster's postmaster kept running with its data in /dev/shm, a container and the run's
-    databases stayed until a later run swept them. The run stops within seconds and leaves
-    nothing, during the template build or a test, also when a second SIGTERM arrives while it
-    cleans up (the cleanup finishes, then the process ends of the signal)."""
+    """A CI job cancelled sends SIGTERM, a closed terminal (an ssh session dropped) SIGHUP; the
+    default of both ends Python with no cleanup at all: a local cluster's postmaster kept
+    running with its data in /dev/shm, a container and the run's databases stayed until a later
+    run swept them. The run stops within seconds and leaves nothing, during the template build
+    or a test, also when a second signal arrives while it cleans up (the cleanup finishes, then
+    the process ends of the signal)."""
     server, where = _server_of(mode, request)
     write(project / "conftest.py", SLOW_SEED_HOOK)
     write(project / "test_suite.py", SLEEPY_SUITE)
@@ -467,21 +477,21 @@ def test_sigterm_stops_the_run_and_cleans_up_as_ctrl_c_does(
         assert mode.startswith("local") == bool(postmasters)
         assert mode != "container" or len(containers_of(child.pid)) == 1
         if mode == "local-xdist":  # the job's process group, workers too, as a CI runner does
-            os.killpg(child.pid, signal.SIGTERM)
+            os.killpg(child.pid, sig)
         else:
-            child.signal(signal.SIGTERM)
+            child.signal(sig)
         since = stopwatch()
         if signals == 2:
             time.sleep(0.2)  # the run is cleaning up: its cluster takes about a second to stop
-            child.signal(signal.SIGTERM)
+            child.signal(sig)
         result = child.wait(30)
         elapsed = since()
     finally:
         child.kill()
-    what = f"SIGTERM {'twice ' if signals == 2 else ''}during {'the template build' if when == 'build' else 'a test'} ({mode})"
+    what = f"{sig.name} {'twice ' if signals == 2 else ''}during {'the template build' if when == 'build' else 'a test'} ({mode})"
     figure(f"{what}: time to stop and clean up", elapsed)
     assert not result.timed_out, result.describe()
-    expected = -signal.SIGTERM if signals == 2 else pytest.ExitCode.INTERRUPTED
+    expected = -sig if signals == 2 else pytest.ExitCode.INTERRUPTED
     assert result.returncode == expected, result.describe()
     assert "Traceback" not in result.stderr, result.describe()
     assert elapsed <= FAIL_FAST

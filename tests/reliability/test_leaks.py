@@ -149,7 +149,7 @@ def state():
         + [logging.getLogger().level],
         "warnings filters": [repr(f) for f in warnings.filters],
         "signal handlers": {
-            s.name: repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)
+            s.name: repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         },
         "open files and sockets": fds,
         "ryuk": testcontainers_config.ryuk_disabled,
