@@ -330,8 +330,8 @@ def _uuid(column: Column, value: Any) -> str:
         raise TypeError(f"expected a UUID, got {type(value).__name__}")
     try:
         return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a valid UUID") from None
+    except ValueError:  # not quoted: an API key passed by mistake is a secret
+        raise ValueError(f"a {len(value)}-character text is not a valid UUID") from None
 
 
 def _text(column: Column, value: Any) -> Any:
@@ -412,10 +412,18 @@ _SUBMICRO = re.compile(r"(?<=\d)[.,](\d{7,})")
 """A fraction of a second finer than a microsecond, in an ISO 8601 time."""
 
 
+_NOT_POSTGRESQL_ISO = re.compile(r",|W|^[^T ]+[T ]\d\d(?:$|[Z+-])")
+"""ISO 8601 forms ``datetime.fromisoformat`` reads and PostgreSQL refuses: a comma before the
+fraction (``00:00:00,5``), a week date (``2024-W01-1``), a time of the hour alone (``T00``)."""
+
+
 def _parsed_time(text: str) -> datetime:
     """``text`` (ISO 8601) as PostgreSQL reads it: a fraction finer than a microsecond is
     rounded to the microsecond, half to even (``...00.1234567`` is ``.123457``, ``.9999995`` the
-    next second), where ``datetime.fromisoformat`` drops the digits past the sixth."""
+    next second), where ``datetime.fromisoformat`` drops the digits past the sixth; a form
+    PostgreSQL refuses is refused."""
+    if _NOT_POSTGRESQL_ISO.search(text):
+        raise ValueError(f"invalid input syntax for type timestamp with time zone: {text!r}")
     finer = _SUBMICRO.search(text)
     if finer is None:
         return datetime.fromisoformat(text)

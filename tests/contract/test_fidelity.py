@@ -349,3 +349,64 @@ def test_not_found_names_the_key_the_same_way_for_get_update_and_delete(
         keys.append(caught.value.key)
     assert len(set(keys)) == 1
     assert keys[0].startswith(f"project_id={missing.project_id}, ")
+
+
+# -- time texts PostgreSQL refuses, and an id that may be a secret ---------------------------
+
+# Forms ``datetime.fromisoformat`` reads but ``SELECT '<text>'::timestamptz`` refuses.
+TIME_TEXT_POSTGRESQL_REFUSES = [
+    "2026-01-01T00:00:00,5Z",  # a comma before the fraction
+    "2026-01-01 00:00,5",
+    "2026-W01-4",  # a week date
+    "2026W014",
+    "2026-01-01T00",  # the hour alone
+    "2026-01-01 00+01",
+    "2026-01-01T00Z",
+]
+
+
+@pytest.mark.parametrize("text", TIME_TEXT_POSTGRESQL_REFUSES)
+def test_a_time_text_postgresql_refuses_is_a_validation_error(
+    build: Builder, repos: Repositories, text: str
+) -> None:
+    pid = build.project().id
+    with pytest.raises(ValidationError) as caught:
+        build.destination(project_id=pid, create_time=text)
+    assert (caught.value.table, caught.value.column) == ("destinations", "create_time")
+    assert "invalid input syntax for type timestamp with time zone" in str(caught.value)
+    assert repos.destinations.list(pid).items == []
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("20260101T000000Z", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01T0000Z", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01T00:00:00.5+0530", datetime(2025, 12, 31, 18, 30, 0, 500000, tzinfo=UTC)),
+        ("2026-01-01 00:00+01", datetime(2025, 12, 31, 23, tzinfo=UTC)),
+    ],
+)
+def test_a_time_text_postgresql_takes_is_taken(
+    build: Builder, repos: Repositories, text: str, instant: datetime
+) -> None:
+    made = build.destination(create_time=text)
+    assert get(repos, "destinations", made).create_time == instant
+
+
+def test_a_secret_given_as_an_id_is_not_shown_in_the_error(
+    build: Builder, repos: Repositories
+) -> None:
+    """An API key passed where an id belongs (a mixed-up argument) is refused without being
+    quoted: an error text ends up in logs and CI reports."""
+    key = build.api_key().key
+    pid = build.project().id
+    for call in (
+        lambda: repos.destinations.get_by_id(pid, key),
+        lambda: repos.destinations.list(key),
+        lambda: repos.projects.get_by_id(key),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            call()
+        assert key not in str(caught.value)
+        assert key not in repr(caught.value)
+        assert f"a {len(key)}-character text is not a valid UUID" in str(caught.value)
