@@ -224,6 +224,13 @@ class TableSpec(Generic[M]):
         ``None``, the model class itself) is one ``TypeError`` line naming the table and the
         model it takes."""
         if not isinstance(entity, type):  # a slotted class has its columns, as descriptors
+            kind = type(entity)
+            if kind is not self.model and (extra := self._fields_not_held(kind)):
+                raise TypeError(
+                    f"{self.name}: {kind.__name__} has fields the table does not hold "
+                    f"({extra}); declare it as the table's model (--ampdb-schema) so its "
+                    "columns exist, or pass a " + getattr(self.model, "__name__", "model")
+                )
             try:
                 return {name: getattr(entity, name) for name in self.column_names}
             except AttributeError:
@@ -233,6 +240,24 @@ class TableSpec(Generic[M]):
         if isinstance(entity, type):
             got = f"the class {entity.__name__} (not an instance of it)"
         raise TypeError(f"{self.name}: expected a {model}, got {got}")
+
+    @cached_property
+    def _other_models(self) -> dict[type, str]:
+        """Per subclass of the model given to ``to_row``: its fields the table lacks."""
+        return {}
+
+    def _fields_not_held(self, kind: type) -> str:
+        """The dataclass fields of ``kind`` the table has no column for (a subclass that adds
+        fields and is not declared: storing it would drop them, in both backends, silently)."""
+        known = self._other_models.get(kind)
+        if known is None:
+            held = set(self.column_names)
+            subclass = issubclass(kind, self.model) and dataclasses.is_dataclass(kind)
+            fields = dataclasses.fields(kind) if subclass else ()
+            known = self._other_models[kind] = ", ".join(
+                f.name for f in fields if f.name not in held
+            )
+        return known
 
     @cached_property
     def _build(self) -> Callable[[Mapping[str, Any]], M]:

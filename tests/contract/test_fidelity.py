@@ -20,6 +20,7 @@ import pytest
 
 from pytest_ampdb.errors import NotFoundError, ValidationError
 from pytest_ampdb.models.columns import Kind
+from pytest_ampdb.models.entities import Destination
 from pytest_ampdb.models.schema import BEYOND_9999, MAX_JSON_DEPTH
 from pytest_ampdb.models.tables import MAX_INDEXED_TEXT, TABLES
 from pytest_ampdb.repositories import pagination
@@ -410,3 +411,45 @@ def test_a_secret_given_as_an_id_is_not_shown_in_the_error(
         assert key not in str(caught.value)
         assert key not in repr(caught.value)
         assert f"a {len(key)}-character text is not a valid UUID" in str(caught.value)
+
+
+# -- a model subclass the schema does not declare ------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TieredDestination(Destination):
+    tier: str = "gold"
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedDestination(Destination):
+    """A subclass adding behaviour, no field: its row is the parent's."""
+
+    def label(self) -> str:
+        return f"destination {self.name}"
+
+
+def test_an_undeclared_subclass_with_fields_is_refused_not_stored_without_them(
+    build: Builder, repos: Repositories
+) -> None:
+    """Storing it would drop ``tier`` silently (both backends hold only the declared columns),
+    and reading it back would give a plain ``Destination``."""
+    pid = build.project().id
+    new = build.new("destinations")
+    tiered = TieredDestination(**{**dataclasses.asdict(new), "project_id": pid})
+    with pytest.raises(TypeError) as caught:
+        repos.destinations.create(tiered)
+    assert str(caught.value) == (
+        "destinations: TieredDestination has fields the table does not hold (tier); declare it "
+        "as the table's model (--ampdb-schema) so its columns exist, or pass a Destination"
+    )
+    assert repos.destinations.list(pid).items == []
+    saved = build.destination(project_id=pid)
+    with pytest.raises(TypeError, match=r"\(tier\)"):
+        repos.destinations.update(TieredDestination(**dataclasses.asdict(saved)))
+    assert get(repos, "destinations", saved) == saved
+
+    named = NamedDestination(**{**dataclasses.asdict(new), "project_id": pid})
+    stored = repos.destinations.create(named)
+    assert type(stored) is Destination
+    assert get(repos, "destinations", stored) == stored
