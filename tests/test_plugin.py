@@ -369,22 +369,6 @@ def test_random_seed_reproduces_factory_values_under_xdist_with_a_seed_hook(
     assert runs[0][1] == runs[1][1] == runs[2][1]  # the hook's rows
 
 
-@pytest.mark.parametrize(
-    "listing", ["--collect-only", "--fixtures", "--fixtures-per-test", "--setup-plan"]
-)
-def test_listing_tests_or_fixtures_starts_no_server(
-    pytester: pytest.Pytester, listing: str
-) -> None:
-    """An IDE discovers tests with ``--collect-only`` on every save: in postgres mode that
-    started a container (seconds, each time); here the server named does not even exist."""
-    pytester.makepyfile("def test_x(ampdb): pass")
-    result = pytester.runpytest_subprocess(
-        "--ampdb=postgres", "--ampdb-dsn=postgresql://nobody:secret@127.0.0.1:1/none", listing
-    )
-    assert result.ret == 0, result.stdout.str() + result.stderr.str()
-    assert "cannot connect" not in result.stdout.str() + result.stderr.str()
-
-
 def test_an_assertion_on_a_url_a_test_made_hides_its_password(pytester: pytest.Pytester) -> None:
     """``ampdb_dsn`` is a ``Dsn`` whose repr is redacted, but a string made from it is a plain
     ``str``: pytest's explanation of a failed comparison quoted its password in full."""
