@@ -495,6 +495,16 @@ class LocalCluster:
         """True while the server process runs."""
         return not self._stopped and pid_alive(self.pid)
 
+    def killed(self) -> bool:
+        """True when the server is down for good: stopped by us, or its postmaster died without
+        a shutdown (SIGKILL leaves ``postmaster.pid`` naming a dead process). A ``pg_ctl
+        restart`` removes that file and writes a new one: no file, or a live pid, may be a
+        restart in progress."""
+        if self._stopped:
+            return True
+        pid = _postmaster_pid(self.data_dir)
+        return pid is not None and not pid_alive(pid)
+
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else f"pid {self.pid}"
         return f"<LocalCluster PostgreSQL {self.version} {self.dsn()} ({state})>"
