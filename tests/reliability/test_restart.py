@@ -251,7 +251,8 @@ def test_a_run_whose_lease_connection_ended_is_not_swept_by_another(
         finally:
             child.kill()
         left = plugin_databases(dsn)
-    figure(f"lease connection ended, another run swept ({args[0]}): the run", result.seconds)
+    where = " ".join(args)
+    figure(f"lease connection ended, another run swept ({where}): the run", result.seconds)
     assert other.returncode == 0, other.describe()
     assert victims in survived, (victims, survived)
     assert len(held_again) == 1, held_again  # taken again, on a new connection
