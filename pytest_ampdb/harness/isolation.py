@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -52,7 +51,6 @@ from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 from pytest_ampdb.waiting import wait_until
 
-LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 ACTIVE = TransactionStatus.ACTIVE
 IDLE = TransactionStatus.IDLE
