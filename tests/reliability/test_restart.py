@@ -83,12 +83,13 @@ def _pg_ctl(data_dir: Path, bindir: Path, *args: str) -> None:
     )
 
 
-def _restart_of(mode: str, child: Child, dsn_cluster: LocalCluster | None) -> None:
-    """Restart the server the child run uses, and return once it takes connections again."""
+def _restart_of(mode: str, child: Child, dsn_cluster: LocalCluster | None) -> Path | None:
+    """Restart the server the child run uses, and return once it takes connections again
+    (with the cluster's data directory)."""
     if mode == "container":
         (container,) = containers_of(child.pid)
         container.restart(timeout=10)
-        return
+        return None
     if mode == "dsn":
         assert dsn_cluster is not None
         data_dir, bindir = dsn_cluster.data_dir, dsn_cluster.binaries.bindir
@@ -96,6 +97,17 @@ def _restart_of(mode: str, child: Child, dsn_cluster: LocalCluster | None) -> No
         (state,) = clusters_of(child.pid)
         data_dir, bindir = Path(state["data_dir"]), Path(state["bindir"])
     _pg_ctl(data_dir, bindir, "restart", "-m", "fast")
+    return data_dir
+
+
+def _servers_running_from(data_dir: Path) -> list[int]:
+    """The processes whose command line names ``data_dir`` (a postmaster and its children)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if str(data_dir).encode() in cmdline.read_bytes().split(b"\0"):
+                found.append(int(cmdline.parent.name))
+    return found
 
 
 def _run_through_restart(project: Path, mode: str, args: list[str]) -> tuple[Run, list[str]]:
@@ -116,13 +128,16 @@ def _run_through_restart(project: Path, mode: str, args: list[str]) -> tuple[Run
         child = Child([*PYTEST_ARGS, "-rfE", "--ampdb=postgres", *args], project)
         try:
             assert wait_for(project / "started", 120, child), child.wait(5).describe()
-            _restart_of(mode, child, cluster)
+            data_dir = _restart_of(mode, child, cluster)
             (project / "go").write_text("x")
             result = child.wait(90)
         finally:
             child.kill()
         left = plugin_databases(cluster.dsn()) if cluster is not None else [USERS]
         assert clusters_of(child.pid) == []
+        if mode == "local":  # the postmaster pg_ctl started in place of the run's is stopped
+            assert data_dir is not None
+            assert _servers_running_from(data_dir) == [], result.describe()
         if mode == "container":
             assert containers_of(child.pid) == []
     return result, left
