@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -30,7 +29,12 @@ from pytest_ampdb.answers import lost as lost_connection
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness import kept
 from pytest_ampdb.harness import template as tpl
-from pytest_ampdb.harness.provisioning.connect import ServerBusyError, connect, connect_timeout
+from pytest_ampdb.harness.provisioning.connect import (
+    ServerBusyError,
+    connect,
+    connect_timeout,
+    restarting,
+)
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
 from pytest_ampdb.harness.provisioning.server import Server
 from pytest_ampdb.models.columns import Kind
@@ -47,7 +51,6 @@ from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import Repositories
 from pytest_ampdb.waiting import wait_until
 
-LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 ACTIVE = TransactionStatus.ACTIVE
 IDLE = TransactionStatus.IDLE
@@ -80,9 +83,9 @@ class Site:
     """Why the server stopped answering; once set, every later test fails at once."""
     generation: int = 0
     """Bumped each time the server closed a connection of this process and then took a new
-    one (``back_after``): a connection opened in an older generation may be dead."""
-    held: psycopg.Connection[Any] | None = None
-    """After such a time: the connection that holds the run's lease and template again."""
+    one (``back_after``): a connection opened in an older generation may be dead. (The run's
+    lease and its hold on the template are taken again by the process that holds them, as
+    soon as their connection closes: ``Template.watch``.)"""
     in_place: str | None = None
     """A database ``transaction`` isolation uses as it is (a shared preview), never cloned."""
     make_template: Callable[[], str] | None = None
@@ -95,7 +98,6 @@ class Site:
     with it, so ``ampdb clean`` in that checkout finds it."""
     _names: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _closed: bool = False
 
     def clone_source(self) -> str:
         """The template to clone from (made now, the first time, if it is made lazily); a
@@ -108,27 +110,32 @@ class Site:
             return self.template
 
     def mark_lost(self, message: str, cause: BaseException | None = None) -> str:
-        """Remember that the server is gone (``message`` says why), so later tests fail at once;
-        unless ``cause`` is a connection the server closed and the server takes new ones. The
-        message for the test at hand is returned."""
-        if self.lost is None and cause is not None and self.back_after(cause):
-            closed = _closed_by_server(cause)
-            assert closed is not None
-            return (
-                f"{self.label} {what_ended(closed)}: {reason(closed)}; it takes new connections "
-                "again, so later tests go on"
+        """Remember that the server is gone (``message`` says why, or the server closed the
+        connection of ``cause`` and did not come back), so later tests fail at once; unless the
+        server that closed it takes new connections again. The message for the test at hand is
+        returned."""
+        closed = None if cause is None or self.lost is not None else _closed_by_server(cause)
+        if cause is not None and closed is not None:
+            said = f"{self.label} {what_ended(closed)}: {reason(closed)}"
+            if self.back_after(cause):
+                return f"{said}; it takes new connections again, so later tests go on"
+            message = (
+                f"{said}; it takes no new connections (it is down for good, or did not come "
+                "back within the connect timeout), so later tests fail at once"
             )
         if self.lost is None:
             self.lost = message
         return message
 
     def back_after(self, cause: BaseException) -> bool:
-        """Whether ``cause`` is a connection the server itself closed and the server takes a
-        new one now (waiting while it says it is starting up or in recovery). PostgreSQL ends
-        every session after a crash of one of its processes (the OOM killer's pick) and takes
-        connections again within a second or so; an admin's ``pg_terminate_backend`` ends one.
-        A server that stopped answering, refuses connections (shut down, restarting) or lost
-        the database is not back."""
+        """Whether ``cause`` is a connection the server itself closed (or a connect it refused
+        while down) and the server takes a new one now, waiting within the connect timeout
+        while it is down, shutting down, starting up or in recovery. PostgreSQL ends every
+        session after a crash of one of its processes (the OOM killer's pick) and takes
+        connections again within a second or so; an admin's ``pg_terminate_backend`` ends one;
+        ``pg_ctl restart`` or ``docker restart`` refuse connections for a moment. A server that
+        stopped answering (frozen), that the plugin knows is down for good (``Server.gone``),
+        that is not back within the timeout, or that lost the database is not back."""
         if _closed_by_server(cause) is None:
             return False
         try:
@@ -136,13 +143,15 @@ class Site:
                 self.server.admin_dsn,
                 connect_timeout=connect_timeout(self.timeout),
                 autocommit=True,
+                coming_back=lambda: not self.server.gone(),
             ):
                 pass
         except ServerBusyError:
             pass  # full for now, but there
         except ProvisioningError:
             return False
-        self._renew()
+        with self._lock:
+            self.generation += 1
         return True
 
     def again_if_back(self, work: Callable[[], T], reopen: Callable[[], object]) -> T:
@@ -155,35 +164,6 @@ class Site:
                 raise
         reopen()
         return work()
-
-    def _renew(self) -> None:
-        """A new generation; the run's lease and its hold on the template taken again: a
-        session's advisory locks end with it, and another run's sweep takes a run that holds no
-        lease for a dead one."""
-        with self._lock:
-            self.generation += 1
-            if self._closed or not self.run_id:
-                return
-            if self.held is not None:
-                self.held.close()
-                self.held = None
-            try:
-                self.held = tpl.hold_again(self.server, self.template, self.run_id)
-            except (psycopg.Error, ProvisioningError) as exc:
-                LOGGER.warning(
-                    "%s: could not take the run's lease again after the server closed its "
-                    "connections (%s); another run's sweep may take this run for a dead one",
-                    self.label,
-                    reason(exc),
-                )
-
-    def close(self) -> None:
-        """Let go of what ``_renew`` holds (the run's own release comes after)."""
-        with self._lock:
-            self._closed = True
-            if self.held is not None:
-                self.held.close()
-                self.held = None
 
     def engine(self, conn: psycopg.Connection[Any]) -> PostgresEngine:
         """The engine over ``conn`` that reports a lost server to this site."""
@@ -250,18 +230,14 @@ class PostgresTestDatabase:
         return self.finish(failed, self.shared)
 
 
-_CUT_SHORT = "server closed the connection unexpectedly"
-"""libpq's words for a connection the server ended, also while it was being opened."""
-
-
 def _closed_by_server(cause: BaseException) -> psycopg.Error | None:
     """The error of a connection the server itself closed (``answers.lost``'s), if ``cause``
     has one: not a server we gave up on (frozen), not a connect that failed (a database gone, a
-    login refused) unless the server cut it short."""
+    login refused) unless the server was down or cut it short (``restarting``)."""
     closed = lost_connection(cause)
     if closed is None or isinstance(closed, NoAnswerError | psycopg.errors.ConnectionTimeout):
         return None
-    if isinstance(cause, ProvisioningError) and _CUT_SHORT not in str(closed):
+    if isinstance(cause, ProvisioningError) and not restarting(closed):
         return None
     return closed
 

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import pytest_ampdb
 from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.harness.provisioning.connect import no_answer
 from pytest_ampdb.harness.provisioning.server import Server
+from pytest_ampdb.harness.watch import Watch
 from pytest_ampdb.logs import timed
 from pytest_ampdb.ownership import (
     RUN_MARK,
@@ -100,9 +101,36 @@ class Template:
     reused: bool
     seconds: float
     hold: psycopg.Connection[Any] | None = None
+    _watch: Watch | None = field(default=None, repr=False)
+
+    def watch(self, server: Server, run_id: str) -> None:
+        """From now until ``release``, take what ``hold`` holds (the template in use, the run's
+        lease) again on a new connection as soon as the server closes it (``watch.Watch``),
+        waiting within the connect timeout for a server that restarts. ``hold`` is the
+        watch's until ``unwatch``."""
+        if self.hold is None or self._watch is not None:
+            return
+
+        def renew(coming_back: Callable[[], bool]) -> None:
+            conn = hold_again(
+                server, self.name, run_id, coming_back=lambda: coming_back() and not server.gone()
+            )
+            old, self.hold = self.hold, conn
+            if old is not None:
+                old.close()
+            LOGGER.info("%s: the run's lease and template hold taken again", server.description)
+
+        self._watch = Watch(lambda: self.hold, renew, server.description)
+
+    def unwatch(self) -> None:
+        """Stop watching ``hold`` (before using it or letting it go)."""
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     def release(self, server: Server, *, drop: bool) -> bool:
         """Stop using the template; drop it if asked and no other run uses it. True if dropped."""
+        self.unwatch()
         if self.hold is not None:
             self.hold.close()
             self.hold = None
@@ -342,14 +370,20 @@ def admin(server: Server) -> psycopg.Connection[Any]:
     return server.connect(autocommit=True)
 
 
-def hold_again(server: Server, template: str | None, run_id: str) -> psycopg.Connection[Any]:
+def hold_again(
+    server: Server, template: str, run_id: str, *, coming_back: Callable[[], bool]
+) -> psycopg.Connection[Any]:
     """A new connection holding what a run holds on the server (the template in use, the run's
     lease), for after a restart: a session's advisory locks go with it, and a run that holds no
-    lease is taken for a dead one by the next run's sweep."""
-    conn = admin(server)
-    if template is not None:
+    lease is taken for a dead one by the next run's sweep. A server down or starting up is
+    waited for while ``coming_back()`` (``connect``)."""
+    conn = server.connect(autocommit=True, coming_back=coming_back)
+    try:
         lock(conn, _use_key(template), shared=True)
-    lock(conn, lease_key(run_id), shared=True)
+        lock(conn, lease_key(run_id), shared=True)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -154,6 +154,7 @@ def provision(
             run_id=run_id,
             untouched=tuple(swept.untouched),
         )
+        template.watch(server, run_id)  # its lease outlives a restart of the server
     except BaseException as exc:
         gone = server.lost(exc)  # then only let go: every further call would wait or fail
         project = project_key(context.project_root)
@@ -263,6 +264,7 @@ class PostgresBackend:
                 self.site.server, digest.hexdigest(), lambda dsn: None, source=name
             )
             self._copy.lease(self.provisioned.run_id)  # before the first clone carries it
+            self._copy.watch(self.site.server, self.provisioned.run_id)
         except psycopg.Error as exc:
             in_use = (
                 " while this run's 'transaction' isolation is connected to it: run the tests "
@@ -367,7 +369,6 @@ class PostgresBackend:
                 isolation.close()
         finally:
             self._isolations.clear()
-            self.site.close()
             if self._copy is not None:
                 self._copy.release(self.site.server, drop=self.site.lost is None)
                 self._copy = None
@@ -449,6 +450,7 @@ def release_provisioned(
         if lost is None and run_id is not None:
             tpl.drop_run_databases(server, run_id)
         if template is not None:
+            template.unwatch()  # the hold is ours again: withdrawn from and let go below
             drop = lost is None and not settings.reuse and not server.owned
             if drop and template.hold is not None and project is not None:
                 # this checkout no longer keeps it; another checkout's --ampdb-reuse may

@@ -7,6 +7,7 @@ Used wherever the plugin opens a connection itself, so a refused login, an exhau
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -37,6 +38,7 @@ __all__ = [
     "lost",
     "no_answer",
     "other_sessions",
+    "restarting",
     "what_ended",
 ]
 
@@ -50,13 +52,17 @@ def connect(
     *,
     answer_timeout: float | None = None,
     while_running: bool = False,
+    coming_back: Callable[[], bool] | None = None,
     **kwargs: Any,
 ) -> BoundedConnection:
     """``psycopg.connect`` with a bounded wait and a one-line error naming the server.
 
     ``answer_timeout``: also bound every later call on the connection (``answers``; with
     ``while_running``, a call the server still runs is waited on), and the connect itself by
-    ``connect_timeout(answer_timeout)`` unless told otherwise.
+    ``connect_timeout(answer_timeout)`` unless told otherwise. A server starting up is waited
+    for within that timeout; with ``coming_back`` (a server that just closed our connections)
+    one refusing connections or shutting down is too, while ``coming_back()`` says it may still
+    come back (a restart: ``pg_ctl restart``, ``docker restart``).
     """
     kwargs.setdefault("connect_timeout", connect_timeout(answer_timeout))
     coming: list[psycopg.OperationalError] = []
@@ -67,7 +73,11 @@ def connect(
                 dsn, answer_timeout=answer_timeout, while_running=while_running, **kwargs
             )
         except psycopg.OperationalError as exc:
-            if not isinstance(exc, psycopg.errors.ConnectionTimeout) and _says(exc, _COMING):
+            if isinstance(exc, psycopg.errors.ConnectionTimeout):
+                raise
+            if _says(exc, _COMING) or (
+                coming_back is not None and restarting(exc) and coming_back()
+            ):
                 coming[:] = [exc]
                 return None
             raise
@@ -109,6 +119,22 @@ _COMING = (
 """libpq's words for a server coming (back) up: after a crash of one of its processes it
 restarts them all and replays its log, refusing connections for a second or so. Waited for,
 within the connect timeout."""
+_DOWN = (
+    "the database system is shutting down",
+    "Connection refused",
+    "No such file or directory",
+    "server closed the connection unexpectedly",
+)
+"""libpq's words for a server that is down: shutting down, no postmaster on the port or the
+Unix socket, or a proxy in front that takes the connection and closes it (Docker's, while the
+container restarts). From a server that just closed our connections, a restart in progress."""
+
+
+def restarting(exc: BaseException) -> bool:
+    """Whether a failed connect says the server is down or coming up: what a restart shows
+    from outside (``_DOWN``, ``_COMING``), as opposed to a refused login or a missing
+    database, which no wait cures."""
+    return isinstance(exc, psycopg.OperationalError) and _says(exc, _DOWN + _COMING)
 
 
 def other_sessions(dsn: str) -> int:

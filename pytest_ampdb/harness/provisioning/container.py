@@ -48,6 +48,7 @@ from filelock import FileLock, Timeout
 from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.harness.provisioning import lease as leases
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
+from pytest_ampdb.harness.provisioning.local import _free_port
 from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.modes import ServerSource
 from pytest_ampdb.waiting import wait_until
@@ -434,7 +435,9 @@ def _start_new(
     pg: Any = (
         DockerContainer(image, command=shlex.join(command), name=name)  # docker-py splits it
         .with_envs(POSTGRES_USER=SUPERUSER, POSTGRES_PASSWORD=password, POSTGRES_DB="postgres")
-        .with_exposed_ports(_PG_PORT)
+        # a host port of our choosing: Docker gives an ephemeral one (``-p 0:5432``) anew on
+        # each start, so a ``docker restart`` would move the server to another port
+        .with_bind_ports(_PG_PORT, _free_port())
         .with_kwargs(labels=_labels(project_root, reuse=reuse, config=config, lease=lease))
     )
     try:
@@ -566,7 +569,33 @@ def _server(
         reused=reused,
         owned=True,
         release=(lambda: None) if kept else _remover(container_id),
+        gone=_killed(container_id),
     )
+
+
+def _killed(container_id: str) -> Callable[[], bool]:
+    """Whether Docker says the container is down for good: removed, or stopped without a
+    clean shutdown (``docker kill``, the OOM killer: exit status 137). ``docker restart`` (and
+    ``docker stop``) shut the server down cleanly (status 0), then may start it again; an
+    engine that does not answer cannot tell either."""
+
+    def killed() -> bool:
+        docker = _docker()
+        try:
+            client = _docker_client(2.0)
+        except Exception:
+            return False
+        try:
+            state: Mapping[str, Any] = client.api.inspect_container(container_id)["State"]
+        except docker.errors.NotFound:
+            return True
+        except Exception:
+            return False
+        finally:
+            client.close()
+        return not state.get("Running") and state.get("ExitCode") not in (0, None)
+
+    return killed
 
 
 def _server_version(admin_dsn: str) -> str:

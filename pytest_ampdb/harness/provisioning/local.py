@@ -493,7 +493,23 @@ class LocalCluster:
     @property
     def running(self) -> bool:
         """True while the server process runs."""
-        return not self._stopped and pid_alive(self.pid)
+        return not self._stopped and pid_alive(self._postmaster())
+
+    def _postmaster(self) -> int:
+        """The postmaster running from the cluster's directory: the one it started, or the one a
+        ``pg_ctl restart`` started in its place (``postmaster.pid`` names it)."""
+        found = _postmaster_pid(self.data_dir)
+        return found if found is not None and found != self.pid and pid_alive(found) else self.pid
+
+    def killed(self) -> bool:
+        """True when the server is down for good: stopped by us, or its postmaster died without
+        a shutdown (SIGKILL leaves ``postmaster.pid`` naming a dead process). A ``pg_ctl
+        restart`` removes that file and writes a new one: no file, or a live pid, may be a
+        restart in progress."""
+        if self._stopped:
+            return True
+        pid = _postmaster_pid(self.data_dir)
+        return pid is not None and not pid_alive(pid)
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else f"pid {self.pid}"
@@ -822,7 +838,7 @@ class LocalCluster:
             with contextlib.suppress(psycopg.Error):
                 self._lease_hold.close()
             self._lease_hold = None
-        pid = self.pid
+        pid = self._postmaster()
         ours = pid in _CHILDREN or _postmaster_pid(self.data_dir) == pid
         if pid and ours and pid_alive(pid):
             for frozen in process_tree(pid):  # a stopped (SIGSTOP) one would never see SIGINT

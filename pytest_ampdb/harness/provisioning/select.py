@@ -166,6 +166,7 @@ def start_local(request: ServerRequest, selection: Selection | None = None) -> S
         reused=reused,
         owned=True,
         release=release,
+        gone=cluster.killed,
     )
 
 

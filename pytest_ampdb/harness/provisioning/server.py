@@ -58,6 +58,11 @@ class Server:
     """Stops or removes the server, or leaves it for the next run (``--ampdb-reuse``)."""
     answer_timeout: float | None = None
     """``--ampdb-timeout``: the longest any call of the plugin on it waits (None: unbounded)."""
+    gone: Callable[[], bool] = field(default=lambda: False, repr=False)
+    """True when the plugin knows the server is down for good (its own cluster's postmaster
+    killed, its own container killed or removed), so a run does not wait for it to restart;
+    a server it cannot look into (a DSN's, an xdist worker's) is waited for within the connect
+    timeout."""
 
     def __post_init__(self) -> None:
         self.admin_dsn = Dsn(self.admin_dsn)  # its repr (in tracebacks, -l) hides the password
