@@ -202,6 +202,36 @@ def test_release_removes_the_container(docker_client: Any, project: Path) -> Non
 
 
 @pytest.mark.docker
+def test_a_host_port_taken_before_docker_binds_it_is_retried_on_another(
+    docker_client: Any, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The container is published on a host port the plugin picks (so ``docker restart``
+    keeps it); another process may take that port between the pick and Docker's bind."""
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        picks = iter([port])
+        real = container_module.free_port
+        monkeypatch.setattr(container_module, "free_port", lambda: next(picks, None) or real())
+        server = start_container(project_root=project)
+        try:
+            published = int(conninfo_to_dict(server.admin_dsn)["port"])
+            assert published != port
+            assert _scalar(server.admin_dsn, "select 1") == 1
+        finally:
+            server.close()
+    assert [c.id for c in docker_client.containers.list(all=True) if port_of(c) == port] == []
+
+
+def port_of(container: Any) -> int | None:
+    bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    for each in bindings.get("5432/tcp") or []:
+        return int(each.get("HostPort") or 0)
+    return None
+
+
+@pytest.mark.docker
 def test_extra_settings_reach_the_server(docker_client: Any, project: Path) -> None:
     server = start_container(project_root=project, settings={"work_mem": "7MB", "fsync": "on"})
     try:

@@ -316,8 +316,8 @@ def test_base_dir_the_postgres_user_cannot_reach_is_a_clear_error(tmp_path: Path
 
 def test_taken_port_is_retried(pg_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     ports = iter([pg_cluster.port])
-    real_free_port = local_module._free_port
-    monkeypatch.setattr(local_module, "_free_port", lambda: next(ports, None) or real_free_port())
+    real_free_port = local_module.free_port
+    monkeypatch.setattr(local_module, "free_port", lambda: next(ports, None) or real_free_port())
     with LocalCluster.start() as cluster:
         assert cluster.port != pg_cluster.port
         with psycopg.connect(cluster.tcp_dsn()) as conn:

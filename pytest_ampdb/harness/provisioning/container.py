@@ -48,7 +48,7 @@ from filelock import FileLock, Timeout
 from pytest_ampdb.answers import open_bounded
 from pytest_ampdb.harness.provisioning import lease as leases
 from pytest_ampdb.harness.provisioning.errors import ProvisioningError
-from pytest_ampdb.harness.provisioning.local import _free_port
+from pytest_ampdb.harness.provisioning.local import free_port
 from pytest_ampdb.harness.provisioning.server import Server, project_key
 from pytest_ampdb.modes import ServerSource
 from pytest_ampdb.waiting import wait_until
@@ -412,7 +412,26 @@ def _start_kept(
     )
 
 
-def _start_new(
+PORT_ATTEMPTS = 3
+"""Host ports tried for a new container: one picked free may be taken before Docker binds it."""
+
+_PORT_ALLOCATED = ("port is already allocated", "address already in use")
+
+
+def _start_new(**how: Any) -> Server:
+    """A new container, published on a host port of our choosing (another one when Docker
+    finds it taken meanwhile, by another run starting at the same moment)."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_on_port(free_port(), **how)
+        except ProvisioningError as exc:
+            if attempt == PORT_ATTEMPTS or not any(m in str(exc).lower() for m in _PORT_ALLOCATED):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start_on_port(
+    host_port: int,
     *,
     image: str,
     name: str | None,
@@ -437,7 +456,7 @@ def _start_new(
         .with_envs(POSTGRES_USER=SUPERUSER, POSTGRES_PASSWORD=password, POSTGRES_DB="postgres")
         # a host port of our choosing: Docker gives an ephemeral one (``-p 0:5432``) anew on
         # each start, so a ``docker restart`` would move the server to another port
-        .with_bind_ports(_PG_PORT, _free_port())
+        .with_bind_ports(_PG_PORT, host_port)
         .with_kwargs(labels=_labels(project_root, reuse=reuse, config=config, lease=lease))
     )
     try:

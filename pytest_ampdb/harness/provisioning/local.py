@@ -364,7 +364,7 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A port the kernel has just given a socket bound to 127.0.0.1 (a server that loses it
     meanwhile is retried on another, ``_PortTaken``).
 
@@ -738,7 +738,7 @@ class LocalCluster:
     ) -> LocalCluster:
         attempts = 1 if port is not None else 5
         for attempt in range(attempts):
-            chosen = port if port is not None else _free_port()
+            chosen = port if port is not None else free_port()
             # A short private directory: Unix socket paths are limited to ~107 bytes.
             host = Path(tempfile.mkdtemp(prefix="ampdb-sock-"))
             run_as.chown(host)
