@@ -126,10 +126,10 @@ def _validate_options(
         raise UsageError("baseline and allow-dirty are mutually exclusive")
 
 
-def load_dir(directory: PathLike | None) -> list[MigrationFile]:
+def load_dir(directory: PathLike | None, *, sum_required: bool = True) -> list[MigrationFile]:
     """The files of ``directory`` (default: the packaged one), validated."""
     mdir = MigrationDir(directory if directory is not None else migrations_dir())
-    mdir.validate()
+    mdir.validate(sum_required=sum_required)
     return mdir.files()
 
 

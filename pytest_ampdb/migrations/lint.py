@@ -132,7 +132,7 @@ def lint(
 ) -> LintReport:
     """Lint the change of ``directory`` on ``dev_url`` (else a throwaway local cluster)."""
     path = Path(directory) if directory is not None else migrations_dir()
-    files = load_dir(path)
+    files = load_dir(path, sum_required=False)  # as Atlas: lint needs no atlas.sum
     base, change = select_change(files, latest=latest, git_base=git_base, git_dir=path)
     started = time.monotonic()
     report = LintReport(
