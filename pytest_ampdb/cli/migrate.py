@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("hash", help="(re)write atlas.sum for the migration directory")
     _add_dir(p)
+    p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)  # Atlas: deprecated
     p.set_defaults(func=run_hash)
 
     p = sub.add_parser("validate", help="check atlas.sum against the migration files")
@@ -127,7 +128,7 @@ def register(subparsers: Any) -> None:
         "the named one is left unchanged (default: a throwaway local cluster)",
     )
     p.add_argument(
-        "--latest", type=int, default=0, metavar="N", help="analyse the latest N migration files"
+        "--latest", default="0", metavar="N", help="analyse the latest N migration files"
     )
     p.add_argument(
         "--git-base",
@@ -250,6 +251,18 @@ def _one_arg(values: list[str], *, required: bool = False) -> str | None:
 
 
 _GO_INT = re.compile(r"[+-]?[0-9]+")
+_GO_UINT = re.compile(r"[0-9]+")
+
+
+def go_int(text: str, *, unsigned: bool = False) -> int:
+    """Go's ``strconv.ParseInt``/``ParseUint`` (base 10, 64 bits): the number, or ValueError
+    holding Go's reason (``invalid syntax``, ``value out of range``)."""
+    if not (_GO_UINT if unsigned else _GO_INT).fullmatch(text):
+        raise ValueError("invalid syntax")
+    low, high = (0, 2**64) if unsigned else (-(2**63), 2**63)
+    if not low <= int(text) < high:
+        raise ValueError("value out of range")
+    return int(text)
 
 
 def parse_amount(values: list[str]) -> int:
@@ -258,19 +271,27 @@ def parse_amount(values: list[str]) -> int:
     text = _one_arg(values)
     if text is None:
         return 0
-    if not _GO_INT.fullmatch(text):
-        reason = "invalid syntax"
-    elif not -(2**63) <= int(text) < 2**63:
-        reason = "value out of range"
-    else:
-        count = int(text)
-        if count < 1:
-            raise migrations.UsageError(f"cannot apply '{count}' migration files")
-        return count
-    raise migrations.UsageError(
-        f"invalid amount argument {go_quote(text)} ({reason}). "
-        "Omit the argument or pass a valid integer instead"
-    )
+    try:
+        count = go_int(text)
+    except ValueError as exc:
+        raise migrations.UsageError(
+            f"invalid amount argument {go_quote(text)} ({exc}). "
+            "Omit the argument or pass a valid integer instead"
+        ) from None
+    if count < 1:
+        raise migrations.UsageError(f"cannot apply '{count}' migration files")
+    return count
+
+
+def parse_flag_uint(flag: str, text: str) -> int:
+    """A ``uint`` flag such as ``--latest``, refused in pflag's words."""
+    try:
+        return go_int(text, unsigned=True)
+    except ValueError as exc:
+        raise migrations.UsageError(
+            f"invalid argument {go_quote(text)} for {go_quote('--' + flag)} flag: "
+            f"strconv.ParseUint: parsing {go_quote(text)}: {exc}"
+        ) from None
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -315,6 +336,8 @@ def _directory(args: argparse.Namespace) -> Path:
 
 def run_hash(args: argparse.Namespace) -> int:
     """``migrate hash``: rewrite atlas.sum unconditionally."""
+    if args.force:
+        print("Flag --force has been deprecated, you can safely omit it.", file=sys.stderr)
     directory = common.writable_dir(_directory(args))
     migrations.MigrationDir(directory)  # a clear error if the directory is missing
     migrations.write_sum(directory)
@@ -450,13 +473,14 @@ def run_rebase(args: argparse.Namespace) -> int:
 
 def run_lint(args: argparse.Namespace) -> int:
     """``migrate lint``: Atlas's report; exit 1 on an error-level finding."""
+    latest = parse_flag_uint("latest", args.latest)
     directory = _directory(args)
     if not check_dir(directory, sum_required=False):
         return common.EXIT_FAILURE
     report = lint(
         directory,
         dev_url=args.dev_url,
-        latest=args.latest,
+        latest=latest,
         git_base=args.git_base,
         note=print_note,
         answer_timeout=args.answer_timeout,
@@ -490,13 +514,13 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_new(args: argparse.Namespace) -> int:
-    """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum."""
+    """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum; silent,
+    as Atlas's."""
     name = _one_arg(args.name) or ""
     directory = common.writable_dir(_directory(args))
     if directory.exists() and not check_dir(directory):
         return common.EXIT_FAILURE
-    path = migrations.new_file(directory, name)
-    print(path)
+    migrations.new_file(directory, name)
     return common.EXIT_OK
 
 

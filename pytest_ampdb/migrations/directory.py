@@ -227,6 +227,11 @@ def new_file(
     target = path / filename
     if target.exists():
         raise DirectoryError(f"migration file {filename} already exists")
+    taken = next((f.name for f in MigrationDir(path).files() if f.version == stamp), None)
+    if taken is not None:  # one version, two files: refused by every command (check_versions)
+        raise DirectoryError(
+            f"migration file {taken} already has version {stamp}: run migrate new again in a second"
+        )
     target.write_bytes(content.encode("utf-8"))
     checksum.write_sum(path)
     return target

@@ -300,3 +300,40 @@ def test_wrong_number_of_arguments_in_cobra_s_words(
     argv = ["migrate", command, "--dir", str(directory), *args]
     assert run_cli(capsys, *argv) == (2, "", f"ampdb: error: {message}\n")
     assert sorted(p.name for p in directory.iterdir()) == before
+
+
+# -- 6. Atlas's cmd/atlas/internal/cmdapi/migrate_test.go, on ampdb ------------------------------
+
+
+def test_hash_force_is_deprecated_not_refused(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "SELECT 1;"}, hashed=False)
+    assert run_cli(capsys, "migrate", "hash", "--dir", f"file://{directory}", "--force") == (
+        0,
+        "",
+        "Flag --force has been deprecated, you can safely omit it.\n",
+    )
+    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
+
+
+def test_lint_of_an_empty_directory_prints_nothing(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({}, hashed=False)  # no atlas.sum either: lint does not need one
+    argv = ["migrate", "lint", "--dir", f"file://{directory}", "--latest", "1"]
+    assert run_cli(capsys, *argv) == (0, "", "")
+
+
+def test_validate_names_the_added_file_and_its_line(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_initial.sql": "create table t1 (c1 int)"}, hashed=False)
+    code, out, err = run_cli(capsys, "migrate", "validate", "--dir", f"file://{directory}")
+    assert (code, err) == (1, "ampdb: error: checksum file not found\n")
+    assert out.startswith("You have a checksum error")
+    write_sum(directory)
+    (directory / "2_second.sql").write_text("create table t2 (c2 int)")
+    code, out, err = run_cli(capsys, "migrate", "validate", "--dir", f"file://{directory}")
+    assert (code, err) == (1, "ampdb: error: checksum mismatch: L3: 2_second.sql was added\n")
+    assert "\tL3: 2_second.sql was added\n" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -258,13 +259,15 @@ def test_validate_with_dev_url_replays_and_rolls_back(
 def test_new_creates_a_file_and_rehashes(
     make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    directory = make_dir({"1_a.sql": "SELECT 1;"})
-    code, out, err = run_cli(capsys, "migrate", "new", "--dir", str(directory), "add_users")
-    assert (code, err) == (0, "")
-    created = Path(out.strip())
-    assert created.parent == directory
-    assert created.name.endswith("_add_users.sql")
-    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory))[0] == 0
+    # As Atlas's (cmdapi migrate_test.go TestMigrate_New): silent; <UTC stamp>[_name].sql.
+    for name, pattern in (["add_users"], r"\d{14}_add_users\.sql"), ([], r"\d{14}\.sql"):
+        directory = make_dir({"1_a.sql": "SELECT 1;"})
+        argv = ["migrate", "new", "--dir", f"file://{directory}", *name]
+        assert run_cli(capsys, *argv) == (0, "", "")
+        (created,) = directory.glob("2*.sql")
+        assert re.fullmatch(pattern, created.name)
+        assert created.read_bytes() == b""
+        assert run_cli(capsys, "migrate", "validate", "--dir", str(directory))[0] == 0
 
 
 @pytest.mark.postgres

@@ -269,7 +269,16 @@ def test_git_base_lints_the_files_added_since_the_branch(
     [
         ([], "--latest or --git-base is required"),
         (["--latest", "1", "--git-base", "main"], "--latest and --git-base are mutually exclusive"),
-        (["--latest", "-1"], "--latest -1: expected a number of migration files above 0"),
+        (
+            ["--latest", "-1"],
+            'invalid argument "-1" for "--latest" flag: strconv.ParseUint: parsing "-1": '
+            "invalid syntax",
+        ),
+        (
+            ["--latest=18446744073709551616"],
+            'invalid argument "18446744073709551616" for "--latest" flag: strconv.ParseUint: '
+            'parsing "18446744073709551616": value out of range',
+        ),
     ],
 )
 def test_lint_usage_errors(
@@ -289,11 +298,17 @@ def test_a_change_that_fails_on_the_dev_database_is_an_error(
     directory = make_dir({"1_base.sql": BASE, "2_bad.sql": "DROP TABLE nope;"})
     code, out, _ = _lint(capsys, directory, fresh_database, "--latest", "1")
     assert code == 1
-    assert out.splitlines()[2:4] == [
-        "  -- analyzing version 2",
-        '    Error: executing statement: DROP TABLE nope;: ERROR: table "nope" does not exist '
+    # Atlas's shape (cmdapi migrate_test.go TestMigrate_Lint, "Invalid files"): the error alone.
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "Analyzing changes from version 1 to 2 (1 migration in total):",
+        "",
+        '  Error: executing statement: DROP TABLE nope;: ERROR: table "nope" does not exist '
         "(SQLSTATE 42P01)",
+        "",
     ]
+    assert lines[4] == "  -------------------------"
+    assert lines[6:] == ["  -- 1 version with errors"]
     assert tables(fresh_database) == []
 
 
