@@ -8,6 +8,7 @@ the revisions this project writes are the ones Atlas would write.
 from __future__ import annotations
 
 import base64
+import codecs
 import datetime as dt
 import hashlib
 import os
@@ -31,6 +32,7 @@ TX_NONE = "none"
 TX_FILE = "file"
 TX_ALL = "all"
 TX_MODES = (TX_NONE, TX_FILE, TX_ALL)
+UNSUPPORTED_DIRECTIVES = ("import", "txtar")
 
 
 @dataclass
@@ -131,8 +133,22 @@ class MigrationFile:
         return mode
 
     def statements(self) -> list[str]:
-        """The statement texts, split as Atlas splits PostgreSQL files."""
+        """The statement texts, split as Atlas splits PostgreSQL files.
+
+        Refused before anything runs: a file starting with a byte order mark (Atlas sends it
+        and PostgreSQL fails on it) and a header directive Atlas's community edition does not
+        honour (``atlas:import``, ``atlas:txtar``: the file would run without what it names).
+        """
         if self._stmts is None:
+            if self.content.startswith(codecs.BOM_UTF8):
+                bom = "a UTF-8 byte order mark, which PostgreSQL reads as a syntax error: save "
+                raise FileScanError(self.name, ScanError(1, 1, bom + "the file without it"))
+            for unsupported in UNSUPPORTED_DIRECTIVES:
+                if self.directives(unsupported):
+                    raise DirectiveError(
+                        f"atlas:{unsupported} directive in {go_quote(self.name)} is not supported "
+                        "by the community version of Atlas, nor by ampdb"
+                    )
             try:
                 self._stmts = [s.text for s in split_statements(self.text)]
             except ScanError as exc:

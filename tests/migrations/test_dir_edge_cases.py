@@ -1,0 +1,131 @@
+"""Directory edge cases of Atlas's ``sql/migrate/dir_test.go``: each behaves as Atlas does, or is
+refused before anything runs with one line naming the file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pytest_ampdb.migrations import MigrationDir, hash_dir, write_sum
+
+from ._support import MakeDir, revisions, run_cli, tables
+
+
+def _raw_dir(tmp_path: Path, files: dict[str, bytes | None]) -> Path:
+    """Files written byte for byte (None: a sub-directory), then hashed."""
+    directory = tmp_path / "migrations"
+    directory.mkdir(parents=True)
+    for name, content in files.items():
+        if content is None:
+            (directory / name).mkdir()
+        else:
+            (directory / name).write_bytes(content)
+    return directory
+
+
+def test_an_empty_directory_hashes_to_the_empty_sum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _raw_dir(tmp_path, {})
+    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
+    assert run_cli(capsys, "migrate", "hash", "--dir", str(directory)) == (0, "", "")
+    empty = base64.b64encode(hashlib.sha256().digest()).decode()
+    assert (directory / "atlas.sum").read_text() == f"h1:{empty}\n"
+
+
+def test_only_lowercase_sql_files_of_the_directory_itself_are_migrations(tmp_path: Path) -> None:
+    # Atlas globs "*.sql": other files, upper-case ".SQL" and sub-directories are not read.
+    directory = _raw_dir(
+        tmp_path,
+        {
+            "1_a.sql": b"SELECT 1;",
+            "2_b.SQL": b"SELECT 2;",
+            "README.md": b"notes",
+            "exclude.txt": b"",
+            "sub": None,
+        },
+    )
+    (directory / "sub" / "3_c.sql").write_bytes(b"SELECT 3;")
+    assert [f.name for f in MigrationDir(directory).files()] == ["1_a.sql"]
+    assert hash_dir(directory) == hash_dir(_raw_dir(tmp_path / "x", {"1_a.sql": b"SELECT 1;"}))
+
+
+def test_a_directory_named_like_a_migration_is_refused_as_atlas_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _raw_dir(tmp_path, {"1_a.sql": b"SELECT 1;", "2_b.sql": None})
+    for command in ("hash", "validate"):
+        assert run_cli(capsys, "migrate", command, "--dir", str(directory)) == (
+            1,
+            "",
+            f'ampdb: error: sql/migrate: read file "2_b.sql": read {directory / "2_b.sql"}: '
+            "is a directory\n",
+        )
+    assert not (directory / "atlas.sum").exists()
+
+
+def test_crlf_files_hash_byte_for_byte_and_split_as_atlas(tmp_path: Path) -> None:
+    lf = b"-- atlas:txmode none\n\nCREATE TABLE a ();\nCREATE TABLE b ();\n"
+    crlf = lf.replace(b"\n", b"\r\n")
+    (f,) = MigrationDir(_raw_dir(tmp_path, {"1_a.sql": crlf})).files()
+    assert f.statements() == ["CREATE TABLE a ();", "CREATE TABLE b ();"]
+    # Atlas's header ends at a line holding only spaces or tabs: "\r" is neither, so a CRLF
+    # file has no header directives, in Atlas as here.
+    assert f.txmode() is None
+    (g,) = MigrationDir(_raw_dir(tmp_path / "lf", {"1_a.sql": lf})).files()
+    assert g.txmode() == "none"
+    assert f.hash != g.hash
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"\xef\xbb\xbfCREATE TABLE c ();",
+            'scanning statements from "2_c.sql": 1:1: a UTF-8 byte order mark, which PostgreSQL '
+            "reads as a syntax error: save the file without it",
+        ),
+        (
+            b"-- atlas:import shared/users.sql\n\nCREATE TABLE c ();",
+            'atlas:import directive in "2_c.sql" is not supported by the community version of '
+            "Atlas, nor by ampdb",
+        ),
+        (
+            b"-- atlas:txtar\n\n-- c.sql --\nCREATE TABLE c ();",
+            'atlas:txtar directive in "2_c.sql" is not supported by the community version of '
+            "Atlas, nor by ampdb",
+        ),
+    ],
+    ids=["bom", "import", "txtar"],
+)
+def test_files_atlas_would_run_wrongly_are_refused_before_anything_runs(
+    content: bytes,
+    message: str,
+    make_dir: MakeDir,
+    fresh_database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory = make_dir({"1_a.sql": "CREATE TABLE a ();"}, hashed=False)
+    (directory / "2_c.sql").write_bytes(content)
+    write_sum(directory)
+    argv = ["migrate", "apply", "--dir", str(directory), "--url", fresh_database]
+    assert run_cli(capsys, *argv) == (1, "", f"ampdb: error: {message}\n")
+    assert tables(fresh_database) == []
+    assert revisions(fresh_database) == []
+    # The directory itself is valid: atlas.sum hashes the bytes as Atlas does.
+    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
+
+
+@pytest.mark.postgres
+def test_postgresql_does_fail_on_a_byte_order_mark(fresh_database: str) -> None:
+    # Why the BOM is refused: sent as Atlas sends it, the statement fails on the server.
+    with (
+        psycopg.connect(fresh_database, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.SyntaxError),
+    ):
+        conn.execute("\ufeffCREATE TABLE c ()".encode())
