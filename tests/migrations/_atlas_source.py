@@ -58,3 +58,14 @@ def atlas_listing(folder: str) -> list[str]:
     """The paths of every file under ``folder`` in Atlas's tree at :data:`ATLAS_COMMIT`."""
     out = _git("ls-tree", "-r", "--name-only", ATLAS_COMMIT, "--", folder)
     return out.decode().splitlines()
+
+
+def atlas_copy(folder: str, target: Path) -> Path:
+    """The files of ``folder`` itself (not its sub-folders), written byte for byte into a new
+    directory under ``target``."""
+    dest = target / folder.replace("/", "_")
+    dest.mkdir(parents=True)
+    for path in atlas_listing(folder):
+        if str(Path(path).parent) == folder:
+            (dest / Path(path).name).write_bytes(atlas_file(path))
+    return dest

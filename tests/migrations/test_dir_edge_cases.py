@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_ampdb.migrations import MigrationDir, hash_dir, write_sum
+from pytest_ampdb.migrations import DirectoryError, MigrationDir, hash_dir, validate_dir, write_sum
 
+from ._atlas_source import atlas_copy, atlas_listing
 from ._support import MakeDir, revisions, run_cli, tables
 
 
@@ -129,3 +130,38 @@ def test_postgresql_does_fail_on_a_byte_order_mark(fresh_database: str) -> None:
         pytest.raises(psycopg.errors.SyntaxError),
     ):
         conn.execute("\ufeffCREATE TABLE c ()".encode())
+
+
+def _atlas_sum_folders() -> list[str]:
+    return [
+        str(Path(p).parent) for p in atlas_listing(".") if Path(p).name == "atlas.sum"
+    ]  # fmt: skip
+
+
+def test_every_atlas_sum_in_atlas_s_tree_is_the_one_we_write(tmp_path: Path) -> None:
+    """Atlas's own directories (sql/migrate/testdata, cmdapi/testdata, integration, atlasexec):
+    hashed here, each gives its atlas.sum byte for byte, and validates."""
+    folders = _atlas_sum_folders()
+    assert len(folders) >= 20
+    for folder in folders:
+        directory = atlas_copy(folder, tmp_path)
+        assert hash_dir(directory).encode() == (directory / "atlas.sum").read_bytes(), folder
+        if folder == "sql/migrate/testdata/migrate":  # golang-migrate's up/down: one version
+            with pytest.raises(
+                DirectoryError, match=r"1_initial\.down\.sql and 1_initial\.up\.sql"
+            ):
+                validate_dir(directory)
+        else:
+            validate_dir(directory)
+
+
+def test_versions_and_descriptions_of_atlas_s_sub_directory(tmp_path: Path) -> None:
+    # Atlas's sql/migrate/dir_test.go TestLocalDir, on its testdata/migrate/sub.
+    files = MigrationDir(atlas_copy("sql/migrate/testdata/migrate/sub", tmp_path)).files()
+    assert [(f.name, f.version, f.description) for f in files] == [
+        ("1.a_sub.up.sql", "1.a", "sub.up"),
+        ("2.10.x-20_description.sql", "2.10.x-20", "description"),
+        ("3_partly.sql", "3", "partly"),
+    ]
+    assert files[0].statements() == ["CREATE TABLE t_sub(c int);", "ALTER TABLE t_sub ADD c1 int;"]
+    assert files[1].statements() == ["ALTER TABLE t_sub ADD c2 int;"]
