@@ -75,8 +75,7 @@ def list_sql_files(directory: Path) -> list[tuple[bytes, Path]]:
                     found.append((os.fsencode(entry.name), Path(entry.path)))
                 elif entry.is_dir():  # Atlas globs it, then fails to read it: never skipped
                     raise DirectoryError(
-                        f"sql/migrate: read file {go_quote(entry.name)}: read {entry.path}: "
-                        "is a directory"
+                        f"read file {go_quote(entry.name)}: read {entry.path}: is a directory"
                     )
                 elif entry.is_symlink() and not os.path.exists(entry.path):
                     target = os.readlink(entry.path)
@@ -84,12 +83,17 @@ def list_sql_files(directory: Path) -> list[tuple[bytes, Path]]:
                         f"migration file {entry.name} is a dangling symlink (to {target}): "
                         "restore its target or remove the link"
                     )
-    except FileNotFoundError:
-        raise DirectoryError(f"migration directory {str(directory)!r} does not exist") from None
-    except NotADirectoryError:
-        raise DirectoryError(f"{str(directory)!r} is not a directory") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise not_a_directory(directory) from None
     found.sort(key=lambda item: item[0])
     return found
+
+
+def not_a_directory(path: Path) -> DirectoryError:
+    """A migration directory that is missing or a file, in Atlas's words (``NewLocalDir``)."""
+    if path.exists():
+        return DirectoryError(f"{go_quote(str(path))} is not a dir")
+    return DirectoryError(f"stat {path}: no such file or directory")
 
 
 def compute_entries(files: Sequence[tuple[bytes, bytes]]) -> list[SumEntry]:

@@ -171,8 +171,7 @@ class MigrationDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            what = "is not a directory" if self.path.exists() else "does not exist"
-            raise DirectoryError(f"migration directory {str(self.path)!r} {what}")
+            raise checksum.not_a_directory(self.path)
         self._files: list[MigrationFile] | None = None
         self._entries: list[checksum.SumEntry] = []
 

@@ -75,9 +75,7 @@ def test_dir_url_with_a_format(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "migrate", "validate", "--dir", str(tmp_path / "nope"))
     assert code == 1
-    assert err.count("\n") == 1
-    assert err.startswith("ampdb: error: migration directory")
-    assert "nope" in err
+    assert err == f"ampdb: error: stat {tmp_path / 'nope'}: no such file or directory\n"  # Atlas
 
 
 def test_default_dir_is_the_packaged_schema() -> None:
@@ -113,7 +111,9 @@ def test_url_is_required_for_database_commands(
     monkeypatch.delenv("DB_DSN", raising=False)
     code, _, err = run_cli(capsys, "migrate", "status", "--dir", str(make_dir({})))
     assert code == 2
-    assert "the --url flag is required" in err
+    assert err.splitlines()[-1].endswith(
+        'error: required flag "url" not set: pass --url URL or set AMPDB_DSN'
+    )
 
 
 def test_unreachable_server_one_line_no_password(

@@ -63,8 +63,7 @@ def test_a_directory_named_like_a_migration_is_refused_as_atlas_refuses_it(
         assert run_cli(capsys, "migrate", command, "--dir", str(directory)) == (
             1,
             "",
-            f'ampdb: error: sql/migrate: read file "2_b.sql": read {directory / "2_b.sql"}: '
-            "is a directory\n",
+            f'ampdb: error: read file "2_b.sql": read {directory / "2_b.sql"}: is a directory\n',
         )
     assert not (directory / "atlas.sum").exists()
 
