@@ -201,14 +201,21 @@ def _add_format(p: argparse.ArgumentParser) -> None:
         help="Go template for the report, as Atlas's: {{ json . }} (Atlas's JSON), "
         "{{ .Field }}, {{ len .Field }} (default: the text report)",
     )
+    p.add_argument("--log", help=argparse.SUPPRESS)  # Atlas's former name, hidden as in Atlas
 
 
 def _format(args: argparse.Namespace, sample: logformat.Struct) -> list[logformat.Part] | None:
-    """The parsed ``--format`` (None without one), refused before the command runs if it asks
-    for something :mod:`logformat` cannot print."""
-    if args.format is None:
+    """The parsed ``--format`` (or ``--log``; None without one), refused before the command
+    runs if it asks for something :mod:`logformat` cannot print."""
+    if args.format is not None and args.log is not None:
+        raise migrations.UsageError(
+            "if any flags in the group [log format] are set none of the others can be; "
+            "[format log] were all set"
+        )
+    template = args.format if args.format is not None else args.log
+    if template is None:
         return None
-    parts = logformat.parse(args.format)
+    parts = logformat.parse(template)
     logformat.check(parts, sample)
     return parts
 
@@ -401,7 +408,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
     def write(report: executor.ApplyReport, error: str = "") -> None:
         if template is None:
-            sys.stdout.write(render_apply(report))
+            if report.applied or not error:  # a file refused before any ran: the error alone
+                sys.stdout.write(render_apply(report))
         else:
             shaped = atlas_report.apply(report, _dir_text(directory), error)
             sys.stdout.write(logformat.render(template, shaped))

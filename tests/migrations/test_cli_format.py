@@ -262,3 +262,26 @@ def test_status_of_a_file_added_out_of_order_is_atlas_json(
         "Error": "migration file 2_b.sql was added out of order. "
         "See: https://atlasgo.io/versioned/apply#non-linear-error",
     }
+
+
+@pytest.mark.postgres
+def test_log_is_format_s_former_name_and_an_error_is_in_the_report(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's cmdapi migrate_test.go TestMigrate_ApplyTxModeDirective: --log "{{ .Error }}"
+    # prints the error the command fails with.
+    directory = make_dir(
+        {"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "-- atlas:txmode unknown\n\nSELECT 1;"}
+    )
+    common = ["--dir", str(directory), "--url", fresh_database, "--tx-mode", "all"]
+    message = 'unknown txmode "unknown" found in file directive "2_b.sql"'
+    code, out, err = run_cli(capsys, "migrate", "apply", *common, "--log", "{{ .Error }}")
+    assert (code, out, err) == (1, message, f"ampdb: error: {message}\n")
+    assert tables(fresh_database) == []
+    both = [*common, "--log", "{{ .Error }}", "--format", "{{ .Error }}"]
+    assert run_cli(capsys, "migrate", "apply", *both) == (
+        2,
+        "",
+        "ampdb: error: if any flags in the group [log format] are set none of the others can "
+        "be; [format log] were all set\n",
+    )
