@@ -272,7 +272,7 @@ def render(report: LintReport) -> str:
 
 def _link(code: str) -> str:
     """Atlas's documentation link for its own codes; ours name the code (see the README)."""
-    if code.startswith(("DS", "BC", "MF")):
+    if code.startswith(("DS", "BC", "MF", "CD")):
         return ATLAS_DOCS + code
     return f"({code})"
 
