@@ -14,6 +14,9 @@ process. What differs on purpose is translated here, in one place, and nowhere e
   yields the schema's table names, and a following ``cmp stdout F.hcl`` compares them with the
   ``table "..."`` blocks of ``F.hcl``.
 
+A script of Atlas's SQLite suite whose files are MySQL's or SQLite's SQL runs with those files
+replaced by the same statements in PostgreSQL's SQL; its commands and expectations are kept.
+
 Any other command fails the test: nothing is silently skipped. A line where ``ampdb`` differs
 from Atlas on purpose (README, the differences paragraph) is named with its reason, and must
 then fail: the test notices when the difference goes away.
@@ -186,11 +189,19 @@ def _words(line: str) -> list[str]:
     return list(lexer)
 
 
-def run_script(archive: Archive, run: Run, differences: Mapping[int, str] | None = None) -> None:
+def run_script(
+    archive: Archive,
+    run: Run,
+    differences: Mapping[int, str] | None = None,
+    postgresql: Mapping[str, str] | None = None,
+) -> None:
     """Write the archive's files into ``run.work`` and run its script line by line; the lines
-    of ``differences`` (number: reason) must fail."""
+    of ``differences`` (number: reason) must fail. ``postgresql`` replaces files written in
+    another database's SQL by the same statements in PostgreSQL's (the script is unchanged)."""
     differences = differences or {}
-    for name, body in archive.files.items():
+    replaced = dict(postgresql or {})
+    assert set(replaced) <= set(archive.files), "replacing a file the archive lacks"
+    for name, body in {**archive.files, **replaced}.items():
         path = run.work / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)

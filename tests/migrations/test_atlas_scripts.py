@@ -26,18 +26,30 @@ RUN = [
     "sqlite/cli-migrate-lint-add-notnull.txtar",
     "sqlite/cli-migrate-lint-destructive.txtar",
     "sqlite/cli-migrate-lint-ignore.txtar",
+    "sqlite/cli-migrate-set.txtar",
 ]
 # Lines where ampdb differs on purpose (README, "The ampdb CLI"): they must fail.
 _PER_CHANGE = "a table made earlier in the linted change holds no rows: no MF103 (Atlas: per file)"
 DIFFERENCES: dict[str, dict[int, str]] = {
     "sqlite/cli-migrate-lint-add-notnull.txtar": dict.fromkeys([9, 10, 11, 16, 18], _PER_CHANGE),
 }
+# Files of a script written in MySQL's SQL, as PostgreSQL writes the same statements.
+POSTGRESQL: dict[str, dict[str, str]] = {
+    "sqlite/cli-migrate-set.txtar": {
+        "migrations/1_first.sql": 'CREATE TABLE "users" ("id" bigint NOT NULL, "age" bigint NOT '
+        'NULL, "name" varchar(255) NOT NULL, PRIMARY KEY ("id"));\n',
+        "migrations/2_second.sql": 'CREATE UNIQUE INDEX "age" ON "users" ("age");\n',
+        "migrations/3_third.sql": 'CREATE TABLE "pets" ("id" bigint NOT NULL, "name" '
+        'varchar(255) NOT NULL, PRIMARY KEY ("id"));\n',
+        "broken.sql": 'CREATE TABLE "vets" ("id" bigint NOT NULL, "name" varchar(255) NOT NULL, '
+        'PRIMARY KEY("id"));\nasdf CREATE UNIQUE INDEX "name" ON "users" ("name");\n',
+    },
+}
 NOT_RUN = {
     "postgres/cli-migrate-apply-datasrc.txtar": "atlas.hcl project file (env, data sources)",
     "postgres/cli-migrate-diff.txtar": "desired state in HCL (ampdb diffs the Python declarations)",
     "postgres/cli-migrate-diff-unsupported.txtar": "desired state in HCL",
-    "sqlite/cli-migrate-set.txtar": "MySQL's SQL (backquotes, ADD UNIQUE INDEX)",
-    "sqlite/cli-migrate-apply.txtar": "SQLite's SQL and schema inspect",
+    "sqlite/cli-migrate-apply.txtar": "postgres/cli-migrate-apply's steps in SQLite's SQL",
     "sqlite/cli-migrate-lint-minimal-env.txtar": "atlas.hcl project file",
     "sqlite/cli-migrate-lint-project.txtar": "atlas.hcl project file",
     "sqlite/cli-migrate-project.txtar": "atlas.hcl project file",
@@ -80,6 +92,6 @@ def test_atlas_script(
     monkeypatch.delenv("AMPDB_DSN", raising=False)
     monkeypatch.delenv("DB_DSN", raising=False)
     run = Run(work, fresh_database, schema, other_database, capsys)
-    if script.startswith("sqlite/"):  # its URL is the dev database: a clean one
+    if "-lint-" in script:  # its URL is the dev database: a clean one
         run = Run(work, other_database, "public", other_database, capsys)
-    run_script(archive, run, DIFFERENCES.get(script))
+    run_script(archive, run, DIFFERENCES.get(script), POSTGRESQL.get(script))
