@@ -14,6 +14,7 @@ from pytest_ampdb.migrations import (
     write_sum,
 )
 
+from ._atlas_source import atlas_copy
 from ._support import MakeDir, query, revisions, run_cli, tables
 
 pytestmark = pytest.mark.postgres
@@ -337,3 +338,49 @@ def test_validate_names_the_added_file_and_its_line(
     code, out, err = run_cli(capsys, "migrate", "validate", "--dir", f"file://{directory}")
     assert (code, err) == (1, "ampdb: error: checksum mismatch: L3: 2_second.sql was added\n")
     assert "\tL3: 2_second.sql was added\n" in out
+
+
+@pytest.mark.postgres
+def test_set_reports_as_atlas_s_on_its_own_directories(
+    tmp_path: Path, fresh_database: str, other_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cmdapi migrate_test.go TestMigrate_Set on its testdata/sqlite and baseline1 (SQLite's SQL:
+    # set runs none of it; Atlas's first step, an apply, is a set to the last version here).
+    sqlite = atlas_copy("cmd/atlas/internal/cmdapi/testdata/sqlite", tmp_path)
+    baseline = atlas_copy("cmd/atlas/internal/cmdapi/testdata/baseline1", tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def set_(directory: Path, url: str, *version: str) -> tuple[int, str, str]:
+        return run_cli(
+            capsys, "migrate", "set", "--dir", f"file://{directory}", "-u", url, *version
+        )
+
+    assert set_(sqlite, fresh_database, "20220318104615")[0] == 0
+    assert set_(sqlite, fresh_database, "20220318104614") == (
+        0,
+        "Current version is 20220318104614 (1 removed):\n\n  - 20220318104615 (second)\n\n",
+        "",
+    )
+    assert set_(sqlite, fresh_database, "20220318104615") == (
+        0,
+        "Current version is 20220318104615 (1 set):\n\n  + 20220318104615 (second)\n\n",
+        "",
+    )
+    assert set_(baseline, fresh_database) == (
+        0,
+        "Current version is 1 (1 set, 2 removed):\n\n  + 1 (baseline)\n"
+        "  - 20220318104614 (initial)\n  - 20220318104615 (second)\n\n",
+        "",
+    )
+    assert set_(empty, fresh_database) == (
+        0,
+        "All revisions deleted (1 in total):\n\n  - 1 (baseline)\n\n",
+        "",
+    )
+    assert set_(sqlite, other_database) == (2, "", "ampdb: error: accepts 1 arg(s), received 0\n")
+    assert set_(sqlite, other_database, "20220318104614") == (
+        0,
+        "Current version is 20220318104614 (1 set):\n\n  + 20220318104614 (initial)\n\n",
+        "",
+    )
