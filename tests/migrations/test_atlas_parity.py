@@ -384,3 +384,27 @@ def test_set_reports_as_atlas_s_on_its_own_directories(
         "Current version is 20220318104614 (1 set):\n\n  + 20220318104614 (initial)\n\n",
         "",
     )
+
+
+@pytest.mark.postgres
+def test_baseline_as_atlas_s_on_its_own_directories(
+    tmp_path: Path, fresh_database: str, other_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cmdapi migrate_test.go TestMigrate_ApplyBaseline "FromFlags" on testdata/baseline1 and 2
+    # (SQLite's SQL: what would run it is a dry run here; the headers are Atlas's).
+    one = atlas_copy("cmd/atlas/internal/cmdapi/testdata/baseline1", tmp_path)
+    two = atlas_copy("cmd/atlas/internal/cmdapi/testdata/baseline2", tmp_path)
+
+    def apply_(directory: Path, url: str, *flags: str) -> str:
+        argv = ["migrate", "apply", "--dir", f"file://{directory}", "--url", url, *flags]
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, err) == (0, "")
+        return out
+
+    assert apply_(one, fresh_database, "--baseline", "1") == "No migration files to execute\n"
+    assert apply_(one, fresh_database) == "No migration files to execute\n"
+    # A second database (Atlas's test2.db and test3.db): dry runs write nothing.
+    out = apply_(two, other_database, "--baseline", "1", "--dry-run")
+    assert out.startswith("Migrating to version 20220318104615 from 1 (2 migrations in total):\n")
+    out = apply_(two, other_database, "--dry-run")
+    assert out.startswith("Migrating to version 20220318104615 (3 migrations in total):\n")
