@@ -164,3 +164,26 @@ def test_versions_and_descriptions_of_atlas_s_sub_directory(tmp_path: Path) -> N
     ]
     assert files[0].statements() == ["CREATE TABLE t_sub(c int);", "ALTER TABLE t_sub ADD c1 int;"]
     assert files[1].statements() == ["ALTER TABLE t_sub ADD c2 int;"]
+
+
+@pytest.mark.postgres
+def test_a_first_run_starts_at_the_last_checkpoint_of_atlas_s_directory(
+    tmp_path: Path, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's sql/migrate/testdata/partial-checkpoint (MySQL's SQL: a dry run and the status).
+    directory = atlas_copy("sql/migrate/testdata/partial-checkpoint", tmp_path)
+    common = ["--dir", f"file://{directory}", "--url", fresh_database]
+    code, out, err = run_cli(capsys, "migrate", "status", *common)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:3] == [
+        "Migration Status: PENDING",
+        "  -- Current Version: No migration applied yet",
+        "  -- Next Version:    5 (checkpoint)",
+    ]
+    code, out, err = run_cli(capsys, "migrate", "apply", *common, "--dry-run")
+    assert (code, err) == (0, "")
+    assert out.startswith("Migrating to version 6 (2 migrations in total):\n")
+    assert [line for line in out.splitlines() if "migrating version" in line] == [
+        "  -- migrating version 5",
+        "  -- migrating version 6",
+    ]
