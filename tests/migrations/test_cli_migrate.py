@@ -250,7 +250,8 @@ def test_validate_with_dev_url_replays_and_rolls_back(
     code, _, err = run_cli(capsys, *args)
     assert code == 1
     assert err == (
-        'ampdb: error: 2_b.sql: executing statement "INSERT INTO b VALUES (1);" from version "2": '
+        "ampdb: error: replaying the migration directory: 2_b.sql: executing statement "
+        '"INSERT INTO b VALUES (1);" from version "2": '
         'ERROR: relation "b" does not exist (SQLSTATE 42P01)\n'
     )
     assert tables(fresh_database) == []
