@@ -234,10 +234,19 @@ def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
     )
 
 
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def _dir_path(value: str) -> Path:
     """``--dir``: a path, or Atlas's dir URL ``file://path[?format=atlas]`` (``file://`` alone is
     ``migrations``, as in Atlas); another ``format`` is refused rather than read as Atlas's."""
-    if not value.startswith("file://"):
+    scheme = _URL_SCHEME.match(value)
+    if scheme is not None and scheme.group(1) != "file":  # mem://, atlas:// (Atlas Cloud) ...
+        raise argparse.ArgumentTypeError(
+            f"unsupported driver {go_quote(scheme.group(1))}: ampdb reads local directories "
+            "(a path or file://path)"
+        )
+    if scheme is None:
         return Path(value)
     parts = urlsplit(value)
     formats = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "format"]

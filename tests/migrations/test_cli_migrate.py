@@ -72,6 +72,17 @@ def test_dir_url_with_a_format(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
 
 
+@pytest.mark.parametrize("url", ["mem://migrations", "atlas://app", "s3://bucket/migrations"])
+def test_a_dir_url_of_another_kind_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "migrate", "validate", "--dir", url)
+    scheme = url.split(":", maxsplit=1)[0]
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == (
+        f'ampdb migrate validate: error: argument --dir: unsupported driver "{scheme}": ampdb '
+        "reads local directories (a path or file://path)"
+    )
+
+
 def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "migrate", "validate", "--dir", str(tmp_path / "nope"))
     assert code == 1
