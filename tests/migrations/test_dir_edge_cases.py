@@ -10,7 +10,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_ampdb.migrations import DirectoryError, MigrationDir, hash_dir, validate_dir, write_sum
+from pytest_ampdb.migrations import (
+    ChecksumError,
+    DirectoryError,
+    MigrationDir,
+    checksum,
+    hash_dir,
+    validate_dir,
+    write_sum,
+)
 
 from ._atlas_source import atlas_copy, atlas_listing
 from ._support import MakeDir, revisions, run_cli, tables
@@ -187,3 +195,43 @@ def test_a_first_run_starts_at_the_last_checkpoint_of_atlas_s_directory(
         "  -- migrating version 5",
         "  -- migrating version 6",
     ]
+
+
+def test_validate_locates_drift_as_atlas_on_its_testdata(tmp_path: Path) -> None:
+    """Atlas's sql/migrate/dir_test.go TestValidate, step by step, on its testdata/migrate (the
+    atlas.sum check: that directory's up/down pair shares a version, refused after it)."""
+
+    def located(directory: Path) -> tuple[str, int | None, str | None, str | None]:
+        with pytest.raises(ChecksumError) as info:
+            checksum.validate_dir(directory)
+        e = info.value
+        return (e.kind, e.line, e.file, e.reason)
+
+    source = atlas_copy("sql/migrate/testdata/migrate", tmp_path)
+    good = (source / "atlas.sum").read_bytes()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "atlas.sum").write_bytes(good)
+    assert located(empty) == ("mismatch", 2, "1_initial.down.sql", "removed")
+
+    checksum.validate_dir(source)
+    (source / "atlas.sum").write_bytes(b"foo" + good[3:])
+    assert located(source) == ("mismatch", None, None, None)
+    (source / "atlas.sum").write_bytes(good + b"foo")
+    assert located(source) == ("format", None, None, None)
+    (source / "atlas.sum").write_bytes(good)
+
+    up = source / "1_initial.up.sql"
+    original = up.read_bytes()
+    up.write_bytes(original + b"something")
+    assert located(source) == ("mismatch", 3, "1_initial.up.sql", "edited")
+    up.write_bytes(original)
+
+    (source / "2_second.sql").write_bytes(b"stmt")
+    assert located(source) == ("mismatch", 4, "2_second.sql", "added")
+    (source / "2_second.sql").unlink()
+
+    up.rename(source / "1_first.up.sql")
+    assert located(source) == ("mismatch", 2, "1_first.up.sql", "added")
+    (source / "1_first.up.sql").unlink()
+    assert located(source) == ("mismatch", 3, "1_initial.up.sql", "removed")
