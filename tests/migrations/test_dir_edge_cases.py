@@ -14,6 +14,7 @@ from pytest_ampdb.migrations import (
     ChecksumError,
     DirectoryError,
     MigrationDir,
+    MigrationFile,
     checksum,
     hash_dir,
     validate_dir,
@@ -235,3 +236,47 @@ def test_validate_locates_drift_as_atlas_on_its_testdata(tmp_path: Path) -> None
     assert located(source) == ("mismatch", 2, "1_first.up.sql", "added")
     (source / "1_first.up.sql").unlink()
     assert located(source) == ("mismatch", 3, "1_initial.up.sql", "removed")
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "expected"),
+    [  # Atlas's sql/migrate/dir_test.go TestLocalFile_Directive and _CheckpointTag
+        ("-- atlas:lint ignore\nalter table users drop column id;\n", "lint", []),
+        (
+            "-- atlas:lint ignore\n\nalter table users drop column id;\n\n-- atlas:lint DS102\n"
+            "alter table pets drop column id;\n",
+            "lint",
+            ["ignore"],
+        ),
+        (
+            "-- atlas:lint ignore\n-- atlas:txmode none\n\nalter table t drop column id;\n",
+            "lint",
+            ["ignore"],
+        ),
+        (
+            "-- atlas:lint ignore\n-- atlas:txmode none\n\nalter table t drop column id;\n",
+            "txmode",
+            ["none"],
+        ),
+        ("-- atlas:nolint\n\nalter table users drop column id;\n", "nolint", [""]),
+        ("", "lint", []),
+        ("-- atlas:lint ignore", "lint", []),
+        ("-- atlas:lint ignore\n\n", "lint", ["ignore"]),
+        (
+            "-- atlas:import foo\n-- atlas:import\n-- atlas:import bar baz\n-- atlas:import qux\n"
+            "-- atlas:import files_📄\n\nalter table users drop column id;\n",
+            "import",
+            ["foo", "", "bar baz", "qux", "files_📄"],
+        ),
+        ("-- atlas:import foo\n", "import", ["foo"]),
+        ("-- atlas:checkpoint\nSELECT 1;", "checkpoint", []),
+        ("-- atlas:checkpoint tag\nSELECT 1;", "checkpoint", []),
+        ("-- atlas:checkpoint\n\nSELECT 1;", "checkpoint", [""]),
+        ("-- atlas:checkpoint tag\n\nSELECT 1;", "checkpoint", ["tag"]),
+    ],
+)
+def test_file_directives_as_atlas_reads_them(content: str, name: str, expected: list[str]) -> None:
+    f = MigrationFile("1.sql", content.encode())
+    assert f.directives(name) == expected
+    if name == "checkpoint":
+        assert (f.is_checkpoint, f.checkpoint_tag) == (bool(expected), "".join(expected))
