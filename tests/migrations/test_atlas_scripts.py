@@ -60,13 +60,18 @@ NOT_RUN = {
     "sqlite/cli-migrate-diff-minimal-env.txtar": "atlas.hcl project file",
     "sqlite/cli-migrate-diff-datasrc-hcl.txtar": "atlas.hcl project file",
     "sqlite/cli-migrate-diff-datasrc-hcl-paths.txtar": "atlas.hcl project file",
+    "mysql/cli-migrate-apply.txtar": "postgres/cli-migrate-apply's steps in MySQL's SQL",
+    "mysql/cli-migrate-apply-datasrc.txtar": "atlas.hcl project file",
+    "mysql/cli-migrate-diff.txtar": "desired state in HCL",
+    "mysql/cli-migrate-diff-format.txtar": "desired state in HCL",
+    "mysql/cli-migrate-diff-mode-normalized.txtar": "desired state as SQL on MySQL",
 }
 
 
 def test_every_migrate_script_is_run_or_named() -> None:
     scripts = {
         path.removeprefix(SCRIPTS + "/")
-        for folder in ("postgres", "sqlite")
+        for folder in ("postgres", "sqlite", "mysql")
         for path in atlas_listing(f"{SCRIPTS}/{folder}")
         if Path(path).name.startswith("cli-migrate")
     }
