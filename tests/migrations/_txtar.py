@@ -97,6 +97,7 @@ class Run:
 
     def atlas(self, args: list[str], neg: bool) -> None:
         args = [self._expand_url(a) for a in args]
+        self.inspected = None  # "cmp stdout" reads the last command's output
         if args[:2] == ["schema", "inspect"]:
             self.inspected = self._tables(excluded=_values(args, "--exclude"))
             return
