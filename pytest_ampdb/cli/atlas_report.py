@@ -171,3 +171,24 @@ def apply(report: ApplyReport, dir_text: str, error: str = "") -> Struct:
             Field(None, message, "Message", omitempty=True),
         )
     )
+
+
+def status_samples() -> tuple[Struct, ...]:
+    """``MigrateStatus`` reports of every shape (each list filled in one of them), for
+    ``--format`` to be checked on before the command runs."""
+    rev = Revision("1", "a")
+    shapes = (
+        Status("PENDING", "1", "2", [rev], ["2_b.sql"], files=["1_a.sql", "2_b.sql"]),
+        Status("PENDING", "2", "", [rev], ["1_a.sql", "3_c.sql"], out_of_order=["1_a.sql"]),
+    )
+    return tuple(status(st, "") for st in shapes)
+
+
+def apply_samples() -> tuple[Struct, ...]:
+    """``MigrateApply`` reports of every shape: a file applied, a file failed."""
+    ok = AppliedFile("1_a.sql", "1", "a", statements=["SELECT 1;"])
+    failed = AppliedFile("1_a.sql", "1", "a", error="boom", error_stmt="SELECT 1;")
+    return (
+        apply(ApplyReport(pending=["1_a.sql"], applied=[ok]), ""),
+        apply(ApplyReport(pending=["1_a.sql"], applied=[failed]), "", "boom"),
+    )

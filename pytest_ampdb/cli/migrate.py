@@ -204,7 +204,9 @@ def _add_format(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", help=argparse.SUPPRESS)  # Atlas's former name, hidden as in Atlas
 
 
-def _format(args: argparse.Namespace, sample: logformat.Struct) -> list[logformat.Part] | None:
+def _format(
+    args: argparse.Namespace, samples: tuple[logformat.Struct, ...]
+) -> list[logformat.Part] | None:
     """The parsed ``--format`` (or ``--log``; None without one), refused before the command
     runs if it asks for something :mod:`logformat` cannot print."""
     if args.format is not None and args.log is not None:
@@ -216,7 +218,7 @@ def _format(args: argparse.Namespace, sample: logformat.Struct) -> list[logforma
     if template is None:
         return None
     parts = logformat.parse(template)
-    logformat.check(parts, sample)
+    logformat.check(parts, *samples)
     return parts
 
 
@@ -390,8 +392,7 @@ def check_dir(directory: Path, *, sum_required: bool = True) -> bool:
 
 def run_status(args: argparse.Namespace) -> int:
     """``migrate status``: what is applied, what is pending, the last error."""
-    sample = executor.Status(state="", current="", next="", executed=[], pending=[])
-    template = _format(args, atlas_report.status(sample, ""))
+    template = _format(args, atlas_report.status_samples())
     directory = _directory(args)
     if not check_dir(directory):
         return common.EXIT_FAILURE
@@ -412,7 +413,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     """``migrate apply [amount]``: run pending files, print Atlas's apply log."""
     count = parse_amount(args.amount)
-    template = _format(args, atlas_report.apply(executor.ApplyReport(), ""))
+    template = _format(args, atlas_report.apply_samples())
     directory = _directory(args)
 
     def write(report: executor.ApplyReport, error: str = "") -> None:
