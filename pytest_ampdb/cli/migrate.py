@@ -335,7 +335,7 @@ def parse_duration(value: str) -> float:
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if pos != len(text) or not text:
-        raise argparse.ArgumentTypeError(f"invalid duration {value!r}")
+        raise argparse.ArgumentTypeError(f"time: invalid duration {go_quote(value)}")  # Go's
     return total
 
 

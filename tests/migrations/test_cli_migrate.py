@@ -115,6 +115,15 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
     assert "Traceback" not in err
 
 
+def test_a_bad_lock_timeout_is_refused_in_go_s_words(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["migrate", "apply", "--url", "postgres://x", "--lock-timeout", "soon"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.splitlines()[-1].endswith(
+        'error: argument --lock-timeout: time: invalid duration "soon"'
+    )
+
+
 def test_url_is_required_for_database_commands(
     make_dir: MakeDir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
