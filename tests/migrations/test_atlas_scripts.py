@@ -1,8 +1,10 @@
 """Atlas's own CLI scripts (txtar) for ``migrate``, run on PostgreSQL 15 against ``ampdb``.
 
-Every ``cli-migrate-*`` script of Atlas's PostgreSQL suite, and those of its SQLite suite whose
-SQL PostgreSQL also reads (``migrate lint``: Atlas keeps its lint scripts there), is either run
-here or named in :data:`NOT_RUN` with the reason (README, "The ``ampdb`` CLI", differences).
+Every ``cli-migrate-*`` script of Atlas's PostgreSQL, SQLite and MySQL suites is either run here
+or named in :data:`NOT_RUN` with the reason (README, "The ``ampdb`` CLI", differences). SQLite's
+lint scripts run as they are (their SQL is PostgreSQL's too: Atlas keeps its lint scripts there);
+its ``set`` script runs with its MySQL files given as PostgreSQL's (:data:`POSTGRESQL`). The other
+scripts of Atlas's PostgreSQL suite test ``schema inspect/apply`` (HCL), which ampdb has not.
 """
 
 from __future__ import annotations
