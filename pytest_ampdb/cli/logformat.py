@@ -281,6 +281,15 @@ def check(parts: list[Part], *samples: Struct) -> None:
         raise refuse(f"cannot check range over .{'.'.join(unchecked[0].path)}")
 
 
+def refuse_json(parts: Sequence[Part], what: str) -> None:
+    """Refuse ``{{ json ... }}`` in a template of a report whose JSON is not Atlas's."""
+    for p in parts:
+        if isinstance(p, Range):
+            refuse_json(p.body, what)
+        elif isinstance(p, Action) and p.func == "json":
+            raise refuse(f"json of {what} is not supported")
+
+
 def _ranges(parts: Sequence[Part]) -> list[Range]:
     found: list[Range] = []
     for p in parts:

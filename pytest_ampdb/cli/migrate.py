@@ -136,6 +136,7 @@ def register(subparsers: Any) -> None:
         metavar="BRANCH",
         help="analyse the files added since the git branch BRANCH",
     )
+    _add_format(p)
     p.set_defaults(func=run_lint)
 
     p = sub.add_parser(
@@ -492,6 +493,9 @@ def run_rebase(args: argparse.Namespace) -> int:
 def run_lint(args: argparse.Namespace) -> int:
     """``migrate lint``: Atlas's report; exit 1 on an error-level finding."""
     latest = parse_flag_uint("latest", args.latest)
+    template = _format(args, atlas_report.lint_samples())
+    if template is not None:
+        logformat.refuse_json(template, "the lint report")
     directory = _directory(args)
     if not check_dir(directory, sum_required=False):
         return common.EXIT_FAILURE
@@ -503,7 +507,10 @@ def run_lint(args: argparse.Namespace) -> int:
         note=print_note,
         answer_timeout=args.answer_timeout,
     )
-    sys.stdout.write(report.render())
+    if template is None:
+        sys.stdout.write(report.render())
+    else:
+        sys.stdout.write(logformat.render(template, atlas_report.lint(report)))
     return common.EXIT_FAILURE if report.failed else common.EXIT_OK
 
 

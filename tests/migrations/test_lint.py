@@ -367,3 +367,52 @@ def test_reports_come_in_atlas_s_postgresql_order(
     ]
     assert '-- L2: Dropping foreign-key constraint "orders_user_fk"' in out
     assert "https://atlasgo.io/lint/analyzers#CD101" in out
+
+
+def test_lint_as_atlas_s_cmdapi_test(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's cmd/atlas/internal/cmdapi/migrate_test.go TestMigrate_Lint, on PostgreSQL.
+    directory = make_dir({"1.sql": "CREATE TABLE t(c int);", "2.sql": "DROP TABLE t;"})
+    code, out, err = _lint(capsys, directory, fresh_database, "--latest", "1")
+    assert (code, err) == (1, "")
+    assert re.fullmatch(
+        r"""Analyzing changes from version 1 to 2 \(1 migration in total\):
+
+  -- analyzing version 2
+    -- destructive changes detected:
+      -- L1: Dropping table "t" https://atlasgo.io/lint/analyzers#DS102
+    -- suggested fix:
+      -> Add a pre-migration check to ensure table "t" is empty before dropping it
+  -- ok \(.+\)
+
+  -------------------------
+  -- .+
+  -- 1 version with errors
+  -- 1 schema change
+  -- 1 diagnostic
+""",
+        out,
+    ), out
+    names = "{{ range .Files }}{{ .Name }}{{ end }}"
+    assert _lint(capsys, directory, fresh_database, "--latest", "1", "--log", names) == (
+        1,
+        "2.sql",
+        "",
+    )
+    counts = "{{ range .Files }}{{ .Name }}:{{ len .Reports }}{{ end }}"
+    assert _lint(capsys, directory, fresh_database, "--latest", "1", "--format", counts) == (
+        1,
+        "2.sql:1",
+        "",
+    )
+    # A table made by the change itself (README: per change, where Atlas goes per file).
+    assert _lint(capsys, directory, fresh_database, "--latest", "2", "--format", counts) == (
+        0,
+        "1.sql:02.sql:0",
+        "",
+    )
+    json = ["--latest", "1", "--format", "{{ json . }}"]
+    code, out, err = _lint(capsys, directory, fresh_database, *json)
+    assert (code, out) == (2, "")
+    assert err.startswith("ampdb: error: --format: json of the lint report is not supported")
