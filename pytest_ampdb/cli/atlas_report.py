@@ -1,6 +1,7 @@
-"""The ``migrate status`` and ``migrate apply`` reports in the shape of Atlas's ``cmdlog``
-structs (``MigrateStatus``, ``MigrateApply``), for ``--format``: same Go field names, JSON keys,
-omitempty and value formats, so ``jq`` filters written for Atlas read them unchanged.
+"""The ``migrate status``, ``apply`` and ``lint`` reports in the shape of Atlas's ``cmdlog``
+structs (``MigrateStatus``, ``MigrateApply``, lint's ``SummaryReport``), for ``--format``: same
+Go field names, JSON keys, omitempty and value formats, so ``jq`` filters written for Atlas read
+them unchanged (lint's: its template fields only, no JSON).
 
 Left out: ``Env.URL`` (Atlas marshals Go's ``url.URL`` fields, query parameters included, which
 can hold a password) and the checks of Atlas Pro (``Checks``), which ampdb does not run.
@@ -12,6 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from pytest_ampdb.cli.logformat import Duration, Field, Struct, Time, Value
+from pytest_ampdb.migrations.analyzers import ANALYZERS, Diagnostic
 from pytest_ampdb.migrations.directory import MigrationFile
 from pytest_ampdb.migrations.errors import HistoryNonLinearError
 from pytest_ampdb.migrations.executor import (
@@ -21,6 +23,9 @@ from pytest_ampdb.migrations.executor import (
     Status,
     missing_files_message,
 )
+from pytest_ampdb.migrations.lint import FileReport as LintFileReport
+from pytest_ampdb.migrations.lint import LintReport
+from pytest_ampdb.migrations.lint import Report as LintAnalyzerReport
 from pytest_ampdb.migrations.revisions import (
     TYPE_BASELINE,
     TYPE_EXECUTE,
@@ -171,3 +176,73 @@ def apply(report: ApplyReport, dir_text: str, error: str = "") -> Struct:
             Field(None, message, "Message", omitempty=True),
         )
     )
+
+
+def status_samples() -> tuple[Struct, ...]:
+    """``MigrateStatus`` reports of every shape (each list filled in one of them), for
+    ``--format`` to be checked on before the command runs."""
+    rev = Revision("1", "a")
+    shapes = (
+        Status("PENDING", "1", "2", [rev], ["2_b.sql"], files=["1_a.sql", "2_b.sql"]),
+        Status("PENDING", "2", "", [rev], ["1_a.sql", "3_c.sql"], out_of_order=["1_a.sql"]),
+    )
+    return tuple(status(st, "") for st in shapes)
+
+
+def apply_samples() -> tuple[Struct, ...]:
+    """``MigrateApply`` reports of every shape: a file applied, a file failed."""
+    ok = AppliedFile("1_a.sql", "1", "a", statements=["SELECT 1;"])
+    failed = AppliedFile("1_a.sql", "1", "a", error="boom", error_stmt="SELECT 1;")
+    return (
+        apply(ApplyReport(pending=["1_a.sql"], applied=[ok]), ""),
+        apply(ApplyReport(pending=["1_a.sql"], applied=[failed]), "", "boom"),
+    )
+
+
+# -- migrate lint: Atlas's SummaryReport, for templates only -----------------------------------
+
+
+def lint(report: LintReport) -> Struct:
+    """The fields of Atlas's lint ``SummaryReport`` a template reads (``FromV``, ``ToV``,
+    ``TotalFiles``, ``Files`` with ``Name``, ``Text``, ``Error`` and ``Reports`` of ``Text`` and
+    ``Diagnostics``). Not marshaled: ``{{ json }}`` of it is refused (:func:`lint_template`)."""
+    return Struct(
+        (
+            Field("FromV", report.base_version),
+            Field("ToV", report.target_version),
+            Field("TotalFiles", report.total_files),
+            Field("Files", [_lint_file(f) for f in report.files]),
+        )
+    )
+
+
+def _lint_file(f: LintFileReport) -> Struct:
+    reports: list[Value] = [
+        Struct(
+            (
+                Field("Text", r.analyzer.heading),
+                Field("Diagnostics", [_diagnostic(d) for d in r.diagnostics]),
+            )
+        )
+        for r in f.reports
+    ]
+    return Struct(
+        (
+            Field("Name", f.file.name),
+            Field("Text", f.file.text),
+            Field("Error", f.error),
+            Field("Reports", reports),
+        )
+    )
+
+
+def _diagnostic(d: Diagnostic) -> Struct:
+    return Struct((Field("Pos", d.pos), Field("Text", d.text), Field("Code", d.code)))
+
+
+def lint_samples() -> tuple[Struct, ...]:
+    """A lint report of every shape: a file with a diagnostic."""
+    diagnostic = Diagnostic("DS102", 'Dropping table "t"', 0)
+    file = LintFileReport(MigrationFile("2.sql", b"DROP TABLE t;"))
+    file.reports = [LintAnalyzerReport(ANALYZERS[0], [diagnostic])]
+    return (lint(LintReport("1", "2", [file], 1)),)

@@ -49,7 +49,7 @@ TIMEOUT_ENV = "AMPDB_TIMEOUT"
 DEFAULT_TIMEOUT = "10"
 ANSWER_TIMEOUT_ENV = "AMPDB_ANSWER_TIMEOUT"
 DEFAULT_ANSWER_TIMEOUT = "60"
-URL_REQUIRED = "the --url flag is required (or set AMPDB_DSN)"
+URL_REQUIRED = 'required flag "url" not set: pass --url URL or set AMPDB_DSN'  # Atlas's words
 
 
 SCHEMA_ENV = "AMPDB_SCHEMA"

@@ -2,9 +2,11 @@
 
 A report is a :class:`Struct` that says, per field, its Go name (what ``{{ .Name }}`` reads) and
 its JSON key and ``omitempty`` (what ``{{ json . }}`` prints), as Atlas's struct tags do. Only
-``{{ json PATH [PREFIX] [INDENT] }}``, ``{{ PATH }}`` (a string, number or boolean) and
-``{{ len PATH }}`` are understood; anything else is refused before the command runs, never
-printed wrongly. Text outside ``{{ }}`` is copied, ``{{-``/``-}}`` trim spaces as in Go.
+``{{ json PATH [PREFIX] [INDENT] }}``, ``{{ PATH }}`` (a string, number or boolean),
+``{{ len PATH }}``, ``{{ print PATH }}``, ``{{ println [PATH] }}`` and
+``{{ range PATH }}...{{ end }}`` (``.`` is then each element) are understood; anything else is
+refused before the command runs, never printed wrongly. Text outside ``{{ }}`` is copied,
+``{{-``/``-}}`` trim spaces as in Go.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
 
 from pytest_ampdb.migrations.errors import UsageError
 from pytest_ampdb.migrations.goformat import go_duration
 
-SUPPORTED = "{{ json . }}, {{ .Field }}, {{ len .Field }}"
+SUPPORTED = (
+    "{{ json . }}, {{ .Field }}, {{ len .Field }}, {{ println .Field }}, "
+    "{{ range .List }}...{{ end }}"
+)
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,20 @@ _PATH = re.compile(r"\.|(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 @dataclass(frozen=True)
 class Action:
-    func: str  # "", "json" or "len"
-    path: tuple[str, ...]
+    func: str  # "", "json", "len", "print" or "println"
+    path: tuple[str, ...] | None  # None: println without an argument
     args: tuple[str, ...] = ()
 
 
-Part = str | Action
+@dataclass(frozen=True, eq=False)
+class Range:
+    """``{{ range PATH }}BODY{{ end }}``: the body once per element of a list."""
+
+    path: tuple[str, ...]
+    body: tuple[Part, ...]
+
+
+Part = str | Action | Range
 
 
 def refuse(reason: str) -> UsageError:
@@ -133,20 +147,32 @@ def refuse(reason: str) -> UsageError:
 
 def parse(template: str) -> list[Part]:
     """The template's text and actions; an action this module cannot run is refused."""
-    parts: list[Part] = []
+    stack: list[tuple[tuple[str, ...], list[Part]]] = [((), [])]
     pos = 0
     for m in _ACTION.finditer(template):
         text = template[pos : m.start()]
-        parts.append(text.rstrip() if m.group(1) else text)
-        parts.append(_action(m.group(2).strip()))
+        stack[-1][1].append(text.rstrip() if m.group(1) else text)
+        body = m.group(2).strip()
+        tokens = _TOKEN.findall(body)
+        if len(tokens) == 2 and tokens[0] == "range" and _PATH.fullmatch(tokens[1]):
+            stack.append((_split(tokens[1]), []))
+        elif tokens == ["end"]:
+            if len(stack) == 1:
+                raise refuse("unexpected {{ end }}")
+            path, inner = stack.pop()
+            stack[-1][1].append(Range(path, tuple(p for p in inner if p != "")))
+        else:
+            stack[-1][1].append(_action(body))
         pos = m.end()
         if m.group(3):
             pos += len(template[pos:]) - len(template[pos:].lstrip())
     rest = template[pos:]
     if "{{" in rest:  # as in Go, a "}}" in text is text
         raise refuse(f"unclosed action in {template!r}")
-    parts.append(rest)
-    return [p for p in parts if p != ""]
+    if len(stack) > 1:
+        raise refuse("unexpected EOF: a {{ range }} without its {{ end }}")
+    stack[0][1].append(rest)
+    return [p for p in stack[0][1] if p != ""]
 
 
 def _action(body: str) -> Action:
@@ -154,6 +180,10 @@ def _action(body: str) -> Action:
     words = [t for t in tokens if not t.startswith(('"', "`"))]
     if len(tokens) == 1 and _PATH.fullmatch(tokens[0]):
         return Action("", _split(tokens[0]))
+    if tokens == ["println"]:
+        return Action("println", None)
+    if len(tokens) == 2 and tokens[0] in ("print", "println") and _PATH.fullmatch(tokens[1]):
+        return Action(tokens[0], _split(tokens[1]))
     if len(words) == 2 and tokens[0] in ("json", "len") and _PATH.fullmatch(tokens[1]):
         args = tuple(_string(t) for t in tokens[2:])
         if (tokens[0] == "json" and len(args) <= 2) or not args:
@@ -175,22 +205,47 @@ def _string(token: str) -> str:
     return str(text)
 
 
-def render(parts: list[Part], root: Struct) -> str:
+def render(parts: Sequence[Part], root: Value, ranged: set[int] | None = None) -> str:
     """Run the parsed template on ``root``; an unknown field or a value that Go would print
-    differently (a list, a struct, a time) is refused."""
-    return "".join(p if isinstance(p, str) else _run(p, root) for p in parts)
+    differently (a list, a struct, a time) is refused. ``ranged`` collects the ranges whose
+    body ran (see :func:`check`)."""
+    out: list[str] = []
+    for p in parts:
+        if isinstance(p, str):
+            out.append(p)
+        elif isinstance(p, Range):
+            items = _lookup(p.path, root)
+            if not isinstance(items, list):
+                raise refuse(f"range over .{'.'.join(p.path)}, which is not a list")
+            for item in items:
+                if ranged is not None:
+                    ranged.add(id(p))
+                out.append(render(p.body, item, ranged))
+        else:
+            out.append(_run(p, root))
+    return "".join(out)
 
 
-def _run(action: Action, root: Struct) -> str:
-    value: Value = root
-    for i, name in enumerate(action.path):
+def _lookup(path: tuple[str, ...], dot: Value) -> Value:
+    value = dot
+    for i, name in enumerate(path):
         if not isinstance(value, Struct):
-            raise refuse(f"cannot read .{name} of .{'.'.join(action.path[:i])}")
+            raise refuse(f"cannot read .{name} of .{'.'.join(path[:i])}")
         try:
             value = value.get(name)
         except KeyError:
-            raise refuse(f"no field .{'.'.join(action.path[: i + 1])}") from None
+            raise refuse(f"no field .{'.'.join(path[: i + 1])}") from None
+    return value
+
+
+def _run(action: Action, dot: Value) -> str:
+    if action.path is None:  # println
+        return "\n"
+    value = _lookup(action.path, dot)
     shown = "." + ".".join(action.path)
+    if action.func in ("print", "println"):
+        end = "\n" if action.func == "println" else ""
+        return _scalar(value, shown) + end
     if action.func == "json":
         if not action.args:
             return go_json(value)
@@ -200,6 +255,11 @@ def _run(action: Action, root: Struct) -> str:
         if isinstance(value, list | str):
             return str(len(value))
         raise refuse(f"len of {shown}, which is not a list")
+    return _scalar(value, shown)
+
+
+def _scalar(value: Value, shown: str) -> str:
+    """A string, number, boolean or duration as Go prints it; anything else refused."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int):
@@ -209,7 +269,30 @@ def _run(action: Action, root: Struct) -> str:
     raise refuse(f"{shown} is not a string or a number: print it with json")
 
 
-def check(parts: list[Part], sample: Struct) -> None:
-    """Refuse, before anything runs, a template that ``render`` would refuse on ``sample`` (a
-    report of the same shape: field types do not depend on the values)."""
-    render(parts, sample)
+def check(parts: list[Part], *samples: Struct) -> None:
+    """Refuse, before anything runs, a template that ``render`` would refuse on the samples
+    (reports of the same shape: field types do not depend on the values). Every range body
+    must have run on some sample's element, so that it is checked too."""
+    ranged: set[int] = set()
+    for sample in samples:
+        render(parts, sample, ranged)
+    unchecked = [r for r in _ranges(parts) if id(r) not in ranged]
+    if unchecked:
+        raise refuse(f"cannot check range over .{'.'.join(unchecked[0].path)}")
+
+
+def refuse_json(parts: Sequence[Part], what: str) -> None:
+    """Refuse ``{{ json ... }}`` in a template of a report whose JSON is not Atlas's."""
+    for p in parts:
+        if isinstance(p, Range):
+            refuse_json(p.body, what)
+        elif isinstance(p, Action) and p.func == "json":
+            raise refuse(f"json of {what} is not supported")
+
+
+def _ranges(parts: Sequence[Part]) -> list[Range]:
+    found: list[Range] = []
+    for p in parts:
+        if isinstance(p, Range):
+            found += [p, *_ranges(p.body)]
+    return found

@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("hash", help="(re)write atlas.sum for the migration directory")
     _add_dir(p)
+    p.add_argument("--force", action="store_true", help=argparse.SUPPRESS)  # Atlas: deprecated
     p.set_defaults(func=run_hash)
 
     p = sub.add_parser("validate", help="check atlas.sum against the migration files")
@@ -127,7 +128,7 @@ def register(subparsers: Any) -> None:
         "the named one is left unchanged (default: a throwaway local cluster)",
     )
     p.add_argument(
-        "--latest", type=int, default=0, metavar="N", help="analyse the latest N migration files"
+        "--latest", default="0", metavar="N", help="analyse the latest N migration files"
     )
     p.add_argument(
         "--git-base",
@@ -135,6 +136,7 @@ def register(subparsers: Any) -> None:
         metavar="BRANCH",
         help="analyse the files added since the git branch BRANCH",
     )
+    _add_format(p)
     p.set_defaults(func=run_lint)
 
     p = sub.add_parser(
@@ -200,15 +202,24 @@ def _add_format(p: argparse.ArgumentParser) -> None:
         help="Go template for the report, as Atlas's: {{ json . }} (Atlas's JSON), "
         "{{ .Field }}, {{ len .Field }} (default: the text report)",
     )
+    p.add_argument("--log", help=argparse.SUPPRESS)  # Atlas's former name, hidden as in Atlas
 
 
-def _format(args: argparse.Namespace, sample: logformat.Struct) -> list[logformat.Part] | None:
-    """The parsed ``--format`` (None without one), refused before the command runs if it asks
-    for something :mod:`logformat` cannot print."""
-    if args.format is None:
+def _format(
+    args: argparse.Namespace, samples: tuple[logformat.Struct, ...]
+) -> list[logformat.Part] | None:
+    """The parsed ``--format`` (or ``--log``; None without one), refused before the command
+    runs if it asks for something :mod:`logformat` cannot print."""
+    if args.format is not None and args.log is not None:
+        raise migrations.UsageError(
+            "if any flags in the group [log format] are set none of the others can be; "
+            "[format log] were all set"
+        )
+    template = args.format if args.format is not None else args.log
+    if template is None:
         return None
-    parts = logformat.parse(args.format)
-    logformat.check(parts, sample)
+    parts = logformat.parse(template)
+    logformat.check(parts, *samples)
     return parts
 
 
@@ -226,10 +237,19 @@ def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
     )
 
 
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def _dir_path(value: str) -> Path:
     """``--dir``: a path, or Atlas's dir URL ``file://path[?format=atlas]`` (``file://`` alone is
     ``migrations``, as in Atlas); another ``format`` is refused rather than read as Atlas's."""
-    if not value.startswith("file://"):
+    scheme = _URL_SCHEME.match(value)
+    if scheme is not None and scheme.group(1) != "file":  # mem://, atlas:// (Atlas Cloud) ...
+        raise argparse.ArgumentTypeError(
+            f"unsupported driver {go_quote(scheme.group(1))}: ampdb reads local directories "
+            "(a path or file://path)"
+        )
+    if scheme is None:
         return Path(value)
     parts = urlsplit(value)
     formats = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "format"]
@@ -250,6 +270,18 @@ def _one_arg(values: list[str], *, required: bool = False) -> str | None:
 
 
 _GO_INT = re.compile(r"[+-]?[0-9]+")
+_GO_UINT = re.compile(r"[0-9]+")
+
+
+def go_int(text: str, *, unsigned: bool = False) -> int:
+    """Go's ``strconv.ParseInt``/``ParseUint`` (base 10, 64 bits): the number, or ValueError
+    holding Go's reason (``invalid syntax``, ``value out of range``)."""
+    if not (_GO_UINT if unsigned else _GO_INT).fullmatch(text):
+        raise ValueError("invalid syntax")
+    low, high = (0, 2**64) if unsigned else (-(2**63), 2**63)
+    if not low <= int(text) < high:
+        raise ValueError("value out of range")
+    return int(text)
 
 
 def parse_amount(values: list[str]) -> int:
@@ -258,19 +290,27 @@ def parse_amount(values: list[str]) -> int:
     text = _one_arg(values)
     if text is None:
         return 0
-    if not _GO_INT.fullmatch(text):
-        reason = "invalid syntax"
-    elif not -(2**63) <= int(text) < 2**63:
-        reason = "value out of range"
-    else:
-        count = int(text)
-        if count < 1:
-            raise migrations.UsageError(f"cannot apply '{count}' migration files")
-        return count
-    raise migrations.UsageError(
-        f"invalid amount argument {go_quote(text)} ({reason}). "
-        "Omit the argument or pass a valid integer instead"
-    )
+    try:
+        count = go_int(text)
+    except ValueError as exc:
+        raise migrations.UsageError(
+            f"invalid amount argument {go_quote(text)} ({exc}). "
+            "Omit the argument or pass a valid integer instead"
+        ) from None
+    if count < 1:
+        raise migrations.UsageError(f"cannot apply '{count}' migration files")
+    return count
+
+
+def parse_flag_uint(flag: str, text: str) -> int:
+    """A ``uint`` flag such as ``--latest``, refused in pflag's words."""
+    try:
+        return go_int(text, unsigned=True)
+    except ValueError as exc:
+        raise migrations.UsageError(
+            f"invalid argument {go_quote(text)} for {go_quote('--' + flag)} flag: "
+            f"strconv.ParseUint: parsing {go_quote(text)}: {exc}"
+        ) from None
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -296,7 +336,7 @@ def parse_duration(value: str) -> float:
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if pos != len(text) or not text:
-        raise argparse.ArgumentTypeError(f"invalid duration {value!r}")
+        raise argparse.ArgumentTypeError(f"time: invalid duration {go_quote(value)}")  # Go's
     return total
 
 
@@ -315,6 +355,8 @@ def _directory(args: argparse.Namespace) -> Path:
 
 def run_hash(args: argparse.Namespace) -> int:
     """``migrate hash``: rewrite atlas.sum unconditionally."""
+    if args.force:
+        print("Flag --force has been deprecated, you can safely omit it.", file=sys.stderr)
     directory = common.writable_dir(_directory(args))
     migrations.MigrationDir(directory)  # a clear error if the directory is missing
     migrations.write_sum(directory)
@@ -336,11 +378,11 @@ def print_note(line: str) -> None:
     print(f"{common.PROG}: note: {line}", file=sys.stderr)
 
 
-def check_dir(directory: Path) -> bool:
+def check_dir(directory: Path, *, sum_required: bool = True) -> bool:
     """Validate the directory; on a checksum error print Atlas's block on stdout, and the one
     error line on stderr, and return False."""
     try:
-        migrations.validate_dir(directory)
+        migrations.validate_dir(directory, sum_required=sum_required)
     except migrations.ChecksumError as exc:
         sys.stdout.write("\n".join(exc.atlas_report(directory)) + "\n")
         sys.stdout.flush()
@@ -351,8 +393,7 @@ def check_dir(directory: Path) -> bool:
 
 def run_status(args: argparse.Namespace) -> int:
     """``migrate status``: what is applied, what is pending, the last error."""
-    sample = executor.Status(state="", current="", next="", executed=[], pending=[])
-    template = _format(args, atlas_report.status(sample, ""))
+    template = _format(args, atlas_report.status_samples())
     directory = _directory(args)
     if not check_dir(directory):
         return common.EXIT_FAILURE
@@ -373,12 +414,13 @@ def run_status(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     """``migrate apply [amount]``: run pending files, print Atlas's apply log."""
     count = parse_amount(args.amount)
-    template = _format(args, atlas_report.apply(executor.ApplyReport(), ""))
+    template = _format(args, atlas_report.apply_samples())
     directory = _directory(args)
 
     def write(report: executor.ApplyReport, error: str = "") -> None:
         if template is None:
-            sys.stdout.write(render_apply(report))
+            if report.applied or not error:  # a file refused before any ran: the error alone
+                sys.stdout.write(render_apply(report))
         else:
             shaped = atlas_report.apply(report, _dir_text(directory), error)
             sys.stdout.write(logformat.render(template, shaped))
@@ -450,18 +492,25 @@ def run_rebase(args: argparse.Namespace) -> int:
 
 def run_lint(args: argparse.Namespace) -> int:
     """``migrate lint``: Atlas's report; exit 1 on an error-level finding."""
+    latest = parse_flag_uint("latest", args.latest)
+    template = _format(args, atlas_report.lint_samples())
+    if template is not None:
+        logformat.refuse_json(template, "the lint report")
     directory = _directory(args)
-    if not check_dir(directory):
+    if not check_dir(directory, sum_required=False):
         return common.EXIT_FAILURE
     report = lint(
         directory,
         dev_url=args.dev_url,
-        latest=args.latest,
+        latest=latest,
         git_base=args.git_base,
         note=print_note,
         answer_timeout=args.answer_timeout,
     )
-    sys.stdout.write(report.render())
+    if template is None:
+        sys.stdout.write(report.render())
+    else:
+        sys.stdout.write(logformat.render(template, atlas_report.lint(report)))
     return common.EXIT_FAILURE if report.failed else common.EXIT_OK
 
 
@@ -490,13 +539,13 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_new(args: argparse.Namespace) -> int:
-    """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum."""
+    """``migrate new [name]``: an empty, timestamped file, and a re-hashed atlas.sum; silent,
+    as Atlas's."""
     name = _one_arg(args.name) or ""
     directory = common.writable_dir(_directory(args))
     if directory.exists() and not check_dir(directory):
         return common.EXIT_FAILURE
-    path = migrations.new_file(directory, name)
-    print(path)
+    migrations.new_file(directory, name)
     return common.EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """The checks of ``migrate lint``: each turns one statement's catalog change into diagnostics.
 
-Atlas's own analyzers keep Atlas's names and codes (``destructive`` DS1xx, ``incompatible``
-BC1xx, ``data_depend`` MF1xx), so ``-- atlas:nolint DS102`` written for Atlas works here too.
+Atlas's own analyzers keep Atlas's names, codes and report order (``destructive`` DS1xx,
+``data_depend`` MF1xx, ``condrop`` CD101, ``incompatible`` BC1xx), so ``-- atlas:nolint DS102``
+written for Atlas works here too.
 PostgreSQL-specific ones are ours: ``locking`` (AMP1xx) and ``non_transactional`` (AMP201).
 A change to a table the linted change itself created is not reported: it holds no rows when the
 change deploys (Atlas draws this line per file; here it is the whole change, so a table created
@@ -158,6 +159,15 @@ def data_depend(ctx: Context) -> list[Diagnostic]:
     return out
 
 
+def condrop(ctx: Context) -> list[Diagnostic]:
+    """CD101: dropping a foreign key (its columns kept) lets rows break the relation."""
+    return [
+        ctx.diag("CD101", f"Dropping foreign-key constraint {_q(fk.name)}")
+        for fk in ctx.change.dropped_foreign_keys
+        if ctx.existing(fk.table)
+    ]
+
+
 def locking(ctx: Context) -> list[Diagnostic]:
     """AMP101-AMP103: statements that block writes to an existing table on PostgreSQL 15."""
     out: list[Diagnostic] = []
@@ -222,10 +232,11 @@ def transaction_block(ctx: Context) -> list[Diagnostic]:
     ]
 
 
-ANALYZERS: tuple[Analyzer, ...] = (
+ANALYZERS: tuple[Analyzer, ...] = (  # Atlas's PostgreSQL order (postgrescheck), then ours
     Analyzer("destructive", "destructive changes detected", True, destructive),
-    Analyzer("incompatible", "backward incompatible changes detected", False, incompatible),
     Analyzer("data_depend", "data dependent changes detected", False, data_depend),
+    Analyzer("condrop", "constraint deletion detected", False, condrop),
+    Analyzer("incompatible", "backward incompatible changes detected", False, incompatible),
     Analyzer("locking", "table locking changes detected", False, locking),
     Analyzer("non_transactional", "non-transactional statements detected", True, transaction_block),
 )

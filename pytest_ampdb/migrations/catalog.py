@@ -39,6 +39,13 @@ _INDEXES = (
     "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE"
     + _USER_SCHEMAS
 )
+_FOREIGN_KEYS = (
+    "SELECT k.oid, k.conrelid, k.conname, "
+    "ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY x(attnum, ord) "
+    "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.attnum ORDER BY x.ord) "
+    "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE k.contype = 'f' AND" + _USER_SCHEMAS
+)
 
 
 @dataclass(frozen=True)
@@ -72,13 +79,24 @@ class Index:
 
 
 @dataclass(frozen=True)
+class ForeignKey:
+    """A foreign-key constraint of a table, on its columns."""
+
+    table: int
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """The user schemas, tables, columns and indexes of the database at one moment."""
+    """The user schemas, tables, columns, indexes and foreign keys of the database at one
+    moment."""
 
     schemas: dict[int, str]
     tables: dict[int, Table]
     columns: dict[tuple[int, int], Column]
     indexes: dict[int, Index]
+    foreign_keys: dict[int, ForeignKey]
 
 
 def snapshot(conn: Connection, revisions_schema: str = DEFAULT_SCHEMA) -> Snapshot:
@@ -98,6 +116,10 @@ def snapshot(conn: Connection, revisions_schema: str = DEFAULT_SCHEMA) -> Snapsh
             int(o): Index(int(t), str(n), bool(u), tuple(str(c) for c in cols))
             for o, t, n, u, cols in q(_INDEXES, params).fetchall()
         },
+        foreign_keys={
+            int(o): ForeignKey(int(t), str(n), tuple(str(c) for c in cols))
+            for o, t, n, cols in q(_FOREIGN_KEYS, params).fetchall()
+        },
     )
 
 
@@ -116,6 +138,7 @@ class Change:
     retyped_columns: list[tuple[int, Column, Column]] = field(default_factory=list)
     now_not_null: list[tuple[int, Column]] = field(default_factory=list)
     added_indexes: list[Index] = field(default_factory=list)
+    dropped_foreign_keys: list[ForeignKey] = field(default_factory=list)  # columns kept
     rewritten: list[int] = field(default_factory=list)  # tables given a new relfilenode
     after: Snapshot | None = None
 
@@ -136,6 +159,7 @@ class Change:
             *(t for t, *_ in self.retyped_columns),
             *(t for t, *_ in self.now_not_null),
             *(i.table for i in self.added_indexes),
+            *(k.table for k in self.dropped_foreign_keys),
         }
         return (
             len(self.added_schemas)
@@ -185,6 +209,14 @@ def diff(before: Snapshot, after: Snapshot) -> Change:
         if key not in before.columns and key[0] in before.tables
     ]
     ch.added_indexes = [idx for oid, idx in after.indexes.items() if oid not in before.indexes]
+    kept = {(t, c.name) for (t, _), c in after.columns.items()}
+    ch.dropped_foreign_keys = [
+        fk
+        for oid, fk in before.foreign_keys.items()
+        if oid not in after.foreign_keys
+        and fk.table in after.tables
+        and all((fk.table, c) in kept for c in fk.columns)  # not dropped with its columns
+    ]
     return ch
 
 

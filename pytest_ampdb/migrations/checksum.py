@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_ampdb.migrations.errors import ChecksumError, DirectoryError
+from pytest_ampdb.migrations.errors import ChecksumError, DirectoryError, go_quote
 
 SUM_FILE = "atlas.sum"
 
@@ -58,10 +58,12 @@ def sum_ignored(content: bytes) -> bool:
 
 
 def list_sql_files(directory: Path) -> list[tuple[bytes, Path]]:
-    """Every regular file of ``directory`` whose name ends in ``.sql``, sorted byte-wise.
+    """Every regular file of ``directory`` whose name ends in ``.sql``, sorted byte-wise, as
+    Atlas's ``*.sql`` glob (case-sensitive; other files and sub-directories are not migrations).
 
-    A symlink named like a migration that points nowhere is refused, not skipped: skipping it
-    would hash and apply the directory as if the file had never been written.
+    A directory named like a migration is refused as Atlas refuses it, and a symlink named like
+    one that points nowhere is refused too, not skipped: skipping it would hash and apply the
+    directory as if the file had never been written.
     """
     found: list[tuple[bytes, Path]] = []
     try:
@@ -71,18 +73,27 @@ def list_sql_files(directory: Path) -> list[tuple[bytes, Path]]:
                     continue
                 if entry.is_file():
                     found.append((os.fsencode(entry.name), Path(entry.path)))
+                elif entry.is_dir():  # Atlas globs it, then fails to read it: never skipped
+                    raise DirectoryError(
+                        f"read file {go_quote(entry.name)}: read {entry.path}: is a directory"
+                    )
                 elif entry.is_symlink() and not os.path.exists(entry.path):
                     target = os.readlink(entry.path)
                     raise DirectoryError(
                         f"migration file {entry.name} is a dangling symlink (to {target}): "
                         "restore its target or remove the link"
                     )
-    except FileNotFoundError:
-        raise DirectoryError(f"migration directory {str(directory)!r} does not exist") from None
-    except NotADirectoryError:
-        raise DirectoryError(f"{str(directory)!r} is not a directory") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise not_a_directory(directory) from None
     found.sort(key=lambda item: item[0])
     return found
+
+
+def not_a_directory(path: Path) -> DirectoryError:
+    """A migration directory that is missing or a file, in Atlas's words (``NewLocalDir``)."""
+    if path.exists():
+        return DirectoryError(f"{go_quote(str(path))} is not a dir")
+    return DirectoryError(f"stat {path}: no such file or directory")
 
 
 def compute_entries(files: Sequence[tuple[bytes, bytes]]) -> list[SumEntry]:

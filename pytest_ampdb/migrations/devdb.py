@@ -264,5 +264,9 @@ def replay(
     leaving nothing behind. Returns the number of statements executed."""
     files = load_dir(directory)
     with dev_database(dev_url, note, answer_timeout=answer_timeout) as dev:
-        dev.advance(files)
+        try:
+            dev.advance(files)
+        except StatementError as exc:  # Atlas's words in front of the file's
+            exc.args = (f"replaying the migration directory: {exc}",)
+            raise
     return sum(len(f.statements()) for f in files)

@@ -8,6 +8,7 @@ the revisions this project writes are the ones Atlas would write.
 from __future__ import annotations
 
 import base64
+import codecs
 import datetime as dt
 import hashlib
 import os
@@ -31,6 +32,7 @@ TX_NONE = "none"
 TX_FILE = "file"
 TX_ALL = "all"
 TX_MODES = (TX_NONE, TX_FILE, TX_ALL)
+UNSUPPORTED_DIRECTIVES = ("import", "txtar")
 
 
 @dataclass
@@ -131,8 +133,22 @@ class MigrationFile:
         return mode
 
     def statements(self) -> list[str]:
-        """The statement texts, split as Atlas splits PostgreSQL files."""
+        """The statement texts, split as Atlas splits PostgreSQL files.
+
+        Refused before anything runs: a file starting with a byte order mark (Atlas sends it
+        and PostgreSQL fails on it) and a header directive Atlas's community edition does not
+        honour (``atlas:import``, ``atlas:txtar``: the file would run without what it names).
+        """
         if self._stmts is None:
+            if self.content.startswith(codecs.BOM_UTF8):
+                bom = "a UTF-8 byte order mark, which PostgreSQL reads as a syntax error: save "
+                raise FileScanError(self.name, ScanError(1, 1, bom + "the file without it"))
+            for unsupported in UNSUPPORTED_DIRECTIVES:
+                if self.directives(unsupported):
+                    raise DirectiveError(
+                        f"atlas:{unsupported} directive in {go_quote(self.name)} is not supported "
+                        "by the community version of Atlas, nor by ampdb"
+                    )
             try:
                 self._stmts = [s.text for s in split_statements(self.text)]
             except ScanError as exc:
@@ -155,8 +171,7 @@ class MigrationDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
-            what = "is not a directory" if self.path.exists() else "does not exist"
-            raise DirectoryError(f"migration directory {str(self.path)!r} {what}")
+            raise checksum.not_a_directory(self.path)
         self._files: list[MigrationFile] | None = None
         self._entries: list[checksum.SumEntry] = []
 
@@ -172,12 +187,15 @@ class MigrationDir:
             ]
         return self._files
 
-    def validate(self) -> None:
+    def validate(self, *, sum_required: bool = True) -> None:
         """Raise :class:`~pytest_ampdb.migrations.errors.ChecksumError` on any drift, and
-        :class:`~pytest_ampdb.migrations.errors.DirectoryError` on two files of one version."""
+        :class:`~pytest_ampdb.migrations.errors.DirectoryError` on two files of one version.
+
+        ``sum_required=False``: a directory without ``atlas.sum`` passes (Atlas's ``migrate
+        lint`` skips its integrity check then); one that has it is still checked."""
         files = self.files()
         checksum.validate_entries(
-            self.path / checksum.SUM_FILE, self._entries, has_files=bool(files)
+            self.path / checksum.SUM_FILE, self._entries, has_files=bool(files) and sum_required
         )
         check_versions(files, self.path)
 
@@ -195,10 +213,10 @@ def check_versions(files: Sequence[MigrationFile], directory: Path) -> None:
         seen[f.version] = f.name
 
 
-def validate_dir(directory: str | os.PathLike[str]) -> None:
+def validate_dir(directory: str | os.PathLike[str], *, sum_required: bool = True) -> None:
     """Everything ``migrate validate`` checks without a database: ``atlas.sum`` against the
     files (:class:`ChecksumError`), then one file per version (:class:`DirectoryError`)."""
-    MigrationDir(directory).validate()
+    MigrationDir(directory).validate(sum_required=sum_required)
 
 
 def new_file(
@@ -224,6 +242,11 @@ def new_file(
     target = path / filename
     if target.exists():
         raise DirectoryError(f"migration file {filename} already exists")
+    taken = next((f.name for f in MigrationDir(path).files() if f.version == stamp), None)
+    if taken is not None:  # one version, two files: refused by every command (check_versions)
+        raise DirectoryError(
+            f"migration file {taken} already has version {stamp}: run migrate new again in a second"
+        )
     target.write_bytes(content.encode("utf-8"))
     checksum.write_sum(path)
     return target

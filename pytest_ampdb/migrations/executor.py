@@ -126,10 +126,10 @@ def _validate_options(
         raise UsageError("baseline and allow-dirty are mutually exclusive")
 
 
-def load_dir(directory: PathLike | None) -> list[MigrationFile]:
+def load_dir(directory: PathLike | None, *, sum_required: bool = True) -> list[MigrationFile]:
     """The files of ``directory`` (default: the packaged one), validated."""
     mdir = MigrationDir(directory if directory is not None else migrations_dir())
-    mdir.validate()
+    mdir.validate(sum_required=sum_required)
     return mdir.files()
 
 
@@ -155,7 +155,7 @@ def apply(
     pending files run. ``files``, already loaded and validated, stand for the directory's (the
     dev-database replay passes a history's first files). ``runner`` runs each statement in
     place of :func:`run_statement` (lint analyses each one), statement by statement. Raises a
-    :class:`MigrationError` (with ``.report`` set once files started running) on any failure;
+    :class:`MigrationError` (with ``.report`` set once the pending files are known) on any failure;
     returns the report otherwise, also when nothing was pending. ``answer_timeout`` bounds a
     call on a server that stopped answering (``connection.open_connection``).
     """
@@ -191,9 +191,13 @@ def apply(
                 started_at=started_at,
             )
             # Check every directive and scan every file before anything is written or run.
-            modes = [f.mode_under(tx_mode) for f in pending]
-            for f in pending:
-                f.statements()
+            try:
+                modes = [f.mode_under(tx_mode) for f in pending]
+                for f in pending:
+                    f.statements()
+            except MigrationError as exc:  # in the report, as Atlas's: no file ran
+                exc.report = report
+                raise
             if plan.baseline is not None:
                 report.baseline = report.current = plan.baseline.version
                 if not dry_run:

@@ -132,7 +132,7 @@ def lint(
 ) -> LintReport:
     """Lint the change of ``directory`` on ``dev_url`` (else a throwaway local cluster)."""
     path = Path(directory) if directory is not None else migrations_dir()
-    files = load_dir(path)
+    files = load_dir(path, sum_required=False)  # as Atlas: lint needs no atlas.sum
     base, change = select_change(files, latest=latest, git_base=git_base, git_dir=path)
     started = time.monotonic()
     report = LintReport(
@@ -149,12 +149,14 @@ def lint(
                 except StatementError as exc:  # Atlas's wording: the statement, then the server's
                     if no_answer(exc) is not None:  # the server's fault, not the file's
                         raise
-                    analysis.report.error = f"executing statement: {exc.stmt}: {exc.pg_error}"
+                    failed = FileReport(f, error=f"executing statement: {exc.stmt}: {exc.pg_error}")
+                    # Atlas replays the whole change before analysing it: a file that fails
+                    # there is the report's only entry.
+                    report.files = [failed]
+                    break
                 fr = analysis.done()
                 if fr is not None:
                     report.files.append(fr)
-                if analysis.report.error:
-                    break
     report.seconds = time.monotonic() - started
     return report
 
@@ -238,10 +240,10 @@ def render(report: LintReport) -> str:
         head = f"Analyzing changes until version {report.target_version}"
     out = [f"{head} ({total} migration{'' if total == 1 else 's'} in total):", ""]
     for fr in report.files:
+        if fr.error:  # a replay error: the last entry, without a heading
+            out += [f"  Error: {fr.error}", ""]
+            break
         out.append(f"  -- analyzing version {fr.file.version}")
-        if fr.error:
-            out += [f"    Error: {fr.error}", ""]
-            continue
         fixes: dict[str, None] = {}  # each suggestion once, in order
         for r in fr.reports:
             out.append(f"    -- {r.analyzer.heading}:")
@@ -270,7 +272,7 @@ def render(report: LintReport) -> str:
 
 def _link(code: str) -> str:
     """Atlas's documentation link for its own codes; ours name the code (see the README)."""
-    if code.startswith(("DS", "BC", "MF")):
+    if code.startswith(("DS", "BC", "MF", "CD")):
         return ATLAS_DOCS + code
     return f"({code})"
 

@@ -9,11 +9,18 @@ import pytest
 from pytest_ampdb.migrations import (
     AppliedFileEditedError,
     DirectiveError,
+    HistoryNonLinearError,
+    MigrationError,
+    MigrationFile,
+    Revision,
+    StatementError,
     apply,
     status,
     write_sum,
 )
+from pytest_ampdb.migrations.plan import compute_plan
 
+from ._atlas_source import atlas_copy
 from ._support import MakeDir, query, revisions, run_cli, tables
 
 pytestmark = pytest.mark.postgres
@@ -300,3 +307,226 @@ def test_wrong_number_of_arguments_in_cobra_s_words(
     argv = ["migrate", command, "--dir", str(directory), *args]
     assert run_cli(capsys, *argv) == (2, "", f"ampdb: error: {message}\n")
     assert sorted(p.name for p in directory.iterdir()) == before
+
+
+# -- 6. Atlas's cmd/atlas/internal/cmdapi/migrate_test.go, on ampdb ------------------------------
+
+
+def test_hash_force_is_deprecated_not_refused(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_a.sql": "SELECT 1;"}, hashed=False)
+    assert run_cli(capsys, "migrate", "hash", "--dir", f"file://{directory}", "--force") == (
+        0,
+        "",
+        "Flag --force has been deprecated, you can safely omit it.\n",
+    )
+    assert run_cli(capsys, "migrate", "validate", "--dir", str(directory)) == (0, "", "")
+
+
+def test_lint_of_an_empty_directory_prints_nothing(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({}, hashed=False)  # no atlas.sum either: lint does not need one
+    argv = ["migrate", "lint", "--dir", f"file://{directory}", "--latest", "1"]
+    assert run_cli(capsys, *argv) == (0, "", "")
+
+
+def test_validate_names_the_added_file_and_its_line(
+    make_dir: MakeDir, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir({"1_initial.sql": "create table t1 (c1 int)"}, hashed=False)
+    code, out, err = run_cli(capsys, "migrate", "validate", "--dir", f"file://{directory}")
+    assert (code, err) == (1, "ampdb: error: checksum file not found\n")
+    assert out.startswith("You have a checksum error")
+    write_sum(directory)
+    (directory / "2_second.sql").write_text("create table t2 (c2 int)")
+    code, out, err = run_cli(capsys, "migrate", "validate", "--dir", f"file://{directory}")
+    assert (code, err) == (1, "ampdb: error: checksum mismatch: L3: 2_second.sql was added\n")
+    assert "\tL3: 2_second.sql was added\n" in out
+
+
+@pytest.mark.postgres
+def test_set_reports_as_atlas_s_on_its_own_directories(
+    tmp_path: Path, fresh_database: str, other_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cmdapi migrate_test.go TestMigrate_Set on its testdata/sqlite and baseline1 (SQLite's SQL:
+    # set runs none of it; Atlas's first step, an apply, is a set to the last version here).
+    sqlite = atlas_copy("cmd/atlas/internal/cmdapi/testdata/sqlite", tmp_path)
+    baseline = atlas_copy("cmd/atlas/internal/cmdapi/testdata/baseline1", tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def set_(directory: Path, url: str, *version: str) -> tuple[int, str, str]:
+        return run_cli(
+            capsys, "migrate", "set", "--dir", f"file://{directory}", "-u", url, *version
+        )
+
+    assert set_(sqlite, fresh_database, "20220318104615")[0] == 0
+    assert set_(sqlite, fresh_database, "20220318104614") == (
+        0,
+        "Current version is 20220318104614 (1 removed):\n\n  - 20220318104615 (second)\n\n",
+        "",
+    )
+    assert set_(sqlite, fresh_database, "20220318104615") == (
+        0,
+        "Current version is 20220318104615 (1 set):\n\n  + 20220318104615 (second)\n\n",
+        "",
+    )
+    assert set_(baseline, fresh_database) == (
+        0,
+        "Current version is 1 (1 set, 2 removed):\n\n  + 1 (baseline)\n"
+        "  - 20220318104614 (initial)\n  - 20220318104615 (second)\n\n",
+        "",
+    )
+    assert set_(empty, fresh_database) == (
+        0,
+        "All revisions deleted (1 in total):\n\n  - 1 (baseline)\n\n",
+        "",
+    )
+    assert set_(sqlite, other_database) == (2, "", "ampdb: error: accepts 1 arg(s), received 0\n")
+    assert set_(sqlite, other_database, "20220318104614") == (
+        0,
+        "Current version is 20220318104614 (1 set):\n\n  + 20220318104614 (initial)\n\n",
+        "",
+    )
+
+
+@pytest.mark.postgres
+def test_baseline_as_atlas_s_on_its_own_directories(
+    tmp_path: Path, fresh_database: str, other_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cmdapi migrate_test.go TestMigrate_ApplyBaseline "FromFlags" on testdata/baseline1 and 2
+    # (SQLite's SQL: what would run it is a dry run here; the headers are Atlas's).
+    one = atlas_copy("cmd/atlas/internal/cmdapi/testdata/baseline1", tmp_path)
+    two = atlas_copy("cmd/atlas/internal/cmdapi/testdata/baseline2", tmp_path)
+
+    def apply_(directory: Path, url: str, *flags: str) -> str:
+        argv = ["migrate", "apply", "--dir", f"file://{directory}", "--url", url, *flags]
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, err) == (0, "")
+        return out
+
+    assert apply_(one, fresh_database, "--baseline", "1") == "No migration files to execute\n"
+    assert apply_(one, fresh_database) == "No migration files to execute\n"
+    # A second database (Atlas's test2.db and test3.db): dry runs write nothing.
+    out = apply_(two, other_database, "--baseline", "1", "--dry-run")
+    assert out.startswith("Migrating to version 20220318104615 from 1 (2 migrations in total):\n")
+    out = apply_(two, other_database, "--dry-run")
+    assert out.startswith("Migrating to version 20220318104615 (3 migrations in total):\n")
+
+
+# -- 7. Atlas's sql/migrate/migrate_test.go TestExecutor_ExecOrderLinear, on the plan -------------
+
+_NON_LINEAR = " added out of order. See: https://atlasgo.io/versioned/apply#non-linear-error"
+_ONE_TWO_THREE = [Revision("1", ""), Revision("2", ""), Revision("3", "")]
+
+
+@pytest.mark.parametrize(
+    ("order", "names", "revs", "pending", "error"),
+    [
+        ("linear", [], _ONE_TWO_THREE, [], None),
+        ("linear", ["1", "2", "3"], _ONE_TWO_THREE, [], None),
+        ("linear", ["1", "2", "2.5", "3"], _ONE_TWO_THREE, [], "migration file 2.5.sql was"),
+        (
+            "linear",
+            ["1", "2", "2.5", "2.6", "3"],
+            _ONE_TWO_THREE,
+            [],
+            "migration files 2.5.sql, 2.6.sql were",
+        ),
+        # The first file ran as a checkpoint: 1.sql is neither pending nor skipped.
+        ("linear", ["1", "2_checkpoint", "3"], _ONE_TWO_THREE[1:], [], None),
+        (
+            "linear",
+            ["1", "2_checkpoint", "2.5", "3"],
+            _ONE_TWO_THREE[1:],
+            [],
+            "migration file 2.5.sql was",
+        ),
+        ("linear-skip", [], _ONE_TWO_THREE, [], None),
+        ("linear-skip", ["1", "2", "3"], _ONE_TWO_THREE, [], None),
+        ("linear-skip", ["1", "2", "2.5", "3"], _ONE_TWO_THREE, [], None),
+        ("linear-skip", ["1", "2", "2.5", "2.6", "3"], _ONE_TWO_THREE, [], None),
+        ("non-linear", [], _ONE_TWO_THREE, [], None),
+        ("non-linear", ["1", "2", "3"], _ONE_TWO_THREE, [], None),
+        ("non-linear", ["1", "2", "2.5", "3"], _ONE_TWO_THREE, ["2.5"], None),
+        (
+            "non-linear",
+            ["1", "2", "2.5", "2.6", "3", "4"],
+            _ONE_TWO_THREE,
+            ["2.5", "2.6", "4"],
+            None,
+        ),
+    ],
+)
+def test_pending_files_under_each_execution_order_as_atlas(
+    order: str, names: list[str], revs: list[Revision], pending: list[str], error: str | None
+) -> None:
+    files = [MigrationFile(f"{n}.sql", b"") for n in names]  # empty files, as Atlas's test
+    if error is not None:
+        with pytest.raises(HistoryNonLinearError) as info:
+            compute_plan(files, revs, exec_order=order)
+        assert str(info.value) == error + _NON_LINEAR
+        return
+    plan = compute_plan(files, revs, exec_order=order)
+    assert [f.name.removesuffix(".sql") for f in plan.pending] == pending
+
+
+# -- 8. Atlas's sql/migrate/migrate_test.go TestExecutor, on PostgreSQL ---------------------------
+
+
+@pytest.mark.postgres
+def test_executor_on_atlas_s_sub_directory(tmp_path: Path, fresh_database: str) -> None:
+    """Its testdata/migrate/sub: the revisions Atlas records (hashes included), a file that fails
+    on its second statement, resumed where it stopped, and refused once its applied part
+    changed. Atlas fails the statement with a mock driver; here PostgreSQL does (the column
+    exists already)."""
+    directory = atlas_copy("sql/migrate/testdata/migrate/sub", tmp_path)
+    apply(fresh_database, directory, count=2)
+    rows = revisions(fresh_database)
+    assert [
+        (r["version"], r["description"], r["type"], r["applied"], r["total"]) for r in rows
+    ] == [
+        ("1.a", "sub.up", 2, 2, 2),
+        ("2.10.x-20", "description", 2, 1, 1),
+    ]
+    assert [r["hash"] for r in rows] == [
+        "nXyZR020M/mH7LxkoTkJr7BcQkipVg90imQ9I4595dw=",
+        "wQB3Vh3PHVXQg9OD3Gn7TBxbZN3r1Qb7TtAE1g3q9mQ=",
+    ]
+    assert status(fresh_database, directory).pending == ["3_partly.sql"]
+
+    query(fresh_database, "ALTER TABLE t_sub ADD c4 int")
+    with pytest.raises(StatementError, match='column "c4" of relation "t_sub" already exists'):
+        apply(fresh_database, directory, tx_mode="none")
+    last = revisions(fresh_database)[-1]
+    assert (last["version"], last["description"], last["applied"], last["total"]) == (
+        "3",
+        "partly",
+        1,
+        2,
+    )
+    assert last["error_stmt"] == "ALTER TABLE t_sub ADD c4 int;"
+    assert 'column "c4" of relation "t_sub" already exists' in str(last["error"])
+
+    # The applied part edited: refused, as Atlas's HistoryChangedError.
+    kept = {n: (directory / n).read_bytes() for n in ("3_partly.sql", "atlas.sum")}
+    (directory / "3_partly.sql").write_text(
+        "-- add c3 column\nALTER TABLE t_sub ADD c3 bigint;\n-- add c4 column\n"
+        "ALTER TABLE t_sub ADD c4 int;\n"
+    )
+    write_sum(directory)
+    with pytest.raises(MigrationError, match=r'^history changed: statement 1 from file "3_partly'):
+        apply(fresh_database, directory)
+    for name, content in kept.items():
+        (directory / name).write_bytes(content)
+
+    # Resumed where it stopped: only the failed statement runs, the error is cleared.
+    query(fresh_database, "ALTER TABLE t_sub DROP COLUMN c4")
+    report = apply(fresh_database, directory)
+    assert [f.statements for f in report.applied] == [["ALTER TABLE t_sub ADD c4 int;"]]
+    last = revisions(fresh_database)[-1]
+    assert (last["applied"], last["total"], last["error"], last["error_stmt"]) == (2, 2, "", "")
+    assert last["partial_hashes"] is None
+    assert apply(fresh_database, directory).pending == []

@@ -122,7 +122,7 @@ def test_names_sort_bytewise_and_every_sql_name_counts(make_dir: MakeDir) -> Non
             "notes.txt": "ignored",
         }
     )
-    (directory / "sub.sql").mkdir()
+    (directory / "sub").mkdir()  # a directory named "*.sql": test_dir_edge_cases.py
     names = [line.split(" ")[0] for line in hash_dir(directory).splitlines()[1:]]
     assert names == [".hidden.sql", "10_x.sql", "9_x.sql", "B.sql", "a.up.sql"]
 

@@ -15,6 +15,7 @@ import re
 import pytest
 
 from pytest_ampdb.cli.logformat import Struct, Time, go_json
+from pytest_ampdb.migrations import write_sum
 
 from ._support import MakeDir, run_cli, tables
 
@@ -200,7 +201,13 @@ def test_a_partially_failed_apply_is_atlas_json(
     "template",
     [
         '{{ json . | json_merge "{}" }}',
-        "{{ range .Pending }}{{ .Name }}{{ end }}",
+        "{{ range .Pending }}{{ .Nope }}{{ end }}",
+        "{{ range .Current }}x{{ end }}",
+        "{{ range .Pending }}x",
+        "x{{ end }}",
+        "{{ if .Current }}x{{ end }}",
+        "{{ range $i, $f := .Pending }}{{ end }}",
+        "{{ range .Applied }}{{ range .Applied }}{{ .Name }}{{ end }}{{ end }}",
         "{{ .Nope }}",
         "{{ .Pending }}",
         "{{ .Env }}",
@@ -262,3 +269,74 @@ def test_status_of_a_file_added_out_of_order_is_atlas_json(
         "Error": "migration file 2_b.sql was added out of order. "
         "See: https://atlasgo.io/versioned/apply#non-linear-error",
     }
+
+
+@pytest.mark.postgres
+def test_log_is_format_s_former_name_and_an_error_is_in_the_report(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's cmdapi migrate_test.go TestMigrate_ApplyTxModeDirective: --log "{{ .Error }}"
+    # prints the error the command fails with.
+    directory = make_dir(
+        {"1_a.sql": "CREATE TABLE a (id int);", "2_b.sql": "-- atlas:txmode unknown\n\nSELECT 1;"}
+    )
+    common = ["--dir", str(directory), "--url", fresh_database, "--tx-mode", "all"]
+    message = 'unknown txmode "unknown" found in file directive "2_b.sql"'
+    code, out, err = run_cli(capsys, "migrate", "apply", *common, "--log", "{{ .Error }}")
+    assert (code, out, err) == (1, message, f"ampdb: error: {message}\n")
+    assert tables(fresh_database) == []
+    both = [*common, "--log", "{{ .Error }}", "--format", "{{ .Error }}"]
+    assert run_cli(capsys, "migrate", "apply", *both) == (
+        2,
+        "",
+        "ampdb: error: if any flags in the group [log format] are set none of the others can "
+        "be; [format log] were all set\n",
+    )
+
+
+@pytest.mark.postgres
+def test_execution_orders_with_range_templates_as_atlas_s(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's cmdapi migrate_test.go TestMigrate_ApplyExecOrder, its templates included.
+    directory = make_dir({"1.sql": "create table t1(c int);", "3.sql": "create table t3(c int);"})
+    common = ["migrate", "apply", "--dir", f"file://{directory}", "--url", fresh_database]
+
+    def write(name: str, text: str) -> None:
+        (directory / name).write_text(text)
+        write_sum(directory)
+
+    assert run_cli(capsys, *common, "--format", "{{ len .Applied }}") == (0, "2", "")
+    write("2.sql", "create table t2(c int);")
+    out_of_order = (
+        "ampdb: error: migration file 2.sql was added out of order. "
+        "See: https://atlasgo.io/versioned/apply#non-linear-error\n"
+    )
+    assert run_cli(capsys, *common) == (1, "", out_of_order)
+    assert run_cli(capsys, *common, "--exec-order", "linear") == (1, "", out_of_order)
+    assert run_cli(capsys, *common, "--exec-order", "linear-skip") == (
+        0,
+        "No migration files to execute\n",
+        "",
+    )
+    versions = "{{ range .Applied }}{{ .Version }}{{ end }}"
+    assert run_cli(capsys, *common, "--exec-order", "non-linear", "--format", versions) == (
+        0,
+        "2",
+        "",
+    )
+    write("2.5.sql", "create table t25(c int);")
+    write("4.sql", "create table t4(c int);")
+    lines = "{{ range .Applied }}{{ println .Version }}{{ end }}"
+    assert run_cli(capsys, *common, "--exec-order", "non-linear", "--format", lines) == (
+        0,
+        "2.5\n4\n",
+        "",
+    )
+    for order in ("linear", "linear-skip", "non-linear"):
+        assert run_cli(capsys, *common, "--exec-order", order) == (
+            0,
+            "No migration files to execute\n",
+            "",
+        )
+    assert tables(fresh_database) == [f"public.t{n}" for n in ("1", "2", "25", "3", "4")]

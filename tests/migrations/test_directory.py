@@ -10,6 +10,7 @@ import pytest
 from pytest_ampdb.migrations import (
     ChecksumError,
     DirectiveError,
+    DirectoryError,
     FileScanError,
     MigrationFile,
     new_file,
@@ -115,6 +116,10 @@ def test_new_file_is_timestamped_in_utc_and_rehashed(make_dir: MakeDir) -> None:
     assert path.read_bytes() == b""
     validate_dir(directory)
     assert new_file(directory, now=now + dt.timedelta(seconds=1)).name == "20260127235200.sql"
+    # A second file in the same second would share the version: refused, nothing written.
+    with pytest.raises(DirectoryError, match=r"^migration file 20260127235200\.sql already has "):
+        new_file(directory, "again", now=now + dt.timedelta(seconds=1))
+    validate_dir(directory)
 
 
 def test_new_file_refuses_a_directory_with_a_stale_sum(make_dir: MakeDir) -> None:

@@ -27,6 +27,7 @@ CREATE TABLE users (
   code varchar(10),
   shout text GENERATED ALWAYS AS (upper(name)) STORED
 );
+CREATE TABLE orders (id int, user_id int CONSTRAINT orders_user_fk REFERENCES users (id));
 """
 NO_TX = "-- atlas:txmode none\n\n"
 
@@ -68,6 +69,14 @@ CASES = [
         ["AMP201"],
     ),
     ("vacuum in a transaction", "VACUUM pets;", ["AMP201"]),
+    ("drop foreign key", "ALTER TABLE orders DROP CONSTRAINT orders_user_fk;", ["CD101"]),
+    ("drop foreign key with its column", "ALTER TABLE orders DROP COLUMN user_id;", ["DS103"]),
+    (
+        "drop a foreign key the change made",
+        "CREATE TABLE o2 (u int CONSTRAINT o2_fk REFERENCES users (id));\n"
+        "ALTER TABLE o2 DROP CONSTRAINT o2_fk;",
+        [],
+    ),
     ("vacuum outside one", NO_TX + "VACUUM pets;", []),
 ]
 # -- atlas:nolint as in Atlas: bare, by code, by analyzer name, per statement or for the file.
@@ -191,7 +200,8 @@ def test_a_bare_nolint_header_skips_the_file(
 def test_a_crafted_history_reports_every_analyzer_once(
     make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tripping = [c for c in CASES if c[2] and c[0] != "vacuum in a transaction"]
+    twice = ("vacuum in a transaction", "drop foreign key with its column")  # AMP201, DS103
+    tripping = [c for c in CASES if c[2] and c[0] not in twice]
     files = {"001_base.sql": BASE}
     files.update({f"{i + 2:03d}_case.sql": change for i, (_, change, _) in enumerate(tripping)})
     # Later cases must not see earlier ones' effects: each runs on a table of its own name.
@@ -200,7 +210,7 @@ def test_a_crafted_history_reports_every_analyzer_once(
     assert code == 1
     expected = sorted(code for _, _, codes in tripping for code in codes)
     assert _codes(out) == expected
-    assert len(set(expected)) == len(expected) == 12
+    assert len(set(expected)) == len(expected) == 13
 
 
 def _isolate(files: dict[str, str]) -> dict[str, str]:
@@ -211,11 +221,11 @@ def _isolate(files: dict[str, str]) -> dict[str, str]:
             continue
         n = f"_{i}"
         base = BASE.replace("SCHEMA s", f"SCHEMA s{n}").replace("s.t", f"s{n}.t")
-        base = re.sub(r"\b(pets|users)\b", rf"\1{n}", base)
+        base = re.sub(r"\b(pets|users|orders)\b", rf"\1{n}", base)
         out["001_base.sql"] += base
         change = text.replace("SCHEMA s ", f"SCHEMA s{n} ")
         change = re.sub(r"\b(users_\w+)\b", rf"\1{n}", change)  # index names
-        out[name] = re.sub(r"\b(pets|users)\b", rf"\1{n}", change)
+        out[name] = re.sub(r"\b(pets|users|orders)\b", rf"\1{n}", change)
     return out
 
 
@@ -269,7 +279,16 @@ def test_git_base_lints_the_files_added_since_the_branch(
     [
         ([], "--latest or --git-base is required"),
         (["--latest", "1", "--git-base", "main"], "--latest and --git-base are mutually exclusive"),
-        (["--latest", "-1"], "--latest -1: expected a number of migration files above 0"),
+        (
+            ["--latest", "-1"],
+            'invalid argument "-1" for "--latest" flag: strconv.ParseUint: parsing "-1": '
+            "invalid syntax",
+        ),
+        (
+            ["--latest=18446744073709551616"],
+            'invalid argument "18446744073709551616" for "--latest" flag: strconv.ParseUint: '
+            'parsing "18446744073709551616": value out of range',
+        ),
     ],
 )
 def test_lint_usage_errors(
@@ -289,11 +308,17 @@ def test_a_change_that_fails_on_the_dev_database_is_an_error(
     directory = make_dir({"1_base.sql": BASE, "2_bad.sql": "DROP TABLE nope;"})
     code, out, _ = _lint(capsys, directory, fresh_database, "--latest", "1")
     assert code == 1
-    assert out.splitlines()[2:4] == [
-        "  -- analyzing version 2",
-        '    Error: executing statement: DROP TABLE nope;: ERROR: table "nope" does not exist '
+    # Atlas's shape (cmdapi migrate_test.go TestMigrate_Lint, "Invalid files"): the error alone.
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "Analyzing changes from version 1 to 2 (1 migration in total):",
+        "",
+        '  Error: executing statement: DROP TABLE nope;: ERROR: table "nope" does not exist '
         "(SQLSTATE 42P01)",
+        "",
     ]
+    assert lines[4] == "  -------------------------"
+    assert lines[6:] == ["  -- 1 version with errors"]
     assert tables(fresh_database) == []
 
 
@@ -318,3 +343,76 @@ def test_a_dev_database_that_is_not_clean_is_refused_and_left_alone(
         'ampdb: error: connected database is not clean: found schema "public"\n',
     )
     assert query(fresh_database, "SELECT id FROM precious") == [(1,)]
+
+
+def test_reports_come_in_atlas_s_postgresql_order(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sql/postgres/postgrescheck: destructive, data_depend, condrop, incompatible.
+    change = (
+        "ALTER TABLE users RENAME COLUMN name TO full_name;\n"
+        "ALTER TABLE orders DROP CONSTRAINT orders_user_fk;\n"
+        "ALTER TABLE users ADD COLUMN nick text NOT NULL;\n"
+        "DROP TABLE pets;\n"
+    )
+    directory = make_dir({"1_base.sql": BASE, "2_change.sql": change})
+    code, out, _ = _lint(capsys, directory, fresh_database, "--latest", "1")
+    assert code == 1
+    headings = [line.strip() for line in out.splitlines() if line.endswith("detected:")]
+    assert headings == [
+        "-- destructive changes detected:",
+        "-- data dependent changes detected:",
+        "-- constraint deletion detected:",
+        "-- backward incompatible changes detected:",
+    ]
+    assert '-- L2: Dropping foreign-key constraint "orders_user_fk"' in out
+    assert "https://atlasgo.io/lint/analyzers#CD101" in out
+
+
+def test_lint_as_atlas_s_cmdapi_test(
+    make_dir: MakeDir, fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Atlas's cmd/atlas/internal/cmdapi/migrate_test.go TestMigrate_Lint, on PostgreSQL.
+    directory = make_dir({"1.sql": "CREATE TABLE t(c int);", "2.sql": "DROP TABLE t;"})
+    code, out, err = _lint(capsys, directory, fresh_database, "--latest", "1")
+    assert (code, err) == (1, "")
+    assert re.fullmatch(
+        r"""Analyzing changes from version 1 to 2 \(1 migration in total\):
+
+  -- analyzing version 2
+    -- destructive changes detected:
+      -- L1: Dropping table "t" https://atlasgo.io/lint/analyzers#DS102
+    -- suggested fix:
+      -> Add a pre-migration check to ensure table "t" is empty before dropping it
+  -- ok \(.+\)
+
+  -------------------------
+  -- .+
+  -- 1 version with errors
+  -- 1 schema change
+  -- 1 diagnostic
+""",
+        out,
+    ), out
+    names = "{{ range .Files }}{{ .Name }}{{ end }}"
+    assert _lint(capsys, directory, fresh_database, "--latest", "1", "--log", names) == (
+        1,
+        "2.sql",
+        "",
+    )
+    counts = "{{ range .Files }}{{ .Name }}:{{ len .Reports }}{{ end }}"
+    assert _lint(capsys, directory, fresh_database, "--latest", "1", "--format", counts) == (
+        1,
+        "2.sql:1",
+        "",
+    )
+    # A table made by the change itself (README: per change, where Atlas goes per file).
+    assert _lint(capsys, directory, fresh_database, "--latest", "2", "--format", counts) == (
+        0,
+        "1.sql:02.sql:0",
+        "",
+    )
+    json = ["--latest", "1", "--format", "{{ json . }}"]
+    code, out, err = _lint(capsys, directory, fresh_database, *json)
+    assert (code, out) == (2, "")
+    assert err.startswith("ampdb: error: --format: json of the lint report is not supported")

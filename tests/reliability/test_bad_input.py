@@ -298,7 +298,7 @@ CASES: list[Case] = [
         "migration directory that is a file (ampdb migrate validate)",
         _plain_file("migrations.txt"),
         lambda ctx: ctx.ampdb("migrate", "validate", "--dir", str(ctx.project / "migrations.txt")),
-        r"migration directory '\S+/migrations\.txt' is not a directory$",
+        r'"\S+/migrations\.txt" is not a dir$',  # Atlas's words
         prefix=CLI_ERROR,
         needs_postgres=False,
     ),
