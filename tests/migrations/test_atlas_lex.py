@@ -13,6 +13,8 @@ from pytest_ampdb.migrations.splitter import ScanOptions, split_statements
 
 from ._atlas_source import atlas_file, atlas_listing
 
+pytestmark = pytest.mark.atlas_source
+
 TESTDATA = "sql/migrate/testdata"
 Options = Callable[[str], ScanOptions]
 # lex_test.go: each folder's scanner options (by file name).

@@ -347,6 +347,7 @@ def test_validate_names_the_added_file_and_its_line(
 
 
 @pytest.mark.postgres
+@pytest.mark.atlas_source
 def test_set_reports_as_atlas_s_on_its_own_directories(
     tmp_path: Path, fresh_database: str, other_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -393,6 +394,7 @@ def test_set_reports_as_atlas_s_on_its_own_directories(
 
 
 @pytest.mark.postgres
+@pytest.mark.atlas_source
 def test_baseline_as_atlas_s_on_its_own_directories(
     tmp_path: Path, fresh_database: str, other_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -477,6 +479,7 @@ def test_pending_files_under_each_execution_order_as_atlas(
 
 
 @pytest.mark.postgres
+@pytest.mark.atlas_source
 def test_executor_on_atlas_s_sub_directory(tmp_path: Path, fresh_database: str) -> None:
     """Its testdata/migrate/sub: the revisions Atlas records (hashes included), a file that fails
     on its second statement, resumed where it stopped, and refused once its applied part

@@ -19,7 +19,7 @@ from psycopg import sql
 from ._atlas_source import atlas_listing
 from ._txtar import Run, read_script, run_script
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.atlas_source]
 
 SCRIPTS = "internal/integration/testdata"
 RUN = [

@@ -146,6 +146,7 @@ def _atlas_sum_folders() -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.atlas_source
 def test_every_atlas_sum_in_atlas_s_tree_is_the_one_we_write(tmp_path: Path) -> None:
     """Atlas's own directories (sql/migrate/testdata, cmdapi/testdata, integration, atlasexec):
     hashed here, each gives its atlas.sum byte for byte, and validates."""
@@ -163,6 +164,7 @@ def test_every_atlas_sum_in_atlas_s_tree_is_the_one_we_write(tmp_path: Path) -> 
             validate_dir(directory)
 
 
+@pytest.mark.atlas_source
 def test_versions_and_descriptions_of_atlas_s_sub_directory(tmp_path: Path) -> None:
     # Atlas's sql/migrate/dir_test.go TestLocalDir, on its testdata/migrate/sub.
     files = MigrationDir(atlas_copy("sql/migrate/testdata/migrate/sub", tmp_path)).files()
@@ -176,6 +178,7 @@ def test_versions_and_descriptions_of_atlas_s_sub_directory(tmp_path: Path) -> N
 
 
 @pytest.mark.postgres
+@pytest.mark.atlas_source
 def test_a_first_run_starts_at_the_last_checkpoint_of_atlas_s_directory(
     tmp_path: Path, fresh_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -198,6 +201,7 @@ def test_a_first_run_starts_at_the_last_checkpoint_of_atlas_s_directory(
     ]
 
 
+@pytest.mark.atlas_source
 def test_validate_locates_drift_as_atlas_on_its_testdata(tmp_path: Path) -> None:
     """Atlas's sql/migrate/dir_test.go TestValidate, step by step, on its testdata/migrate (the
     atlas.sum check: that directory's up/down pair shares a version, refused after it)."""
