@@ -4,6 +4,7 @@ core (``settings``, ``run``, ``backend``, ``memory``...); this module only wires
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -155,7 +156,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         try:
             run.close()
         except AmpdbError as exc:  # e.g. the server stopped answering: one line, no traceback
-            sys.stderr.write(f"pytest-ampdb: cleaning up at the end of the run failed: {exc}\n")
+            with contextlib.suppress(OSError):  # a terminal hung up
+                sys.stderr.write(f"pytest-ampdb: cleaning up at the end of the run failed: {exc}\n")
+
+
+@pytest.hookimpl(trylast=True)  # after the fixtures' teardown, before the reporter's summary
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A run a signal stopped cleans up before the summary is written: after SIGHUP the
+    terminal is gone, and the reporter's first write to it (EIO) would end pytest before
+    ``pytest_unconfigure``."""
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is not None and run.stopped_by_signal:
+        pytest_unconfigure(session.config)
 
 
 def _base_seed(config: pytest.Config) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -40,6 +41,12 @@ class StopSignalsAsInterrupt:
         self._closing = False
         self._stopping = False  # a signal was raised as Ctrl-C
         self._pending: signal.Signals | None = None  # the process ends of it after the cleanup
+        self._terminals: set[int] = set()  # the devices SIGHUP hangs up
+
+    @property
+    def stopping(self) -> bool:
+        """A signal stopped the run (it is taken as Ctrl-C)."""
+        return self._stopping
 
     def install(self) -> None:
         if self._installed or threading.current_thread() is not threading.main_thread():
@@ -49,12 +56,16 @@ class StopSignalsAsInterrupt:
                 if signal.getsignal(signum) is signal.SIG_DFL:
                     signal.signal(signum, self._on_signal)
                     self._installed.append(signum)
+        if signal.SIGHUP in self._installed:
+            self._terminals = _terminals()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._closing or self._stopping:  # the run is stopping: let it clean up, then end
             self._pending = signal.Signals(signum)
             return
         self._stopping = True
+        if signum == signal.SIGHUP:
+            _away_from_the_terminal(self._terminals)
         name = STOPPING_SIGNALS.get(signal.Signals(signum), signal.Signals(signum).name)
         raise Terminated(f"{name}: the run stopped, as on Ctrl-C, and cleaned up")
 
@@ -74,3 +85,35 @@ class StopSignalsAsInterrupt:
                         signal.signal(signum, signal.SIG_DFL)
             if installed and self._pending is not None:
                 os.kill(os.getpid(), self._pending)
+
+
+def _open_fds() -> list[int]:
+    names = os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ["0", "1", "2"]
+    return [int(name) for name in names]
+
+
+def _terminals() -> set[int]:
+    """The devices of the terminals the process has open (pytest's capture keeps copies of
+    the original descriptors): known now, as a hung-up terminal no longer says it is one."""
+    found = set()
+    for fd in _open_fds():
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                found.add(os.fstat(fd).st_rdev)
+    return found
+
+
+def _away_from_the_terminal(terminals: set[int]) -> None:
+    """After a hang-up every write to the terminal fails (EIO), and pytest's reporter would end
+    the run at its first one: each descriptor on it writes to /dev/null instead, as under
+    ``nohup``."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for fd in _open_fds():
+                with contextlib.suppress(OSError):
+                    st = os.fstat(fd)
+                    if fd != null and stat.S_ISCHR(st.st_mode) and st.st_rdev in terminals:
+                        os.dup2(null, fd)
+        finally:
+            os.close(null)

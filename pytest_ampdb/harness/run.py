@@ -62,6 +62,11 @@ class AmpdbRun:
         return self._backend
 
     @property
+    def stopped_by_signal(self) -> bool:
+        """SIGTERM or SIGHUP stopped the run: it cleans up as soon as the session ends."""
+        return self._stop_signals.stopping
+
+    @property
     def started(self) -> bool:
         return self._backend is not None
 

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -102,6 +103,8 @@ class Template:
     seconds: float
     hold: psycopg.Connection[Any] | None = None
     _watch: Watch | None = field(default=None, repr=False)
+    _holding: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Taken to replace or let go of ``hold`` (the watch's thread renews it)."""
 
     def watch(self, server: Server, run_id: str) -> None:
         """From now until ``release``, take what ``hold`` holds (the template in use, the run's
@@ -115,7 +118,11 @@ class Template:
             conn = hold_again(
                 server, self.name, run_id, coming_back=lambda: coming_back() and not server.gone()
             )
-            old, self.hold = self.hold, conn
+            with self._holding:
+                if not coming_back():  # released meanwhile (its stop gave up waiting): not kept
+                    conn.close()
+                    return
+                old, self.hold = self.hold, conn
             if old is not None:
                 old.close()
             LOGGER.info("%s: the run's lease and template hold taken again", server.description)
@@ -131,9 +138,10 @@ class Template:
     def release(self, server: Server, *, drop: bool) -> bool:
         """Stop using the template; drop it if asked and no other run uses it. True if dropped."""
         self.unwatch()
-        if self.hold is not None:
-            self.hold.close()
-            self.hold = None
+        with self._holding:
+            hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.close()
         if not drop:
             return False
         with admin(server) as conn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import select
+import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -63,19 +63,28 @@ class Watch:
                 return
 
     def _wait_closed(self, conn: psycopg.Connection[Any]) -> bool:
-        """Block until the server closed ``conn`` (True) or the watch is stopped (False)."""
-        while not self._stopping.is_set():
-            if conn.closed:
-                return True
-            with contextlib.suppress(OSError, ValueError, psycopg.Error):
-                select.select([conn.fileno(), self._wake.fileno()], [], [])
-            if self._stopping.is_set():
-                break
-            try:  # readable: its last message, the stream's end, or a notice
-                conn.execute("SELECT 1")
-            except psycopg.Error as exc:
-                if conn.closed or connection_lost(exc):
+        """Block until the server closed ``conn`` (True) or the watch is stopped (False). A
+        selector (epoll), not ``select``: a descriptor past 1023 is fine. Something other than
+        a closed connection going wrong ends the watch (logged), never a loop of queries."""
+        with selectors.DefaultSelector() as selector:
+            try:
+                selector.register(self._wake, selectors.EVENT_READ)
+                selector.register(conn.fileno(), selectors.EVENT_READ)
+            except (OSError, ValueError, psycopg.Error):
+                return conn.closed
+            while not self._stopping.is_set():
+                if conn.closed:
                     return True
+                selector.select()
+                if self._stopping.is_set():
+                    break
+                try:  # readable: its last message, the stream's end, or a notice
+                    conn.execute("SELECT 1")
+                except psycopg.Error as exc:
+                    if conn.closed or connection_lost(exc):
+                        return True
+                    LOGGER.warning("%s: the lease's watch ends: %s", self._label, reason(exc))
+                    return False
         return False
 
     def stop(self) -> None:

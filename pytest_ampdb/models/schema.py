@@ -251,11 +251,11 @@ class TableSpec(Generic[M]):
         fields and is not declared: storing it would drop them, in both backends, silently)."""
         known = self._other_models.get(kind)
         if known is None:
+            if not (issubclass(kind, self.model) and dataclasses.is_dataclass(kind)):
+                return ""  # not remembered: a mock's class is new on every instance
             held = set(self.column_names)
-            subclass = issubclass(kind, self.model) and dataclasses.is_dataclass(kind)
-            fields = dataclasses.fields(kind) if subclass else ()
             known = self._other_models[kind] = ", ".join(
-                f.name for f in fields if f.name not in held
+                f.name for f in dataclasses.fields(kind) if f.name not in held
             )
         return known
 
@@ -437,9 +437,10 @@ _SUBMICRO = re.compile(r"(?<=\d)[.,](\d{7,})")
 """A fraction of a second finer than a microsecond, in an ISO 8601 time."""
 
 
-_NOT_POSTGRESQL_ISO = re.compile(r",|W|^[^T ]+[T ]\d\d(?:$|[Z+-])")
+_NOT_POSTGRESQL_ISO = re.compile(r",|W|^[^Tt ]+[Tt ]\d\d(?:$|[Z+\-.])")
 """ISO 8601 forms ``datetime.fromisoformat`` reads and PostgreSQL refuses: a comma before the
-fraction (``00:00:00,5``), a week date (``2024-W01-1``), a time of the hour alone (``T00``)."""
+fraction (``00:00:00,5``), a week date (``2024-W01-1``), a time of the hour alone (``T00``,
+``T10.5``)."""
 
 
 def _parsed_time(text: str) -> datetime:

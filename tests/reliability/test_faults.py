@@ -11,11 +11,15 @@ to recover as a figure (see RELIABILITY.md).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import select
 import shutil
 import signal
 import socket
 import stat
+import subprocess
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -854,3 +858,68 @@ def test_max_connections_exhausted_mid_run_fails_fast(
     assert reached, result.describe()
     assert outcome_counts(result).get("passed") == 2, result.describe()
     assert plugin_databases(tiny_cluster.dsn()) == []
+
+
+# ------------------------------------------------------------------------------ a closed terminal
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param("dsn", marks=pytest.mark.postgres),
+        pytest.param("local", marks=pytest.mark.postgres),
+    ],
+)
+def test_a_terminal_closed_under_the_run_leaves_nothing(
+    project: Path, request: pytest.FixtureRequest, mode: str, figure: Figures
+) -> None:
+    """An ssh session dropped: the kernel hangs up the run's terminal (SIGHUP), and from then on
+    every write to it fails (EIO). pytest's reporter met that before the plugin's cleanup and
+    ended the run there, leaving its databases on the server and its cluster running."""
+    server, where = _server_of(mode, request)
+    write(project / "test_suite.py", SLEEPY_SUITE)
+    master, slave = os.openpty()
+
+    def in_a_session_of_its_own_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*PYTEST_ARGS, "--ampdb=postgres", *where],
+        cwd=project,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=in_a_session_of_its_own_terminal,  # noqa: PLW1509 (execs at once)
+    )
+    os.close(slave)
+    seen, hang_up = bytearray(), threading.Event()
+    reader = threading.Thread(target=_drain, args=(master, seen, hang_up), daemon=True)
+    reader.start()
+    try:
+        assert wait_for(project / "started", 120), seen.decode(errors="replace")
+        postmasters = [int(c["pid"]) for c in clusters_of(proc.pid)]
+        assert (mode == "local") == bool(postmasters)
+        since = stopwatch()
+        hang_up.set()
+        reader.join()  # a read in progress would keep the terminal open
+        os.close(master)  # the terminal hangs up: SIGHUP to its session
+        returncode = proc.wait(30)
+        figure(f"terminal closed during a test ({mode}): time to stop and clean up", since())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert returncode == pytest.ExitCode.INTERRUPTED, seen.decode(errors="replace")
+    if mode == "dsn":
+        assert plugin_databases(server) == []
+    assert clusters_of(proc.pid) == []
+    assert not any(process_alive(pid) for pid in postmasters)
+
+
+def _drain(fd: int, into: bytearray, stop: threading.Event) -> None:
+    """Read the terminal's output until told to stop (a full pty would block the run)."""
+    with contextlib.suppress(OSError):
+        while not stop.is_set():
+            if select.select([fd], [], [], 0.1)[0]:
+                into += os.read(fd, 4096)

@@ -448,7 +448,13 @@ def release_provisioned(
     release the server. With the server gone (``lost``) only the release is left to do."""
     try:
         if lost is None and run_id is not None:
-            tpl.drop_run_databases(server, run_id)
+            try:
+                tpl.drop_run_databases(server, run_id)
+            except BaseException:
+                if template is not None:  # its watch and hold end with the run all the same
+                    with contextlib.suppress(Exception):
+                        template.release(server, drop=False)
+                raise
         if template is not None:
             template.unwatch()  # the hold is ours again: withdrawn from and let go below
             drop = lost is None and not settings.reuse and not server.owned

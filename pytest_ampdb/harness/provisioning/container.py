@@ -499,7 +499,12 @@ def _attach(container: Any, *, image: str, deadline: float) -> Server:
     """A kept container from an earlier run: start it when stopped, wait until it answers."""
     container.reload()
     if container.status != "running":
-        container.start()
+        try:
+            container.start()
+        except Exception as exc:  # its fixed host port taken meanwhile: the caller starts anew
+            raise ProvisioningError(
+                f"kept container {container.name} did not start: {_first_line(exc)}"
+            ) from None
     user, password = _credentials(container)
     _wait_ready(container, user, password, deadline)
     host, port = _published(container)

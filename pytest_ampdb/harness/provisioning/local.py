@@ -364,6 +364,19 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
+def _runs_from(pid: int, data_dir: Path) -> bool:
+    """Whether process ``pid`` is a server running from ``data_dir`` (its working directory),
+    not another process that got a dead postmaster's pid; where ``/proc`` cannot say, its
+    being alive is taken for it."""
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd").removesuffix(" (deleted)")
+    except FileNotFoundError:
+        return pid_alive(pid) and not Path("/proc/self").exists()
+    except OSError:  # another user's process: not one of ours
+        return False
+    return cwd == str(data_dir.resolve())
+
+
 def free_port() -> int:
     """A port the kernel has just given a socket bound to 127.0.0.1 (a server that loses it
     meanwhile is retried on another, ``_PortTaken``).
@@ -499,7 +512,9 @@ class LocalCluster:
         """The postmaster running from the cluster's directory: the one it started, or the one a
         ``pg_ctl restart`` started in its place (``postmaster.pid`` names it)."""
         found = _postmaster_pid(self.data_dir)
-        return found if found is not None and found != self.pid and pid_alive(found) else self.pid
+        if found is not None and found != self.pid and _runs_from(found, self.data_dir):
+            return found
+        return self.pid
 
     def killed(self) -> bool:
         """True when the server is down for good: stopped by us, or its postmaster died without
@@ -509,7 +524,7 @@ class LocalCluster:
         if self._stopped:
             return True
         pid = _postmaster_pid(self.data_dir)
-        return pid is not None and not pid_alive(pid)
+        return pid is not None and not _runs_from(pid, self.data_dir)
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else f"pid {self.pid}"
