@@ -426,3 +426,92 @@ def test_deleting_a_referenced_api_key_does_not_show_the_key(
     assert str(caught.value) == (
         "key_uses.api_key -> api_keys: api_keys row key=*** is still referenced"
     )
+
+
+OWN_REPOSITORIES = """
+import asyncio
+
+import pytest
+
+from billing.schema import Invoice, TieredApiKey
+from pytest_ampdb import memory, postgres
+from pytest_ampdb.models import Organization, Project
+from pytest_ampdb.models.ids import new_id
+
+SEEDED_INVOICE = "b1000001-0000-4000-8000-000000000001"
+
+
+@pytest.mark.ampdb(backend="memory")
+def test_a_store_the_code_makes():
+    repos = memory.repositories(memory.MemoryStore())
+    org = repos.organizations.create(Organization(label="o", default_team_id=str(new_id())))
+    project = repos.projects.create(Project(name="pp", app_name="a", organization_id=org.id))
+    key = repos.api_keys.create(
+        TieredApiKey(project_id=project.id, key="k" * 40, label="l", scopes=(), tier="pro")
+    )
+    assert repos.api_keys.get_by_key(key.key).tier == "pro"
+    assert repos.of(Invoice).list(project.id).items == []
+
+
+@pytest.mark.ampdb(backend="postgres", isolation="database")
+async def test_a_pool_the_code_opens(ampdb_dsn, ampdb_seed):
+    pool = await postgres.async_connect(ampdb_dsn, min_size=1)
+    try:
+        repos = postgres.async_repositories(pool)
+        invoice = await repos.of(Invoice).get_by_id(ampdb_seed.project_id, SEEDED_INVOICE)
+        assert invoice.amount_cents == 1200
+        keys = (await repos.api_keys.list(ampdb_seed.project_id)).items
+        assert keys and all(isinstance(k, TieredApiKey) for k in keys)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.ampdb(backend="postgres", isolation="database")
+def test_a_sync_pool_the_code_opens(ampdb_dsn, ampdb_seed):
+    with postgres.connect(ampdb_dsn, min_size=1) as pool:
+        invoice = postgres.repositories(pool).of(Invoice).get_by_id(ampdb_seed.project_id,
+                                                                    SEEDED_INVOICE)
+        assert invoice.amount_cents == 1200
+"""
+
+
+@pytest.mark.parametrize("backend", BOTH)
+def test_repositories_the_code_under_test_builds_hold_the_runs_schema(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    """Code under test that builds its own repositories (``postgres.async_repositories(pool)``
+    as the README's Async section shows, ``MemoryStore()``) gets the run's schema
+    (``ampdb_schema``): the project's entities, and its extended models with their columns.
+    They were the packaged twelve: ``of(Invoice)`` failed and api keys came back without
+    ``tier``."""
+    billing_copy(pytester, factories=True)
+    pytester.makepyfile(test_own=OWN_REPOSITORIES)
+    args = ["-p", "no:cacheprovider", f"--ampdb={backend}"]
+    if backend == "postgres":
+        args.append("--ampdb-postgres=local")
+    outcomes = {"memory": (1, 2), "postgres": (2, 1)}[backend]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=outcomes[0], skipped=outcomes[1])
+
+
+def test_repositories_a_service_builds_follow_ampdb_schema(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a test run, ``AMPDB_SCHEMA`` is the schema of the repositories a service builds
+    itself, as it is of the facades' default."""
+    monkeypatch.setenv("AMPDB_SCHEMA", __name__)
+    assert memory.repositories(memory.MemoryStore()).of_unscoped(Tag).list().items == []
+    monkeypatch.syspath_prepend(str(BILLING))
+    monkeypatch.setenv("AMPDB_SCHEMA", "billing.schema")
+    schema = importlib.import_module("billing.schema")
+    migrations.apply(fresh_database, BILLING / "migrations")
+    with postgres.connect(fresh_database, min_size=1) as pool:
+        repos = postgres.repositories(pool)
+        assert repos.of(schema.Invoice).list(str(new_id())).items == []
+        org = repos.organizations.create(Organization(label="o", default_team_id=str(new_id())))
+        project = repos.projects.create(Project(name="pp", app_name="a", organization_id=org.id))
+        key = repos.api_keys.create(
+            schema.TieredApiKey(project_id=project.id, key="k" * 40, label="l", scopes=())
+        )
+        assert repos.api_keys.get_by_key(key.key) == key
+        assert key.tier == "free"

@@ -194,6 +194,28 @@ def _check_name(name: str, owner: str) -> None:
         )
 
 
+_RUN_SCHEMA: list[Mapping[str, TableSpec[Any]]] = []
+"""The schema a test run configured (``--ampdb-schema``), while it runs (set by the plugin)."""
+
+
+def use_schema(tables: Mapping[str, TableSpec[Any]] | None) -> None:
+    """Make ``tables`` (a test run's schema) the one ``schema_in_effect`` gives; ``None`` (the
+    run is over) or the packaged tables (the run names no schema): ``AMPDB_SCHEMA`` decides."""
+    _RUN_SCHEMA[:] = [] if tables is None or tables is TABLES else [tables]
+
+
+def schema_in_effect() -> Mapping[str, TableSpec[Any]]:
+    """The tables a service's repositories hold unless it names others: the test run's schema
+    (``--ampdb-schema``, ini ``ampdb_schema``) under the plugin, else the module ``AMPDB_SCHEMA``
+    names, else the packaged twelve. So ``postgres.repositories(pool)`` and ``MemoryStore()``
+    that code under test builds itself hold the project's entities and columns, as the
+    facades' defaults do (without it they silently read an extended entity as the packaged
+    model, its added columns dropped)."""
+    if _RUN_SCHEMA:
+        return _RUN_SCHEMA[0]
+    return schema_tables(os.environ.get("AMPDB_SCHEMA"))
+
+
 def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
     """The ``TABLES`` of ``module`` (default: the packaged schema), checked to be declarations."""
     if not module:
