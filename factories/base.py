@@ -215,17 +215,22 @@ class ParentId(factory.SubFactory):  # type: ignore[misc]
         return super().evaluate(instance, step, extra).id
 
 
-def parent_id(parent: str, factory_name: str, **fields: Any) -> Any:
+def parent_id(parent: str, factory_ref: str | type[AmpdbFactory[Any]], **fields: Any) -> Any:
     """``<parent>_id``: the id of the ``parent`` object given, else a new parent in this project.
 
-    ``factory_name`` is a class in ``ENTITIES_MODULE``; the new parent gets ``project_id`` (and
-    ``fields``) from the factory being built, so a fresh chain shares one project.
+    ``factory_ref`` is the parent's factory: a class, a dotted path, or the name of a packaged
+    factory (``"ConnectionFactory"``); the new parent gets ``project_id`` (and ``fields``) from
+    the factory being built, so a fresh chain shares one project. Pair it with
+    ``project_id = project_id_from(parent)`` and ``parent = None`` among the ``Params``, so a
+    given parent also gives its project.
     """
+    if isinstance(factory_ref, str) and "." not in factory_ref:
+        factory_ref = f"{ENTITIES_MODULE}.{factory_ref}"
     return factory.Maybe(
         parent,
         yes_declaration=factory.SelfAttribute(f"{parent}.id"),
         no_declaration=ParentId(
-            f"{ENTITIES_MODULE}.{factory_name}",
+            factory_ref,
             project_id=factory.SelfAttribute("..project_id"),
             **fields,
         ),

@@ -22,9 +22,12 @@ from pytest_ampdb.errors import AmpdbError, ForeignKeyError, NotFoundError, Vali
 from pytest_ampdb.factories import (
     AmpdbFactory,
     ApiKeyFactory,
+    ConnectionFactory,
     ProjectFactory,
     ProjectScopedFactory,
     factory_for,
+    parent_id,
+    project_id_from,
 )
 from pytest_ampdb.harness.fixtures import declared_fixtures
 from pytest_ampdb.migrations.schemadiff import declared_statements
@@ -515,3 +518,65 @@ def test_repositories_a_service_builds_follow_ampdb_schema(
         )
         assert repos.api_keys.get_by_key(key.key) == key
         assert key.tier == "free"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pin:
+    id: Id = field(default_factory=new_id)
+    project_id: Id
+    connection_id: Id
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+PIN_TABLES = extend(
+    tables=[
+        TableSpec(
+            name="pins",
+            model=Pin,
+            foreign_keys=(
+                ForeignKey("pins_project_id_fkey", "project_id", "projects", OnDelete.CASCADE),
+                ForeignKey(
+                    "pins_connection_id_fkey",
+                    "connection_id",
+                    "connections",
+                    OnDelete.CASCADE,
+                    scope="project_id",
+                ),
+            ),
+        )
+    ]
+)
+
+
+class PinFactory(ProjectScopedFactory[Pin]):
+    """A project's factory whose entity references a packaged one, as the README shows."""
+
+    class Meta:
+        model = Pin
+
+    class Params:
+        connection = None
+
+    project_id = project_id_from("connection")
+    connection_id = parent_id("connection", ConnectionFactory)
+
+
+def test_a_projects_factory_makes_a_referenced_parent_in_its_project() -> None:
+    """``parent_id`` / ``project_id_from`` (public, README "Evolving the schema") give a
+    project's factory a reference to a packaged entity: ``create()`` saves a new parent in the
+    row's project first, ``build()`` saves nothing, a given parent gives its id and project.
+    Without them a user's factory had no declaration that worked for both create and build."""
+    repos = memory.repositories(memory.MemoryStore(PIN_TABLES))
+    with database.use(repos):
+        pin = PinFactory.create()
+        parent = repos.connections.get_by_id(pin.project_id, pin.connection_id)
+        assert parent.project_id == pin.project_id
+        assert repos.of(Pin).get_by_id(pin.project_id, pin.id) == pin
+        before = len(repos.connections.list(pin.project_id).items)
+        again = PinFactory.create(connection=parent)
+        assert (again.project_id, again.connection_id) == (parent.project_id, parent.id)
+        assert len(repos.connections.list(pin.project_id).items) == before
+        built = PinFactory.build()
+        with pytest.raises(NotFoundError):
+            repos.projects.get_by_id(built.project_id)
