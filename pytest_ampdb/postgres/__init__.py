@@ -53,12 +53,13 @@ async def async_connect(dsn: str, **pool_options: Any) -> AsyncConnectionPool[An
 
 def async_pool(dsn: str, **pool_options: Any) -> AsyncConnectionPool[Any]:
     """``async_connect``'s pool, not yet open (made outside an event loop): the async
-    repositories over it open it in the first task that uses them."""
-    from psycopg_pool import AsyncConnectionPool
+    repositories over it open it in the first task that uses them, close it when that task's
+    event loop ends, and open a new one like it in a later loop."""
+    from pytest_ampdb.postgres.loop_pool import LoopPool
 
     options = _pool_options(dsn, pool_options)
     options["open"] = False
-    return AsyncConnectionPool(dsn, configure=aconfigure_connection, **options)
+    return LoopPool(dsn, configure=aconfigure_connection, **options)
 
 
 def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
