@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -64,7 +65,8 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _build(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
-        return made_model(model_class)(*args, **kwargs)
+        model = made_model(model_class)
+        return model(*args, **seeded_id(model, kwargs))
 
     @classmethod
     async def acreate(cls, **kwargs: Any) -> M:
@@ -76,7 +78,8 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
         repo = database.current(table_of(model_class))
         table_model = getattr(getattr(repo, "spec", None), "model", None)
-        return repo.create(made_model(model_class, table_model)(*args, **kwargs))
+        model = made_model(model_class, table_model)
+        return repo.create(model(*args, **seeded_id(model, kwargs)))
 
 
 class UnusedInProject(AmpdbFactory[M]):
@@ -166,6 +169,26 @@ def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
         token = page.next_page_token
         if token is None:
             return
+
+
+def seeded_id(model: type[Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with an ``id`` drawn from factory_boy's generator when the model has that
+    column and no declaration gave one: every factory's ids (a project's own, a parent's) come
+    from the run's seed, so ``--ampdb-random-seed`` repeats them (the model's default,
+    ``new_id()``, differs on every run)."""
+    if "id" in fields or not _has_id(model):
+        return fields
+    return {**fields, "id": str(uuid.UUID(int=rng().getrandbits(128), version=4))}
+
+
+_HAS_ID: dict[type[Any], bool] = {}
+
+
+def _has_id(model: type[Any]) -> bool:
+    found = _HAS_ID.get(model)
+    if found is None:
+        found = _HAS_ID[model] = any(f.name == "id" for f in dataclasses.fields(model))
+    return found
 
 
 def check_fields(factory_class: type[AmpdbFactory[Any]], params: Any) -> None:

@@ -28,6 +28,7 @@ from pytest_ampdb.factories import (
     factory_for,
     parent_id,
     project_id_from,
+    reseed,
 )
 from pytest_ampdb.harness.fixtures import declared_fixtures
 from pytest_ampdb.migrations.schemadiff import declared_statements
@@ -580,3 +581,15 @@ def test_a_projects_factory_makes_a_referenced_parent_in_its_project() -> None:
         built = PinFactory.build()
         with pytest.raises(NotFoundError):
             repos.projects.get_by_id(built.project_id)
+
+
+def test_a_projects_factory_takes_its_ids_from_the_seed() -> None:
+    """A project's factory that declares no ``id`` gets its ids from the run's seed, as the
+    packaged ones do, so ``--ampdb-random-seed=N`` repeats them (they were ``new_id()``'s,
+    different on every run)."""
+    made = []
+    for _ in range(2):
+        reseed(7)
+        made.append([PinFactory.build().id, PinFactory.build(connection_id="c").id])
+    assert made[0] == made[1]
+    assert len(set(made[0])) == 2
