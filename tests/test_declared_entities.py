@@ -593,3 +593,21 @@ def test_a_projects_factory_takes_its_ids_from_the_seed() -> None:
         made.append([PinFactory.build().id, PinFactory.build(connection_id="c").id])
     assert made[0] == made[1]
     assert len(set(made[0])) == 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)  # no repr=False: the README's example has it
+class PlainTieredApiKey(ApiKey):
+    tier: str = "free"
+
+
+def test_a_subclass_made_without_repr_false_still_masks_its_secrets() -> None:
+    """A project's subclass of a model with secrets, declared without ``repr=False``, never
+    shows the secret in a repr (pytest's assertion output, a log line): ``@dataclass``'s own
+    repr printed the API key in full."""
+    key = PlainTieredApiKey(key="amp_secret_123", project_id="p", label="l", scopes=())
+    assert repr(key) == (
+        "PlainTieredApiKey(key=***, project_id='p', label='l', active=True, scopes=(), "
+        "create_time=None, tier='free')"
+    )
+    assert str(key) == repr(key)
+    assert key == PlainTieredApiKey(key="amp_secret_123", project_id="p", label="l", scopes=())
