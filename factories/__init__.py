@@ -13,7 +13,7 @@ from __future__ import annotations
 if __name__ == "factories":  # the checkout's folder on sys.path: a second copy, its own sequences
     raise ImportError("pytest-ampdb's factories are imported as pytest_ampdb.factories")
 
-from .base import AmpdbFactory, factory_for, reseed
+from .base import AmpdbFactory, factory_for, parent_id, project_id_from, reseed
 from .entities import (
     ALL_FACTORIES,
     ApiKeyFactory,
@@ -48,5 +48,7 @@ __all__ = [
     "ReadStateFactory",
     "RevisionFactory",
     "factory_for",
+    "parent_id",
+    "project_id_from",
     "reseed",
 ]

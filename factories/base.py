@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -64,7 +65,8 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
 
     @classmethod
     def _build(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
-        return made_model(model_class)(*args, **kwargs)
+        model = made_model(model_class)
+        return model(*args, **seeded_id(model, kwargs))
 
     @classmethod
     async def acreate(cls, **kwargs: Any) -> M:
@@ -76,7 +78,8 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
         repo = database.current(table_of(model_class))
         table_model = getattr(getattr(repo, "spec", None), "model", None)
-        return repo.create(made_model(model_class, table_model)(*args, **kwargs))
+        model = made_model(model_class, table_model)
+        return repo.create(model(*args, **seeded_id(model, kwargs)))
 
 
 class UnusedInProject(AmpdbFactory[M]):
@@ -168,6 +171,26 @@ def _every_row(repo: Any, project_id: str) -> Iterator[Any]:
             return
 
 
+def seeded_id(model: type[Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with an ``id`` drawn from factory_boy's generator when the model has that
+    column and no declaration gave one: every factory's ids (a project's own, a parent's) come
+    from the run's seed, so ``--ampdb-random-seed`` repeats them (the model's default,
+    ``new_id()``, differs on every run)."""
+    if "id" in fields or not _has_id(model):
+        return fields
+    return {**fields, "id": str(uuid.UUID(int=rng().getrandbits(128), version=4))}
+
+
+_HAS_ID: dict[type[Any], bool] = {}
+
+
+def _has_id(model: type[Any]) -> bool:
+    found = _HAS_ID.get(model)
+    if found is None:
+        found = _HAS_ID[model] = any(f.name == "id" for f in dataclasses.fields(model))
+    return found
+
+
 def check_fields(factory_class: type[AmpdbFactory[Any]], params: Any) -> None:
     """Refuse a keyword that is neither a field of the model nor a declaration of the factory,
     with one line listing the model's fields (factory_boy would pass it on to the model and
@@ -215,17 +238,22 @@ class ParentId(factory.SubFactory):  # type: ignore[misc]
         return super().evaluate(instance, step, extra).id
 
 
-def parent_id(parent: str, factory_name: str, **fields: Any) -> Any:
+def parent_id(parent: str, factory_ref: str | type[AmpdbFactory[Any]], **fields: Any) -> Any:
     """``<parent>_id``: the id of the ``parent`` object given, else a new parent in this project.
 
-    ``factory_name`` is a class in ``ENTITIES_MODULE``; the new parent gets ``project_id`` (and
-    ``fields``) from the factory being built, so a fresh chain shares one project.
+    ``factory_ref`` is the parent's factory: a class, a dotted path, or the name of a packaged
+    factory (``"ConnectionFactory"``); the new parent gets ``project_id`` (and ``fields``) from
+    the factory being built, so a fresh chain shares one project. Pair it with
+    ``project_id = project_id_from(parent)`` and ``parent = None`` among the ``Params``, so a
+    given parent also gives its project.
     """
+    if isinstance(factory_ref, str) and "." not in factory_ref:
+        factory_ref = f"{ENTITIES_MODULE}.{factory_ref}"
     return factory.Maybe(
         parent,
         yes_declaration=factory.SelfAttribute(f"{parent}.id"),
         no_declaration=ParentId(
-            f"{ENTITIES_MODULE}.{factory_name}",
+            factory_ref,
             project_id=factory.SelfAttribute("..project_id"),
             **fields,
         ),

@@ -65,7 +65,6 @@ class OrganizationFactory(AmpdbFactory[Organization]):
     class Meta:
         model = Organization
 
-    id = factory.Faker("uuid4")
     label = factory.Faker("company")
     default_team_id = factory.Faker("uuid4")
 
@@ -80,7 +79,6 @@ class ProjectFactory(AmpdbFactory[Project]):
         organization = None
         company = factory.Faker("company")
 
-    id = factory.Faker("uuid4")
     name = factory.LazyAttributeSequence(lambda o, n: f"{values.slugify(o.company)}-{n}")
     app_name = factory.LazyAttribute(lambda o: f"{o.company} Sync")
     organization_id = given_or(
@@ -111,7 +109,6 @@ class IntegrationFactory(ProjectScopedFactory[Integration]):
     class Params:
         object_name = _object_name()
 
-    id = factory.Faker("uuid4")
     name = factory.LazyAttributeSequence(lambda o, n: f"read-{o.object_name}s-{n}")
     provider = _provider()
     latest_revision_id = None
@@ -129,7 +126,6 @@ class RevisionFactory(ProjectScopedFactory[Revision]):
         object_name = _object_name()
         schedule = _schedule()
 
-    id = factory.Faker("uuid4")
     project_id = project_id_from("integration")
     integration_id = parent_id(
         "integration", "IntegrationFactory", provider=factory.SelfAttribute("..provider")
@@ -150,7 +146,6 @@ class ConnectionFactory(ProjectScopedFactory[Connection]):
         provider_app = None
         company = factory.Faker("company")
 
-    id = factory.Faker("uuid4")
     project_id = project_id_from("provider_app")
     provider = given_or("provider_app", "provider", _provider())
     provider_app_id = given_or("provider_app", "id", None)
@@ -185,7 +180,6 @@ class InstallationFactory(ProjectScopedFactory[Installation]):
         object_name = _object_name()
         schedule = _schedule()
 
-    id = factory.Faker("uuid4")
     project_id = project_id_from("integration", "connection")
     group_ref = given_or(
         "connection",
@@ -262,7 +256,6 @@ class ProviderAppFactory(UnusedInProject[ProviderApp], ProjectScopedFactory[Prov
     _cycled = "provider"
     _choices = values.PROVIDERS
 
-    id = factory.Faker("uuid4")
     provider = factory.Sequence(lambda n: values.PROVIDERS[n % len(values.PROVIDERS)])
     client_id = factory.LazyFunction(lambda: values.secret(rng(), 32))
     client_secret = factory.LazyFunction(lambda: values.secret(rng(), 48))
@@ -299,7 +292,6 @@ class DestinationFactory(ProjectScopedFactory[Destination]):
         provider = _provider()
         domain = factory.Faker("domain_name")
 
-    id = factory.Faker("uuid4")
     name = factory.LazyAttributeSequence(lambda o, n: f"{o.event}-webhook-{n}")
     type = DestinationType.WEBHOOK
     metadata = factory.LazyAttribute(
@@ -316,7 +308,6 @@ class JwtKeyFactory(ProjectScopedFactory[JwtKey]):
     class Params:
         company = factory.Faker("company")
 
-    id = factory.Faker("uuid4")
     label = factory.LazyAttributeSequence(lambda o, n: f"{o.company} signing key {n}"[-255:])
     algorithm = JwtAlgorithm.RS256.value
     public_key_pem = factory.LazyFunction(lambda: values.public_key_pem(rng()))
@@ -337,7 +328,6 @@ class ReadStateFactory(UnusedInProject[ReadState], ProjectScopedFactory[ReadStat
     class Params:
         installation = None
 
-    id = factory.Faker("uuid4")
     project_id = project_id_from("installation")
     installation_id = parent_id("installation", "InstallationFactory")
     object_name = factory.Sequence(lambda n: values.OBJECT_NAMES[n % len(values.OBJECT_NAMES)])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pytest_ampdb.database import environment_default, environment_schema, require_dsn
+from pytest_ampdb.database import environment_default, require_dsn
 from pytest_ampdb.injection import Accessor, Injection, Injector
 from pytest_ampdb.types import AsyncRepositories
 from pytest_ampdb.types.async_repositories import (
@@ -47,7 +47,7 @@ def _postgres_default(dsn: str | None) -> AsyncRepositories:
     from pytest_ampdb import postgres
 
     pool = postgres.async_pool(require_dsn(dsn))
-    return postgres.async_repositories(pool, tables=environment_schema())
+    return postgres.async_repositories(pool)
 
 
 def _from_environment() -> AsyncRepositories:

@@ -38,7 +38,7 @@ from pytest_ampdb.types import (
 )
 
 if TYPE_CHECKING:
-    from pytest_ampdb.models.schema import TableSpec
+    pass
 
 M = TypeVar("M")
 _testing = threading.Event()
@@ -149,19 +149,11 @@ def environment_default(
     )
 
 
-def environment_schema() -> Mapping[str, TableSpec[Any]]:
-    """The tables of the schema module ``AMPDB_SCHEMA`` names (default: the packaged schema),
-    so a service's default repositories include its own entities, as under pytest."""
-    from pytest_ampdb.models.declared import schema_tables
-
-    return schema_tables(os.environ.get("AMPDB_SCHEMA"))
-
-
 def _memory_default() -> Repositories:
     from pytest_ampdb import memory, seeds
 
-    tables = environment_schema()
-    store = memory.MemoryStore(tables)
+    store = memory.MemoryStore()  # the schema in effect (AMPDB_SCHEMA)
+    tables = store.specs
     directory = os.environ.get("AMPDB_SEEDS")  # a project's own seeds, as under pytest
     seeds.load_into_store(store, seeds.read_seeds(Path(directory) if directory else None, tables))
     return memory.repositories(store)
@@ -171,7 +163,7 @@ def _postgres_default(dsn: str | None) -> Repositories:
     from pytest_ampdb import postgres
 
     pool = postgres.connect(require_dsn(dsn))
-    return postgres.repositories(pool, tables=environment_schema())
+    return postgres.repositories(pool)  # the schema in effect (AMPDB_SCHEMA)
 
 
 def require_dsn(dsn: str | None) -> str:

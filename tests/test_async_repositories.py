@@ -218,3 +218,40 @@ def test_a_pool_made_outside_the_loop_opens_in_the_first_task_that_uses_it(
             await pool.close()
 
     assert asyncio.run(scenario()) == [SEEDS.ids.project_id] * 3
+
+
+SERVICE = """
+import asyncio
+from pytest_ampdb import async_database
+
+async def main():
+    page = await async_database.organizations().list()
+    print(len(page.items))
+
+asyncio.run(main())
+asyncio.run(main())  # a second loop: the default pool is made again for it
+print("exited")
+"""
+
+
+@pytest.mark.postgres
+def test_a_service_on_the_default_pool_exits_when_asyncio_run_returns(
+    fresh_database: str,
+) -> None:
+    """``asyncio.run(main())`` over ``async_database``'s default (``AMPDB_DSN``: a pool opened
+    by the first task) returns at once: the pool is closed when its loop ends. It hung: the
+    pool was still opening its ten connections when ``asyncio.run`` cancelled them, and
+    psycopg_pool retried each cancelled attempt, logging ``error connecting in 'ampdb': ``."""
+    migrations.apply(fresh_database)
+    env = {"AMPDB_DSN": fresh_database, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", SERVICE],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "0", "exited"]
+    assert done.stderr == ""

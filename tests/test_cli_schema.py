@@ -35,6 +35,11 @@ def test_without_the_schema_a_projects_seed_file_is_one_line(
     assert code != 0
     [line] = err.strip().splitlines()
     assert "no table named" in line
+    # the line says what to do: the project's tables come with its schema module
+    assert line.endswith(
+        "needs that module named: ampdb's --schema or AMPDB_SCHEMA, pytest's "
+        "--ampdb-schema or ampdb_schema"
+    )
     assert "Traceback" not in err
 
 

@@ -22,9 +22,13 @@ from pytest_ampdb.errors import AmpdbError, ForeignKeyError, NotFoundError, Vali
 from pytest_ampdb.factories import (
     AmpdbFactory,
     ApiKeyFactory,
+    ConnectionFactory,
     ProjectFactory,
     ProjectScopedFactory,
     factory_for,
+    parent_id,
+    project_id_from,
+    reseed,
 )
 from pytest_ampdb.harness.fixtures import declared_fixtures
 from pytest_ampdb.migrations.schemadiff import declared_statements
@@ -426,3 +430,184 @@ def test_deleting_a_referenced_api_key_does_not_show_the_key(
     assert str(caught.value) == (
         "key_uses.api_key -> api_keys: api_keys row key=*** is still referenced"
     )
+
+
+OWN_REPOSITORIES = """
+import asyncio
+
+import pytest
+
+from billing.schema import Invoice, TieredApiKey
+from pytest_ampdb import memory, postgres
+from pytest_ampdb.models import Organization, Project
+from pytest_ampdb.models.ids import new_id
+
+SEEDED_INVOICE = "b1000001-0000-4000-8000-000000000001"
+
+
+@pytest.mark.ampdb(backend="memory")
+def test_a_store_the_code_makes():
+    repos = memory.repositories(memory.MemoryStore())
+    org = repos.organizations.create(Organization(label="o", default_team_id=str(new_id())))
+    project = repos.projects.create(Project(name="pp", app_name="a", organization_id=org.id))
+    key = repos.api_keys.create(
+        TieredApiKey(project_id=project.id, key="k" * 40, label="l", scopes=(), tier="pro")
+    )
+    assert repos.api_keys.get_by_key(key.key).tier == "pro"
+    assert repos.of(Invoice).list(project.id).items == []
+
+
+@pytest.mark.ampdb(backend="postgres", isolation="database")
+async def test_a_pool_the_code_opens(ampdb_dsn, ampdb_seed):
+    pool = await postgres.async_connect(ampdb_dsn, min_size=1)
+    try:
+        repos = postgres.async_repositories(pool)
+        invoice = await repos.of(Invoice).get_by_id(ampdb_seed.project_id, SEEDED_INVOICE)
+        assert invoice.amount_cents == 1200
+        keys = (await repos.api_keys.list(ampdb_seed.project_id)).items
+        assert keys and all(isinstance(k, TieredApiKey) for k in keys)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.ampdb(backend="postgres", isolation="database")
+def test_a_sync_pool_the_code_opens(ampdb_dsn, ampdb_seed):
+    with postgres.connect(ampdb_dsn, min_size=1) as pool:
+        invoice = postgres.repositories(pool).of(Invoice).get_by_id(ampdb_seed.project_id,
+                                                                    SEEDED_INVOICE)
+        assert invoice.amount_cents == 1200
+"""
+
+
+@pytest.mark.parametrize("backend", BOTH)
+def test_repositories_the_code_under_test_builds_hold_the_runs_schema(
+    pytester: pytest.Pytester, backend: str
+) -> None:
+    """Code under test that builds its own repositories (``postgres.async_repositories(pool)``
+    as the README's Async section shows, ``MemoryStore()``) gets the run's schema
+    (``ampdb_schema``): the project's entities, and its extended models with their columns.
+    They were the packaged twelve: ``of(Invoice)`` failed and api keys came back without
+    ``tier``."""
+    billing_copy(pytester, factories=True)
+    pytester.makepyfile(test_own=OWN_REPOSITORIES)
+    args = ["-p", "no:cacheprovider", f"--ampdb={backend}"]
+    if backend == "postgres":
+        args.append("--ampdb-postgres=local")
+    outcomes = {"memory": (1, 2), "postgres": (2, 1)}[backend]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=outcomes[0], skipped=outcomes[1])
+
+
+def test_repositories_a_service_builds_follow_ampdb_schema(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a test run, ``AMPDB_SCHEMA`` is the schema of the repositories a service builds
+    itself, as it is of the facades' default."""
+    monkeypatch.setenv("AMPDB_SCHEMA", __name__)
+    assert memory.repositories(memory.MemoryStore()).of_unscoped(Tag).list().items == []
+    monkeypatch.syspath_prepend(str(BILLING))
+    monkeypatch.setenv("AMPDB_SCHEMA", "billing.schema")
+    schema = importlib.import_module("billing.schema")
+    migrations.apply(fresh_database, BILLING / "migrations")
+    with postgres.connect(fresh_database, min_size=1) as pool:
+        repos = postgres.repositories(pool)
+        assert repos.of(schema.Invoice).list(str(new_id())).items == []
+        org = repos.organizations.create(Organization(label="o", default_team_id=str(new_id())))
+        project = repos.projects.create(Project(name="pp", app_name="a", organization_id=org.id))
+        key = repos.api_keys.create(
+            schema.TieredApiKey(project_id=project.id, key="k" * 40, label="l", scopes=())
+        )
+        assert repos.api_keys.get_by_key(key.key) == key
+        assert key.tier == "free"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pin:
+    id: Id = field(default_factory=new_id)
+    project_id: Id
+    connection_id: Id
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+PIN_TABLES = extend(
+    tables=[
+        TableSpec(
+            name="pins",
+            model=Pin,
+            foreign_keys=(
+                ForeignKey("pins_project_id_fkey", "project_id", "projects", OnDelete.CASCADE),
+                ForeignKey(
+                    "pins_connection_id_fkey",
+                    "connection_id",
+                    "connections",
+                    OnDelete.CASCADE,
+                    scope="project_id",
+                ),
+            ),
+        )
+    ]
+)
+
+
+class PinFactory(ProjectScopedFactory[Pin]):
+    """A project's factory whose entity references a packaged one, as the README shows."""
+
+    class Meta:
+        model = Pin
+
+    class Params:
+        connection = None
+
+    project_id = project_id_from("connection")
+    connection_id = parent_id("connection", ConnectionFactory)
+
+
+def test_a_projects_factory_makes_a_referenced_parent_in_its_project() -> None:
+    """``parent_id`` / ``project_id_from`` (public, README "Evolving the schema") give a
+    project's factory a reference to a packaged entity: ``create()`` saves a new parent in the
+    row's project first, ``build()`` saves nothing, a given parent gives its id and project.
+    Without them a user's factory had no declaration that worked for both create and build."""
+    repos = memory.repositories(memory.MemoryStore(PIN_TABLES))
+    with database.use(repos):
+        pin = PinFactory.create()
+        parent = repos.connections.get_by_id(pin.project_id, pin.connection_id)
+        assert parent.project_id == pin.project_id
+        assert repos.of(Pin).get_by_id(pin.project_id, pin.id) == pin
+        before = len(repos.connections.list(pin.project_id).items)
+        again = PinFactory.create(connection=parent)
+        assert (again.project_id, again.connection_id) == (parent.project_id, parent.id)
+        assert len(repos.connections.list(pin.project_id).items) == before
+        built = PinFactory.build()
+        with pytest.raises(NotFoundError):
+            repos.projects.get_by_id(built.project_id)
+
+
+def test_a_projects_factory_takes_its_ids_from_the_seed() -> None:
+    """A project's factory that declares no ``id`` gets its ids from the run's seed, as the
+    packaged ones do, so ``--ampdb-random-seed=N`` repeats them (they were ``new_id()``'s,
+    different on every run)."""
+    made = []
+    for _ in range(2):
+        reseed(7)
+        made.append([PinFactory.build().id, PinFactory.build(connection_id="c").id])
+    assert made[0] == made[1]
+    assert len(set(made[0])) == 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)  # no repr=False: the README's example has it
+class PlainTieredApiKey(ApiKey):
+    tier: str = "free"
+
+
+def test_a_subclass_made_without_repr_false_still_masks_its_secrets() -> None:
+    """A project's subclass of a model with secrets, declared without ``repr=False``, never
+    shows the secret in a repr (pytest's assertion output, a log line): ``@dataclass``'s own
+    repr printed the API key in full."""
+    key = PlainTieredApiKey(key="amp_secret_123", project_id="p", label="l", scopes=())
+    assert repr(key) == (
+        "PlainTieredApiKey(key=***, project_id='p', label='l', active=True, scopes=(), "
+        "create_time=None, tier='free')"
+    )
+    assert str(key) == repr(key)
+    assert key == PlainTieredApiKey(key="amp_secret_123", project_id="p", label="l", scopes=())

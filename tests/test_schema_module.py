@@ -39,6 +39,25 @@ def test_the_ampdb_command_finds_the_schema_module_in_the_projects_folder(
     assert done.stdout.strip() == "True"
 
 
+def test_pytest_run_from_a_subfolder_finds_the_schema_module_the_ini_names(
+    tmp_path: Path,
+) -> None:
+    """``ampdb_schema = "shop_schema"`` in the project's ini, no ``pythonpath`` setting, and
+    pytest run from ``tests/`` (an IDE's run, ``cd tests && pytest``): the module is imported
+    from the project root, as the ini's relative directories are read from there. It stopped
+    the run with ``cannot be imported (No module named 'shop_schema')``."""
+    (tmp_path / "shop_schema.py").write_text("from pytest_ampdb.models.tables import TABLES\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nampdb_schema = shop_schema\n")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_shop.py").write_text(
+        "import shop_schema\n\ndef test_it(ampdb):\n    assert shop_schema.TABLES\n"
+    )
+    done = python("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", cwd=tests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+
 def test_a_module_that_is_not_in_the_folder_is_still_not_found(tmp_path: Path) -> None:
     done = python("-P", "-c", FIND, cwd=tmp_path)
     assert done.returncode == 1

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pytest_ampdb import migrations
 from pytest_ampdb.cli import atlas_report, common, logformat
-from pytest_ampdb.migrations import devdb, executor
+from pytest_ampdb.migrations import devdb, executor, snapshot
 from pytest_ampdb.migrations.connection import parse_target
 from pytest_ampdb.migrations.directory import TX_MODES
 from pytest_ampdb.migrations.errors import StatementError, go_quote
@@ -531,6 +531,11 @@ def run_diff(args: argparse.Namespace) -> int:
     )
     if result.path is None:
         print(SYNCED)
+        if result.snapshot:  # the files changed by hand since: say what was written
+            print_note(
+                f"wrote {directory / snapshot.SNAPSHOT_FILE}: the schema these migration files "
+                "build (they changed since it was written); commit it with them"
+            )
         return common.EXIT_OK
     for warning in result.warnings:
         print(f"{common.PROG}: warning: {result.path.name}: {warning}", file=sys.stderr)

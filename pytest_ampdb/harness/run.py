@@ -40,7 +40,8 @@ class AmpdbRun:
 
     def __init__(self, settings: Settings, context: BackendContext) -> None:
         self.settings = settings
-        self.tables = schema_tables(settings.schema)  # checked before any database is touched
+        # checked before any database is touched; imported from the project root if need be
+        self.tables = schema_tables(settings.schema, context.project_root)
         self.seeds: SeedSet | None = (
             None if settings.no_seed else read_seeds(settings.seeds, self.tables)
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from pytest_ampdb.models.declared import use_schema
 from pytest_ampdb.models.schema import TableSpec
 from pytest_ampdb.models.tables import TABLES
 
@@ -21,7 +22,9 @@ _EXTENDED: dict[type[Any], type[Any]] = {}
 
 
 def use_tables(tables: Mapping[str, TableSpec[Any]]) -> None:
-    """Make ``tables`` (the run's schema) the one the factories make models for."""
+    """Make ``tables`` (the run's schema; ``{}`` once it is over) the one the factories make
+    models for, and the schema in effect for repositories the code under test builds itself."""
+    use_schema(tables or None)
     _EXTENDED.clear()
     for name, spec in tables.items():
         packaged = TABLES.get(name)

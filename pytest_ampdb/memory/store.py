@@ -28,8 +28,8 @@ from pytest_ampdb.errors import (
     ValidationError,
 )
 from pytest_ampdb.memory.indexes import Table
+from pytest_ampdb.models.declared import schema_in_effect
 from pytest_ampdb.models.schema import ForeignKey, OnDelete, Row, TableSpec, UniqueKey, copy_json
-from pytest_ampdb.models.tables import TABLES
 
 M = TypeVar("M")
 
@@ -50,7 +50,8 @@ class Snapshot:
 class MemoryStore:
     """Thread-safe in-memory storage for the twelve tables (a ``repositories.Engine``)."""
 
-    def __init__(self, specs: Mapping[str, TableSpec[Any]] = TABLES) -> None:
+    def __init__(self, specs: Mapping[str, TableSpec[Any]] | None = None) -> None:
+        specs = schema_in_effect() if specs is None else specs  # as postgres.repositories
         self.specs = specs
         """The declared tables this store holds (a project's own entities too)."""
         self._lock = threading.RLock()

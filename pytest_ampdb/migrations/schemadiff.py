@@ -56,10 +56,12 @@ class Step:
 
 @dataclass(frozen=True)
 class DiffResult:
-    """The steps found and the file written (None when nothing differs)."""
+    """The steps found, the file written (None when nothing differs), and whether the schema
+    snapshot (``ampdb.schema.json``) was written."""
 
     steps: tuple[Step, ...]
     path: Path | None
+    snapshot: bool = False
 
     @property
     def warnings(self) -> list[str]:
@@ -124,8 +126,8 @@ def migrate_diff(
             left = first_difference(want, have, "the new migration")
             if left:  # the plan missed something: say so rather than write a wrong snapshot
                 raise MigrationError(f"{path.name} does not reach the declared schema: {left}")
-    snapshot.refresh(directory, desired.declared_schema(tables), have)
-    return DiffResult(steps, path)
+    written = snapshot.refresh(directory, desired.declared_schema(tables), have)
+    return DiffResult(steps, path, written)
 
 
 def _after_last(directory: Path, now: dt.datetime) -> dt.datetime:

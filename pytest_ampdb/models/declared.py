@@ -194,12 +194,35 @@ def _check_name(name: str, owner: str) -> None:
         )
 
 
-def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
-    """The ``TABLES`` of ``module`` (default: the packaged schema), checked to be declarations."""
+_RUN_SCHEMA: list[Mapping[str, TableSpec[Any]]] = []
+"""The schema a test run configured (``--ampdb-schema``), while it runs (set by the plugin)."""
+
+
+def use_schema(tables: Mapping[str, TableSpec[Any]] | None) -> None:
+    """Make ``tables`` (a test run's schema) the one ``schema_in_effect`` gives; ``None`` (the
+    run is over) or the packaged tables (the run names no schema): ``AMPDB_SCHEMA`` decides."""
+    _RUN_SCHEMA[:] = [] if tables is None or tables is TABLES else [tables]
+
+
+def schema_in_effect() -> Mapping[str, TableSpec[Any]]:
+    """The tables a service's repositories hold unless it names others: the test run's schema
+    (``--ampdb-schema``, ini ``ampdb_schema``) under the plugin, else the module ``AMPDB_SCHEMA``
+    names, else the packaged twelve. So ``postgres.repositories(pool)`` and ``MemoryStore()``
+    that code under test builds itself hold the project's entities and columns, as the
+    facades' defaults do (without it they silently read an extended entity as the packaged
+    model, its added columns dropped)."""
+    if _RUN_SCHEMA:
+        return _RUN_SCHEMA[0]
+    return schema_tables(os.environ.get("AMPDB_SCHEMA"))
+
+
+def schema_tables(module: str | None, root: Path | None = None) -> Mapping[str, TableSpec[Any]]:
+    """The ``TABLES`` of ``module`` (default: the packaged schema), checked to be declarations;
+    ``root``: a folder to import it from too (see ``_import_schema``)."""
     if not module:
         return TABLES
     try:
-        loaded = _import_schema(module)
+        loaded = _import_schema(module, root)
     except DeclarationError as exc:
         raise DeclarationError(f"schema module {module}: {exc}") from None
     except ImportError as exc:
@@ -220,21 +243,24 @@ def schema_tables(module: str | None) -> Mapping[str, TableSpec[Any]]:
     return tables
 
 
-def _import_schema(module: str) -> ModuleType:
+def _import_schema(module: str, root: Path | None = None) -> ModuleType:
     """``module``, found as pytest finds a project's modules: if its package is not on the
     path, the current directory is tried too (the ``ampdb`` command, run from the project's
-    folder, has no ``pythonpath`` setting to put it there)."""
+    folder, has no ``pythonpath`` setting to put it there), then ``root`` (a test run's project
+    root, where the ini file naming the module is: pytest run from ``tests/`` or elsewhere)."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        here = os.getcwd()
         top = module.partition(".")[0]
-        if exc.name != top or here in sys.path or "" in sys.path:
+        if exc.name != top:
             raise
-        if not (Path(here) / top).is_dir() and not (Path(here) / f"{top}.py").is_file():
-            raise
-        sys.path.insert(0, here)
-        return importlib.import_module(module)
+        for folder in (os.getcwd(), *([str(root)] if root is not None else [])):
+            if folder in sys.path or (folder == os.getcwd() and "" in sys.path):
+                continue
+            if (Path(folder) / top).is_dir() or (Path(folder) / f"{top}.py").is_file():
+                sys.path.insert(0, folder)
+                return importlib.import_module(module)
+        raise
 
 
 def load_factories(module: str | None) -> None:

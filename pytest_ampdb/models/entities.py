@@ -46,6 +46,9 @@ class Model:
         super().__init_subclass__(**kwargs)
         if cls.secrets:  # before @dataclass, which keeps an __eq__ the class already has
             cls.__eq__ = _equal_fields  # type: ignore[assignment,method-assign]
+            # and a __repr__: a project's subclass (TieredApiKey) made without repr=False
+            # still masks its secrets (@dataclass's own repr printed the key)
+            cls.__repr__ = Model.__repr__  # type: ignore[method-assign]
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from pytest_ampdb import repositories as _repositories
+from pytest_ampdb.models.declared import schema_in_effect
 from pytest_ampdb.models.schema import TableSpec
-from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres.async_engine import (
     AsyncConnectionSource,
     AsyncPoolSource,
@@ -53,12 +53,13 @@ async def async_connect(dsn: str, **pool_options: Any) -> AsyncConnectionPool[An
 
 def async_pool(dsn: str, **pool_options: Any) -> AsyncConnectionPool[Any]:
     """``async_connect``'s pool, not yet open (made outside an event loop): the async
-    repositories over it open it in the first task that uses them."""
-    from psycopg_pool import AsyncConnectionPool
+    repositories over it open it in the first task that uses them, close it when that task's
+    event loop ends, and open a new one like it in a later loop."""
+    from pytest_ampdb.postgres.loop_pool import LoopPool
 
     options = _pool_options(dsn, pool_options)
     options["open"] = False
-    return AsyncConnectionPool(dsn, configure=aconfigure_connection, **options)
+    return LoopPool(dsn, configure=aconfigure_connection, **options)
 
 
 def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
@@ -78,10 +79,10 @@ def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
 def repositories(
     target: ConnectionPool[Any] | psycopg.Connection[Any] | ConnectionSource,
     clock: Clock = utc_now,
-    tables: Mapping[str, TableSpec[Any]] = TABLES,
+    tables: Mapping[str, TableSpec[Any]] | None = None,
 ) -> Repositories:
-    """Every declared table's repository (the packaged twelve unless a project's ``tables``
-    are given) over a pool, one shared connection, or a connection source.
+    """Every declared table's repository over a pool, one shared connection, or a connection
+    source: ``tables``, else the schema in effect (``models.declared.schema_in_effect``).
 
     A shared connection must have been set up with ``configure_connection``.
     """
@@ -94,6 +95,7 @@ def repositories(
         source = SharedSource(target)
     else:
         source = target
+    tables = schema_in_effect() if tables is None else tables
     return _repositories.build(PostgresEngine(source, tables=tables), clock, tables)
 
 
@@ -103,10 +105,10 @@ def async_repositories(
     | psycopg.Connection[Any]
     | AsyncConnectionSource,
     clock: Clock = utc_now,
-    tables: Mapping[str, TableSpec[Any]] = TABLES,
+    tables: Mapping[str, TableSpec[Any]] | None = None,
 ) -> AsyncRepositories:
-    """Every declared table's async repository (the packaged twelve unless a project's
-    ``tables`` are given) over an async pool, one ``AsyncConnection`` or a source.
+    """Every declared table's async repository over an async pool, one ``AsyncConnection`` or
+    a source: ``tables``, else the schema in effect (``models.declared.schema_in_effect``).
 
     Over a sync ``psycopg.Connection`` (a test's transaction) each call runs the sync repository
     in a worker thread, so async and sync code share that connection's transaction. Connections
@@ -118,6 +120,7 @@ def async_repositories(
 
     if isinstance(target, psycopg.Connection):
         return aio.asyncify(repositories(target, clock, tables), aio.in_thread)
+    tables = schema_in_effect() if tables is None else tables
     source: AsyncConnectionSource
     if isinstance(target, AsyncConnectionPool):
         source = AsyncPoolSource(target)

@@ -35,23 +35,51 @@ class AsyncConnectionSource(Protocol):
 
 
 class AsyncPoolSource:
-    """Connections from a ``psycopg_pool.AsyncConnectionPool``."""
+    """Connections from a ``psycopg_pool.AsyncConnectionPool``.
+
+    A pool handed over not yet open (``postgres.async_pool``, ``async_database``'s default) is
+    opened in the first task that uses it and closed when that task's event loop ends
+    (``asyncio.run`` returning): left open, psycopg_pool retries the connections it was still
+    opening when ``asyncio.run`` cancels them, and ``asyncio.run`` never returns. A later event
+    loop then gets a new pool with the same settings (``LoopPool.remake``).
+    """
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
-        self._opening = asyncio.Lock()
+        self._opening: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._closer: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         if self.pool.closed:  # made by async_pool outside a loop: open in the first task
-            async with self._opening:
-                if self.pool.closed:
-                    await self.pool.open()
+            await self._open()
         async with self.pool.connection() as conn:
             yield conn
 
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._opening.setdefault(loop, asyncio.Lock()):
+            if not self.pool.closed:
+                return
+            if self._closer is not None:  # closed at the end of an earlier loop: a new pool
+                remake = getattr(self.pool, "remake", None)
+                if remake is not None:
+                    self.pool = remake()
+            await self.pool.open()
+            self._closer = loop.create_task(_close_when_the_loop_ends(self.pool))
+            self._opening = {loop: self._opening[loop]}
+
     def __repr__(self) -> str:
         return f"AsyncPoolSource({self.pool.name})"
+
+
+async def _close_when_the_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
+    """Wait until cancelled (``asyncio.run`` cancels every task left when its main one ends),
+    then close ``pool``, which stops its connection attempts."""
+    try:
+        await asyncio.get_running_loop().create_future()
+    finally:
+        await pool.close(timeout=1.0)
 
 
 class AsyncSharedSource:

@@ -89,8 +89,14 @@ def read_files(
         if path.name.startswith("."):
             continue  # an editor's lock or backup (.#projects.json), macOS's ._projects.json
         if path.stem not in tables:
+            own = (
+                "; a table your schema module adds needs that module named: ampdb's --schema or "
+                "AMPDB_SCHEMA, pytest's --ampdb-schema or ampdb_schema"
+                if tables is TABLES
+                else ""
+            )
             raise SeedError(
-                f"{path}: no table named {path.stem!r} (expected one of {', '.join(tables)})"
+                f"{path}: no table named {path.stem!r} (expected one of {', '.join(tables)}){own}"
             )
         files[path.stem] = path
     rows = {name: _read_file(tables[name], files[name]) for name in tables if name in files}

@@ -185,6 +185,16 @@ def test_an_own_schema_evolves_and_lossy_steps_are_marked(
     assert 'CREATE TABLE "widgets"' in first.read_text()
     assert "DESTRUCTIVE" not in first.read_text()
     assert diff(v1, "again") == (0, SYNCED + "\n", "")
+    # a file edited by hand and re-hashed: nothing to add, the snapshot rewritten, and said
+    first.write_text(first.read_text() + "-- reviewed\n")
+    migrations.write_sum(directory)
+    snapshot = directory / "ampdb.schema.json"
+    assert diff(v1, "again") == (
+        0,
+        SYNCED + "\n",
+        f"ampdb: note: wrote {snapshot}: the schema these migration files build (they changed "
+        "since it was written); commit it with them\n",
+    )
 
     code, out, err = diff(v2, "grow")
     assert out.strip().endswith("_grow.sql")
