@@ -24,12 +24,20 @@ END = "<!-- figures:end -->"
 
 SECTIONS = (
     ("test_faults.py", "Faults"),
+    ("test_restart.py", "Server restarts"),
+    ("test_hangs.py", "Hangs"),
     ("test_concurrency.py", "Concurrency and load"),
+    ("test_budget.py", "Time budget"),
     ("test_bad_input.py", "Bad input"),
+    ("test_refusals.py", "Refusals"),
+    ("test_secrets.py", "Secrets"),
     ("test_safety.py", "Safety"),
     ("test_ownership.py", "Ownership"),
     ("test_kept.py", "What is kept, and ampdb clean"),
+    ("test_leaks.py", "Leaks and reach"),
 )
+OTHER = "Other"
+"""The title of figures from a file no section names (never dropped)."""
 
 OUTCOMES = {
     "passed": "held",
@@ -76,8 +84,10 @@ def read_figures(path: Path) -> list[Figure]:
 def render(figures: Sequence[Figure]) -> str:
     """Markdown: one table per kind of trial, then the run's date and totals."""
     out: list[str] = []
-    for filename, title in SECTIONS:
-        rows = [f for f in figures if f"/{filename}::" in f"/{f.test}"]
+    named = [f"/{filename}::" for filename, _ in SECTIONS]
+    other = [f for f in figures if not any(n in f"/{f.test}" for n in named)]
+    for filename, title in (*SECTIONS, ("", OTHER)):
+        rows = [f for f in figures if f"/{filename}::" in f"/{f.test}"] if filename else other
         if not rows:
             continue
         out += [
