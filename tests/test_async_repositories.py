@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +219,69 @@ def test_a_pool_made_outside_the_loop_opens_in_the_first_task_that_uses_it(
             await pool.close()
 
     assert asyncio.run(scenario()) == [SEEDS.ids.project_id] * 3
+
+
+def _run(tmp_path: Path, source: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """``source`` run as a service would run it, configured by ``environment`` alone (warnings
+    shown), with the seeded API key as its argument; it must end well within 30 s."""
+    script = tmp_path / "service.py"
+    script.write_text(source)
+    env = {k: v for k, v in os.environ.items() if k not in ("AMPDB_BACKEND", "AMPDB_DSN", "DB_DSN")}
+    command = [sys.executable, "-W", "always", str(script), SEEDS.ids.api_key]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env | environment, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+FACADE_SCRIPT = """
+import asyncio, sys
+from pytest_ampdb import async_database
+
+async def project_of(key):
+    return (await async_database.api_keys().get_by_key(key)).project_id
+
+print(asyncio.run(project_of(sys.argv[1])), flush=True)
+print(asyncio.run(project_of(sys.argv[1])), flush=True)
+"""
+
+
+def test_the_async_facades_pool_serves_each_asyncio_run_and_lets_it_end(
+    seeded_database: str, tmp_path: Path
+) -> None:
+    """``AMPDB_DSN`` outside tests: the async facade's default opens a pool in the event loop
+    that first uses it. psycopg_pool's tasks survive the cancel ``asyncio.run`` ends with, so a
+    pool left open kept that ``asyncio.run`` from returning, forever; and a pool serves only the
+    loop it was opened in, so a second ``asyncio.run`` (a script, a CLI) needs its own."""
+    done = _run(tmp_path, FACADE_SCRIPT, AMPDB_DSN=seeded_database)
+    assert done.stdout.split() == [SEEDS.ids.project_id] * 2
+    for trouble in ("Traceback", "Warning", "was destroyed", "never awaited", "Exception"):
+        assert trouble not in done.stderr
+
+
+INTERLEAVING_SCRIPT = """
+import asyncio, sys
+from pytest_ampdb import async_database
+
+async def worker(name, seen):
+    for _ in range(2):
+        await async_database.api_keys().get_by_key(sys.argv[1])
+        seen.append(name)
+
+async def main():
+    seen = []
+    await asyncio.gather(worker("a", seen), worker("b", seen))
+    print(" ".join(seen))
+
+asyncio.run(main())
+"""
+
+
+def test_the_async_facades_memory_default_suspends_each_call(tmp_path: Path) -> None:
+    """``AMPDB_BACKEND=memory`` outside tests: each call of the async facade's default gives
+    the loop a turn, as ``memory.async_repositories`` and a round trip to a server do, so tasks
+    interleave between calls (it ran each call to its end without one: a task's calls ran
+    back to back, as they never do on PostgreSQL)."""
+    done = _run(tmp_path, INTERLEAVING_SCRIPT, AMPDB_BACKEND="memory")
+    assert done.stdout.split() == ["a", "b", "a", "b"]

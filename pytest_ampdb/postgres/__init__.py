@@ -12,6 +12,7 @@ from pytest_ampdb.models.schema import TableSpec
 from pytest_ampdb.models.tables import TABLES
 from pytest_ampdb.postgres.async_engine import (
     AsyncConnectionSource,
+    AsyncLoopPools,
     AsyncPoolSource,
     AsyncPostgresEngine,
     AsyncSharedSource,
@@ -131,6 +132,7 @@ def async_repositories(
 
 __all__ = [
     "AsyncConnectionSource",
+    "AsyncLoopPools",
     "AsyncPoolSource",
     "AsyncPostgresEngine",
     "AsyncSharedSource",

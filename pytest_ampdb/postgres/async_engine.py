@@ -8,9 +8,10 @@ conversion and the error translation. Only ``_io`` differs: it hands the async r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -52,6 +53,43 @@ class AsyncPoolSource:
 
     def __repr__(self) -> str:
         return f"AsyncPoolSource({self.pool.name})"
+
+
+class AsyncLoopPools:
+    """A pool of its own for each event loop, made by ``make`` and opened by the loop's first
+    call, closed when the loop ends (``asyncio.run`` cancels the loop's tasks): for a pool
+    nobody else holds to close (``async_database``'s default).
+
+    psycopg_pool's tasks outlive a cancel, so a pool still open when ``asyncio.run`` ends keeps
+    it from returning; and a pool serves only the loop it was opened in, so a script's second
+    ``asyncio.run`` needs a pool of its own."""
+
+    def __init__(self, make: Callable[[], AsyncConnectionPool[Any]]) -> None:
+        self._make = make
+        self._sources: WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncPoolSource, asyncio.Task[None]]
+        ] = WeakKeyDictionary()
+
+    def connection(self) -> Any:
+        loop = asyncio.get_running_loop()
+        found = self._sources.get(loop)
+        if found is None:
+            pool = self._make()
+            closer = loop.create_task(self._close_at_the_end(loop, pool), name="ampdb-pool-closer")
+            found = self._sources[loop] = (AsyncPoolSource(pool), closer)  # keeps the task
+        return found[0].connection()
+
+    async def _close_at_the_end(
+        self, loop: asyncio.AbstractEventLoop, pool: AsyncConnectionPool[Any]
+    ) -> None:
+        try:
+            await loop.create_future()  # never set: the loop's end cancels the wait
+        finally:
+            self._sources.pop(loop, None)
+            await pool.close()
+
+    def __repr__(self) -> str:
+        return "AsyncLoopPools()"
 
 
 class AsyncSharedSource:
