@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from pytest_ampdb import memory, migrations, postgres, seeds
-from pytest_ampdb.errors import InvalidTransitionError
+from pytest_ampdb.errors import AmpdbError, InvalidTransitionError
 from pytest_ampdb.models import OperationStatus
 from pytest_ampdb.repositories.aio import ASYNC_CLASSES, EventLoopError
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -285,3 +286,33 @@ def test_the_async_facades_memory_default_suspends_each_call(tmp_path: Path) -> 
     back to back, as they never do on PostgreSQL)."""
     done = _run(tmp_path, INTERLEAVING_SCRIPT, AMPDB_BACKEND="memory")
     assert done.stdout.split() == ["a", "b", "a", "b"]
+
+
+def test_a_closed_pool_is_refused_alike_by_the_sync_and_async_repositories(
+    seeded_database: str,
+) -> None:
+    """A pool the service closed (at shutdown) stays closed: the async repositories reopened
+    one that ``async_pool`` had made, or refused it with another message than the sync ones."""
+    pool = postgres.connect(seeded_database, min_size=1)
+    repos = postgres.repositories(pool)
+    pool.close()
+    with pytest.raises(AmpdbError) as sync_error:
+        repos.api_keys.get_by_key(SEEDS.ids.api_key)
+
+    async def scenario(pool: Any) -> AmpdbError:
+        arepos = postgres.async_repositories(pool)
+        await arepos.api_keys.get_by_key(SEEDS.ids.api_key)
+        await pool.close()
+        with pytest.raises(AmpdbError) as caught:
+            await arepos.api_keys.get_by_key(SEEDS.ids.api_key)
+        assert pool.closed
+        return caught.value
+
+    async def opened() -> AmpdbError:
+        return await scenario(await postgres.async_connect(seeded_database, min_size=1))
+
+    for made in (
+        asyncio.run(opened()),
+        asyncio.run(scenario(postgres.async_pool(seeded_database, min_size=1))),
+    ):
+        assert (type(made), str(made)) == (type(sync_error.value), str(sync_error.value))

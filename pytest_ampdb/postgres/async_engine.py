@@ -41,13 +41,17 @@ class AsyncPoolSource:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
         self._opening = asyncio.Lock()
+        self._unopened = pool.closed
+        """Made by ``async_pool`` outside a loop: opened by the first call. A pool closed
+        after that stays closed, refused as the sync ``PoolSource`` refuses it."""
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if self.pool.closed:  # made by async_pool outside a loop: open in the first task
+        if self._unopened:
             async with self._opening:
-                if self.pool.closed:
+                if self._unopened:
                     await self.pool.open()
+                    self._unopened = False
         async with self.pool.connection() as conn:
             yield conn
 
