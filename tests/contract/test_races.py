@@ -23,6 +23,7 @@ from pytest_ampdb.errors import (
     NotFoundError,
 )
 from pytest_ampdb.models import OperationStatus, ReadState
+from pytest_ampdb.models.tables import OPERATION_MOVES
 from pytest_ampdb.types import Repositories
 
 from .builders import Builder
@@ -144,3 +145,21 @@ def test_a_parent_deleted_while_children_are_created_leaves_no_orphan(
     assert racing.operations.list_by_installation(pid, installation.id) == []
     with pytest.raises(NotFoundError):
         racing.installations.get_by_id(pid, installation.id)
+
+
+def test_a_refused_move_names_the_status_it_was_refused_from(racing: Repositories) -> None:
+    """Claims and completions of one pending operation at once: a move is refused for the
+    status the operation held when it was refused, so the error never names a move the rules
+    allow (PostgreSQL read the status again after the refusal, by which time another caller
+    had moved it: 'cannot move from running to completed')."""
+    build = Builder(racing)
+    targets = [OperationStatus.RUNNING, OperationStatus.COMPLETED] * (RACERS // 2)
+    for _ in range(10):
+        op = build.operation()
+        results = _race(
+            lambda n, op=op: racing.operations.transition(op.project_id, op.id, targets[n])
+        )
+        for error in _errors(results):
+            assert isinstance(error, InvalidTransitionError), error
+            assert error.target not in OPERATION_MOVES[error.current], error
+            assert str(error).endswith(f"cannot move from {error.current} to {error.target}")
