@@ -141,7 +141,7 @@ class Outcome:
     """What one backend did: returned ``value``, or raised (class name, message)."""
 
     value: Any = None
-    error: tuple[str, str] | None = None
+    error: tuple[str, str, str] | None = None
 
 
 def outcome(call: Callable[[], Any]) -> Outcome:
@@ -160,7 +160,10 @@ async def settled(call: Awaitable[Any]) -> Outcome:
 
 
 def raised(exc: Exception) -> Outcome:
-    return Outcome(error=(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc)))
+    """The error's class, message and attributes (``table``, ``key``, ``values``, ...: what a
+    caller reads off it), as a user could tell them apart."""
+    attributes = repr(canonical(vars(exc))) if vars(exc) else ""
+    return Outcome(error=(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), attributes))
 
 
 def canonical(value: Any) -> Any:
@@ -187,7 +190,7 @@ def canonical(value: Any) -> Any:
 
 def _shown(result: Outcome) -> str:
     if result.error is not None:
-        return f"raised {result.error[0]}: {result.error[1]}"
+        return f"raised {result.error[0]}: {result.error[1]} {result.error[2]}"
     return "returned " + pprint.pformat(canonical(result.value), width=100)
 
 
@@ -797,4 +800,4 @@ def test_canonical_form_tells_apart_what_users_can() -> None:
     assert canonical(START) != canonical(START.astimezone(timezone(timedelta(hours=1))))
     assert canonical(Page([1], "t")) != canonical(Page([1], None))
     with pytest.raises(AssertionError, match="backends differ"):
-        require_same("x", Outcome(value=1), Outcome(error=("E", "boom")))
+        require_same("x", Outcome(value=1), Outcome(error=("E", "boom", "")))
