@@ -219,6 +219,12 @@ class TableSpec(Generic[M]):
         shown = self.shown(list(key), list(key.values()))
         return ", ".join(f"{k}={v}" for k, v in zip(key, shown, strict=True))
 
+    def moves_into(self, column: str, target: object) -> frozenset[object]:
+        """The values of ``column`` a row may hold to be given ``target`` (itself included: an
+        unchanged status is no move), by the column's ``transitions``."""
+        moves = self.transitions[column]
+        return frozenset({target, *(s for s, allowed in moves.items() if target in allowed)})
+
     def refused_move(
         self, row: Mapping[str, object], column: str, target: object
     ) -> InvalidTransitionError:

@@ -8,6 +8,7 @@ PostgreSQL backends share one connection, which would take the threads one at a 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -163,3 +164,22 @@ def test_a_refused_move_names_the_status_it_was_refused_from(racing: Repositorie
             assert isinstance(error, InvalidTransitionError), error
             assert error.target not in OPERATION_MOVES[error.current], error
             assert str(error).endswith(f"cannot move from {error.current} to {error.target}")
+
+
+def test_a_refused_status_change_by_update_names_the_status_it_was_refused_from(
+    racing: Repositories,
+) -> None:
+    """``update`` of an operation's status (not ``transition``), racing: refused for the
+    status held when it was refused, as ``transition`` is (PostgreSQL's move trigger refused
+    it, and the status was then read again, already moved on by another caller)."""
+    build = Builder(racing)
+    targets = [OperationStatus.RUNNING, OperationStatus.COMPLETED] * (RACERS // 2)
+    for _ in range(10):
+        op = build.operation()
+        results = _race(
+            lambda n, op=op: racing.operations.update(dataclasses.replace(op, status=targets[n]))
+        )
+        for error in _errors(results):
+            assert isinstance(error, InvalidTransitionError), error
+            assert error.target not in OPERATION_MOVES[error.current], error
+            assert error.current != error.target, error
