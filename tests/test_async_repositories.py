@@ -7,6 +7,7 @@ import inspect
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +317,31 @@ def test_a_closed_pool_is_refused_alike_by_the_sync_and_async_repositories(
         asyncio.run(scenario(postgres.async_pool(seeded_database, min_size=1))),
     ):
         assert (type(made), str(made)) == (type(sync_error.value), str(sync_error.value))
+
+
+def test_a_cancelled_acreate_raises_once_its_rows_are_written() -> None:
+    """A factory's ``acreate`` cancelled while it runs (a timeout) raises once its rows are all
+    written, as an async repository call does: the thread it runs in cannot be stopped, and the
+    caller raised at once while the thread went on writing the parent chain behind its back."""
+    from pytest_ampdb import database
+    from pytest_ampdb.factories import OperationFactory
+
+    class SlowStore(memory.MemoryStore):
+        def insert(self, spec: Any, row: Any) -> Any:
+            time.sleep(0.02)  # a round trip's time: the cancel arrives mid-chain
+            return super().insert(spec, row)
+
+    store = SlowStore()
+
+    async def scenario() -> dict[str, int]:
+        task = asyncio.create_task(OperationFactory.acreate())
+        await asyncio.sleep(0.03)  # the worker thread is writing the parent chain
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return store.counts()
+
+    with database.use(memory.repositories(store)):
+        at_the_cancel = asyncio.run(scenario())
+    assert at_the_cancel["operations"] == 1
+    assert at_the_cancel == store.counts()
