@@ -345,3 +345,39 @@ def test_a_cancelled_acreate_raises_once_its_rows_are_written() -> None:
         at_the_cancel = asyncio.run(scenario())
     assert at_the_cancel["operations"] == 1
     assert at_the_cancel == store.counts()
+
+
+def test_a_call_of_the_async_engine_cut_short_by_a_timeout_is_undone_and_the_pool_goes_on(
+    seeded_database: str,
+) -> None:
+    """Production's async engine, a call waiting on the server (a row lock another session
+    holds) when ``asyncio.wait_for`` gives up: the server cancels the statement, so it is
+    undone whole, and the pool's connection serves the next call."""
+    from pytest_ampdb.models import Destination, DestinationType
+
+    project = SEEDS.ids.project_id
+
+    def hook(name: str) -> Destination:
+        return Destination(project_id=project, name=name, type=DestinationType.WEBHOOK)
+
+    async def scenario() -> list[str]:
+        pool = await postgres.async_connect(seeded_database, min_size=1, max_size=1)
+        repos = postgres.async_repositories(pool)
+        try:
+            async with await psycopg.AsyncConnection.connect(seeded_database) as holder:
+                await holder.execute(  # the same name, not committed: our insert waits on it
+                    "INSERT INTO destinations (id, project_id, name, type, metadata, create_time)"
+                    " VALUES (gen_random_uuid(), %s, 'held', 'webhook', '{}', now())",
+                    (project,),
+                )
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(repos.destinations.create(hook("held")), 0.5)
+                await holder.rollback()
+            await repos.destinations.create(hook("next"))  # the one connection goes on
+            return sorted(d.name for d in (await repos.destinations.list(project)).items)
+        finally:
+            await pool.close()
+
+    names = asyncio.run(scenario())
+    assert "next" in names
+    assert "held" not in names
