@@ -381,3 +381,29 @@ def test_a_call_of_the_async_engine_cut_short_by_a_timeout_is_undone_and_the_poo
     names = asyncio.run(scenario())
     assert "next" in names
     assert "held" not in names
+
+
+def test_a_burst_of_concurrent_calls_leaves_few_greenlets_behind() -> None:
+    """Each call waiting on its round trip holds a greenlet; after a burst of them only a few
+    are kept for reuse (all were kept: the burst's size, for the life of the thread)."""
+    import gc
+
+    import greenlet
+
+    from pytest_ampdb.repositories import aio
+    from pytest_ampdb.repositories.bridge import IDLE_LIMIT
+
+    def waits() -> int:
+        result: int = aio.await_only(asyncio.sleep(0.001, result=1))
+        return result
+
+    async def burst() -> list[int]:
+        return list(await asyncio.gather(*(aio.spawn(waits) for _ in range(500))))
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(g, greenlet.greenlet) and not g.dead for g in gc.get_objects())
+
+    before = alive()
+    assert sum(asyncio.run(burst())) == 500
+    assert alive() - before <= IDLE_LIMIT
