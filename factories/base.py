@@ -9,7 +9,6 @@ first and ``build()`` saves nothing; ``project_id_from`` keeps a child in its pa
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import random
 import uuid
@@ -20,6 +19,7 @@ from pytest_ampdb import database
 from pytest_ampdb.harness.randomness import take_factory_seed
 from pytest_ampdb.harness.run_models import made_model
 from pytest_ampdb.models.tables import SPEC_BY_MODEL
+from pytest_ampdb.repositories.bridge import in_thread
 
 from ._boy import factory
 
@@ -71,8 +71,9 @@ class AmpdbFactory(factory.Factory, Generic[M]):  # type: ignore[misc]
     @classmethod
     async def acreate(cls, **kwargs: Any) -> M:
         """``create()`` for async tests: run in a worker thread with this task's context (so
-        through the same repositories in effect), since a sync PostgreSQL call would block."""
-        return await asyncio.to_thread(cls.create, **kwargs)
+        through the same repositories in effect), since a sync PostgreSQL call would block;
+        cancelled, it raises once the rows are written, as an async repository call does."""
+        return await in_thread(cls.create, **kwargs)
 
     @classmethod
     def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:

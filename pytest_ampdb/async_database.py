@@ -36,11 +36,12 @@ M = TypeVar("M")
 
 
 def _memory_default() -> AsyncRepositories:
-    """The sync facade's default memory store, seen through the async repositories."""
+    """The sync facade's default memory store, seen through the async repositories (each call
+    giving the loop a turn, as ``memory.async_repositories`` and a round trip do)."""
     from pytest_ampdb import database
-    from pytest_ampdb.repositories.aio import asyncify
+    from pytest_ampdb.repositories.aio import asyncify, in_loop
 
-    return asyncify(database.default())
+    return asyncify(database.default(), in_loop)
 
 
 def _postgres_default(dsn: str | None) -> AsyncRepositories:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from pytest_ampdb import memory, migrations, postgres, seeds
-from pytest_ampdb.errors import InvalidTransitionError
+from pytest_ampdb.errors import AmpdbError, InvalidTransitionError
 from pytest_ampdb.models import OperationStatus
 from pytest_ampdb.repositories.aio import ASYNC_CLASSES, EventLoopError
 from pytest_ampdb.seeds.postgres import load_into_postgres
@@ -255,3 +258,189 @@ def test_a_service_on_the_default_pool_exits_when_asyncio_run_returns(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "0", "exited"]
     assert done.stderr == ""
+
+
+def _run(tmp_path: Path, source: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """``source`` run as a service would run it, configured by ``environment`` alone (warnings
+    shown), with the seeded API key as its argument; it must end well within 30 s."""
+    script = tmp_path / "service.py"
+    script.write_text(source)
+    env = {k: v for k, v in os.environ.items() if k not in ("AMPDB_BACKEND", "AMPDB_DSN", "DB_DSN")}
+    command = [sys.executable, "-W", "always", str(script), SEEDS.ids.api_key]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env | environment, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+FACADE_SCRIPT = """
+import asyncio, sys
+from pytest_ampdb import async_database
+
+async def project_of(key):
+    return (await async_database.api_keys().get_by_key(key)).project_id
+
+print(asyncio.run(project_of(sys.argv[1])), flush=True)
+print(asyncio.run(project_of(sys.argv[1])), flush=True)
+"""
+
+
+def test_the_async_facades_pool_serves_each_asyncio_run_and_lets_it_end(
+    seeded_database: str, tmp_path: Path
+) -> None:
+    """``AMPDB_DSN`` outside tests: the async facade's default opens a pool in the event loop
+    that first uses it. psycopg_pool's tasks survive the cancel ``asyncio.run`` ends with, so a
+    pool left open kept that ``asyncio.run`` from returning, forever; and a pool serves only the
+    loop it was opened in, so a second ``asyncio.run`` (a script, a CLI) needs its own."""
+    done = _run(tmp_path, FACADE_SCRIPT, AMPDB_DSN=seeded_database)
+    assert done.stdout.split() == [SEEDS.ids.project_id] * 2
+    for trouble in ("Traceback", "Warning", "was destroyed", "never awaited", "Exception"):
+        assert trouble not in done.stderr
+
+
+INTERLEAVING_SCRIPT = """
+import asyncio, sys
+from pytest_ampdb import async_database
+
+async def worker(name, seen):
+    for _ in range(2):
+        await async_database.api_keys().get_by_key(sys.argv[1])
+        seen.append(name)
+
+async def main():
+    seen = []
+    await asyncio.gather(worker("a", seen), worker("b", seen))
+    print(" ".join(seen))
+
+asyncio.run(main())
+"""
+
+
+def test_the_async_facades_memory_default_suspends_each_call(tmp_path: Path) -> None:
+    """``AMPDB_BACKEND=memory`` outside tests: each call of the async facade's default gives
+    the loop a turn, as ``memory.async_repositories`` and a round trip to a server do, so tasks
+    interleave between calls (it ran each call to its end without one: a task's calls ran
+    back to back, as they never do on PostgreSQL)."""
+    done = _run(tmp_path, INTERLEAVING_SCRIPT, AMPDB_BACKEND="memory")
+    assert done.stdout.split() == ["a", "b", "a", "b"]
+
+
+def test_a_closed_pool_is_refused_alike_by_the_sync_and_async_repositories(
+    seeded_database: str,
+) -> None:
+    """A pool the service closed (at shutdown) stays closed: the async repositories reopened
+    one that ``async_pool`` had made, or refused it with another message than the sync ones."""
+    pool = postgres.connect(seeded_database, min_size=1)
+    repos = postgres.repositories(pool)
+    pool.close()
+    with pytest.raises(AmpdbError) as sync_error:
+        repos.api_keys.get_by_key(SEEDS.ids.api_key)
+
+    async def scenario(pool: Any) -> AmpdbError:
+        arepos = postgres.async_repositories(pool)
+        await arepos.api_keys.get_by_key(SEEDS.ids.api_key)
+        await pool.close()
+        with pytest.raises(AmpdbError) as caught:
+            await arepos.api_keys.get_by_key(SEEDS.ids.api_key)
+        assert pool.closed
+        return caught.value
+
+    async def opened() -> AmpdbError:
+        return await scenario(await postgres.async_connect(seeded_database, min_size=1))
+
+    for made in (
+        asyncio.run(opened()),
+        asyncio.run(scenario(postgres.async_pool(seeded_database, min_size=1))),
+    ):
+        assert (type(made), str(made)) == (type(sync_error.value), str(sync_error.value))
+
+
+def test_a_cancelled_acreate_raises_once_its_rows_are_written() -> None:
+    """A factory's ``acreate`` cancelled while it runs (a timeout) raises once its rows are all
+    written, as an async repository call does: the thread it runs in cannot be stopped, and the
+    caller raised at once while the thread went on writing the parent chain behind its back."""
+    from pytest_ampdb import database
+    from pytest_ampdb.factories import OperationFactory
+
+    class SlowStore(memory.MemoryStore):
+        def insert(self, spec: Any, row: Any) -> Any:
+            time.sleep(0.02)  # a round trip's time: the cancel arrives mid-chain
+            return super().insert(spec, row)
+
+    store = SlowStore()
+
+    async def scenario() -> dict[str, int]:
+        task = asyncio.create_task(OperationFactory.acreate())
+        await asyncio.sleep(0.03)  # the worker thread is writing the parent chain
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return store.counts()
+
+    with database.use(memory.repositories(store)):
+        at_the_cancel = asyncio.run(scenario())
+    assert at_the_cancel["operations"] == 1
+    assert at_the_cancel == store.counts()
+
+
+def test_a_call_of_the_async_engine_cut_short_by_a_timeout_is_undone_and_the_pool_goes_on(
+    seeded_database: str,
+) -> None:
+    """Production's async engine, a call waiting on the server (a row lock another session
+    holds) when ``asyncio.wait_for`` gives up: the server cancels the statement, so it is
+    undone whole, and the pool's connection serves the next call."""
+    from pytest_ampdb.models import Destination, DestinationType
+
+    project = SEEDS.ids.project_id
+
+    def hook(name: str) -> Destination:
+        return Destination(project_id=project, name=name, type=DestinationType.WEBHOOK)
+
+    async def scenario() -> list[str]:
+        pool = await postgres.async_connect(seeded_database, min_size=1, max_size=1)
+        repos = postgres.async_repositories(pool)
+        try:
+            async with await psycopg.AsyncConnection.connect(seeded_database) as holder:
+                await holder.execute(  # the same name, not committed: our insert waits on it
+                    "INSERT INTO destinations (id, project_id, name, type, metadata, create_time)"
+                    " VALUES (gen_random_uuid(), %s, 'held', 'webhook', '{}', now())",
+                    (project,),
+                )
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(repos.destinations.create(hook("held")), 0.5)
+                await holder.rollback()
+            await repos.destinations.create(hook("next"))  # the one connection goes on
+            return sorted(d.name for d in (await repos.destinations.list(project)).items)
+        finally:
+            await pool.close()
+
+    names = asyncio.run(scenario())
+    assert "next" in names
+    assert "held" not in names
+
+
+def test_a_burst_of_concurrent_calls_leaves_few_greenlets_behind() -> None:
+    """Each call waiting on its round trip holds a greenlet; after a burst of them only a few
+    are kept for reuse (all were kept: the burst's size, for the life of the thread)."""
+    import gc
+
+    import greenlet
+
+    from pytest_ampdb.repositories import aio
+    from pytest_ampdb.repositories.bridge import IDLE_LIMIT
+
+    def waits() -> int:
+        result: int = aio.await_only(asyncio.sleep(0.001, result=1))
+        return result
+
+    async def burst() -> list[int]:
+        return list(await asyncio.gather(*(aio.spawn(waits) for _ in range(500))))
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(g, greenlet.greenlet) and not g.dead for g in gc.get_objects())
+
+    before = alive()
+    assert sum(asyncio.run(burst())) == 500
+    assert alive() - before <= IDLE_LIMIT

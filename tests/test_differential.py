@@ -22,7 +22,7 @@ import json
 import os
 import pprint
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from functools import cache
@@ -70,7 +70,7 @@ from pytest_ampdb.postgres import (
 from pytest_ampdb.repositories import aio
 from pytest_ampdb.seeds import load_into_store, read_seeds
 from pytest_ampdb.seeds.postgres import load_into_postgres
-from pytest_ampdb.types import Page, Repositories
+from pytest_ampdb.types import AsyncRepositories, Page, Repositories
 
 CI = bool(os.environ.get("CI"))
 MAX_PAGES = 6
@@ -141,14 +141,29 @@ class Outcome:
     """What one backend did: returned ``value``, or raised (class name, message)."""
 
     value: Any = None
-    error: tuple[str, str] | None = None
+    error: tuple[str, str, str] | None = None
 
 
 def outcome(call: Callable[[], Any]) -> Outcome:
     try:
         return Outcome(value=call())
     except Exception as exc:  # compared, whatever it is: a raw driver error is a difference
-        return Outcome(error=(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc)))
+        return raised(exc)
+
+
+async def settled(call: Awaitable[Any]) -> Outcome:
+    """``outcome`` of an awaited call."""
+    try:
+        return Outcome(value=await call)
+    except Exception as exc:
+        return raised(exc)
+
+
+def raised(exc: Exception) -> Outcome:
+    """The error's class, message and attributes (``table``, ``key``, ``values``, ...: what a
+    caller reads off it), as a user could tell them apart."""
+    attributes = repr(canonical(vars(exc))) if vars(exc) else ""
+    return Outcome(error=(f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), attributes))
 
 
 def canonical(value: Any) -> Any:
@@ -175,7 +190,7 @@ def canonical(value: Any) -> Any:
 
 def _shown(result: Outcome) -> str:
     if result.error is not None:
-        return f"raised {result.error[0]}: {result.error[1]}"
+        return f"raised {result.error[0]}: {result.error[1]} {result.error[2]}"
     return "returned " + pprint.pformat(canonical(result.value), width=100)
 
 
@@ -595,9 +610,121 @@ def _lookups() -> dict[str, Callable[[DifferentialMachine, st.DataObject], Argum
 LOOKUPS = _lookups()
 
 
+TABLES_BY_MODEL = {spec.model: name for name, spec in TABLES.items()}
+
+
+def key_of(entity: Any) -> Any:
+    return getattr(entity, TABLES[TABLES_BY_MODEL[type(entity)]].primary_key)
+
+
+def _kind(result: Outcome) -> str:
+    return result.error[0].rsplit(".", 1)[1] if result.error else "ok"
+
+
+Race = tuple[str, list["RaceCall"]]
+
+
+def _races() -> dict[str, Callable[[AsyncDifferentialMachine, st.DataObject], Race]]:
+    racers = st.integers(2, 4)
+
+    def same_row(m: AsyncDifferentialMachine, d: st.DataObject) -> Race:
+        table = d.draw(st.sampled_from(TABLE_NAMES), label="table")
+        entity = new_row(d.draw, m, table)
+        calls = [_call(table, "create", entity)] * d.draw(racers, label="racers")
+        return f"{table}.create({entity!r}) at once", calls
+
+    def same_key(m: AsyncDifferentialMachine, d: st.DataObject) -> Race:
+        table = d.draw(st.sampled_from(UNIQUE_TABLES), label="table")
+        first = valid_row(d.draw, m, table)
+        ids = d.draw(st.lists(st.uuids(), min_size=1, max_size=3, unique=True), label="ids")
+        rows = [first, *(dataclasses.replace(first, id=str(i)) for i in ids)]
+        return f"{table}.create of {rows!r} at once", [_call(table, "create", r) for r in rows]
+
+    def claims(m: AsyncDifferentialMachine, d: st.DataObject) -> Race:
+        project = m.project_arg(d)
+        op = m.in_project(d, "operations", project)
+        moves = st.sampled_from([OperationStatus.RUNNING, OperationStatus.FAILED])
+        target = d.draw(weighted((3, moves), (1, enum_value(OperationStatus))), label="target")
+        call: RaceCall = lambda r: r.operations.transition(project, op, target)  # noqa: E731
+        label = f"operations.transition({project!r}, {op!r}, {target!r}) at once"
+        return label, [call] * d.draw(racers, label="racers")
+
+    def cursor(m: AsyncDifferentialMachine, d: st.DataObject) -> Race:
+        first = valid_row(d.draw, m, "read_states")
+        counts = d.draw(st.lists(st.integers(0, 9), min_size=2, max_size=4), label="counts")
+        ids = d.draw(st.lists(st.uuids(), min_size=len(counts), max_size=len(counts), unique=True))
+        states = [
+            dataclasses.replace(first, id=str(i), records_processed=n)
+            for i, n in zip(ids, counts, strict=True)
+        ]
+        return f"read_states.upsert of {states!r} at once", [
+            _call("read_states", "upsert", state) for state in states
+        ]
+
+    def delete_and_update(m: AsyncDifferentialMachine, d: st.DataObject) -> Race:
+        table = d.draw(st.sampled_from(TABLE_NAMES), label="table")
+        key = d.draw(any_id(m, table) if table != "api_keys" else m._api_key(), label="id")
+        row = m._row(table, key)
+        if row is None:
+            return same_row(m, d)
+        spec = TABLES[table]
+        changed = dataclasses.replace(
+            spec.to_model(row), **changed_fields(d.draw, m, table, row.get("project_id"))
+        )
+        args = (row[spec.scope], key) if spec.scope else (key,)
+        calls: list[RaceCall] = [
+            _call(table, "update", changed),
+            lambda r: r.by_table()[table].delete(*args),
+        ]
+        if d.draw(st.booleans(), label="delete first?"):
+            calls.reverse()
+        return f"{table}.update({changed!r}) and .delete{args!r} at once", calls
+
+    return {
+        "same row": same_row,
+        "same key": same_key,
+        "claims": claims,
+        "cursor": cursor,
+        "delete and update": delete_and_update,
+    }
+
+
+def _call(table: str, method: str, entity: Any) -> RaceCall:
+    return lambda r: getattr(r.by_table()[table], method)(entity)
+
+
+UNIQUE_TABLES = tuple(
+    name for name, spec in TABLES.items() if spec.unique and spec.primary_key == "id"
+)
+"""Tables with a unique key besides an ``id`` primary key: rows that differ by id collide."""
+
+
+class ThreadedDifferentialMachine(DifferentialMachine):
+    """The async repositories as the plugin gives them to an async test in postgres mode: the
+    sync repositories on the test's connection, each call in a worker thread (``in_thread``),
+    so async and sync code share one transaction."""
+
+    def open_backends(self) -> tuple[Repositories, Repositories]:
+        self.runner = asyncio.Runner()
+        _, pg = super().open_backends()
+        return (
+            sync_view(memory.async_repositories(self.store, self.clock), self.runner),
+            sync_view(aio.asyncify(pg, aio.in_thread), self.runner),
+        )
+
+    def teardown(self) -> None:
+        super().teardown()
+        self.runner.close()
+
+
+RaceCall = Callable[[AsyncRepositories], Awaitable[Any]]
+"""One call of a race, made of the async repositories it runs on."""
+
+
 class AsyncDifferentialMachine(DifferentialMachine):
     """The same calls through the async repositories: the memory store's, and the async
-    PostgreSQL engine's on one ``AsyncConnection`` (each awaited on the example's loop)."""
+    PostgreSQL engine's on one ``AsyncConnection`` (each awaited on the example's loop); and
+    races: several calls on one row or one key at once (``asyncio.gather``)."""
 
     def open_backends(self) -> tuple[Repositories, Repositories]:
         self.runner = asyncio.Runner()
@@ -609,7 +736,33 @@ class AsyncDifferentialMachine(DifferentialMachine):
         self.engine = AsyncPostgresEngine(AsyncSharedSource(self.aconn))
         pg = aio.asyncify(repository_classes.build(self.engine, self.clock))
         mem = memory.async_repositories(self.store, self.clock)
+        self.racers = (mem, pg)
         return sync_view(mem, self.runner), sync_view(pg, self.runner)
+
+    @rule(data=st.data())
+    def race(self, data: st.DataObject) -> None:
+        """Two to four calls on one row or key at once: each call gives the loop a turn on
+        both backends, and the connection's calls are taken in turns in the order asked, so
+        both apply them in the same order; each call's result, and the rows, must match."""
+        kind = data.draw(st.sampled_from(sorted(RACES)), label="race")
+        label, calls = RACES[kind](self, data)
+        start = self.clock.mark()
+        results = []
+        for n, repos in enumerate(self.racers):
+            if n:
+                self.clock.rewind(start)
+            results.append(self.runner.run(self._gathered(repos, calls)))
+        for n, (mem, pg) in enumerate(zip(*results, strict=True)):
+            require_same(f"{label}, call {n + 1} of {len(calls)}", mem, pg)
+            value = mem.value
+            if mem.error is None and dataclasses.is_dataclass(value):
+                self.pool[TABLES_BY_MODEL[type(value)]].append(key_of(value))
+        OUTCOMES[f"race {kind}: {sorted(Counter(_kind(r) for r in results[0]).items())}"] += 1
+        self.require_same_tables(label)
+
+    @staticmethod
+    async def _gathered(repos: AsyncRepositories, calls: Sequence[RaceCall]) -> list[Outcome]:
+        return list(await asyncio.gather(*(settled(call(repos)) for call in calls)))
 
     def pg_rows(self, spec: Any) -> list[dict[str, Any]]:
         return self.runner.run(aio.spawn(self.engine.select, spec, {}))
@@ -620,14 +773,19 @@ class AsyncDifferentialMachine(DifferentialMachine):
         self.runner.close()
 
 
+RACES = _races()
+
+
 @pytest.mark.parametrize(
-    "machine", [DifferentialMachine, AsyncDifferentialMachine], ids=["sync", "async"]
+    "machine",
+    [DifferentialMachine, AsyncDifferentialMachine, ThreadedDifferentialMachine],
+    ids=["sync", "async", "async-in-thread"],
 )
 def test_memory_and_postgres_agree(
     differential_database: str, machine: type[DifferentialMachine]
 ) -> None:
     """Random call sequences give the same results and errors on both backends (sync, and
-    through the async API)."""
+    through the async API: the async engine with races, and the plugin's worker threads)."""
     machine.dsn = differential_database
     OUTCOMES.clear()
     run_state_machine_as_test(machine, settings=SETTINGS)
@@ -642,4 +800,4 @@ def test_canonical_form_tells_apart_what_users_can() -> None:
     assert canonical(START) != canonical(START.astimezone(timezone(timedelta(hours=1))))
     assert canonical(Page([1], "t")) != canonical(Page([1], None))
     with pytest.raises(AssertionError, match="backends differ"):
-        require_same("x", Outcome(value=1), Outcome(error=("E", "boom")))
+        require_same("x", Outcome(value=1), Outcome(error=("E", "boom", "")))

@@ -21,12 +21,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pytest_ampdb.errors import (
-    AlreadyExistsError,
-    ForeignKeyError,
-    InvalidTransitionError,
-    ValidationError,
-)
+from pytest_ampdb.errors import AlreadyExistsError, ForeignKeyError, ValidationError
 from pytest_ampdb.memory.indexes import Table
 from pytest_ampdb.models.declared import schema_in_effect
 from pytest_ampdb.models.schema import ForeignKey, OnDelete, Row, TableSpec, UniqueKey, copy_json
@@ -218,8 +213,9 @@ class MemoryStore:
             if len(matched) != 1:
                 return None
             old = matched[0]
-            if expect and any(old[c] not in allowed for c, allowed in expect.items()):
-                return None
+            for column, allowed in (expect or {}).items():
+                if old[column] not in allowed:
+                    raise spec.refused_move(old, column, changes[column])
             if spec.primary_key in changes and changes[spec.primary_key] != old[spec.primary_key]:
                 raise ValidationError(spec.name, spec.primary_key, "the primary key cannot change")
             if spec.immutable:
@@ -333,8 +329,7 @@ class MemoryStore:
                 continue
             before, after = old[column], new[column]
             if before != after and after not in moves[before]:
-                key = spec.described(spec.key_of(old))
-                raise InvalidTransitionError(spec.name, key, str(before), str(after))
+                raise spec.refused_move(old, column, after)
 
     def _cascade(self, name: str, rows: list[Row]) -> dict[str, dict[object, Row]]:
         """``rows`` of table ``name`` and every row the ON DELETE CASCADE references reach,

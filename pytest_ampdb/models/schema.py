@@ -20,7 +20,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
-from pytest_ampdb.errors import ValidationError
+from pytest_ampdb.errors import InvalidTransitionError, ValidationError
 from pytest_ampdb.models.columns import Column, Kind, columns_of
 from pytest_ampdb.models.construct import constructor
 
@@ -218,6 +218,20 @@ class TableSpec(Generic[M]):
         """``key`` as an error's ``key`` shows it (``project_id=..., id=...``), secrets hidden."""
         shown = self.shown(list(key), list(key.values()))
         return ", ".join(f"{k}={v}" for k, v in zip(key, shown, strict=True))
+
+    def moves_into(self, column: str, target: object) -> frozenset[object]:
+        """The values of ``column`` a row may hold to be given ``target`` (itself included: an
+        unchanged status is no move), by the column's ``transitions``."""
+        moves = self.transitions[column]
+        return frozenset({target, *(s for s, allowed in moves.items() if target in allowed)})
+
+    def refused_move(
+        self, row: Mapping[str, object], column: str, target: object
+    ) -> InvalidTransitionError:
+        """The error of a move of ``row``'s ``column`` to ``target`` its rules refuse, naming
+        the value the row held when it was refused (every engine, and a move's race, alike)."""
+        key = self.described(self.key_of(row))
+        return InvalidTransitionError(self.name, key, str(row[column]), str(target))
 
     def to_row(self, entity: M) -> Row:
         """The columns of ``entity``; something without them (a dict, another table's model,

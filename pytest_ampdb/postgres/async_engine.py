@@ -48,10 +48,14 @@ class AsyncPoolSource:
         self.pool = pool
         self._opening: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._closer: asyncio.Task[None] | None = None
+        self._ours_to_open = pool.closed
+        """Made by ``async_pool`` outside a loop (opened by the first call), or closed by us
+        when a loop ended (made again in the next). A pool the service closed stays closed,
+        refused as the sync ``PoolSource`` refuses it."""
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if self.pool.closed:  # made by async_pool outside a loop: open in the first task
+        if self.pool.closed and self._ours_to_open:
             await self._open()
         async with self.pool.connection() as conn:
             yield conn
@@ -66,19 +70,23 @@ class AsyncPoolSource:
                 if remake is not None:
                     self.pool = remake()
             await self.pool.open()
-            self._closer = loop.create_task(_close_when_the_loop_ends(self.pool))
+            self._ours_to_open = False
+            self._closer = loop.create_task(_close_when_the_loop_ends(self))
             self._opening = {loop: self._opening[loop]}
 
     def __repr__(self) -> str:
         return f"AsyncPoolSource({self.pool.name})"
 
 
-async def _close_when_the_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
+async def _close_when_the_loop_ends(source: AsyncPoolSource) -> None:
     """Wait until cancelled (``asyncio.run`` cancels every task left when its main one ends),
-    then close ``pool``, which stops its connection attempts."""
+    then close the source's pool, which stops its connection attempts (made again for a later
+    loop)."""
+    pool = source.pool
     try:
         await asyncio.get_running_loop().create_future()
     finally:
+        source._ours_to_open = not pool.closed  # closed by the service meanwhile: it stays so
         await pool.close(timeout=1.0)
 
 

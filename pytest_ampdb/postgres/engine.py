@@ -123,18 +123,42 @@ class PostgresEngine:
         expect: Mapping[str, Collection[object]] | None = None,
     ) -> Row | None:
         names, columns = tuple(where), tuple(changes)
-        expected = tuple(expect or ())
-        args = params(spec, columns, [changes[c] for c in columns])
-        args += params(spec, names, [where[n] for n in names])
-        args += [list(map(str, (expect or {})[c])) for c in expected]
-        query = statements.update(spec, names, columns, expected)
+        set_args = params(spec, columns, [changes[c] for c in columns])
+        where_args = params(spec, names, [where[n] for n in names])
+        if expect:
+            return self._update_expecting(spec, where, changes, expect, where_args + set_args)
+        query = statements.update(spec, names, columns)
         try:
-            rows = rows_of(spec)(self._call(spec, {**where, **changes}, query, args).rows)
+            rows = rows_of(spec)(
+                self._call(spec, {**where, **changes}, query, set_args + where_args).rows
+            )
         except psycopg.Error as exc:
             if exc.sqlstate != sqlstate.INVALID_TRANSITION:
                 raise
             raise self._invalid_move(spec, where, changes) from None
         return rows[0] if rows else None
+
+    def _update_expecting(
+        self,
+        spec: TableSpec[Any],
+        where: Mapping[str, object],
+        changes: Row,
+        expect: Mapping[str, Collection[object]],
+        args: list[object],
+    ) -> Row | None:
+        """``update`` with ``expect``: decided on the locked row, in one statement."""
+        expected = tuple(expect)
+        args += [list(map(str, expect[c])) for c in expected]
+        query = statements.update_expecting(spec, tuple(where), tuple(changes), expected)
+        found = self._call(spec, {**where, **changes}, query, args).rows
+        if not found:
+            return None
+        moved, *values = found[0]
+        (row,) = rows_of(spec)([values])
+        if moved:
+            return row
+        column = next(c for c in expected if row[c] not in expect[c])
+        raise spec.refused_move(row, column, changes[column])
 
     def delete(self, spec: TableSpec[Any], where: Mapping[str, object]) -> int:
         names = tuple(where)
@@ -180,11 +204,11 @@ class PostgresEngine:
     def _invalid_move(
         self, spec: TableSpec[Any], where: Mapping[str, object], changes: Row
     ) -> InvalidTransitionError:
+        """An update the schema's move trigger refused (``update`` without ``expect``)."""
         (column,) = [c for c in spec.transitions if c in changes]
         current = self.select(spec, where, limit=1)
-        before = current[0][column] if current else "?"
-        key = spec.described(spec.key_of(current[0] if current else where))
-        return InvalidTransitionError(spec.name, key, str(before), str(changes[column]))
+        held = current[0] if current else {**where, column: "?"}
+        return spec.refused_move(held, column, changes[column])
 
 
 def execute(conn: psycopg.Connection[Any], query: bytes, args: Sequence[object]) -> Result:

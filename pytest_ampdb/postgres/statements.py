@@ -37,9 +37,8 @@ def _columns(spec: TableSpec[Any]) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, spec.column_names))
 
 
-def _conditions(names: Sequence[str], any_of: Sequence[str] = ()) -> sql.Composable:
+def _conditions(names: Sequence[str]) -> sql.Composable:
     parts = [sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names]
-    parts += [sql.SQL("{} = ANY(%s)").format(sql.Identifier(n)) for n in any_of]
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
 
 
@@ -64,13 +63,47 @@ def select(spec: TableSpec[Any], where: tuple[str, ...], after: bool, limit: boo
     )
 
 
+def _assignments(changes: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
+
+
 @_rendered
-def update(
+def update(spec: TableSpec[Any], where: tuple[str, ...], changes: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("UPDATE {} SET {} WHERE {} RETURNING {}").format(
+        sql.Identifier(spec.name), _assignments(changes), _conditions(where), _columns(spec)
+    )
+
+
+@_rendered
+def update_expecting(
     spec: TableSpec[Any], where: tuple[str, ...], changes: tuple[str, ...], expect: tuple[str, ...]
 ) -> sql.Composed:
-    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
-    return sql.SQL("UPDATE {} SET {} WHERE {} RETURNING {}").format(
-        sql.Identifier(spec.name), assignments, _conditions(where, expect), _columns(spec)
+    """``update`` of the row only when each ``expect`` column holds one of its values (its
+    parameters: ``where``'s, ``changes``', then one array per ``expect`` column). The row is
+    locked first and the values are checked on that locked row, so the answer, a leading
+    ``moved`` flag and the row's columns, is the row as written, or as it was when refused,
+    whatever other sessions move meanwhile; no row: nothing matched ``where``."""
+    table, pk = sql.Identifier(spec.name), sql.Identifier(spec.primary_key)
+    columns = sql.SQL(", ").join(
+        sql.SQL("target.{}").format(sql.Identifier(c)) for c in spec.column_names
+    )
+    allowed = sql.SQL(" AND ").join(
+        sql.SQL("held.{} = ANY(%s)").format(sql.Identifier(c)) for c in expect
+    )
+    return sql.SQL(
+        "WITH held AS (SELECT {columns} FROM {table} WHERE {where} FOR UPDATE), "
+        "moved AS (UPDATE {table} AS target SET {set} FROM held "
+        "WHERE target.{pk} = held.{pk} AND {allowed} RETURNING {returned}) "
+        "SELECT TRUE, * FROM moved "
+        "UNION ALL SELECT FALSE, * FROM held WHERE NOT EXISTS (SELECT FROM moved)"
+    ).format(
+        columns=_columns(spec),
+        table=table,
+        where=_conditions(where),
+        set=_assignments(changes),
+        pk=pk,
+        allowed=allowed,
+        returned=columns,
     )
 
 

@@ -48,10 +48,13 @@ class Engine(Protocol):
         *,
         expect: Mapping[str, Collection[object]] | None = None,
     ) -> Row | None:
-        """Change the one row matching ``where`` (and ``expect``: column value in a set).
+        """Change the one row matching ``where`` when each ``expect`` column holds one of its
+        values (a status move's allowed starting points).
 
-        Returns the stored row, or ``None`` when no row matched; the check and the write are one
-        atomic step, which is what makes racing status moves have exactly one winner.
+        Returns the stored row, or ``None`` when no row matched; a row whose ``expect`` column
+        holds another value is refused with ``TableSpec.refused_move`` naming that value. The
+        check and the write are one atomic step, which is what makes racing status moves have
+        exactly one winner, and a refusal name the status it was refused from.
         """
         ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_ampdb.errors import InvalidTransitionError
+from pytest_ampdb.errors import NotFoundError
 from pytest_ampdb.models import (
     ApiKey,
     Connection,
@@ -110,9 +110,7 @@ class OperationRepository(ScopedRepository[Operation]):
         allowed_from = [s for s, moves in t.OPERATION_MOVES.items() if target in moves]
         stored = self._engine.update(self.spec, where, changes, expect={"status": allowed_from})
         if stored is None:
-            current = self._one(where)  # NotFoundError when there is no such operation
-            key = self.spec.described(self.spec.key_of(where))
-            raise InvalidTransitionError(self.spec.name, key, str(current.status), str(target))
+            raise NotFoundError(self.spec.name, self.spec.described(where))
         return self._model(stored)
 
     def list_by_installation(

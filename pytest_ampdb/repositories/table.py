@@ -92,7 +92,8 @@ class TableRepository(Generic[M]):
         key = self.spec.key_of(row)
         fixed = {*key, spec.created_column}
         changes = {k: v for k, v in row.items() if k not in fixed}
-        stored = self._engine.update(spec, key, changes)
+        moves = {c: spec.moves_into(c, changes[c]) for c in spec.transitions if c in changes}
+        stored = self._engine.update(spec, key, changes, expect=moves or None)
         if stored is None:
             raise NotFoundError(spec.name, spec.described(key))
         return self._model(stored)

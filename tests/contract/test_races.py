@@ -8,6 +8,7 @@ PostgreSQL backends share one connection, which would take the threads one at a 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from pytest_ampdb.errors import (
     NotFoundError,
 )
 from pytest_ampdb.models import OperationStatus, ReadState
+from pytest_ampdb.models.tables import OPERATION_MOVES
 from pytest_ampdb.types import Repositories
 
 from .builders import Builder
@@ -144,3 +146,40 @@ def test_a_parent_deleted_while_children_are_created_leaves_no_orphan(
     assert racing.operations.list_by_installation(pid, installation.id) == []
     with pytest.raises(NotFoundError):
         racing.installations.get_by_id(pid, installation.id)
+
+
+def test_a_refused_move_names_the_status_it_was_refused_from(racing: Repositories) -> None:
+    """Claims and completions of one pending operation at once: a move is refused for the
+    status the operation held when it was refused, so the error never names a move the rules
+    allow (PostgreSQL read the status again after the refusal, by which time another caller
+    had moved it: 'cannot move from running to completed')."""
+    build = Builder(racing)
+    targets = [OperationStatus.RUNNING, OperationStatus.COMPLETED] * (RACERS // 2)
+    for _ in range(10):
+        op = build.operation()
+        results = _race(
+            lambda n, op=op: racing.operations.transition(op.project_id, op.id, targets[n])
+        )
+        for error in _errors(results):
+            assert isinstance(error, InvalidTransitionError), error
+            assert error.target not in OPERATION_MOVES[error.current], error
+            assert str(error).endswith(f"cannot move from {error.current} to {error.target}")
+
+
+def test_a_refused_status_change_by_update_names_the_status_it_was_refused_from(
+    racing: Repositories,
+) -> None:
+    """``update`` of an operation's status (not ``transition``), racing: refused for the
+    status held when it was refused, as ``transition`` is (PostgreSQL's move trigger refused
+    it, and the status was then read again, already moved on by another caller)."""
+    build = Builder(racing)
+    targets = [OperationStatus.RUNNING, OperationStatus.COMPLETED] * (RACERS // 2)
+    for _ in range(10):
+        op = build.operation()
+        results = _race(
+            lambda n, op=op: racing.operations.update(dataclasses.replace(op, status=targets[n]))
+        )
+        for error in _errors(results):
+            assert isinstance(error, InvalidTransitionError), error
+            assert error.target not in OPERATION_MOVES[error.current], error
+            assert error.current != error.target, error
