@@ -7,6 +7,7 @@ import inspect
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from pytest_ampdb import memory, migrations, postgres, seeds
 from pytest_ampdb.errors import AmpdbError, InvalidTransitionError
 from pytest_ampdb.models import OperationStatus
+from pytest_ampdb.postgres.async_engine import AsyncPoolSource
 from pytest_ampdb.repositories.aio import ASYNC_CLASSES, EventLoopError
 from pytest_ampdb.seeds.postgres import load_into_postgres
 from pytest_ampdb.types import AsyncRepositories, Repositories
@@ -444,3 +446,73 @@ def test_a_burst_of_concurrent_calls_leaves_few_greenlets_behind() -> None:
     before = alive()
     assert sum(asyncio.run(burst())) == 500
     assert alive() - before <= IDLE_LIMIT
+
+
+def test_a_call_while_its_loop_ends_gets_no_pool_of_its_own(seeded_database: str) -> None:
+    """A task's ``finally`` calling a repository while ``asyncio.run`` ends (marking its work
+    failed on cancel) met the pool closed by the loop's end, made a new one and left it open,
+    with its connections, after ``asyncio.run`` returned. It is refused as a closed pool is,
+    and a later ``asyncio.run`` gets a pool as before."""
+    source = AsyncPoolSource(postgres.async_pool(seeded_database, min_size=2))
+    repos = postgres.async_repositories(source)
+    told: list[str] = []
+    workers: list[asyncio.Future[None]] = []
+
+    async def worker() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.05)  # some other cleanup first
+            try:
+                await repos.api_keys.get_by_key(SEEDS.ids.api_key)
+                told.append("served")
+            except AmpdbError as exc:
+                told.append(str(exc))
+
+    async def main() -> None:
+        await repos.api_keys.get_by_key(SEEDS.ids.api_key)
+        workers.extend(asyncio.ensure_future(worker()) for _ in range(3))
+        await asyncio.sleep(0.05)
+
+    asyncio.run(main())
+    assert told == ["PostgreSQL: the pool 'ampdb' is already closed"] * 3
+    assert source.pool.closed  # no pool made again in the ending loop, left open
+
+    async def again() -> str:
+        return (await repos.api_keys.get_by_key(SEEDS.ids.api_key)).project_id
+
+    assert asyncio.run(again()) == SEEDS.ids.project_id
+
+
+def test_an_event_loop_in_another_thread_is_refused_the_pool_of_one_still_running(
+    seeded_database: str,
+) -> None:
+    """psycopg's pool serves the loop that opened it; a second loop in another thread using the
+    same repositories hung (or failed deep in asyncio). It gets one line saying what to do."""
+    repos = postgres.async_repositories(postgres.async_pool(seeded_database, min_size=1))
+    opened, done = threading.Event(), threading.Event()
+
+    async def holding() -> None:
+        await repos.api_keys.get_by_key(SEEDS.ids.api_key)
+        opened.set()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+
+    other = threading.Thread(target=asyncio.run, args=(holding(),))
+    other.start()
+    try:
+        assert opened.wait(30)
+
+        async def second() -> None:
+            await repos.api_keys.get_by_key(SEEDS.ids.api_key)
+
+        with pytest.raises(AmpdbError, match="serves the event loop that opened it"):
+            asyncio.run(second())
+    finally:
+        done.set()
+        other.join(30)
+
+    async def after() -> str:  # the first loop ended: its pool closed, a new one for this one
+        return (await repos.api_keys.get_by_key(SEEDS.ids.api_key)).project_id
+
+    assert asyncio.run(after()) == SEEDS.ids.project_id

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
+from pytest_ampdb.errors import AmpdbError
 from pytest_ampdb.postgres import wire
 from pytest_ampdb.postgres.convert import beyond_9999
 from pytest_ampdb.postgres.engine import PostgresEngine, returns_rows
@@ -52,11 +53,17 @@ class AsyncPoolSource:
         """Made by ``async_pool`` outside a loop (opened by the first call), or closed by us
         when a loop ended (made again in the next). A pool the service closed stays closed,
         refused as the sync ``PoolSource`` refuses it."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the pool was opened in (it serves that loop only)."""
+        self._ended: asyncio.AbstractEventLoop | None = None
+        """The loop whose end closed the pool: a call still running in it gets no new pool."""
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         if self.pool.closed and self._ours_to_open:
             await self._open()
+        elif self._loop is not None and self._loop is not asyncio.get_running_loop():
+            self._refuse_another_loop()
         async with self.pool.connection() as conn:
             yield conn
 
@@ -67,12 +74,26 @@ class AsyncPoolSource:
                 return
             if self._closer is not None:  # closed at the end of an earlier loop: a new pool
                 remake = getattr(self.pool, "remake", None)
-                if remake is not None:
-                    self.pool = remake()
+                if remake is None or self._ended is loop:  # no remaking: refused as closed
+                    from psycopg_pool import PoolClosed
+
+                    raise PoolClosed(f"the pool {self.pool.name!r} is already closed")
+                self.pool = remake()
             await self.pool.open()
             self._ours_to_open = False
+            self._loop = loop
             self._closer = loop.create_task(_close_when_the_loop_ends(self))
             self._opening = {loop: self._opening[loop]}
+
+    def _refuse_another_loop(self) -> None:
+        """A second event loop (another thread's ``asyncio.run``) while the pool's own runs:
+        psycopg's pool serves one loop, and sharing it hangs; the closed loop's is remade."""
+        if self._loop is not None and self._loop.is_running():
+            raise AmpdbError(
+                f"the async pool {self.pool.name!r} serves the event loop that opened it, "
+                "which still runs: an event loop in another thread needs repositories of its "
+                "own (postgres.async_repositories(postgres.async_pool(dsn)) made there)"
+            )
 
     def __repr__(self) -> str:
         return f"AsyncPoolSource({self.pool.name})"
@@ -82,11 +103,12 @@ async def _close_when_the_loop_ends(source: AsyncPoolSource) -> None:
     """Wait until cancelled (``asyncio.run`` cancels every task left when its main one ends),
     then close the source's pool, which stops its connection attempts (made again for a later
     loop)."""
-    pool = source.pool
+    pool, loop = source.pool, asyncio.get_running_loop()
     try:
-        await asyncio.get_running_loop().create_future()
+        await loop.create_future()
     finally:
         source._ours_to_open = not pool.closed  # closed by the service meanwhile: it stays so
+        source._ended = loop
         await pool.close(timeout=1.0)
 
 

@@ -181,6 +181,8 @@ class PostgresEngine:
         try:
             found = self._io(query, args)
         except psycopg.Error as exc:
+            if _pool_closed(exc):  # the service's doing, not the server's
+                raise ConnectionLostError(f"{self.label}: {reason(exc)}") from None
             if connection_lost(exc):
                 message = self.on_lost(f"{self.label} stopped answering: {reason(exc)}", exc)
                 raise ConnectionLostError(message) from None
@@ -256,3 +258,10 @@ def _one(spec: TableSpec[Any], found: Result) -> Row:
     if not found.rows:  # RETURNING always yields the written row
         raise RuntimeError("the statement returned no row")
     return rows_of(spec)(found.rows[:1])[0]
+
+
+def _pool_closed(exc: psycopg.Error) -> bool:
+    """A call on a pool the service closed (``psycopg_pool.PoolClosed``)."""
+    from psycopg_pool import PoolClosed
+
+    return isinstance(exc, PoolClosed)
