@@ -210,10 +210,13 @@ def diff(before: Snapshot, after: Snapshot) -> Change:
     ]
     ch.added_indexes = [idx for oid, idx in after.indexes.items() if oid not in before.indexes]
     kept = {(t, c.name) for (t, _), c in after.columns.items()}
+    # by table and name, as Atlas matches them: a key rebuilt (dropped and added again, or
+    # made anew by a column's type change) gets a new oid and is no drop
+    keys_after = {(fk.table, fk.name) for fk in after.foreign_keys.values()}
     ch.dropped_foreign_keys = [
         fk
-        for oid, fk in before.foreign_keys.items()
-        if oid not in after.foreign_keys
+        for fk in before.foreign_keys.values()
+        if (fk.table, fk.name) not in keys_after
         and fk.table in after.tables
         and all((fk.table, c) in kept for c in fk.columns)  # not dropped with its columns
     ]

@@ -72,6 +72,12 @@ CASES = [
     ("drop foreign key", "ALTER TABLE orders DROP CONSTRAINT orders_user_fk;", ["CD101"]),
     ("drop foreign key with its column", "ALTER TABLE orders DROP COLUMN user_id;", ["DS103"]),
     (
+        "a foreign key dropped and added again (a new oid, the same key)",
+        "ALTER TABLE orders DROP CONSTRAINT orders_user_fk, ADD CONSTRAINT orders_user_fk "
+        "FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;",
+        [],
+    ),
+    (
         "drop a foreign key the change made",
         "CREATE TABLE o2 (u int CONSTRAINT o2_fk REFERENCES users (id));\n"
         "ALTER TABLE o2 DROP CONSTRAINT o2_fk;",
