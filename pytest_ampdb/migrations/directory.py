@@ -147,7 +147,7 @@ class MigrationFile:
                 if self.directives(unsupported):
                     raise DirectiveError(
                         f"atlas:{unsupported} directive in {go_quote(self.name)} is not supported "
-                        "by the community version of Atlas, nor by ampdb"
+                        "by ampdb (the file would run without what the directive names)"
                     )
             try:
                 self._stmts = [s.text for s in split_statements(self.text)]

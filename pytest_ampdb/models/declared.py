@@ -213,7 +213,17 @@ def schema_in_effect() -> Mapping[str, TableSpec[Any]]:
     model, its added columns dropped)."""
     if _RUN_SCHEMA:
         return _RUN_SCHEMA[0]
-    return schema_tables(os.environ.get("AMPDB_SCHEMA"))
+    module = os.environ.get("AMPDB_SCHEMA")
+    if not module:
+        return TABLES
+    found = _ENVIRONMENT_SCHEMAS.get(module)
+    if found is None:  # imported and checked once per module (about 150 µs each time)
+        found = _ENVIRONMENT_SCHEMAS[module] = schema_tables(module)
+    return found
+
+
+_ENVIRONMENT_SCHEMAS: dict[str, Mapping[str, TableSpec[Any]]] = {}
+"""``AMPDB_SCHEMA``'s tables, by module name: a service building repositories per request."""
 
 
 def schema_tables(module: str | None, root: Path | None = None) -> Mapping[str, TableSpec[Any]]:

@@ -18,7 +18,7 @@ from pytest_ampdb.postgres.async_engine import (
 )
 from pytest_ampdb.postgres.convert import aconfigure_connection, configure_connection
 from pytest_ampdb.postgres.engine import PostgresEngine
-from pytest_ampdb.postgres.source import ConnectionSource, PoolSource, SharedSource
+from pytest_ampdb.postgres.source import POOL_NAME, ConnectionSource, PoolSource, SharedSource
 from pytest_ampdb.repositories.table import Clock, utc_now
 from pytest_ampdb.types import AsyncRepositories, Repositories
 from pytest_ampdb.urls import bounded, check_dsn
@@ -69,7 +69,7 @@ def _pool_options(dsn: str, pool_options: dict[str, Any]) -> dict[str, Any]:
         "max_size": MAX_OPEN,
         "max_lifetime": MAX_LIFETIME,
         "open": True,
-        "name": "ampdb",
+        "name": POOL_NAME,
     }
     options.update(pool_options)
     options["kwargs"] = {**bounded(check_dsn(dsn, "the pool's DSN")), **options.get("kwargs", {})}

@@ -13,6 +13,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from pytest_ampdb.postgres.source import POOL_NAME
+
 
 class LoopPool(AsyncConnectionPool[Any]):
     """An ``AsyncConnectionPool`` that keeps its settings, for ``remake``."""
@@ -32,7 +34,8 @@ def _not_a_cancelled_connect(record: logging.LogRecord) -> bool:
     that was cancelled (``asyncio.run`` ending while the pool still fills): the pool is being
     closed, nothing failed, and the warning (empty after the colon) reads like an outage."""
     args = record.args if isinstance(record.args, tuple) else ()
-    return not any(isinstance(arg, asyncio.CancelledError) for arg in args)
+    ours = bool(args) and args[0] == POOL_NAME  # a user's own pools keep their warnings
+    return not (ours and any(isinstance(arg, asyncio.CancelledError) for arg in args))
 
 
 logging.getLogger("psycopg.pool").addFilter(_not_a_cancelled_connect)

@@ -26,6 +26,10 @@ class ConnectionSource(Protocol):
         ...
 
 
+POOL_NAME = "ampdb"
+"""The name of the pools ``postgres.connect`` and ``postgres.async_pool`` make."""
+
+
 class PoolSource:
     """Connections from a ``psycopg_pool.ConnectionPool``."""
 

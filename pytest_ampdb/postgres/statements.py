@@ -91,7 +91,7 @@ def update_expecting(
         sql.SQL("held.{} = ANY(%s)").format(sql.Identifier(c)) for c in expect
     )
     return sql.SQL(
-        "WITH held AS (SELECT {columns} FROM {table} WHERE {where} FOR UPDATE), "
+        "WITH held AS (SELECT {columns} FROM {table} WHERE {where} FOR NO KEY UPDATE), "
         "moved AS (UPDATE {table} AS target SET {set} FROM held "
         "WHERE target.{pk} = held.{pk} AND {allowed} RETURNING {returned}) "
         "SELECT TRUE, * FROM moved "
