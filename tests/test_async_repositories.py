@@ -516,3 +516,33 @@ def test_an_event_loop_in_another_thread_is_refused_the_pool_of_one_still_runnin
         return (await repos.api_keys.get_by_key(SEEDS.ids.api_key)).project_id
 
     assert asyncio.run(after()) == SEEDS.ids.project_id
+
+
+def _sessions(dsn: str) -> int:
+    """The sessions on ``dsn``'s database other than the one asking."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_pools_connections_are_closed_when_its_loop_ends(seeded_database: str) -> None:
+    """psycopg_pool's close gave up (cancelled) before closing its idle connections when
+    ``asyncio.run`` had already cancelled the pool's workers: each ``asyncio.run`` of a service
+    (a CLI command, a test's own loop) left ``min_size`` sessions open on the server until the
+    process ended, and enough of them exhaust ``max_connections``."""
+    repos = postgres.async_repositories(postgres.async_pool(seeded_database, min_size=3))
+
+    async def call() -> str:
+        return (await repos.api_keys.get_by_key(SEEDS.ids.api_key)).project_id
+
+    before = _sessions(seeded_database)
+    for _ in range(3):
+        assert asyncio.run(call()) == SEEDS.ids.project_id
+        deadline = time.monotonic() + 5  # a closed session's backend exits a moment later
+        while _sessions(seeded_database) != before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sessions(seeded_database) == before

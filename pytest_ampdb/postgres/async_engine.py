@@ -109,7 +109,16 @@ async def _close_when_the_loop_ends(source: AsyncPoolSource) -> None:
     finally:
         source._ours_to_open = not pool.closed  # closed by the service meanwhile: it stays so
         source._ended = loop
-        await pool.close(timeout=1.0)
+        # psycopg_pool's close waits for its workers first, and asyncio.run has cancelled them:
+        # it gives up (CancelledError) before closing its idle connections, which then stayed
+        # open until the process ended; they are closed here whatever it does
+        idle: list[psycopg.AsyncConnection[Any]] = list(getattr(pool, "_pool", ()))
+        try:
+            await pool.close(timeout=1.0)
+        finally:
+            for conn in idle:
+                if not conn.closed:
+                    await conn.close()
 
 
 class AsyncSharedSource:
